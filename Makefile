@@ -1,0 +1,98 @@
+# imgcap - top-level build. `make` builds the three services into $(BUILD)/.
+# `make test` runs the unit tests (check) and the integration tests (real
+# redis-server and PostgreSQL started by the harness). See README.md.
+
+BUILD    ?= build
+CC       ?= cc
+PKGS     := libulfius liborcania hiredis libpq libturbojpeg libjpeg freetype2 fontconfig jansson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+CHECK_CFLAGS := $(shell pkg-config --cflags check)
+CHECK_LIBS   := $(shell pkg-config --libs check)
+
+OPT      ?= -O2 -g
+SAN      ?=
+CFLAGS   ?=
+CFLAGS   += -std=gnu11 $(OPT) $(SAN) -Wall -Wextra -Werror -Wshadow -Wformat=2 \
+            -Wno-format-nonliteral -fno-omit-frame-pointer -D_GNU_SOURCE -Ishared $(PKG_CFLAGS)
+LDFLAGS  += $(SAN) -rdynamic
+LDLIBS   += $(PKG_LIBS) -lpthread -lm
+
+SHARED_SRC  := $(wildcard shared/*.c)
+API_SRC     := $(filter-out services/api/main.c,$(wildcard services/api/*.c))
+RENDER_SRC  := $(filter-out services/render/main.c,$(wildcard services/render/*.c))
+PERSIST_SRC := $(filter-out services/persist/main.c,$(wildcard services/persist/*.c))
+UNIT_SRC    := $(wildcard tests/unit/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+SHARED_OBJ  := $(call obj,$(SHARED_SRC))
+API_OBJ     := $(call obj,$(API_SRC))
+RENDER_OBJ  := $(call obj,$(RENDER_SRC))
+PERSIST_OBJ := $(call obj,$(PERSIST_SRC))
+UNIT_OBJ    := $(call obj,$(UNIT_SRC))
+
+BINS := $(BUILD)/imgcap-api $(BUILD)/imgcap-render $(BUILD)/imgcap-persist
+
+.PHONY: all test unit integration test-sanitize test-valgrind run clean deps \
+        check-deploy bench fuzz lint
+
+all: $(BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/tests/unit/%.o: tests/unit/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -Itests/unit -Iservices -MMD -MP -c $< -o $@
+
+$(BUILD)/imgcap-api: $(call obj,services/api/main.c) $(API_OBJ) $(SHARED_OBJ)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/imgcap-render: $(call obj,services/render/main.c) $(RENDER_OBJ) $(SHARED_OBJ)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/imgcap-persist: $(call obj,services/persist/main.c) $(PERSIST_OBJ) $(SHARED_OBJ)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# One check runner for every pure module: tests/unit/test_<name>.c defines
+# Suite *<name>_suite(void); the list of suites is generated from file names.
+$(BUILD)/unit_suites.h: $(UNIT_SRC)
+	@mkdir -p $(BUILD)
+	@for f in $(filter-out tests/unit/main.c tests/unit/unit_util.c,$(UNIT_SRC)); do \
+	  n=$$(basename $$f .c); n=$${n#test_}; echo "SUITE($$n)"; done > $@
+
+$(BUILD)/obj/tests/unit/main.o: $(BUILD)/unit_suites.h
+$(BUILD)/obj/tests/unit/main.o: CFLAGS += -I$(BUILD)
+
+$(BUILD)/unit-tests: $(UNIT_OBJ) $(API_OBJ) $(RENDER_OBJ) $(PERSIST_OBJ) $(SHARED_OBJ)
+	$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) $(LDLIBS) -o $@
+
+unit: $(BUILD)/unit-tests
+	IMGCAP_ROOT=$(CURDIR) $(BUILD)/unit-tests
+
+integration: all
+	IMGCAP_BIN_DIR=$(CURDIR)/$(BUILD) python3 tests/integration/run.py
+
+test: unit integration
+
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+test-sanitize:
+	$(MAKE) BUILD=build/asan OPT="-O1 -g" \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" test
+
+test-valgrind: $(BUILD)/unit-tests
+	CK_FORK=no IMGCAP_ROOT=$(CURDIR) valgrind --error-exitcode=1 --leak-check=full \
+	  --errors-for-leak-kinds=definite,indirect $(BUILD)/unit-tests
+
+run: all
+	deploy/run.sh
+
+deps:
+	deploy/deps.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

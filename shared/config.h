@@ -1,0 +1,71 @@
+/* config.h - service configuration from built-in defaults, the .env file and the
+ * environment, in increasing priority (design section 8).
+ *
+ * Parsing is pure: config_parse() takes a lookup function, so unit tests feed it
+ * a table instead of the process environment. config_load() is the I/O wrapper
+ * that reads IMGCAP_ENV_FILE (default ./.env) and getenv(). */
+#ifndef IMGCAP_CONFIG_H
+#define IMGCAP_CONFIG_H
+
+#include <stddef.h>
+
+typedef enum { BAND_EXTEND = 0, BAND_OVERLAY = 1 } band_mode_t;
+
+typedef struct config {
+    char redis_url[512];      /* REDIS_URL  redis://host:port/db or unix:///path */
+    char redis_prefix[64];    /* REDIS_PREFIX, default "imgcap:" */
+    char database_url[1024];  /* DATABASE_URL, a libpq conninfo or URI */
+    char storage_dir[1024];   /* STORAGE_DIR */
+    char font_name[256];      /* FONT_NAME, resolved with fontconfig */
+    char font_path[1024];     /* FONT_PATH, overrides FONT_NAME when set */
+    char fonts_dir[1024];     /* FONTS_DIR, the project's fonts/ (always searched) */
+    int font_size;            /* FONT_SIZE px, 4..256 */
+    int text_padding;         /* TEXT_PADDING px, 0..256 */
+    band_mode_t band_mode;    /* BAND_MODE extend|overlay */
+    int jpeg_quality;         /* JPEG_QUALITY 1..100 */
+    char api_host[256];       /* API_HOST */
+    int api_port;             /* API_PORT */
+    long long max_upload_bytes; /* MAX_UPLOAD_BYTES */
+    long long max_pixels;     /* MAX_PIXELS */
+    long queue_max_depth;     /* QUEUE_MAX_DEPTH, applies to q:render and q:persist */
+    int max_attempts;         /* MAX_ATTEMPTS */
+    int lease_seconds;        /* LEASE_SECONDS */
+    int api_workers;          /* API_WORKERS, 0 in the file = CPU count */
+    int render_workers;       /* RENDER_WORKERS */
+    int persist_workers;      /* PERSIST_WORKERS */
+    char log_dir[1024];       /* LOG_DIR */
+    int log_level;            /* LOG_LEVEL debug|info|warn|error -> log_level_t */
+    int shutdown_seconds;     /* SHUTDOWN_SECONDS */
+    char swagger_ui_url[512]; /* SWAGGER_UI_URL, base URL of swagger-ui-dist assets */
+    char api_token[256];      /* API_TOKEN, empty = uploads open */
+    int api_token_reads;      /* API_TOKEN_READS 0|1 */
+    char consumer_name[128];  /* CONSUMER_NAME, empty = <hostname>-<pid> */
+    char sql_dir[1024];       /* SQL_DIR, the numbered schema scripts (deploy/sql) */
+} config_t;
+
+/* Returns the value of `name` or NULL when unset. */
+typedef const char *(*config_lookup_fn)(const char *name, void *ctx);
+
+/* Fills cfg with defaults (CPU count for worker pools). Never fails. */
+void config_defaults(config_t *cfg);
+
+/* Applies every variable `lookup` knows on top of cfg. Returns 0, or -1 with
+ * err naming the variable and what was wrong with its value. */
+int config_parse(config_t *cfg, config_lookup_fn lookup, void *ctx, char *err,
+                 size_t errlen);
+
+/* A parsed .env file: KEY=VALUE lines, '#' comments, optional "export ",
+ * single or double quotes around the value. */
+typedef struct config_env config_env_t;
+
+/* Parses the text of a .env file. Returns a new table the caller frees with
+ * config_env_free(), or NULL with err set (line number of the bad line). */
+config_env_t *config_env_parse(const char *text, size_t len, char *err, size_t errlen);
+const char *config_env_get(const config_env_t *env, const char *name);
+void config_env_free(config_env_t *env);
+
+/* defaults <- .env (IMGCAP_ENV_FILE or ./.env, absent is fine) <- environment.
+ * Returns 0, or -1 with err set. */
+int config_load(config_t *cfg, char *err, size_t errlen);
+
+#endif

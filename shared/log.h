@@ -1,0 +1,34 @@
+/* log.h - one log file per service plus stderr (design section 9).
+ *
+ * Line: "2026-11-28T12:34:56.789Z ERROR render[41] worker-2: message".
+ * Control characters in the formatted message are escaped as \xNN so user text
+ * cannot forge log lines. Thread-safe: one write(2) per line under O_APPEND. */
+#ifndef IMGCAP_LOG_H
+#define IMGCAP_LOG_H
+
+typedef enum { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 } log_level_t;
+
+/* Parses "debug", "info", "warn"/"warning", "error". Returns -1 if unknown. */
+int log_level_parse(const char *s);
+
+/* Opens LOG_DIR/<service>.log (creating the directory) and installs the crash
+ * handler (backtrace to the log on SIGSEGV/SIGBUS/SIGFPE/SIGILL/SIGABRT) and
+ * the SIGHUP handler that reopens the file. dir may be NULL or "" for stderr
+ * only. Returns 0, or -1 when the file cannot be opened (stderr still works). */
+int log_open(const char *service, const char *dir, log_level_t level);
+void log_close(void);
+
+/* Names the calling thread in log lines ("main", "worker-2"); copied. */
+void log_set_thread_name(const char *name);
+
+void log_write(log_level_t level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#define log_debug(...) log_write(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...) log_write(LOG_INFO, __VA_ARGS__)
+#define log_warn(...) log_write(LOG_WARN, __VA_ARGS__)
+#define log_error(...) log_write(LOG_ERROR, __VA_ARGS__)
+
+int log_enabled(log_level_t level);
+
+#endif

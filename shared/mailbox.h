@@ -1,0 +1,32 @@
+/* mailbox.h - a bounded multi-producer multi-consumer FIFO of pointers, the inbox
+ * of an actor (design section 7). A full mailbox blocks the sender (backpressure)
+ * instead of growing. The mailbox never owns the items: whoever pops one owns it. */
+#ifndef IMGCAP_MAILBOX_H
+#define IMGCAP_MAILBOX_H
+
+#include <stddef.h>
+
+typedef struct mailbox mailbox_t;
+
+/* A mailbox of at most capacity items (>= 1). Caller frees with mailbox_free().
+ * NULL when out of memory. */
+mailbox_t *mailbox_new(size_t capacity);
+
+/* Frees the mailbox; items still inside are not freed (drain it first). */
+void mailbox_free(mailbox_t *mb);
+
+/* Appends item, waiting up to timeout_ms (-1 = forever) for room.
+ * Returns 0, 1 on timeout, -1 when the mailbox is closed (item not taken). */
+int mailbox_push(mailbox_t *mb, void *item, int timeout_ms);
+
+/* Removes the oldest item into *item, waiting up to timeout_ms (-1 = forever).
+ * Returns 0, 1 on timeout, -1 when the mailbox is closed and empty. */
+int mailbox_pop(mailbox_t *mb, void **item, int timeout_ms);
+
+/* After close, pushes fail and pops drain what is left, then fail. Idempotent. */
+void mailbox_close(mailbox_t *mb);
+
+size_t mailbox_size(mailbox_t *mb);
+size_t mailbox_capacity(const mailbox_t *mb);
+
+#endif

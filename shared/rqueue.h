@@ -1,0 +1,119 @@
+/* rqueue.h - at-least-once work queues on Redis lists (design section 4).
+ *
+ * Keys (prefix P, queue Q):
+ *   P q:Q                     work list of ids (LPUSH in, BLMOVE RIGHT out)
+ *   P msg:Q:<id>              payload (wire format)
+ *   P q:Q:processing:<cons>   in-flight ids of one consumer
+ *   P q:Q:dead                dead-lettered ids (payload kept)
+ *   P consumers:Q             ZSET consumer -> last heartbeat (ms, Redis clock)
+ *   P attempts:Q              HASH id -> deliveries
+ *   P status:<id>             HASH stage, updated_at, error (TTL 7 days)
+ *   P events                  pub/sub channel, {"id","status","at"}
+ *
+ * One rqueue_t per actor: it owns a hiredis context, which must not be shared
+ * between threads. A lost connection is re-established on the next call (with
+ * the error logged); functions return -1 with the reason in rqueue_error(). */
+#ifndef IMGCAP_RQUEUE_H
+#define IMGCAP_RQUEUE_H
+
+#include <stddef.h>
+#include "uuid.h"
+
+#define RQ_QUEUE_RENDER "render"
+#define RQ_QUEUE_PERSIST "persist"
+
+typedef struct rqueue rqueue_t;
+
+typedef struct rq_msg {
+    char id[UUID_STR_LEN];
+    const unsigned char *payload; /* owned by the rqueue, valid until its next call */
+    size_t len;
+    long attempts;                /* deliveries including this one */
+} rq_msg_t;
+
+typedef struct rq_stats {
+    long long waiting, in_flight, dead, consumers;
+} rq_stats_t;
+
+typedef struct rq_status {
+    char stage[16];      /* queued, rendering, rendered, stored, failed; "" = unknown */
+    char error[512];
+    long long updated_at; /* unix ms */
+} rq_status_t;
+
+/* Connects to url (redis://[:password@]host[:port][/db], or unix:///path.sock).
+ * consumer names this connection's processing lists (may be NULL for a producer).
+ * Waits for Redis for at most connect_timeout_ms (0 = one try). The caller owns
+ * the result and frees it with rqueue_close(). NULL with err filled on failure. */
+rqueue_t *rqueue_open(const char *url, const char *prefix, const char *consumer,
+                      int connect_timeout_ms, char *err, size_t errlen);
+void rqueue_close(rqueue_t *rq);
+const char *rqueue_error(const rqueue_t *rq);
+
+/* PING. 0 or -1. */
+int rqueue_ping(rqueue_t *rq);
+
+/* Producer: stores payload, pushes id on queue, sets status "queued" in one
+ * MULTI/EXEC, then publishes the event. Returns 0 only after EXEC succeeded. */
+int rqueue_enqueue(rqueue_t *rq, const char *queue, const char *id,
+                   const void *payload, size_t len);
+
+/* LLEN of the work list, or -1. */
+long long rqueue_waiting(rqueue_t *rq, const char *queue);
+
+/* Consumer: waits up to timeout_ms for an id (BLMOVE into this consumer's
+ * processing list), counts the delivery and loads the payload. An id past
+ * max_attempts deliveries, or whose payload is gone, is dead-lettered here and
+ * not returned. Returns 1 with *out filled, 0 on timeout, -1 on error. */
+int rqueue_take(rqueue_t *rq, const char *queue, int timeout_ms, int max_attempts,
+                rq_msg_t *out);
+
+/* Atomic handoff (Lua): if id is still in this consumer's processing list of
+ * `from`, removes it, stores payload as msg:<to>:<id>, pushes id on `to`,
+ * deletes msg:<from>:<id> and sets status `stage`. Returns 1 if handed off,
+ * 0 if this consumer no longer owned the id (it was reaped), -1 on error. */
+int rqueue_forward(rqueue_t *rq, const char *from, const char *id, const char *to,
+                   const void *payload, size_t len, const char *stage);
+
+/* Ack (Lua): if id is in this consumer's processing list, removes it, deletes
+ * its payload and attempts count, sets status `stage`. Returns 1, 0 if not
+ * owned any more, -1 on error. */
+int rqueue_ack(rqueue_t *rq, const char *queue, const char *id, const char *stage);
+
+/* Dead-letters an id this consumer holds: processing -> q:Q:dead, status
+ * "failed" with reason. Returns 1, 0 if not owned, -1 on error. */
+int rqueue_dead(rqueue_t *rq, const char *queue, const char *id, const char *reason);
+
+/* Sets status:<id> stage (and error if not NULL) and publishes the event. */
+int rqueue_set_status(rqueue_t *rq, const char *id, const char *stage, const char *error);
+int rqueue_get_status(rqueue_t *rq, const char *id, rq_status_t *out);
+
+/* Heartbeat: ZADD consumers:Q <redis time ms> <consumer>. */
+int rqueue_heartbeat(rqueue_t *rq, const char *queue);
+
+/* Reaper (Lua, atomic): for every consumer of queue whose heartbeat is older
+ * than lease_ms, moves its processing list back to the work list and forgets
+ * the consumer. *moved = number of ids returned. */
+int rqueue_reap(rqueue_t *rq, const char *queue, long lease_ms, long *moved);
+
+/* Returns this consumer's in-flight ids to the work list and removes it from
+ * the consumer set (graceful shutdown). */
+int rqueue_release_all(rqueue_t *rq, const char *queue);
+
+/* waiting, in_flight (all processing lists), dead and live consumers (heartbeat
+ * younger than lease_ms). */
+int rqueue_stats(rqueue_t *rq, const char *queue, long lease_ms, rq_stats_t *out);
+
+/* Liveness for `imgcap-render --check`: 1 if consumer has a heartbeat younger
+ * than lease_ms on queue... any consumer when consumer is NULL. */
+int rqueue_has_live_consumer(rqueue_t *rq, const char *queue, long lease_ms);
+
+/* Subscriber side of the events channel: a separate connection (a subscribed
+ * connection can do nothing else). rqueue_subscribe() switches rq to subscriber
+ * mode; rqueue_next_event() waits up to timeout_ms for one event and copies its
+ * JSON into buf. Returns 1 with an event, 0 on timeout, -1 on error (then open a
+ * new rqueue and subscribe again). */
+int rqueue_subscribe(rqueue_t *rq);
+int rqueue_next_event(rqueue_t *rq, int timeout_ms, char *buf, size_t buflen);
+
+#endif

@@ -1,0 +1,25 @@
+/* timeutil.h - clocks and RFC 3339 timestamps. */
+#ifndef IMGCAP_TIMEUTIL_H
+#define IMGCAP_TIMEUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+uint64_t time_now_ms(void);   /* Unix time in milliseconds (CLOCK_REALTIME) */
+uint64_t time_mono_ms(void);  /* CLOCK_MONOTONIC milliseconds, for timeouts */
+uint64_t time_mono_ns(void);
+
+/* "2026-11-28T12:34:56.789Z" for unix_ms; out needs 25 bytes. */
+void time_format_rfc3339_ms(uint64_t unix_ms, char *out, size_t outlen);
+
+/* Parses the format above (also without milliseconds, and with a +00:00
+ * offset). Returns 0 and fills *unix_ms, or -1. */
+int time_parse_rfc3339(const char *s, uint64_t *unix_ms);
+
+/* Sleeps ms milliseconds, waking early when *stop becomes nonzero (polled). */
+void time_sleep_ms(int ms, volatile int *stop);
+
+/* Exponential backoff with full jitter: a random delay in [base, min(cap, base<<attempt)]. */
+int time_backoff_ms(int attempt, int base_ms, int cap_ms);
+
+#endif
