@@ -1,0 +1,135 @@
+/* wire.c - encode/decode the versioned payload of a queued message. */
+#include "wire.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "utf8.h"
+
+#define MAGIC_LEN (sizeof WIRE_MAGIC - 1)
+
+int wire_encode(const wire_msg_t *m, unsigned char **out, size_t *outlen, char *err,
+                size_t errlen)
+{
+    size_t dlen = strlen(m->description);
+    if (!uuid_is_valid(m->id)) {
+        snprintf(err, errlen, "invalid id");
+        return -1;
+    }
+    if (utf8_count(m->description, dlen) < 0) {
+        snprintf(err, errlen, "description is not valid UTF-8");
+        return -1;
+    }
+    json_t *h = json_pack("{s:s, s:s, s:s%, s:I}", "id", m->id, "received_at", m->received_at,
+                          "description", m->description, dlen, "content_length",
+                          (json_int_t)m->jpeg_len);
+    if (!h) {
+        snprintf(err, errlen, "cannot build header");
+        return -1;
+    }
+    if (m->width > 0 && m->height > 0) {
+        json_object_set_new(h, "width", json_integer(m->width));
+        json_object_set_new(h, "height", json_integer(m->height));
+    }
+    /* JSON_ENSURE_ASCII is off: UTF-8 stays UTF-8; jansson escapes control
+     * characters, so the header never contains a raw newline. */
+    char *header = json_dumps(h, JSON_COMPACT);
+    json_decref(h);
+    if (!header) {
+        snprintf(err, errlen, "cannot serialise header");
+        return -1;
+    }
+    size_t hlen = strlen(header);
+    size_t total = MAGIC_LEN + hlen + 1 + m->jpeg_len;
+    unsigned char *buf = malloc(total);
+    if (!buf) {
+        free(header);
+        snprintf(err, errlen, "out of memory (%zu bytes)", total);
+        return -1;
+    }
+    memcpy(buf, WIRE_MAGIC, MAGIC_LEN);
+    memcpy(buf + MAGIC_LEN, header, hlen);
+    buf[MAGIC_LEN + hlen] = '\n';
+    if (m->jpeg_len) memcpy(buf + MAGIC_LEN + hlen + 1, m->jpeg, m->jpeg_len);
+    free(header);
+    *out = buf;
+    *outlen = total;
+    return 0;
+}
+
+static int copy_string(json_t *h, const char *key, char *dst, size_t cap, char *err,
+                       size_t errlen)
+{
+    json_t *v = json_object_get(h, key);
+    if (!json_is_string(v)) {
+        snprintf(err, errlen, "header field %s missing or not a string", key);
+        return -1;
+    }
+    size_t len = json_string_length(v);
+    if (len >= cap) {
+        snprintf(err, errlen, "header field %s too long (%zu bytes)", key, len);
+        return -1;
+    }
+    memcpy(dst, json_string_value(v), len);
+    dst[len] = '\0';
+    if (memchr(dst, '\0', len) || utf8_count(dst, len) < 0) {
+        snprintf(err, errlen, "header field %s is not valid UTF-8 text", key);
+        return -1;
+    }
+    return 0;
+}
+
+int wire_decode(const unsigned char *buf, size_t len, wire_msg_t *m, char *err,
+                size_t errlen)
+{
+    memset(m, 0, sizeof *m);
+    if (len < MAGIC_LEN || memcmp(buf, WIRE_MAGIC, MAGIC_LEN) != 0) {
+        snprintf(err, errlen, "bad magic (not an IMGCAP1 payload)");
+        return -1;
+    }
+    const unsigned char *hstart = buf + MAGIC_LEN;
+    const unsigned char *nl = memchr(hstart, '\n', len - MAGIC_LEN);
+    if (!nl) {
+        snprintf(err, errlen, "header line not terminated");
+        return -1;
+    }
+    json_error_t jerr;
+    json_t *h = json_loadb((const char *)hstart, (size_t)(nl - hstart), JSON_REJECT_DUPLICATES,
+                           &jerr);
+    if (!h || !json_is_object(h)) {
+        snprintf(err, errlen, "header is not a JSON object: %s", h ? "wrong type" : jerr.text);
+        json_decref(h);
+        return -1;
+    }
+    int rc = -1;
+    if (copy_string(h, "id", m->id, sizeof m->id, err, errlen) < 0 ||
+        copy_string(h, "received_at", m->received_at, sizeof m->received_at, err, errlen) < 0 ||
+        copy_string(h, "description", m->description, sizeof m->description, err, errlen) < 0)
+        goto out;
+    if (!uuid_is_valid(m->id)) {
+        snprintf(err, errlen, "header id is not a UUID");
+        goto out;
+    }
+    json_t *cl = json_object_get(h, "content_length");
+    size_t body = len - (size_t)(nl + 1 - buf);
+    if (!json_is_integer(cl) || json_integer_value(cl) < 0 ||
+        (size_t)json_integer_value(cl) != body) {
+        snprintf(err, errlen, "content_length does not match the %zu bytes that follow", body);
+        goto out;
+    }
+    json_t *w = json_object_get(h, "width"), *hh = json_object_get(h, "height");
+    if (json_is_integer(w) && json_is_integer(hh) && json_integer_value(w) > 0 &&
+        json_integer_value(hh) > 0 && json_integer_value(w) < 1000000 &&
+        json_integer_value(hh) < 1000000) {
+        m->width = (int)json_integer_value(w);
+        m->height = (int)json_integer_value(hh);
+    }
+    m->jpeg = nl + 1;
+    m->jpeg_len = body;
+    rc = 0;
+out:
+    json_decref(h);
+    return rc;
+}
