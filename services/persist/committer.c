@@ -1,0 +1,201 @@
+/* committer.c - the persist committer actor: the only owner of the PGconn.
+ * It takes everything waiting in its mailbox (up to PERSIST_BATCH_MAX), inserts
+ * the rows in one transaction and acks the jobs after COMMIT, so one commit
+ * (one WAL flush) covers a whole batch when the service is busy. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "persist.h"
+#include "pgconn.h"
+#include "store.h"
+
+#define PERSIST_STMT "persist_insert"
+
+typedef struct persist_committer {
+    persist_ctx_t *ctx;
+    PGconn *conn;      /* NULL until the first successful connect */
+    int prepared;      /* PERSIST_STMT exists on the current session */
+} persist_committer_t;
+
+/* Result of one commit attempt. */
+enum { PERSIST_COMMIT_OK = 0, PERSIST_COMMIT_RETRY = -1, PERSIST_COMMIT_POISON = -2 };
+
+static void persist_result_error(PGconn *conn, PGresult *res, char *err, size_t errlen)
+{
+    const char *msg = res ? PQresultErrorMessage(res) : "";
+    if (!msg || !*msg)
+        msg = PQerrorMessage(conn);
+    snprintf(err, errlen, "%s", msg);
+    size_t n = strlen(err);
+    while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
+        err[--n] = '\0';
+}
+
+static int persist_simple(PGconn *conn, const char *sql, char *err, size_t errlen)
+{
+    PGresult *res = PQexec(conn, sql);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok)
+        persist_result_error(conn, res, err, errlen);
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+static int persist_connect(persist_committer_t *cm, char *err, size_t errlen)
+{
+    if (!cm->conn) {
+        cm->conn = pgconn_connect(cm->ctx->cfg->database_url, 0, NULL);
+        if (!cm->conn) {
+            snprintf(err, errlen, "cannot connect");
+            return -1;
+        }
+        cm->prepared = 0;
+    }
+    int was_reset = 0;
+    if (pgconn_ensure(cm->conn, &was_reset) < 0) {
+        snprintf(err, errlen, "connection lost, reconnect failed");
+        return -1;
+    }
+    if (was_reset)
+        cm->prepared = 0;
+    /* A previous attempt may have died mid-transaction on a live session. */
+    if (PQtransactionStatus(cm->conn) != PQTRANS_IDLE &&
+        persist_simple(cm->conn, "ROLLBACK", err, errlen) < 0)
+        return -1;
+    if (!cm->prepared) {
+        PGresult *res = PQprepare(cm->conn, PERSIST_STMT, PERSIST_INSERT_SQL,
+                                  PERSIST_ROW_NPARAMS, NULL);
+        int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        if (!ok)
+            persist_result_error(cm->conn, res, err, errlen);
+        PQclear(res);
+        if (!ok)
+            return -1;
+        cm->prepared = 1;
+    }
+    return 0;
+}
+
+/* One attempt at inserting batch[0..n) in one transaction. On
+ * PERSIST_COMMIT_POISON, *poison is the row PostgreSQL refused as data (SQLSTATE
+ * class 22): it can never be inserted, retrying would block every row behind
+ * it. Everything else (connection, server shutting down, missing table) is
+ * worth retrying. */
+static int persist_commit_once(persist_committer_t *cm, persist_item_t **batch, size_t n,
+                               size_t *poison, char *err, size_t errlen)
+{
+    if (persist_connect(cm, err, errlen) < 0)
+        return PERSIST_COMMIT_RETRY;
+    if (persist_simple(cm->conn, "BEGIN", err, errlen) < 0)
+        return PERSIST_COMMIT_RETRY;
+    for (size_t i = 0; i < n; i++) {
+        const char *values[PERSIST_ROW_NPARAMS];
+        persist_row_params(&batch[i]->row, values);
+        PGresult *res = PQexecPrepared(cm->conn, PERSIST_STMT, PERSIST_ROW_NPARAMS, values,
+                                       NULL, NULL, 0);
+        if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+            PQclear(res);
+            continue;
+        }
+        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        int is_data = state && strncmp(state, "22", 2) == 0;
+        char detail[400];
+        persist_result_error(cm->conn, res, detail, sizeof detail);
+        snprintf(err, errlen, "id=%s insert: %s", batch[i]->row.id, detail);
+        PQclear(res);
+        if (PQstatus(cm->conn) == CONNECTION_OK) {
+            char ignored[64];
+            persist_simple(cm->conn, "ROLLBACK", ignored, sizeof ignored);
+        }
+        if (is_data) {
+            *poison = i;
+            return PERSIST_COMMIT_POISON;
+        }
+        return PERSIST_COMMIT_RETRY;
+    }
+    /* A COMMIT whose answer is lost is retried: ON CONFLICT DO NOTHING makes
+     * the second insert of a committed row a no-op. */
+    if (persist_simple(cm->conn, "COMMIT", err, errlen) < 0)
+        return PERSIST_COMMIT_RETRY;
+    return PERSIST_COMMIT_OK;
+}
+
+static void persist_remove_from_batch(persist_item_t **batch, size_t *n, size_t i)
+{
+    memmove(&batch[i], &batch[i + 1], (*n - i - 1) * sizeof *batch);
+    (*n)--;
+}
+
+static void persist_commit_batch(persist_committer_t *cm, persist_item_t **batch, size_t n)
+{
+    persist_ctx_t *ctx = cm->ctx;
+    char err[512];
+    for (int attempt = 0; n > 0;) {
+        size_t poison = 0;
+        int rc = persist_commit_once(cm, batch, n, &poison, err, sizeof err);
+        if (rc == PERSIST_COMMIT_OK) {
+            if (attempt > 0)
+                log_info("postgres: batch of %zu rows committed after %d failed attempts", n,
+                         attempt);
+            for (size_t i = 0; i < n; i++) {
+                log_debug("id=%s stored at %s", batch[i]->job->id, batch[i]->row.path);
+                batch[i]->job->outcome = JOB_ACK;
+                consumer_finish(ctx->consumer, batch[i]->job);
+                free(batch[i]);
+            }
+            return;
+        }
+        if (rc == PERSIST_COMMIT_POISON) {
+            persist_item_t *bad = batch[poison];
+            snprintf(bad->job->reason, sizeof bad->job->reason, "database refused the row: %.400s",
+                     err);
+            log_error("id=%s dead-lettered: %s", bad->job->id, bad->job->reason);
+            char rmerr[256];
+            if (persist_store_remove(ctx->cfg->storage_dir, bad->row.path, rmerr,
+                                     sizeof rmerr) < 0)
+                log_warn("id=%s cannot remove its orphan file: %s", bad->job->id, rmerr);
+            bad->job->outcome = JOB_DEAD;
+            consumer_finish(ctx->consumer, bad->job);
+            free(bad);
+            persist_remove_from_batch(batch, &n, poison);
+            continue;
+        }
+        if (persist_past_deadline(ctx)) {
+            log_warn("postgres: shutdown deadline passed, %zu ids left for redelivery: %s", n,
+                     err);
+            for (size_t i = 0; i < n; i++) {
+                job_free(batch[i]->job);
+                free(batch[i]);
+            }
+            return;
+        }
+        int delay = persist_retry_delay(attempt);
+        log_error("postgres: commit of %zu rows (first id=%s) failed (attempt %d), retrying "
+                  "in %d ms: %s", n, batch[0]->job->id, attempt + 1, delay, err);
+        persist_retry_sleep(ctx, delay);
+        attempt++;
+    }
+}
+
+void persist_committer_run(actor_t *self)
+{
+    persist_committer_t cm = {.ctx = self->ctx, .conn = NULL, .prepared = 0};
+    persist_item_t *batch[PERSIST_BATCH_MAX];
+    for (;;) {
+        void *p;
+        int rc = mailbox_pop(self->inbox, &p, -1);
+        if (rc < 0)
+            break;
+        if (rc > 0)
+            continue;
+        size_t n = 0;
+        batch[n++] = p;
+        while (n < PERSIST_BATCH_MAX && mailbox_pop(self->inbox, &p, 0) == 0)
+            batch[n++] = p;
+        persist_commit_batch(&cm, batch, n);
+    }
+    PQfinish(cm.conn);
+    log_debug("committer done");
+}

@@ -1,0 +1,170 @@
+/* main.c - imgcap-persist: consumes q:persist, stores each image as a file
+ * under STORAGE_DIR and a row in PostgreSQL, acks after both are durable
+ * (design sections 4, 6 and 7). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actor.h"
+#include "config.h"
+#include "consumer.h"
+#include "log.h"
+#include "persist.h"
+#include "pgconn.h"
+#include "rqueue.h"
+#include "timeutil.h"
+
+static void persist_usage(FILE *out)
+{
+    fputs("Usage: imgcap-persist [--check | --help]\n"
+          "\n"
+          "Consumes the persist queue on Redis: writes each image to\n"
+          "STORAGE_DIR/YYYY/MM/DD/<id>.jpg (atomically, fsynced) and inserts its row\n"
+          "into PostgreSQL, then acknowledges the message. Applies the missing schema\n"
+          "scripts of SQL_DIR at start. Stops gracefully on SIGINT/SIGTERM.\n"
+          "\n"
+          "  --check  exit 0 if a persist consumer has a live heartbeat in Redis\n"
+          "           (container healthcheck), 1 otherwise\n"
+          "  --help   this text\n"
+          "\n"
+          "Configuration (environment, then the .env file named by IMGCAP_ENV_FILE,\n"
+          "default ./.env): REDIS_URL, REDIS_PREFIX, DATABASE_URL, STORAGE_DIR, SQL_DIR,\n"
+          "PERSIST_WORKERS, QUEUE_MAX_DEPTH, MAX_ATTEMPTS, LEASE_SECONDS, CONSUMER_NAME,\n"
+          "LOG_DIR, LOG_LEVEL, SHUTDOWN_SECONDS.\n",
+          out);
+}
+
+static int persist_check(const config_t *cfg)
+{
+    log_open("persist", NULL, LOG_WARN);
+    char err[256];
+    rqueue_t *rq = rqueue_open(cfg->redis_url, cfg->redis_prefix, NULL, 2000, err, sizeof err);
+    if (!rq) {
+        fprintf(stderr, "imgcap-persist --check: redis: %s\n", err);
+        return 1;
+    }
+    int live = rqueue_has_live_consumer(rq, RQ_QUEUE_PERSIST, (long)cfg->lease_seconds * 1000);
+    if (live < 0)
+        fprintf(stderr, "imgcap-persist --check: redis: %s\n", rqueue_error(rq));
+    else if (live == 0)
+        fprintf(stderr, "imgcap-persist --check: no live persist consumer\n");
+    rqueue_close(rq);
+    return live == 1 ? 0 : 1;
+}
+
+/* Connects (waiting for PostgreSQL as long as it takes) and applies missing
+ * schema scripts. Returns 0, or -1 (logged; also when stopped meanwhile). */
+static int persist_prepare_schema(const config_t *cfg)
+{
+    PGconn *conn = pgconn_connect(cfg->database_url, -1, &actor_shutdown_requested);
+    if (!conn)
+        return -1;
+    int rc = pgconn_migrate(conn, cfg->sql_dir);
+    PQfinish(conn);
+    if (rc < 0)
+        log_error("schema migration from %s failed", cfg->sql_dir);
+    return rc;
+}
+
+/* Stops whatever started: workers drain the jobs mailbox, then the committer
+ * drains its own, then the consumer returns what is left to the queue. */
+static void persist_shutdown(persist_ctx_t *ctx, actor_t *workers, int nworkers,
+                             actor_t *committer)
+{
+    uint64_t deadline = time_mono_ms() + (uint64_t)ctx->cfg->shutdown_seconds * 1000u;
+    __atomic_store_n(&ctx->deadline_mono_ms, deadline, __ATOMIC_RELEASE);
+    consumer_close_intake(ctx->consumer);
+    for (int i = 0; i < nworkers; i++)
+        actor_join(&workers[i]);
+    if (committer->started) {
+        mailbox_close(committer->inbox);
+        actor_join(committer);
+    }
+    consumer_stop(ctx->consumer);
+}
+
+int main(int argc, char **argv)
+{
+    int check = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            persist_usage(stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--check") == 0) {
+            check = 1;
+        } else {
+            fprintf(stderr, "imgcap-persist: unknown argument %s\n", argv[i]);
+            persist_usage(stderr);
+            return 2;
+        }
+    }
+
+    config_t cfg;
+    char err[512];
+    if (config_load(&cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "imgcap-persist: configuration: %s\n", err);
+        return 1;
+    }
+    if (check)
+        return persist_check(&cfg);
+
+    if (log_open("persist", cfg.log_dir, (log_level_t)cfg.log_level) < 0)
+        log_warn("cannot open the log file in %s, logging to stderr only", cfg.log_dir);
+    log_set_thread_name("main");
+    actor_install_signals();
+
+    if (persist_prepare_schema(&cfg) < 0) {
+        log_close();
+        return actor_shutdown_requested ? 0 : 1;
+    }
+
+    int nworkers = cfg.persist_workers > 0 ? cfg.persist_workers : actor_cpu_count();
+    consumer_opts_t opts = {
+        .cfg = &cfg,
+        .queue = RQ_QUEUE_PERSIST,
+        .next_queue = NULL,
+        .taken_stage = "persisting",
+        .next_stage = NULL,
+        .done_stage = "stored",
+        .jobs_capacity = (size_t)nworkers * 2,
+    };
+    persist_ctx_t ctx = {.cfg = &cfg, .consumer = NULL, .committer = NULL, .deadline_mono_ms = 0};
+    ctx.consumer = consumer_start(&opts);
+    if (!ctx.consumer) {
+        log_close();
+        return actor_shutdown_requested ? 0 : 1;
+    }
+
+    actor_t committer;
+    memset(&committer, 0, sizeof committer);
+    actor_t *workers = calloc((size_t)nworkers, sizeof *workers);
+    int started = 0, failed = !workers;
+    ctx.committer = &committer;
+    if (!failed)
+        failed = actor_start(&committer, "committer", PERSIST_BATCH_MAX * 2,
+                             persist_committer_run, &ctx) < 0;
+    for (; !failed && started < nworkers; started++) {
+        char name[32];
+        snprintf(name, sizeof name, "worker-%d", started + 1);
+        if (actor_start(&workers[started], name, 0, persist_worker_run, &ctx) < 0)
+            failed = 1;
+    }
+    if (failed) {
+        log_error("cannot start the persist actors");
+        persist_shutdown(&ctx, workers, workers ? started : 0, &committer);
+        free(workers);
+        log_close();
+        return 1;
+    }
+    log_info("persist started as consumer %s: %d workers, storage %s",
+             consumer_name(ctx.consumer), nworkers, cfg.storage_dir);
+
+    while (!actor_shutdown_requested)
+        time_sleep_ms(200, &actor_shutdown_requested);
+    log_info("shutdown requested, draining (at most %d s)", cfg.shutdown_seconds);
+    persist_shutdown(&ctx, workers, nworkers, &committer);
+    free(workers);
+    log_info("persist stopped");
+    log_close();
+    return 0;
+}

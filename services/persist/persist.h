@@ -1,0 +1,52 @@
+/* persist.h - the actors of imgcap-persist (design sections 6 and 7):
+ *
+ *   consumer (shared): intake from q:persist, acks, heartbeat, reaper
+ *   worker-N:  job -> wire_decode -> durable file -> committer's mailbox
+ *   committer: owns the PGconn; group commit of everything waiting in its
+ *              mailbox, then consumer_finish(JOB_ACK) for each job
+ *
+ * A job is acked only after its file is fsynced and its row committed. Disk
+ * and PostgreSQL errors are retried with jittered backoff and never
+ * dead-letter a message; only an undecodable payload or a value that can never
+ * become a row does. During shutdown retries stop at the deadline and the job
+ * is left in the processing list, which consumer_stop() returns to the queue. */
+#ifndef IMGCAP_PERSIST_H
+#define IMGCAP_PERSIST_H
+
+#include <stdint.h>
+#include "actor.h"
+#include "config.h"
+#include "consumer.h"
+#include "row.h"
+
+#define PERSIST_BATCH_MAX 64
+
+typedef struct persist_ctx {
+    const config_t *cfg;
+    consumer_t *consumer;
+    actor_t *committer;          /* workers push persist_item_t * into its inbox */
+    uint64_t deadline_mono_ms;   /* 0 while running; set once by main at shutdown */
+} persist_ctx_t;
+
+/* What a worker hands the committer: the job (owned by the item) and its row.
+ * The committer owns the item once pushed and frees it with free() after
+ * consumer_finish() or job_free() of the job. */
+typedef struct persist_item {
+    job_t *job;
+    persist_row_t row;
+} persist_item_t;
+
+/* Actor bodies; self->ctx is a persist_ctx_t. */
+void persist_worker_run(actor_t *self);
+void persist_committer_run(actor_t *self);
+
+/* 1 once shutdown was requested and its deadline passed: stop retrying. */
+int persist_past_deadline(const persist_ctx_t *ctx);
+
+/* Jittered exponential backoff for retry number `attempt` (from 0), in ms. */
+int persist_retry_delay(int attempt);
+
+/* Sleeps ms, returning early once persist_past_deadline(). */
+void persist_retry_sleep(const persist_ctx_t *ctx, int ms);
+
+#endif

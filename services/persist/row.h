@@ -1,0 +1,44 @@
+/* row.h - what persist stores for one message: the file's place under
+ * STORAGE_DIR and the images row (design section 6). Pure: no I/O. */
+#ifndef IMGCAP_PERSIST_ROW_H
+#define IMGCAP_PERSIST_ROW_H
+
+#include <stddef.h>
+#include "uuid.h"
+#include "wire.h"
+
+/* "YYYY/MM/DD/" + 36-character id + ".jpg" + NUL, with room to spare. */
+#define PERSIST_PATH_MAX 64
+#define PERSIST_ROW_NPARAMS 7
+
+/* The INSERT the committer prepares; parameters in persist_row_params() order
+ * ($1 id, $2 received_at, $3 description, $4 path, $5 width, $6 height,
+ * $7 bytes), all sent as text. A redelivered id inserts nothing. */
+extern const char PERSIST_INSERT_SQL[];
+
+/* One images row as text parameters. Plain values, no pointers: a row can be
+ * copied and outlives the payload it was built from. */
+typedef struct persist_row {
+    char id[UUID_STR_LEN];    /* lowercase */
+    char received_at[32];     /* normalized RFC 3339 UTC with milliseconds */
+    char description[WIRE_MAX_DESCRIPTION_BYTES + 1];
+    char path[PERSIST_PATH_MAX]; /* relative to STORAGE_DIR */
+    char width[16], height[16];  /* "" = unknown -> NULL */
+    char bytes[24];
+} persist_row_t;
+
+/* Writes the STORAGE_DIR-relative path of image `id` received at `received_at`
+ * (RFC 3339): "YYYY/MM/DD/<id>.jpg", the date in UTC, the id lowercased.
+ * Returns 0, or -1 with err set (invalid id or timestamp, out too small). */
+int persist_path_build(const char *id, const char *received_at, char *out, size_t outlen,
+                       char *err, size_t errlen);
+
+/* Fills row from a decoded message. Returns 0, or -1 with err set when the
+ * message cannot become a row (a permanent error: the message is poison). */
+int persist_row_build(const wire_msg_t *m, persist_row_t *row, char *err, size_t errlen);
+
+/* Points values[] at row's fields in $1..$7 order; NULL for unknown sizes.
+ * The pointers live as long as row. */
+void persist_row_params(const persist_row_t *row, const char *values[PERSIST_ROW_NPARAMS]);
+
+#endif

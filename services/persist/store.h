@@ -1,0 +1,24 @@
+/* store.h - durable, atomic image files under STORAGE_DIR (design section 6).
+ *
+ * A file is written to a temp file in its final directory, fsynced, renamed
+ * into place and the directory fsynced, so after a crash the path holds either
+ * nothing or the whole image, and a redelivered message simply replaces it
+ * with the same bytes. Safe to call from several threads, also for the same
+ * path at once (each call has its own temp file). */
+#ifndef IMGCAP_PERSIST_STORE_H
+#define IMGCAP_PERSIST_STORE_H
+
+#include <stddef.h>
+
+/* Writes data to storage_dir/relpath, creating the missing directories of
+ * relpath (each new directory's entry fsynced too). Returns 0 once the file
+ * is durable, or -1 with err naming the step and errno text (disk full,
+ * permissions: transient from the caller's point of view). */
+int persist_store_write(const char *storage_dir, const char *relpath, const void *data,
+                        size_t len, char *err, size_t errlen);
+
+/* Removes storage_dir/relpath; a missing file is fine. Returns 0 or -1. */
+int persist_store_remove(const char *storage_dir, const char *relpath, char *err,
+                         size_t errlen);
+
+#endif

@@ -1,0 +1,116 @@
+/* worker.c - persist worker actors: decode, write the file durably, hand the
+ * row to the committer (see persist.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "persist.h"
+#include "store.h"
+#include "timeutil.h"
+#include "wire.h"
+
+#define PERSIST_RETRY_BASE_MS 100
+#define PERSIST_RETRY_CAP_MS 5000
+
+int persist_past_deadline(const persist_ctx_t *ctx)
+{
+    uint64_t deadline = __atomic_load_n(&ctx->deadline_mono_ms, __ATOMIC_ACQUIRE);
+    return deadline != 0 && time_mono_ms() >= deadline;
+}
+
+int persist_retry_delay(int attempt)
+{
+    return time_backoff_ms(attempt, PERSIST_RETRY_BASE_MS, PERSIST_RETRY_CAP_MS);
+}
+
+void persist_retry_sleep(const persist_ctx_t *ctx, int ms)
+{
+    /* In slices, so that a shutdown deadline cuts a long backoff short. */
+    while (ms > 0 && !persist_past_deadline(ctx)) {
+        int slice = ms < 100 ? ms : 100;
+        time_sleep_ms(slice, NULL);
+        ms -= slice;
+    }
+}
+
+static void persist_dead(persist_ctx_t *ctx, job_t *job, const char *fmt, const char *detail)
+{
+    snprintf(job->reason, sizeof job->reason, fmt, detail);
+    log_error("id=%s dead-lettered: %s", job->id, job->reason);
+    job->outcome = JOB_DEAD;
+    consumer_finish(ctx->consumer, job);
+}
+
+static void persist_worker_handle(persist_ctx_t *ctx, job_t *job)
+{
+    char err[400]; /* leaves room for the reason's prefix in job->reason */
+    wire_msg_t m;
+    if (wire_decode(job->payload, job->len, &m, err, sizeof err) < 0) {
+        persist_dead(ctx, job, "undecodable payload: %s", err);
+        return;
+    }
+    if (strcasecmp(m.id, job->id) != 0) {
+        persist_dead(ctx, job, "payload carries another id (%s)", m.id);
+        return;
+    }
+    persist_item_t *item = NULL;
+    for (int attempt = 0; !item; attempt++) {
+        item = malloc(sizeof *item);
+        if (item)
+            break;
+        int delay = persist_retry_delay(attempt);
+        log_error("id=%s out of memory for its row, retrying in %d ms", job->id, delay);
+        persist_retry_sleep(ctx, delay);
+        if (persist_past_deadline(ctx)) {
+            log_warn("id=%s left for redelivery: shutdown deadline passed", job->id);
+            job_free(job);
+            return;
+        }
+    }
+    if (persist_row_build(&m, &item->row, err, sizeof err) < 0) {
+        free(item);
+        persist_dead(ctx, job, "cannot store: %s", err);
+        return;
+    }
+    for (int attempt = 0;; attempt++) {
+        if (persist_store_write(ctx->cfg->storage_dir, item->row.path, m.jpeg, m.jpeg_len, err,
+                                sizeof err) == 0)
+            break;
+        if (persist_past_deadline(ctx)) {
+            log_warn("id=%s left for redelivery: shutdown deadline passed while the file "
+                     "could not be written: %s", job->id, err);
+            free(item);
+            job_free(job);
+            return;
+        }
+        int delay = persist_retry_delay(attempt);
+        log_error("id=%s writing %s failed (attempt %d), retrying in %d ms: %s", job->id,
+                  item->row.path, attempt + 1, delay, err);
+        persist_retry_sleep(ctx, delay);
+    }
+    log_debug("id=%s file %s written (%zu bytes)", job->id, item->row.path, m.jpeg_len);
+    item->job = job;
+    if (mailbox_push(ctx->committer->inbox, item, -1) < 0) {
+        /* Only if main closed the committer before joining the workers. */
+        log_error("id=%s committer gone, left for redelivery", job->id);
+        free(item);
+        job_free(job);
+    }
+}
+
+void persist_worker_run(actor_t *self)
+{
+    persist_ctx_t *ctx = self->ctx;
+    mailbox_t *jobs = consumer_jobs(ctx->consumer);
+    for (;;) {
+        void *p;
+        int rc = mailbox_pop(jobs, &p, -1);
+        if (rc < 0)
+            break;
+        if (rc == 0)
+            persist_worker_handle(ctx, p);
+    }
+    log_debug("worker done");
+}

@@ -1,0 +1,134 @@
+/* Unit tests of persist's pure parts: file path and row building. */
+#include <check.h>
+#include <string.h>
+
+#include "persist/row.h"
+
+static const char *ID = "01935f1e-7c2a-7b3e-8f00-0123456789ab";
+
+START_TEST(path_from_received_at)
+{
+    char out[PERSIST_PATH_MAX], err[128];
+    ck_assert_int_eq(persist_path_build(ID, "2026-11-28T12:34:56.789Z", out, sizeof out, err,
+                                        sizeof err), 0);
+    ck_assert_str_eq(out, "2026/11/28/01935f1e-7c2a-7b3e-8f00-0123456789ab.jpg");
+}
+END_TEST
+
+START_TEST(path_uses_utc_date_and_lowercase_id)
+{
+    char out[PERSIST_PATH_MAX], err[128];
+    ck_assert_int_eq(persist_path_build("01935F1E-7C2A-7B3E-8F00-0123456789AB",
+                                        "2026-01-09T23:59:59.999+00:00", out, sizeof out, err,
+                                        sizeof err), 0);
+    ck_assert_str_eq(out, "2026/01/09/01935f1e-7c2a-7b3e-8f00-0123456789ab.jpg");
+    ck_assert_int_eq(persist_path_build(ID, "2027-01-01T00:00:00Z", out, sizeof out, err,
+                                        sizeof err), 0);
+    ck_assert_str_eq(out, "2027/01/01/01935f1e-7c2a-7b3e-8f00-0123456789ab.jpg");
+}
+END_TEST
+
+START_TEST(path_rejects_bad_id_and_time)
+{
+    char out[PERSIST_PATH_MAX], err[128];
+    ck_assert_int_eq(persist_path_build("../../etc/passwd", "2026-11-28T12:34:56.789Z", out,
+                                        sizeof out, err, sizeof err), -1);
+    ck_assert_int_eq(persist_path_build("01935f1e-7c2a-7b3e-8f00-0123456789a/",
+                                        "2026-11-28T12:34:56.789Z", out, sizeof out, err,
+                                        sizeof err), -1);
+    ck_assert_int_eq(persist_path_build(ID, "yesterday", out, sizeof out, err, sizeof err), -1);
+    ck_assert_int_eq(persist_path_build(ID, "2026-13-28T12:34:56Z", out, sizeof out, err,
+                                        sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "received_at"));
+}
+END_TEST
+
+START_TEST(path_needs_room)
+{
+    char out[20], err[128];
+    ck_assert_int_eq(persist_path_build(ID, "2026-11-28T12:34:56.789Z", out, sizeof out, err,
+                                        sizeof err), -1);
+}
+END_TEST
+
+static wire_msg_t sample(void)
+{
+    static const unsigned char jpeg[] = {0xff, 0xd8, 0xff, 0xe0, 0, 0x10, 0xff, 0xd9};
+    wire_msg_t m;
+    memset(&m, 0, sizeof m);
+    strcpy(m.id, ID);
+    strcpy(m.received_at, "2026-11-28T12:34:56.7Z");
+    strcpy(m.description, "Stau auf der A1 — Köln");
+    m.jpeg = jpeg;
+    m.jpeg_len = sizeof jpeg;
+    return m;
+}
+
+START_TEST(row_from_message)
+{
+    wire_msg_t m = sample();
+    m.width = 640;
+    m.height = 517;
+    persist_row_t row;
+    char err[128];
+    ck_assert_int_eq(persist_row_build(&m, &row, err, sizeof err), 0);
+    const char *v[PERSIST_ROW_NPARAMS];
+    persist_row_params(&row, v);
+    ck_assert_str_eq(v[0], ID);
+    ck_assert_str_eq(v[1], "2026-11-28T12:34:56.700Z");
+    ck_assert_str_eq(v[2], "Stau auf der A1 — Köln");
+    ck_assert_str_eq(v[3], "2026/11/28/01935f1e-7c2a-7b3e-8f00-0123456789ab.jpg");
+    ck_assert_str_eq(v[4], "640");
+    ck_assert_str_eq(v[5], "517");
+    ck_assert_str_eq(v[6], "8");
+}
+END_TEST
+
+START_TEST(row_unknown_size_is_null)
+{
+    wire_msg_t m = sample();
+    persist_row_t row;
+    char err[128];
+    ck_assert_int_eq(persist_row_build(&m, &row, err, sizeof err), 0);
+    const char *v[PERSIST_ROW_NPARAMS];
+    persist_row_params(&row, v);
+    ck_assert_ptr_null(v[4]);
+    ck_assert_ptr_null(v[5]);
+    ck_assert_str_eq(v[6], "8");
+}
+END_TEST
+
+START_TEST(row_refuses_empty_image_and_bad_time)
+{
+    wire_msg_t m = sample();
+    persist_row_t row;
+    char err[128];
+    m.jpeg_len = 0;
+    ck_assert_int_eq(persist_row_build(&m, &row, err, sizeof err), -1);
+    m = sample();
+    strcpy(m.received_at, "2026-11-28 12:34:56");
+    ck_assert_int_eq(persist_row_build(&m, &row, err, sizeof err), -1);
+}
+END_TEST
+
+START_TEST(insert_is_idempotent_sql)
+{
+    ck_assert_ptr_nonnull(strstr(PERSIST_INSERT_SQL, "ON CONFLICT (id) DO NOTHING"));
+}
+END_TEST
+
+Suite *persist_suite(void)
+{
+    Suite *s = suite_create("persist");
+    TCase *tc = tcase_create("row");
+    tcase_add_test(tc, path_from_received_at);
+    tcase_add_test(tc, path_uses_utc_date_and_lowercase_id);
+    tcase_add_test(tc, path_rejects_bad_id_and_time);
+    tcase_add_test(tc, path_needs_room);
+    tcase_add_test(tc, row_from_message);
+    tcase_add_test(tc, row_unknown_size_is_null);
+    tcase_add_test(tc, row_refuses_empty_image_and_bad_time);
+    tcase_add_test(tc, insert_is_idempotent_sql);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,117 @@
+/* Unit tests of persist's file store in a private temp directory: atomic
+ * replace, date directories created, no temp files left behind. */
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "persist/store.h"
+
+static char root[256];
+
+static void setup(void)
+{
+    snprintf(root, sizeof root, "/tmp/imgcap-store-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(root));
+}
+
+static void teardown(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static size_t read_back(const char *rel, char *buf, size_t cap)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", root, rel);
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(buf, 1, cap, f);
+    fclose(f);
+    return n;
+}
+
+static int count_entries(const char *rel)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", root, rel);
+    DIR *d = opendir(path);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return n;
+}
+
+START_TEST(write_creates_dirs_and_file)
+{
+    char err[256], buf[64];
+    char storage[300];
+    snprintf(storage, sizeof storage, "%s/images", root); /* missing too */
+    ck_assert_int_eq(persist_store_write(storage, "2026/11/28/a.jpg", "hello", 5, err,
+                                         sizeof err), 0);
+    ck_assert_uint_eq(read_back("images/2026/11/28/a.jpg", buf, sizeof buf), 5);
+    ck_assert_int_eq(memcmp(buf, "hello", 5), 0);
+    struct stat st;
+    char path[512];
+    snprintf(path, sizeof path, "%s/images/2026/11/28/a.jpg", root);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0644);
+    ck_assert_int_eq(count_entries("images/2026/11/28"), 1);
+}
+END_TEST
+
+START_TEST(rewrite_replaces_whole_file)
+{
+    char err[256], buf[64];
+    ck_assert_int_eq(persist_store_write(root, "x/b.jpg", "a longer first body", 19, err,
+                                         sizeof err), 0);
+    ck_assert_int_eq(persist_store_write(root, "x/b.jpg", "short", 5, err, sizeof err), 0);
+    ck_assert_uint_eq(read_back("x/b.jpg", buf, sizeof buf), 5);
+    ck_assert_int_eq(count_entries("x"), 1);
+}
+END_TEST
+
+START_TEST(unwritable_dir_fails_with_reason)
+{
+    char err[256];
+    char storage[300];
+    snprintf(storage, sizeof storage, "%s/file", root);
+    FILE *f = fopen(storage, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    /* A regular file where a directory should be: fails even as root. */
+    ck_assert_int_eq(persist_store_write(storage, "2026/c.jpg", "x", 1, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "mkdir"));
+}
+END_TEST
+
+START_TEST(remove_is_idempotent)
+{
+    char err[256];
+    ck_assert_int_eq(persist_store_write(root, "d.jpg", "x", 1, err, sizeof err), 0);
+    ck_assert_int_eq(persist_store_remove(root, "d.jpg", err, sizeof err), 0);
+    ck_assert_int_eq(persist_store_remove(root, "d.jpg", err, sizeof err), 0);
+    ck_assert_int_eq(count_entries("."), 0);
+}
+END_TEST
+
+Suite *persist_store_suite(void)
+{
+    Suite *s = suite_create("persist_store");
+    TCase *tc = tcase_create("store");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, write_creates_dirs_and_file);
+    tcase_add_test(tc, rewrite_replaces_whole_file);
+    tcase_add_test(tc, unwritable_dir_fails_with_reason);
+    tcase_add_test(tc, remove_is_idempotent);
+    suite_add_tcase(s, tc);
+    return s;
+}
