@@ -8,7 +8,7 @@
  *   P consumers:Q             ZSET consumer -> last heartbeat (ms, Redis clock)
  *   P attempts:Q              HASH id -> deliveries
  *   P status:<id>             HASH stage, updated_at, error (TTL 7 days)
- *   P events                  pub/sub channel, {"id","status","at"}
+ *   P events                  pub/sub channel, {"id","status","at"} (at: unix ms)
  *
  * One rqueue_t per actor: it owns a hiredis context, which must not be shared
  * between threads. A lost connection is re-established on the next call (with
@@ -64,9 +64,10 @@ long long rqueue_waiting(rqueue_t *rq, const char *queue);
 /* Consumer: waits up to timeout_ms for an id (BLMOVE into this consumer's
  * processing list), counts the delivery and loads the payload. An id past
  * max_attempts deliveries, or whose payload is gone, is dead-lettered here and
- * not returned. Returns 1 with *out filled, 0 on timeout, -1 on error. */
+ * not returned. Sets status `stage` ("rendering"). Returns 1 with *out filled,
+ * 0 on timeout, -1 on error. */
 int rqueue_take(rqueue_t *rq, const char *queue, int timeout_ms, int max_attempts,
-                rq_msg_t *out);
+                const char *stage, rq_msg_t *out);
 
 /* Atomic handoff (Lua): if id is still in this consumer's processing list of
  * `from`, removes it, stores payload as msg:<to>:<id>, pushes id on `to`,
@@ -104,9 +105,20 @@ int rqueue_release_all(rqueue_t *rq, const char *queue);
  * younger than lease_ms). */
 int rqueue_stats(rqueue_t *rq, const char *queue, long lease_ms, rq_stats_t *out);
 
-/* Liveness for `imgcap-render --check`: 1 if consumer has a heartbeat younger
- * than lease_ms on queue... any consumer when consumer is NULL. */
+/* Liveness for `--check` (docker healthchecks): 1 if a consumer of this host
+ * (name starting with "<hostname>-") has a heartbeat on queue younger than
+ * lease_ms, 0 if not, -1 on error. */
 int rqueue_has_live_consumer(rqueue_t *rq, const char *queue, long lease_ms);
+
+/* Parsed REDIS_URL (pure, for tests). */
+typedef struct rq_url {
+    char host[256];
+    int port;          /* 6379 by default */
+    char path[512];    /* unix socket path, "" for TCP */
+    char password[256];
+    int db;
+} rq_url_t;
+int rqueue_parse_url(const char *url, rq_url_t *out, char *err, size_t errlen);
 
 /* Subscriber side of the events channel: a separate connection (a subscribed
  * connection can do nothing else). rqueue_subscribe() switches rq to subscriber
