@@ -1,0 +1,480 @@
+/* Layout: exact results with a fake fixed-advance font, then the real DejaVu
+ * Sans from fonts/ checked against independent measurements. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "render/font.h"
+#include "render/layout.h"
+#include "utf8.h"
+
+/* Fake font: every glyph 6 px wide, ascender 9, descender -3 (line 12).
+ * "AV" kerns by -1 px. U+00C5 (A with ring) reaches 14 px above the baseline,
+ * 'g' 4 px below it. */
+static int fake_glyph(void *ctx, uint32_t cp, layout_glyph_t *g, char *err, size_t errlen)
+{
+    (void)ctx;
+    (void)err;
+    (void)errlen;
+    memset(g, 0, sizeof *g);
+    g->index = cp;
+    g->advance = 6 * 64;
+    g->ink_top = cp == ' ' ? 0 : cp == 0xC5 ? 14 : 9;
+    g->ink_bottom = cp == 'g' ? 4 : 0;
+    return 0;
+}
+
+static long fake_kerning(void *ctx, const layout_glyph_t *a, const layout_glyph_t *b)
+{
+    (void)ctx;
+    return (a->index == 'A' && b->index == 'V') ? -64 : 0;
+}
+
+static const layout_font_t fake = {NULL, fake_glyph, fake_kerning, 9, -3};
+
+/* Lays out text and compares the lines with a NULL-terminated list. */
+static void expect_lines(const layout_font_t *font, const char *text, int width, int padding,
+                         const char *const *want, int band_height)
+{
+    layout_t lo = {0};
+    char err[256];
+    ck_assert_msg(layout_compute(&lo, font, text, strlen(text), width, padding, err,
+                                 sizeof err) == 0, "%s", err);
+    size_t n = 0;
+    while (want[n])
+        n++;
+    ck_assert_msg(lo.nlines == n, "\"%s\": %zu lines, want %zu", text, lo.nlines, n);
+    for (size_t i = 0; i < n; i++) {
+        size_t a = lo.offsets[lo.lines[i].start], b = lo.offsets[lo.lines[i].end];
+        ck_assert_msg(b - a == strlen(want[i]) && memcmp(text + a, want[i], b - a) == 0,
+                      "\"%s\" line %zu: \"%.*s\", want \"%s\"", text, i, (int)(b - a),
+                      text + a, want[i]);
+    }
+    ck_assert_int_eq(lo.band_height, band_height);
+    layout_free(&lo);
+}
+
+#define LINES(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+START_TEST(fake_golden)
+{
+    /* width 50, padding 4: 42 px = exactly 7 characters */
+    expect_lines(&fake, "Hello world", 100, 4, LINES("Hello world"), 20);
+    expect_lines(&fake, "aaa bbb ccc", 50, 4, LINES("aaa bbb", "ccc"), 32);
+    expect_lines(&fake, "abcdefghijklmnop", 50, 4, LINES("abcdefg", "hijklmn", "op"), 44);
+    expect_lines(&fake, "ab cdefghijklmnop", 50, 4, LINES("ab", "cdefghi", "jklmnop"), 44);
+    expect_lines(&fake, "a\n\nb", 50, 4, LINES("a", "", "b"), 44);
+    expect_lines(&fake, "\n\n hello \n", 50, 4, LINES("hello"), 20);
+    expect_lines(&fake, "a\r\nb\rc", 50, 4, LINES("a", "b", "c"), 44);
+    expect_lines(&fake, "   hello   world   ", 200, 4, LINES("hello   world"), 20);
+    expect_lines(&fake, "hello      world", 50, 4, LINES("hello", "world"), 32);
+    expect_lines(&fake, "a\tb", 50, 4, LINES("a\tb"), 20);
+    /* no-break space glues: "aaaa\u00a0bbb" (8 chars) must be split, not wrapped */
+    expect_lines(&fake, "aaaa\xc2\xa0" "bbb", 50, 4, LINES("aaaa\xc2\xa0" "bb", "b"), 32);
+    /* narrower than one glyph: still one glyph per line, never an empty line */
+    expect_lines(&fake, "abc", 8, 4, LINES("a", "b", "c"), 44);
+    /* padding 0: the whole width is available */
+    expect_lines(&fake, "abcdefgh", 42, 0, LINES("abcdefg", "h"), 24);
+}
+END_TEST
+
+START_TEST(fake_whitespace_only)
+{
+    layout_t lo = {0};
+    char err[128];
+    ck_assert_int_eq(layout_compute(&lo, &fake, "  \n \t ", 6, 100, 4, err, sizeof err), 0);
+    ck_assert_uint_eq(lo.nlines, 0);
+    ck_assert_int_eq(lo.band_height, 8);
+    layout_free(&lo);
+}
+END_TEST
+
+START_TEST(fake_kerning_and_positions)
+{
+    layout_t lo = {0};
+    char err[128];
+    ck_assert_int_eq(layout_compute(&lo, &fake, "AVAV", 4, 100, 4, err, sizeof err), 0);
+    ck_assert_uint_eq(lo.nlines, 1);
+    ck_assert_int_eq(lo.lines[0].width, 4 * 6 - 2);
+    ck_assert_int_eq(lo.x[0], 0);
+    ck_assert_int_eq(lo.x[1], 5 * 64);
+    ck_assert_int_eq(lo.x[2], 11 * 64);
+    ck_assert_int_eq(lo.x[3], 16 * 64);
+    /* kerning does not reach across a wrap: "AV AV" at 3 chars per line */
+    ck_assert_int_eq(layout_compute(&lo, &fake, "AV AV", 5, 26, 4, err, sizeof err), 0);
+    ck_assert_uint_eq(lo.nlines, 2);
+    ck_assert_int_eq(lo.lines[1].width, 11);
+    ck_assert_int_eq(lo.x[lo.lines[1].start], 0);
+    layout_free(&lo);
+}
+END_TEST
+
+START_TEST(fake_cyrillic_200)
+{
+    /* 200 code points: 20 words of 9 Cyrillic letters + 19 spaces + 1 letter */
+    char text[1024];
+    size_t n = 0;
+    for (int w = 0; w < 20; w++) {
+        for (int i = 0; i < 9; i++)
+            n += (size_t)utf8_encode(0x0430 + (uint32_t)((w + i) % 32), text + n);
+        if (w < 19)
+            text[n++] = ' ';
+    }
+    n += (size_t)utf8_encode(0x044F, text + n);
+    text[n] = 0;
+    ck_assert_int_eq(utf8_count(text, n), 200);
+    layout_t lo = {0};
+    char err[128];
+    /* 640 - 8 = 632 px = 105 chars: 10 words (99 chars) per line */
+    ck_assert_int_eq(layout_compute(&lo, &fake, text, n, 640, 4, err, sizeof err), 0);
+    ck_assert_uint_eq(lo.nlines, 2);
+    ck_assert_int_eq(lo.lines[0].width, 99 * 6);
+    ck_assert_int_eq(lo.lines[1].width, 100 * 6);
+    ck_assert_int_eq(lo.band_height, 2 * 12 + 8);
+    layout_free(&lo);
+}
+END_TEST
+
+START_TEST(fake_no_clipping)
+{
+    layout_t lo = {0};
+    char err[128];
+    /* the ring of U+00C5 needs 14 px above the baseline; ascender + padding = 9 */
+    const char *text = "\xc3\x85 g";
+    ck_assert_int_eq(layout_compute(&lo, &fake, text, strlen(text), 100, 0, err, sizeof err), 0);
+    ck_assert_int_eq(lo.top_extra, 5);
+    ck_assert_int_eq(lo.bottom_extra, 1);
+    ck_assert_int_eq(layout_baseline(&lo, 0), 14);
+    ck_assert_int_eq(lo.band_height, 12 + 5 + 1);
+    /* on a second line the tall glyph overlaps line 1 instead: nothing extra */
+    ck_assert_int_eq(layout_compute(&lo, &fake, "a\n\xc3\x85", 4, 100, 0, err, sizeof err), 0);
+    ck_assert_int_eq(lo.top_extra, 0);
+    layout_free(&lo);
+}
+END_TEST
+
+START_TEST(invalid_utf8)
+{
+    layout_t lo = {0};
+    char err[128] = "";
+    ck_assert_int_eq(layout_compute(&lo, &fake, "ab\xc0\x80", 4, 100, 4, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "UTF-8"));
+    ck_assert_int_eq(layout_compute(&lo, &fake, "\xed\xa0\x80", 3, 100, 4, err, sizeof err), -1);
+    layout_free(&lo);
+}
+END_TEST
+
+START_TEST(json_format)
+{
+    layout_t lo = {0};
+    char err[128], buf[256];
+    const char *text = "say \"hi\"\\\n\xd0\x96";
+    ck_assert_int_eq(layout_compute(&lo, &fake, text, strlen(text), 200, 4, err, sizeof err), 0);
+    size_t n = layout_format_json(&lo, text, buf, sizeof buf);
+    ck_assert_uint_eq(n, strlen(buf));
+    ck_assert_str_eq(buf, "{\"width\":200,\"lines\":[\"say \\\"hi\\\"\\\\\",\"\xd0\x96\"],"
+                          "\"line_height\":12,\"band_height\":32}");
+    ck_assert_uint_eq(layout_format_json(&lo, text, NULL, 0), n);
+    layout_free(&lo);
+}
+END_TEST
+
+/* ---- real font ---- */
+
+static render_font_t *dejavu(int size)
+{
+    const char *root = getenv("IMGCAP_ROOT");
+    char path[1024], err[256];
+    snprintf(path, sizeof path, "%s/fonts/DejaVuSans.ttf", root ? root : ".");
+    render_font_t *f = render_font_open(path, size, err, sizeof err);
+    ck_assert_msg(f != NULL, "%s", err);
+    return f;
+}
+
+/* Width of cps[a, b) measured here, independently of layout.c's sums. */
+static long measure(render_font_t *f, const layout_t *lo, size_t a, size_t b)
+{
+    layout_font_t lf = render_font_layout(f);
+    long w = 0;
+    layout_glyph_t prev = {0};
+    char err[128];
+    for (size_t i = a; i < b; i++) {
+        layout_glyph_t g;
+        ck_assert_int_eq(lf.glyph(lf.ctx, lo->cps[i] == '\t' ? ' ' : lo->cps[i], &g, err,
+                                  sizeof err), 0);
+        if (i > a && prev.face == g.face)
+            w += lf.kerning(lf.ctx, &prev, &g);
+        w += g.advance;
+        prev = g;
+    }
+    return w;
+}
+
+static int is_sp(uint32_t cp)
+{
+    return cp == ' ' || cp == '\t';
+}
+
+/* Every line fits, and the next line's first word (or, for a split word, its
+ * next character) would not have fitted on it. */
+static void check_greedy(render_font_t *f, const char *text, int width, int padding)
+{
+    layout_font_t lf = render_font_layout(f);
+    layout_t lo = {0};
+    char err[256];
+    ck_assert_msg(layout_compute(&lo, &lf, text, strlen(text), width, padding, err,
+                                 sizeof err) == 0, "%s", err);
+    long avail = (long)(width - 2 * padding) * 64;
+    for (size_t l = 0; l < lo.nlines; l++) {
+        const layout_line_t *ln = &lo.lines[l];
+        long w = measure(f, &lo, ln->start, ln->end);
+        ck_assert_int_eq(ln->width, (int)((w + 63) / 64));
+        if (ln->end - ln->start > 1)
+            ck_assert_msg(w <= avail, "line %zu is %ld/64 px wide, %ld available", l, w, avail);
+        if (l + 1 == lo.nlines)
+            break;
+        size_t next = lo.lines[l + 1].start, gap = ln->end;
+        while (gap < next && is_sp(lo.cps[gap]))
+            gap++;
+        if (gap < next)
+            continue; /* an explicit newline separates them */
+        size_t stop = next + 1;
+        if (next > ln->end) /* wrapped at spaces: the whole next word */
+            while (stop < lo.ncps && !is_sp(lo.cps[stop]) && lo.cps[stop] != '\n')
+                stop++;
+        ck_assert_msg(measure(f, &lo, ln->start, stop) > avail,
+                      "line %zu: the next word would have fitted", l);
+    }
+    layout_free(&lo);
+}
+
+static const char *cyr150 =
+    "\xd0\x9d\xd0\xb0 \xd0\xbf\xd0\xb5\xd1\x80\xd0\xb5\xd0\xba\xd1\x80\xd1\x91\xd1\x81"
+    "\xd1\x82\xd0\xba\xd0\xb5 \xd0\x9b\xd0\xb5\xd0\xbd\xd0\xb8\xd0\xbd\xd0\xb0 \xd0\xb8 "
+    "\xd0\xa1\xd0\xb0\xd0\xb4\xd0\xbe\xd0\xb2\xd0\xbe\xd0\xb9 \xd0\xb7\xd0\xb0\xd1\x84"
+    "\xd0\xb8\xd0\xba\xd1\x81\xd0\xb8\xd1\x80\xd0\xbe\xd0\xb2\xd0\xb0\xd0\xbd\xd0\xbe "
+    "\xd0\xbf\xd1\x80\xd0\xb5\xd0\xb2\xd1\x8b\xd1\x88\xd0\xb5\xd0\xbd\xd0\xb8\xd0\xb5 "
+    "\xd1\x81\xd0\xba\xd0\xbe\xd1\x80\xd0\xbe\xd1\x81\xd1\x82\xd0\xb8: \xd1\x91\xd0\xbb"
+    "\xd0\xba\xd0\xb0, \xd1\x81\xd1\x8a\xd0\xb5\xd0\xb7\xd0\xb4 \xd0\xb8 \xd1\x89\xd1\x83"
+    "\xd0\xba\xd0\xb0 \xd0\xb2 \xd0\x81\xd0\xbb\xd0\xbe\xd1\x87\xd0\xba\xd0\xb8\xd0\xbd"
+    "\xd0\xbe\xd0\xbc \xd0\xbf\xd1\x80\xd0\xbe\xd0\xb5\xd0\xb7\xd0\xb4\xd0\xb5, \xd0\xb3"
+    "\xd1\x80\xd1\x83\xd0\xb7\xd0\xbe\xd0\xb2\xd0\xb8\xd0\xba \xd0\x99\xd0\xbe\xd1\x88"
+    "\xd0\xba\xd0\xb0\xd1\x80-\xd0\x9e\xd0\xbb\xd1\x8b \xd0\xbd\xd0\xbe\xd0\xbc\xd0\xb5"
+    "\xd1\x80 \xd0\xa5\xd0\xa4\xd0\xa6 77 \xd0\xb5\xd0\xb4\xd0\xb5\xd1\x82 \xd0\xb1\xd1"
+    "\x8b\xd1\x81\xd1\x82\xd1\x80";
+
+START_TEST(real_metrics)
+{
+    render_font_t *f = dejavu(12);
+    layout_font_t lf = render_font_layout(f);
+    /* DejaVu Sans: ascender 1901, descender -483 units of 2048, at 12 px */
+    ck_assert_int_eq(lf.ascender, 12);
+    ck_assert_int_eq(lf.descender, -3);
+    layout_t lo = {0};
+    char err[256];
+    ck_assert_int_eq(layout_compute(&lo, &lf, "AVA To", 6, 640, 4, err, sizeof err), 0);
+    /* DejaVu kerns A-V (and T-o): the line is narrower than the plain advances */
+    long plain = 0;
+    for (size_t i = 0; i < lo.ncps; i++)
+        plain += lo.glyphs[i].advance;
+    ck_assert_int_lt(lo.lines[0].width * 64, plain);
+    ck_assert_int_eq(lo.line_height, 15);
+    ck_assert_int_eq(lo.band_height, 15 + 8);
+    layout_free(&lo);
+    render_font_close(f);
+}
+END_TEST
+
+START_TEST(real_golden)
+{
+    render_font_t *f = dejavu(12);
+    layout_font_t lf = render_font_layout(f);
+    layout_t lo = {0};
+    char err[256];
+    ck_assert_int_eq(utf8_count(cyr150, strlen(cyr150)), 150);
+    ck_assert_int_eq(layout_compute(&lo, &lf, cyr150, strlen(cyr150), 674, 4, err, sizeof err),
+                     0);
+    char json[2048];
+    layout_format_json(&lo, cyr150, json, sizeof json);
+    ck_assert_msg(lo.nlines == 2 && lo.band_height == 38, "%s", json);
+    layout_free(&lo);
+    const char *const cyr_lines[] = {
+        "\xd0\x9d\xd0\xb0 \xd0\xbf\xd0\xb5\xd1\x80\xd0\xb5\xd0\xba\xd1\x80\xd1\x91\xd1"
+        "\x81\xd1\x82\xd0\xba\xd0\xb5 \xd0\x9b\xd0\xb5\xd0\xbd\xd0\xb8\xd0\xbd\xd0\xb0 "
+        "\xd0\xb8 \xd0\xa1\xd0\xb0\xd0\xb4\xd0\xbe\xd0\xb2\xd0\xbe\xd0\xb9 \xd0\xb7\xd0"
+        "\xb0\xd1\x84\xd0\xb8\xd0\xba\xd1\x81\xd0\xb8\xd1\x80\xd0\xbe\xd0\xb2\xd0\xb0\xd0"
+        "\xbd\xd0\xbe \xd0\xbf\xd1\x80\xd0\xb5\xd0\xb2\xd1\x8b\xd1\x88\xd0\xb5\xd0\xbd"
+        "\xd0\xb8\xd0\xb5 \xd1\x81\xd0\xba\xd0\xbe\xd1\x80\xd0\xbe\xd1\x81\xd1\x82\xd0"
+        "\xb8: \xd1\x91\xd0\xbb\xd0\xba\xd0\xb0, \xd1\x81\xd1\x8a\xd0\xb5\xd0\xb7\xd0\xb4"
+        " \xd0\xb8 \xd1\x89\xd1\x83\xd0\xba\xd0\xb0 \xd0\xb2",
+        "\xd0\x81\xd0\xbb\xd0\xbe\xd1\x87\xd0\xba\xd0\xb8\xd0\xbd\xd0\xbe\xd0\xbc \xd0"
+        "\xbf\xd1\x80\xd0\xbe\xd0\xb5\xd0\xb7\xd0\xb4\xd0\xb5, \xd0\xb3\xd1\x80\xd1\x83"
+        "\xd0\xb7\xd0\xbe\xd0\xb2\xd0\xb8\xd0\xba \xd0\x99\xd0\xbe\xd1\x88\xd0\xba\xd0"
+        "\xb0\xd1\x80-\xd0\x9e\xd0\xbb\xd1\x8b \xd0\xbd\xd0\xbe\xd0\xbc\xd0\xb5\xd1\x80 "
+        "\xd0\xa5\xd0\xa4\xd0\xa6 77 \xd0\xb5\xd0\xb4\xd0\xb5\xd1\x82 \xd0\xb1\xd1\x8b"
+        "\xd1\x81\xd1\x82\xd1\x80",
+        NULL};
+    expect_lines(&lf, cyr150, 674, 4, cyr_lines, 2 * 15 + 8);
+
+    const char *const narrow[] = {"The quick", "brown fox", "jumps over the", "lazy dog",
+                                  NULL};
+    expect_lines(&lf, "The quick brown fox jumps over the lazy dog", 100, 4, narrow,
+                 4 * 15 + 8);
+    const char *const split[] = {"Donaudampfschi", "fffahrtsgesellsch", "aft", NULL};
+    expect_lines(&lf, "Donaudampfschifffahrtsgesellschaft", 110, 4, split, 3 * 15 + 8);
+    render_font_close(f);
+}
+END_TEST
+
+START_TEST(real_cyrillic_200)
+{
+    render_font_t *f = dejavu(12);
+    char text[1024];
+    size_t n = 0;
+    const char *word = "\xd0\xa1\xd1\x8a\xd0\xb5\xd1\x88\xd1\x8c "; /* "Съешь " */
+    while (utf8_count(text, n) + 6 <= 200) {
+        memcpy(text + n, word, strlen(word));
+        n += strlen(word);
+    }
+    while (utf8_count(text, n) < 200)
+        n += (size_t)utf8_encode(0x0416, text + n);
+    text[n] = 0;
+    ck_assert_int_eq(utf8_count(text, n), 200);
+    layout_font_t lf = render_font_layout(f);
+    layout_t lo = {0};
+    char err[256], json[4096];
+    ck_assert_int_eq(layout_compute(&lo, &lf, text, n, 640, 4, err, sizeof err), 0);
+    layout_format_json(&lo, text, json, sizeof json);
+    ck_assert_msg(lo.nlines == 3 && lo.band_height == 3 * 15 + 8, "%s", json);
+    layout_free(&lo);
+    for (int w = 16; w <= 800; w += 37)
+        check_greedy(f, text, w, 4);
+    render_font_close(f);
+}
+END_TEST
+
+START_TEST(real_greedy_widths)
+{
+    render_font_t *f = dejavu(12);
+    const char *texts[] = {
+        cyr150,
+        "The quick brown fox jumps over the lazy dog. AVAVAV To Ty Wa",
+        "  leading and trailing  ",
+        "line one\nline two is a bit longer\n\nafter an empty line",
+        "Donaudampfschifffahrtsgesellschaftskapit\xc3\xa4nsm\xc3\xbctze x",
+    };
+    for (size_t t = 0; t < sizeof texts / sizeof *texts; t++)
+        for (int w = 8; w <= 700; w += 23)
+            for (int pad = 0; pad <= 8; pad += 4)
+                if (w > 2 * pad)
+                    check_greedy(f, texts[t], w, pad);
+    render_font_close(f);
+}
+END_TEST
+
+/* No glyph's ink leaves the band, at padding 0 and with tall accents and
+ * descenders on the first and last lines. */
+START_TEST(real_no_clipping)
+{
+    const char *texts[] = {"\xc3\x85\xc3\x89\xd0\x81\xd0\x99\xc7\xba gjpqy|",
+                           "\xc7\xba\xc7\xba\xc7\xba\n\xe1\xba\xa4 \xc8\xb6 g\xc5\xb3j",
+                           "\xc3\x85", "g", "__y__"};
+    for (int size = 8; size <= 40; size += 8) {
+        render_font_t *f = dejavu(size);
+        layout_font_t lf = render_font_layout(f);
+        for (size_t t = 0; t < sizeof texts / sizeof *texts; t++) {
+            for (int pad = 0; pad <= 4; pad += 4) {
+                layout_t lo = {0};
+                char err[256];
+                ck_assert_int_eq(layout_compute(&lo, &lf, texts[t], strlen(texts[t]), 300, pad,
+                                                err, sizeof err), 0);
+                for (size_t l = 0; l < lo.nlines; l++) {
+                    int base = layout_baseline(&lo, l);
+                    for (size_t i = lo.lines[l].start; i < lo.lines[l].end; i++) {
+                        const render_glyph_t *g = render_font_glyph(f, lo.cps[i], err, sizeof err);
+                        ck_assert_ptr_nonnull(g);
+                        if (!g->rows)
+                            continue;
+                        ck_assert_msg(base - g->bitmap_top >= 0, "size %d U+%04X clipped at top",
+                                      size, lo.cps[i]);
+                        ck_assert_msg(base - g->bitmap_top + g->rows <= lo.band_height,
+                                      "size %d U+%04X clipped at bottom", size, lo.cps[i]);
+                    }
+                }
+                layout_free(&lo);
+            }
+        }
+        render_font_close(f);
+    }
+}
+END_TEST
+
+START_TEST(font_resolution)
+{
+    const char *root = getenv("IMGCAP_ROOT");
+    char dir[1024], path[1024], err[256];
+    snprintf(dir, sizeof dir, "%s/fonts", root ? root : ".");
+    ck_assert_msg(render_font_resolve("", "DejaVu Sans", dir, path, sizeof path, err,
+                                      sizeof err) == 0, "%s", err);
+    ck_assert_ptr_nonnull(strstr(path, "DejaVuSans.ttf"));
+    /* fonts-liberation2 is a dependency of the render image (deploy/deps.sh) */
+    ck_assert_msg(render_font_resolve(NULL, "Arial", dir, path, sizeof path, err,
+                                      sizeof err) == 0, "%s", err);
+    ck_assert_msg(strstr(path, "LiberationSans") != NULL, "Arial -> %s", path);
+    snprintf(dir, sizeof dir, "%s/fonts/DejaVuSans.ttf", root ? root : ".");
+    ck_assert_int_eq(render_font_resolve(dir, "Arial", "", path, sizeof path, err, sizeof err),
+                     0);
+    ck_assert_str_eq(path, dir);
+    ck_assert_int_eq(render_font_resolve("/nonexistent.ttf", "Arial", "", path, sizeof path,
+                                         err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "FONT_PATH"));
+}
+END_TEST
+
+START_TEST(missing_glyphs_not_dropped)
+{
+    render_font_t *f = dejavu(12);
+    char err[256];
+    /* U+10FFFD (private use) is in no font: DejaVu's missing-glyph box */
+    const render_glyph_t *g = render_font_glyph(f, 0x10FFFD, err, sizeof err);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(g->lg.face, 0);
+    ck_assert_uint_eq(g->lg.index, 0);
+    ck_assert_int_gt(g->lg.advance, 0);
+    ck_assert_int_gt(g->rows * g->width, 0);
+    /* a CJK ideograph: from a fallback face if one exists, else the box;
+     * either way it has ink and an advance */
+    g = render_font_glyph(f, 0x4E2D, err, sizeof err);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_gt(g->lg.advance, 0);
+    ck_assert_int_gt(g->rows * g->width, 0);
+    ck_assert(g->lg.face > 0 || g->lg.index == 0);
+    render_font_close(f);
+}
+END_TEST
+
+Suite *layout_suite(void)
+{
+    Suite *s = suite_create("layout");
+    TCase *tc = tcase_create("fake");
+    tcase_add_test(tc, fake_golden);
+    tcase_add_test(tc, fake_whitespace_only);
+    tcase_add_test(tc, fake_kerning_and_positions);
+    tcase_add_test(tc, fake_cyrillic_200);
+    tcase_add_test(tc, fake_no_clipping);
+    tcase_add_test(tc, invalid_utf8);
+    tcase_add_test(tc, json_format);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("dejavu");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, real_metrics);
+    tcase_add_test(tc, real_golden);
+    tcase_add_test(tc, real_cyrillic_200);
+    tcase_add_test(tc, real_greedy_widths);
+    tcase_add_test(tc, real_no_clipping);
+    tcase_add_test(tc, font_resolution);
+    tcase_add_test(tc, missing_glyphs_not_dropped);
+    suite_add_tcase(s, tc);
+    return s;
+}
