@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# deploy/local.sh start|stop|status|restart - the whole imgcap system on this
+# machine, in the background, without Docker (design section 10).
+#
+# A private redis-server and PostgreSQL cluster live under VAR_DIR (default
+# ./var) on LOCAL_REDIS_PORT (6390) and LOCAL_PG_PORT (5440), unless REDIS_URL /
+# DATABASE_URL point elsewhere. A supervisor restarts any component that dies,
+# as compose's `restart: unless-stopped` would. Pid files: VAR_DIR/run/*.pid.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+# .env supplies defaults; the environment wins (same rule as the services).
+ENV_FILE=${IMGCAP_ENV_FILE:-$ROOT/.env}
+if [[ -f "$ENV_FILE" ]]; then
+    while IFS= read -r line || [[ -n "$line" ]]; do
+        line=${line%$'\r'}
+        [[ "$line" =~ ^[[:space:]]*(export[[:space:]]+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]] || continue
+        name=${BASH_REMATCH[2]} value=${BASH_REMATCH[3]}
+        if [[ "$value" =~ ^\"(.*)\"[[:space:]]*(#.*)?$ || "$value" =~ ^\'(.*)\'[[:space:]]*(#.*)?$ ]]; then
+            value=${BASH_REMATCH[1]}
+        else
+            value=${value%%[[:space:]]#*}
+            value=${value%"${value##*[![:space:]]}"}
+        fi
+        [[ -z "${!name+x}" ]] && export "$name=$value"
+    done < "$ENV_FILE"
+fi
+
+VAR_DIR=${VAR_DIR:-./var}
+mkdir -p "$VAR_DIR"
+VAR_DIR=$(cd "$VAR_DIR" && pwd)
+RUN_DIR=$VAR_DIR/run
+LOCAL_REDIS_PORT=${LOCAL_REDIS_PORT:-6390}
+LOCAL_PG_PORT=${LOCAL_PG_PORT:-5440}
+BIN_DIR=${IMGCAP_BIN_DIR:-$ROOT/build}
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+SERVICES="persist render api"
+
+OWN_REDIS=0; OWN_PG=0
+[[ -z "${REDIS_URL:-}" ]] && { OWN_REDIS=1; export REDIS_URL="redis://127.0.0.1:$LOCAL_REDIS_PORT"; }
+[[ -z "${DATABASE_URL:-}" ]] && { OWN_PG=1; export DATABASE_URL="postgresql://imgcap@127.0.0.1:$LOCAL_PG_PORT/imgcap"; }
+export STORAGE_DIR=${STORAGE_DIR:-$VAR_DIR/images}
+export LOG_DIR=${LOG_DIR:-$VAR_DIR/log}
+export IMGCAP_ENV_FILE=$ENV_FILE
+mkdir -p "$RUN_DIR" "$STORAGE_DIR" "$LOG_DIR"
+
+log() { printf '%s local.sh: %s\n' "$(date -u +%FT%T.%3NZ)" "$*" | tee -a "$LOG_DIR/local.log" >&2; }
+
+pid_of() { [[ -f "$RUN_DIR/$1.pid" ]] && cat "$RUN_DIR/$1.pid" || true; }
+alive() { local p; p=$(pid_of "$1"); [[ -n "$p" ]] && kill -0 "$p" 2>/dev/null; }
+
+as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+start_redis() {
+    [[ $OWN_REDIS == 1 ]] || return 0
+    alive redis && return 0
+    mkdir -p "$VAR_DIR/redis"
+    # The config file sets durability (appendonly, appendfsync, noeviction);
+    # the command line only places it on this machine.
+    redis-server "$ROOT/deploy/redis.conf" --port "$LOCAL_REDIS_PORT" --bind 127.0.0.1 \
+        --dir "$VAR_DIR/redis" --daemonize no --protected-mode yes \
+        --logfile "$LOG_DIR/redis.log" >/dev/null 2>&1 &
+    echo $! > "$RUN_DIR/redis.pid"
+    for _ in $(seq 100); do
+        redis-cli -p "$LOCAL_REDIS_PORT" ping >/dev/null 2>&1 && { log "redis started (pid $(pid_of redis))"; return 0; }
+        sleep 0.1
+    done
+    log "redis did not start; see $LOG_DIR/redis.log"; return 1
+}
+
+start_postgres() {
+    [[ $OWN_PG == 1 ]] || return 0
+    local data=$VAR_DIR/pg
+    if [[ -f "$data/postmaster.pid" ]] && kill -0 "$(head -1 "$data/postmaster.pid")" 2>/dev/null; then
+        head -1 "$data/postmaster.pid" > "$RUN_DIR/postgres.pid"; return 0
+    fi
+    if [[ ! -f "$data/PG_VERSION" ]]; then
+        mkdir -p "$data"
+        [[ $(id -u) == 0 ]] && chown postgres: "$data"
+        as_pg "$PG_BIN/initdb" -D "$data" -U imgcap --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+        log "initialised PostgreSQL cluster in $data"
+    fi
+    mkdir -p "$VAR_DIR/pgsock"; [[ $(id -u) == 0 ]] && chown postgres: "$VAR_DIR/pgsock" "$LOG_DIR"
+    touch "$LOG_DIR/postgres.log"; [[ $(id -u) == 0 ]] && chown postgres: "$LOG_DIR/postgres.log"
+    as_pg "$PG_BIN/pg_ctl" -D "$data" -w -l "$LOG_DIR/postgres.log" \
+        -o "-c listen_addresses=127.0.0.1 -p $LOCAL_PG_PORT -k $VAR_DIR/pgsock" start >/dev/null
+    head -1 "$data/postmaster.pid" > "$RUN_DIR/postgres.pid"
+    psql -h 127.0.0.1 -p "$LOCAL_PG_PORT" -U imgcap -d postgres -Atqc \
+        "SELECT 1 FROM pg_database WHERE datname='imgcap'" | grep -q 1 ||
+        psql -h 127.0.0.1 -p "$LOCAL_PG_PORT" -U imgcap -d postgres -qc "CREATE DATABASE imgcap"
+    log "postgres started (pid $(pid_of postgres))"
+}
+
+start_service() {
+    local name=$1
+    alive "$name" && return 0
+    [[ -x "$BIN_DIR/imgcap-$name" ]] || { log "missing $BIN_DIR/imgcap-$name: run make"; return 1; }
+    "$BIN_DIR/imgcap-$name" >/dev/null 2>>"$LOG_DIR/$name.stderr" &
+    echo $! > "$RUN_DIR/$name.pid"
+    log "$name started (pid $!)"
+}
+
+start_all() {
+    start_redis
+    start_postgres
+    for s in $SERVICES; do start_service "$s"; done
+}
+
+# Restarts whatever died, once a second, until stopped.
+supervise() {
+    trap 'exit 0' TERM INT
+    while :; do
+        sleep 1
+        if [[ $OWN_REDIS == 1 ]] && ! alive redis; then log "redis is not running; restarting"; start_redis || true; fi
+        if [[ $OWN_PG == 1 ]] && ! alive postgres; then log "postgres is not running; restarting"; start_postgres || true; fi
+        for s in $SERVICES; do
+            alive "$s" || { log "$s is not running; restarting"; start_service "$s" || true; }
+        done
+    done
+}
+
+stop_pid() {  # name signal timeout
+    local name=$1 p
+    p=$(pid_of "$name")
+    if [[ -n "$p" ]] && kill -0 "$p" 2>/dev/null; then
+        kill "-$2" "$p" 2>/dev/null || true
+        for _ in $(seq $(( $3 * 10 ))); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$p" 2>/dev/null && { log "$name did not stop; killing"; kill -9 "$p" 2>/dev/null || true; }
+        log "$name stopped"
+    fi
+    rm -f "$RUN_DIR/$name.pid"
+}
+
+stop_all() {
+    stop_pid supervisor TERM 5
+    for s in api render persist; do stop_pid "$s" TERM "${SHUTDOWN_SECONDS:-10}"; done
+    [[ $OWN_REDIS == 1 ]] && stop_pid redis TERM 20
+    if [[ $OWN_PG == 1 && -f "$VAR_DIR/pg/postmaster.pid" ]]; then
+        as_pg "$PG_BIN/pg_ctl" -D "$VAR_DIR/pg" -w -m fast stop >/dev/null && log "postgres stopped"
+    fi
+    rm -f "$RUN_DIR/postgres.pid"
+}
+
+status() {
+    local rc=0
+    for c in redis postgres persist render api supervisor; do
+        if alive "$c"; then printf '%-10s running (pid %s)\n' "$c" "$(pid_of "$c")"
+        else printf '%-10s stopped\n' "$c"; rc=3; fi
+    done
+    if command -v curl >/dev/null; then
+        curl -s -m 2 "http://127.0.0.1:${API_PORT:-8000}/health" && echo || true
+    fi
+    return $rc
+}
+
+case "${1:-}" in
+    start)
+        start_all
+        if ! alive supervisor; then
+            "$0" supervise >/dev/null 2>&1 &
+            echo $! > "$RUN_DIR/supervisor.pid"
+        fi
+        for _ in $(seq 100); do
+            curl -s -m 1 -o /dev/null "http://127.0.0.1:${API_PORT:-8000}/health" && break
+            sleep 0.1
+        done
+        log "imgcap is up: http://127.0.0.1:${API_PORT:-8000}/docs (logs in $LOG_DIR)"
+        ;;
+    supervise) supervise ;;
+    stop) stop_all ;;
+    restart) stop_all; "$0" start ;;
+    status) status ;;
+    *) echo "usage: $0 start|stop|status|restart" >&2; exit 2 ;;
+esac

@@ -1,0 +1,107 @@
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wire.h"
+
+static wire_msg_t sample(void)
+{
+    wire_msg_t m;
+    memset(&m, 0, sizeof m);
+    strcpy(m.id, "0192f0c8-1234-7abc-8def-0123456789ab");
+    strcpy(m.received_at, "2026-11-28T12:34:56.789Z");
+    strcpy(m.description, "С начала фазы \"запрещающего\"\nсигнала\\ прошло: 7 секунд");
+    static const unsigned char jpeg[] = {0xFF, 0xD8, 0xFF, 0xE0, 0x00, '\n', 0x00, 0xFF, 0xD9};
+    m.jpeg = jpeg;
+    m.jpeg_len = sizeof jpeg;
+    return m;
+}
+
+START_TEST(round_trip)
+{
+    wire_msg_t m = sample(), d;
+    m.width = 674;
+    m.height = 500;
+    unsigned char *buf;
+    size_t len;
+    char err[256];
+    ck_assert_int_eq(wire_encode(&m, &buf, &len, err, sizeof err), 0);
+    ck_assert(memcmp(buf, "IMGCAP1\n", 8) == 0);
+    /* The header is exactly one line even though the description has newlines. */
+    unsigned char *nl = memchr(buf + 8, '\n', len - 8);
+    ck_assert_ptr_nonnull(nl);
+    ck_assert_uint_eq((size_t)(buf + len - (nl + 1)), m.jpeg_len);
+    ck_assert_int_eq(wire_decode(buf, len, &d, err, sizeof err), 0);
+    ck_assert_str_eq(d.id, m.id);
+    ck_assert_str_eq(d.received_at, m.received_at);
+    ck_assert_str_eq(d.description, m.description);
+    ck_assert_int_eq(d.width, 674);
+    ck_assert_int_eq(d.height, 500);
+    ck_assert_uint_eq(d.jpeg_len, m.jpeg_len);
+    ck_assert(memcmp(d.jpeg, m.jpeg, m.jpeg_len) == 0);
+    free(buf);
+}
+END_TEST
+
+static int decode_text(const char *text, char *err, size_t errlen)
+{
+    wire_msg_t d;
+    return wire_decode((const unsigned char *)text, strlen(text), &d, err, errlen);
+}
+
+START_TEST(rejects_bad_payloads)
+{
+    char err[256];
+    ck_assert_int_eq(decode_text("", err, sizeof err), -1);
+    ck_assert_int_eq(decode_text("IMGCAP2\n{}\n", err, sizeof err), -1);
+    ck_assert_int_eq(decode_text("IMGCAP1\n{\"id\":1", err, sizeof err), -1);
+    ck_assert_int_eq(decode_text("IMGCAP1\n[1,2]\n", err, sizeof err), -1);
+    ck_assert_int_eq(decode_text("IMGCAP1\n{\"id\":\"x\",\"received_at\":\"t\","
+                                 "\"description\":\"d\",\"content_length\":0}\n",
+                                 err, sizeof err), -1);
+    ck_assert(strstr(err, "UUID") != NULL);
+    /* content_length mismatch */
+    ck_assert_int_eq(decode_text("IMGCAP1\n{\"id\":\"0192f0c8-1234-7abc-8def-0123456789ab\","
+                                 "\"received_at\":\"t\",\"description\":\"d\","
+                                 "\"content_length\":5}\nabc",
+                                 err, sizeof err), -1);
+    ck_assert(strstr(err, "content_length") != NULL);
+    /* missing description */
+    ck_assert_int_eq(decode_text("IMGCAP1\n{\"id\":\"0192f0c8-1234-7abc-8def-0123456789ab\","
+                                 "\"received_at\":\"t\",\"content_length\":0}\n",
+                                 err, sizeof err), -1);
+    ck_assert(strstr(err, "description") != NULL);
+    /* embedded NUL in description */
+    ck_assert_int_eq(decode_text("IMGCAP1\n{\"id\":\"0192f0c8-1234-7abc-8def-0123456789ab\","
+                                 "\"received_at\":\"t\",\"description\":\"a\\u0000b\","
+                                 "\"content_length\":0}\n",
+                                 err, sizeof err), -1);
+    ck_assert_int_eq(decode_text("IMGCAP1\n{\"id\":\"0192f0c8-1234-7abc-8def-0123456789ab\","
+                                 "\"received_at\":\"t\",\"description\":\"ok\","
+                                 "\"content_length\":0}\n",
+                                 err, sizeof err), 0);
+}
+END_TEST
+
+START_TEST(encode_rejects_invalid_utf8)
+{
+    wire_msg_t m = sample();
+    strcpy(m.description, "bad \xC0\x80");
+    unsigned char *buf = NULL;
+    size_t len;
+    char err[256];
+    ck_assert_int_eq(wire_encode(&m, &buf, &len, err, sizeof err), -1);
+    ck_assert_ptr_null(buf);
+}
+END_TEST
+
+Suite *wire_suite(void)
+{
+    Suite *s = suite_create("wire");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, round_trip);
+    tcase_add_test(tc, rejects_bad_payloads);
+    tcase_add_test(tc, encode_rejects_invalid_utf8);
+    suite_add_tcase(s, tc);
+    return s;
+}
