@@ -1,0 +1,186 @@
+"""Nothing lost, nothing twice: fault injection on the real pipeline (issue 3).
+
+Every test checks the same invariant at rest: each upload that got a 202 is
+stored exactly once (one row, one file) or dead-lettered with a reason, and the
+work and processing lists are empty."""
+import glob
+import os
+import signal
+import threading
+import time
+import unittest
+
+from harness import Stack, read_data, wait_until
+
+JPEGS = [read_data(n) for n in ("camera_674x480.jpg", "camera_640x480_progressive.jpg",
+                                "camera_674x480_gray.jpg")]
+
+
+class Burst:
+    """Uploads n images from `threads` threads; records the ids that got 202."""
+
+    def __init__(self, stack, n, threads=6, pause=0.0):
+        self.stack, self.n, self.threads, self.pause = stack, n, threads, pause
+        self.accepted, self.refused, self.errors = [], 0, 0
+        self.lock = threading.Lock()
+        self.next = 0
+        self.workers = [threading.Thread(target=self._run) for _ in range(threads)]
+
+    def _run(self):
+        while True:
+            with self.lock:
+                if self.next >= self.n:
+                    return
+                i = self.next
+                self.next += 1
+            try:
+                r = self.stack.upload(JPEGS[i % len(JPEGS)], "снимок %d" % i)
+                with self.lock:
+                    if r.status == 202:
+                        self.accepted.append(r.json()["id"])
+                    else:
+                        self.refused += 1
+            except OSError:
+                with self.lock:
+                    self.errors += 1
+            if self.pause:
+                time.sleep(self.pause)
+
+    def start(self):
+        for t in self.workers:
+            t.start()
+        return self
+
+    def join(self):
+        for t in self.workers:
+            t.join()
+        return self
+
+
+class ReliabilityTest(unittest.TestCase):
+    def assert_exactly_once(self, s, accepted, timeout=120):
+        self.assertTrue(accepted, "no upload was accepted")
+        dead = set()
+
+        def settled():
+            rows = s.psql("SELECT id FROM images")
+            stored = set(rows.split()) if rows else set()
+            dead.clear()
+            for q in ("render", "persist"):
+                dead.update(x.decode() for x in s.redis("LRANGE", "imgcap:q:%s:dead" % q, 0, -1))
+            return all(i in stored or i in dead for i in accepted) and s.queues_at_rest()
+        wait_until(settled, timeout, interval=0.5, what="every accepted upload settled")
+        counts = s.psql("SELECT id, count(*) FROM images GROUP BY id HAVING count(*) > 1")
+        self.assertEqual(counts, "", "duplicate rows")
+        for i in accepted:
+            if i in dead:
+                st = s.redis("HGET", "imgcap:status:" + i, "error")
+                self.assertTrue(st, "dead-lettered %s without a reason" % i)
+                continue
+            files = glob.glob(os.path.join(s.storage_dir, "*", "*", "*", i + ".jpg"))
+            self.assertEqual(len(files), 1, "id %s has %d files" % (i, len(files)))
+            path = s.psql("SELECT path FROM images WHERE id='%s'" % i)
+            self.assertTrue(os.path.samefile(os.path.join(s.storage_dir, path), files[0]))
+            with open(files[0], "rb") as f:
+                self.assertEqual(f.read(2), b"\xff\xd8")
+        return dead
+
+    def test_kill9_render_persist_and_redis_mid_burst(self):
+        with Stack() as s:
+            burst = Burst(s, 300, pause=0.005).start()
+            plan = [("render", 0.8), ("persist", 1.6), ("redis", 2.4), ("render", 3.2),
+                    ("persist", 4.0)]
+            t0 = time.monotonic()
+            for what, at in plan:
+                time.sleep(max(0, t0 + at - time.monotonic()))
+                if what == "redis":
+                    s.kill_redis()
+                    time.sleep(0.5)
+                    s.start_redis()
+                else:
+                    self.assertEqual(s.kill_service(what), -signal.SIGKILL)
+                    s.start_service(what)
+            burst.join()
+            dead = self.assert_exactly_once(s, burst.accepted)
+            self.assertEqual(dead, set(), "healthy images were dead-lettered")
+            print("\n  kill -9 burst: accepted %d, refused %d, errors %d, stored %d, dead %d"
+                  % (len(burst.accepted), burst.refused, burst.errors,
+                     len(burst.accepted) - len(dead), len(dead)))
+
+    def test_postgres_outage_mid_burst(self):
+        with Stack() as s:
+            burst = Burst(s, 120, pause=0.01).start()
+            time.sleep(0.5)
+            s.stop_pg_server()
+            time.sleep(4)
+            s.start_pg_server()
+            burst.join()
+            dead = self.assert_exactly_once(s, burst.accepted)
+            self.assertEqual(dead, set(), "a database outage must not dead-letter anything")
+            self.assertIn("retry", s.log("persist").lower())
+
+    def test_poison_messages_go_to_dead_list(self):
+        with Stack() as s:
+            # Not a wire payload at all, injected behind the api's back.
+            bad_id = "0192f0c8-1234-7abc-8def-0123456789ab"
+            s.redis("SET", "imgcap:msg:render:" + bad_id, b"\x00garbage")
+            s.redis("LPUSH", "imgcap:q:render", bad_id)
+            # A JPEG that passes the api's signature check but cannot be decoded.
+            r = s.upload(read_data("truncated.jpg"), "обрезанный файл")
+            self.assertEqual(r.status, 202)
+            corrupt = r.json()["id"]
+            good = s.upload(JPEGS[0], "после яда").json()["id"]
+            s.wait_stored([good])
+            wait_until(lambda: s.redis("LLEN", "imgcap:q:render:dead") == 2, 20,
+                       what="two dead-lettered messages")
+            for i in (bad_id, corrupt):
+                self.assertEqual(s.redis("HGET", "imgcap:status:" + i, "stage"), b"failed")
+                self.assertTrue(s.redis("HGET", "imgcap:status:" + i, "error"))
+                self.assertIn(i, s.log("render"))
+            r = s.request("GET", "/api/images/" + corrupt)
+            self.assertEqual(r.status, 422)
+            self.assertEqual(r.json().get("status"), "failed")
+            self.assertTrue(s.queues_at_rest())
+
+    def test_delivery_cap_dead_letters_a_message_that_never_finishes(self):
+        with Stack(env={"MAX_ATTEMPTS": "3"}) as s:
+            s.stop_service("render")
+            r = s.upload(JPEGS[0], "крах")
+            i = r.json()["id"]
+            # As if three workers had taken it and died before finishing.
+            s.redis("HSET", "imgcap:attempts:render", i, 3)
+            s.start_service("render")
+            wait_until(lambda: s.redis("HGET", "imgcap:status:" + i, "stage") == b"failed", 20,
+                       what="dead-letter after MAX_ATTEMPTS")
+            self.assertIn(b"deliveries", s.redis("HGET", "imgcap:status:" + i, "error"))
+            self.assertEqual(s.redis("LRANGE", "imgcap:q:render:dead", 0, -1), [i.encode()])
+
+    def test_stalled_consumer_past_its_lease(self):
+        with Stack(env={"LEASE_SECONDS": "2"}) as s:
+            render = s.procs["render"]
+            s.stop_service("persist")
+            ids = [s.upload(JPEGS[k % 3], "lease %d" % k).json()["id"] for k in range(20)]
+            render.send_signal(signal.SIGSTOP)  # hung, heartbeat stops too
+            more = [s.upload(JPEGS[k % 3], "stall %d" % k).json()["id"] for k in range(10)]
+            s.start_service("render", extra_env={"CONSUMER_NAME": "second"})
+            s.procs["render-2"] = s.procs.pop("render")
+            s.procs["render"] = render
+            time.sleep(4)  # past the lease: the second consumer reaps and finishes
+            render.send_signal(signal.SIGCONT)
+            s.start_service("persist")
+            self.assert_exactly_once(s, ids + more)
+
+    def test_sigterm_returns_in_flight_work(self):
+        with Stack(env={"RENDER_WORKERS": "1"}) as s:
+            s.stop_service("persist")
+            ids = [s.upload(JPEGS[k % 3], "term %d" % k).json()["id"] for k in range(40)]
+            t0 = time.monotonic()
+            self.assertEqual(s.stop_service("render"), 0)
+            self.assertLess(time.monotonic() - t0, 5 + 2)  # SHUTDOWN_SECONDS + slack
+            s.start_service("render")
+            s.start_service("persist")
+            self.assert_exactly_once(s, ids)
+
+
+if __name__ == "__main__":
+    unittest.main()
