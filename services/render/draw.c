@@ -1,0 +1,67 @@
+/* draw.c - band fill and glyph blending. */
+#include "draw.h"
+
+#include <string.h>
+
+static void fill_black(unsigned char *px, size_t stride, int width, int height,
+                       draw_space_t space)
+{
+    for (int y = 0; y < height; y++) {
+        unsigned char *row = px + (size_t)y * stride;
+        if (space == DRAW_YCBCR) {
+            for (int x = 0; x < width; x++) {
+                row[3 * x] = 0;
+                row[3 * x + 1] = 128;
+                row[3 * x + 2] = 128;
+            }
+        } else {
+            memset(row, 0, (size_t)width * (space == DRAW_GRAY ? 1 : 3));
+        }
+    }
+}
+
+static void blit(unsigned char *px, size_t stride, int width, int height, draw_space_t space,
+                 const render_glyph_t *g, int x0, int y0)
+{
+    int nc = space == DRAW_GRAY ? 1 : 3;
+    /* only luma for YCbCr; every channel for RGB (white = all 255) */
+    int lit = space == DRAW_RGB ? 3 : 1;
+    for (int gy = 0; gy < g->rows; gy++) {
+        int y = y0 + gy;
+        if (y < 0 || y >= height)
+            continue;
+        const unsigned char *src = g->bitmap + (size_t)gy * (size_t)g->pitch;
+        unsigned char *row = px + (size_t)y * stride;
+        for (int gx = 0; gx < g->width; gx++) {
+            int x = x0 + gx;
+            unsigned char cov = src[gx];
+            if (x < 0 || x >= width || !cov)
+                continue;
+            unsigned char *p = row + (size_t)x * (size_t)nc;
+            for (int c = 0; c < lit; c++)
+                if (p[c] < cov)
+                    p[c] = cov;
+        }
+    }
+}
+
+int render_draw_band(unsigned char *px, size_t stride, int width, int height,
+                     draw_space_t space, const layout_t *lo, render_font_t *f, char *err,
+                     size_t errlen)
+{
+    fill_black(px, stride, width, height, space);
+    for (size_t l = 0; l < lo->nlines; l++) {
+        int base = layout_baseline(lo, l);
+        for (size_t i = lo->lines[l].start; i < lo->lines[l].end; i++) {
+            uint32_t cp = lo->cps[i] == '\t' ? ' ' : lo->cps[i];
+            const render_glyph_t *g = render_font_glyph(f, cp, err, errlen);
+            if (!g)
+                return -1;
+            if (!g->rows)
+                continue;
+            int x = lo->padding + (int)((lo->x[i] + 32) >> 6) + g->bitmap_left;
+            blit(px, stride, width, height, space, g, x, base - g->bitmap_top);
+        }
+    }
+    return 0;
+}

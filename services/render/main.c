@@ -1,0 +1,380 @@
+/* main.c - imgcap-render: the queue 1 consumer (design sections 4, 5, 7), and
+ * the one-shot CLI that runs the same render code on a file. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "actor.h"
+#include "config.h"
+#include "consumer.h"
+#include "font.h"
+#include "log.h"
+#include "render.h"
+#include "rqueue.h"
+#include "timeutil.h"
+#include "wire.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: imgcap-render                 run the render service (queue %s -> %s)\n"
+            "       imgcap-render --once IN.jpg OUT.jpg --text TEXT [--layout] [--repeat N]\n"
+            "       imgcap-render --check         exit 0 if this host has a live render consumer\n"
+            "       imgcap-render --help\n"
+            "\n"
+            "--once renders one file with the service's code and configuration.\n"
+            "  --layout    print the layout as one line of JSON instead of writing OUT\n"
+            "  --repeat N  render N times and print the mean milliseconds per image\n"
+            "Configuration comes from the environment and .env (IMGCAP_ENV_FILE): FONT_NAME,\n"
+            "FONT_PATH, FONTS_DIR, FONT_SIZE, TEXT_PADDING, BAND_MODE, JPEG_QUALITY,\n"
+            "MAX_PIXELS, RENDER_WORKERS, REDIS_URL, REDIS_PREFIX, LOG_DIR, LOG_LEVEL, ...\n",
+            RQ_QUEUE_RENDER, RQ_QUEUE_PERSIST);
+}
+
+static int opts_from_config(const config_t *cfg, render_opts_t *o, char *font_file,
+                            size_t font_len)
+{
+    char err[512];
+    if (render_font_resolve(cfg->font_path, cfg->font_name, cfg->fonts_dir, font_file,
+                            font_len, err, sizeof err) < 0) {
+        log_error("font: %s", err);
+        return -1;
+    }
+    *o = (render_opts_t){
+        .font_file = font_file,
+        .font_size = cfg->font_size,
+        .text_padding = cfg->text_padding,
+        .band_mode = cfg->band_mode,
+        .jpeg_quality = cfg->jpeg_quality,
+        .max_pixels = cfg->max_pixels,
+    };
+    return 0;
+}
+
+/* Reads a whole file. Caller frees *buf. */
+static int read_file(const char *path, unsigned char **buf, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    size_t cap = 1 << 16, n = 0;
+    unsigned char *p = malloc(cap);
+    while (p) {
+        n += fread(p + n, 1, cap - n, f);
+        if (n < cap)
+            break;
+        unsigned char *q = realloc(p, cap * 2);
+        if (!q) {
+            free(p);
+            p = NULL;
+            break;
+        }
+        p = q;
+        cap *= 2;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!p || bad) {
+        free(p);
+        errno = bad ? EIO : ENOMEM;
+        return -1;
+    }
+    *buf = p;
+    *len = n;
+    return 0;
+}
+
+static int write_file(const char *path, const unsigned char *buf, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t n = fwrite(buf, 1, len, f);
+    int rc = fclose(f);
+    return n == len && rc == 0 ? 0 : -1;
+}
+
+static int run_once(const config_t *cfg, const char *in, const char *out, const char *text,
+                    int layout_only, long repeat)
+{
+    render_opts_t o;
+    char font_file[1024], err[512];
+    if (opts_from_config(cfg, &o, font_file, sizeof font_file) < 0)
+        return 1;
+    unsigned char *jpeg;
+    size_t len;
+    if (read_file(in, &jpeg, &len) < 0) {
+        log_error("cannot read %s: %s", in, strerror(errno));
+        return 1;
+    }
+    render_ctx_t *ctx = render_ctx_new(&o, err, sizeof err);
+    if (!ctx) {
+        log_error("%s", err);
+        free(jpeg);
+        return 1;
+    }
+    int rc = 1;
+    if (layout_only) {
+        const layout_t *lo;
+        if (render_layout_jpeg(ctx, jpeg, len, text, strlen(text), &lo, err, sizeof err) < 0) {
+            log_error("%s: %s", in, err);
+        } else {
+            size_t n = layout_format_json(lo, text, NULL, 0);
+            char *json = malloc(n + 1);
+            if (json) {
+                layout_format_json(lo, text, json, n + 1);
+                printf("%s\n", json);
+                free(json);
+                rc = 0;
+            }
+        }
+    } else {
+        unsigned char *img = NULL;
+        size_t img_len = 0;
+        int w = 0, h = 0;
+        uint64_t t0 = time_mono_ns();
+        long i;
+        for (i = 0; i < repeat; i++) {
+            free(img);
+            if (render_caption(ctx, jpeg, len, text, strlen(text), &img, &img_len, &w, &h, err,
+                               sizeof err) < 0)
+                break;
+        }
+        uint64_t t1 = time_mono_ns();
+        if (i < repeat) {
+            log_error("%s: %s", in, err);
+        } else if (write_file(out, img, img_len) < 0) {
+            log_error("cannot write %s: %s", out, strerror(errno));
+        } else {
+            rc = 0;
+            if (repeat > 1)
+                printf("%ld renders, mean %.3f ms per image (%s path, %dx%d, %zu bytes)\n",
+                       repeat, (double)(t1 - t0) / 1e6 / (double)repeat,
+                       render_last_path(ctx), w, h, img_len);
+            else
+                log_info("%s -> %s: %dx%d, %zu bytes, %s path", in, out, w, h, img_len,
+                         render_last_path(ctx));
+        }
+        free(img);
+    }
+    render_ctx_free(ctx);
+    free(jpeg);
+    return rc;
+}
+
+static int run_check(const config_t *cfg)
+{
+    char err[512];
+    rqueue_t *rq = rqueue_open(cfg->redis_url, cfg->redis_prefix, NULL, 0, err, sizeof err);
+    if (!rq) {
+        fprintf(stderr, "imgcap-render --check: %s\n", err);
+        return 1;
+    }
+    int live = rqueue_has_live_consumer(rq, RQ_QUEUE_RENDER, (long)cfg->lease_seconds * 1000);
+    if (live < 0)
+        fprintf(stderr, "imgcap-render --check: %s\n", rqueue_error(rq));
+    else if (!live)
+        fprintf(stderr, "imgcap-render --check: no live render consumer on this host\n");
+    rqueue_close(rq);
+    return live == 1 ? 0 : 1;
+}
+
+/* ---- service ---- */
+
+typedef struct service {
+    render_opts_t opts;
+    consumer_t *consumer;
+} service_t;
+
+static void process(render_ctx_t *rc, job_t *job)
+{
+    wire_msg_t m;
+    char err[400]; /* leaves room for a prefix in job->reason */
+    if (wire_decode(job->payload, job->len, &m, err, sizeof err) < 0) {
+        log_error("id=%s undecodable payload: %s", job->id, err);
+        job->outcome = JOB_DEAD;
+        snprintf(job->reason, sizeof job->reason, "undecodable payload: %s", err);
+        return;
+    }
+    uint64_t t0 = time_mono_ns();
+    unsigned char *img;
+    size_t img_len;
+    int w, h;
+    if (render_caption(rc, m.jpeg, m.jpeg_len, m.description, strlen(m.description), &img,
+                       &img_len, &w, &h, err, sizeof err) < 0) {
+        log_error("id=%s render failed: %s", job->id, err);
+        job->outcome = JOB_DEAD;
+        snprintf(job->reason, sizeof job->reason, "render failed: %s", err);
+        return;
+    }
+    wire_msg_t o = m;
+    o.jpeg = img;
+    o.jpeg_len = img_len;
+    o.width = w;
+    o.height = h;
+    int enc = wire_encode(&o, &job->out, &job->out_len, err, sizeof err);
+    free(img);
+    if (enc < 0) {
+        log_error("id=%s cannot encode the rendered payload: %s", job->id, err);
+        job->outcome = JOB_DEAD;
+        snprintf(job->reason, sizeof job->reason, "cannot encode rendered payload: %s", err);
+        return;
+    }
+    job->outcome = JOB_FORWARD;
+    log_debug("id=%s rendered %dx%d, %zu bytes, %s path, %.2f ms (attempt %ld)", job->id, w,
+              h, img_len, render_last_path(rc), (double)(time_mono_ns() - t0) / 1e6,
+              job->attempts);
+}
+
+static void worker_main(actor_t *self)
+{
+    service_t *svc = self->ctx;
+    char err[512];
+    /* the worker's own FreeType library and buffers (created on its thread) */
+    render_ctx_t *rc = render_ctx_new(&svc->opts, err, sizeof err);
+    if (!rc) {
+        log_error("cannot start: %s; stopping the service", err);
+        actor_shutdown_requested = 1;
+        return;
+    }
+    mailbox_t *jobs = consumer_jobs(svc->consumer);
+    for (;;) {
+        void *item;
+        int r = mailbox_pop(jobs, &item, 1000);
+        if (r == 1)
+            continue;
+        if (r < 0)
+            break;
+        job_t *job = item;
+        process(rc, job);
+        consumer_finish(svc->consumer, job);
+    }
+    render_ctx_free(rc);
+}
+
+static int run_service(const config_t *cfg)
+{
+    service_t svc = {0};
+    char font_file[1024], err[512];
+    actor_install_signals();
+    if (opts_from_config(cfg, &svc.opts, font_file, sizeof font_file) < 0)
+        return 1;
+    /* fail at start, not in every worker, when the font cannot be used */
+    render_ctx_t *probe = render_ctx_new(&svc.opts, err, sizeof err);
+    if (!probe) {
+        log_error("%s", err);
+        return 1;
+    }
+    render_ctx_free(probe);
+
+    int n = cfg->render_workers > 0 ? cfg->render_workers : actor_cpu_count();
+    consumer_opts_t co = {
+        .cfg = cfg,
+        .queue = RQ_QUEUE_RENDER,
+        .next_queue = RQ_QUEUE_PERSIST,
+        .taken_stage = "rendering",
+        .next_stage = "rendered",
+        .done_stage = NULL,
+        .jobs_capacity = (size_t)n,
+    };
+    svc.consumer = consumer_start(&co);
+    if (!svc.consumer)
+        return actor_shutdown_requested ? 0 : 1;
+
+    actor_t *workers = calloc((size_t)n, sizeof *workers);
+    if (!workers) {
+        log_error("out of memory for %d workers", n);
+        consumer_close_intake(svc.consumer);
+        consumer_stop(svc.consumer);
+        return 1;
+    }
+    int started = 0;
+    for (int i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "worker-%d", i + 1);
+        if (actor_start(&workers[i], name, 0, worker_main, &svc) < 0)
+            break;
+        started++;
+    }
+    int rc = 0;
+    if (started == 0) {
+        log_error("no render worker could start");
+        rc = 1;
+    } else {
+        log_info("render: consumer %s, %d workers, font %s %dpx, band %s", 
+                 consumer_name(svc.consumer), started, font_file, cfg->font_size,
+                 cfg->band_mode == BAND_EXTEND ? "extend" : "overlay");
+        while (!actor_shutdown_requested)
+            time_sleep_ms(200, &actor_shutdown_requested);
+        log_info("render: shutting down");
+    }
+    consumer_close_intake(svc.consumer);
+    for (int i = 0; i < started; i++)
+        actor_join(&workers[i]);
+    consumer_stop(svc.consumer);
+    free(workers);
+    log_info("render: stopped");
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *in = NULL, *out = NULL, *text = NULL;
+    int once = 0, layout_only = 0, check = 0;
+    long repeat = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--once") && i + 2 < argc) {
+            once = 1;
+            in = argv[++i];
+            out = argv[++i];
+        } else if (!strcmp(a, "--text") && i + 1 < argc) {
+            text = argv[++i];
+        } else if (!strcmp(a, "--layout")) {
+            layout_only = 1;
+        } else if (!strcmp(a, "--repeat") && i + 1 < argc) {
+            char *end;
+            repeat = strtol(argv[++i], &end, 10);
+            if (*end || repeat < 1 || repeat > 1000000) {
+                fprintf(stderr, "imgcap-render: --repeat wants a count from 1 to 1000000\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--check")) {
+            check = 1;
+        } else {
+            fprintf(stderr, "imgcap-render: unexpected argument '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if ((once && !text) || (!once && (text || layout_only || repeat != 1)) || (once && check)) {
+        usage(stderr);
+        return 2;
+    }
+
+    config_t cfg;
+    char err[512];
+    if (config_load(&cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "imgcap-render: configuration: %s\n", err);
+        return 2;
+    }
+    if (check)
+        return run_check(&cfg);
+    if (once) {
+        /* the CLI logs to stderr only: a user's one-off run is not service history */
+        log_open("render", NULL, (log_level_t)cfg.log_level);
+        int rc = run_once(&cfg, in, out, text, layout_only, repeat);
+        log_close();
+        return rc;
+    }
+    log_open("render", cfg.log_dir, (log_level_t)cfg.log_level);
+    log_set_thread_name("main");
+    int rc = run_service(&cfg);
+    log_close();
+    return rc;
+}

@@ -1,0 +1,601 @@
+/* render.c - the caption job on libjpeg (see render.h).
+ *
+ * Every libjpeg object of one job lives in the ctx, shares one error manager
+ * whose error_exit longjmps back to run_job(), and is destroyed by
+ * render_caption() whatever happened; so no local variable has to survive the
+ * longjmp. Warnings about corrupt data are errors here: a truncated upload must
+ * fail, not come out with grey rows. */
+#include "render.h"
+
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jerror.h>
+#include <jpeglib.h>
+
+#include "draw.h"
+#include "exif.h"
+#include "font.h"
+#include "log.h"
+#include "orient.h"
+
+/* Real progressive files have about ten scans; thousands of tiny ones are a
+ * cheap way to burn CPU (libjpeg-turbo's TJFLAG_LIMITSCANS idea). */
+#define RENDER_MAX_SCANS 100
+
+typedef struct jerr {
+    struct jpeg_error_mgr pub; /* first: libjpeg hands us &pub */
+    jmp_buf jb;
+    char msg[JMSG_LENGTH_MAX + 64];
+} jerr_t;
+
+/* A growable output buffer for jpeg_compress (jpeg_mem_dest cannot reuse one). */
+typedef struct memdst {
+    struct jpeg_destination_mgr pub;
+    unsigned char **buf;
+    size_t *cap;
+    size_t len;
+} memdst_t;
+
+typedef struct bytes {
+    unsigned char *p;
+    size_t cap;
+} bytes_t;
+
+struct render_ctx {
+    render_opts_t o;
+    char font_file[1024];
+    render_font_t *font;
+    layout_t lo;
+    const char *last_path;
+
+    bytes_t px, tmp, row, band, bandjpg, marker; /* reused across jobs */
+
+    /* the job in progress */
+    const unsigned char *in;
+    size_t in_len;
+    const char *text;
+    size_t text_len;
+    unsigned char *out;
+    size_t out_cap;
+    size_t out_len;
+    int out_w, out_h;
+    int in_w, in_h;
+    int orientation;
+    int icc_gray, icc_rgb;     /* colour space of the source's ICC profile */
+
+    jerr_t jerr;
+    struct jpeg_progress_mgr progress;
+    struct jpeg_decompress_struct src, bandd;
+    struct jpeg_compress_struct dst, bandc;
+    int live_src, live_bandd, live_dst, live_bandc;
+    memdst_t out_mgr, band_mgr;
+    jvirt_barray_ptr dst_coef[MAX_COMPONENTS];
+};
+
+static int bytes_reserve(bytes_t *b, size_t n)
+{
+    if (n <= b->cap)
+        return 0;
+    unsigned char *p = realloc(b->p, n);
+    if (!p)
+        return -1;
+    b->p = p;
+    b->cap = n;
+    return 0;
+}
+
+/* ---- libjpeg plumbing ---- */
+
+static void jerr_exit(j_common_ptr ci)
+{
+    jerr_t *e = (jerr_t *)ci->err;
+    char m[JMSG_LENGTH_MAX];
+    ci->err->format_message(ci, m);
+    snprintf(e->msg, sizeof e->msg, "%s", m);
+    longjmp(e->jb, 1);
+}
+
+/* Warnings that do not mean lost picture data stay warnings. */
+static int warning_is_benign(int code)
+{
+    return code == JWRN_EXTRANEOUS_DATA || code == JWRN_JFIF_MAJOR ||
+           code == JWRN_ADOBE_XFORM || code == JWRN_BOGUS_ICC;
+}
+
+static void jerr_emit(j_common_ptr ci, int level)
+{
+    if (level >= 0)
+        return;
+    if (warning_is_benign(ci->err->msg_code)) {
+        ci->err->num_warnings++;
+        return;
+    }
+    jerr_exit(ci);
+}
+
+static void jerr_progress(j_common_ptr ci)
+{
+    if (!ci->is_decompressor ||
+        ((j_decompress_ptr)ci)->input_scan_number <= RENDER_MAX_SCANS)
+        return;
+    jerr_t *e = (jerr_t *)ci->err;
+    snprintf(e->msg, sizeof e->msg, "more than %d scans in a progressive JPEG",
+             RENDER_MAX_SCANS);
+    longjmp(e->jb, 1);
+}
+
+static void md_grow(j_compress_ptr ci, memdst_t *m, size_t want)
+{
+    unsigned char *p = realloc(*m->buf, want);
+    if (!p)
+        ERREXIT(ci, JERR_OUT_OF_MEMORY);
+    *m->buf = p;
+    *m->cap = want;
+}
+
+static void md_init(j_compress_ptr ci)
+{
+    memdst_t *m = (memdst_t *)ci->dest;
+    if (*m->cap < 4096)
+        md_grow(ci, m, 4096);
+    m->pub.next_output_byte = *m->buf;
+    m->pub.free_in_buffer = *m->cap;
+}
+
+static boolean md_empty(j_compress_ptr ci)
+{
+    memdst_t *m = (memdst_t *)ci->dest;
+    size_t used = *m->cap;
+    md_grow(ci, m, used * 2);
+    m->pub.next_output_byte = *m->buf + used;
+    m->pub.free_in_buffer = *m->cap - used;
+    return TRUE;
+}
+
+static void md_term(j_compress_ptr ci)
+{
+    memdst_t *m = (memdst_t *)ci->dest;
+    m->len = *m->cap - m->pub.free_in_buffer;
+}
+
+static void md_attach(j_compress_ptr ci, memdst_t *m, unsigned char **buf, size_t *cap)
+{
+    memset(m, 0, sizeof *m);
+    m->pub.init_destination = md_init;
+    m->pub.empty_output_buffer = md_empty;
+    m->pub.term_destination = md_term;
+    m->buf = buf;
+    m->cap = cap;
+    ci->dest = &m->pub;
+}
+
+static void open_decompress(render_ctx_t *c, j_decompress_ptr d, int *live,
+                            const unsigned char *data, size_t len)
+{
+    d->err = &c->jerr.pub;
+    jpeg_create_decompress(d);
+    *live = 1;
+    d->progress = &c->progress;
+    jpeg_mem_src(d, data, (unsigned long)len);
+}
+
+static void open_compress(render_ctx_t *c, j_compress_ptr ci, int *live)
+{
+    ci->err = &c->jerr.pub;
+    jpeg_create_compress(ci);
+    *live = 1;
+}
+
+static void destroy_all(render_ctx_t *c)
+{
+    if (c->live_bandc)
+        jpeg_destroy_compress(&c->bandc);
+    if (c->live_bandd)
+        jpeg_destroy_decompress(&c->bandd);
+    if (c->live_dst)
+        jpeg_destroy_compress(&c->dst);
+    if (c->live_src)
+        jpeg_destroy_decompress(&c->src);
+    c->live_bandc = c->live_bandd = c->live_dst = c->live_src = 0;
+}
+
+/* ---- markers ---- */
+
+static int is_icc(const jpeg_saved_marker_ptr m)
+{
+    return m->marker == JPEG_APP0 + 2 && m->data_length >= 14 &&
+           memcmp(m->data, "ICC_PROFILE\0", 12) == 0;
+}
+
+/* Orientation from the first EXIF APP1, and the ICC profile's colour space
+ * (in the header of the profile, inside chunk 1). */
+static void scan_markers(render_ctx_t *c)
+{
+    c->orientation = 0;
+    c->icc_gray = c->icc_rgb = 0;
+    for (jpeg_saved_marker_ptr m = c->src.marker_list; m; m = m->next) {
+        if (m->marker == JPEG_APP0 + 1 && !c->orientation)
+            c->orientation = render_exif_orientation(m->data, m->data_length, NULL);
+        if (is_icc(m) && m->data[12] == 1 && m->data_length >= 14 + 20) {
+            const unsigned char *cs = m->data + 14 + 16;
+            c->icc_gray = memcmp(cs, "GRAY", 4) == 0;
+            c->icc_rgb = memcmp(cs, "RGB ", 4) == 0;
+        }
+    }
+    if (!c->orientation)
+        c->orientation = 1;
+}
+
+/* EXIF (orientation rewritten to 1: the output is upright) and, when its
+ * colour space still matches the output, the ICC profile. */
+static void write_markers(render_ctx_t *c, j_compress_ptr ci, int keep_icc)
+{
+    for (jpeg_saved_marker_ptr m = c->src.marker_list; m; m = m->next) {
+        if (m->marker == JPEG_APP0 + 1) {
+            size_t off;
+            if (render_exif_orientation(m->data, m->data_length, &off) > 1) {
+                if (bytes_reserve(&c->marker, m->data_length) < 0)
+                    ERREXIT(ci, JERR_OUT_OF_MEMORY);
+                memcpy(c->marker.p, m->data, m->data_length);
+                render_exif_set_orientation(c->marker.p, m->data_length, off, 1);
+                jpeg_write_marker(ci, m->marker, c->marker.p, m->data_length);
+            } else {
+                jpeg_write_marker(ci, m->marker, m->data, m->data_length);
+            }
+        } else if (keep_icc && is_icc(m)) {
+            jpeg_write_marker(ci, m->marker, m->data, m->data_length);
+        }
+    }
+}
+
+/* ---- the job ---- */
+
+static int ceil_div(long a, long b)
+{
+    return (int)((a + b - 1) / b);
+}
+
+static int round_up(int a, int b)
+{
+    return ceil_div(a, b) * b;
+}
+
+/* Header, limits, orientation and layout. Returns 0, or -1 with err set;
+ * libjpeg errors longjmp to the caller's setjmp. */
+static int prepare(render_ctx_t *c, char *err, size_t errlen)
+{
+    open_decompress(c, &c->src, &c->live_src, c->in, c->in_len);
+    jpeg_save_markers(&c->src, JPEG_APP0 + 1, 0xFFFF);
+    jpeg_save_markers(&c->src, JPEG_APP0 + 2, 0xFFFF);
+    jpeg_read_header(&c->src, TRUE);
+    c->in_w = (int)c->src.image_width;
+    c->in_h = (int)c->src.image_height;
+    long long pixels = (long long)c->in_w * c->in_h;
+    if (pixels > c->o.max_pixels) {
+        snprintf(err, errlen, "image is %ux%u = %lld pixels, over MAX_PIXELS (%lld)",
+                 c->src.image_width, c->src.image_height, pixels, c->o.max_pixels);
+        return -1;
+    }
+    scan_markers(c);
+    int vw, vh;
+    render_orient_size((int)c->src.image_width, (int)c->src.image_height, c->orientation, &vw,
+                       &vh);
+    layout_font_t lf = render_font_layout(c->font);
+    return layout_compute(&c->lo, &lf, c->text, c->text_len, vw, c->o.text_padding, err,
+                          errlen);
+}
+
+static int lossless_eligible(const render_ctx_t *c)
+{
+    const struct jpeg_decompress_struct *s = &c->src;
+    int color = (s->jpeg_color_space == JCS_YCbCr && s->num_components == 3) ||
+                (s->jpeg_color_space == JCS_GRAYSCALE && s->num_components == 1);
+    return c->o.band_mode == BAND_EXTEND && c->orientation == 1 && color &&
+           s->data_precision == 8 && s->image_height % (8 * s->max_v_samp_factor) == 0;
+}
+
+/* Encodes the band alone with the source's tables and sampling, and reads its
+ * coefficients back: the simplest way to get blocks quantized exactly as
+ * libjpeg would have quantized them as part of the picture. */
+static jvirt_barray_ptr *band_coefficients(render_ctx_t *c, int band_h, char *err,
+                                           size_t errlen)
+{
+    j_decompress_ptr s = &c->src;
+    int w = (int)s->image_width, nc = s->num_components;
+    size_t stride = (size_t)w * (size_t)nc;
+    if (bytes_reserve(&c->band, stride * (size_t)band_h) < 0) {
+        snprintf(err, errlen, "out of memory for the band");
+        return NULL;
+    }
+    if (render_draw_band(c->band.p, stride, w, band_h, nc == 1 ? DRAW_GRAY : DRAW_YCBCR,
+                         &c->lo, c->font, err, errlen) < 0)
+        return NULL;
+
+    open_compress(c, &c->bandc, &c->live_bandc);
+    md_attach(&c->bandc, &c->band_mgr, &c->bandjpg.p, &c->bandjpg.cap);
+    jpeg_copy_critical_parameters(s, &c->bandc);
+    c->bandc.image_height = (JDIMENSION)band_h;
+    c->bandc.write_JFIF_header = FALSE;
+    jpeg_start_compress(&c->bandc, TRUE);
+    while (c->bandc.next_scanline < c->bandc.image_height) {
+        JSAMPROW row = c->band.p + (size_t)c->bandc.next_scanline * stride;
+        jpeg_write_scanlines(&c->bandc, &row, 1);
+    }
+    jpeg_finish_compress(&c->bandc);
+
+    open_decompress(c, &c->bandd, &c->live_bandd, c->bandjpg.p, c->band_mgr.len);
+    jpeg_read_header(&c->bandd, TRUE);
+    return jpeg_read_coefficients(&c->bandd);
+}
+
+static int run_lossless(render_ctx_t *c, char *err, size_t errlen)
+{
+    j_decompress_ptr s = &c->src;
+    int h = (int)s->image_height, band_h = c->lo.band_height;
+    long mcu_rows = 8L * s->max_v_samp_factor;
+    int dst_hib[MAX_COMPONENTS];
+
+    /* The output's coefficient arrays come from the source's pool, as
+     * jpegtran's do: requested before jpeg_read_coefficients() realizes them. */
+    for (int ci = 0; ci < s->num_components; ci++) {
+        jpeg_component_info *comp = &s->comp_info[ci];
+        dst_hib[ci] = ceil_div((long)(h + band_h) * comp->v_samp_factor, mcu_rows);
+        c->dst_coef[ci] = s->mem->request_virt_barray(
+            (j_common_ptr)s, JPOOL_IMAGE, TRUE,
+            (JDIMENSION)round_up((int)comp->width_in_blocks, comp->h_samp_factor),
+            (JDIMENSION)round_up(dst_hib[ci], comp->v_samp_factor),
+            (JDIMENSION)comp->v_samp_factor);
+    }
+    jvirt_barray_ptr *src_coef = jpeg_read_coefficients(s);
+    jvirt_barray_ptr *band_coef = NULL;
+    if (band_h > 0 && !(band_coef = band_coefficients(c, band_h, err, errlen)))
+        return -1;
+
+    for (int ci = 0; ci < s->num_components; ci++) {
+        jpeg_component_info *comp = &s->comp_info[ci];
+        int src_hib = (int)comp->height_in_blocks;
+        size_t row_bytes = comp->width_in_blocks * sizeof(JBLOCK);
+        for (int r = 0; r < dst_hib[ci]; r++) {
+            JBLOCKARRAY d = s->mem->access_virt_barray((j_common_ptr)s, c->dst_coef[ci],
+                                                       (JDIMENSION)r, 1, TRUE);
+            JBLOCKARRAY from =
+                r < src_hib
+                    ? s->mem->access_virt_barray((j_common_ptr)s, src_coef[ci],
+                                                 (JDIMENSION)r, 1, FALSE)
+                    : c->bandd.mem->access_virt_barray((j_common_ptr)&c->bandd,
+                                                       band_coef[ci],
+                                                       (JDIMENSION)(r - src_hib), 1, FALSE);
+            memcpy(d[0], from[0], row_bytes);
+        }
+    }
+
+    open_compress(c, &c->dst, &c->live_dst);
+    md_attach(&c->dst, &c->out_mgr, &c->out, &c->out_cap);
+    jpeg_copy_critical_parameters(s, &c->dst);
+    c->dst.image_height = (JDIMENSION)(h + band_h);
+    c->dst.optimize_coding = TRUE;
+    jpeg_write_coefficients(&c->dst, c->dst_coef);
+    write_markers(c, &c->dst, 1);
+    jpeg_finish_compress(&c->dst);
+    c->out_len = c->out_mgr.len;
+    c->out_w = (int)s->image_width;
+    c->out_h = h + band_h;
+    return 0;
+}
+
+/* Adobe CMYK JPEGs (Photoshop, ImageMagick) store inverted values. */
+static void cmyk_to_rgb(const unsigned char *in, unsigned char *out, int w, int inverted)
+{
+    for (int x = 0; x < w; x++, in += 4, out += 3) {
+        unsigned k = inverted ? in[3] : 255u - in[3];
+        for (int i = 0; i < 3; i++) {
+            unsigned v = inverted ? in[i] : 255u - in[i];
+            out[i] = (unsigned char)((v * k + 127) / 255);
+        }
+    }
+}
+
+static int run_reencode(render_ctx_t *c, char *err, size_t errlen)
+{
+    j_decompress_ptr s = &c->src;
+    draw_space_t space;
+    int cmyk = 0;
+    switch (s->jpeg_color_space) {
+    case JCS_GRAYSCALE:
+        s->out_color_space = JCS_GRAYSCALE;
+        space = DRAW_GRAY;
+        break;
+    case JCS_YCbCr:
+        /* no colour conversion either way: less work, no extra rounding */
+        s->out_color_space = JCS_YCbCr;
+        space = DRAW_YCBCR;
+        break;
+    case JCS_CMYK:
+    case JCS_YCCK:
+        s->out_color_space = JCS_CMYK;
+        space = DRAW_RGB;
+        cmyk = 1;
+        break;
+    default:
+        s->out_color_space = JCS_RGB;
+        space = DRAW_RGB;
+        break;
+    }
+    jpeg_start_decompress(s);
+    int w = (int)s->output_width, h = (int)s->output_height;
+    int nc = space == DRAW_GRAY ? 1 : 3;
+    int o = c->orientation, vw, vh;
+    render_orient_size(w, h, o, &vw, &vh);
+    int band_h = c->lo.band_height;
+    int oh = c->o.band_mode == BAND_EXTEND ? vh + band_h : (vh > band_h ? vh : band_h);
+    size_t stride = (size_t)vw * (size_t)nc;
+    size_t src_stride = (size_t)w * (size_t)nc;
+    if (bytes_reserve(&c->px, stride * (size_t)oh) < 0 ||
+        (o != 1 && bytes_reserve(&c->tmp, src_stride * (size_t)h) < 0) ||
+        (cmyk && bytes_reserve(&c->row, (size_t)w * 4) < 0)) {
+        snprintf(err, errlen, "out of memory for %dx%d pixels", vw, oh);
+        return -1;
+    }
+    unsigned char *target = o == 1 ? c->px.p : c->tmp.p;
+    while (s->output_scanline < s->output_height) {
+        unsigned char *dst_row = target + (size_t)s->output_scanline * src_stride;
+        JSAMPROW row = cmyk ? c->row.p : dst_row;
+        jpeg_read_scanlines(s, &row, 1);
+        if (cmyk)
+            cmyk_to_rgb(c->row.p, dst_row, w, s->saw_Adobe_marker);
+    }
+    if (o != 1)
+        render_orient_pixels(c->tmp.p, w, h, nc, o, c->px.p, stride);
+    if (render_draw_band(c->px.p + (size_t)(oh - band_h) * stride, stride, vw, band_h, space,
+                         &c->lo, c->font, err, errlen) < 0)
+        return -1;
+
+    open_compress(c, &c->dst, &c->live_dst);
+    md_attach(&c->dst, &c->out_mgr, &c->out, &c->out_cap);
+    c->dst.image_width = (JDIMENSION)vw;
+    c->dst.image_height = (JDIMENSION)oh;
+    c->dst.input_components = nc;
+    c->dst.in_color_space = space == DRAW_GRAY ? JCS_GRAYSCALE
+                            : space == DRAW_YCBCR ? JCS_YCbCr : JCS_RGB;
+    jpeg_set_defaults(&c->dst);
+    jpeg_set_quality(&c->dst, c->o.jpeg_quality, TRUE);
+    if (space == DRAW_YCBCR) {
+        /* keep the source's chroma resolution (4:4:4 stays 4:4:4), turned
+         * with the picture */
+        for (int i = 0; i < 3; i++) {
+            jpeg_component_info *sc = &s->comp_info[i], *dc = &c->dst.comp_info[i];
+            dc->h_samp_factor = o >= 5 ? sc->v_samp_factor : sc->h_samp_factor;
+            dc->v_samp_factor = o >= 5 ? sc->h_samp_factor : sc->v_samp_factor;
+        }
+    }
+    jpeg_start_compress(&c->dst, TRUE);
+    write_markers(c, &c->dst, space == DRAW_GRAY ? c->icc_gray : !cmyk && c->icc_rgb);
+    while (c->dst.next_scanline < c->dst.image_height) {
+        JSAMPROW row = c->px.p + (size_t)c->dst.next_scanline * stride;
+        jpeg_write_scanlines(&c->dst, &row, 1);
+    }
+    jpeg_finish_compress(&c->dst);
+    c->out_len = c->out_mgr.len;
+    c->out_w = vw;
+    c->out_h = oh;
+    return 0;
+}
+
+static int run_job(render_ctx_t *c, int layout_only, char *err, size_t errlen)
+{
+    if (setjmp(c->jerr.jb)) {
+        snprintf(err, errlen, "JPEG: %s", c->jerr.msg);
+        return -1;
+    }
+    if (prepare(c, err, errlen) < 0)
+        return -1;
+    if (layout_only)
+        return 0;
+    c->out_cap = c->in_len + (size_t)c->lo.width * (size_t)c->lo.band_height + 8192;
+    c->out = malloc(c->out_cap);
+    if (!c->out) {
+        c->out_cap = 0;
+        snprintf(err, errlen, "out of memory for the output");
+        return -1;
+    }
+    if (lossless_eligible(c)) {
+        c->last_path = "lossless";
+        return run_lossless(c, err, errlen);
+    }
+    c->last_path = "reencode";
+    return run_reencode(c, err, errlen);
+}
+
+static void job_begin(render_ctx_t *c, const unsigned char *jpeg, size_t len, const char *text,
+                      size_t text_len)
+{
+    c->in = jpeg;
+    c->in_len = len;
+    c->text = text;
+    c->text_len = text_len;
+    c->out = NULL;
+    c->out_cap = c->out_len = 0;
+    c->last_path = NULL;
+    c->in_w = c->in_h = 0;
+    c->jerr.msg[0] = 0;
+}
+
+int render_caption(render_ctx_t *c, const unsigned char *jpeg, size_t len, const char *text,
+                   size_t text_len, unsigned char **out, size_t *out_len, int *out_w,
+                   int *out_h, char *err, size_t errlen)
+{
+    *out = NULL;
+    *out_len = 0;
+    job_begin(c, jpeg, len, text, text_len);
+    int rc = run_job(c, 0, err, errlen);
+    destroy_all(c);
+    if (rc < 0) {
+        free(c->out);
+        c->out = NULL;
+        return -1;
+    }
+    log_debug("render: %s path, %dx%d -> %dx%d, %zu -> %zu bytes", c->last_path, c->in_w,
+              c->in_h, c->out_w, c->out_h, len, c->out_len);
+    *out = c->out;
+    *out_len = c->out_len;
+    *out_w = c->out_w;
+    *out_h = c->out_h;
+    c->out = NULL;
+    return 0;
+}
+
+int render_layout_jpeg(render_ctx_t *c, const unsigned char *jpeg, size_t len,
+                       const char *text, size_t text_len, const layout_t **out, char *err,
+                       size_t errlen)
+{
+    job_begin(c, jpeg, len, text, text_len);
+    int rc = run_job(c, 1, err, errlen);
+    destroy_all(c);
+    *out = rc == 0 ? &c->lo : NULL;
+    return rc;
+}
+
+const char *render_last_path(const render_ctx_t *c)
+{
+    return c->last_path ? c->last_path : "";
+}
+
+render_ctx_t *render_ctx_new(const render_opts_t *opts, char *err, size_t errlen)
+{
+    render_ctx_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->o = *opts;
+    snprintf(c->font_file, sizeof c->font_file, "%s", opts->font_file);
+    c->o.font_file = c->font_file;
+    c->font = render_font_open(c->font_file, opts->font_size, err, errlen);
+    if (!c->font) {
+        free(c);
+        return NULL;
+    }
+    jpeg_std_error(&c->jerr.pub);
+    c->jerr.pub.error_exit = jerr_exit;
+    c->jerr.pub.emit_message = jerr_emit;
+    c->progress.progress_monitor = jerr_progress;
+    return c;
+}
+
+void render_ctx_free(render_ctx_t *c)
+{
+    if (!c)
+        return;
+    render_font_close(c->font);
+    layout_free(&c->lo);
+    free(c->px.p);
+    free(c->tmp.p);
+    free(c->row.p);
+    free(c->band.p);
+    free(c->bandjpg.p);
+    free(c->marker.p);
+    free(c);
+}
