@@ -4,7 +4,7 @@
 
 BUILD    ?= build
 CC       ?= cc
-PKGS     := libulfius liborcania hiredis libpq libturbojpeg libjpeg freetype2 fontconfig jansson
+PKGS     := libulfius libmicrohttpd liborcania hiredis libpq libturbojpeg libjpeg freetype2 fontconfig jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 CHECK_CFLAGS := $(shell pkg-config --cflags check)
@@ -32,12 +32,25 @@ RENDER_OBJ  := $(call obj,$(RENDER_SRC))
 PERSIST_OBJ := $(call obj,$(PERSIST_SRC))
 UNIT_OBJ    := $(call obj,$(UNIT_SRC))
 
+# services/api/openapi.json embedded in the api binary as api_openapi_json[]
+# (NUL-terminated) and api_openapi_json_len; od and sed only, no xxd needed.
+API_OBJ     += $(call obj,$(BUILD)/gen/openapi_json.c)
+
 BINS := $(BUILD)/imgcap-api $(BUILD)/imgcap-render $(BUILD)/imgcap-persist
 
 .PHONY: all test unit integration test-sanitize test-valgrind run clean deps \
         check-deploy bench fuzz lint
 
 all: $(BINS)
+
+$(BUILD)/gen/openapi_json.c: services/api/openapi.json
+	@mkdir -p $(dir $@)
+	{ echo '/* generated from $< by the Makefile: do not edit */'; \
+	  echo 'const unsigned char api_openapi_json[] = {'; \
+	  od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '0x00};'; \
+	  echo 'const unsigned long api_openapi_json_len = sizeof api_openapi_json - 1;'; } > $@.tmp
+	mv $@.tmp $@
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -41,10 +41,8 @@ char *api_problem_json(int status, const char *type, const char *title, const ch
     if (extra != NULL && json_is_object(extra)) {
         const char *key;
         json_t *value;
-        json_object_foreach((json_t *)extra, key, value) {
-            if (json_object_get(doc, key) == NULL)
-                bad |= json_object_set(doc, key, value);
-        }
+        json_object_foreach((json_t *)extra, key, value)
+            bad |= json_object_set(doc, key, value);
     }
     /* json_string() returns NULL for text that is not UTF-8; set_new then fails,
      * so a bad detail can never produce a half-built document. */

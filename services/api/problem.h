@@ -14,8 +14,11 @@
 const char *api_status_title(int status);
 
 /* Builds {"type","title","status","detail"[,"errors":[{"field","message"}]]}
- * plus every member of extra (an object, may be NULL; not stolen; its members
- * never replace the five standard ones). type NULL = "about:blank", title NULL
+ * plus every member of extra (an object, may be NULL; not stolen). A member of
+ * extra replaces a standard one of the same name: design section 3 wants the
+ * problem of a dead-lettered image to say "status":"failed", like the 202 body
+ * {"id","status"} of the same resource (RFC 9457 consumers ignore a status
+ * member that is not a number; the HTTP status line still says 422). type NULL = "about:blank", title NULL
  * = api_status_title(status), detail NULL = no detail member. errors are
  * added when nerrors > 0. Returns a NUL-terminated string the caller frees
  * with free(), or NULL when out of memory. */

@@ -1,0 +1,50 @@
+/* events.h - the events subscriber actor and the registry of ?wait requests.
+ *
+ * The actor owns one Redis connection in subscriber mode (design section 4:
+ * channel P events, {"id","status","at"}). A request holding ?wait=N registers
+ * a waiter for its id; when an event for that id arrives the actor signals the
+ * waiter, which then re-checks PostgreSQL / status:<id> itself. Events are only
+ * hints: waiters also wake every second, so a missed event (reconnect, Redis
+ * restart) costs at most a second, never a wrong answer.
+ *
+ * Waiters are bounded (max_waiters): each one holds an MHD pool thread, and
+ * the pool must keep free threads for other requests. */
+#ifndef IMGCAP_API_EVENTS_H
+#define IMGCAP_API_EVENTS_H
+
+#include "config.h"
+
+typedef struct api_events api_events_t;
+typedef struct api_waiter api_waiter_t;
+
+/* Starts the subscriber actor. It connects in the background (retrying with
+ * backoff while Redis is down). Returns NULL (logged) on failure. The caller
+ * frees with api_events_stop(). */
+api_events_t *api_events_start(const config_t *cfg, int max_waiters);
+
+/* Shutdown, step 1: wakes every waiter so held requests answer with what they
+ * have now, and refuses new ones. Call before stopping the HTTP server, whose
+ * stop waits for running handlers. */
+void api_events_quiesce(api_events_t *ev);
+
+/* Shutdown, step 2: stops and joins the actor and frees everything. Every
+ * waiter must be removed by then: call after the HTTP server has stopped. */
+void api_events_stop(api_events_t *ev);
+
+/* Registers interest in id. NULL when max_waiters are already held or the
+ * service is stopping: then answer without waiting. */
+api_waiter_t *api_waiter_add(api_events_t *ev, const char *id);
+
+/* Sleeps until an event for the id arrives or timeout_ms passes. Returns 1 if
+ * an event arrived, 0 on timeout, -1 when the service is stopping. */
+int api_waiter_wait(api_events_t *ev, api_waiter_t *w, int timeout_ms);
+
+void api_waiter_remove(api_events_t *ev, api_waiter_t *w);
+
+/* Number of registered waiters (metrics). */
+int api_events_waiters(api_events_t *ev);
+
+/* 1 while the subscription is live (health/diagnostics). */
+int api_events_connected(api_events_t *ev);
+
+#endif

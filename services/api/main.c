@@ -1,0 +1,90 @@
+/* main.c - imgcap-api: the HTTP front of imgcap (design sections 3 and 7).
+ *
+ * Starts the events actor and the HTTP server, then waits for SIGINT/SIGTERM.
+ * Redis and PostgreSQL may be down at start or at any time: the API stays up,
+ * answers 503 where it needs them (and /health says which one is down), and
+ * reconnects on its own, so a missing dependency never makes it crash-loop. */
+#include <stdio.h>
+#include <string.h>
+
+#include "actor.h"
+#include "backend.h"
+#include "events.h"
+#include "server.h"
+#include "config.h"
+#include "log.h"
+#include "timeutil.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: imgcap-api [--help]\n"
+            "\n"
+            "Serves the imgcap HTTP API (design section 3):\n"
+            "  POST /api/images            upload a JPEG and a description (multipart)\n"
+            "  GET  /api/images            list stored images, newest first\n"
+            "  GET  /api/images/{id}       the captioned JPEG (?wait=N to wait for it)\n"
+            "  GET  /health, /metrics, /api/openapi.json, /docs\n"
+            "\n"
+            "Configuration comes from the environment and the .env file\n"
+            "(IMGCAP_ENV_FILE, default ./.env). Used here: API_HOST, API_PORT, API_WORKERS\n"
+            "(HTTP threads = max(4*API_WORKERS, 16)), REDIS_URL, REDIS_PREFIX,\n"
+            "DATABASE_URL, STORAGE_DIR, MAX_UPLOAD_BYTES, QUEUE_MAX_DEPTH, LEASE_SECONDS,\n"
+            "SWAGGER_UI_URL, API_TOKEN, API_TOKEN_READS, LOG_DIR, LOG_LEVEL,\n"
+            "SHUTDOWN_SECONDS.\n");
+}
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        fprintf(stderr, "imgcap-api: unknown argument %s\n", argv[i]);
+        usage(stderr);
+        return 2;
+    }
+
+    static config_t cfg;
+    char err[1024];
+    if (config_load(&cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "imgcap-api: configuration error: %s\n", err);
+        return 1;
+    }
+    if (log_open("api", cfg.log_dir, (log_level_t)cfg.log_level) != 0)
+        fprintf(stderr, "imgcap-api: cannot open the log file in %s, logging to stderr only\n",
+                cfg.log_dir);
+    log_set_thread_name("main");
+    actor_install_signals();
+    api_backend_init(&cfg);
+
+    int pool = api_server_pool_size(&cfg);
+    api_events_t *ev = api_events_start(&cfg, pool / 2);
+    if (ev == NULL) {
+        log_error("cannot start the events actor");
+        log_close();
+        return 1;
+    }
+    api_server_t *srv = api_server_start(&cfg, ev, err, sizeof err);
+    if (srv == NULL) {
+        log_error("cannot start the HTTP server: %s", err);
+        api_events_stop(ev);
+        log_close();
+        return 1;
+    }
+    log_info("imgcap-api started");
+
+    while (!actor_shutdown_requested)
+        time_sleep_ms(200, &actor_shutdown_requested);
+
+    log_info("stopping: no new connections, waking held requests");
+    api_server_quiesce(srv);
+    api_events_quiesce(ev);
+    api_server_stop(srv);
+    api_events_stop(ev);
+    api_backend_release_thread();
+    log_info("imgcap-api stopped");
+    log_close();
+    return 0;
+}

@@ -1,0 +1,256 @@
+/* metrics.c - Prometheus counters of the API process (see metrics.h). */
+#include "metrics.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const ROUTE_LABELS[API_ROUTE_COUNT] = {
+    "/api/images", "/api/images/{id}", "/health", "/api/openapi.json", "/docs", "/metrics",
+    "other"};
+
+static const char *const METHODS[] = {"GET", "HEAD", "POST", "OTHER"};
+#define N_METHODS 4
+
+/* The statuses the API answers; anything else is counted as "other". */
+static const int STATUSES[] = {200, 202, 304, 400, 401, 404, 405, 413, 415, 422, 500, 503};
+#define N_STATUSES ((int)(sizeof STATUSES / sizeof STATUSES[0]))
+
+/* Handler time buckets, seconds: from a cached 304 to a ?wait=30. */
+static const double BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                 0.1,    0.25,  0.5,    1,     2.5,  5,    10,   30};
+#define N_BUCKETS ((int)(sizeof BUCKETS / sizeof BUCKETS[0]))
+
+/* Upload to stored/failed: the whole pipeline. */
+static const double PIPE_BUCKETS[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                      1,     2.5,  5,     10,   30,  60,  300};
+#define N_PIPE_BUCKETS ((int)(sizeof PIPE_BUCKETS / sizeof PIPE_BUCKETS[0]))
+
+typedef struct histogram {
+    unsigned long long buckets[N_PIPE_BUCKETS > N_BUCKETS ? N_PIPE_BUCKETS : N_BUCKETS];
+    unsigned long long count;
+    double sum;
+} histogram_t;
+
+static struct {
+    pthread_mutex_t mu;
+    unsigned long long requests[API_ROUTE_COUNT][N_METHODS][N_STATUSES + 1];
+    histogram_t duration[API_ROUTE_COUNT];
+    unsigned long long uploads_accepted, stored, failed;
+    histogram_t pipeline;
+} M = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+const char *api_route_label(api_route_t route)
+{
+    return route < API_ROUTE_COUNT ? ROUTE_LABELS[route] : "other";
+}
+
+static int method_index(const char *m)
+{
+    for (int i = 0; i < N_METHODS - 1; i++)
+        if (m != NULL && strcmp(m, METHODS[i]) == 0)
+            return i;
+    return N_METHODS - 1;
+}
+
+static int status_index(int status)
+{
+    for (int i = 0; i < N_STATUSES; i++)
+        if (STATUSES[i] == status)
+            return i;
+    return N_STATUSES;
+}
+
+static void hist_add(histogram_t *h, const double *bounds, int n, double v)
+{
+    for (int i = 0; i < n; i++)
+        if (v <= bounds[i])
+            h->buckets[i]++;
+    h->count++;
+    h->sum += v;
+}
+
+void api_metrics_observe(api_route_t route, const char *method, int status, double seconds)
+{
+    if (route >= API_ROUTE_COUNT)
+        route = API_ROUTE_OTHER;
+    pthread_mutex_lock(&M.mu);
+    M.requests[route][method_index(method)][status_index(status)]++;
+    hist_add(&M.duration[route], BUCKETS, N_BUCKETS, seconds);
+    pthread_mutex_unlock(&M.mu);
+}
+
+void api_metrics_upload_accepted(void)
+{
+    pthread_mutex_lock(&M.mu);
+    M.uploads_accepted++;
+    pthread_mutex_unlock(&M.mu);
+}
+
+void api_metrics_pipeline_event(const char *status, double latency_s)
+{
+    int stored = strcmp(status, "stored") == 0, failed = strcmp(status, "failed") == 0;
+    if (!stored && !failed)
+        return;
+    pthread_mutex_lock(&M.mu);
+    if (stored)
+        M.stored++;
+    else
+        M.failed++;
+    if (stored && latency_s >= 0)
+        hist_add(&M.pipeline, PIPE_BUCKETS, N_PIPE_BUCKETS, latency_s);
+    pthread_mutex_unlock(&M.mu);
+}
+
+void api_metrics_reset(void)
+{
+    pthread_mutex_lock(&M.mu);
+    memset(M.requests, 0, sizeof M.requests);
+    memset(M.duration, 0, sizeof M.duration);
+    memset(&M.pipeline, 0, sizeof M.pipeline);
+    M.uploads_accepted = M.stored = M.failed = 0;
+    pthread_mutex_unlock(&M.mu);
+}
+
+/* A growing output buffer; on OOM it latches failure and later appends are no-ops. */
+typedef struct outbuf {
+    char *s;
+    size_t len, cap;
+    int oom;
+} outbuf_t;
+
+static void out(outbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void out(outbuf_t *b, const char *fmt, ...)
+{
+    if (b->oom)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->oom = 1;
+            return;
+        }
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = b->cap * 2 + (size_t)n;
+        char *s = realloc(b->s, cap);
+        if (s == NULL) {
+            b->oom = 1;
+            return;
+        }
+        b->s = s;
+        b->cap = cap;
+    }
+}
+
+static void out_hist(outbuf_t *b, const char *name, const char *labels, const histogram_t *h,
+                     const double *bounds, int n)
+{
+    const char *sep = labels[0] ? "," : "";
+    for (int i = 0; i < n; i++)
+        out(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, bounds[i], h->buckets[i]);
+    out(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep, h->count);
+    if (labels[0]) {
+        out(b, "%s_sum{%s} %.6f\n", name, labels, h->sum);
+        out(b, "%s_count{%s} %llu\n", name, labels, h->count);
+    } else {
+        out(b, "%s_sum %.6f\n", name, h->sum);
+        out(b, "%s_count %llu\n", name, h->count);
+    }
+}
+
+static void out_queue(outbuf_t *b, const char *metric, const char *queue, const rq_stats_t *s,
+                      size_t offset)
+{
+    if (s != NULL)
+        out(b, "%s{queue=\"%s\"} %lld\n", metric, queue,
+            *(const long long *)((const char *)s + offset));
+}
+
+char *api_metrics_render(const api_queue_gauges_t *g)
+{
+    outbuf_t b = {.cap = 16384};
+    b.s = malloc(b.cap);
+    if (b.s == NULL)
+        return NULL;
+    b.s[0] = '\0';
+
+    pthread_mutex_lock(&M.mu);
+    out(&b, "# HELP imgcap_http_requests_total HTTP requests answered by the API.\n"
+            "# TYPE imgcap_http_requests_total counter\n");
+    for (int r = 0; r < API_ROUTE_COUNT; r++)
+        for (int m = 0; m < N_METHODS; m++)
+            for (int s = 0; s <= N_STATUSES; s++) {
+                if (M.requests[r][m][s] == 0)
+                    continue;
+                char status[8];
+                if (s < N_STATUSES)
+                    snprintf(status, sizeof status, "%d", STATUSES[s]);
+                else
+                    snprintf(status, sizeof status, "other");
+                out(&b, "imgcap_http_requests_total{route=\"%s\",method=\"%s\",status=\"%s\"} "
+                        "%llu\n", ROUTE_LABELS[r], METHODS[m], status, M.requests[r][m][s]);
+            }
+    out(&b, "# HELP imgcap_http_request_duration_seconds Time in the request handler.\n"
+            "# TYPE imgcap_http_request_duration_seconds histogram\n");
+    for (int r = 0; r < API_ROUTE_COUNT; r++) {
+        if (M.duration[r].count == 0)
+            continue;
+        char labels[64];
+        snprintf(labels, sizeof labels, "route=\"%s\"", ROUTE_LABELS[r]);
+        out_hist(&b, "imgcap_http_request_duration_seconds", labels, &M.duration[r], BUCKETS,
+                 N_BUCKETS);
+    }
+    out(&b, "# HELP imgcap_uploads_accepted_total Uploads answered 202 and queued.\n"
+            "# TYPE imgcap_uploads_accepted_total counter\n"
+            "imgcap_uploads_accepted_total %llu\n", M.uploads_accepted);
+    out(&b, "# HELP imgcap_images_stored_total Images stored, seen on the events channel by "
+            "this process.\n"
+            "# TYPE imgcap_images_stored_total counter\n"
+            "imgcap_images_stored_total %llu\n", M.stored);
+    out(&b, "# HELP imgcap_images_failed_total Images dead-lettered, seen on the events "
+            "channel by this process.\n"
+            "# TYPE imgcap_images_failed_total counter\n"
+            "imgcap_images_failed_total %llu\n", M.failed);
+    out(&b, "# HELP imgcap_pipeline_latency_seconds Upload (UUIDv7 time) to stored event.\n"
+            "# TYPE imgcap_pipeline_latency_seconds histogram\n");
+    out_hist(&b, "imgcap_pipeline_latency_seconds", "", &M.pipeline, PIPE_BUCKETS,
+             N_PIPE_BUCKETS);
+    pthread_mutex_unlock(&M.mu);
+
+    out(&b, "# HELP imgcap_redis_up 1 when Redis answered this scrape.\n"
+            "# TYPE imgcap_redis_up gauge\nimgcap_redis_up %d\n",
+        g->render != NULL && g->persist != NULL);
+    static const struct {
+        const char *name, *help;
+        size_t offset;
+    } gauges[] = {
+        {"imgcap_queue_waiting", "Ids waiting in the work list.", offsetof(rq_stats_t, waiting)},
+        {"imgcap_queue_in_flight", "Ids taken by a consumer, not yet done.",
+         offsetof(rq_stats_t, in_flight)},
+        {"imgcap_queue_dead", "Dead-lettered ids.", offsetof(rq_stats_t, dead)},
+        {"imgcap_queue_consumers", "Consumers with a live heartbeat.",
+         offsetof(rq_stats_t, consumers)},
+    };
+    for (size_t i = 0; i < sizeof gauges / sizeof gauges[0]; i++) {
+        out(&b, "# HELP %s %s\n# TYPE %s gauge\n", gauges[i].name, gauges[i].help,
+            gauges[i].name);
+        out_queue(&b, gauges[i].name, RQ_QUEUE_RENDER, g->render, gauges[i].offset);
+        out_queue(&b, gauges[i].name, RQ_QUEUE_PERSIST, g->persist, gauges[i].offset);
+    }
+    out(&b, "# HELP imgcap_api_waiters Requests held by ?wait.\n"
+            "# TYPE imgcap_api_waiters gauge\nimgcap_api_waiters %d\n", g->waiters);
+    if (b.oom) {
+        free(b.s);
+        return NULL;
+    }
+    return b.s;
+}

@@ -1,0 +1,50 @@
+/* metrics.h - Prometheus counters of the API process (GET /metrics).
+ *
+ * Counters live in one process-wide table under a mutex: an increment is a few
+ * nanoseconds next to an HTTP request, and one lock keeps a scrape consistent
+ * (a histogram's buckets, sum and count always agree). Queue gauges are read
+ * from Redis at scrape time by the caller and passed in. */
+#ifndef IMGCAP_API_METRICS_H
+#define IMGCAP_API_METRICS_H
+
+#include "rqueue.h"
+
+typedef enum {
+    API_ROUTE_IMAGES = 0, /* /api/images */
+    API_ROUTE_IMAGE,      /* /api/images/{id} */
+    API_ROUTE_HEALTH,
+    API_ROUTE_OPENAPI,
+    API_ROUTE_DOCS,
+    API_ROUTE_METRICS,
+    API_ROUTE_OTHER,      /* unknown paths (404) */
+    API_ROUTE_COUNT
+} api_route_t;
+
+/* The route label, e.g. "/api/images/{id}". */
+const char *api_route_label(api_route_t route);
+
+/* Counts one answered request and its handler time. Thread-safe. */
+void api_metrics_observe(api_route_t route, const char *method, int status, double seconds);
+
+/* One upload accepted (202). */
+void api_metrics_upload_accepted(void);
+
+/* One pipeline event seen on the events channel: "stored" or "failed" are
+ * counted; latency_s is upload-to-event time (< 0 when unknown). */
+void api_metrics_pipeline_event(const char *status, double latency_s);
+
+/* Queue gauges for the scrape; NULL when Redis could not be asked. */
+typedef struct api_queue_gauges {
+    const rq_stats_t *render;
+    const rq_stats_t *persist;
+    int waiters;            /* requests held by ?wait */
+} api_queue_gauges_t;
+
+/* Renders the text exposition format (version 0.0.4). Returns a string the
+ * caller frees with free(), or NULL when out of memory. */
+char *api_metrics_render(const api_queue_gauges_t *g);
+
+/* Forgets every count (unit tests). */
+void api_metrics_reset(void);
+
+#endif

@@ -1,0 +1,835 @@
+/* server.c - Ulfius instance, routing and request handlers (see server.h). */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <ulfius.h>
+
+#include "backend.h"
+#include "log.h"
+#include "metrics.h"
+#include "params.h"
+#include "problem.h"
+#include "rqueue.h"
+#include "timeutil.h"
+#include "upload.h"
+#include "uuid.h"
+#include "wire.h"
+
+/* services/api/openapi.json, embedded at build time (Makefile rule). */
+extern const unsigned char api_openapi_json[];
+extern const unsigned long api_openapi_json_len;
+
+#define PROBLEM_VALIDATION "urn:imgcap:problem:validation-error"
+#define PROBLEM_FAILED "urn:imgcap:problem:image-failed"
+#define PROBLEM_QUEUE_FULL "urn:imgcap:problem:queue-full"
+#define PROBLEM_UNAVAILABLE "urn:imgcap:problem:dependency-unavailable"
+
+#define CACHE_IMMUTABLE "public, max-age=31536000, immutable"
+#define STREAM_BLOCK (64 * 1024)
+#define CONNECTION_TIMEOUT_S 60 /* idle keep-alive; above the longest ?wait */
+#define CONNECTION_LIMIT 4096
+
+typedef struct call call_t;
+typedef void (*handler_fn)(call_t *c);
+
+typedef struct route {
+    api_server_t *srv;
+    api_route_t id;
+    const char *prefix, *format; /* Ulfius reads :params from format only */
+    const char *allow;  /* methods for 405's Allow header */
+    handler_fn get;     /* GET and HEAD */
+    handler_fn post;
+    int read_auth;      /* guarded by API_TOKEN when API_TOKEN_READS=1 */
+} route_t;
+
+struct api_server {
+    const config_t *cfg;
+    api_events_t *ev;
+    struct _u_instance inst;
+    int inst_ready;
+    struct sockaddr_storage addr;
+    route_t routes[6];
+    route_t not_found;
+    char *docs_html;
+    size_t docs_len;
+    pthread_mutex_t storage_mu;
+    char storage_real[PATH_MAX];
+};
+
+struct call {
+    api_server_t *srv;
+    const route_t *route;
+    const struct _u_request *req;
+    struct _u_response *resp;
+    char id[UUID_STR_LEN]; /* the image this request is about, for the access log */
+};
+
+/* ---- responses ---- */
+
+static void set_header(call_t *c, const char *name, const char *value)
+{
+    u_map_put(c->resp->map_header, name, value);
+}
+
+static void reply_bytes(call_t *c, int status, const char *type, const char *body, size_t len)
+{
+    set_header(c, "Content-Type", type);
+    if (ulfius_set_binary_body_response(c->resp, (unsigned int)status, body, len) != U_OK) {
+        log_error("cannot set a response body of %zu bytes (out of memory)", len);
+        c->resp->status = 500;
+    }
+}
+
+/* Used when even building the problem document failed (out of memory). */
+static const char FALLBACK_500[] =
+    "{\"type\":\"about:blank\",\"title\":\"Internal Server Error\",\"status\":500}";
+
+static void reply_problem(call_t *c, int status, const char *type, const char *title,
+                          const char *detail, const api_field_error_t *errs, int nerrs,
+                          json_t *extra)
+{
+    char *doc = api_problem_json(status, type, title, detail, errs, nerrs, extra);
+    json_decref(extra);
+    if (doc == NULL) {
+        log_error("cannot build the problem document for status %d", status);
+        reply_bytes(c, 500, API_PROBLEM_CONTENT_TYPE, FALLBACK_500, sizeof FALLBACK_500 - 1);
+        return;
+    }
+    reply_bytes(c, status, API_PROBLEM_CONTENT_TYPE, doc, strlen(doc));
+    free(doc);
+}
+
+static void reply_field_error(call_t *c, const char *field, const char *message)
+{
+    api_field_error_t e;
+    snprintf(e.field, sizeof e.field, "%s", field);
+    snprintf(e.message, sizeof e.message, "%s", message);
+    reply_problem(c, 422, PROBLEM_VALIDATION, NULL, "a parameter is not valid", &e, 1, NULL);
+}
+
+/* An unexpected server-side failure: the cause goes to the log, the client
+ * gets a problem+json 500 without internals. */
+static void reply_internal(call_t *c, const char *what)
+{
+    log_error("id=%s %s %s: %s", c->id[0] ? c->id : "-", c->req->http_verb, c->req->url_path,
+              what);
+    reply_problem(c, 500, NULL, NULL, "an unexpected error occurred; it has been logged", NULL,
+                  0, NULL);
+}
+
+static void reply_unavailable(call_t *c, const char *type, const char *detail,
+                              const char *retry_after)
+{
+    set_header(c, "Retry-After", retry_after);
+    reply_problem(c, 503, type, NULL, detail, NULL, 0, NULL);
+}
+
+/* Steals doc. */
+static void reply_json(call_t *c, int status, json_t *doc)
+{
+    char *s = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(doc);
+    if (s == NULL) {
+        reply_internal(c, "cannot serialize a JSON response (out of memory)");
+        return;
+    }
+    reply_bytes(c, status, "application/json", s, strlen(s));
+    free(s);
+}
+
+static const char *req_header(call_t *c, const char *name)
+{
+    return u_map_get_case(c->req->map_header, name);
+}
+
+static const char *req_query(call_t *c, const char *name)
+{
+    return u_map_get(c->req->map_url, name);
+}
+
+/* ---- POST /api/images ---- */
+
+static long long declared_length(call_t *c)
+{
+    const char *s = req_header(c, "Content-Length");
+    if (s == NULL || *s == '\0')
+        return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < 0)
+        return -1;
+    return v;
+}
+
+static void handle_upload(call_t *c)
+{
+    const config_t *cfg = c->srv->cfg;
+    api_part_t parts[API_MULTIPART_MAX_PARTS];
+    api_upload_t v;
+    if (api_upload_check(req_header(c, "Content-Type"), declared_length(c),
+                         c->req->binary_body, c->req->binary_body_length,
+                         cfg->max_upload_bytes, parts, &v) != 0) {
+        reply_problem(c, v.status, v.status == 422 ? PROBLEM_VALIDATION : NULL, v.title,
+                      v.detail, v.errors, v.nerrors, NULL);
+        return;
+    }
+
+    char err[256];
+    rqueue_t *rq = api_backend_redis(err, sizeof err);
+    if (rq == NULL) {
+        reply_unavailable(c, PROBLEM_UNAVAILABLE, "the queue (Redis) is unreachable", "2");
+        return;
+    }
+    long long waiting = rqueue_waiting(rq, RQ_QUEUE_RENDER);
+    if (waiting < 0) {
+        log_warn("redis: LLEN q:render failed: %s", rqueue_error(rq));
+        reply_unavailable(c, PROBLEM_UNAVAILABLE, "the queue (Redis) is unreachable", "2");
+        return;
+    }
+    if (waiting >= cfg->queue_max_depth) {
+        reply_unavailable(c, PROBLEM_QUEUE_FULL,
+                          "the render queue is full (QUEUE_MAX_DEPTH); retry later", "1");
+        return;
+    }
+
+    wire_msg_t m;
+    memset(&m, 0, sizeof m);
+    uint64_t now = time_now_ms();
+    if (uuid_v7_make(now, m.id) != 0) {
+        reply_internal(c, "uuid_v7_make failed: no randomness");
+        return;
+    }
+    snprintf(c->id, sizeof c->id, "%s", m.id);
+    time_format_rfc3339_ms(now, m.received_at, sizeof m.received_at);
+    /* At most 200 code points of at most 4 bytes: validated, so it fits. */
+    memcpy(m.description, v.description, v.description_len);
+    m.description[v.description_len] = '\0';
+    m.jpeg = v.image;
+    m.jpeg_len = v.image_len;
+    unsigned char *payload = NULL;
+    size_t plen = 0;
+    if (wire_encode(&m, &payload, &plen, err, sizeof err) != 0) {
+        reply_internal(c, err);
+        return;
+    }
+    int rc = rqueue_enqueue(rq, RQ_QUEUE_RENDER, m.id, payload, plen);
+    free(payload);
+    if (rc != 0) {
+        log_error("id=%s enqueue failed: %s", m.id, rqueue_error(rq));
+        reply_unavailable(c, PROBLEM_UNAVAILABLE, "the queue (Redis) is unreachable", "2");
+        return;
+    }
+    api_metrics_upload_accepted();
+    char location[64];
+    snprintf(location, sizeof location, "/api/images/%s", m.id);
+    set_header(c, "Location", location);
+    reply_json(c, 202,
+               json_pack("{s:s, s:s, s:s, s:s%}", "id", m.id, "status", "queued", "received_at",
+                         m.received_at, "description", m.description, v.description_len));
+}
+
+/* ---- GET /api/images ---- */
+
+static void handle_list(call_t *c)
+{
+    char err[160], before[UUID_STR_LEN] = "";
+    int limit;
+    if (api_parse_limit(req_query(c, "limit"), &limit, err, sizeof err) != 0) {
+        reply_field_error(c, "limit", err);
+        return;
+    }
+    const char *b = req_query(c, "before");
+    if (b != NULL && api_parse_id(b, before, err, sizeof err) != 0) {
+        reply_field_error(c, "before", err);
+        return;
+    }
+    char lim[16];
+    snprintf(lim, sizeof lim, "%d", limit + 1); /* one more tells whether a next page exists */
+    const char *params[2] = {before, lim};
+    char dberr[512];
+    PGresult *r = before[0] ? api_backend_query(API_SQL_LIST_BEFORE, 2, params, dberr,
+                                                sizeof dberr)
+                            : api_backend_query(API_SQL_LIST, 1, params + 1, dberr,
+                                                sizeof dberr);
+    if (r == NULL) {
+        log_warn("list: %s", dberr);
+        reply_unavailable(c, PROBLEM_UNAVAILABLE, "the database is unreachable", "2");
+        return;
+    }
+    int rows = PQntuples(r);
+    int n = rows > limit ? limit : rows;
+    json_t *items = json_array();
+    for (int i = 0; i < n && items != NULL; i++) {
+        char url[64];
+        snprintf(url, sizeof url, "/api/images/%s", PQgetvalue(r, i, 0));
+        json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:s}", "id", PQgetvalue(r, i, 0),
+                                               "received_at", PQgetvalue(r, i, 1),
+                                               "description", PQgetvalue(r, i, 2), "url", url));
+    }
+    json_t *next = json_null();
+    if (rows > limit) {
+        char url[128], link[160];
+        snprintf(url, sizeof url, "/api/images?limit=%d&before=%s", limit,
+                 PQgetvalue(r, n - 1, 0));
+        snprintf(link, sizeof link, "<%s>; rel=\"next\"", url);
+        set_header(c, "Link", link);
+        json_decref(next);
+        next = json_string(url);
+    }
+    PQclear(r);
+    reply_json(c, 200, json_pack("{s:o, s:o}", "items", items, "next", next));
+}
+
+/* ---- GET/HEAD /api/images/{id} ---- */
+
+typedef enum { IMG_ERROR, IMG_STORED, IMG_PENDING, IMG_FAILED, IMG_UNKNOWN } img_state_t;
+
+typedef struct lookup {
+    img_state_t state;
+    char path[1024];       /* IMG_STORED: relative to STORAGE_DIR */
+    rq_status_t status;    /* IMG_PENDING / IMG_FAILED */
+    char err[512];         /* IMG_ERROR: what was unreachable */
+} lookup_t;
+
+static void look_up(const char *id, lookup_t *out)
+{
+    memset(out, 0, sizeof *out);
+    const char *params[1] = {id};
+    PGresult *r = api_backend_query(API_SQL_GET, 1, params, out->err, sizeof out->err);
+    if (r == NULL) {
+        out->state = IMG_ERROR;
+        return;
+    }
+    if (PQntuples(r) > 0) {
+        snprintf(out->path, sizeof out->path, "%s", PQgetvalue(r, 0, 0));
+        PQclear(r);
+        out->state = IMG_STORED;
+        return;
+    }
+    PQclear(r);
+    rqueue_t *rq = api_backend_redis(out->err, sizeof out->err);
+    if (rq == NULL) {
+        out->state = IMG_ERROR;
+        return;
+    }
+    if (rqueue_get_status(rq, id, &out->status) != 0) {
+        snprintf(out->err, sizeof out->err, "%s", rqueue_error(rq));
+        out->state = IMG_ERROR;
+        return;
+    }
+    if (out->status.stage[0] == '\0')
+        out->state = IMG_UNKNOWN;
+    else if (strcmp(out->status.stage, "failed") == 0)
+        out->state = IMG_FAILED;
+    else
+        out->state = IMG_PENDING; /* "stored" here means the row is being committed */
+}
+
+/* The resolved STORAGE_DIR, computed once it exists (persist may create it
+ * after the API starts). */
+static int storage_root(api_server_t *s, char *out)
+{
+    pthread_mutex_lock(&s->storage_mu);
+    if (s->storage_real[0] == '\0' && realpath(s->cfg->storage_dir, s->storage_real) == NULL)
+        s->storage_real[0] = '\0';
+    snprintf(out, PATH_MAX, "%s", s->storage_real);
+    pthread_mutex_unlock(&s->storage_mu);
+    return out[0] ? 0 : -1;
+}
+
+typedef struct file_stream {
+    int fd;
+} file_stream_t;
+
+static ssize_t file_stream_read(void *cls, uint64_t offset, char *buf, size_t max)
+{
+    file_stream_t *f = cls;
+    ssize_t n;
+    do {
+        n = pread(f->fd, buf, max, (off_t)offset);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        log_error("reading a stored image failed: %s", strerror(errno));
+        return U_STREAM_ERROR;
+    }
+    return n == 0 ? U_STREAM_END : n;
+}
+
+static void file_stream_free(void *cls)
+{
+    file_stream_t *f = cls;
+    close(f->fd);
+    free(f);
+}
+
+static void serve_file(call_t *c, const char *relpath)
+{
+    char root[PATH_MAX], full[PATH_MAX * 2], real[PATH_MAX], why[PATH_MAX + 128];
+    if (storage_root(c->srv, root) != 0) {
+        snprintf(why, sizeof why, "STORAGE_DIR %s: %s", c->srv->cfg->storage_dir,
+                 strerror(errno));
+        reply_internal(c, why);
+        return;
+    }
+    snprintf(full, sizeof full, "%s/%s", root, relpath);
+    if (realpath(full, real) == NULL) {
+        snprintf(why, sizeof why, "stored file %s: %s", relpath, strerror(errno));
+        reply_internal(c, why);
+        return;
+    }
+    size_t rl = strlen(root);
+    if (strncmp(real, root, rl) != 0 || real[rl] != '/') {
+        snprintf(why, sizeof why, "refusing stored path %s: it escapes STORAGE_DIR", relpath);
+        reply_internal(c, why);
+        return;
+    }
+    int fd = open(real, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(why, sizeof why, "stored file %s: %s", relpath,
+                 fd < 0 ? strerror(errno) : "not a regular file");
+        if (fd >= 0)
+            close(fd);
+        reply_internal(c, why);
+        return;
+    }
+    file_stream_t *f = malloc(sizeof *f);
+    if (f == NULL) {
+        close(fd);
+        reply_internal(c, "out of memory");
+        return;
+    }
+    f->fd = fd;
+    /* MHD sends Content-Length from the stream size and, for HEAD, never
+     * calls the reader. */
+    if (ulfius_set_stream_response(c->resp, 200, file_stream_read, file_stream_free,
+                                   (uint64_t)st.st_size, STREAM_BLOCK, f) != U_OK) {
+        file_stream_free(f);
+        reply_internal(c, "ulfius_set_stream_response failed");
+        return;
+    }
+    set_header(c, "Content-Type", "image/jpeg");
+}
+
+static void handle_image(call_t *c)
+{
+    char err[160], id[UUID_STR_LEN];
+    int wait_s;
+    if (api_parse_id(u_map_get(c->req->map_url, "id"), id, err, sizeof err) != 0) {
+        reply_field_error(c, "id", err);
+        return;
+    }
+    snprintf(c->id, sizeof c->id, "%s", id);
+    if (api_parse_wait(req_query(c, "wait"), &wait_s, err, sizeof err) != 0) {
+        reply_field_error(c, "wait", err);
+        return;
+    }
+
+    lookup_t lk;
+    api_waiter_t *w = NULL;
+    uint64_t deadline = time_mono_ms() + (uint64_t)wait_s * 1000;
+    for (;;) {
+        look_up(id, &lk);
+        if (lk.state != IMG_PENDING || wait_s == 0)
+            break;
+        if (w == NULL) {
+            /* Register, then look again: an event between the first look and
+             * the registration would otherwise be missed. */
+            w = api_waiter_add(c->srv->ev, id);
+            if (w == NULL)
+                break; /* too many waiters or stopping: answer now */
+            continue;
+        }
+        uint64_t now = time_mono_ms();
+        if (now >= deadline)
+            break;
+        uint64_t left = deadline - now;
+        if (api_waiter_wait(c->srv->ev, w, left > 1000 ? 1000 : (int)left) < 0)
+            break;
+    }
+    api_waiter_remove(c->srv->ev, w);
+
+    char etag[UUID_STR_LEN + 2];
+    switch (lk.state) {
+    case IMG_STORED:
+        snprintf(etag, sizeof etag, "\"%s\"", id);
+        set_header(c, "ETag", etag);
+        set_header(c, "Cache-Control", CACHE_IMMUTABLE);
+        if (api_etag_matches(req_header(c, "If-None-Match"), etag)) {
+            c->resp->status = 304;
+            return;
+        }
+        serve_file(c, lk.path);
+        return;
+    case IMG_PENDING:
+        set_header(c, "Retry-After", "1");
+        reply_json(c, 202, json_pack("{s:s, s:s}", "id", id, "status", lk.status.stage));
+        return;
+    case IMG_FAILED: {
+        json_t *extra = json_pack("{s:s, s:s}", "id", id, "status", "failed");
+        const char *reason = lk.status.error[0] ? lk.status.error : "processing failed";
+        char detail[600];
+        snprintf(detail, sizeof detail, "the image could not be processed: %s", reason);
+        reply_problem(c, 422, PROBLEM_FAILED, "Image processing failed", detail, NULL, 0, extra);
+        return;
+    }
+    case IMG_UNKNOWN:
+        reply_problem(c, 404, NULL, NULL, "no image with this id", NULL, 0, NULL);
+        return;
+    case IMG_ERROR:
+        log_warn("id=%s lookup failed: %s", id, lk.err);
+        reply_unavailable(c, PROBLEM_UNAVAILABLE, "the database or the queue is unreachable",
+                          "2");
+        return;
+    }
+}
+
+/* ---- /health, /metrics, /api/openapi.json, /docs ---- */
+
+static json_t *queue_json(const rq_stats_t *s, int ok)
+{
+    if (!ok)
+        return json_pack("{s:n, s:n, s:n}", "waiting", "in_flight", "dead");
+    return json_pack("{s:I, s:I, s:I}", "waiting", (json_int_t)s->waiting, "in_flight",
+                     (json_int_t)s->in_flight, "dead", (json_int_t)s->dead);
+}
+
+/* Reads both queues' stats. 1 when Redis answered. */
+static int read_stats(const config_t *cfg, rq_stats_t *render, rq_stats_t *persist)
+{
+    char err[256];
+    rqueue_t *rq = api_backend_redis(err, sizeof err);
+    long lease_ms = (long)cfg->lease_seconds * 1000;
+    if (rq == NULL)
+        return 0;
+    if (rqueue_stats(rq, RQ_QUEUE_RENDER, lease_ms, render) != 0 ||
+        rqueue_stats(rq, RQ_QUEUE_PERSIST, lease_ms, persist) != 0) {
+        log_warn("redis: stats failed: %s", rqueue_error(rq));
+        return 0;
+    }
+    return 1;
+}
+
+static void handle_health(call_t *c)
+{
+    rq_stats_t render = {0}, persist = {0};
+    int redis_ok = read_stats(c->srv->cfg, &render, &persist);
+    char err[512];
+    PGresult *r = api_backend_query(API_SQL_PING, 0, NULL, err, sizeof err);
+    int pg_ok = r != NULL;
+    if (r != NULL)
+        PQclear(r);
+    else
+        log_warn("health: %s", err);
+    int ok = redis_ok && pg_ok;
+    json_t *workers = redis_ok ? json_pack("{s:I, s:I}", "render", (json_int_t)render.consumers,
+                                           "persist", (json_int_t)persist.consumers)
+                               : json_pack("{s:n, s:n}", "render", "persist");
+    reply_json(c, ok ? 200 : 503,
+               json_pack("{s:s, s:s, s:s, s:{s:o, s:o}, s:o}", "status", ok ? "ok" : "unavailable",
+                         "redis", redis_ok ? "ok" : "down", "postgres", pg_ok ? "ok" : "down",
+                         "queues", "render", queue_json(&render, redis_ok), "persist",
+                         queue_json(&persist, redis_ok), "workers", workers));
+}
+
+static void handle_metrics(call_t *c)
+{
+    rq_stats_t render = {0}, persist = {0};
+    int redis_ok = read_stats(c->srv->cfg, &render, &persist);
+    api_queue_gauges_t g = {.render = redis_ok ? &render : NULL,
+                            .persist = redis_ok ? &persist : NULL,
+                            .waiters = api_events_waiters(c->srv->ev)};
+    char *text = api_metrics_render(&g);
+    if (text == NULL) {
+        reply_internal(c, "cannot render metrics (out of memory)");
+        return;
+    }
+    reply_bytes(c, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
+    free(text);
+}
+
+static void handle_openapi(call_t *c)
+{
+    reply_bytes(c, 200, "application/json", (const char *)api_openapi_json,
+                (size_t)api_openapi_json_len);
+}
+
+static void handle_docs(call_t *c)
+{
+    reply_bytes(c, 200, "text/html; charset=utf-8", c->srv->docs_html, c->srv->docs_len);
+}
+
+static void handle_not_found(call_t *c)
+{
+    reply_problem(c, 404, NULL, NULL, "there is no resource at this path", NULL, 0, NULL);
+}
+
+/* ---- dispatch ---- */
+
+/* Compares in time independent of where the first difference is. */
+static int token_equal(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = la != lb;
+    for (size_t i = 0; i < la; i++)
+        diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
+    return diff == 0;
+}
+
+static int authorized(call_t *c, int is_post)
+{
+    const config_t *cfg = c->srv->cfg;
+    if (cfg->api_token[0] == '\0')
+        return 1;
+    if (!is_post && !(cfg->api_token_reads && c->route->read_auth))
+        return 1;
+    const char *h = req_header(c, "Authorization");
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+        return 0;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    return token_equal(h, cfg->api_token);
+}
+
+static int dispatch(const struct _u_request *req, struct _u_response *resp, void *user_data)
+{
+    const route_t *route = user_data;
+    uint64_t t0 = time_mono_ns();
+    static __thread int thread_named;
+    if (!thread_named) {
+        log_set_thread_name("http");
+        thread_named = 1;
+    }
+    call_t c = {.srv = route->srv, .route = route, .req = req, .resp = resp};
+    const char *m = req->http_verb ? req->http_verb : "";
+    int is_get = strcmp(m, "GET") == 0, is_head = strcmp(m, "HEAD") == 0;
+    int is_post = strcmp(m, "POST") == 0;
+    handler_fn fn = (is_get || is_head) ? route->get : is_post ? route->post : NULL;
+    if (route->allow == NULL) {
+        handle_not_found(&c);
+    } else if (fn == NULL) {
+        set_header(&c, "Allow", route->allow);
+        reply_problem(&c, 405, NULL, NULL, "this method is not allowed on this resource", NULL,
+                      0, NULL);
+    } else if (!authorized(&c, is_post)) {
+        set_header(&c, "WWW-Authenticate", "Bearer realm=\"imgcap\"");
+        reply_problem(&c, 401, NULL, NULL, "a valid bearer token is required", NULL, 0, NULL);
+    } else {
+        fn(&c);
+    }
+    double secs = (double)(time_mono_ns() - t0) / 1e9;
+    int status = (int)resp->status;
+    api_metrics_observe(route->id, m, status, secs);
+    log_info("%s %s %d %.1fms id=%s", m, req->http_url ? req->http_url : "", status,
+             secs * 1000.0, c.id[0] ? c.id : "-");
+    /* Always COMPLETE: U_CALLBACK_ERROR would replace our body with a plain 500. */
+    return U_CALLBACK_COMPLETE;
+}
+
+/* ---- lifecycle ---- */
+
+int api_server_pool_size(const config_t *cfg)
+{
+    int n = cfg->api_workers * 4;
+    return n < 16 ? 16 : n;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    log_warn("microhttpd: %s", line);
+}
+
+/* Escapes s for an HTML attribute. Returns a new string (free()) or NULL. */
+static char *html_escape(const char *s)
+{
+    size_t n = 0;
+    for (const char *p = s; *p; p++)
+        n += (*p == '&') ? 5 : (*p == '<' || *p == '>') ? 4 : (*p == '"') ? 6 : 1;
+    char *out = malloc(n + 1), *o = out;
+    if (out == NULL)
+        return NULL;
+    for (const char *p = s; *p; p++) {
+        const char *rep = *p == '&' ? "&amp;" : *p == '<' ? "&lt;" : *p == '>' ? "&gt;"
+                        : *p == '"' ? "&quot;" : NULL;
+        if (rep) {
+            memcpy(o, rep, strlen(rep));
+            o += strlen(rep);
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static int build_docs(api_server_t *s)
+{
+    char base[sizeof s->cfg->swagger_ui_url];
+    snprintf(base, sizeof base, "%s", s->cfg->swagger_ui_url);
+    size_t bl = strlen(base);
+    while (bl > 0 && base[bl - 1] == '/')
+        base[--bl] = '\0';
+    char *esc = html_escape(base);
+    if (esc == NULL)
+        return -1;
+    int n = asprintf(&s->docs_html,
+                     "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+                     "<title>imgcap API - Swagger UI</title>\n"
+                     "<link rel=\"stylesheet\" href=\"%s/swagger-ui.css\">\n</head>\n<body>\n"
+                     "<div id=\"swagger-ui\"></div>\n"
+                     "<script src=\"%s/swagger-ui-bundle.js\"></script>\n<script>\n"
+                     "window.ui = SwaggerUIBundle({url: \"/api/openapi.json\", "
+                     "dom_id: \"#swagger-ui\", deepLinking: true,\n"
+                     "  presets: [SwaggerUIBundle.presets.apis, "
+                     "SwaggerUIBundle.SwaggerUIStandalonePreset],\n"
+                     "  layout: \"BaseLayout\"});\n</script>\n</body>\n</html>\n",
+                     esc, esc);
+    free(esc);
+    if (n < 0) {
+        s->docs_html = NULL;
+        return -1;
+    }
+    s->docs_len = (size_t)n;
+    return 0;
+}
+
+static int resolve_bind(api_server_t *s, unsigned int *flags, char *err, size_t errlen)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE};
+    struct addrinfo *res = NULL;
+    const char *host = s->cfg->api_host[0] ? s->cfg->api_host : NULL;
+    char port[16];
+    snprintf(port, sizeof port, "%d", s->cfg->api_port);
+    int rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0 || res == NULL) {
+        snprintf(err, errlen, "API_HOST %s: %s", host ? host : "(any)", gai_strerror(rc));
+        return -1;
+    }
+    memcpy(&s->addr, res->ai_addr, res->ai_addrlen);
+    if (res->ai_family == AF_INET6)
+        *flags |= MHD_USE_IPv6;
+    freeaddrinfo(res);
+    return 0;
+}
+
+api_server_t *api_server_start(const config_t *cfg, api_events_t *ev, char *err, size_t errlen)
+{
+    api_server_t *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->cfg = cfg;
+    s->ev = ev;
+    pthread_mutex_init(&s->storage_mu, NULL);
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                         MHD_USE_ERROR_LOG;
+    if (build_docs(s) != 0) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (resolve_bind(s, &flags, err, errlen) != 0)
+        goto fail;
+    if (ulfius_init_instance(&s->inst, (unsigned int)cfg->api_port, NULL, NULL) != U_OK) {
+        snprintf(err, errlen, "ulfius_init_instance failed");
+        goto fail;
+    }
+    s->inst_ready = 1;
+    /* Binary-safe bodies, no second parsed copy: see server.h. */
+    s->inst.check_utf8 = 0;
+    s->inst.allowed_post_processor = U_POST_PROCESS_NONE;
+    s->inst.max_post_body_size = (size_t)cfg->max_upload_bytes + 1;
+
+    const route_t defs[] = {
+        {s, API_ROUTE_IMAGES, "/api/images", NULL, "GET, HEAD, POST", handle_list,
+         handle_upload, 1},
+        {s, API_ROUTE_IMAGE, "/api/images", ":id", "GET, HEAD", handle_image, NULL, 1},
+        {s, API_ROUTE_HEALTH, "/health", NULL, "GET, HEAD", handle_health, NULL, 0},
+        {s, API_ROUTE_OPENAPI, "/api/openapi.json", NULL, "GET, HEAD", handle_openapi, NULL, 0},
+        {s, API_ROUTE_DOCS, "/docs", NULL, "GET, HEAD", handle_docs, NULL, 0},
+        {s, API_ROUTE_METRICS, "/metrics", NULL, "GET, HEAD", handle_metrics, NULL, 0},
+    };
+    memcpy(s->routes, defs, sizeof defs);
+    s->not_found = (route_t){s, API_ROUTE_OTHER, NULL, NULL, NULL, NULL, NULL, 0};
+    for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++) {
+        /* One endpoint per path for every method: dispatch() answers 405. */
+        if (ulfius_add_endpoint_by_val(&s->inst, "*", s->routes[i].prefix, s->routes[i].format,
+                                       0, dispatch, &s->routes[i]) != U_OK) {
+            snprintf(err, errlen, "cannot add route %s", s->routes[i].prefix);
+            goto fail;
+        }
+    }
+    if (ulfius_set_default_endpoint(&s->inst, dispatch, &s->not_found) != U_OK) {
+        snprintf(err, errlen, "cannot set the default route");
+        goto fail;
+    }
+
+    struct MHD_OptionItem ops[] = {
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL}, /* must come first */
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)mhd_request_completed, NULL},
+        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)ulfius_uri_logger, NULL},
+        {MHD_OPTION_SOCK_ADDR, 0, &s->addr},
+        {MHD_OPTION_THREAD_POOL_SIZE, api_server_pool_size(cfg), NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (ulfius_start_framework_with_mhd_options(&s->inst, flags, ops) != U_OK) {
+        snprintf(err, errlen, "cannot listen on %s:%d (see the microhttpd message above)",
+                 cfg->api_host, cfg->api_port);
+        goto fail;
+    }
+    log_info("listening on %s:%d with %d threads, uploads up to %lld bytes", cfg->api_host,
+             cfg->api_port, api_server_pool_size(cfg), cfg->max_upload_bytes);
+    return s;
+
+fail:
+    if (s->inst_ready)
+        ulfius_clean_instance(&s->inst);
+    free(s->docs_html);
+    pthread_mutex_destroy(&s->storage_mu);
+    free(s);
+    return NULL;
+}
+
+void api_server_quiesce(api_server_t *s)
+{
+    if (s->inst.mhd_daemon != NULL) {
+        MHD_socket fd = MHD_quiesce_daemon(s->inst.mhd_daemon);
+        if (fd != MHD_INVALID_SOCKET)
+            close(fd);
+    }
+}
+
+void api_server_stop(api_server_t *s)
+{
+    if (s == NULL)
+        return;
+    ulfius_stop_framework(&s->inst);
+    ulfius_clean_instance(&s->inst);
+    free(s->docs_html);
+    pthread_mutex_destroy(&s->storage_mu);
+    free(s);
+}
