@@ -105,6 +105,15 @@ run: all
 deps:
 	deploy/deps.sh
 
+# The Docker deployment, checked without an engine: compose files accepted by
+# docker-compose, their structure, and the runtime image's package list against
+# what the built binaries load (tests/deploy/).
+check-deploy: all
+	docker-compose -f docker-compose.yml config -q
+	docker-compose -f docker-compose.yml -f compose.override.yml config -q
+	python3 tests/deploy/test_deploy.py
+	python3 tests/deploy/check_runtime_libs.py $(BINS)
+
 clean:
 	rm -rf build
 
