@@ -376,7 +376,9 @@ static int run_lossless(render_ctx_t *c, char *err, size_t errlen)
     md_attach(&c->dst, &c->out_mgr, &c->out, &c->out_cap);
     jpeg_copy_critical_parameters(s, &c->dst);
     c->dst.image_height = (JDIMENSION)(h + band_h);
-    c->dst.optimize_coding = TRUE;
+    /* Optimized Huffman tables would save ~18% of bytes on camera images but
+     * cost three times the whole lossless job (2.5 ms of 1.2 here). */
+    c->dst.optimize_coding = FALSE;
     jpeg_write_coefficients(&c->dst, c->dst_coef);
     write_markers(c, &c->dst, 1);
     jpeg_finish_compress(&c->dst);
