@@ -105,6 +105,12 @@ run: all
 deps:
 	deploy/deps.sh
 
+# Figures, never pass/fail on time (tests/bench/README.md). BENCH_N, BENCH_C.
+bench: all
+	$(MAKE) -f tests/bench/bench.mk BUILD=$(BUILD)
+	IMGCAP_BIN_DIR=$(CURDIR)/$(BUILD) BENCH_BIN_DIR=$(CURDIR)/$(BUILD)/bench \
+	  python3 tests/bench/bench.py
+
 # The Docker deployment, checked without an engine: compose files accepted by
 # docker-compose, their structure, and the runtime image's package list against
 # what the built binaries load (tests/deploy/).
