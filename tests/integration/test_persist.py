@@ -267,6 +267,27 @@ class PersistLifecycle(unittest.TestCase):
             wait_until(lambda: check_persist(s) == 0, 20, what="--check healthy again")
             self.assertEqual(s.psql("SELECT count(*) FROM schema_migrations"), "1")
 
+    def test_sigterm_while_postgres_down_returns_work(self):
+        with Stack(services=("persist",)) as s:
+            s.stop_pg_server()
+            ids = [make_id() for _ in range(8)]
+            now = rfc3339(datetime.datetime.utcnow())
+            for id_ in ids:
+                enqueue(s, id_, payload(id_, now, "held while postgres is down"))
+            wait_until(lambda: s.redis("LLEN", P + "q:persist") == 0, 20,
+                       what="all taken by persist")
+            # SHUTDOWN_SECONDS=5: the committer gives up its retries at the
+            # deadline and the consumer returns the ids to the work list.
+            self.assertEqual(s.stop_service("persist", signal.SIGTERM), 0)
+            self.assertEqual(s.redis("LLEN", P + "q:persist"), len(ids))
+            self.assertEqual(s.redis("KEYS", P + "q:persist:processing:*"), [])
+            self.assertEqual(s.redis("LLEN", P + "q:persist:dead"), 0)
+            s.start_pg_server()
+            s.start_service("persist")
+            s.wait_stored(ids)
+            wait_until(s.queues_at_rest, 20, what="queues at rest")
+            self.assertEqual(s.psql("SELECT count(*) FROM images"), str(len(ids)))
+
 
 if __name__ == "__main__":
     unittest.main()
