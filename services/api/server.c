@@ -193,7 +193,13 @@ static void handle_upload(call_t *c)
         reply_unavailable(c, PROBLEM_UNAVAILABLE, "the queue (Redis) is unreachable", "2");
         return;
     }
+    /* A dead connection is only noticed by the command that fails on it and
+     * rqueue reconnects on the next call: idempotent reads get one retry, so a
+     * restarted Redis costs no error (this LLEN also vets the connection the
+     * enqueue will use, which must not be retried blindly). */
     long long waiting = rqueue_waiting(rq, RQ_QUEUE_RENDER);
+    if (waiting < 0)
+        waiting = rqueue_waiting(rq, RQ_QUEUE_RENDER);
     if (waiting < 0) {
         log_warn("redis: LLEN q:render failed: %s", rqueue_error(rq));
         reply_unavailable(c, PROBLEM_UNAVAILABLE, "the queue (Redis) is unreachable", "2");
@@ -300,6 +306,7 @@ typedef enum { IMG_ERROR, IMG_STORED, IMG_PENDING, IMG_FAILED, IMG_UNKNOWN } img
 typedef struct lookup {
     img_state_t state;
     char path[1024];       /* IMG_STORED: relative to STORAGE_DIR */
+    long long bytes;       /* IMG_STORED: file size from the row, -1 if unknown */
     rq_status_t status;    /* IMG_PENDING / IMG_FAILED */
     char err[512];         /* IMG_ERROR: what was unreachable */
 } lookup_t;
@@ -315,6 +322,7 @@ static void look_up(const char *id, lookup_t *out)
     }
     if (PQntuples(r) > 0) {
         snprintf(out->path, sizeof out->path, "%s", PQgetvalue(r, 0, 0));
+        out->bytes = PQgetisnull(r, 0, 1) ? -1 : strtoll(PQgetvalue(r, 0, 1), NULL, 10);
         PQclear(r);
         out->state = IMG_STORED;
         return;
@@ -325,7 +333,8 @@ static void look_up(const char *id, lookup_t *out)
         out->state = IMG_ERROR;
         return;
     }
-    if (rqueue_get_status(rq, id, &out->status) != 0) {
+    if (rqueue_get_status(rq, id, &out->status) != 0 &&
+        rqueue_get_status(rq, id, &out->status) != 0) { /* one retry: see handle_upload */
         snprintf(out->err, sizeof out->err, "%s", rqueue_error(rq));
         out->state = IMG_ERROR;
         return;
@@ -424,6 +433,24 @@ static void serve_file(call_t *c, const char *relpath)
     set_header(c, "Content-Type", "image/jpeg");
 }
 
+static ssize_t no_body(void *cls, uint64_t offset, char *buf, size_t max)
+{
+    (void)cls, (void)offset, (void)buf, (void)max;
+    return U_STREAM_END;
+}
+
+/* A 304 carries no body, and RFC 9110 (8.6) lets its Content-Length only be
+ * the size of the 200 body. MHD adds "Content-Length: 0" to an empty buffer
+ * response, so the 304 is a bodiless stream response of the file's size
+ * (MHD never reads a body for 304); without a known size it is an empty
+ * buffer with the wrong but harmless length 0. */
+static void not_modified(call_t *c, long long bytes)
+{
+    if (bytes <= 0 || ulfius_set_stream_response(c->resp, 304, no_body, NULL, (uint64_t)bytes,
+                                                 STREAM_BLOCK, NULL) != U_OK)
+        c->resp->status = 304;
+}
+
 static void handle_image(call_t *c)
 {
     char err[160], id[UUID_STR_LEN];
@@ -469,7 +496,7 @@ static void handle_image(call_t *c)
         set_header(c, "ETag", etag);
         set_header(c, "Cache-Control", CACHE_IMMUTABLE);
         if (api_etag_matches(req_header(c, "If-None-Match"), etag)) {
-            c->resp->status = 304;
+            not_modified(c, lk.bytes);
             return;
         }
         serve_file(c, lk.path);
@@ -515,8 +542,12 @@ static int read_stats(const config_t *cfg, rq_stats_t *render, rq_stats_t *persi
     long lease_ms = (long)cfg->lease_seconds * 1000;
     if (rq == NULL)
         return 0;
-    if (rqueue_stats(rq, RQ_QUEUE_RENDER, lease_ms, render) != 0 ||
-        rqueue_stats(rq, RQ_QUEUE_PERSIST, lease_ms, persist) != 0) {
+    if (rqueue_stats(rq, RQ_QUEUE_RENDER, lease_ms, render) != 0 &&
+        rqueue_stats(rq, RQ_QUEUE_RENDER, lease_ms, render) != 0) { /* one retry */
+        log_warn("redis: stats failed: %s", rqueue_error(rq));
+        return 0;
+    }
+    if (rqueue_stats(rq, RQ_QUEUE_PERSIST, lease_ms, persist) != 0) {
         log_warn("redis: stats failed: %s", rqueue_error(rq));
         return 0;
     }

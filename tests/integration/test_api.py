@@ -1,0 +1,465 @@
+"""Integration tests of imgcap-api against real redis-server and PostgreSQL
+(design section 3, every row of the HTTP table).
+
+Each class starts one private Stack for its tests; nothing is mocked.
+"""
+import http.client
+import json
+import os
+import re
+import time
+import unittest
+import uuid
+
+from harness import ROOT, Stack, decode_jpeg, multipart, read_data
+
+CAPTION = "С начала фазы запрещающего сигнала прошло: 7 секунд"
+JPEG = read_data("camera_640x480_progressive.jpg")
+
+
+def is_problem(test, r, status):
+    """Asserts r is an RFC 9457 problem with this status; returns the document."""
+    test.assertEqual(r.status, status, r.body[:500])
+    test.assertEqual(r.header("Content-Type"), "application/problem+json")
+    doc = r.json()
+    for key in ("type", "title", "status", "detail"):
+        test.assertIn(key, doc)
+    test.assertEqual(doc["status"], status)
+    return doc
+
+
+def raw_post(stack, body, content_type, extra_headers=None):
+    headers = {"Content-Type": content_type} if content_type else {}
+    headers.update(extra_headers or {})
+    return stack.request("POST", "/api/images", body=body, headers=headers)
+
+
+class UploadValidation(unittest.TestCase):
+    """Malformed uploads get exactly the documented code and a problem body,
+    and the API still accepts the next good upload. Only the api runs: the
+    uploads stay queued."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = Stack(services=("api",), env={"MAX_UPLOAD_BYTES": "200000"}).__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stack.__exit__(None, None, None)
+
+    def assert_still_accepts(self):
+        r = self.stack.upload(JPEG, "still fine")
+        self.assertEqual(r.status, 202, r.body)
+
+    def check(self, r, status, field=None):
+        doc = is_problem(self, r, status)
+        if field is not None:
+            self.assertIn(field, [e["field"] for e in doc.get("errors", [])], doc)
+        self.assert_still_accepts()
+        return doc
+
+    def test_good_upload(self):
+        r = self.stack.upload(JPEG, CAPTION)
+        self.assertEqual(r.status, 202, r.body)
+        doc = r.json()
+        self.assertEqual(set(doc), {"id", "status", "received_at", "description"})
+        self.assertEqual(doc["status"], "queued")
+        self.assertEqual(doc["description"], CAPTION)
+        self.assertEqual(uuid.UUID(doc["id"]).version, 7)
+        self.assertRegex(doc["received_at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        self.assertEqual(r.header("Location"), "/api/images/" + doc["id"])
+        self.assertEqual(r.header("Content-Type"), "application/json")
+        # The message really is in Redis, in the wire format, before the 202.
+        self.assertEqual(self.stack.redis("HGET", "imgcap:status:" + doc["id"], "stage"), b"queued")
+        payload = self.stack.redis("GET", "imgcap:msg:render:" + doc["id"])
+        self.assertTrue(payload.startswith(b"IMGCAP1\n"))
+        self.assertTrue(payload.endswith(JPEG))
+
+    def test_not_multipart(self):
+        self.check(raw_post(self.stack, JPEG, "image/jpeg"), 415)
+        self.check(raw_post(self.stack, b"image=x&description=y",
+                            "application/x-www-form-urlencoded"), 415)
+        self.check(raw_post(self.stack, JPEG, None), 415)
+        self.check(raw_post(self.stack, JPEG, "multipart/form-data"), 415)
+
+    def test_image_not_jpeg(self):
+        r = self.stack.upload(read_data("not_a_jpeg.jpg"), "x")
+        self.check(r, 415, "image")
+        r = self.stack.upload(b"\xff\xd8", "two bytes")
+        self.check(r, 415, "image")
+
+    def test_missing_and_empty_parts(self):
+        self.check(self.stack.upload(None, "no image"), 422, "image")
+        self.check(self.stack.upload(JPEG, None), 422, "description")
+        self.check(self.stack.upload(b"", "empty image"), 422, "image")
+        self.check(self.stack.upload(JPEG, ""), 422, "description")
+        doc = self.check(self.stack.upload(None, None), 422)
+        self.assertEqual(sorted(e["field"] for e in doc["errors"]), ["description", "image"])
+
+    def test_repeated_part(self):
+        body, ctype = multipart([("image", JPEG, "a.jpg", "image/jpeg"),
+                                 ("image", JPEG, "b.jpg", "image/jpeg"),
+                                 ("description", b"twice", None, None)])
+        self.check(raw_post(self.stack, body, ctype), 422, "image")
+
+    def test_description_length_in_code_points(self):
+        r = self.stack.upload(JPEG, "Ж" * 200)  # 400 bytes, 200 code points
+        self.assertEqual(r.status, 202, r.body)
+        self.assertEqual(r.json()["description"], "Ж" * 200)
+        self.check(self.stack.upload(JPEG, "Ж" * 201), 422, "description")
+        self.check(self.stack.upload(JPEG, "a" * 201), 422, "description")
+        self.assertEqual(self.stack.upload(JPEG, "\U0001F6A6" * 200).status, 202)
+
+    def test_invalid_utf8(self):
+        for raw in (b"a\xc0\x80z", b"\xed\xa0\x80", b"ok\xd0", b"\xe2\x82", b"\xff", b"a\x00b"):
+            with self.subTest(raw=raw):
+                self.check(self.stack.upload(JPEG, raw), 422, "description")
+
+    def test_broken_multipart_framing(self):
+        body = (b"--XyZ\r\nContent-Disposition: form-data; name=\"image\"\r\n\r\n" + JPEG)
+        self.check(raw_post(self.stack, body, "multipart/form-data; boundary=XyZ"), 422, "body")
+        self.check(raw_post(self.stack, b"garbage", "multipart/form-data; boundary=XyZ"), 422)
+
+    def test_too_large(self):
+        big = b"\xff\xd8\xff" + b"\0" * 200001
+        self.check(self.stack.upload(big, "big"), 413)
+        # Chunked: no Content-Length, the capped body decides.
+        body, ctype = multipart([("image", big, "big.jpg", "image/jpeg"),
+                                 ("description", b"big", None, None)])
+        conn = http.client.HTTPConnection("127.0.0.1", self.stack.api_port, timeout=30)
+        try:
+            conn.request("POST", "/api/images",
+                         body=iter([body[i:i + 65536] for i in range(0, len(body), 65536)]),
+                         headers={"Content-Type": ctype})
+            resp = conn.getresponse()
+            self.assertEqual(resp.status, 413)
+            self.assertEqual(json.loads(resp.read())["status"], 413)
+        finally:
+            conn.close()
+        self.assert_still_accepts()
+
+    def test_pending_image(self):
+        r = self.stack.upload(JPEG, "pending")
+        image_id = r.json()["id"]
+        r = self.stack.request("GET", "/api/images/" + image_id)
+        self.assertEqual(r.status, 202)
+        self.assertEqual(r.json(), {"id": image_id, "status": "queued"})
+        self.assertEqual(r.header("Retry-After"), "1")
+        # ?wait gives up after its time and still answers 202.
+        r = self.stack.request("GET", "/api/images/%s?wait=1" % image_id)
+        self.assertEqual(r.status, 202)
+
+    def test_bad_ids_and_params(self):
+        self.assertEqual(is_problem(self, self.stack.request("GET", "/api/images/" + str(uuid.uuid4())),
+                                    404)["title"], "Not Found")
+        for path, field in (("/api/images/not-a-uuid", "id"),
+                            ("/api/images/%s?wait=31" % uuid.uuid4(), "wait"),
+                            ("/api/images/%s?wait=x" % uuid.uuid4(), "wait"),
+                            ("/api/images?limit=0", "limit"),
+                            ("/api/images?limit=1001", "limit"),
+                            ("/api/images?limit=abc", "limit"),
+                            ("/api/images?before=nope", "before")):
+            with self.subTest(path=path):
+                doc = is_problem(self, self.stack.request("GET", path), 422)
+                self.assertEqual(doc["errors"][0]["field"], field)
+
+    def test_unknown_route_and_wrong_method(self):
+        is_problem(self, self.stack.request("GET", "/nope"), 404)
+        is_problem(self, self.stack.request("POST", "/api/nope", body=b"x"), 404)
+        r = self.stack.request("DELETE", "/api/images")
+        is_problem(self, r, 405)
+        self.assertEqual(r.header("Allow"), "GET, HEAD, POST")
+        r = self.stack.request("POST", "/api/images/" + str(uuid.uuid4()), body=b"x")
+        is_problem(self, r, 405)
+        self.assertEqual(r.header("Allow"), "GET, HEAD")
+        r = self.stack.request("PUT", "/health", body=b"x")
+        is_problem(self, r, 405)
+
+    def test_docs_page(self):
+        r = self.stack.request("GET", "/docs")
+        self.assertEqual(r.status, 200)
+        self.assertTrue(r.header("Content-Type").startswith("text/html"))
+        page = r.body.decode()
+        self.assertIn("https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js", page)
+        self.assertIn("/api/openapi.json", page)
+
+    def test_openapi_document(self):
+        r = self.stack.request("GET", "/api/openapi.json")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.header("Content-Type"), "application/json")
+        doc = r.json()
+        with open(os.path.join(ROOT, "services", "api", "openapi.json"), "rb") as f:
+            self.assertEqual(json.loads(f.read()), doc, "served document is the repo's")
+        check_openapi_31(self, doc)
+
+
+def resolve(doc, node):
+    while isinstance(node, dict) and "$ref" in node:
+        ref = node["$ref"]
+        if not ref.startswith("#/"):
+            raise AssertionError("external $ref " + ref)
+        node = doc
+        for part in ref[2:].split("/"):
+            node = node[part]
+    return node
+
+
+def check_openapi_31(test, doc):
+    """The structural basics of OpenAPI 3.1 plus the routes of design section 3."""
+    test.assertRegex(doc["openapi"], r"^3\.1\.\d+$")
+    test.assertIn("title", doc["info"])
+    test.assertIn("version", doc["info"])
+    expected = {"/api/images": {"get", "post", "head"},
+                "/api/images/{id}": {"get", "head"},
+                "/health": {"get"}, "/api/openapi.json": {"get"}, "/docs": {"get"},
+                "/metrics": {"get"}}
+    for path, methods in expected.items():
+        test.assertIn(path, doc["paths"])
+        test.assertTrue(methods <= set(doc["paths"][path]), path)
+    operation_ids = set()
+    for path, item in doc["paths"].items():
+        test.assertTrue(path.startswith("/"))
+        templated = set(re.findall(r"{(\w+)}", path))
+        for method, op in item.items():
+            test.assertIn(method, {"get", "put", "post", "delete", "options", "head", "patch",
+                                   "trace", "parameters", "summary", "description", "servers"})
+            test.assertNotIn(op["operationId"], operation_ids)
+            operation_ids.add(op["operationId"])
+            test.assertTrue(op["responses"], (path, method))
+            for code, resp in op["responses"].items():
+                test.assertRegex(code, r"^([1-5]\d\d|[1-5]XX|default)$")
+                test.assertIn("description", resolve(doc, resp))
+                for media in resolve(doc, resp).get("content", {}).values():
+                    resolve(doc, media.get("schema", {}))
+            path_params = set()
+            for p in op.get("parameters", []):
+                p = resolve(doc, p)
+                test.assertIn(p["in"], {"query", "header", "path", "cookie"})
+                test.assertIn("schema", p)
+                if p["in"] == "path":
+                    test.assertTrue(p["required"])
+                    path_params.add(p["name"])
+            test.assertEqual(path_params, templated, (path, method))
+    # Every error the table lists is documented where it can happen.
+    post = doc["paths"]["/api/images"]["post"]
+    for code in ("202", "413", "415", "422", "503"):
+        test.assertIn(code, post["responses"])
+    test.assertIn("multipart/form-data", post["requestBody"]["content"])
+    get_image = doc["paths"]["/api/images/{id}"]["get"]
+    for code in ("200", "202", "304", "404", "422"):
+        test.assertIn(code, get_image["responses"])
+    for code in ("200", "422", "503"):
+        test.assertIn(code, doc["paths"]["/api/images"]["get"]["responses"])
+    test.assertIn("503", doc["paths"]["/health"]["get"]["responses"])
+    for schema in doc["components"]["schemas"].values():
+        test.assertIn("type", schema)
+    test.assertIn(CAPTION, json.dumps(doc, ensure_ascii=False))
+
+
+class Pipeline(unittest.TestCase):
+    """api + render + persist: upload, wait, fetch, cache, list."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = Stack(services=("api", "render", "persist")).__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stack.__exit__(None, None, None)
+
+    def upload_and_wait(self, jpeg=JPEG, text=CAPTION):
+        r = self.stack.upload(jpeg, text)
+        self.assertEqual(r.status, 202, r.body)
+        image_id = r.json()["id"]
+        return image_id, self.stack.request("GET", "/api/images/%s?wait=10" % image_id)
+
+    def test_upload_then_wait_returns_the_image(self):
+        image_id, r = self.upload_and_wait()
+        self.assertEqual(r.status, 200, r.body[:300])
+        self.assertEqual(r.header("Content-Type"), "image/jpeg")
+        self.assertEqual(int(r.header("Content-Length")), len(r.body))
+        w, h, _, _ = decode_jpeg(r.body)
+        self.assertEqual(w, 640)
+        self.assertGreater(h, 480)  # the caption band
+        etag = r.header("ETag")
+        self.assertEqual(etag, '"%s"' % image_id)
+        self.assertEqual(r.header("Cache-Control"), "public, max-age=31536000, immutable")
+
+        head = self.stack.request("HEAD", "/api/images/" + image_id)
+        self.assertEqual(head.status, 200)
+        self.assertEqual(head.body, b"")
+        self.assertEqual(head.header("Content-Length"), str(len(r.body)))
+        self.assertEqual(head.header("ETag"), etag)
+
+        for inm in (etag, "W/" + etag, '"other", ' + etag, "*"):
+            with self.subTest(if_none_match=inm):
+                nm = self.stack.request("GET", "/api/images/" + image_id,
+                                        headers={"If-None-Match": inm})
+                self.assertEqual(nm.status, 304)
+                self.assertEqual(nm.body, b"")
+                self.assertEqual(nm.header("ETag"), etag)
+                self.assertEqual(nm.header("Cache-Control"), "public, max-age=31536000, immutable")
+        other = self.stack.request("GET", "/api/images/" + image_id,
+                                   headers={"If-None-Match": '"nope"'})
+        self.assertEqual(other.status, 200)
+        self.assertEqual(other.body, r.body)
+
+    def test_failed_image_is_422_with_reason(self):
+        image_id, r = self.upload_and_wait(read_data("truncated.jpg"), "broken")
+        doc = r.json()
+        self.assertEqual(r.status, 422, r.body)
+        self.assertEqual(r.header("Content-Type"), "application/problem+json")
+        self.assertEqual(doc["status"], "failed")
+        self.assertEqual(doc["id"], image_id)
+        self.assertTrue(doc["detail"])
+        for key in ("type", "title"):
+            self.assertIn(key, doc)
+
+    def test_keyset_pages(self):
+        ids = []
+        for i in range(5):
+            r = self.stack.upload(JPEG, "page %d" % i)
+            self.assertEqual(r.status, 202)
+            ids.append(r.json()["id"])
+        self.stack.wait_stored(ids)
+        seen, url, pages = [], "/api/images?limit=2", 0
+        while url is not None:
+            r = self.stack.request("GET", url)
+            self.assertEqual(r.status, 200, r.body)
+            doc = r.json()
+            self.assertLessEqual(len(doc["items"]), 2)
+            for item in doc["items"]:
+                self.assertEqual(set(item), {"id", "received_at", "description", "url"})
+                self.assertEqual(item["url"], "/api/images/" + item["id"])
+            seen += [item["id"] for item in doc["items"]]
+            if doc["next"] is not None:
+                self.assertEqual(r.header("Link"), '<%s>; rel="next"' % doc["next"])
+            else:
+                self.assertIsNone(r.header("Link"))
+            url = doc["next"]
+            pages += 1
+            self.assertLess(pages, 100)
+        self.assertEqual(seen, sorted(seen, reverse=True), "newest first")
+        self.assertEqual(len(seen), len(set(seen)), "no duplicates across pages")
+        self.assertEqual(seen[:5], list(reversed(ids)), "the 5 newest uploads lead")
+        first = self.stack.request("GET", "/api/images?limit=1").json()
+        self.assertEqual(first["items"][0]["description"], "page 4")
+        self.assertRegex(first["items"][0]["received_at"], r"\.\d{3}Z$")
+
+    def test_health(self):
+        r = self.stack.request("GET", "/health")
+        self.assertEqual(r.status, 200, r.body)
+        doc = r.json()
+        self.assertEqual(doc["status"], "ok")
+        self.assertEqual(doc["redis"], "ok")
+        self.assertEqual(doc["postgres"], "ok")
+        for q in ("render", "persist"):
+            self.assertEqual(set(doc["queues"][q]), {"waiting", "in_flight", "dead"})
+            self.assertGreaterEqual(doc["workers"][q], 1)
+
+    def test_metrics(self):
+        image_id, r = self.upload_and_wait()
+        self.assertEqual(r.status, 200)
+        text = self.stack.request("GET", "/metrics").body.decode()
+        values = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                values[name] = float(value)
+        self.assertGreaterEqual(values["imgcap_uploads_accepted_total"], 1)
+        self.assertGreaterEqual(values["imgcap_images_stored_total"], 1)
+        self.assertIn("imgcap_images_failed_total", values)
+        self.assertGreaterEqual(values['imgcap_http_requests_total{route="/api/images",'
+                                       'method="POST",status="202"}'], 1)
+        self.assertGreaterEqual(values['imgcap_http_request_duration_seconds_count'
+                                       '{route="/api/images/{id}"}'], 1)
+        self.assertIn('imgcap_queue_waiting{queue="render"}', values)
+        self.assertIn('imgcap_queue_waiting{queue="persist"}', values)
+        self.assertGreaterEqual(values['imgcap_queue_consumers{queue="render"}'], 1)
+        self.assertGreaterEqual(values["imgcap_pipeline_latency_seconds_count"], 1)
+
+
+class Backpressure(unittest.TestCase):
+    def test_queue_full_is_503(self):
+        with Stack(services=("api",), env={"QUEUE_MAX_DEPTH": "2"}) as s:
+            self.assertEqual(s.upload(JPEG, "1").status, 202)
+            self.assertEqual(s.upload(JPEG, "2").status, 202)
+            r = s.upload(JPEG, "3")
+            doc = is_problem(self, r, 503)
+            self.assertEqual(doc["type"], "urn:imgcap:problem:queue-full")
+            self.assertTrue(r.header("Retry-After"))
+            self.assertEqual(s.redis("LLEN", "imgcap:q:render"), 2)
+
+
+def retry_503(call, attempts=20):
+    """Repeats call while it answers 503, sleeping as Retry-After says."""
+    for _ in range(attempts):
+        r = call()
+        if r.status != 503:
+            return r
+        time.sleep(min(float(r.header("Retry-After") or 1), 1.0) / 4)
+    return r
+
+
+class DependenciesDown(unittest.TestCase):
+    def test_redis_down_then_back(self):
+        with Stack(services=("api",)) as s:
+            self.assertEqual(s.upload(JPEG, "before").status, 202)
+            s.stop_redis()
+            r = s.upload(JPEG, "while down")
+            doc = is_problem(self, r, 503)
+            self.assertTrue(r.header("Retry-After"))
+            self.assertEqual(doc["type"], "urn:imgcap:problem:dependency-unavailable")
+            h = s.request("GET", "/health")
+            self.assertEqual(h.status, 503)
+            body = h.json()
+            self.assertEqual((body["status"], body["redis"], body["postgres"]),
+                             ("unavailable", "down", "ok"))
+            self.assertIn("queues", body)
+            self.assertIn("workers", body)
+            # Reads that need only PostgreSQL keep working.
+            self.assertEqual(s.request("GET", "/api/images").status, 200)
+            s.start_redis()
+            # A thread that saw Redis refuse waits a second before it reconnects
+            # (server.h): clients that honour Retry-After get through.
+            r = retry_503(lambda: s.upload(JPEG, "after"))
+            self.assertEqual(r.status, 202, r.body)
+            self.assertEqual(retry_503(lambda: s.request("GET", "/health")).status, 200)
+
+    def test_postgres_down_then_back(self):
+        with Stack(services=("api",)) as s:
+            self.assertEqual(s.request("GET", "/api/images").status, 200)
+            s.stop_pg_server()
+            r = s.request("GET", "/api/images")
+            is_problem(self, r, 503)
+            h = s.request("GET", "/health")
+            self.assertEqual(h.status, 503)
+            self.assertEqual(h.json()["postgres"], "down")
+            # Uploads need only Redis.
+            self.assertEqual(s.upload(JPEG, "db down").status, 202)
+            s.start_pg_server()
+            ok = retry_503(lambda: s.request("GET", "/api/images"))
+            self.assertEqual(ok.status, 200, ok.body)
+
+
+class Token(unittest.TestCase):
+    def test_bearer_token(self):
+        with Stack(services=("api",), env={"API_TOKEN": "s3cret"}) as s:
+            r = s.upload(JPEG, "no token")
+            is_problem(self, r, 401)
+            self.assertTrue(r.header("WWW-Authenticate").startswith("Bearer"))
+            is_problem(self, s.upload(JPEG, "bad", headers={"Authorization": "Bearer nope"}), 401)
+            ok = s.upload(JPEG, "good", headers={"Authorization": "Bearer s3cret"})
+            self.assertEqual(ok.status, 202, ok.body)
+            self.assertEqual(s.request("GET", "/api/images").status, 200)  # reads stay open
+            s.stop_service("api")
+            s.env["API_TOKEN_READS"] = "1"
+            s.start_service("api")
+            is_problem(self, s.request("GET", "/api/images"), 401)
+            self.assertEqual(s.request("GET", "/api/images",
+                                       headers={"Authorization": "Bearer s3cret"}).status, 200)
+            self.assertEqual(s.request("GET", "/health").status, 200)
+
+
+if __name__ == "__main__":
+    unittest.main()
