@@ -55,19 +55,16 @@ static void persist_worker_handle(persist_ctx_t *ctx, job_t *job)
         persist_dead(ctx, job, "payload carries another id (%s)", m.id);
         return;
     }
-    persist_item_t *item = NULL;
-    for (int attempt = 0; !item; attempt++) {
-        item = malloc(sizeof *item);
-        if (item)
-            break;
-        int delay = persist_retry_delay(attempt);
-        log_error("id=%s out of memory for its row, retrying in %d ms", job->id, delay);
-        persist_retry_sleep(ctx, delay);
+    persist_item_t *item;
+    for (int attempt = 0; (item = malloc(sizeof *item)) == NULL; attempt++) {
         if (persist_past_deadline(ctx)) {
             log_warn("id=%s left for redelivery: shutdown deadline passed", job->id);
             job_free(job);
             return;
         }
+        int delay = persist_retry_delay(attempt);
+        log_error("id=%s out of memory for its row, retrying in %d ms", job->id, delay);
+        persist_retry_sleep(ctx, delay);
     }
     if (persist_row_build(&m, &item->row, err, sizeof err) < 0) {
         free(item);
