@@ -36,14 +36,15 @@ struct render_font {
 /* fontconfig's current configuration is process-wide; one caller at a time. */
 static pthread_mutex_t fc_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static char fc_added[8][1024]; /* application font dirs given to fontconfig */
+static int fc_nadded;
+
 static void fc_add_dir_locked(const char *dir)
 {
-    static char added[8][1024];
-    static int nadded;
     if (!dir || !dir[0])
         return;
-    for (int i = 0; i < nadded; i++)
-        if (strcmp(added[i], dir) == 0)
+    for (int i = 0; i < fc_nadded; i++)
+        if (strcmp(fc_added[i], dir) == 0)
             return;
     if (access(dir, R_OK | X_OK) != 0) {
         log_warn("font: fonts dir %s not readable, not searched", dir);
@@ -51,8 +52,16 @@ static void fc_add_dir_locked(const char *dir)
     }
     if (!FcConfigAppFontAddDir(NULL, (const FcChar8 *)dir))
         log_warn("font: fontconfig could not add fonts dir %s", dir);
-    if (nadded < 8)
-        snprintf(added[nadded++], sizeof added[0], "%s", dir);
+    if (fc_nadded < 8)
+        snprintf(fc_added[fc_nadded++], sizeof fc_added[0], "%s", dir);
+}
+
+void render_font_shutdown(void)
+{
+    pthread_mutex_lock(&fc_lock);
+    FcFini();
+    fc_nadded = 0;
+    pthread_mutex_unlock(&fc_lock);
 }
 
 int render_font_resolve(const char *font_path, const char *font_name, const char *fonts_dir,

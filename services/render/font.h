@@ -32,6 +32,10 @@ typedef struct render_glyph {
 int render_font_resolve(const char *font_path, const char *font_name, const char *fonts_dir,
                         char *out, size_t outlen, char *err, size_t errlen);
 
+/* Releases fontconfig's process-wide state (FcFini) once no render_font_t
+ * is in use; a later resolve or fallback lookup initialises it again. */
+void render_font_shutdown(void);
+
 /* Opens path at size_px pixels. Caller owns the result (render_font_close()).
  * NULL with err set when the file is not a usable scalable font. */
 render_font_t *render_font_open(const char *path, int size_px, char *err, size_t errlen);

@@ -377,12 +377,14 @@ int main(int argc, char **argv)
         /* the CLI logs to stderr only: a user's one-off run is not service history */
         log_open("render", NULL, (log_level_t)cfg.log_level);
         int rc = run_once(&cfg, in, out, text, layout_only, repeat);
+        render_font_shutdown();
         log_close();
         return rc;
     }
     log_open("render", cfg.log_dir, (log_level_t)cfg.log_level);
     log_set_thread_name("main");
     int rc = run_service(&cfg);
+    render_font_shutdown();
     log_close();
     return rc;
 }

@@ -468,6 +468,7 @@ Suite *layout_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("dejavu");
     tcase_set_timeout(tc, 60);
+    tcase_add_checked_fixture(tc, NULL, render_font_shutdown);
     tcase_add_test(tc, real_metrics);
     tcase_add_test(tc, real_golden);
     tcase_add_test(tc, real_cyrillic_200);
