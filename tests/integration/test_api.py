@@ -7,11 +7,12 @@ import http.client
 import json
 import os
 import re
+import threading
 import time
 import unittest
 import uuid
 
-from harness import ROOT, Stack, decode_jpeg, multipart, read_data
+from harness import ROOT, Stack, decode_jpeg, multipart, read_data, wait_until
 
 CAPTION = "С начала фазы запрещающего сигнала прошло: 7 секунд"
 JPEG = read_data("camera_640x480_progressive.jpg")
@@ -442,6 +443,32 @@ class DependenciesDown(unittest.TestCase):
             self.assertEqual(ok.status, 200, ok.body)
 
 
+class Shutdown(unittest.TestCase):
+    def test_sigterm_releases_held_waits_and_exits_0(self):
+        with Stack(services=("api",)) as s:
+            image_id = s.upload(JPEG, "never rendered").json()["id"]
+            result = {}
+
+            def hold():
+                try:
+                    result["r"] = s.request("GET", "/api/images/%s?wait=30" % image_id, timeout=60)
+                except OSError as e:
+                    result["error"] = e
+            t = threading.Thread(target=hold)
+            t.start()
+
+            def waiters():
+                text = s.request("GET", "/metrics").body.decode()
+                return re.search(r"^imgcap_api_waiters 1$", text, re.M)
+            wait_until(waiters, 20, what="the request to be held")
+            self.assertEqual(s.stop_service("api"), 0)
+            t.join(60)
+            self.assertFalse(t.is_alive())
+            self.assertNotIn("error", result)
+            self.assertEqual(result["r"].status, 202)
+            self.assertEqual(result["r"].json()["status"], "queued")
+
+
 class Token(unittest.TestCase):
     def test_bearer_token(self):
         with Stack(services=("api",), env={"API_TOKEN": "s3cret"}) as s:
@@ -452,7 +479,7 @@ class Token(unittest.TestCase):
             ok = s.upload(JPEG, "good", headers={"Authorization": "Bearer s3cret"})
             self.assertEqual(ok.status, 202, ok.body)
             self.assertEqual(s.request("GET", "/api/images").status, 200)  # reads stay open
-            s.stop_service("api")
+            self.assertEqual(s.stop_service("api"), 0)
             s.env["API_TOKEN_READS"] = "1"
             s.start_service("api")
             is_problem(self, s.request("GET", "/api/images"), 401)
