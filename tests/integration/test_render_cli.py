@@ -1,0 +1,211 @@
+"""imgcap-render: the one-shot CLI (--once/--layout/--repeat/--help/--check) and
+the service's worker path on a real redis-server (render only)."""
+import json
+import os
+import re
+import subprocess
+import tempfile
+import time
+import unittest
+import uuid
+
+from harness import BIN_DIR, DATA_DIR, ROOT, Stack, decode_jpeg, read_data, wait_until
+
+RENDER = os.path.join(BIN_DIR, "imgcap-render")
+CAMERA = os.path.join(DATA_DIR, "camera_674x480.jpg")
+CYRILLIC_150 = ("На перекрёстке Ленина и Садовой зафиксировано превышение скорости: ёлка, "
+                "съезд и щука в Ёлочкином проезде, грузовик Йошкар-Олы номер ХФЦ 77 едет быстр")
+
+
+def run(*args, env=None, check=False):
+    e = dict(os.environ, IMGCAP_ENV_FILE="/dev/null", FONTS_DIR=os.path.join(ROOT, "fonts"),
+             LOG_DIR="", REDIS_URL="redis://127.0.0.1:1")
+    e.update(env or {})
+    p = subprocess.run([RENDER] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=e, timeout=120)
+    if check and p.returncode != 0:
+        raise AssertionError("imgcap-render %s: exit %d\n%s" % (args, p.returncode, p.stderr))
+    return p
+
+
+def uuid7():
+    ms = int(time.time() * 1000)
+    r = uuid.uuid4().int
+    value = (ms << 80) | (0x7 << 76) | ((r >> 64) & 0xFFF) << 64 | (0x2 << 62) | (r & ((1 << 62) - 1))
+    return str(uuid.UUID(int=value))
+
+
+class CliTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="imgcap-render-cli-")
+
+    def tearDown(self):
+        for name in os.listdir(self.tmp):
+            os.unlink(os.path.join(self.tmp, name))
+        os.rmdir(self.tmp)
+
+    def out(self, name="out.jpg"):
+        return os.path.join(self.tmp, name)
+
+    def layout(self, image, text, env=None):
+        p = run("--once", image, "/dev/null", "--layout", "--text", text, env=env, check=True)
+        lines = p.stdout.decode().splitlines()
+        self.assertEqual(len(lines), 1, p.stdout)
+        return json.loads(lines[0])
+
+    def test_help(self):
+        p = run("--help")
+        self.assertEqual(p.returncode, 0)
+        for word in ("--once", "--layout", "--repeat", "--check"):
+            self.assertIn(word, p.stdout.decode())
+        self.assertEqual(run("--bogus").returncode, 2)
+        self.assertEqual(run("--once", CAMERA, self.out()).returncode, 2)  # no --text
+
+    def test_layout_json(self):
+        doc = self.layout(CAMERA, CYRILLIC_150)
+        self.assertEqual(set(doc), {"width", "lines", "line_height", "band_height"})
+        self.assertEqual(doc["width"], 674)
+        self.assertEqual(doc["line_height"], 15)
+        self.assertEqual(len(doc["lines"]), 2)
+        self.assertEqual(" ".join(doc["lines"]), CYRILLIC_150)
+        self.assertEqual(doc["band_height"], 2 * 15 + 2 * 4)
+        # explicit newlines and quotes survive the JSON round trip
+        doc = self.layout(CAMERA, 'say "hi"\n\nback\\slash')
+        self.assertEqual(doc["lines"], ['say "hi"', "", "back\\slash"])
+        # configuration is honoured: bigger font, more padding
+        doc = self.layout(CAMERA, "x", env={"FONT_SIZE": "24", "TEXT_PADDING": "10"})
+        self.assertGreater(doc["line_height"], 25)
+        self.assertEqual(doc["band_height"], doc["line_height"] + 20)
+
+    def test_once_lossless_bit_exact(self):
+        p = run("--once", CAMERA, self.out(), "--text", CYRILLIC_150, env={"LOG_LEVEL": "debug"},
+                check=True)
+        self.assertIn(b"lossless", p.stderr)
+        with open(CAMERA, "rb") as f:
+            src = decode_jpeg(f.read(), nosmooth=True)
+        with open(self.out(), "rb") as f:
+            out = decode_jpeg(f.read(), nosmooth=True)
+        doc = self.layout(CAMERA, CYRILLIC_150)
+        self.assertEqual(out[0], 674)
+        self.assertEqual(out[1], 480 + doc["band_height"])
+        n = 674 * 480 * 3
+        self.assertEqual(out[3][:n], src[3][:n], "picture rows changed")
+        band = out[3][n:]
+        self.assertGreater(sum(1 for v in band[0::3] if v > 200), 500, "no white text")
+        # the last band rows (bottom padding) are black, up to JPEG ringing
+        tail = band[-674 * 3 * 2:]
+        self.assertLessEqual(max(tail), 32)
+        self.assertLess(sum(tail) / len(tail), 2)
+
+    def test_once_overlay_and_fallback(self):
+        run("--once", CAMERA, self.out(), "--text", "overlay", env={"BAND_MODE": "overlay"},
+            check=True)
+        with open(self.out(), "rb") as f:
+            w, h, _, _ = decode_jpeg(f.read())
+        self.assertEqual((w, h), (674, 480))
+        # 479 rows: not whole MCU rows, re-encoded
+        src = os.path.join(self.tmp, "odd.jpg")
+        subprocess.run(["convert", CAMERA, "-crop", "673x479+0+0", "+repage", src], check=True)
+        p = run("--once", src, self.out(), "--text", "odd", env={"LOG_LEVEL": "debug"},
+                check=True)
+        self.assertIn(b"reencode", p.stderr)
+        with open(self.out(), "rb") as f:
+            w, h, _, _ = decode_jpeg(f.read())
+        self.assertEqual((w, h), (673, 479 + 15 + 8))
+
+    def test_repeat(self):
+        p = run("--once", CAMERA, self.out(), "--text", CYRILLIC_150, "--repeat", "5",
+                check=True)
+        m = re.search(rb"5 renders, mean ([0-9.]+) ms per image", p.stdout)
+        self.assertIsNotNone(m, p.stdout)
+        self.assertGreater(float(m.group(1)), 0)
+        self.assertTrue(os.path.getsize(self.out()) > 1000)
+        self.assertEqual(run("--once", CAMERA, self.out(), "--text", "x", "--repeat", "0")
+                         .returncode, 2)
+
+    def test_failures(self):
+        for name, reason in (("truncated.jpg", b"Premature end of JPEG file"),
+                             ("not_a_jpeg.jpg", b"Not a JPEG file")):
+            p = run("--once", os.path.join(DATA_DIR, name), self.out(), "--text", "x")
+            self.assertEqual(p.returncode, 1)
+            self.assertIn(reason, p.stderr)
+            self.assertFalse(os.path.exists(self.out()))
+        p = run("--once", CAMERA, self.out(), "--text", "x", env={"MAX_PIXELS": "1000"})
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"MAX_PIXELS", p.stderr)
+        p = run("--once", CAMERA, self.out(), "--text", "x", env={"BAND_MODE": "sideways"})
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(b"BAND_MODE", p.stderr)
+        p = run("--once", CAMERA, self.out(), "--text", "x",
+                env={"FONT_PATH": "/nonexistent.ttf"})
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"FONT_PATH", p.stderr)
+
+    def test_fonts(self):
+        p = run("--once", CAMERA, self.out(), "--text", "x", env={"FONT_NAME": "Arial"},
+                check=True)
+        self.assertIn(b"Liberation", p.stderr)  # fonts-liberation2 on this host
+        font = os.path.join(ROOT, "fonts", "DejaVuSans.ttf")
+        p = run("--once", CAMERA, self.out(), "--text", "x", env={"FONT_PATH": font},
+                check=True)
+        self.assertIn(font.encode(), p.stderr)
+
+    def test_check_without_redis(self):
+        p = run("--check")
+        self.assertEqual(p.returncode, 1)
+
+
+def wire(msg_id, description, jpeg):
+    header = {"id": msg_id, "received_at": "2026-11-28T12:34:56.789Z",
+              "description": description, "content_length": len(jpeg)}
+    return (b"IMGCAP1\n" + json.dumps(header, ensure_ascii=False).encode() + b"\n" + jpeg)
+
+
+def parse_wire(payload):
+    assert payload.startswith(b"IMGCAP1\n")
+    head, body = payload[8:].split(b"\n", 1)
+    return json.loads(head), body
+
+
+class ServiceTest(unittest.TestCase):
+    """Render alone on a real Redis: good jobs are forwarded to q:persist with the
+    new size, poison goes to the dead list at once with libjpeg's reason."""
+
+    def test_forward_and_dead_letter(self):
+        with Stack(services=("render",)) as s:
+            r = s.redis
+            good, bad, poison = uuid7(), uuid7(), uuid7()
+            jobs = ((good, wire(good, CYRILLIC_150, read_data("camera_674x480.jpg"))),
+                    (bad, wire(bad, "broken", read_data("truncated.jpg"))),
+                    (poison, b"IMGCAP1\n{not json\n"))
+            for msg_id, payload in jobs:
+                r("SET", "imgcap:msg:render:" + msg_id, payload)
+                r("LPUSH", "imgcap:q:render", msg_id)
+            wait_until(lambda: r("LLEN", "imgcap:q:persist") == 1
+                       and r("LLEN", "imgcap:q:render:dead") == 2, 30,
+                       what="render to forward one job and dead-letter two")
+            self.assertEqual(r("LRANGE", "imgcap:q:persist", 0, -1), [good.encode()])
+            head, jpeg = parse_wire(r("GET", "imgcap:msg:persist:" + good))
+            self.assertEqual(head["id"], good)
+            self.assertEqual(head["description"], CYRILLIC_150)
+            w, h, _, _ = decode_jpeg(jpeg)
+            self.assertEqual((head["width"], head["height"]), (w, h))
+            self.assertEqual((w, h), (674, 480 + 38))
+            self.assertIsNone(r("GET", "imgcap:msg:render:" + good))
+            status = dict(zip(*[iter(r("HGETALL", "imgcap:status:" + bad))] * 2))
+            self.assertEqual(status[b"stage"], b"failed")
+            self.assertIn(b"Premature end of JPEG file", status[b"error"])
+            status = dict(zip(*[iter(r("HGETALL", "imgcap:status:" + poison))] * 2))
+            self.assertEqual(status[b"stage"], b"failed")
+            self.assertIn(b"undecodable payload", status[b"error"])
+            log = s.log("render")
+            self.assertIn("id=%s render failed" % bad, log)
+            self.assertIn("id=%s undecodable payload" % poison, log)
+            # the docker healthcheck sees this live consumer
+            p = run("--check", env=s.env)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(s.stop_service("render"), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
