@@ -2,12 +2,15 @@
 compose files as docker-compose itself resolves them (`docker-compose config`),
 deploy/Dockerfile, deploy/redis.conf, .env and .dockerignore.
 
-Needs docker-compose (v1) and PyYAML (Debian: python3-yaml, a dependency of
-docker-compose) to read its YAML output; v1 has no JSON output."""
+Needs docker-compose (v1), PyYAML (Debian: python3-yaml, a dependency of
+docker-compose) to read its YAML output (v1 has no JSON output), and
+redis-server to load deploy/redis.conf."""
 import os
 import re
 import subprocess
 import sys
+import tempfile
+import time
 import unittest
 
 import yaml
@@ -161,6 +164,33 @@ class ComposeBase(unittest.TestCase):
         self.assertEqual(settings.get("appendonly"), "yes")
         self.assertEqual(settings.get("appendfsync"), "always")
         self.assertEqual(settings.get("maxmemory-policy"), "noeviction")
+
+    def test_redis_conf_loads(self):
+        # A real redis-server reads the file as the container and local.sh do
+        # (the command line only places it), on a unix socket, no TCP port.
+        with tempfile.TemporaryDirectory() as tmp:
+            sock = os.path.join(tmp, "redis.sock")
+            proc = subprocess.Popen(
+                ["redis-server", os.path.join(ROOT, "deploy", "redis.conf"), "--port", "0",
+                 "--unixsocket", sock, "--dir", tmp, "--daemonize", "no"],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            try:
+                deadline = time.monotonic() + 10
+                while not os.path.exists(sock):
+                    if proc.poll() is not None:
+                        self.fail("redis-server refused deploy/redis.conf:\n" + proc.stdout.read())
+                    self.assertLess(time.monotonic(), deadline, "redis-server did not start")
+                    time.sleep(0.05)
+                got = {}
+                for key in ("appendonly", "appendfsync", "maxmemory-policy"):
+                    out = subprocess.run(["redis-cli", "-s", sock, "CONFIG", "GET", key],
+                                         stdout=subprocess.PIPE, text=True, check=True).stdout
+                    got[key] = out.split()[1]
+                self.assertEqual(got, {"appendonly": "yes", "appendfsync": "always",
+                                       "maxmemory-policy": "noeviction"})
+            finally:
+                proc.terminate()
+                proc.communicate(timeout=10)
 
     def test_container_environment(self):
         for name in OWN:
