@@ -422,7 +422,11 @@ static void serve_file(call_t *c, const char *relpath)
         return;
     }
     f->fd = fd;
-    /* MHD sends Content-Length from the stream size and, for HEAD, never
+    /* Streamed with pread() in 64 KiB blocks rather than read into memory:
+     * measured with wrk on this 2-core machine (37 KB images, keep-alive, 32
+     * and 128 connections) both ways serve the same ~13-19k requests/s within
+     * noise, and streaming keeps memory per request bounded whatever the file
+     * size. MHD sends Content-Length from the stream size and, for HEAD, never
      * calls the reader. */
     if (ulfius_set_stream_response(c->resp, 200, file_stream_read, file_stream_free,
                                    (uint64_t)st.st_size, STREAM_BLOCK, f) != U_OK) {

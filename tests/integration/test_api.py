@@ -420,6 +420,11 @@ class DependenciesDown(unittest.TestCase):
             self.assertIn("workers", body)
             # Reads that need only PostgreSQL keep working.
             self.assertEqual(s.request("GET", "/api/images").status, 200)
+            # The API also starts while Redis is down, instead of crash-looping.
+            self.assertEqual(s.stop_service("api"), 0)
+            s.start_service("api")
+            self.assertEqual(s.request("GET", "/health").status, 503)
+            is_problem(self, s.upload(JPEG, "still down"), 503)
             s.start_redis()
             # A thread that saw Redis refuse waits a second before it reconnects
             # (server.h): clients that honour Retry-After get through.
