@@ -317,7 +317,7 @@ class Stack:
         self.psql("CREATE DATABASE imgcap", db="postgres")
 
     def start_pg_server(self):
-        r = self._pg_ctl("start", "-o", self.pg_opts, "-l", os.path.join(self.tmp, "pg.log"))
+        r = self._pg_ctl("start", "-o", self.pg_opts, "-l", os.path.join(self.pg_data, "pg.log"))
         if r.returncode != 0:
             raise RuntimeError("pg_ctl start failed: " + r.stderr.decode(errors="replace"))
         self.pg_started = True
