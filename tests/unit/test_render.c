@@ -121,7 +121,7 @@ static img_t decode_ok(const buf_t *b)
 }
 
 typedef struct spec {
-    int gray, cmyk, progressive, arith, restart_rows, many_scans;
+    int gray, cmyk, ycck, progressive, arith, restart_rows, many_scans;
     int h0, v0;                       /* luma sampling; 0 = 2x2 */
     int quality;
     const unsigned char *app1;
@@ -148,7 +148,7 @@ static buf_t encode(const img_t *src, int x0, int y0, int w, int h, const spec_t
     if (s->gray)
         jpeg_set_colorspace(&c, JCS_GRAYSCALE);
     if (s->cmyk)
-        jpeg_set_colorspace(&c, JCS_CMYK); /* writes the Adobe marker */
+        jpeg_set_colorspace(&c, s->ycck ? JCS_YCCK : JCS_CMYK); /* with the Adobe marker */
     if (!s->gray && !s->cmyk && s->h0) {
         c.comp_info[0].h_samp_factor = s->h0;
         c.comp_info[0].v_samp_factor = s->v0;
@@ -516,8 +516,16 @@ START_TEST(cmyk_converted)
 {
     render_ctx_t *ctx = ctx_with(BAND_EXTEND, 40000000, 4);
     img_t cam = camera_rgb();
-    spec_t s = {.cmyk = 1, .quality = 95, .icc_space = "CMYK"};
+    spec_t s = {.cmyk = 1, .ycck = _i, .quality = 95, .icc_space = "CMYK"};
     buf_t in = encode(&cam, 0, 0, 674, 480, &s);
+    struct jpeg_decompress_struct d;
+    struct jpeg_error_mgr e;
+    d.err = jpeg_std_error(&e);
+    jpeg_create_decompress(&d);
+    jpeg_mem_src(&d, in.p, (unsigned long)in.n);
+    jpeg_read_header(&d, TRUE);
+    ck_assert_int_eq(d.jpeg_color_space, _i ? JCS_YCCK : JCS_CMYK);
+    jpeg_destroy_decompress(&d);
     result_t r = render_ok(ctx, &in, caption);
     ck_assert_str_eq(r.path, "reencode");
     img_t out = decode_ok(&r.out);
@@ -806,7 +814,7 @@ Suite *render_suite(void)
     tcase_add_test(tc, reencode_variants);
     tcase_add_test(tc, reencode_gray_stays_gray);
     tcase_add_test(tc, overlay_mode);
-    tcase_add_test(tc, cmyk_converted);
+    tcase_add_loop_test(tc, cmyk_converted, 0, 2); /* CMYK, YCCK */
     tcase_add_test(tc, icc_kept);
     tcase_add_test(tc, exif_orientations);
     tcase_add_test(tc, broken_inputs);
