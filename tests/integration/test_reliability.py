@@ -109,12 +109,14 @@ class ReliabilityTest(unittest.TestCase):
 
     def test_postgres_outage_mid_burst(self):
         with Stack() as s:
-            burst = Burst(s, 120, pause=0.01).start()
+            burst = Burst(s, 200, pause=0.06).start()  # about 2 s of uploads
             time.sleep(0.5)
             s.stop_pg_server()
             time.sleep(4)
+            during = len(burst.accepted)
             s.start_pg_server()
             burst.join()
+            self.assertGreater(during, 20, "the burst did not overlap the outage")
             dead = self.assert_exactly_once(s, burst.accepted)
             self.assertEqual(dead, set(), "a database outage must not dead-letter anything")
             self.assertIn("retry", s.log("persist").lower())
