@@ -39,7 +39,7 @@ API_OBJ     += $(call obj,$(BUILD)/gen/openapi_json.c)
 BINS := $(BUILD)/imgcap-api $(BUILD)/imgcap-render $(BUILD)/imgcap-persist
 
 .PHONY: all test unit integration test-sanitize test-valgrind run clean deps \
-        check-deploy bench fuzz lint
+        check-deploy bench fuzz lint fuzz-ci test-tsan
 
 all: $(BINS)
 
@@ -98,6 +98,37 @@ test-sanitize:
 test-valgrind: $(BUILD)/unit-tests
 	CK_FORK=no IMGCAP_ROOT=$(CURDIR) valgrind --error-exitcode=1 --leak-check=full \
 	  --errors-for-leak-kinds=definite,indirect $(BUILD)/unit-tests
+
+# ThreadSanitizer on the concurrent modules (mailbox, actors); a race report
+# makes the test fail (check's fork mode sees the exit code).
+TSAN_SUITES ?= mailbox regress_actor
+test-tsan:
+	$(MAKE) BUILD=build/tsan OPT="-O1 -g" SAN=-fsanitize=thread build/tsan/unit-tests
+	@for s in $(TSAN_SUITES); do \
+	  out=$$(CK_RUN_SUITE=$$s IMGCAP_ROOT=$(CURDIR) TSAN_OPTIONS="halt_on_error=1 exitcode=66" \
+	    build/tsan/unit-tests 2>&1); rc=$$?; echo "$$out"; \
+	  echo "$$out" | grep -q 'Checks: [1-9]' || { echo "test-tsan: suite $$s ran nothing"; exit 1; }; \
+	  [ $$rc -eq 0 ] || exit 1; \
+	done
+
+# libFuzzer targets (tests/fuzz/fuzz.mk, clang-14): FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 60
+fuzz:
+	$(MAKE) -f tests/fuzz/fuzz.mk run FUZZ_SECONDS=$(FUZZ_SECONDS)
+
+# Every target briefly (seeds and past crash inputs first), for CI.
+fuzz-ci:
+	$(MAKE) -f tests/fuzz/fuzz.mk run FUZZ_SECONDS=10
+
+# Static analysis of the project's C code; checks and exclusions are
+# documented in .clang-tidy. Both tools must report nothing.
+LINT_SRC = $(SHARED_SRC) $(wildcard services/*/*.c) $(wildcard tests/fuzz/*.c)
+lint:
+	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability,performance \
+	  --inline-suppr --suppress=missingIncludeSystem -D_GNU_SOURCE -Ishared -Iservices \
+	  $(LINT_SRC)
+	printf '%s\n' $(LINT_SRC) | xargs -P2 -n4 clang-tidy --quiet -- -std=gnu11 -D_GNU_SOURCE \
+	  -Ishared -Iservices $(PKG_CFLAGS)
 
 run: all
 	deploy/run.sh

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora tests/fuzz/seeds/<target>/ (small, committed files).
+Run from anywhere; it rewrites the files it makes and leaves the others, such as
+the regress-* inputs that once crashed a target. The seeds give the
+fuzzers the shape of real inputs so they spend their time past the framing."""
+import json
+import os
+import struct
+import subprocess
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+SEEDS = os.path.join(HERE, "seeds")
+DATA = os.path.join(ROOT, "tests", "data")
+UUID = "018f3c2a-7b1d-7c3e-9a4f-0123456789ab"
+
+
+def jpeg(name):
+    with open(os.path.join(DATA, name), "rb") as f:
+        return f.read()
+
+
+def tiny_jpeg():
+    """The headers of a real JPEG and the first bytes of its scan: enough to
+    look like one, small enough for a seed."""
+    return jpeg("camera_674x480.jpg")[:700]
+
+
+def write(target, name, data):
+    d = os.path.join(SEEDS, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+
+
+def wire(desc, body, extra=None, cl=None):
+    h = {"id": UUID, "received_at": "2026-11-28T12:34:56.789Z", "description": desc,
+         "content_length": len(body) if cl is None else cl}
+    h.update(extra or {})
+    return b"IMGCAP1\n" + json.dumps(h, ensure_ascii=False).encode() + b"\n" + body
+
+
+def multipart(fields, boundary="xyz"):
+    out = b""
+    for name, value, filename in fields:
+        disp = 'form-data; name="%s"' % name
+        if filename:
+            disp += '; filename="%s"' % filename
+        out += ("--%s\r\nContent-Disposition: %s\r\n" % (boundary, disp)).encode()
+        if filename:
+            out += b"Content-Type: image/jpeg\r\n"
+        out += b"\r\n" + value + b"\r\n"
+    return out + ("--%s--\r\n" % boundary).encode()
+
+
+def exif(order, entries, ifd_off=8):
+    """An APP1 payload: Exif\\0\\0 + TIFF header + IFD0 with (tag, type, count, value)."""
+    be = order == b"MM"
+    e = ">" if be else "<"
+    tiff = order + struct.pack(e + "HI", 42, ifd_off) + b"\0" * (ifd_off - 8)
+    tiff += struct.pack(e + "H", len(entries))
+    for tag, typ, count, value in entries:
+        tiff += struct.pack(e + "HHI", tag, typ, count) + struct.pack(e + "H", value) + b"\0\0"
+    return b"Exif\0\0" + tiff + struct.pack(e + "I", 0)
+
+
+def main():
+    body = tiny_jpeg()
+    write("wire", "ok", wire("Красный сигнал: 7 секунд", body))
+    write("wire", "rendered", wire("a\nb \"q\" \\", body, {"width": 674, "height": 496}))
+    write("wire", "emoji", wire("\U0001F6A6" * 10, b"\xff\xd8\xff\xd9"))
+    write("wire", "bad_length", wire("x", body, cl=5))
+    write("wire", "bad_json", b"IMGCAP1\n{\"id\":\n\xff\xd8")
+    write("wire", "dup_key", b'IMGCAP1\n{"id":"a","id":"b"}\n')
+
+    write("utf8", "ascii", "Camera 12, lane 3")
+    write("utf8", "cyrillic", "С начала фазы запрещающего сигнала прошло: 7 секунд")
+    write("utf8", "mixed", "日本語 \U0001F6A6 é\u0301 \u00a0\u2028")
+    write("utf8", "invalid", b"\xc0\xaf \xed\xa0\x80 \xf4\x90\x80\x80 \xe2\x82 \x00 \xff")
+
+    with open(os.path.join(ROOT, ".env"), "rb") as f:
+        write("config", "repo_env", f.read())
+    write("config", "quotes", "export FONT_SIZE = '14'\nBAND_MODE=\"overlay\" # c\n"
+          "MAX_PIXELS=40e6\r\nLOG_LEVEL=warning\nAPI_TOKEN_READS=yes\n")
+    write("config", "bad_values", "JPEG_QUALITY=101\nAPI_PORT=0x50\nMAX_PIXELS=1e19\n")
+    write("config", "bad_line", "FOO\n'unterminated=\nA='x\n")
+
+    jp = body[:64]
+    desc = "Камера 12: зелёный".encode()
+    write("upload", "ok", b"multipart/form-data; boundary=xyz\0" +
+          multipart([("image", jp, "a.jpg"), ("description", desc, None)]))
+    write("upload", "quoted_boundary", b'multipart/form-data; charset=utf-8; boundary="a b;c"\0' +
+          multipart([("description", b"d", None), ("image", jp, "a.jpg")], "a b;c"))
+    write("upload", "not_jpeg", b"multipart/form-data; boundary=xyz\0" +
+          multipart([("image", b"GIF89a", "a.gif"), ("description", b"x", None)]))
+    write("upload", "repeated", b"multipart/form-data; boundary=xyz\0" +
+          multipart([("image", jp, "a.jpg"), ("image", jp, "b.jpg"),
+                     ("description", b"\xff", None)]))
+    write("upload", "preamble", b"MULTIPART/FORM-DATA;boundary=xyz\0preamble\r\n" +
+          multipart([("image", jp, None), ("description", b"x" * 201, None)]) + b"epilogue")
+    write("upload", "json", b"application/json\0{\"image\":1}")
+
+    write("exif", "le", exif(b"II", [(0x0110, 2, 4, 0), (0x0112, 3, 1, 6)]))
+    write("exif", "be", exif(b"MM", [(0x0112, 3, 1, 8)], ifd_off=12))
+    write("exif", "no_orientation", exif(b"II", [(0x010F, 2, 4, 0)]))
+    write("exif", "short", b"Exif\0\0II*\0\x08\0\0\0\x01\0")
+
+    for w, pad, text in ((674, 4, "С начала фазы запрещающего сигнала прошло: 7 секунд"),
+                         (64, 0, "averyveryverylongwordthatmustbesplit and more"),
+                         (640, 8, "\n\nline one\nline two\n\n  spaced   words  \n"),
+                         (3, 2, "\U0001F6A6\u2003\u00a0x")):
+        write("layout", "w%d" % w, struct.pack("<HB", w, pad) + text.encode())
+
+    render_seeds()
+
+
+def run(args, data=None):
+    return subprocess.run(args, input=data, stdout=subprocess.PIPE, check=True).stdout
+
+
+def app1_orientation(jpg, value):
+    """Inserts an EXIF APP1 with Orientation=value after the SOI."""
+    payload = exif(b"MM", [(0x0112, 3, 1, value)])
+    return jpg[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + jpg[2:]
+
+
+def render_seeds():
+    """Small pictures (MAX_PIXELS is tiny in the render target) of every JPEG
+    flavour render handles, each prefixed with the target's option byte."""
+    src = run(["djpeg", "-scale", "1/8", "-ppm"], jpeg("camera_674x480.jpg"))  # 85x60
+    gray = run(["djpeg", "-scale", "1/8", "-grayscale", "-pnm"], jpeg("camera_674x480.jpg"))
+    odd = run(["convert", "ppm:-", "-crop", "37x23+0+0", "ppm:-"], src)
+    mcu = run(["convert", "ppm:-", "-crop", "80x48+0+0", "ppm:-"], src)  # lossless path
+    flavours = {
+        "lossless420": (["cjpeg"], mcu),
+        "lossless444": (["cjpeg", "-sample", "1x1"], mcu),
+        "420": (["cjpeg", "-quality", "80"], src),
+        "444": (["cjpeg", "-sample", "1x1"], src),
+        "422": (["cjpeg", "-sample", "2x1"], src),
+        "gray": (["cjpeg"], gray),
+        "progressive": (["cjpeg", "-progressive"], src),
+        "arithmetic": (["cjpeg", "-arithmetic"], src),
+        "restart": (["cjpeg", "-restart", "1B"], src),
+        "odd": (["cjpeg", "-sample", "2x2"], odd),
+    }
+    for i, (name, (args, img)) in enumerate(sorted(flavours.items())):
+        write("render", name, bytes([i % 8]) + run(args, img))
+    base = run(["cjpeg"], odd)
+    write("render", "exif6", b"\x00" + app1_orientation(base, 6))
+    write("render", "exif3_overlay", b"\x01" + app1_orientation(base, 3))
+    cmyk = run(["convert", "jpg:-", "-colorspace", "CMYK", "jpg:-"], base)
+    write("render", "cmyk", b"\x02" + cmyk)
+    write("render", "truncated", b"\x00" + run(["cjpeg"], src)[:600])
+    write("render", "not_jpeg", b"\x00" + jpeg("not_a_jpeg.jpg"))
+
+if __name__ == "__main__":
+    main()
