@@ -54,6 +54,9 @@ struct render_ctx {
     bytes_t px, tmp, row, band, bandjpg, marker; /* reused across jobs */
 
     /* the job in progress */
+    int layout_only;
+    char *err;              /* the caller's error buffer */
+    size_t errlen;
     const unsigned char *in;
     size_t in_len;
     const char *text;
@@ -486,34 +489,44 @@ static int run_reencode(render_ctx_t *c, char *err, size_t errlen)
     return 0;
 }
 
-static int run_job(render_ctx_t *c, int layout_only, char *err, size_t errlen)
+static int run_steps(render_ctx_t *c)
 {
-    if (setjmp(c->jerr.jb)) {
-        snprintf(err, errlen, "JPEG: %s", c->jerr.msg);
+    if (prepare(c, c->err, c->errlen) < 0)
         return -1;
-    }
-    if (prepare(c, err, errlen) < 0)
-        return -1;
-    if (layout_only)
+    if (c->layout_only)
         return 0;
     c->out_cap = c->in_len + (size_t)c->lo.width * (size_t)c->lo.band_height + 8192;
     c->out = malloc(c->out_cap);
     if (!c->out) {
         c->out_cap = 0;
-        snprintf(err, errlen, "out of memory for the output");
+        snprintf(c->err, c->errlen, "out of memory for the output");
         return -1;
     }
     if (lossless_eligible(c)) {
         c->last_path = "lossless";
-        return run_lossless(c, err, errlen);
+        return run_lossless(c, c->err, c->errlen);
     }
     c->last_path = "reencode";
-    return run_reencode(c, err, errlen);
+    return run_reencode(c, c->err, c->errlen);
+}
+
+/* Everything the error path needs lives in c, so nothing here can be
+ * clobbered by the longjmp. */
+static int run_job(render_ctx_t *c)
+{
+    if (setjmp(c->jerr.jb)) {
+        snprintf(c->err, c->errlen, "JPEG: %s", c->jerr.msg);
+        return -1;
+    }
+    return run_steps(c);
 }
 
 static void job_begin(render_ctx_t *c, const unsigned char *jpeg, size_t len, const char *text,
-                      size_t text_len)
+                      size_t text_len, int layout_only, char *err, size_t errlen)
 {
+    c->layout_only = layout_only;
+    c->err = err;
+    c->errlen = errlen;
     c->in = jpeg;
     c->in_len = len;
     c->text = text;
@@ -531,8 +544,8 @@ int render_caption(render_ctx_t *c, const unsigned char *jpeg, size_t len, const
 {
     *out = NULL;
     *out_len = 0;
-    job_begin(c, jpeg, len, text, text_len);
-    int rc = run_job(c, 0, err, errlen);
+    job_begin(c, jpeg, len, text, text_len, 0, err, errlen);
+    int rc = run_job(c);
     destroy_all(c);
     if (rc < 0) {
         free(c->out);
@@ -553,8 +566,8 @@ int render_layout_jpeg(render_ctx_t *c, const unsigned char *jpeg, size_t len,
                        const char *text, size_t text_len, const layout_t **out, char *err,
                        size_t errlen)
 {
-    job_begin(c, jpeg, len, text, text_len);
-    int rc = run_job(c, 1, err, errlen);
+    job_begin(c, jpeg, len, text, text_len, 1, err, errlen);
+    int rc = run_job(c);
     destroy_all(c);
     *out = rc == 0 ? &c->lo : NULL;
     return rc;

@@ -411,7 +411,9 @@ START_TEST(lossless_variants)
         {.restart_rows = 1},
         {.h0 = 1, .v0 = 1},            /* 4:4:4 */
         {.h0 = 2, .v0 = 1},            /* 4:2:2 */
-        {.h0 = 1, .v0 = 2},            /* 4:4:0 */
+        {.h0 = 4, .v0 = 1},            /* 4:1:1 (not 4:4:0: libjpeg-turbo 2.1's h1v2
+                                          upsampler reads uninitialised memory,
+                                          which valgrind reports) */
         {.gray = 1},
         {.gray = 1, .progressive = 1, .restart_rows = 2},
         {.quality = 30},
