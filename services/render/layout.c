@@ -259,32 +259,45 @@ int layout_baseline(const layout_t *lo, size_t i)
     return lo->top_extra + lo->padding + lo->ascender + (int)i * lo->line_height;
 }
 
+/* Appends len bytes to out as far as they fit (keeping room for the NUL) and
+ * counts them all, like snprintf. */
+static void put(char *out, size_t outlen, size_t *n, const char *s, size_t len)
+{
+    if (out && *n + 1 < outlen) {
+        size_t room = outlen - 1 - *n;
+        memcpy(out + *n, s, len < room ? len : room);
+    }
+    *n += len;
+}
+
 size_t layout_format_json(const layout_t *lo, const char *text, char *out, size_t outlen)
 {
     size_t n = 0;
-#define PUT(...)                                                                 \
-    do {                                                                         \
-        int k_ = snprintf(out ? out + (n < outlen ? n : outlen) : NULL,          \
-                          n < outlen ? outlen - n : 0, __VA_ARGS__);             \
-        n += (size_t)(k_ > 0 ? k_ : 0);                                          \
-    } while (0)
-    PUT("{\"width\":%d,\"lines\":[", lo->width);
+    char num[64];
+    int k = snprintf(num, sizeof num, "{\"width\":%d,\"lines\":[", lo->width);
+    put(out, outlen, &n, num, (size_t)k);
     for (size_t l = 0; l < lo->nlines; l++) {
         const layout_line_t *ln = &lo->lines[l];
-        PUT("%s\"", l ? "," : "");
+        put(out, outlen, &n, l ? ",\"" : "\"", l ? 2 : 1);
         for (size_t b = lo->offsets[ln->start]; b < lo->offsets[ln->end]; b++) {
             unsigned char c = (unsigned char)text[b];
-            if (c == '"' || c == '\\')
-                PUT("\\%c", c);
-            else if (c < 0x20 || c == 0x7f)
-                PUT("\\u%04x", c);
-            else
-                PUT("%c", c);
+            if (c == '"' || c == '\\') {
+                char esc[2] = {'\\', (char)c};
+                put(out, outlen, &n, esc, 2);
+            } else if (c < 0x20 || c == 0x7f) {
+                k = snprintf(num, sizeof num, "\\u%04x", c);
+                put(out, outlen, &n, num, (size_t)k);
+            } else {
+                put(out, outlen, &n, (const char *)&text[b], 1);
+            }
         }
-        PUT("\"");
+        put(out, outlen, &n, "\"", 1);
     }
-    PUT("],\"line_height\":%d,\"band_height\":%d}", lo->line_height, lo->band_height);
-#undef PUT
+    k = snprintf(num, sizeof num, "],\"line_height\":%d,\"band_height\":%d}", lo->line_height,
+                 lo->band_height);
+    put(out, outlen, &n, num, (size_t)k);
+    if (out && outlen)
+        out[n < outlen ? n : outlen - 1] = 0;
     return n;
 }
 
