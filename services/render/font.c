@@ -270,6 +270,7 @@ static void find_glyph(render_font_t *f, uint32_t cp, int *face, FT_UInt *index)
         *index = FT_Get_Char_Index(f->faces[k], cp);
         return;
     }
+    log_warn("font: no font has U+%04X, drawing the missing-glyph box", cp);
     *face = 0;
     *index = 0;
 }

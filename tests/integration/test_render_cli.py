@@ -3,6 +3,7 @@ the service's worker path on a real redis-server (render only)."""
 import json
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import time
@@ -40,9 +41,7 @@ class CliTest(unittest.TestCase):
         self.tmp = tempfile.mkdtemp(prefix="imgcap-render-cli-")
 
     def tearDown(self):
-        for name in os.listdir(self.tmp):
-            os.unlink(os.path.join(self.tmp, name))
-        os.rmdir(self.tmp)
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def out(self, name="out.jpg"):
         return os.path.join(self.tmp, name)
@@ -149,6 +148,15 @@ class CliTest(unittest.TestCase):
         p = run("--once", CAMERA, self.out(), "--text", "x", env={"FONT_PATH": font},
                 check=True)
         self.assertIn(font.encode(), p.stderr)
+        # a host without system fonts: fontconfig still finds the project's fonts/
+        conf = os.path.join(self.tmp, "fonts.conf")
+        with open(conf, "w") as f:
+            f.write('<?xml version="1.0"?><fontconfig><cachedir>%s</cachedir></fontconfig>'
+                    % os.path.join(self.tmp, "fc-cache"))
+        p = run("--once", CAMERA, self.out(), "--text", "x \u4e2d",
+                env={"FONTCONFIG_FILE": conf}, check=True)
+        self.assertIn(b'-> ' + font.encode(), p.stderr)
+        self.assertIn(b"U+4E2D, drawing the missing-glyph box", p.stderr)
 
     def test_check_without_redis(self):
         p = run("--check")
