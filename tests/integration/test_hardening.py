@@ -1,0 +1,351 @@
+"""Hardening tests (issue 8): crash backtraces, log reopening, hostile clients
+and limits, against the real services, redis-server and PostgreSQL.
+
+Every test bounds what it does by count and by a generous timeout; none passes
+or fails on how fast something is.
+"""
+import os
+import re
+import signal
+import socket
+import threading
+import time
+import unittest
+import uuid
+
+from harness import Stack, multipart, read_data, wait_until
+
+JPEG = read_data("camera_674x480.jpg")
+SERVICES = ("api", "render", "persist")
+# A frame of one of our binaries named by its symbol, e.g.
+# "/.../imgcap-api(main+0x18e)[0x55...]" (exported thanks to -rdynamic).
+SYMBOL_FRAME = r"imgcap-%s\([A-Za-z_][A-Za-z0-9_]*\+0x[0-9a-f]+\)\[0x[0-9a-f]+\]"
+
+
+def log_file(stack, service):
+    """The service's own log file (LOG_DIR/<service>.log), not its stderr."""
+    path = os.path.join(stack.log_dir, service + ".log")
+    if not os.path.exists(path):
+        return ""
+    with open(path, "rb") as f:
+        return f.read().decode("utf-8", errors="replace")
+
+
+def all_log_bytes(stack):
+    """Every byte the services wrote: log files, rotated ones, stderr."""
+    out = b""
+    for name in sorted(os.listdir(stack.log_dir)):
+        if name.startswith(SERVICES):
+            with open(os.path.join(stack.log_dir, name), "rb") as f:
+                out += f.read()
+    return out
+
+
+def problem(test, r, status):
+    test.assertEqual(r.status, status, r.body[:300])
+    test.assertEqual(r.header("Content-Type"), "application/problem+json")
+    doc = r.json()
+    test.assertEqual(doc["status"], status)
+    return doc
+
+
+def with_comment(jpeg, text):
+    """The JPEG with a COM segment holding text right after the SOI."""
+    return jpeg[:2] + b"\xff\xfe" + (len(text) + 2).to_bytes(2, "big") + text + jpeg[2:]
+
+
+class CrashBacktrace(unittest.TestCase):
+    """design section 9: a crash writes a symbolized backtrace to the log file."""
+
+    def test_sigsegv_leaves_symbolized_backtrace_in_each_log(self):
+        with Stack(services=SERVICES) as stack:
+            # One good upload first, so every worker thread has run.
+            r = stack.upload(JPEG, "before the crash")
+            self.assertEqual(r.status, 202, r.body)
+            stack.wait_stored([r.json()["id"]])
+            for name in SERVICES:
+                with self.subTest(service=name):
+                    proc = stack.procs[name]
+                    os.kill(proc.pid, signal.SIGSEGV)
+                    self.assertEqual(proc.wait(30), -signal.SIGSEGV,
+                                     "the handler re-raises: the process dies of the signal")
+                    log = log_file(stack, name)
+                    self.assertIn("%s FATAL crash: signal %d" % (name, signal.SIGSEGV), log)
+                    trace = log[log.index("FATAL crash"):]
+                    self.assertIn("backtrace:", trace)
+                    self.assertRegex(trace, SYMBOL_FRAME % name, trace[:2000])
+
+
+class LogFiles(unittest.TestCase):
+    """Log rotation, log injection and what never reaches a log."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = Stack(services=SERVICES).__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stack.__exit__(None, None, None)
+
+    def test_sighup_reopens_log_file(self):
+        stack = self.stack
+        path = os.path.join(stack.log_dir, "api.log")
+        rotated = path + ".1"
+        wait_until(lambda: os.path.exists(path), 10, what="api.log")
+        os.rename(path, rotated)
+        os.kill(stack.procs["api"].pid, signal.SIGHUP)
+        marker = "/api/images/sighup-" + uuid.uuid4().hex
+        # The api reopens at its next line; the request line is that line.
+        r = stack.request("GET", marker)
+        self.assertIn(r.status, (404, 422))
+        wait_until(lambda: marker in log_file(stack, "api"), 10, what="a line in the new api.log")
+        with open(rotated, errors="replace") as f:
+            self.assertNotIn(marker, f.read(), "nothing after SIGHUP goes to the renamed file")
+        self.assertEqual(stack.procs["api"].poll(), None, "SIGHUP does not stop the service")
+
+    def raw_get(self, target):
+        """Sends target as the request-target byte for byte (http.client would
+        refuse control characters) and returns the status line."""
+        sock = socket.create_connection(("127.0.0.1", self.stack.api_port), timeout=30)
+        try:
+            sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            return sock.recv(4096).split(b"\r\n", 1)[0]
+        finally:
+            sock.close()
+
+    def test_control_characters_are_escaped(self):
+        stack = self.stack
+        tag = uuid.uuid4().hex
+        forged = "2026-01-01T00:00:00.000Z ERROR api[1] main: forged-" + tag
+        # The request-target is logged. A raw ESC, CR, DEL or BS in it must
+        # reach the log as \xNN: a CR would let a terminal overprint the line
+        # with a forged one, an ESC would drive the terminal.
+        target = b"/api/images/x\x1b[31m\r" + forged.replace(" ", "_").encode() + b"\x7f\x08"
+        self.assertIn(b" 422 ", self.raw_get(target))
+        # The description (newline, ESC) travels through render and persist.
+        desc = "caption\n" + forged + "\x1b[31m red \r\x7f"
+        r = stack.upload(JPEG, desc)
+        self.assertEqual(r.status, 202, r.body)
+        stack.wait_stored([r.json()["id"]])
+        wait_until(lambda: "forged-" + tag in log_file(stack, "api"), 10, what="the request line")
+        raw = all_log_bytes(stack)
+        for line in raw.split(b"\n"):
+            self.assertFalse(line.startswith(forged.encode()), "a forged line in the logs")
+        for c in (b"\x1b", b"\r", b"\x7f", b"\x08"):
+            self.assertNotIn(c, raw, "raw control byte %r in the logs" % c)
+        api = log_file(stack, "api")
+        self.assertIn("/api/images/x\\x1b[31m\\x0d2026-01-01T00:00:00.000Z_ERROR", api)
+        self.assertIn("forged-%s\\x7f\\x08 422" % tag, api)
+
+    def test_image_bytes_never_logged(self):
+        stack = self.stack
+        secret = b"IMGCAP-SECRET-" + uuid.uuid4().hex.encode()
+        jpeg = with_comment(JPEG, secret)
+        r = stack.upload(jpeg, "image bytes stay out of logs")
+        self.assertEqual(r.status, 202, r.body)
+        stack.wait_stored([r.json()["id"]])
+        # A corrupt image fails in render, whose error path logs the reason.
+        bad = with_comment(JPEG[:3000], secret)
+        r = stack.upload(bad, "truncated on purpose")
+        self.assertEqual(r.status, 202, r.body)
+        bad_id = r.json()["id"]
+        r = stack.request("GET", "/api/images/%s?wait=30" % bad_id)
+        self.assertEqual(r.status, 422, r.body)
+        logs = all_log_bytes(stack)
+        self.assertNotIn(secret, logs)
+        middle = len(JPEG) // 2
+        self.assertNotIn(JPEG[middle:middle + 32], logs)  # entropy-coded data
+        self.assertNotIn(b"\xff\xd8\xff", logs)
+
+    def test_sql_text_is_data(self):
+        stack = self.stack
+        desc = "'); DROP TABLE images; -- \" \\ $1 %s"
+        r = stack.upload(JPEG, desc)
+        self.assertEqual(r.status, 202, r.body)
+        image_id = r.json()["id"]
+        stack.wait_stored([image_id])
+        self.assertEqual(stack.psql("SELECT description FROM images WHERE id = '%s'" % image_id),
+                         desc)
+        self.assertEqual(stack.psql("SELECT to_regclass('public.images') IS NOT NULL"), "t")
+
+
+class StoredPaths(unittest.TestCase):
+    """design section 6: the API refuses any stored path that escapes STORAGE_DIR."""
+
+    def test_paths_outside_storage_are_refused(self):
+        with Stack(services=("api",)) as stack:
+            os.symlink("/etc/passwd", os.path.join(stack.storage_dir, "link.jpg"))
+            os.makedirs(os.path.join(stack.storage_dir, "2026", "11"))
+            for path in ("../../etc/passwd", "/etc/passwd", "2026/11/../../../../etc/passwd",
+                         "link.jpg"):
+                with self.subTest(path=path):
+                    image_id = str(uuid.uuid4())
+                    stack.psql("INSERT INTO images (id, received_at, description, path) "
+                               "VALUES ('%s', now(), 'evil', '%s')" % (image_id, path))
+                    for method in ("GET", "HEAD"):
+                        r = stack.request(method, "/api/images/" + image_id)
+                        self.assertNotEqual(r.status, 200, (method, path))
+                        self.assertNotIn(b"root:", r.body)
+            self.assertIn("escapes STORAGE_DIR", stack.log("api"))
+
+
+class BearerToken(unittest.TestCase):
+    """Optional API_TOKEN: uploads need it; reads only with API_TOKEN_READS=1."""
+
+    def test_token_guards_uploads_then_reads(self):
+        token = "t0k-" + uuid.uuid4().hex
+        with Stack(services=("api",), env={"API_TOKEN": token}) as stack:
+            for headers in ({}, {"Authorization": "Bearer wrong"},
+                            {"Authorization": "Basic " + token},
+                            {"Authorization": "Bearer " + token + "x"},
+                            {"Authorization": "Bearer " + token[:-1]}):
+                with self.subTest(headers=headers):
+                    r = stack.upload(JPEG, "no entry", headers=headers)
+                    problem(self, r, 401)
+                    self.assertTrue(r.header("WWW-Authenticate").startswith("Bearer"))
+            r = stack.upload(JPEG, "with token", headers={"Authorization": "Bearer " + token})
+            self.assertEqual(r.status, 202, r.body)
+            self.assertEqual(stack.request("GET", "/api/images").status, 200)
+
+            stack.stop_service("api")
+            stack.start_service("api", extra_env={"API_TOKEN_READS": "1"})
+            problem(self, stack.request("GET", "/api/images"), 401)
+            r = stack.request("GET", "/api/images",
+                              headers={"Authorization": "Bearer " + token})
+            self.assertEqual(r.status, 200, r.body)
+            self.assertEqual(stack.request("GET", "/health").status, 200,
+                             "health stays open for orchestrators")
+
+
+class Limits(unittest.TestCase):
+    """Body, part count, header size, description and pixels have documented
+    limits; after each refusal the next good upload still works."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = Stack(services=("api",)).__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stack.__exit__(None, None, None)
+
+    def assert_next_upload_works(self):
+        r = self.stack.upload(JPEG, "the next good upload")
+        self.assertEqual(r.status, 202, r.body)
+
+    def post(self, body, ctype):
+        return self.stack.request("POST", "/api/images", body=body,
+                                  headers={"Content-Type": ctype}, timeout=60)
+
+    def sized_body(self, total):
+        """A valid upload whose body is exactly `total` bytes (padding in the image)."""
+        fields = [("image", JPEG, "a.jpg", "image/jpeg"), ("description", b"sized", None, None)]
+        body, ctype = multipart(fields)
+        pad = total - len(body)
+        self.assertGreaterEqual(pad, 0)
+        fields[0] = ("image", JPEG + b"\0" * pad, "a.jpg", "image/jpeg")
+        body, ctype = multipart(fields)
+        self.assertEqual(len(body), total)
+        return body, ctype
+
+    def test_body_limit_is_exact(self):
+        limit = 10 * 1024 * 1024  # MAX_UPLOAD_BYTES default
+        body, ctype = self.sized_body(limit)
+        self.assertEqual(self.post(body, ctype).status, 202)
+        body, ctype = self.sized_body(limit + 1)
+        try:
+            r = self.post(body, ctype)
+            problem(self, r, 413)
+        except (BrokenPipeError, ConnectionResetError):
+            # Refusing before the whole body is read is allowed too.
+            pass
+        self.assert_next_upload_works()
+
+    def test_too_many_parts(self):
+        fields = [("image", JPEG, "a.jpg", "image/jpeg"), ("description", b"x", None, None)]
+        fields += [("extra%d" % i, b"x", None, None) for i in range(15)]  # 17 parts
+        body, ctype = multipart(fields)
+        doc = problem(self, self.post(body, ctype), 422)
+        self.assertIn("parts", str(doc))
+        many = [("p%d" % i, b"", None, None) for i in range(5000)]
+        body, ctype = multipart(many)
+        problem(self, self.post(body, ctype), 422)
+        self.assert_next_upload_works()
+
+    def test_huge_header_is_431(self):
+        sock = socket.create_connection(("127.0.0.1", self.stack.api_port), timeout=30)
+        try:
+            sock.sendall(b"POST /api/images HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 65536 +
+                         b"\r\nContent-Length: 0\r\n\r\n")
+            reply = sock.recv(4096)
+        except (BrokenPipeError, ConnectionResetError):
+            reply = b""
+        finally:
+            sock.close()
+        self.assertTrue(reply.startswith(b"HTTP/1.1 431 "), reply[:100])
+        self.assert_next_upload_works()
+
+    def test_description_limit(self):
+        self.assertEqual(self.stack.upload(JPEG, "Ж" * 200).status, 202)
+        problem(self, self.stack.upload(JPEG, "Ж" * 201), 422)
+        problem(self, self.stack.upload(JPEG, "x" * 100000), 422)
+        self.assert_next_upload_works()
+
+
+class PixelLimit(unittest.TestCase):
+    def test_image_over_max_pixels_fails_with_reason(self):
+        with Stack(services=SERVICES, env={"MAX_PIXELS": "100000"}) as stack:
+            r = stack.upload(JPEG, "too many pixels")
+            self.assertEqual(r.status, 202, r.body)
+            r = stack.request("GET", "/api/images/%s?wait=30" % r.json()["id"])
+            self.assertEqual(r.status, 422, r.body)
+            self.assertEqual(r.header("Content-Type"), "application/problem+json")
+            doc = r.json()
+            self.assertEqual(doc["type"], "urn:imgcap:problem:image-failed")
+            self.assertIn("MAX_PIXELS", doc["detail"])
+
+
+class Slowloris(unittest.TestCase):
+    """Many connections that trickle their headers do not starve the pool:
+    a normal upload and the health check still succeed meanwhile."""
+
+    CONNECTIONS = 120  # well above the pool size (API_WORKERS=4 -> 16 threads)
+
+    def test_slow_headers_do_not_block_uploads(self):
+        with Stack(services=("api",)) as stack:
+            socks = []
+            stop = threading.Event()
+            for i in range(self.CONNECTIONS):
+                # From another loopback address, so that a per-client connection
+                # limit (the usual slowloris defence) would not also refuse
+                # the honest client on 127.0.0.1.
+                s = socket.create_connection(("127.0.0.1", stack.api_port), timeout=10,
+                                             source_address=("127.0.0.2", 0))
+                s.sendall(b"POST /api/images HTTP/1.1\r\nHost: x\r\nX-Slow-%d: " % i)
+                socks.append(s)
+
+            def trickle():
+                while not stop.wait(0.5):
+                    for s in socks:
+                        try:
+                            s.sendall(b"a")
+                        except OSError:
+                            pass
+            t = threading.Thread(target=trickle, daemon=True)
+            t.start()
+            try:
+                time.sleep(1.0)  # let every slow connection be accepted and trickle
+                for n in range(3):
+                    r = stack.upload(JPEG, "while %d clients crawl (%d)" % (self.CONNECTIONS, n))
+                    self.assertEqual(r.status, 202, r.body)
+                self.assertEqual(stack.request("GET", "/health", timeout=30).status, 200)
+            finally:
+                stop.set()
+                t.join(10)
+                for s in socks:
+                    s.close()
+            self.assertIsNone(stack.procs["api"].poll())
+
+
+if __name__ == "__main__":
+    unittest.main()
