@@ -25,6 +25,10 @@
  * cheap way to burn CPU (libjpeg-turbo's TJFLAG_LIMITSCANS idea). */
 #define RENDER_MAX_SCANS 100
 
+/* Work buffers up to this size are kept for the next job; a rare huge image
+ * must not pin hundreds of MB in every worker. */
+#define RENDER_KEEP_BYTES (16u << 20)
+
 typedef struct jerr {
     struct jpeg_error_mgr pub; /* first: libjpeg hands us &pub */
     jmp_buf jb;
@@ -61,7 +65,7 @@ struct render_ctx {
     size_t in_len;
     const char *text;
     size_t text_len;
-    unsigned char *out;
+    unsigned char *out;     /* owned here until render_caption() hands it over */
     size_t out_cap;
     size_t out_len;
     int out_w, out_h;
@@ -77,6 +81,15 @@ struct render_ctx {
     memdst_t out_mgr, band_mgr;
     jvirt_barray_ptr dst_coef[MAX_COMPONENTS];
 };
+
+static void bytes_trim(bytes_t *b)
+{
+    if (b->cap > RENDER_KEEP_BYTES) {
+        free(b->p);
+        b->p = NULL;
+        b->cap = 0;
+    }
+}
 
 static int bytes_reserve(bytes_t *b, size_t n)
 {
@@ -547,6 +560,9 @@ int render_caption(render_ctx_t *c, const unsigned char *jpeg, size_t len, const
     job_begin(c, jpeg, len, text, text_len, 0, err, errlen);
     int rc = run_job(c);
     destroy_all(c);
+    bytes_t *work[] = {&c->px, &c->tmp, &c->row, &c->band, &c->bandjpg, &c->marker};
+    for (size_t i = 0; i < sizeof work / sizeof *work; i++)
+        bytes_trim(work[i]);
     if (rc < 0) {
         free(c->out);
         c->out = NULL;
