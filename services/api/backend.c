@@ -1,4 +1,4 @@
-/* backend.c - thread-local Redis and PostgreSQL connections (see backend.h). */
+/* backend.c - the pool of Redis and PostgreSQL connections (see backend.h). */
 #include "backend.h"
 
 #include <pthread.h>
@@ -28,71 +28,81 @@ static const struct {
     [API_SQL_PING] = {"api_ping", "SELECT 1", 0},
 };
 
-typedef struct conns {
+struct api_conn {
     rqueue_t *rq;
     uint64_t rq_retry_at; /* monotonic ms before which we do not reconnect */
     PGconn *pg;
     uint64_t pg_retry_at;
-} conns_t;
+    api_conn_t *next_free;
+};
 
-static const config_t *CFG;
-static pthread_key_t KEY;
-static pthread_once_t KEY_ONCE = PTHREAD_ONCE_INIT;
+static struct {
+    const config_t *cfg;
+    pthread_mutex_t mu;
+    pthread_cond_t freed;
+    api_conn_t *slots;
+    int size;
+    api_conn_t *free_list;
+} P = {.mu = PTHREAD_MUTEX_INITIALIZER, .freed = PTHREAD_COND_INITIALIZER};
 
-static void conns_free(void *p)
+int api_backend_init(const config_t *cfg, int size)
 {
-    conns_t *c = p;
-    if (c == NULL)
-        return;
-    rqueue_close(c->rq);
-    if (c->pg != NULL)
-        PQfinish(c->pg);
-    free(c);
-}
-
-static void make_key(void)
-{
-    pthread_key_create(&KEY, conns_free);
-}
-
-void api_backend_init(const config_t *cfg)
-{
-    CFG = cfg;
-    pthread_once(&KEY_ONCE, make_key);
-}
-
-static conns_t *thread_conns(void)
-{
-    conns_t *c = pthread_getspecific(KEY);
-    if (c == NULL) {
-        c = calloc(1, sizeof *c);
-        if (c == NULL)
-            return NULL;
-        pthread_setspecific(KEY, c);
+    P.cfg = cfg;
+    P.slots = calloc((size_t)size, sizeof *P.slots);
+    if (P.slots == NULL)
+        return -1;
+    P.size = size;
+    for (int i = 0; i < size; i++) {
+        P.slots[i].next_free = P.free_list;
+        P.free_list = &P.slots[i];
     }
+    return 0;
+}
+
+void api_backend_shutdown(void)
+{
+    for (int i = 0; i < P.size; i++) {
+        rqueue_close(P.slots[i].rq);
+        if (P.slots[i].pg != NULL)
+            PQfinish(P.slots[i].pg);
+    }
+    free(P.slots);
+    P.slots = NULL;
+    P.free_list = NULL;
+    P.size = 0;
+}
+
+api_conn_t *api_backend_acquire(void)
+{
+    pthread_mutex_lock(&P.mu);
+    while (P.free_list == NULL)
+        pthread_cond_wait(&P.freed, &P.mu);
+    api_conn_t *c = P.free_list;
+    P.free_list = c->next_free;
+    pthread_mutex_unlock(&P.mu);
     return c;
 }
 
-void api_backend_release_thread(void)
+void api_backend_release(api_conn_t *c)
 {
-    conns_free(pthread_getspecific(KEY));
-    pthread_setspecific(KEY, NULL);
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&P.mu);
+    c->next_free = P.free_list;
+    P.free_list = c;
+    pthread_cond_signal(&P.freed);
+    pthread_mutex_unlock(&P.mu);
 }
 
-rqueue_t *api_backend_redis(char *err, size_t errlen)
+rqueue_t *api_backend_redis(api_conn_t *c, char *err, size_t errlen)
 {
-    conns_t *c = thread_conns();
-    if (c == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
     if (c->rq != NULL)
         return c->rq;
     if (time_mono_ms() < c->rq_retry_at) {
         snprintf(err, errlen, "Redis is unreachable (retrying shortly)");
         return NULL;
     }
-    c->rq = rqueue_open(CFG->redis_url, CFG->redis_prefix, NULL, 0, err, errlen);
+    c->rq = rqueue_open(P.cfg->redis_url, P.cfg->redis_prefix, NULL, 0, err, errlen);
     if (c->rq == NULL) {
         c->rq_retry_at = time_mono_ms() + BACKEND_RETRY_MS;
         log_warn("redis: %s", err);
@@ -115,7 +125,7 @@ static int prepare_all(PGconn *pg, char *err, size_t errlen)
 }
 
 /* Opens the thread's connection if needed. 0 or -1 with err. */
-static int pg_ready(conns_t *c, char *err, size_t errlen)
+static int pg_ready(api_conn_t *c, char *err, size_t errlen)
 {
     if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK)
         return 0;
@@ -127,7 +137,7 @@ static int pg_ready(conns_t *c, char *err, size_t errlen)
         snprintf(err, errlen, "PostgreSQL is unreachable (retrying shortly)");
         return -1;
     }
-    c->pg = pgconn_connect(CFG->database_url, 0, NULL);
+    c->pg = pgconn_connect(P.cfg->database_url, 0, NULL);
     if (c->pg == NULL) {
         snprintf(err, errlen, "PostgreSQL is unreachable");
         c->pg_retry_at = time_mono_ms() + BACKEND_RETRY_MS;
@@ -143,14 +153,9 @@ static int pg_ready(conns_t *c, char *err, size_t errlen)
     return 0;
 }
 
-PGresult *api_backend_query(api_sql_t which, int nparams, const char *const *params,
-                            char *err, size_t errlen)
+PGresult *api_backend_query(api_conn_t *c, api_sql_t which, int nparams,
+                            const char *const *params, char *err, size_t errlen)
 {
-    conns_t *c = thread_conns();
-    if (c == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
     for (int attempt = 0; attempt < 2; attempt++) {
         if (pg_ready(c, err, errlen) != 0)
             return NULL;

@@ -1,17 +1,18 @@
-/* backend.h - the API's connections to Redis and PostgreSQL.
+/* backend.h - the API's connections to Redis and PostgreSQL: a small bounded
+ * pool of connection pairs that request handlers check out and return.
  *
- * Ownership: every MHD worker thread lazily opens its own rqueue_t and PGconn
- * and keeps them in thread-local storage; a pthread key destructor closes them
- * when the thread exits (MHD_stop_daemon joins its pool). Why thread-local and
- * not an actor pool: a request handler already runs on one fixed pool thread,
- * so a thread-owned connection keeps the "one connection, one thread" rule of
- * design section 7 with no hop through a mailbox and no lock per query, and
- * the number of connections is bounded by the pool size (API threads + 1).
+ * Why a checkout pool: HTTP runs one thread per connection (server.h), so
+ * thread-local connections would open a Redis and a PostgreSQL connection per
+ * TCP connection. A pool of api_backend_size slots bounds them instead. A slot
+ * is used by exactly one thread between acquire and release (hiredis contexts
+ * and PGconn are not thread-safe but may change threads between uses), so the
+ * "one connection, one user" rule of design section 7 holds; a handler never
+ * keeps a slot while it sleeps (?wait releases it between checks).
  *
- * Failure: a call that finds its connection dead drops it and reconnects once
- * (so a restarted Redis/PostgreSQL costs no error); when the server is down the
- * thread does not retry for BACKEND_RETRY_MS, so a burst of requests answers
- * 503 at once instead of each one waiting for a connect attempt. */
+ * Connections open lazily. A call that finds its connection dead reconnects
+ * once; when the server is down a slot does not retry for BACKEND_RETRY_MS,
+ * so a burst of requests answers 503 at once instead of each one waiting for
+ * a connect attempt. */
 #ifndef IMGCAP_API_BACKEND_H
 #define IMGCAP_API_BACKEND_H
 
@@ -20,14 +21,24 @@
 #include "config.h"
 #include "rqueue.h"
 
-/* Remembers cfg (which must outlive every thread using the backend). */
-void api_backend_init(const config_t *cfg);
+typedef struct api_conn api_conn_t;
 
-/* The calling thread's Redis connection, opened on first use; NULL with err
- * set when Redis is unreachable. Do not close it. */
-rqueue_t *api_backend_redis(char *err, size_t errlen);
+/* Creates the pool of size slots (no connection is opened yet). cfg must
+ * outlive the pool. Returns 0, or -1 when out of memory. */
+int api_backend_init(const config_t *cfg, int size);
 
-/* Runs one of the API's prepared statements on the thread's PostgreSQL
+/* Closes every connection and frees the pool. All slots must be released. */
+void api_backend_shutdown(void);
+
+/* Takes a free slot, waiting while all are in use. Never NULL. */
+api_conn_t *api_backend_acquire(void);
+void api_backend_release(api_conn_t *c);
+
+/* The slot's Redis connection, opened on first use; NULL with err set when
+ * Redis is unreachable. Owned by the slot: do not close it. */
+rqueue_t *api_backend_redis(api_conn_t *c, char *err, size_t errlen);
+
+/* Runs one of the API's prepared statements on the slot's PostgreSQL
  * connection, reconnecting once if the connection was lost. Returns a result
  * with PGRES_TUPLES_OK the caller frees with PQclear(), or NULL with err set
  * (server down or query failed). */
@@ -38,10 +49,7 @@ typedef enum {
     API_SQL_PING,
     API_SQL_COUNT
 } api_sql_t;
-PGresult *api_backend_query(api_sql_t which, int nparams, const char *const *params,
-                            char *err, size_t errlen);
-
-/* Closes the calling thread's connections now (main thread at exit). */
-void api_backend_release_thread(void);
+PGresult *api_backend_query(api_conn_t *c, api_sql_t which, int nparams,
+                            const char *const *params, char *err, size_t errlen);
 
 #endif

@@ -7,8 +7,8 @@
  * hints: waiters also wake every second, so a missed event (reconnect, Redis
  * restart) costs at most a second, never a wrong answer.
  *
- * Waiters are bounded (max_waiters): each one holds an MHD pool thread, and
- * the pool must keep free threads for other requests. */
+ * Waiters are bounded (max_waiters): each one holds its connection's thread
+ * for up to 30 s. */
 #ifndef IMGCAP_API_EVENTS_H
 #define IMGCAP_API_EVENTS_H
 

@@ -28,7 +28,7 @@ static void usage(FILE *f)
             "\n"
             "Configuration comes from the environment and the .env file\n"
             "(IMGCAP_ENV_FILE, default ./.env). Used here: API_HOST, API_PORT, API_WORKERS\n"
-            "(HTTP threads = max(4*API_WORKERS, 16)), REDIS_URL, REDIS_PREFIX,\n"
+            "(Redis/PostgreSQL connections = max(4*API_WORKERS, 16)), REDIS_URL, REDIS_PREFIX,\n"
             "DATABASE_URL, STORAGE_DIR, MAX_UPLOAD_BYTES, QUEUE_MAX_DEPTH, LEASE_SECONDS,\n"
             "SWAGGER_UI_URL, API_TOKEN, API_TOKEN_READS, LOG_DIR, LOG_LEVEL,\n"
             "SHUTDOWN_SECONDS.\n");
@@ -57,12 +57,15 @@ int main(int argc, char **argv)
                 cfg.log_dir);
     log_set_thread_name("main");
     actor_install_signals();
-    api_backend_init(&cfg);
-
-    int pool = api_server_pool_size(&cfg);
-    api_events_t *ev = api_events_start(&cfg, pool / 2);
+    if (api_backend_init(&cfg, api_server_backend_size(&cfg)) != 0) {
+        log_error("cannot create the backend pool: out of memory");
+        log_close();
+        return 1;
+    }
+    api_events_t *ev = api_events_start(&cfg, API_CONNECTION_LIMIT / 2);
     if (ev == NULL) {
         log_error("cannot start the events actor");
+        api_backend_shutdown();
         log_close();
         return 1;
     }
@@ -70,6 +73,7 @@ int main(int argc, char **argv)
     if (srv == NULL) {
         log_error("cannot start the HTTP server: %s", err);
         api_events_stop(ev);
+        api_backend_shutdown();
         log_close();
         return 1;
     }
@@ -81,9 +85,12 @@ int main(int argc, char **argv)
     log_info("stopping: no new connections, waking held requests");
     api_server_quiesce(srv);
     api_events_quiesce(ev);
+    int left = api_server_drain(srv, cfg.shutdown_seconds * 1000);
+    if (left > 0)
+        log_warn("%d requests still in progress after SHUTDOWN_SECONDS: closing them", left);
     api_server_stop(srv);
     api_events_stop(ev);
-    api_backend_release_thread();
+    api_backend_shutdown();
     log_info("imgcap-api stopped");
     log_close();
     return 0;

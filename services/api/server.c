@@ -9,6 +9,7 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,7 @@ extern const unsigned long api_openapi_json_len;
 #define CACHE_IMMUTABLE "public, max-age=31536000, immutable"
 #define STREAM_BLOCK (64 * 1024)
 #define CONNECTION_TIMEOUT_S 60 /* idle keep-alive; above the longest ?wait */
-#define CONNECTION_LIMIT 4096
+#define THREAD_STACK_BYTES (512 * 1024)
 
 typedef struct call call_t;
 typedef void (*handler_fn)(call_t *c);
@@ -66,6 +67,7 @@ struct api_server {
     size_t docs_len;
     pthread_mutex_t storage_mu;
     char storage_real[PATH_MAX];
+    atomic_int in_progress; /* requests between their request line and completion */
 };
 
 struct call {
@@ -74,7 +76,21 @@ struct call {
     const struct _u_request *req;
     struct _u_response *resp;
     char id[UUID_STR_LEN]; /* the image this request is about, for the access log */
+    api_conn_t *conn;      /* backend slot, taken on first use, returned by dispatch() */
 };
+
+static api_conn_t *conn_of(call_t *c)
+{
+    if (c->conn == NULL)
+        c->conn = api_backend_acquire();
+    return c->conn;
+}
+
+static void conn_release(call_t *c)
+{
+    api_backend_release(c->conn);
+    c->conn = NULL;
+}
 
 /* ---- responses ---- */
 
@@ -188,7 +204,7 @@ static void handle_upload(call_t *c)
     }
 
     char err[256];
-    rqueue_t *rq = api_backend_redis(err, sizeof err);
+    rqueue_t *rq = api_backend_redis(conn_of(c), err, sizeof err);
     if (rq == NULL) {
         reply_unavailable(c, PROBLEM_UNAVAILABLE, "the queue (Redis) is unreachable", "2");
         return;
@@ -266,10 +282,10 @@ static void handle_list(call_t *c)
     snprintf(lim, sizeof lim, "%d", limit + 1); /* one more tells whether a next page exists */
     const char *params[2] = {before, lim};
     char dberr[512];
-    PGresult *r = before[0] ? api_backend_query(API_SQL_LIST_BEFORE, 2, params, dberr,
-                                                sizeof dberr)
-                            : api_backend_query(API_SQL_LIST, 1, params + 1, dberr,
-                                                sizeof dberr);
+    PGresult *r = before[0] ? api_backend_query(conn_of(c), API_SQL_LIST_BEFORE, 2, params,
+                                                dberr, sizeof dberr)
+                            : api_backend_query(conn_of(c), API_SQL_LIST, 1, params + 1,
+                                                dberr, sizeof dberr);
     if (r == NULL) {
         log_warn("list: %s", dberr);
         reply_unavailable(c, PROBLEM_UNAVAILABLE, "the database is unreachable", "2");
@@ -311,11 +327,11 @@ typedef struct lookup {
     char err[512];         /* IMG_ERROR: what was unreachable */
 } lookup_t;
 
-static void look_up(const char *id, lookup_t *out)
+static void look_up(api_conn_t *conn, const char *id, lookup_t *out)
 {
     memset(out, 0, sizeof *out);
     const char *params[1] = {id};
-    PGresult *r = api_backend_query(API_SQL_GET, 1, params, out->err, sizeof out->err);
+    PGresult *r = api_backend_query(conn, API_SQL_GET, 1, params, out->err, sizeof out->err);
     if (r == NULL) {
         out->state = IMG_ERROR;
         return;
@@ -328,7 +344,7 @@ static void look_up(const char *id, lookup_t *out)
         return;
     }
     PQclear(r);
-    rqueue_t *rq = api_backend_redis(out->err, sizeof out->err);
+    rqueue_t *rq = api_backend_redis(conn, out->err, sizeof out->err);
     if (rq == NULL) {
         out->state = IMG_ERROR;
         return;
@@ -473,9 +489,10 @@ static void handle_image(call_t *c)
     api_waiter_t *w = NULL;
     uint64_t deadline = time_mono_ms() + (uint64_t)wait_s * 1000;
     for (;;) {
-        look_up(id, &lk);
+        look_up(conn_of(c), id, &lk);
         if (lk.state != IMG_PENDING || wait_s == 0)
             break;
+        conn_release(c); /* never hold a backend slot while sleeping */
         if (w == NULL) {
             /* Register, then look again: an event between the first look and
              * the registration would otherwise be missed. */
@@ -539,10 +556,11 @@ static json_t *queue_json(const rq_stats_t *s, int ok)
 }
 
 /* Reads both queues' stats. 1 when Redis answered. */
-static int read_stats(const config_t *cfg, rq_stats_t *render, rq_stats_t *persist)
+static int read_stats(call_t *c, rq_stats_t *render, rq_stats_t *persist)
 {
+    const config_t *cfg = c->srv->cfg;
     char err[256];
-    rqueue_t *rq = api_backend_redis(err, sizeof err);
+    rqueue_t *rq = api_backend_redis(conn_of(c), err, sizeof err);
     long lease_ms = (long)cfg->lease_seconds * 1000;
     if (rq == NULL)
         return 0;
@@ -561,9 +579,9 @@ static int read_stats(const config_t *cfg, rq_stats_t *render, rq_stats_t *persi
 static void handle_health(call_t *c)
 {
     rq_stats_t render = {0}, persist = {0};
-    int redis_ok = read_stats(c->srv->cfg, &render, &persist);
+    int redis_ok = read_stats(c, &render, &persist);
     char err[512];
-    PGresult *r = api_backend_query(API_SQL_PING, 0, NULL, err, sizeof err);
+    PGresult *r = api_backend_query(conn_of(c), API_SQL_PING, 0, NULL, err, sizeof err);
     int pg_ok = r != NULL;
     if (r != NULL)
         PQclear(r);
@@ -583,7 +601,7 @@ static void handle_health(call_t *c)
 static void handle_metrics(call_t *c)
 {
     rq_stats_t render = {0}, persist = {0};
-    int redis_ok = read_stats(c->srv->cfg, &render, &persist);
+    int redis_ok = read_stats(c, &render, &persist);
     api_queue_gauges_t g = {.render = redis_ok ? &render : NULL,
                             .persist = redis_ok ? &persist : NULL,
                             .waiters = api_events_waiters(c->srv->ev)};
@@ -666,6 +684,7 @@ static int dispatch(const struct _u_request *req, struct _u_response *resp, void
     } else {
         fn(&c);
     }
+    conn_release(&c);
     double secs = (double)(time_mono_ns() - t0) / 1e9;
     int status = (int)resp->status;
     api_metrics_observe(route->id, m, status, secs);
@@ -677,7 +696,7 @@ static int dispatch(const struct _u_request *req, struct _u_response *resp, void
 
 /* ---- lifecycle ---- */
 
-int api_server_pool_size(const config_t *cfg)
+int api_server_backend_size(const config_t *cfg)
 {
     int n = cfg->api_workers * 4;
     return n < 16 ? 16 : n;
@@ -692,6 +711,25 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
     log_warn("microhttpd: %s", line);
+}
+
+/* Ulfius's request bookkeeping, wrapped to count requests in progress so a
+ * graceful stop can wait for their responses (MHD calls the completion for
+ * every request whose request line it logged). */
+static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *con)
+{
+    (void)con;
+    api_server_t *s = cls;
+    atomic_fetch_add(&s->in_progress, 1);
+    return ulfius_uri_logger(NULL, uri);
+}
+
+static void request_completed(void *cls, struct MHD_Connection *con, void **con_cls,
+                              enum MHD_RequestTerminationCode toe)
+{
+    api_server_t *s = cls;
+    mhd_request_completed(NULL, con, con_cls, toe);
+    atomic_fetch_sub(&s->in_progress, 1);
 }
 
 /* Escapes s for an HTML attribute. Returns a new string (free()) or NULL. */
@@ -779,8 +817,8 @@ api_server_t *api_server_start(const config_t *cfg, api_events_t *ev, char *err,
     s->cfg = cfg;
     s->ev = ev;
     pthread_mutex_init(&s->storage_mu, NULL);
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                         MHD_USE_ERROR_LOG;
+    unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                         MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (build_docs(s) != 0) {
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -823,12 +861,12 @@ api_server_t *api_server_start(const config_t *cfg, api_events_t *ev, char *err,
 
     struct MHD_OptionItem ops[] = {
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL}, /* must come first */
-        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)mhd_request_completed, NULL},
-        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)ulfius_uri_logger, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)request_completed, s},
+        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)uri_logger, s},
         {MHD_OPTION_SOCK_ADDR, 0, &s->addr},
-        {MHD_OPTION_THREAD_POOL_SIZE, api_server_pool_size(cfg), NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, API_CONNECTION_LIMIT, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S, NULL},
-        {MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT, NULL},
+        {MHD_OPTION_THREAD_STACK_SIZE, THREAD_STACK_BYTES, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
     if (ulfius_start_framework_with_mhd_options(&s->inst, flags, ops) != U_OK) {
@@ -836,8 +874,9 @@ api_server_t *api_server_start(const config_t *cfg, api_events_t *ev, char *err,
                  cfg->api_host, cfg->api_port);
         goto fail;
     }
-    log_info("listening on %s:%d with %d threads, uploads up to %lld bytes", cfg->api_host,
-             cfg->api_port, api_server_pool_size(cfg), cfg->max_upload_bytes);
+    log_info("listening on %s:%d, up to %d connections (a thread each), %d backend "
+             "connections, uploads up to %lld bytes", cfg->api_host, cfg->api_port,
+             API_CONNECTION_LIMIT, api_server_backend_size(cfg), cfg->max_upload_bytes);
     return s;
 
 fail:
@@ -856,6 +895,14 @@ void api_server_quiesce(api_server_t *s)
         if (fd != MHD_INVALID_SOCKET)
             close(fd);
     }
+}
+
+int api_server_drain(api_server_t *s, int timeout_ms)
+{
+    uint64_t deadline = time_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    while (atomic_load(&s->in_progress) > 0 && time_mono_ms() < deadline)
+        time_sleep_ms(10, NULL);
+    return atomic_load(&s->in_progress);
 }
 
 void api_server_stop(api_server_t *s)

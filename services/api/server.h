@@ -1,14 +1,17 @@
 /* server.h - the HTTP side of the API: Ulfius instance, routes, handlers
  * (design section 3).
  *
- * Threading: libmicrohttpd runs a bounded pool of api_server_pool_size()
- * threads (internal epoll per thread). A handler runs on the pool thread that
- * owns its connection, and the Redis/PostgreSQL connections it uses belong to
- * that thread (backend.h). A ?wait request holds its thread (Ulfius has no
- * suspend/resume), so the pool is sized max(API_WORKERS*4, 16) and at most
- * half of it may be holding waiters (events.h): the other half always serves.
- * While a thread holds a waiter, other keep-alive connections it owns wait
- * too (at most the wait time); new connections go to the free threads.
+ * Threading: libmicrohttpd runs one thread per connection, at most
+ * API_CONNECTION_LIMIT connections (further ones wait in the listen backlog),
+ * each closed after CONNECTION_TIMEOUT_S idle seconds. Why not MHD's thread
+ * pool: a ?wait request blocks its thread (Ulfius has no suspend/resume), and
+ * in pool mode every other connection multiplexed on that thread - keep-alive
+ * ones, and new ones accepted in the same batch, as an integration test showed -
+ * stalls behind it for up to 30 s. With a thread per connection a held request
+ * delays nobody else. Redis and PostgreSQL connections are therefore not per
+ * thread but a bounded checkout pool of api_server_backend_size() slots
+ * (backend.h), and at most API_CONNECTION_LIMIT/2 requests may be held by
+ * ?wait at once (events.h); beyond that ?wait answers at once.
  *
  * Request bodies: Ulfius reads the whole body before any callback runs, so a
  * 413 cannot be answered before the upload is received. Memory is bounded
@@ -23,10 +26,13 @@
 #include "config.h"
 #include "events.h"
 
+#define API_CONNECTION_LIMIT 1024
+
 typedef struct api_server api_server_t;
 
-/* Number of MHD pool threads for cfg. */
-int api_server_pool_size(const config_t *cfg);
+/* Number of backend (Redis + PostgreSQL) connection slots for cfg:
+ * max(4 * API_WORKERS, 16). */
+int api_server_backend_size(const config_t *cfg);
 
 /* Binds API_HOST:API_PORT and starts serving. cfg and ev must outlive the
  * server. Returns the server (caller stops it with api_server_stop()) or
@@ -37,7 +43,12 @@ api_server_t *api_server_start(const config_t *cfg, api_events_t *ev, char *err,
 /* Stops accepting connections (first step of a graceful stop). */
 void api_server_quiesce(api_server_t *s);
 
-/* Waits for running handlers, closes every connection, frees the server. */
+/* Waits up to timeout_ms for the requests in progress to be answered (idle
+ * keep-alive connections do not count). Returns how many are left. */
+int api_server_drain(api_server_t *s, int timeout_ms);
+
+/* Closes every connection (after waiting for running handlers), frees the
+ * server. */
 void api_server_stop(api_server_t *s);
 
 #endif

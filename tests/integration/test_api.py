@@ -474,6 +474,36 @@ class Shutdown(unittest.TestCase):
             self.assertEqual(result["r"].json()["status"], "queued")
 
 
+class HeldRequests(unittest.TestCase):
+    def test_held_requests_delay_nobody_else(self):
+        # Requests sent while 8 ?wait requests are being held, some of them at
+        # the same moment, are all answered while the 8 are still held.
+        with Stack(services=("api",)) as s:
+            image_id = s.upload(JPEG, "never rendered").json()["id"]
+            results = []
+
+            def hold():
+                results.append(s.request("GET", "/api/images/%s?wait=30" % image_id, timeout=60))
+            threads = [threading.Thread(target=hold) for _ in range(8)]
+            for t in threads:
+                t.start()
+            for _ in range(20):
+                self.assertEqual(s.request("GET", "/api/images", timeout=20).status, 200)
+
+            def held():
+                text = s.request("GET", "/metrics", timeout=20).body.decode()
+                return re.search(r"^imgcap_api_waiters 8$", text, re.M)
+            wait_until(held, 20, what="8 held requests")
+            for _ in range(20):
+                self.assertEqual(s.request("GET", "/health", timeout=20).status, 200)
+            self.assertEqual(s.upload(JPEG, "while held").status, 202)
+            self.assertTrue(all(t.is_alive() for t in threads), "the 8 are still held")
+            self.assertEqual(s.stop_service("api"), 0)
+            for t in threads:
+                t.join(60)
+            self.assertEqual([r.status for r in results], [202] * 8)
+
+
 class Token(unittest.TestCase):
     def test_bearer_token(self):
         with Stack(services=("api",), env={"API_TOKEN": "s3cret"}) as s:
