@@ -85,8 +85,11 @@ def machine():
                 break
     with open("/proc/meminfo") as f:
         mem_kb = int(f.readline().split()[1])
+    with open("/proc/loadavg") as f:
+        load1 = float(f.read().split()[0])
+    # load1 at the start says whether something else was using the cores.
     return {"nproc": os.cpu_count(), "cpu": model, "mem_gb": round(mem_kb / 2**20, 1),
-            "kernel": platform.release(),
+            "kernel": platform.release(), "load1_at_start": load1,
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%MZ")}
 
 
@@ -194,7 +197,7 @@ def proc_cpu_ticks(pid, children_too=False):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     ticks = int(fields[11]) + int(fields[12])
-    if children_too:  # reaped children (exited postgres backends)
+    if children_too:  # children it has reaped
         ticks += int(fields[13]) + int(fields[14])
     return ticks
 
@@ -279,7 +282,9 @@ def cpu_snapshot(stack):
     snap = {}
     for name in SERVICES:
         pid = stack.pid(name)
-        ticks = proc_cpu_ticks(pid, children_too=(name == "postgres"))
+        # Reaped children count too: exited PostgreSQL backends, and Redis's
+        # AOF rewrite children, a cost the payloads in Redis bring.
+        ticks = proc_cpu_ticks(pid, children_too=(name in ("postgres", "redis")))
         if name == "postgres":
             ticks += sum(proc_cpu_ticks(c) for c in children_of(pid) if os.path.exists(
                 "/proc/%d" % c))
@@ -475,6 +480,15 @@ def wrk(url, seconds):
     return res
 
 
+def read_cpu(stack, nginx):
+    """CPU ticks of the processes that can serve or back a read."""
+    snap = {s: ticks for s, (_, ticks) in cpu_snapshot(stack).items()
+            if s in ("api", "postgres", "redis")}
+    snap["nginx"] = sum(proc_cpu_ticks(p) for p in [nginx.proc.pid] +
+                        children_of(nginx.proc.pid))
+    return snap
+
+
 def http_get(url):
     with urllib.request.urlopen(url, timeout=10) as r:
         return r.status, r.read()
@@ -501,9 +515,17 @@ def bench_reads(tmp, stack, psql):
         status, body = http_get(nginx.url + "/" + rel)
         if status != 200 or body != data:
             raise RuntimeError("nginx answered %d with %d bytes" % (status, len(body)))
-        res["api_image"] = wrk(stack.api_url + "/api/images/" + img_id, READ_SECONDS)
-        res["nginx_image"] = wrk(nginx.url + "/" + rel, READ_SECONDS)
-        res["api_list100"] = wrk(stack.api_url + "/api/images?limit=100", READ_SECONDS)
+        for key, url in (("api_image", stack.api_url + "/api/images/" + img_id),
+                         ("nginx_image", nginx.url + "/" + rel),
+                         ("api_list100", stack.api_url + "/api/images?limit=100")):
+            before = read_cpu(stack, nginx)
+            res[key] = wrk(url, READ_SECONDS)
+            after = read_cpu(stack, nginx)
+            reqs = res[key]["req_per_s"] * READ_SECONDS
+            # Server CPU per request, microseconds: what a read costs each process.
+            res[key]["cpu_us_per_req"] = {
+                k: round((after[k] - before[k]) / CLK_TCK * 1e6 / max(1.0, reqs), 1)
+                for k in after if (after[k] - before[k]) / CLK_TCK * 1e6 / max(1.0, reqs) >= 0.5}
     finally:
         nginx.stop()
     res["api_vs_nginx"] = round(res["api_image"]["req_per_s"] /
@@ -519,8 +541,8 @@ def fmt(v, spec="%.2f"):
 
 def print_table(r):
     m = r["machine"]
-    print("imgcap benchmark, %s: %d cores, %s, %.1f GB, Linux %s" %
-          (m["date"], m["nproc"], m["cpu"], m["mem_gb"], m["kernel"]))
+    print("imgcap benchmark, %s: %d cores, %s, %.1f GB, Linux %s, load %.2f at start" %
+          (m["date"], m["nproc"], m["cpu"], m["mem_gb"], m["kernel"], m["load1_at_start"]))
     rd = r.get("render")
     if rd:
         print("\n1. render  %s, %d-character Cyrillic caption, ms per image (best of 3 means)" %
@@ -589,9 +611,10 @@ def print_table(r):
                                ("nginx_image", "nginx, same file"),
                                ("api_list100", "GET /api/images?limit=100")):
                 w = rs[key]
-                print("   %-40s %10.0f req/s  p50 %s ms  p99 %s ms%s" % (
+                cpu = ", ".join("%s %.0f" % kv for kv in sorted(w["cpu_us_per_req"].items()))
+                print("   %-40s %8.0f req/s  p50 %s ms  p99 %s ms  CPU us/req: %s%s" % (
                     label, w["req_per_s"], fmt(w.get("p50_ms")), fmt(w.get("p99_ms")),
-                    "  non-2xx %d" % w["non_2xx"] if w["non_2xx"] else ""))
+                    cpu or "-", "  non-2xx %d" % w["non_2xx"] if w["non_2xx"] else ""))
             print("   api / nginx = %.2f" % rs["api_vs_nginx"])
     print()
 
