@@ -38,13 +38,19 @@ BIN_DIR=${IMGCAP_BIN_DIR:-$ROOT/build}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 SERVICES="persist render api"
 
-OWN_REDIS=0; OWN_PG=0
+# Whether this script runs its own redis-server / PostgreSQL is decided once, by
+# `start`, and handed to the supervisor it spawns (which inherits the URLs).
+OWN_REDIS=${IMGCAP_OWN_REDIS:-0}; OWN_PG=${IMGCAP_OWN_PG:-0}
 [[ -z "${REDIS_URL:-}" ]] && { OWN_REDIS=1; export REDIS_URL="redis://127.0.0.1:$LOCAL_REDIS_PORT"; }
 [[ -z "${DATABASE_URL:-}" ]] && { OWN_PG=1; export DATABASE_URL="postgresql://imgcap@127.0.0.1:$LOCAL_PG_PORT/imgcap"; }
+export IMGCAP_OWN_REDIS=$OWN_REDIS IMGCAP_OWN_PG=$OWN_PG
 export STORAGE_DIR=${STORAGE_DIR:-$VAR_DIR/images}
 export LOG_DIR=${LOG_DIR:-$VAR_DIR/log}
 export IMGCAP_ENV_FILE=$ENV_FILE
 mkdir -p "$RUN_DIR" "$STORAGE_DIR" "$LOG_DIR"
+# Absolute paths: redis-server and postgres change directory before opening logs.
+STORAGE_DIR=$(cd "$STORAGE_DIR" && pwd); LOG_DIR=$(cd "$LOG_DIR" && pwd)
+export STORAGE_DIR LOG_DIR
 
 log() { printf '%s local.sh: %s\n' "$(date -u +%FT%T.%3NZ)" "$*" | tee -a "$LOG_DIR/local.log" >&2; }
 
@@ -135,7 +141,10 @@ stop_pid() {  # name signal timeout
 
 stop_all() {
     stop_pid supervisor TERM 5
-    for s in api render persist; do stop_pid "$s" TERM "${SHUTDOWN_SECONDS:-10}"; done
+    # The services drain in parallel, each within SHUTDOWN_SECONDS (+2 s grace).
+    local s
+    for s in api render persist; do stop_pid "$s" TERM $(( ${SHUTDOWN_SECONDS:-10} + 2 )) & done
+    wait
     [[ $OWN_REDIS == 1 ]] && stop_pid redis TERM 20
     if [[ $OWN_PG == 1 && -f "$VAR_DIR/pg/postmaster.pid" ]]; then
         as_pg "$PG_BIN/pg_ctl" -D "$VAR_DIR/pg" -w -m fast stop >/dev/null && log "postgres stopped"
