@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "pgconn.h"
@@ -72,14 +73,26 @@ void api_backend_shutdown(void)
     P.size = 0;
 }
 
-api_conn_t *api_backend_acquire(void)
+api_conn_t *api_backend_acquire(int timeout_ms)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
     pthread_mutex_lock(&P.mu);
     while (P.free_list == NULL)
-        pthread_cond_wait(&P.freed, &P.mu);
+        if (pthread_cond_timedwait(&P.freed, &P.mu, &ts) != 0)
+            break;
     api_conn_t *c = P.free_list;
-    P.free_list = c->next_free;
+    if (c != NULL)
+        P.free_list = c->next_free;
     pthread_mutex_unlock(&P.mu);
+    if (c == NULL)
+        log_warn("backend: all %d Redis/PostgreSQL slots busy for %d ms", P.size, timeout_ms);
     return c;
 }
 
@@ -94,8 +107,14 @@ void api_backend_release(api_conn_t *c)
     pthread_mutex_unlock(&P.mu);
 }
 
+static const char BUSY[] = "every backend connection is busy";
+
 rqueue_t *api_backend_redis(api_conn_t *c, char *err, size_t errlen)
 {
+    if (c == NULL) {
+        snprintf(err, errlen, "%s", BUSY);
+        return NULL;
+    }
     if (c->rq != NULL)
         return c->rq;
     if (time_mono_ms() < c->rq_retry_at) {
@@ -156,6 +175,10 @@ static int pg_ready(api_conn_t *c, char *err, size_t errlen)
 PGresult *api_backend_query(api_conn_t *c, api_sql_t which, int nparams,
                             const char *const *params, char *err, size_t errlen)
 {
+    if (c == NULL) {
+        snprintf(err, errlen, "%s", BUSY);
+        return NULL;
+    }
     for (int attempt = 0; attempt < 2; attempt++) {
         if (pg_ready(c, err, errlen) != 0)
             return NULL;

@@ -30,9 +30,11 @@ int api_backend_init(const config_t *cfg, int size);
 /* Closes every connection and frees the pool. All slots must be released. */
 void api_backend_shutdown(void);
 
-/* Takes a free slot, waiting while all are in use. Never NULL. */
-api_conn_t *api_backend_acquire(void);
-void api_backend_release(api_conn_t *c);
+/* Takes a free slot, waiting up to timeout_ms while all are in use (a server
+ * that hangs instead of refusing can hold every slot). NULL on timeout: the
+ * functions below accept it and fail with "busy". */
+api_conn_t *api_backend_acquire(int timeout_ms);
+void api_backend_release(api_conn_t *c); /* NULL is fine */
 
 /* The slot's Redis connection, opened on first use; NULL with err set when
  * Redis is unreachable. Owned by the slot: do not close it. */

@@ -79,10 +79,14 @@ struct call {
     api_conn_t *conn;      /* backend slot, taken on first use, returned by dispatch() */
 };
 
+#define BACKEND_WAIT_MS 5000
+
+/* NULL when every slot stayed busy: the backend calls then fail like an
+ * unreachable server and the handler answers 503. */
 static api_conn_t *conn_of(call_t *c)
 {
     if (c->conn == NULL)
-        c->conn = api_backend_acquire();
+        c->conn = api_backend_acquire(BACKEND_WAIT_MS);
     return c->conn;
 }
 
