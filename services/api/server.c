@@ -25,6 +25,7 @@
 #include "rqueue.h"
 #include "timeutil.h"
 #include "upload.h"
+#include "utf8.h"
 #include "uuid.h"
 #include "wire.h"
 
@@ -121,6 +122,8 @@ static void reply_problem(call_t *c, int status, const char *type, const char *t
                           json_t *extra)
 {
     char *doc = api_problem_json(status, type, title, detail, errs, nerrs, extra);
+    if (doc == NULL) /* a detail or field text that is not UTF-8: keep the status */
+        doc = api_problem_json(status, type, title, NULL, NULL, 0, NULL);
     json_decref(extra);
     if (doc == NULL) {
         log_error("cannot build the problem document for status %d", status);
@@ -475,6 +478,19 @@ static void not_modified(call_t *c, long long bytes)
         c->resp->status = 304;
 }
 
+/* Cuts s at its first invalid UTF-8 sequence. */
+static void utf8_truncate_valid(char *s)
+{
+    size_t len = strlen(s), pos = 0;
+    while (pos < len) {
+        size_t at = pos;
+        if (utf8_next(s, len, &pos) < 0) {
+            s[at] = '\0';
+            return;
+        }
+    }
+}
+
 static void handle_image(call_t *c)
 {
     char err[160], id[UUID_STR_LEN];
@@ -532,6 +548,8 @@ static void handle_image(call_t *c)
         return;
     case IMG_FAILED: {
         json_t *extra = json_pack("{s:s, s:s}", "id", id, "status", "failed");
+        /* The stored reason may have been cut inside a UTF-8 sequence. */
+        utf8_truncate_valid(lk.status.error);
         const char *reason = lk.status.error[0] ? lk.status.error : "processing failed";
         char detail[600];
         snprintf(detail, sizeof detail, "the image could not be processed: %s", reason);

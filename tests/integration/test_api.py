@@ -305,6 +305,19 @@ class Pipeline(unittest.TestCase):
         self.assertEqual(other.status, 200)
         self.assertEqual(other.body, r.body)
 
+    def test_stored_path_escaping_storage_dir_is_refused(self):
+        for path in ("../../../../etc/passwd", "/etc/passwd", "2026/01/01/missing.jpg"):
+            with self.subTest(path=path):
+                # Sorts below every UUIDv7, so list pages in other tests never see it.
+                image_id = "00000000-0000-4000-8000-%s" % uuid.uuid4().hex[:12]
+                self.stack.psql("INSERT INTO images (id, received_at, description, path, bytes) "
+                                "VALUES ('%s', now(), 'evil', '%s', 10)" % (image_id, path))
+                r = self.stack.request("GET", "/api/images/" + image_id)
+                doc = is_problem(self, r, 500)
+                self.assertNotIn("root:", r.body.decode())
+                self.assertNotIn("passwd", doc["detail"])
+        self.assertIn("escapes STORAGE_DIR", self.stack.log("api"))
+
     def test_failed_image_is_422_with_reason(self):
         image_id, r = self.upload_and_wait(read_data("truncated.jpg"), "broken")
         doc = r.json()
