@@ -264,7 +264,9 @@ static void find_glyph(render_font_t *f, uint32_t cp, int *face, FT_UInt *index)
             return;
         }
     }
-    int k = open_fallback(f, cp);
+    /* control characters are in no font: no point asking fontconfig */
+    int control = cp < 0x20 || (cp >= 0x7F && cp < 0xA0);
+    int k = control ? -1 : open_fallback(f, cp);
     if (k >= 0) {
         *face = k;
         *index = FT_Get_Char_Index(f->faces[k], cp);
