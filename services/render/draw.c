@@ -51,7 +51,7 @@ int render_draw_band(unsigned char *px, size_t stride, int width, int height,
 {
     fill_black(px, stride, width, height, space);
     for (size_t l = 0; l < lo->nlines; l++) {
-        int base = render_layout_baseline(lo, l);
+        int base = layout_baseline(lo, l);
         for (size_t i = lo->lines[l].start; i < lo->lines[l].end; i++) {
             uint32_t cp = lo->cps[i] == '\t' ? ' ' : lo->cps[i];
             const render_glyph_t *g = render_font_glyph(f, cp, err, errlen);

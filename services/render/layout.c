@@ -188,7 +188,7 @@ static void fit_ink(layout_t *lo, const layout_font_t *font)
     lo->bottom_extra = bottom;
 }
 
-int render_layout_compute(layout_t *lo, const layout_font_t *font, const char *text,
+int layout_compute(layout_t *lo, const layout_font_t *font, const char *text,
                    size_t text_len, int width, int padding, char *err, size_t errlen)
 {
     lo->ncps = lo->nlines = 0;
@@ -254,7 +254,7 @@ int render_layout_compute(layout_t *lo, const layout_font_t *font, const char *t
     return 0;
 }
 
-int render_layout_baseline(const layout_t *lo, size_t i)
+int layout_baseline(const layout_t *lo, size_t i)
 {
     return lo->top_extra + lo->padding + lo->ascender + (int)i * lo->line_height;
 }
@@ -270,7 +270,7 @@ static void put(char *out, size_t outlen, size_t *n, const char *s, size_t len)
     *n += len;
 }
 
-size_t render_layout_format_json(const layout_t *lo, const char *text, char *out, size_t outlen)
+size_t layout_format_json(const layout_t *lo, const char *text, char *out, size_t outlen)
 {
     size_t n = 0;
     char num[64];
@@ -301,7 +301,7 @@ size_t render_layout_format_json(const layout_t *lo, const char *text, char *out
     return n;
 }
 
-void render_layout_free(layout_t *lo)
+void layout_free(layout_t *lo)
 {
     free(lo->cps);
     free(lo->offsets);

@@ -43,8 +43,8 @@ typedef struct layout_line {
     int width;          /* px, measured: ceil of the 26.6 pen advance */
 } layout_line_t;
 
-/* A computed layout. Zero-initialise it; render_layout_compute() reuses its arrays
- * across calls; the owner releases them with render_layout_free(). */
+/* A computed layout. Zero-initialise it; layout_compute() reuses its arrays
+ * across calls; the owner releases them with layout_free(). */
 typedef struct layout {
     uint32_t *cps;          /* code points of the text */
     size_t *offsets;        /* byte offset of each code point in the text, +1 entry */
@@ -56,7 +56,7 @@ typedef struct layout {
     layout_line_t *lines;
     size_t nlines, cap_lines;
 
-    int width;              /* image width given to render_layout_compute */
+    int width;              /* image width given to layout_compute */
     int padding;
     int line_height;
     int ascender;
@@ -66,17 +66,17 @@ typedef struct layout {
 
 /* Lays out text (UTF-8, text_len bytes) for an image `width` px wide. Returns
  * 0, or -1 with err set (invalid UTF-8, out of memory, glyph lookup failure). */
-int render_layout_compute(layout_t *lo, const layout_font_t *font, const char *text,
+int layout_compute(layout_t *lo, const layout_font_t *font, const char *text,
                    size_t text_len, int width, int padding, char *err, size_t errlen);
 
 /* Baseline y of line i, from the top of the band. */
-int render_layout_baseline(const layout_t *lo, size_t i);
+int layout_baseline(const layout_t *lo, size_t i);
 
 /* Writes the layout as one line of JSON (no newline):
  * {"width":W,"lines":["..",..],"line_height":H,"band_height":B}. Returns the
  * length the full string needs (like snprintf); out may be NULL with outlen 0. */
-size_t render_layout_format_json(const layout_t *lo, const char *text, char *out, size_t outlen);
+size_t layout_format_json(const layout_t *lo, const char *text, char *out, size_t outlen);
 
-void render_layout_free(layout_t *lo);
+void layout_free(layout_t *lo);
 
 #endif

@@ -300,7 +300,7 @@ static int prepare(render_ctx_t *c, char *err, size_t errlen)
     render_orient_size((int)c->src.image_width, (int)c->src.image_height, c->orientation, &vw,
                        &vh);
     layout_font_t lf = render_font_layout(c->font);
-    return render_layout_compute(&c->lo, &lf, c->text, c->text_len, vw, c->o.text_padding, err,
+    return layout_compute(&c->lo, &lf, c->text, c->text_len, vw, c->o.text_padding, err,
                           errlen);
 }
 
@@ -621,7 +621,7 @@ void render_ctx_free(render_ctx_t *c)
     if (!c)
         return;
     render_font_close(c->font);
-    render_layout_free(&c->lo);
+    layout_free(&c->lo);
     free(c->px.p);
     free(c->tmp.p);
     free(c->row.p);

@@ -39,7 +39,7 @@ static void expect_lines(const layout_font_t *font, const char *text, int width,
 {
     layout_t lo = {0};
     char err[256];
-    ck_assert_msg(render_layout_compute(&lo, font, text, strlen(text), width, padding, err,
+    ck_assert_msg(layout_compute(&lo, font, text, strlen(text), width, padding, err,
                                  sizeof err) == 0, "%s", err);
     size_t n = 0;
     while (want[n])
@@ -52,7 +52,7 @@ static void expect_lines(const layout_font_t *font, const char *text, int width,
                       text + a, want[i]);
     }
     ck_assert_int_eq(lo.band_height, band_height);
-    render_layout_free(&lo);
+    layout_free(&lo);
 }
 
 #define LINES(...) ((const char *const[]){__VA_ARGS__, NULL})
@@ -83,10 +83,10 @@ START_TEST(fake_whitespace_only)
 {
     layout_t lo = {0};
     char err[128];
-    ck_assert_int_eq(render_layout_compute(&lo, &fake, "  \n \t ", 6, 100, 4, err, sizeof err), 0);
+    ck_assert_int_eq(layout_compute(&lo, &fake, "  \n \t ", 6, 100, 4, err, sizeof err), 0);
     ck_assert_uint_eq(lo.nlines, 0);
     ck_assert_int_eq(lo.band_height, 8);
-    render_layout_free(&lo);
+    layout_free(&lo);
 }
 END_TEST
 
@@ -94,7 +94,7 @@ START_TEST(fake_kerning_and_positions)
 {
     layout_t lo = {0};
     char err[128];
-    ck_assert_int_eq(render_layout_compute(&lo, &fake, "AVAV", 4, 100, 4, err, sizeof err), 0);
+    ck_assert_int_eq(layout_compute(&lo, &fake, "AVAV", 4, 100, 4, err, sizeof err), 0);
     ck_assert_uint_eq(lo.nlines, 1);
     ck_assert_int_eq(lo.lines[0].width, 4 * 6 - 2);
     ck_assert_int_eq(lo.x[0], 0);
@@ -102,11 +102,11 @@ START_TEST(fake_kerning_and_positions)
     ck_assert_int_eq(lo.x[2], 11 * 64);
     ck_assert_int_eq(lo.x[3], 16 * 64);
     /* kerning does not reach across a wrap: "AV AV" at 3 chars per line */
-    ck_assert_int_eq(render_layout_compute(&lo, &fake, "AV AV", 5, 26, 4, err, sizeof err), 0);
+    ck_assert_int_eq(layout_compute(&lo, &fake, "AV AV", 5, 26, 4, err, sizeof err), 0);
     ck_assert_uint_eq(lo.nlines, 2);
     ck_assert_int_eq(lo.lines[1].width, 11);
     ck_assert_int_eq(lo.x[lo.lines[1].start], 0);
-    render_layout_free(&lo);
+    layout_free(&lo);
 }
 END_TEST
 
@@ -127,12 +127,12 @@ START_TEST(fake_cyrillic_200)
     layout_t lo = {0};
     char err[128];
     /* 640 - 8 = 632 px = 105 chars: 10 words (99 chars) per line */
-    ck_assert_int_eq(render_layout_compute(&lo, &fake, text, n, 640, 4, err, sizeof err), 0);
+    ck_assert_int_eq(layout_compute(&lo, &fake, text, n, 640, 4, err, sizeof err), 0);
     ck_assert_uint_eq(lo.nlines, 2);
     ck_assert_int_eq(lo.lines[0].width, 99 * 6);
     ck_assert_int_eq(lo.lines[1].width, 100 * 6);
     ck_assert_int_eq(lo.band_height, 2 * 12 + 8);
-    render_layout_free(&lo);
+    layout_free(&lo);
 }
 END_TEST
 
@@ -142,15 +142,15 @@ START_TEST(fake_no_clipping)
     char err[128];
     /* the ring of U+00C5 needs 14 px above the baseline; ascender + padding = 9 */
     const char *text = "\xc3\x85 g";
-    ck_assert_int_eq(render_layout_compute(&lo, &fake, text, strlen(text), 100, 0, err, sizeof err), 0);
+    ck_assert_int_eq(layout_compute(&lo, &fake, text, strlen(text), 100, 0, err, sizeof err), 0);
     ck_assert_int_eq(lo.top_extra, 5);
     ck_assert_int_eq(lo.bottom_extra, 1);
-    ck_assert_int_eq(render_layout_baseline(&lo, 0), 14);
+    ck_assert_int_eq(layout_baseline(&lo, 0), 14);
     ck_assert_int_eq(lo.band_height, 12 + 5 + 1);
     /* on a second line the tall glyph overlaps line 1 instead: nothing extra */
-    ck_assert_int_eq(render_layout_compute(&lo, &fake, "a\n\xc3\x85", 4, 100, 0, err, sizeof err), 0);
+    ck_assert_int_eq(layout_compute(&lo, &fake, "a\n\xc3\x85", 4, 100, 0, err, sizeof err), 0);
     ck_assert_int_eq(lo.top_extra, 0);
-    render_layout_free(&lo);
+    layout_free(&lo);
 }
 END_TEST
 
@@ -158,10 +158,10 @@ START_TEST(invalid_utf8)
 {
     layout_t lo = {0};
     char err[128] = "";
-    ck_assert_int_eq(render_layout_compute(&lo, &fake, "ab\xc0\x80", 4, 100, 4, err, sizeof err), -1);
+    ck_assert_int_eq(layout_compute(&lo, &fake, "ab\xc0\x80", 4, 100, 4, err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "UTF-8"));
-    ck_assert_int_eq(render_layout_compute(&lo, &fake, "\xed\xa0\x80", 3, 100, 4, err, sizeof err), -1);
-    render_layout_free(&lo);
+    ck_assert_int_eq(layout_compute(&lo, &fake, "\xed\xa0\x80", 3, 100, 4, err, sizeof err), -1);
+    layout_free(&lo);
 }
 END_TEST
 
@@ -170,13 +170,13 @@ START_TEST(json_format)
     layout_t lo = {0};
     char err[128], buf[256];
     const char *text = "say \"hi\"\\\n\xd0\x96";
-    ck_assert_int_eq(render_layout_compute(&lo, &fake, text, strlen(text), 200, 4, err, sizeof err), 0);
-    size_t n = render_layout_format_json(&lo, text, buf, sizeof buf);
+    ck_assert_int_eq(layout_compute(&lo, &fake, text, strlen(text), 200, 4, err, sizeof err), 0);
+    size_t n = layout_format_json(&lo, text, buf, sizeof buf);
     ck_assert_uint_eq(n, strlen(buf));
     ck_assert_str_eq(buf, "{\"width\":200,\"lines\":[\"say \\\"hi\\\"\\\\\",\"\xd0\x96\"],"
                           "\"line_height\":12,\"band_height\":32}");
-    ck_assert_uint_eq(render_layout_format_json(&lo, text, NULL, 0), n);
-    render_layout_free(&lo);
+    ck_assert_uint_eq(layout_format_json(&lo, text, NULL, 0), n);
+    layout_free(&lo);
 }
 END_TEST
 
@@ -223,7 +223,7 @@ static void check_greedy(render_font_t *f, const char *text, int width, int padd
     layout_font_t lf = render_font_layout(f);
     layout_t lo = {0};
     char err[256];
-    ck_assert_msg(render_layout_compute(&lo, &lf, text, strlen(text), width, padding, err,
+    ck_assert_msg(layout_compute(&lo, &lf, text, strlen(text), width, padding, err,
                                  sizeof err) == 0, "%s", err);
     long avail = (long)(width - 2 * padding) * 64;
     for (size_t l = 0; l < lo.nlines; l++) {
@@ -246,7 +246,7 @@ static void check_greedy(render_font_t *f, const char *text, int width, int padd
         ck_assert_msg(measure(f, &lo, ln->start, stop) > avail,
                       "line %zu: the next word would have fitted", l);
     }
-    render_layout_free(&lo);
+    layout_free(&lo);
 }
 
 static const char *cyr150 =
@@ -273,7 +273,7 @@ START_TEST(real_metrics)
     ck_assert_int_eq(lf.descender, -3);
     layout_t lo = {0};
     char err[256];
-    ck_assert_int_eq(render_layout_compute(&lo, &lf, "AVA To", 6, 640, 4, err, sizeof err), 0);
+    ck_assert_int_eq(layout_compute(&lo, &lf, "AVA To", 6, 640, 4, err, sizeof err), 0);
     /* DejaVu kerns A-V (and T-o): the line is narrower than the plain advances */
     long plain = 0;
     for (size_t i = 0; i < lo.ncps; i++)
@@ -281,7 +281,7 @@ START_TEST(real_metrics)
     ck_assert_int_lt(lo.lines[0].width * 64, plain);
     ck_assert_int_eq(lo.line_height, 15);
     ck_assert_int_eq(lo.band_height, 15 + 8);
-    render_layout_free(&lo);
+    layout_free(&lo);
     render_font_close(f);
 }
 END_TEST
@@ -293,12 +293,12 @@ START_TEST(real_golden)
     layout_t lo = {0};
     char err[256];
     ck_assert_int_eq(utf8_count(cyr150, strlen(cyr150)), 150);
-    ck_assert_int_eq(render_layout_compute(&lo, &lf, cyr150, strlen(cyr150), 674, 4, err, sizeof err),
+    ck_assert_int_eq(layout_compute(&lo, &lf, cyr150, strlen(cyr150), 674, 4, err, sizeof err),
                      0);
     char json[2048];
-    render_layout_format_json(&lo, cyr150, json, sizeof json);
+    layout_format_json(&lo, cyr150, json, sizeof json);
     ck_assert_msg(lo.nlines == 2 && lo.band_height == 38, "%s", json);
-    render_layout_free(&lo);
+    layout_free(&lo);
     const char *const cyr_lines[] = {
         "\xd0\x9d\xd0\xb0 \xd0\xbf\xd0\xb5\xd1\x80\xd0\xb5\xd0\xba\xd1\x80\xd1\x91\xd1"
         "\x81\xd1\x82\xd0\xba\xd0\xb5 \xd0\x9b\xd0\xb5\xd0\xbd\xd0\xb8\xd0\xbd\xd0\xb0 "
@@ -344,10 +344,10 @@ START_TEST(real_cyrillic_200)
     layout_font_t lf = render_font_layout(f);
     layout_t lo = {0};
     char err[256], json[4096];
-    ck_assert_int_eq(render_layout_compute(&lo, &lf, text, n, 640, 4, err, sizeof err), 0);
-    render_layout_format_json(&lo, text, json, sizeof json);
+    ck_assert_int_eq(layout_compute(&lo, &lf, text, n, 640, 4, err, sizeof err), 0);
+    layout_format_json(&lo, text, json, sizeof json);
     ck_assert_msg(lo.nlines == 3 && lo.band_height == 3 * 15 + 8, "%s", json);
-    render_layout_free(&lo);
+    layout_free(&lo);
     for (int w = 16; w <= 800; w += 37)
         check_greedy(f, text, w, 4);
     render_font_close(f);
@@ -387,10 +387,10 @@ START_TEST(real_no_clipping)
             for (int pad = 0; pad <= 4; pad += 4) {
                 layout_t lo = {0};
                 char err[256];
-                ck_assert_int_eq(render_layout_compute(&lo, &lf, texts[t], strlen(texts[t]), 300, pad,
+                ck_assert_int_eq(layout_compute(&lo, &lf, texts[t], strlen(texts[t]), 300, pad,
                                                 err, sizeof err), 0);
                 for (size_t l = 0; l < lo.nlines; l++) {
-                    int base = render_layout_baseline(&lo, l);
+                    int base = layout_baseline(&lo, l);
                     for (size_t i = lo.lines[l].start; i < lo.lines[l].end; i++) {
                         const render_glyph_t *g = render_font_glyph(f, lo.cps[i], err, sizeof err);
                         ck_assert_ptr_nonnull(g);
@@ -402,7 +402,7 @@ START_TEST(real_no_clipping)
                                       "size %d U+%04X clipped at bottom", size, lo.cps[i]);
                     }
                 }
-                render_layout_free(&lo);
+                layout_free(&lo);
             }
         }
         render_font_close(f);

@@ -275,7 +275,7 @@ static void check_band(render_ctx_t *ctx, const img_t *out, int y0, const char *
     ck_assert_ptr_nonnull(f);
     long ink = 0;
     for (size_t l = 0; l < lo->nlines; l++) {
-        int base = render_layout_baseline(lo, l);
+        int base = layout_baseline(lo, l);
         for (size_t i = lo->lines[l].start; i < lo->lines[l].end; i++) {
             const render_glyph_t *g = render_font_glyph(f, lo->cps[i], fe, sizeof fe);
             ck_assert_ptr_nonnull(g);
