@@ -4,8 +4,10 @@ non-zero only when a part could not be measured at all, or when uploads were
 lost or duplicated (a correctness failure, not a timing one).
 
 Parts, all in one run on this machine:
-  1. render: imgcap-render --repeat beside two libjpeg-turbo floors (floors.c)
-     and Pillow doing the same captioning job (pillow_caption.py);
+  1. render: imgcap-render --repeat beside two libjpeg-turbo floors (floors.c),
+     a third figure below them (the picture's entropy-coded bytes spliced
+     unchanged, only the band encoded: what the lossless route could cost), and
+     Pillow doing the same captioning job (pillow_caption.py);
   2. end to end: the local stack (deploy/local.sh) in a temp VAR_DIR on private
      loopback ports, loaded by loadgen.c: accepted/s, stored/s, received_at ->
      stored_at latency, CPU per image per process, peak RSS, lost/duplicates;
@@ -132,6 +134,8 @@ def bench_render(tmp):
     fl = last_json(run([os.path.join(BENCH_BIN, "floors"), IMAGE, "300", "3"], 120))
     res["coef_floor_ms"] = fl["coef_ms"]
     res["tj_floor_ms"] = fl["tj_ms"]
+    res["splice_floor_ms"] = fl["splice_ms"]
+    res["splice_exact"] = fl["splice_exact"]
     pil = last_json(run(["/usr/bin/python3", os.path.join(HERE, "pillow_caption.py"), IMAGE,
                          FONT, CAPTION, "40", "3"], 120))
     res["pillow_ms"] = pil["pillow_ms"]
@@ -148,6 +152,8 @@ def bench_render(tmp):
         res["band_rows"] = band
         res["render_vs_coef"] = round(best / fl["coef_ms"], 2)
         res["render_vs_tj"] = round(best / fl["tj_ms"], 2)
+        if fl["splice_ms"]:
+            res["render_vs_splice"] = round(best / fl["splice_ms"], 2)
         res["pillow_vs_render"] = round(pil["pillow_ms"] / best, 1)
     except (RuntimeError, ValueError, OSError, subprocess.TimeoutExpired) as e:
         res["render_error"] = str(e)[:300]
@@ -562,6 +568,11 @@ def print_table(r):
             print("   %-46s %8.3f   render / floor = %s" % (
                 "floor: TurboJPEG decode + encode q90", rd["tj_floor_ms"],
                 fmt(rd.get("render_vs_tj"))))
+            if rd.get("splice_floor_ms"):
+                print("   %-46s %8.3f   render / floor = %s%s" % (
+                    "below: entropy-data splice + black band", rd["splice_floor_ms"],
+                    fmt(rd.get("render_vs_splice")),
+                    "" if rd["splice_exact"] else "  (NOT bit-exact)"))
             print("   %-46s %8.3f   Pillow / render = %s" % (
                 "Pillow %s, same job" % rd["pillow_version"], rd["pillow_ms"],
                 fmt(rd.get("pillow_vs_render"), "%.1f")))
