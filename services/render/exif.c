@@ -45,7 +45,7 @@ int render_exif_orientation(const unsigned char *data, size_t len, size_t *value
     unsigned n = rd16(t + ifd, be);
     for (unsigned i = 0; i < n; i++) {
         unsigned long e = ifd + 2 + 12ul * i;
-        if (e > tlen - 12)
+        if (tlen < 12 || e > tlen - 12)
             return 0;
         if (rd16(t + e, be) != 0x0112)
             continue;

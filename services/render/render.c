@@ -304,13 +304,30 @@ static int prepare(render_ctx_t *c, char *err, size_t errlen)
                           errlen);
 }
 
+/* The band is quantized with the source's tables: a zero entry (invalid, but
+ * libjpeg decodes it) would divide by zero in the band's encoder. */
+static int quant_tables_usable(const struct jpeg_decompress_struct *s)
+{
+    for (int ci = 0; ci < s->num_components; ci++) {
+        int t = s->comp_info[ci].quant_tbl_no;
+        const JQUANT_TBL *q = t >= 0 && t < NUM_QUANT_TBLS ? s->quant_tbl_ptrs[t] : NULL;
+        if (!q)
+            return 0;
+        for (int k = 0; k < DCTSIZE2; k++)
+            if (q->quantval[k] == 0)
+                return 0;
+    }
+    return 1;
+}
+
 static int lossless_eligible(const render_ctx_t *c)
 {
     const struct jpeg_decompress_struct *s = &c->src;
     int color = (s->jpeg_color_space == JCS_YCbCr && s->num_components == 3) ||
                 (s->jpeg_color_space == JCS_GRAYSCALE && s->num_components == 1);
     return c->o.band_mode == BAND_EXTEND && c->orientation == 1 && color &&
-           s->data_precision == 8 && s->image_height % (8 * s->max_v_samp_factor) == 0;
+           s->data_precision == 8 && s->image_height % (8 * s->max_v_samp_factor) == 0 &&
+           quant_tables_usable(s);
 }
 
 /* Encodes the band alone with the source's tables and sampling, and reads its

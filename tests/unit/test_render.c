@@ -602,6 +602,13 @@ START_TEST(exif_parse)
     ck_assert_int_eq(render_exif_orientation(m, n, NULL), 0);
     n = exif_app1(m, 1, 9);
     ck_assert_int_eq(render_exif_orientation(m, n, NULL), 0);
+    /* an IFD that claims an entry but ends inside the TIFF header's 10 bytes:
+     * an exact-size heap copy, so a sanitizer sees any read past it */
+    n = exif_app1(m, 0, 6);
+    unsigned char *shortm = malloc(16);
+    memcpy(shortm, m, 16);
+    ck_assert_int_eq(render_exif_orientation(shortm, 16, NULL), 0);
+    free(shortm);
     ck_assert_int_eq(render_exif_orientation((const unsigned char *)"http://ns.adobe", 15,
                                              NULL), 0);
 }
@@ -767,6 +774,31 @@ START_TEST(too_many_scans)
 }
 END_TEST
 
+/* A zero quantizer is invalid but decodable; quantizing the band with it
+ * would divide by zero, so such a file takes the re-encode path. */
+START_TEST(zero_quantizer)
+{
+    render_ctx_t *ctx = ctx_with(BAND_EXTEND, 40000000, 4);
+    img_t cam = camera_rgb();
+    spec_t plain = {0};
+    buf_t in = encode(&cam, 0, 0, 80, 48, &plain);
+    size_t i = 2;
+    while (i + 4 < in.n && !(in.p[i] == 0xFF && in.p[i + 1] == 0xDB))
+        i++;
+    ck_assert_uint_lt(i + 5 + 63, in.n);
+    in.p[i + 5 + 63] = 0; /* last zigzag entry of the first table */
+    result_t r = render_ok(ctx, &in, caption);
+    ck_assert_str_eq(r.path, "reencode");
+    img_t out = decode_ok(&r.out);
+    ck_assert_int_eq(out.w, 80);
+    free_img(&out);
+    free(r.out.p);
+    free(in.p);
+    free_img(&cam);
+    render_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(empty_caption_band)
 {
     /* whitespace only, no padding: no band at all, the picture is copied */
@@ -822,6 +854,7 @@ Suite *render_suite(void)
     tcase_add_test(tc, broken_inputs);
     tcase_add_test(tc, too_many_pixels);
     tcase_add_test(tc, too_many_scans);
+    tcase_add_test(tc, zero_quantizer);
     tcase_add_test(tc, empty_caption_band);
     tcase_add_test(tc, ctx_reuse);
     suite_add_tcase(s, tc);
