@@ -342,6 +342,21 @@ def run_stats(psql, table, ids):
             "latency_ms": {"p50": ms[0], "p95": ms[1], "p99": ms[2], "max": ms[3]}}
 
 
+def listed_ids(stack, limit=1000, max_pages=100):
+    """Every id GET /api/images lists, following `next` (keyset pages)."""
+    seen, url = [], "/api/images?limit=%d" % limit
+    for _ in range(max_pages):
+        status, body = http_get(stack.api_url + url)
+        if status != 200:
+            raise RuntimeError("GET %s answered %d" % (url, status))
+        page = json.loads(body)
+        seen.extend(item["id"] for item in page["items"])
+        url = page.get("next")
+        if not url:
+            return seen
+    raise RuntimeError("more than %d pages of %d" % (max_pages, limit))
+
+
 def read_ids(path):
     with open(path) as f:
         return [line.strip() for line in f if line.strip()]
@@ -371,6 +386,10 @@ def bench_e2e(tmp, stack, psql):
     res["files"] = files
     res["rows"] = rows
     res["restarted"] = [s for s in SERVICES if before[s][0] != after[s][0]]
+    # What a client sees: every accepted id in the list, exactly once.
+    listed = listed_ids(stack)
+    res["listed"] = len(set(ids) & set(listed))
+    res["listed_twice"] = len(listed) - len(set(listed))
     res["cpu_ms_per_image"] = {
         s: round((after[s][1] - before[s][1]) / CLK_TCK * 1e3 / max(1, res["stored"]), 3)
         for s in SERVICES}
@@ -588,8 +607,10 @@ def print_table(r):
                 fmt(e["accepted_per_s"], "%.0f"), fmt(e["stored_per_s"], "%.0f"),
                 e["rejected"] or "none", e["transport_errors"]))
             print("   lost %d  duplicates %d  rows not accepted %d  (files %d, rows %d with "
-                  "warm-up)" % (e["lost"], e["duplicate_ids"], e["extra_rows"], e["files"],
-                                e["rows"]))
+                  "warm-up)  listed by the API %d of %d%s" % (
+                      e["lost"], e["duplicate_ids"], e["extra_rows"], e["files"], e["rows"],
+                      e["listed"], e["accepted_ids"],
+                      ", %d listed twice" % e["listed_twice"] if e["listed_twice"] else ""))
             print("   received_at -> stored_at ms: p50 %s  p95 %s  p99 %s  max %s" % (
                 fmt(lat["p50"], "%.0f"), fmt(lat["p95"], "%.0f"), fmt(lat["p99"], "%.0f"),
                 fmt(lat["max"], "%.0f")))
@@ -677,9 +698,11 @@ def main():
             shutil.rmtree(tmp, ignore_errors=True)
     results["elapsed_s"] = round(time.monotonic() - started, 1)
     e = results.get("e2e", {})
-    for key in ("lost", "duplicate_ids", "extra_rows"):
+    for key in ("lost", "duplicate_ids", "extra_rows", "listed_twice"):
         if e.get(key) or e.get("paced", {}).get(key):
             failed = True
+    if "listed" in e and e["listed"] != e["accepted_ids"]:
+        failed = True
     print_table(results)
     print(json.dumps(results, ensure_ascii=False, separators=(",", ":")))
     return 1 if failed else 0
