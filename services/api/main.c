@@ -9,22 +9,29 @@
 
 #include "actor.h"
 #include "backend.h"
+#include "check.h"
 #include "events.h"
 #include "server.h"
 #include "config.h"
 #include "log.h"
 #include "timeutil.h"
 
+#define CHECK_TIMEOUT_MS 4000 /* under the compose healthcheck timeout (5 s) */
+
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: imgcap-api [--help]\n"
+            "usage: imgcap-api [--help | --check]\n"
             "\n"
             "Serves the imgcap HTTP API (design section 3):\n"
             "  POST /api/images            upload a JPEG and a description (multipart)\n"
             "  GET  /api/images            list stored images, newest first\n"
             "  GET  /api/images/{id}       the captioned JPEG (?wait=N to wait for it)\n"
             "  GET  /health, /metrics, /api/openapi.json, /docs\n"
+            "\n"
+            "--check asks the API on API_HOST:API_PORT for GET /health and exits 0 when it\n"
+            "answers 200 (Redis and PostgreSQL reachable), 1 otherwise: the Docker\n"
+            "healthcheck.\n"
             "\n"
             "Configuration comes from the environment and the .env file\n"
             "(IMGCAP_ENV_FILE, default ./.env). Used here: API_HOST, API_PORT, API_WORKERS\n"
@@ -36,10 +43,15 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    int check = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
+        }
+        if (strcmp(argv[i], "--check") == 0) {
+            check = 1;
+            continue;
         }
         fprintf(stderr, "imgcap-api: unknown argument %s\n", argv[i]);
         usage(stderr);
@@ -51,6 +63,12 @@ int main(int argc, char **argv)
     if (config_load(&cfg, err, sizeof err) != 0) {
         fprintf(stderr, "imgcap-api: configuration error: %s\n", err);
         return 1;
+    }
+    if (check) {
+        char body[2048];
+        int status = api_check_health(&cfg, CHECK_TIMEOUT_MS, body, sizeof body);
+        printf("%d %s\n", status, body);
+        return status == 200 ? 0 : 1;
     }
     if (log_open("api", cfg.log_dir, (log_level_t)cfg.log_level) != 0)
         fprintf(stderr, "imgcap-api: cannot open the log file in %s, logging to stderr only\n",

@@ -7,12 +7,13 @@ import http.client
 import json
 import os
 import re
+import subprocess
 import threading
 import time
 import unittest
 import uuid
 
-from harness import ROOT, Stack, decode_jpeg, multipart, read_data, wait_until
+from harness import BIN_DIR, ROOT, Stack, decode_jpeg, multipart, read_data, wait_until
 
 CAPTION = "С начала фазы запрещающего сигнала прошло: 7 секунд"
 JPEG = read_data("camera_640x480_progressive.jpg")
@@ -415,11 +416,25 @@ def retry_503(call, attempts=20):
     return r
 
 
+def run_check(stack):
+    """imgcap-api --check (the Docker healthcheck) against the stack's api."""
+    env = dict(os.environ)
+    env.update(stack.env)
+    return subprocess.run([os.path.join(BIN_DIR, "imgcap-api"), "--check"], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+
+
 class DependenciesDown(unittest.TestCase):
     def test_redis_down_then_back(self):
         with Stack(services=("api",)) as s:
             self.assertEqual(s.upload(JPEG, "before").status, 202)
+            check = run_check(s)
+            self.assertEqual(check.returncode, 0, check.stdout)
+            self.assertTrue(check.stdout.startswith("200 "), check.stdout)
             s.stop_redis()
+            check = run_check(s)
+            self.assertEqual(check.returncode, 1, check.stdout)
+            self.assertTrue(check.stdout.startswith("503 "), check.stdout)
             r = s.upload(JPEG, "while down")
             doc = is_problem(self, r, 503)
             self.assertTrue(r.header("Retry-After"))
