@@ -127,7 +127,7 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability,performance \
 	  --inline-suppr --suppress=missingIncludeSystem -D_GNU_SOURCE -Ishared -Iservices \
 	  $(LINT_SRC)
-	printf '%s\n' $(LINT_SRC) | xargs -P2 -n4 clang-tidy --quiet -- -std=gnu11 -D_GNU_SOURCE \
+	printf '%s\n' $(LINT_SRC) | xargs -P2 -I{} clang-tidy --quiet {} -- -std=gnu11 -D_GNU_SOURCE \
 	  -Ishared -Iservices $(PKG_CFLAGS)
 
 run: all
