@@ -22,6 +22,7 @@
 #include "metrics.h"
 #include "params.h"
 #include "problem.h"
+#include "rowcache.h"
 #include "rqueue.h"
 #include "timeutil.h"
 #include "upload.h"
@@ -42,6 +43,7 @@ extern const unsigned long api_openapi_json_len;
 #define STREAM_BLOCK (64 * 1024)
 #define CONNECTION_TIMEOUT_S 60 /* idle keep-alive; above the longest ?wait */
 #define THREAD_STACK_BYTES (512 * 1024)
+#define ROWCACHE_SLOTS 8192 /* about 2.3 MB: the hot working set of reads */
 
 typedef struct call call_t;
 typedef void (*handler_fn)(call_t *c);
@@ -69,6 +71,7 @@ struct api_server {
     pthread_mutex_t storage_mu;
     char storage_real[PATH_MAX];
     atomic_int in_progress; /* requests between their request line and completion */
+    api_rowcache_t *cache;  /* stored images: id -> resolved path */
 };
 
 struct call {
@@ -330,6 +333,7 @@ typedef struct lookup {
     img_state_t state;
     char path[1024];       /* IMG_STORED: relative to STORAGE_DIR */
     long long bytes;       /* IMG_STORED: file size from the row, -1 if unknown */
+    int cached;            /* IMG_STORED from the row cache: path is resolved */
     rq_status_t status;    /* IMG_PENDING / IMG_FAILED */
     char err[512];         /* IMG_ERROR: what was unreachable */
 } lookup_t;
@@ -407,42 +411,49 @@ static void file_stream_free(void *cls)
     free(f);
 }
 
-static void serve_file(call_t *c, const char *relpath)
+/* Resolves relpath inside STORAGE_DIR into real (a PATH_MAX buffer), refusing
+ * any path that escapes it. 0, or -1 after answering 500. */
+static int resolve_stored(call_t *c, const char *relpath, char *real)
 {
-    char root[PATH_MAX], full[PATH_MAX * 2], real[PATH_MAX], why[PATH_MAX + 128];
+    char root[PATH_MAX], full[PATH_MAX * 2], why[PATH_MAX + 128];
     if (storage_root(c->srv, root) != 0) {
         snprintf(why, sizeof why, "STORAGE_DIR %s: %s", c->srv->cfg->storage_dir,
                  strerror(errno));
         reply_internal(c, why);
-        return;
+        return -1;
     }
     snprintf(full, sizeof full, "%s/%s", root, relpath);
     if (realpath(full, real) == NULL) {
         snprintf(why, sizeof why, "stored file %s: %s", relpath, strerror(errno));
         reply_internal(c, why);
-        return;
+        return -1;
     }
     size_t rl = strlen(root);
     if (strncmp(real, root, rl) != 0 || real[rl] != '/') {
         snprintf(why, sizeof why, "refusing stored path %s: it escapes STORAGE_DIR", relpath);
         reply_internal(c, why);
-        return;
+        return -1;
     }
+    return 0;
+}
+
+/* Sets up the 200 streaming the file at real. 0, or an errno value with
+ * nothing answered yet. */
+static int stream_file(call_t *c, const char *real)
+{
     int fd = open(real, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(why, sizeof why, "stored file %s: %s", relpath,
-                 fd < 0 ? strerror(errno) : "not a regular file");
-        if (fd >= 0)
-            close(fd);
-        reply_internal(c, why);
-        return;
+    int e = fstat(fd, &st) != 0 ? errno : !S_ISREG(st.st_mode) ? EINVAL : 0;
+    if (e != 0) {
+        close(fd);
+        return e;
     }
     file_stream_t *f = malloc(sizeof *f);
     if (f == NULL) {
         close(fd);
-        reply_internal(c, "out of memory");
-        return;
+        return ENOMEM;
     }
     f->fd = fd;
     /* Streamed with pread() in 64 KiB blocks rather than read into memory:
@@ -454,10 +465,10 @@ static void serve_file(call_t *c, const char *relpath)
     if (ulfius_set_stream_response(c->resp, 200, file_stream_read, file_stream_free,
                                    (uint64_t)st.st_size, STREAM_BLOCK, f) != U_OK) {
         file_stream_free(f);
-        reply_internal(c, "ulfius_set_stream_response failed");
-        return;
+        return ENOMEM;
     }
     set_header(c, "Content-Type", "image/jpeg");
+    return 0;
 }
 
 static ssize_t no_body(void *cls, uint64_t offset, char *buf, size_t max)
@@ -491,26 +502,21 @@ static void utf8_truncate_valid(char *s)
     }
 }
 
-static void handle_image(call_t *c)
+/* Finds where id stands, holding the request up to wait_s seconds while it is
+ * in the pipeline. */
+static void find_image(call_t *c, const char *id, int wait_s, int use_cache, lookup_t *lk)
 {
-    char err[160], id[UUID_STR_LEN];
-    int wait_s;
-    if (api_parse_id(u_map_get(c->req->map_url, "id"), id, err, sizeof err) != 0) {
-        reply_field_error(c, "id", err);
+    memset(lk, 0, sizeof *lk);
+    if (use_cache && api_rowcache_get(c->srv->cache, id, lk->path, &lk->bytes)) {
+        lk->state = IMG_STORED;
+        lk->cached = 1;
         return;
     }
-    snprintf(c->id, sizeof c->id, "%s", id);
-    if (api_parse_wait(req_query(c, "wait"), &wait_s, err, sizeof err) != 0) {
-        reply_field_error(c, "wait", err);
-        return;
-    }
-
-    lookup_t lk;
     api_waiter_t *w = NULL;
     uint64_t deadline = time_mono_ms() + (uint64_t)wait_s * 1000;
     for (;;) {
-        look_up(conn_of(c), id, &lk);
-        if (lk.state != IMG_PENDING || wait_s == 0)
+        look_up(conn_of(c), id, lk);
+        if (lk->state != IMG_PENDING || wait_s == 0)
             break;
         conn_release(c); /* never hold a backend slot while sleeping */
         if (w == NULL) {
@@ -529,18 +535,64 @@ static void handle_image(call_t *c)
             break;
     }
     api_waiter_remove(c->srv->ev, w);
+}
 
-    char etag[UUID_STR_LEN + 2];
-    switch (lk.state) {
-    case IMG_STORED:
-        snprintf(etag, sizeof etag, "\"%s\"", id);
+/* Answers a stored image (200, 304 or 500). Returns 1 without answering when
+ * a cached entry's file has vanished: the caller evicts it and looks again. */
+static int serve_stored(call_t *c, const char *id, const lookup_t *lk)
+{
+    char etag[UUID_STR_LEN + 2], real[PATH_MAX], why[PATH_MAX + 64];
+    snprintf(etag, sizeof etag, "\"%s\"", id);
+    if (api_etag_matches(req_header(c, "If-None-Match"), etag)) {
         set_header(c, "ETag", etag);
         set_header(c, "Cache-Control", CACHE_IMMUTABLE);
-        if (api_etag_matches(req_header(c, "If-None-Match"), etag)) {
-            not_modified(c, lk.bytes);
-            return;
-        }
-        serve_file(c, lk.path);
+        not_modified(c, lk->bytes);
+        return 0;
+    }
+    if (lk->cached)
+        snprintf(real, sizeof real, "%s", lk->path);
+    else if (resolve_stored(c, lk->path, real) != 0)
+        return 0;
+    int e = stream_file(c, real);
+    if (e != 0 && lk->cached)
+        return 1;
+    if (e != 0) {
+        snprintf(why, sizeof why, "stored file %s: %s", real, strerror(e));
+        reply_internal(c, why);
+        return 0;
+    }
+    set_header(c, "ETag", etag);
+    set_header(c, "Cache-Control", CACHE_IMMUTABLE);
+    if (!lk->cached)
+        api_rowcache_put(c->srv->cache, id, real, lk->bytes);
+    return 0;
+}
+
+static void handle_image(call_t *c)
+{
+    char err[160], id[UUID_STR_LEN];
+    int wait_s;
+    if (api_parse_id(u_map_get(c->req->map_url, "id"), id, err, sizeof err) != 0) {
+        reply_field_error(c, "id", err);
+        return;
+    }
+    snprintf(c->id, sizeof c->id, "%s", id);
+    if (api_parse_wait(req_query(c, "wait"), &wait_s, err, sizeof err) != 0) {
+        reply_field_error(c, "wait", err);
+        return;
+    }
+
+    lookup_t lk;
+    find_image(c, id, wait_s, 1, &lk);
+    if (lk.state == IMG_STORED && serve_stored(c, id, &lk) == 1) {
+        log_warn("id=%s cached file is gone, looking the image up again", id);
+        api_rowcache_evict(c->srv->cache, id);
+        find_image(c, id, wait_s, 0, &lk);
+        if (lk.state == IMG_STORED)
+            serve_stored(c, id, &lk);
+    }
+    switch (lk.state) {
+    case IMG_STORED:
         return;
     case IMG_PENDING:
         set_header(c, "Retry-After", "1");
@@ -841,7 +893,8 @@ api_server_t *api_server_start(const config_t *cfg, api_events_t *ev, char *err,
     pthread_mutex_init(&s->storage_mu, NULL);
     unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                          MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    if (build_docs(s) != 0) {
+    s->cache = api_rowcache_new(ROWCACHE_SLOTS);
+    if (s->cache == NULL || build_docs(s) != 0) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -905,6 +958,7 @@ fail:
     if (s->inst_ready)
         ulfius_clean_instance(&s->inst);
     free(s->docs_html);
+    api_rowcache_free(s->cache);
     pthread_mutex_destroy(&s->storage_mu);
     free(s);
     return NULL;
@@ -934,6 +988,7 @@ void api_server_stop(api_server_t *s)
     ulfius_stop_framework(&s->inst);
     ulfius_clean_instance(&s->inst);
     free(s->docs_html);
+    api_rowcache_free(s->cache);
     pthread_mutex_destroy(&s->storage_mu);
     free(s);
 }

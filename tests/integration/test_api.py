@@ -319,6 +319,19 @@ class Pipeline(unittest.TestCase):
                 self.assertNotIn("passwd", doc["detail"])
         self.assertIn("escapes STORAGE_DIR", self.stack.log("api"))
 
+    def test_vanished_file_is_not_served_from_the_cache(self):
+        image_id, r = self.upload_and_wait(JPEG, "to be removed")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(self.stack.request("GET", "/api/images/" + image_id).status, 200)
+        rel = self.stack.psql("SELECT path FROM images WHERE id = '%s'" % image_id)
+        os.unlink(os.path.join(self.stack.storage_dir, rel))
+        is_problem(self, self.stack.request("GET", "/api/images/" + image_id), 500)
+        self.assertIn("id=%s cached file is gone" % image_id, self.stack.log("api"))
+        # Conditional requests need no file: still 304.
+        r = self.stack.request("GET", "/api/images/" + image_id,
+                               headers={"If-None-Match": '"%s"' % image_id})
+        self.assertEqual(r.status, 304)
+
     def test_failed_image_is_422_with_reason(self):
         image_id, r = self.upload_and_wait(read_data("truncated.jpg"), "broken")
         doc = r.json()

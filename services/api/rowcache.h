@@ -1,0 +1,33 @@
+/* rowcache.h - a bounded cache of stored images: id -> resolved file path and
+ * size, so a repeated GET /api/images/{id} needs no PostgreSQL round trip and
+ * no realpath() walk.
+ *
+ * Entries cannot go stale while the system runs as designed: a row and its
+ * file are written once and never changed (design section 6, INSERT ... ON
+ * CONFLICT DO NOTHING). Only an operator deleting images breaks that, so the
+ * caller evicts an entry whose file has vanished and looks the id up again.
+ *
+ * Direct-mapped (a new entry replaces the one in its slot), fixed memory,
+ * thread-safe with one mutex held for a copy. Pure: no I/O. */
+#ifndef IMGCAP_API_ROWCACHE_H
+#define IMGCAP_API_ROWCACHE_H
+
+#include <stddef.h>
+
+#define API_ROWCACHE_PATH_MAX 256 /* longer paths are simply not cached */
+
+typedef struct api_rowcache api_rowcache_t;
+
+/* A cache of `slots` entries (>= 1). The caller frees it with
+ * api_rowcache_free(). NULL when out of memory. */
+api_rowcache_t *api_rowcache_new(size_t slots);
+void api_rowcache_free(api_rowcache_t *rc);
+
+/* 1 and the entry copied out when id is cached, 0 otherwise. path needs
+ * API_ROWCACHE_PATH_MAX bytes. */
+int api_rowcache_get(api_rowcache_t *rc, const char *id, char *path, long long *bytes);
+
+void api_rowcache_put(api_rowcache_t *rc, const char *id, const char *path, long long bytes);
+void api_rowcache_evict(api_rowcache_t *rc, const char *id);
+
+#endif
