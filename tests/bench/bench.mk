@@ -19,4 +19,16 @@ $(BENCH)/loadgen: tests/bench/loadgen.c
 	$(CC) $(CFLAGS) $(shell pkg-config --cflags libcurl) $< \
 	  $(shell pkg-config --libs libcurl) -o $@
 
-.PHONY: all
+# Not built by `make bench`: queueops links the shared objects `make` built, so
+# it follows shared/rqueue.c. Build it with
+#   make && make -f tests/bench/bench.mk queueops
+QUEUEOPS_OBJ := $(addprefix $(BUILD)/obj/shared/,rqueue.o uuid.o log.o timeutil.o actor.o mailbox.o)
+
+$(BENCH)/queueops: tests/bench/queueops.c $(QUEUEOPS_OBJ)
+	@mkdir -p $(BENCH)
+	$(CC) $(CFLAGS) -Ishared $(shell pkg-config --cflags hiredis) $< $(QUEUEOPS_OBJ) \
+	  $(shell pkg-config --libs hiredis) -lpthread -o $@
+
+queueops: $(BENCH)/queueops
+
+.PHONY: all queueops
