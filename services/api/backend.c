@@ -20,11 +20,13 @@ static const struct {
     [API_SQL_LIST] = {"api_list",
                       "SELECT id::text, to_char(received_at AT TIME ZONE 'UTC', "
                       "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), description FROM images "
-                      "ORDER BY id DESC LIMIT $1::int", 1},
+                      "ORDER BY id DESC LIMIT $1::int",
+                      1},
     [API_SQL_LIST_BEFORE] = {"api_list_before",
                              "SELECT id::text, to_char(received_at AT TIME ZONE 'UTC', "
                              "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), description FROM images "
-                             "WHERE id < $1::uuid ORDER BY id DESC LIMIT $2::int", 2},
+                             "WHERE id < $1::uuid ORDER BY id DESC LIMIT $2::int",
+                             2},
     [API_SQL_GET] = {"api_get", "SELECT path, bytes FROM images WHERE id = $1::uuid", 1},
     [API_SQL_PING] = {"api_ping", "SELECT 1", 0},
 };
@@ -50,8 +52,7 @@ int api_backend_init(const config_t *cfg, int size)
 {
     P.cfg = cfg;
     P.slots = calloc((size_t)size, sizeof *P.slots);
-    if (P.slots == NULL)
-        return -1;
+    if (P.slots == NULL) return -1;
     P.size = size;
     for (int i = 0; i < size; i++) {
         P.slots[i].next_free = P.free_list;
@@ -64,8 +65,7 @@ void api_backend_shutdown(void)
 {
     for (int i = 0; i < P.size; i++) {
         rqueue_close(P.slots[i].rq);
-        if (P.slots[i].pg != NULL)
-            PQfinish(P.slots[i].pg);
+        if (P.slots[i].pg != NULL) PQfinish(P.slots[i].pg);
     }
     free(P.slots);
     P.slots = NULL;
@@ -85,11 +85,9 @@ api_conn_t *api_backend_acquire(int timeout_ms)
     }
     pthread_mutex_lock(&P.mu);
     while (P.free_list == NULL)
-        if (pthread_cond_timedwait(&P.freed, &P.mu, &ts) != 0)
-            break;
+        if (pthread_cond_timedwait(&P.freed, &P.mu, &ts) != 0) break;
     api_conn_t *c = P.free_list;
-    if (c != NULL)
-        P.free_list = c->next_free;
+    if (c != NULL) P.free_list = c->next_free;
     pthread_mutex_unlock(&P.mu);
     if (c == NULL)
         log_warn("backend: all %d Redis/PostgreSQL slots busy for %d ms", P.size, timeout_ms);
@@ -98,8 +96,7 @@ api_conn_t *api_backend_acquire(int timeout_ms)
 
 void api_backend_release(api_conn_t *c)
 {
-    if (c == NULL)
-        return;
+    if (c == NULL) return;
     pthread_mutex_lock(&P.mu);
     c->next_free = P.free_list;
     P.free_list = c;
@@ -115,8 +112,7 @@ rqueue_t *api_backend_redis(api_conn_t *c, char *err, size_t errlen)
         snprintf(err, errlen, "%s", BUSY);
         return NULL;
     }
-    if (c->rq != NULL)
-        return c->rq;
+    if (c->rq != NULL) return c->rq;
     if (time_mono_ms() < c->rq_retry_at) {
         snprintf(err, errlen, "Redis is unreachable (retrying shortly)");
         return NULL;
@@ -134,11 +130,9 @@ static int prepare_all(PGconn *pg, char *err, size_t errlen)
     for (int i = 0; i < API_SQL_COUNT; i++) {
         PGresult *r = PQprepare(pg, SQL[i].name, SQL[i].sql, SQL[i].nparams, NULL);
         int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-        if (!ok)
-            snprintf(err, errlen, "prepare %s: %s", SQL[i].name, PQerrorMessage(pg));
+        if (!ok) snprintf(err, errlen, "prepare %s: %s", SQL[i].name, PQerrorMessage(pg));
         PQclear(r);
-        if (!ok)
-            return -1;
+        if (!ok) return -1;
     }
     return 0;
 }
@@ -146,8 +140,7 @@ static int prepare_all(PGconn *pg, char *err, size_t errlen)
 /* Opens the thread's connection if needed. 0 or -1 with err. */
 static int pg_ready(api_conn_t *c, char *err, size_t errlen)
 {
-    if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK)
-        return 0;
+    if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK) return 0;
     if (c->pg != NULL) {
         PQfinish(c->pg);
         c->pg = NULL;
@@ -172,24 +165,21 @@ static int pg_ready(api_conn_t *c, char *err, size_t errlen)
     return 0;
 }
 
-PGresult *api_backend_query(api_conn_t *c, api_sql_t which, int nparams,
-                            const char *const *params, char *err, size_t errlen)
+PGresult *api_backend_query(api_conn_t *c, api_sql_t which, int nparams, const char *const *params,
+                            char *err, size_t errlen)
 {
     if (c == NULL) {
         snprintf(err, errlen, "%s", BUSY);
         return NULL;
     }
     for (int attempt = 0; attempt < 2; attempt++) {
-        if (pg_ready(c, err, errlen) != 0)
-            return NULL;
+        if (pg_ready(c, err, errlen) != 0) return NULL;
         PGresult *r = PQexecPrepared(c->pg, SQL[which].name, nparams, params, NULL, NULL, 0);
-        if (PQresultStatus(r) == PGRES_TUPLES_OK)
-            return r;
+        if (PQresultStatus(r) == PGRES_TUPLES_OK) return r;
         snprintf(err, errlen, "%s: %s", SQL[which].name, PQerrorMessage(c->pg));
         PQclear(r);
         /* A lost connection gets one fresh try; a query error does not. */
-        if (PQstatus(c->pg) == CONNECTION_OK)
-            return NULL;
+        if (PQstatus(c->pg) == CONNECTION_OK) return NULL;
         log_warn("postgres: connection lost (%s), reconnecting", err);
     }
     return NULL;

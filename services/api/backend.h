@@ -51,7 +51,7 @@ typedef enum {
     API_SQL_PING,
     API_SQL_COUNT
 } api_sql_t;
-PGresult *api_backend_query(api_conn_t *c, api_sql_t which, int nparams,
-                            const char *const *params, char *err, size_t errlen);
+PGresult *api_backend_query(api_conn_t *c, api_sql_t which, int nparams, const char *const *params,
+                            char *err, size_t errlen);
 
 #endif

@@ -16,14 +16,11 @@ static int wait_fd(int fd, short events, uint64_t deadline)
 {
     for (;;) {
         uint64_t now = time_mono_ms();
-        if (now >= deadline)
-            return 0;
+        if (now >= deadline) return 0;
         struct pollfd p = {.fd = fd, .events = events};
         int n = poll(&p, 1, (int)(deadline - now));
-        if (n > 0)
-            return 1;
-        if (n < 0 && errno != EINTR)
-            return 0;
+        if (n > 0) return 1;
+        if (n < 0 && errno != EINTR) return 0;
     }
 }
 
@@ -75,19 +72,19 @@ int api_check_health(const config_t *cfg, int timeout_ms, char *body, size_t bod
     size_t len = 0;
     while (len < sizeof resp - 1 && wait_fd(fd, POLLIN, deadline)) {
         ssize_t got = recv(fd, resp + len, sizeof resp - 1 - len, 0);
-        if (got < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        if (got <= 0)
-            break;
+        if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (got <= 0) break;
         len += (size_t)got;
     }
     close(fd);
     resp[len] = '\0';
-    int status;
-    if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1) {
+    /* "HTTP/1.x NNN ..." */
+    if (len < 12 || strncmp(resp, "HTTP/1.", 7) != 0 || resp[8] != ' ' || resp[9] < '1' ||
+        resp[9] > '5' || resp[10] < '0' || resp[10] > '9' || resp[11] < '0' || resp[11] > '9') {
         snprintf(body, bodylen, "no HTTP answer from %s:%s", host, port);
         return -1;
     }
+    int status = (resp[9] - '0') * 100 + (resp[10] - '0') * 10 + (resp[11] - '0');
     const char *b = strstr(resp, "\r\n\r\n");
     snprintf(body, bodylen, "%s", b ? b + 4 : "");
     return status;

@@ -141,8 +141,7 @@ void api_events_quiesce(api_events_t *ev)
 
 void api_events_stop(api_events_t *ev)
 {
-    if (ev == NULL)
-        return;
+    if (ev == NULL) return;
     api_events_quiesce(ev);
     actor_stop(&ev->actor);
     actor_join(&ev->actor);
@@ -153,8 +152,7 @@ void api_events_stop(api_events_t *ev)
 api_waiter_t *api_waiter_add(api_events_t *ev, const char *id)
 {
     api_waiter_t *w = calloc(1, sizeof *w);
-    if (w == NULL)
-        return NULL;
+    if (w == NULL) return NULL;
     snprintf(w->id, sizeof w->id, "%s", id);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -187,8 +185,7 @@ int api_waiter_wait(api_events_t *ev, api_waiter_t *w, int timeout_ms)
     }
     pthread_mutex_lock(&ev->mu);
     while (w->fired == w->seen && !ev->stopping) {
-        if (pthread_cond_timedwait(&w->cond, &ev->mu, &ts) != 0)
-            break; /* ETIMEDOUT */
+        if (pthread_cond_timedwait(&w->cond, &ev->mu, &ts) != 0) break; /* ETIMEDOUT */
     }
     int rc = ev->stopping ? -1 : w->fired != w->seen;
     w->seen = w->fired;
@@ -198,8 +195,7 @@ int api_waiter_wait(api_events_t *ev, api_waiter_t *w, int timeout_ms)
 
 void api_waiter_remove(api_events_t *ev, api_waiter_t *w)
 {
-    if (w == NULL)
-        return;
+    if (w == NULL) return;
     pthread_mutex_lock(&ev->mu);
     for (api_waiter_t **pp = &ev->waiters; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == w) {
@@ -221,7 +217,4 @@ int api_events_waiters(api_events_t *ev)
     return n;
 }
 
-int api_events_connected(api_events_t *ev)
-{
-    return ev->connected;
-}
+int api_events_connected(api_events_t *ev) { return ev->connected; }

@@ -20,25 +20,24 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: imgcap-api [--help | --check]\n"
-            "\n"
-            "Serves the imgcap HTTP API (design section 3):\n"
-            "  POST /api/images            upload a JPEG and a description (multipart)\n"
-            "  GET  /api/images            list stored images, newest first\n"
-            "  GET  /api/images/{id}       the captioned JPEG (?wait=N to wait for it)\n"
-            "  GET  /health, /metrics, /api/openapi.json, /docs\n"
-            "\n"
-            "--check asks the API on API_HOST:API_PORT for GET /health and exits 0 when it\n"
-            "answers 200 (Redis and PostgreSQL reachable), 1 otherwise: the Docker\n"
-            "healthcheck.\n"
-            "\n"
-            "Configuration comes from the environment and the .env file\n"
-            "(IMGCAP_ENV_FILE, default ./.env). Used here: API_HOST, API_PORT, API_WORKERS\n"
-            "(Redis/PostgreSQL connections = max(4*API_WORKERS, 16)), REDIS_URL, REDIS_PREFIX,\n"
-            "DATABASE_URL, STORAGE_DIR, MAX_UPLOAD_BYTES, QUEUE_MAX_DEPTH, LEASE_SECONDS,\n"
-            "SWAGGER_UI_URL, API_TOKEN, API_TOKEN_READS, LOG_DIR, LOG_LEVEL,\n"
-            "SHUTDOWN_SECONDS.\n");
+    fprintf(f, "usage: imgcap-api [--help | --check]\n"
+               "\n"
+               "Serves the imgcap HTTP API (design section 3):\n"
+               "  POST /api/images            upload a JPEG and a description (multipart)\n"
+               "  GET  /api/images            list stored images, newest first\n"
+               "  GET  /api/images/{id}       the captioned JPEG (?wait=N to wait for it)\n"
+               "  GET  /health, /metrics, /api/openapi.json, /docs\n"
+               "\n"
+               "--check asks the API on API_HOST:API_PORT for GET /health and exits 0 when it\n"
+               "answers 200 (Redis and PostgreSQL reachable), 1 otherwise: the Docker\n"
+               "healthcheck.\n"
+               "\n"
+               "Configuration comes from the environment and the .env file\n"
+               "(IMGCAP_ENV_FILE, default ./.env). Used here: API_HOST, API_PORT, API_WORKERS\n"
+               "(Redis/PostgreSQL connections = max(4*API_WORKERS, 16)), REDIS_URL, REDIS_PREFIX,\n"
+               "DATABASE_URL, STORAGE_DIR, MAX_UPLOAD_BYTES, QUEUE_MAX_DEPTH, LEASE_SECONDS,\n"
+               "SWAGGER_UI_URL, API_TOKEN, API_TOKEN_READS, LOG_DIR, LOG_LEVEL,\n"
+               "SHUTDOWN_SECONDS.\n");
 }
 
 int main(int argc, char **argv)
@@ -97,8 +96,7 @@ int main(int argc, char **argv)
     }
     log_info("imgcap-api started");
 
-    while (!actor_shutdown_requested)
-        time_sleep_ms(200, &actor_shutdown_requested);
+    while (!actor_shutdown_requested) time_sleep_ms(200, &actor_shutdown_requested);
 
     log_info("stopping: no new connections, waking held requests");
     api_server_quiesce(srv);

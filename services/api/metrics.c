@@ -8,8 +8,8 @@
 #include <string.h>
 
 static const char *const ROUTE_LABELS[API_ROUTE_COUNT] = {
-    "/api/images", "/api/images/{id}", "/health", "/api/openapi.json", "/docs", "/metrics",
-    "other"};
+    "/api/images", "/api/images/{id}", "/health", "/api/openapi.json",
+    "/docs",       "/metrics",         "other"};
 
 static const char *const METHODS[] = {"GET", "HEAD", "POST", "OTHER"};
 #define N_METHODS 4
@@ -19,13 +19,13 @@ static const int STATUSES[] = {200, 202, 304, 400, 401, 404, 405, 413, 415, 422,
 #define N_STATUSES ((int)(sizeof STATUSES / sizeof STATUSES[0]))
 
 /* Handler time buckets, seconds: from a cached 304 to a ?wait=30. */
-static const double BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                 0.1,    0.25,  0.5,    1,     2.5,  5,    10,   30};
+static const double BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                 0.25,   0.5,   1,      2.5,   5,    10,    30};
 #define N_BUCKETS ((int)(sizeof BUCKETS / sizeof BUCKETS[0]))
 
 /* Upload to stored/failed: the whole pipeline. */
 static const double PIPE_BUCKETS[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                                      1,     2.5,  5,     10,   30,  60,  300};
+                                      1,     2.5,  5,     10,   30,  60,   300};
 #define N_PIPE_BUCKETS ((int)(sizeof PIPE_BUCKETS / sizeof PIPE_BUCKETS[0]))
 
 typedef struct histogram {
@@ -50,32 +50,28 @@ const char *api_route_label(api_route_t route)
 static int method_index(const char *m)
 {
     for (int i = 0; i < N_METHODS - 1; i++)
-        if (m != NULL && strcmp(m, METHODS[i]) == 0)
-            return i;
+        if (m != NULL && strcmp(m, METHODS[i]) == 0) return i;
     return N_METHODS - 1;
 }
 
 static int status_index(int status)
 {
     for (int i = 0; i < N_STATUSES; i++)
-        if (STATUSES[i] == status)
-            return i;
+        if (STATUSES[i] == status) return i;
     return N_STATUSES;
 }
 
 static void hist_add(histogram_t *h, const double *bounds, int n, double v)
 {
     for (int i = 0; i < n; i++)
-        if (v <= bounds[i])
-            h->buckets[i]++;
+        if (v <= bounds[i]) h->buckets[i]++;
     h->count++;
     h->sum += v;
 }
 
 void api_metrics_observe(api_route_t route, const char *method, int status, double seconds)
 {
-    if (route >= API_ROUTE_COUNT)
-        route = API_ROUTE_OTHER;
+    if (route >= API_ROUTE_COUNT) route = API_ROUTE_OTHER;
     pthread_mutex_lock(&M.mu);
     M.requests[route][method_index(method)][status_index(status)]++;
     hist_add(&M.duration[route], BUCKETS, N_BUCKETS, seconds);
@@ -92,15 +88,13 @@ void api_metrics_upload_accepted(void)
 void api_metrics_pipeline_event(const char *status, double latency_s)
 {
     int stored = strcmp(status, "stored") == 0, failed = strcmp(status, "failed") == 0;
-    if (!stored && !failed)
-        return;
+    if (!stored && !failed) return;
     pthread_mutex_lock(&M.mu);
     if (stored)
         M.stored++;
     else
         M.failed++;
-    if (stored && latency_s >= 0)
-        hist_add(&M.pipeline, PIPE_BUCKETS, N_PIPE_BUCKETS, latency_s);
+    if (stored && latency_s >= 0) hist_add(&M.pipeline, PIPE_BUCKETS, N_PIPE_BUCKETS, latency_s);
     pthread_mutex_unlock(&M.mu);
 }
 
@@ -125,8 +119,7 @@ static void out(outbuf_t *b, const char *fmt, ...) __attribute__((format(printf,
 
 static void out(outbuf_t *b, const char *fmt, ...)
 {
-    if (b->oom)
-        return;
+    if (b->oom) return;
     for (;;) {
         va_list ap;
         va_start(ap, fmt);
@@ -179,8 +172,7 @@ char *api_metrics_render(const api_queue_gauges_t *g)
 {
     outbuf_t b = {.cap = 16384};
     b.s = malloc(b.cap);
-    if (b.s == NULL)
-        return NULL;
+    if (b.s == NULL) return NULL;
     b.s[0] = '\0';
 
     pthread_mutex_lock(&M.mu);
@@ -189,45 +181,51 @@ char *api_metrics_render(const api_queue_gauges_t *g)
     for (int r = 0; r < API_ROUTE_COUNT; r++)
         for (int m = 0; m < N_METHODS; m++)
             for (int s = 0; s <= N_STATUSES; s++) {
-                if (M.requests[r][m][s] == 0)
-                    continue;
+                if (M.requests[r][m][s] == 0) continue;
                 char status[8];
                 if (s < N_STATUSES)
                     snprintf(status, sizeof status, "%d", STATUSES[s]);
                 else
                     snprintf(status, sizeof status, "other");
-                out(&b, "imgcap_http_requests_total{route=\"%s\",method=\"%s\",status=\"%s\"} "
-                        "%llu\n", ROUTE_LABELS[r], METHODS[m], status, M.requests[r][m][s]);
+                out(&b,
+                    "imgcap_http_requests_total{route=\"%s\",method=\"%s\",status=\"%s\"} "
+                    "%llu\n",
+                    ROUTE_LABELS[r], METHODS[m], status, M.requests[r][m][s]);
             }
     out(&b, "# HELP imgcap_http_request_duration_seconds Time in the request handler.\n"
             "# TYPE imgcap_http_request_duration_seconds histogram\n");
     for (int r = 0; r < API_ROUTE_COUNT; r++) {
-        if (M.duration[r].count == 0)
-            continue;
+        if (M.duration[r].count == 0) continue;
         char labels[64];
         snprintf(labels, sizeof labels, "route=\"%s\"", ROUTE_LABELS[r]);
         out_hist(&b, "imgcap_http_request_duration_seconds", labels, &M.duration[r], BUCKETS,
                  N_BUCKETS);
     }
-    out(&b, "# HELP imgcap_uploads_accepted_total Uploads answered 202 and queued.\n"
-            "# TYPE imgcap_uploads_accepted_total counter\n"
-            "imgcap_uploads_accepted_total %llu\n", M.uploads_accepted);
-    out(&b, "# HELP imgcap_images_stored_total Images stored, seen on the events channel by "
-            "this process.\n"
-            "# TYPE imgcap_images_stored_total counter\n"
-            "imgcap_images_stored_total %llu\n", M.stored);
-    out(&b, "# HELP imgcap_images_failed_total Images dead-lettered, seen on the events "
-            "channel by this process.\n"
-            "# TYPE imgcap_images_failed_total counter\n"
-            "imgcap_images_failed_total %llu\n", M.failed);
+    out(&b,
+        "# HELP imgcap_uploads_accepted_total Uploads answered 202 and queued.\n"
+        "# TYPE imgcap_uploads_accepted_total counter\n"
+        "imgcap_uploads_accepted_total %llu\n",
+        M.uploads_accepted);
+    out(&b,
+        "# HELP imgcap_images_stored_total Images stored, seen on the events channel by "
+        "this process.\n"
+        "# TYPE imgcap_images_stored_total counter\n"
+        "imgcap_images_stored_total %llu\n",
+        M.stored);
+    out(&b,
+        "# HELP imgcap_images_failed_total Images dead-lettered, seen on the events "
+        "channel by this process.\n"
+        "# TYPE imgcap_images_failed_total counter\n"
+        "imgcap_images_failed_total %llu\n",
+        M.failed);
     out(&b, "# HELP imgcap_pipeline_latency_seconds Upload (UUIDv7 time) to stored event.\n"
             "# TYPE imgcap_pipeline_latency_seconds histogram\n");
-    out_hist(&b, "imgcap_pipeline_latency_seconds", "", &M.pipeline, PIPE_BUCKETS,
-             N_PIPE_BUCKETS);
+    out_hist(&b, "imgcap_pipeline_latency_seconds", "", &M.pipeline, PIPE_BUCKETS, N_PIPE_BUCKETS);
     pthread_mutex_unlock(&M.mu);
 
-    out(&b, "# HELP imgcap_redis_up 1 when Redis answered this scrape.\n"
-            "# TYPE imgcap_redis_up gauge\nimgcap_redis_up %d\n",
+    out(&b,
+        "# HELP imgcap_redis_up 1 when Redis answered this scrape.\n"
+        "# TYPE imgcap_redis_up gauge\nimgcap_redis_up %d\n",
         g->render != NULL && g->persist != NULL);
     static const struct {
         const char *name, *help;
@@ -241,13 +239,14 @@ char *api_metrics_render(const api_queue_gauges_t *g)
          offsetof(rq_stats_t, consumers)},
     };
     for (size_t i = 0; i < sizeof gauges / sizeof gauges[0]; i++) {
-        out(&b, "# HELP %s %s\n# TYPE %s gauge\n", gauges[i].name, gauges[i].help,
-            gauges[i].name);
+        out(&b, "# HELP %s %s\n# TYPE %s gauge\n", gauges[i].name, gauges[i].help, gauges[i].name);
         out_queue(&b, gauges[i].name, RQ_QUEUE_RENDER, g->render, gauges[i].offset);
         out_queue(&b, gauges[i].name, RQ_QUEUE_PERSIST, g->persist, gauges[i].offset);
     }
-    out(&b, "# HELP imgcap_api_waiters Requests held by ?wait.\n"
-            "# TYPE imgcap_api_waiters gauge\nimgcap_api_waiters %d\n", g->waiters);
+    out(&b,
+        "# HELP imgcap_api_waiters Requests held by ?wait.\n"
+        "# TYPE imgcap_api_waiters gauge\nimgcap_api_waiters %d\n",
+        g->waiters);
     if (b.oom) {
         free(b.s);
         return NULL;

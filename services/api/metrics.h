@@ -16,7 +16,7 @@ typedef enum {
     API_ROUTE_OPENAPI,
     API_ROUTE_DOCS,
     API_ROUTE_METRICS,
-    API_ROUTE_OTHER,      /* unknown paths (404) */
+    API_ROUTE_OTHER, /* unknown paths (404) */
     API_ROUTE_COUNT
 } api_route_t;
 
@@ -37,7 +37,7 @@ void api_metrics_pipeline_event(const char *status, double latency_s);
 typedef struct api_queue_gauges {
     const rq_stats_t *render;
     const rq_stats_t *persist;
-    int waiters;            /* requests held by ?wait */
+    int waiters; /* requests held by ?wait */
 } api_queue_gauges_t;
 
 /* Renders the text exposition format (version 0.0.4). Returns a string the

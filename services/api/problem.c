@@ -6,16 +6,26 @@
 const char *api_status_title(int status)
 {
     switch (status) {
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Error";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Content Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Content";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Error";
     }
 }
 
@@ -23,14 +33,12 @@ char *api_problem_json(int status, const char *type, const char *title, const ch
                        const api_field_error_t *errors, int nerrors, const json_t *extra)
 {
     json_t *doc = json_object();
-    if (doc == NULL)
-        return NULL;
+    if (doc == NULL) return NULL;
     int bad = 0;
     bad |= json_object_set_new(doc, "type", json_string(type ? type : "about:blank"));
     bad |= json_object_set_new(doc, "title", json_string(title ? title : api_status_title(status)));
     bad |= json_object_set_new(doc, "status", json_integer(status));
-    if (detail != NULL)
-        bad |= json_object_set_new(doc, "detail", json_string(detail));
+    if (detail != NULL) bad |= json_object_set_new(doc, "detail", json_string(detail));
     if (nerrors > 0) {
         json_t *arr = json_array();
         bad |= json_object_set_new(doc, "errors", arr);
@@ -41,8 +49,7 @@ char *api_problem_json(int status, const char *type, const char *title, const ch
     if (extra != NULL && json_is_object(extra)) {
         const char *key;
         json_t *value;
-        json_object_foreach((json_t *)extra, key, value)
-            bad |= json_object_set(doc, key, value);
+        json_object_foreach((json_t *)extra, key, value) bad |= json_object_set(doc, key, value);
     }
     /* json_string() returns NULL for text that is not UTF-8; set_new then fails,
      * so a bad detail can never produce a half-built document. */

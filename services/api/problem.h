@@ -18,10 +18,10 @@ const char *api_status_title(int status);
  * extra replaces a standard one of the same name: design section 3 wants the
  * problem of a dead-lettered image to say "status":"failed", like the 202 body
  * {"id","status"} of the same resource (RFC 9457 consumers ignore a status
- * member that is not a number; the HTTP status line still says 422). type NULL = "about:blank", title NULL
- * = api_status_title(status), detail NULL = no detail member. errors are
- * added when nerrors > 0. Returns a NUL-terminated string the caller frees
- * with free(), or NULL when out of memory. */
+ * member that is not a number; the HTTP status line still says 422). type NULL = "about:blank",
+ * title NULL = api_status_title(status), detail NULL = no detail member. errors are added when
+ * nerrors > 0. Returns a NUL-terminated string the caller frees with free(), or NULL when out of
+ * memory. */
 char *api_problem_json(int status, const char *type, const char *title, const char *detail,
                        const api_field_error_t *errors, int nerrors, const json_t *extra);
 

@@ -23,8 +23,7 @@ struct api_rowcache {
 api_rowcache_t *api_rowcache_new(size_t slots)
 {
     api_rowcache_t *rc = calloc(1, sizeof *rc);
-    if (rc == NULL)
-        return NULL;
+    if (rc == NULL) return NULL;
     rc->entries = calloc(slots ? slots : 1, sizeof *rc->entries);
     if (rc->entries == NULL) {
         free(rc);
@@ -37,8 +36,7 @@ api_rowcache_t *api_rowcache_new(size_t slots)
 
 void api_rowcache_free(api_rowcache_t *rc)
 {
-    if (rc == NULL)
-        return;
+    if (rc == NULL) return;
     pthread_mutex_destroy(&rc->mu);
     free(rc->entries);
     free(rc);
@@ -49,8 +47,7 @@ void api_rowcache_free(api_rowcache_t *rc)
 static entry_t *slot_of(api_rowcache_t *rc, const char *id)
 {
     uint64_t h = 1469598103934665603ULL;
-    for (const char *p = id; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    for (const char *p = id; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ULL;
     return &rc->entries[h % rc->slots];
 }
 
@@ -71,8 +68,7 @@ int api_rowcache_get(api_rowcache_t *rc, const char *id, char *path, long long *
 void api_rowcache_put(api_rowcache_t *rc, const char *id, const char *path, long long bytes)
 {
     size_t plen = strlen(path), ilen = strlen(id);
-    if (plen >= API_ROWCACHE_PATH_MAX || ilen >= UUID_STR_LEN)
-        return;
+    if (plen >= API_ROWCACHE_PATH_MAX || ilen >= UUID_STR_LEN) return;
     pthread_mutex_lock(&rc->mu);
     entry_t *e = slot_of(rc, id);
     memcpy(e->id, id, ilen + 1);
@@ -85,7 +81,6 @@ void api_rowcache_evict(api_rowcache_t *rc, const char *id)
 {
     pthread_mutex_lock(&rc->mu);
     entry_t *e = slot_of(rc, id);
-    if (strcmp(e->id, id) == 0)
-        e->id[0] = '\0';
+    if (strcmp(e->id, id) == 0) e->id[0] = '\0';
     pthread_mutex_unlock(&rc->mu);
 }

@@ -52,10 +52,10 @@ typedef struct route {
     api_server_t *srv;
     api_route_t id;
     const char *prefix, *format; /* Ulfius reads :params from format only */
-    const char *allow;  /* methods for 405's Allow header */
-    handler_fn get;     /* GET and HEAD */
+    const char *allow;           /* methods for 405's Allow header */
+    handler_fn get;              /* GET and HEAD */
     handler_fn post;
-    int read_auth;      /* guarded by API_TOKEN when API_TOKEN_READS=1 */
+    int read_auth; /* guarded by API_TOKEN when API_TOKEN_READS=1 */
 } route_t;
 
 struct api_server {
@@ -89,8 +89,7 @@ struct call {
  * unreachable server and the handler answers 503. */
 static api_conn_t *conn_of(call_t *c)
 {
-    if (c->conn == NULL)
-        c->conn = api_backend_acquire(BACKEND_WAIT_MS);
+    if (c->conn == NULL) c->conn = api_backend_acquire(BACKEND_WAIT_MS);
     return c->conn;
 }
 
@@ -149,10 +148,9 @@ static void reply_field_error(call_t *c, const char *field, const char *message)
  * gets a problem+json 500 without internals. */
 static void reply_internal(call_t *c, const char *what)
 {
-    log_error("id=%s %s %s: %s", c->id[0] ? c->id : "-", c->req->http_verb, c->req->url_path,
-              what);
-    reply_problem(c, 500, NULL, NULL, "an unexpected error occurred; it has been logged", NULL,
-                  0, NULL);
+    log_error("id=%s %s %s: %s", c->id[0] ? c->id : "-", c->req->http_verb, c->req->url_path, what);
+    reply_problem(c, 500, NULL, NULL, "an unexpected error occurred; it has been logged", NULL, 0,
+                  NULL);
 }
 
 static void reply_unavailable(call_t *c, const char *type, const char *detail,
@@ -190,13 +188,11 @@ static const char *req_query(call_t *c, const char *name)
 static long long declared_length(call_t *c)
 {
     const char *s = req_header(c, "Content-Length");
-    if (s == NULL || *s == '\0')
-        return -1;
+    if (s == NULL || *s == '\0') return -1;
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < 0)
-        return -1;
+    if (errno != 0 || *end != '\0' || v < 0) return -1;
     return v;
 }
 
@@ -205,11 +201,10 @@ static void handle_upload(call_t *c)
     const config_t *cfg = c->srv->cfg;
     api_part_t parts[API_MULTIPART_MAX_PARTS];
     api_upload_t v;
-    if (api_upload_check(req_header(c, "Content-Type"), declared_length(c),
-                         c->req->binary_body, c->req->binary_body_length,
-                         cfg->max_upload_bytes, parts, &v) != 0) {
-        reply_problem(c, v.status, v.status == 422 ? PROBLEM_VALIDATION : NULL, v.title,
-                      v.detail, v.errors, v.nerrors, NULL);
+    if (api_upload_check(req_header(c, "Content-Type"), declared_length(c), c->req->binary_body,
+                         c->req->binary_body_length, cfg->max_upload_bytes, parts, &v) != 0) {
+        reply_problem(c, v.status, v.status == 422 ? PROBLEM_VALIDATION : NULL, v.title, v.detail,
+                      v.errors, v.nerrors, NULL);
         return;
     }
 
@@ -224,8 +219,7 @@ static void handle_upload(call_t *c)
      * restarted Redis costs no error (this LLEN also vets the connection the
      * enqueue will use, which must not be retried blindly). */
     long long waiting = rqueue_waiting(rq, RQ_QUEUE_RENDER);
-    if (waiting < 0)
-        waiting = rqueue_waiting(rq, RQ_QUEUE_RENDER);
+    if (waiting < 0) waiting = rqueue_waiting(rq, RQ_QUEUE_RENDER);
     if (waiting < 0) {
         log_warn("redis: LLEN q:render failed: %s", rqueue_error(rq));
         reply_unavailable(c, PROBLEM_UNAVAILABLE, "the queue (Redis) is unreachable", "2");
@@ -292,10 +286,10 @@ static void handle_list(call_t *c)
     snprintf(lim, sizeof lim, "%d", limit + 1); /* one more tells whether a next page exists */
     const char *params[2] = {before, lim};
     char dberr[512];
-    PGresult *r = before[0] ? api_backend_query(conn_of(c), API_SQL_LIST_BEFORE, 2, params,
-                                                dberr, sizeof dberr)
-                            : api_backend_query(conn_of(c), API_SQL_LIST, 1, params + 1,
-                                                dberr, sizeof dberr);
+    PGresult *r = before[0] ? api_backend_query(conn_of(c), API_SQL_LIST_BEFORE, 2, params, dberr,
+                                                sizeof dberr)
+                            : api_backend_query(conn_of(c), API_SQL_LIST, 1, params + 1, dberr,
+                                                sizeof dberr);
     if (r == NULL) {
         log_warn("list: %s", dberr);
         reply_unavailable(c, PROBLEM_UNAVAILABLE, "the database is unreachable", "2");
@@ -308,14 +302,13 @@ static void handle_list(call_t *c)
         char url[64];
         snprintf(url, sizeof url, "/api/images/%s", PQgetvalue(r, i, 0));
         json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:s}", "id", PQgetvalue(r, i, 0),
-                                               "received_at", PQgetvalue(r, i, 1),
-                                               "description", PQgetvalue(r, i, 2), "url", url));
+                                               "received_at", PQgetvalue(r, i, 1), "description",
+                                               PQgetvalue(r, i, 2), "url", url));
     }
     json_t *next = json_null();
     if (rows > limit) {
         char url[128], link[160];
-        snprintf(url, sizeof url, "/api/images?limit=%d&before=%s", limit,
-                 PQgetvalue(r, n - 1, 0));
+        snprintf(url, sizeof url, "/api/images?limit=%d&before=%s", limit, PQgetvalue(r, n - 1, 0));
         snprintf(link, sizeof link, "<%s>; rel=\"next\"", url);
         set_header(c, "Link", link);
         json_decref(next);
@@ -331,11 +324,11 @@ typedef enum { IMG_ERROR, IMG_STORED, IMG_PENDING, IMG_FAILED, IMG_UNKNOWN } img
 
 typedef struct lookup {
     img_state_t state;
-    char path[1024];       /* IMG_STORED: relative to STORAGE_DIR */
-    long long bytes;       /* IMG_STORED: file size from the row, -1 if unknown */
-    int cached;            /* IMG_STORED from the row cache: path is resolved */
-    rq_status_t status;    /* IMG_PENDING / IMG_FAILED */
-    char err[512];         /* IMG_ERROR: what was unreachable */
+    char path[1024];    /* IMG_STORED: relative to STORAGE_DIR */
+    long long bytes;    /* IMG_STORED: file size from the row, -1 if unknown */
+    int cached;         /* IMG_STORED from the row cache: path is resolved */
+    rq_status_t status; /* IMG_PENDING / IMG_FAILED */
+    char err[512];      /* IMG_ERROR: what was unreachable */
 } lookup_t;
 
 static void look_up(api_conn_t *conn, const char *id, lookup_t *out)
@@ -417,8 +410,7 @@ static int resolve_stored(call_t *c, const char *relpath, char *real)
 {
     char root[PATH_MAX], full[PATH_MAX * 2], why[PATH_MAX + 128];
     if (storage_root(c->srv, root) != 0) {
-        snprintf(why, sizeof why, "STORAGE_DIR %s: %s", c->srv->cfg->storage_dir,
-                 strerror(errno));
+        snprintf(why, sizeof why, "STORAGE_DIR %s: %s", c->srv->cfg->storage_dir, strerror(errno));
         reply_internal(c, why);
         return -1;
     }
@@ -442,8 +434,7 @@ static int resolve_stored(call_t *c, const char *relpath, char *real)
 static int stream_file(call_t *c, const char *real)
 {
     int fd = open(real, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno;
+    if (fd < 0) return errno;
     struct stat st;
     int e = fstat(fd, &st) != 0 ? errno : !S_ISREG(st.st_mode) ? EINVAL : 0;
     if (e != 0) {
@@ -516,23 +507,19 @@ static void find_image(call_t *c, const char *id, int wait_s, int use_cache, loo
     uint64_t deadline = time_mono_ms() + (uint64_t)wait_s * 1000;
     for (;;) {
         look_up(conn_of(c), id, lk);
-        if (lk->state != IMG_PENDING || wait_s == 0)
-            break;
+        if (lk->state != IMG_PENDING || wait_s == 0) break;
         conn_release(c); /* never hold a backend slot while sleeping */
         if (w == NULL) {
             /* Register, then look again: an event between the first look and
              * the registration would otherwise be missed. */
             w = api_waiter_add(c->srv->ev, id);
-            if (w == NULL)
-                break; /* too many waiters or stopping: answer now */
+            if (w == NULL) break; /* too many waiters or stopping: answer now */
             continue;
         }
         uint64_t now = time_mono_ms();
-        if (now >= deadline)
-            break;
+        if (now >= deadline) break;
         uint64_t left = deadline - now;
-        if (api_waiter_wait(c->srv->ev, w, left > 1000 ? 1000 : (int)left) < 0)
-            break;
+        if (api_waiter_wait(c->srv->ev, w, left > 1000 ? 1000 : (int)left) < 0) break;
     }
     api_waiter_remove(c->srv->ev, w);
 }
@@ -554,8 +541,7 @@ static int serve_stored(call_t *c, const char *id, const lookup_t *lk)
     else if (resolve_stored(c, lk->path, real) != 0)
         return 0;
     int e = stream_file(c, real);
-    if (e != 0 && lk->cached)
-        return 1;
+    if (e != 0 && lk->cached) return 1;
     if (e != 0) {
         snprintf(why, sizeof why, "stored file %s: %s", real, strerror(e));
         reply_internal(c, why);
@@ -563,8 +549,7 @@ static int serve_stored(call_t *c, const char *id, const lookup_t *lk)
     }
     set_header(c, "ETag", etag);
     set_header(c, "Cache-Control", CACHE_IMMUTABLE);
-    if (!lk->cached)
-        api_rowcache_put(c->srv->cache, id, real, lk->bytes);
+    if (!lk->cached) api_rowcache_put(c->srv->cache, id, real, lk->bytes);
     return 0;
 }
 
@@ -588,8 +573,7 @@ static void handle_image(call_t *c)
         log_warn("id=%s cached file is gone, looking the image up again", id);
         api_rowcache_evict(c->srv->cache, id);
         find_image(c, id, wait_s, 0, &lk);
-        if (lk.state == IMG_STORED)
-            serve_stored(c, id, &lk);
+        if (lk.state == IMG_STORED) serve_stored(c, id, &lk);
     }
     switch (lk.state) {
     case IMG_STORED:
@@ -613,8 +597,7 @@ static void handle_image(call_t *c)
         return;
     case IMG_ERROR:
         log_warn("id=%s lookup failed: %s", id, lk.err);
-        reply_unavailable(c, PROBLEM_UNAVAILABLE, "the database or the queue is unreachable",
-                          "2");
+        reply_unavailable(c, PROBLEM_UNAVAILABLE, "the database or the queue is unreachable", "2");
         return;
     }
 }
@@ -623,8 +606,7 @@ static void handle_image(call_t *c)
 
 static json_t *queue_json(const rq_stats_t *s, int ok)
 {
-    if (!ok)
-        return json_pack("{s:n, s:n, s:n}", "waiting", "in_flight", "dead");
+    if (!ok) return json_pack("{s:n, s:n, s:n}", "waiting", "in_flight", "dead");
     return json_pack("{s:I, s:I, s:I}", "waiting", (json_int_t)s->waiting, "in_flight",
                      (json_int_t)s->in_flight, "dead", (json_int_t)s->dead);
 }
@@ -636,8 +618,7 @@ static int read_stats(call_t *c, rq_stats_t *render, rq_stats_t *persist)
     char err[256];
     rqueue_t *rq = api_backend_redis(conn_of(c), err, sizeof err);
     long lease_ms = (long)cfg->lease_seconds * 1000;
-    if (rq == NULL)
-        return 0;
+    if (rq == NULL) return 0;
     if (rqueue_stats(rq, RQ_QUEUE_RENDER, lease_ms, render) != 0 &&
         rqueue_stats(rq, RQ_QUEUE_RENDER, lease_ms, render) != 0) { /* one retry */
         log_warn("redis: stats failed: %s", rqueue_error(rq));
@@ -711,24 +692,19 @@ static int token_equal(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
     unsigned char diff = la != lb;
-    for (size_t i = 0; i < la; i++)
-        diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
+    for (size_t i = 0; i < la; i++) diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
     return diff == 0;
 }
 
 static int authorized(call_t *c, int is_post)
 {
     const config_t *cfg = c->srv->cfg;
-    if (cfg->api_token[0] == '\0')
-        return 1;
-    if (!is_post && !(cfg->api_token_reads && c->route->read_auth))
-        return 1;
+    if (cfg->api_token[0] == '\0') return 1;
+    if (!is_post && !(cfg->api_token_reads && c->route->read_auth)) return 1;
     const char *h = req_header(c, "Authorization");
-    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
-        return 0;
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) return 0;
     h += 7;
-    while (*h == ' ')
-        h++;
+    while (*h == ' ') h++;
     return token_equal(h, cfg->api_token);
 }
 
@@ -750,8 +726,8 @@ static int dispatch(const struct _u_request *req, struct _u_response *resp, void
         handle_not_found(&c);
     } else if (fn == NULL) {
         set_header(&c, "Allow", route->allow);
-        reply_problem(&c, 405, NULL, NULL, "this method is not allowed on this resource", NULL,
-                      0, NULL);
+        reply_problem(&c, 405, NULL, NULL, "this method is not allowed on this resource", NULL, 0,
+                      NULL);
     } else if (!authorized(&c, is_post)) {
         set_header(&c, "WWW-Authenticate", "Bearer realm=\"imgcap\"");
         reply_problem(&c, 401, NULL, NULL, "a valid bearer token is required", NULL, 0, NULL);
@@ -762,8 +738,8 @@ static int dispatch(const struct _u_request *req, struct _u_response *resp, void
     double secs = (double)(time_mono_ns() - t0) / 1e9;
     int status = (int)resp->status;
     api_metrics_observe(route->id, m, status, secs);
-    log_info("%s %s %d %.1fms id=%s", m, req->http_url ? req->http_url : "", status,
-             secs * 1000.0, c.id[0] ? c.id : "-");
+    log_info("%s %s %d %.1fms id=%s", m, req->http_url ? req->http_url : "", status, secs * 1000.0,
+             c.id[0] ? c.id : "-");
     /* Always COMPLETE: U_CALLBACK_ERROR would replace our body with a plain 500. */
     return U_CALLBACK_COMPLETE;
 }
@@ -782,8 +758,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     char line[512];
     vsnprintf(line, sizeof line, fmt, ap);
     size_t n = strlen(line);
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        line[--n] = '\0';
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
     log_warn("microhttpd: %s", line);
 }
 
@@ -813,11 +788,13 @@ static char *html_escape(const char *s)
     for (const char *p = s; *p; p++)
         n += (*p == '&') ? 5 : (*p == '<' || *p == '>') ? 4 : (*p == '"') ? 6 : 1;
     char *out = malloc(n + 1), *o = out;
-    if (out == NULL)
-        return NULL;
+    if (out == NULL) return NULL;
     for (const char *p = s; *p; p++) {
-        const char *rep = *p == '&' ? "&amp;" : *p == '<' ? "&lt;" : *p == '>' ? "&gt;"
-                        : *p == '"' ? "&quot;" : NULL;
+        const char *rep = *p == '&'   ? "&amp;"
+                          : *p == '<' ? "&lt;"
+                          : *p == '>' ? "&gt;"
+                          : *p == '"' ? "&quot;"
+                                      : NULL;
         if (rep) {
             memcpy(o, rep, strlen(rep));
             o += strlen(rep);
@@ -834,11 +811,9 @@ static int build_docs(api_server_t *s)
     char base[sizeof s->cfg->swagger_ui_url];
     snprintf(base, sizeof base, "%s", s->cfg->swagger_ui_url);
     size_t bl = strlen(base);
-    while (bl > 0 && base[bl - 1] == '/')
-        base[--bl] = '\0';
+    while (bl > 0 && base[bl - 1] == '/') base[--bl] = '\0';
     char *esc = html_escape(base);
-    if (esc == NULL)
-        return -1;
+    if (esc == NULL) return -1;
     int n = asprintf(&s->docs_html,
                      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
                      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
@@ -863,8 +838,8 @@ static int build_docs(api_server_t *s)
 
 static int resolve_bind(api_server_t *s, unsigned int *flags, char *err, size_t errlen)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     struct addrinfo *res = NULL;
     const char *host = s->cfg->api_host[0] ? s->cfg->api_host : NULL;
     char port[16];
@@ -875,8 +850,7 @@ static int resolve_bind(api_server_t *s, unsigned int *flags, char *err, size_t 
         return -1;
     }
     memcpy(&s->addr, res->ai_addr, res->ai_addrlen);
-    if (res->ai_family == AF_INET6)
-        *flags |= MHD_USE_IPv6;
+    if (res->ai_family == AF_INET6) *flags |= MHD_USE_IPv6;
     freeaddrinfo(res);
     return 0;
 }
@@ -898,8 +872,7 @@ api_server_t *api_server_start(const config_t *cfg, api_events_t *ev, char *err,
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    if (resolve_bind(s, &flags, err, errlen) != 0)
-        goto fail;
+    if (resolve_bind(s, &flags, err, errlen) != 0) goto fail;
     if (ulfius_init_instance(&s->inst, (unsigned int)cfg->api_port, NULL, NULL) != U_OK) {
         snprintf(err, errlen, "ulfius_init_instance failed");
         goto fail;
@@ -911,8 +884,8 @@ api_server_t *api_server_start(const config_t *cfg, api_events_t *ev, char *err,
     s->inst.max_post_body_size = (size_t)cfg->max_upload_bytes + 1;
 
     const route_t defs[] = {
-        {s, API_ROUTE_IMAGES, "/api/images", NULL, "GET, HEAD, POST", handle_list,
-         handle_upload, 1},
+        {s, API_ROUTE_IMAGES, "/api/images", NULL, "GET, HEAD, POST", handle_list, handle_upload,
+         1},
         {s, API_ROUTE_IMAGE, "/api/images", ":id", "GET, HEAD", handle_image, NULL, 1},
         {s, API_ROUTE_HEALTH, "/health", NULL, "GET, HEAD", handle_health, NULL, 0},
         {s, API_ROUTE_OPENAPI, "/api/openapi.json", NULL, "GET, HEAD", handle_openapi, NULL, 0},
@@ -923,8 +896,8 @@ api_server_t *api_server_start(const config_t *cfg, api_events_t *ev, char *err,
     s->not_found = (route_t){s, API_ROUTE_OTHER, NULL, NULL, NULL, NULL, NULL, 0};
     for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++) {
         /* One endpoint per path for every method: dispatch() answers 405. */
-        if (ulfius_add_endpoint_by_val(&s->inst, "*", s->routes[i].prefix, s->routes[i].format,
-                                       0, dispatch, &s->routes[i]) != U_OK) {
+        if (ulfius_add_endpoint_by_val(&s->inst, "*", s->routes[i].prefix, s->routes[i].format, 0,
+                                       dispatch, &s->routes[i]) != U_OK) {
             snprintf(err, errlen, "cannot add route %s", s->routes[i].prefix);
             goto fail;
         }
@@ -950,13 +923,13 @@ api_server_t *api_server_start(const config_t *cfg, api_events_t *ev, char *err,
         goto fail;
     }
     log_info("listening on %s:%d, up to %d connections (a thread each), %d backend "
-             "connections, uploads up to %lld bytes", cfg->api_host, cfg->api_port,
-             API_CONNECTION_LIMIT, api_server_backend_size(cfg), cfg->max_upload_bytes);
+             "connections, uploads up to %lld bytes",
+             cfg->api_host, cfg->api_port, API_CONNECTION_LIMIT, api_server_backend_size(cfg),
+             cfg->max_upload_bytes);
     return s;
 
 fail:
-    if (s->inst_ready)
-        ulfius_clean_instance(&s->inst);
+    if (s->inst_ready) ulfius_clean_instance(&s->inst);
     free(s->docs_html);
     api_rowcache_free(s->cache);
     pthread_mutex_destroy(&s->storage_mu);
@@ -968,23 +941,20 @@ void api_server_quiesce(api_server_t *s)
 {
     if (s->inst.mhd_daemon != NULL) {
         MHD_socket fd = MHD_quiesce_daemon(s->inst.mhd_daemon);
-        if (fd != MHD_INVALID_SOCKET)
-            close(fd);
+        if (fd != MHD_INVALID_SOCKET) close(fd);
     }
 }
 
 int api_server_drain(api_server_t *s, int timeout_ms)
 {
     uint64_t deadline = time_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
-    while (atomic_load(&s->in_progress) > 0 && time_mono_ms() < deadline)
-        time_sleep_ms(10, NULL);
+    while (atomic_load(&s->in_progress) > 0 && time_mono_ms() < deadline) time_sleep_ms(10, NULL);
     return atomic_load(&s->in_progress);
 }
 
 void api_server_stop(api_server_t *s)
 {
-    if (s == NULL)
-        return;
+    if (s == NULL) return;
     ulfius_stop_framework(&s->inst);
     ulfius_clean_instance(&s->inst);
     free(s->docs_html);

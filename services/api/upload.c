@@ -10,36 +10,25 @@
 
 #define BOUNDARY_MAX 70 /* RFC 2046 section 5.1.1 */
 
-static int is_space(char c)
-{
-    return c == ' ' || c == '\t';
-}
+static int is_space(char c) { return c == ' ' || c == '\t'; }
 
 int api_multipart_boundary(const char *content_type, char *out, size_t outlen)
 {
     static const char type[] = "multipart/form-data";
-    if (content_type == NULL)
-        return 1;
+    if (content_type == NULL) return 1;
     const char *p = content_type;
-    while (is_space(*p))
-        p++;
-    if (strncasecmp(p, type, sizeof type - 1) != 0)
-        return 1;
+    while (is_space(*p)) p++;
+    if (strncasecmp(p, type, sizeof type - 1) != 0) return 1;
     p += sizeof type - 1;
-    if (*p != '\0' && *p != ';' && !is_space(*p))
-        return 1; /* e.g. multipart/form-dataX */
+    if (*p != '\0' && *p != ';' && !is_space(*p)) return 1; /* e.g. multipart/form-dataX */
     /* Parameters: ; name=value or ; name="quoted" (RFC 9110 section 5.6.6). */
     while (*p != '\0') {
-        while (is_space(*p) || *p == ';')
-            p++;
+        while (is_space(*p) || *p == ';') p++;
         const char *name = p;
-        while (*p != '\0' && *p != '=' && *p != ';')
-            p++;
+        while (*p != '\0' && *p != '=' && *p != ';') p++;
         size_t name_len = (size_t)(p - name);
-        while (name_len > 0 && is_space(name[name_len - 1]))
-            name_len--;
-        if (*p != '=')
-            continue;
+        while (name_len > 0 && is_space(name[name_len - 1])) name_len--;
+        if (*p != '=') continue;
         p++;
         char value[BOUNDARY_MAX + 2];
         size_t n = 0;
@@ -47,16 +36,14 @@ int api_multipart_boundary(const char *content_type, char *out, size_t outlen)
         if (*p == '"') {
             p++;
             while (*p != '\0' && *p != '"') {
-                if (*p == '\\' && p[1] != '\0')
-                    p++;
+                if (*p == '\\' && p[1] != '\0') p++;
                 if (n < sizeof value - 1)
                     value[n++] = *p;
                 else
                     too_long = 1;
                 p++;
             }
-            if (*p != '"')
-                return -1; /* unterminated quoted string */
+            if (*p != '"') return -1; /* unterminated quoted string */
             p++;
         } else {
             while (*p != '\0' && *p != ';' && !is_space(*p)) {
@@ -69,8 +56,7 @@ int api_multipart_boundary(const char *content_type, char *out, size_t outlen)
         }
         value[n] = '\0';
         if (name_len == 8 && strncasecmp(name, "boundary", 8) == 0) {
-            if (n == 0 || n > BOUNDARY_MAX || too_long || n + 1 > outlen)
-                return -1;
+            if (n == 0 || n > BOUNDARY_MAX || too_long || n + 1 > outlen) return -1;
             memcpy(out, value, n + 1);
             return 0;
         }
@@ -87,23 +73,20 @@ static const unsigned char *find(const unsigned char *hay, size_t len, const cha
 
 /* Reads one Content-Disposition parameter value starting at p (after '=').
  * Returns the position after it; *val and *vlen point into the header. */
-static const char *param_value(const char *p, const char *end, const char **val,
-                               size_t *vlen)
+static const char *param_value(const char *p, const char *end, const char **val, size_t *vlen)
 {
     if (p < end && *p == '"') {
         p++;
         *val = p;
         while (p < end && *p != '"') {
-            if (*p == '\\' && p + 1 < end)
-                p++;
+            if (*p == '\\' && p + 1 < end) p++;
             p++;
         }
         *vlen = (size_t)(p - *val);
         return p < end ? p + 1 : p;
     }
     *val = p;
-    while (p < end && *p != ';' && !is_space(*p))
-        p++;
+    while (p < end && *p != ';' && !is_space(*p)) p++;
     *vlen = (size_t)(p - *val);
     return p;
 }
@@ -112,25 +95,18 @@ static const char *param_value(const char *p, const char *end, const char **val,
  * filename=... Returns 0, or -1 when it is not form-data with a name. */
 static int parse_disposition(const char *p, const char *end, api_part_t *part)
 {
-    while (p < end && is_space(*p))
-        p++;
-    if ((size_t)(end - p) < 9 || strncasecmp(p, "form-data", 9) != 0)
-        return -1;
+    while (p < end && is_space(*p)) p++;
+    if ((size_t)(end - p) < 9 || strncasecmp(p, "form-data", 9) != 0) return -1;
     p += 9;
     while (p < end) {
-        while (p < end && (is_space(*p) || *p == ';'))
-            p++;
+        while (p < end && (is_space(*p) || *p == ';')) p++;
         const char *name = p;
-        while (p < end && *p != '=' && *p != ';')
-            p++;
+        while (p < end && *p != '=' && *p != ';') p++;
         size_t name_len = (size_t)(p - name);
-        while (name_len > 0 && is_space(name[name_len - 1]))
-            name_len--;
-        if (p >= end || *p != '=')
-            continue;
+        while (name_len > 0 && is_space(name[name_len - 1])) name_len--;
+        if (p >= end || *p != '=') continue;
         p++;
-        while (p < end && is_space(*p))
-            p++;
+        while (p < end && is_space(*p)) p++;
         const char *val;
         size_t vlen;
         p = param_value(p, end, &val, &vlen);
@@ -152,11 +128,9 @@ static int parse_part_headers(const char *h, const char *end, api_part_t *part)
     int found = 0;
     while (h < end) {
         const char *eol = memmem(h, (size_t)(end - h), "\r\n", 2);
-        if (eol == NULL)
-            eol = end;
+        if (eol == NULL) eol = end;
         if ((size_t)(eol - h) >= sizeof cd - 1 && strncasecmp(h, cd, sizeof cd - 1) == 0) {
-            if (found || parse_disposition(h + sizeof cd - 1, eol, part) != 0)
-                return -1;
+            if (found || parse_disposition(h + sizeof cd - 1, eol, part) != 0) return -1;
             found = 1;
         }
         h = eol + (eol < end ? 2 : 0);
@@ -190,10 +164,8 @@ int api_multipart_parse(const unsigned char *body, size_t len, const char *bound
     int n = 0;
     for (;;) {
         /* p is just after a delimiter: "--" closes, else padding and CRLF. */
-        if (end - p >= 2 && p[0] == '-' && p[1] == '-')
-            return n;
-        while (p < end && is_space((char)*p))
-            p++;
+        if (end - p >= 2 && p[0] == '-' && p[1] == '-') return n;
+        while (p < end && is_space((char)*p)) p++;
         if (end - p < 2 || p[0] != '\r' || p[1] != '\n') {
             snprintf(err, errlen, "multipart body is truncated or malformed");
             return -1;
@@ -239,8 +211,7 @@ static void add_error(api_upload_t *out, const char *field, const char *fmt, ...
 
 static void add_error(api_upload_t *out, const char *field, const char *fmt, ...)
 {
-    if (out->nerrors == API_MAX_FIELD_ERRORS)
-        return;
+    if (out->nerrors == API_MAX_FIELD_ERRORS) return;
     api_field_error_t *e = &out->errors[out->nerrors++];
     snprintf(e->field, sizeof e->field, "%s", field);
     va_list ap;
@@ -262,16 +233,14 @@ int api_upload_validate(const api_upload_input_t *in, long long max_bytes, api_u
     memset(out, 0, sizeof *out);
     if (in->declared_length > max_bytes || (long long)in->body_len > max_bytes) {
         add_error(out, "body", "the request body is larger than %lld bytes", max_bytes);
-        return verdict(out, 413, "Content Too Large",
-                       "the upload is larger than MAX_UPLOAD_BYTES");
+        return verdict(out, 413, "Content Too Large", "the upload is larger than MAX_UPLOAD_BYTES");
     }
 
     int image_ok = 0;
     if (in->image == NULL || in->image_count == 0)
         add_error(out, "image", "the image part is missing");
     else if (in->image_count > 1)
-        add_error(out, "image", "the image part is sent %d times; send it once",
-                  in->image_count);
+        add_error(out, "image", "the image part is sent %d times; send it once", in->image_count);
     else if (in->image->len == 0)
         add_error(out, "image", "the image part is empty");
     else
@@ -287,6 +256,7 @@ int api_upload_validate(const api_upload_input_t *in, long long max_bytes, api_u
     }
 
     const api_part_t *desc = in->description;
+    int desc_ok = 0;
     if (desc == NULL || in->description_count == 0) {
         add_error(out, "description", "the description part is missing");
     } else if (in->description_count > 1) {
@@ -301,9 +271,11 @@ int api_upload_validate(const api_upload_input_t *in, long long max_bytes, api_u
         else if (chars > API_DESCRIPTION_MAX_CHARS)
             add_error(out, "description",
                       "the description has %ld characters; at most 200 are allowed", chars);
+        else
+            desc_ok = 1;
     }
 
-    if (out->nerrors > 0)
+    if (!image_ok || !desc_ok)
         return verdict(out, 422, "Unprocessable Content", "the upload is not valid");
 
     out->image = in->image->data;
@@ -319,13 +291,12 @@ static int name_is(const api_part_t *p, const char *name)
     return p->name_len == n && memcmp(p->name, name, n) == 0;
 }
 
-int api_upload_check(const char *content_type, long long declared_length,
-                     const unsigned char *body, size_t body_len, long long max_bytes,
+int api_upload_check(const char *content_type, long long declared_length, const unsigned char *body,
+                     size_t body_len, long long max_bytes,
                      api_part_t parts[API_MULTIPART_MAX_PARTS], api_upload_t *out)
 {
-    api_upload_input_t in = {.content_type = content_type,
-                             .declared_length = declared_length,
-                             .body_len = body_len};
+    api_upload_input_t in = {
+        .content_type = content_type, .declared_length = declared_length, .body_len = body_len};
     memset(out, 0, sizeof *out);
     if (declared_length > max_bytes || (long long)body_len > max_bytes)
         return api_upload_validate(&in, max_bytes, out);
@@ -340,19 +311,17 @@ int api_upload_check(const char *content_type, long long declared_length,
                        "the request body must be multipart/form-data");
     }
     char err[160];
-    int n = api_multipart_parse(body, body_len, boundary, parts, API_MULTIPART_MAX_PARTS,
-                                err, sizeof err);
+    int n = api_multipart_parse(body, body_len, boundary, parts, API_MULTIPART_MAX_PARTS, err,
+                                sizeof err);
     if (n < 0) {
         add_error(out, "body", "%s", err);
         return verdict(out, 422, "Unprocessable Content", "the multipart body is malformed");
     }
     for (int i = 0; i < n; i++) {
         if (name_is(&parts[i], "image")) {
-            if (in.image_count++ == 0)
-                in.image = &parts[i];
+            if (in.image_count++ == 0) in.image = &parts[i];
         } else if (name_is(&parts[i], "description")) {
-            if (in.description_count++ == 0)
-                in.description = &parts[i];
+            if (in.description_count++ == 0) in.description = &parts[i];
         }
     }
     return api_upload_validate(&in, max_bytes, out);

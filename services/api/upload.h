@@ -17,7 +17,7 @@
 typedef struct api_part {
     const char *name;
     size_t name_len;
-    const char *filename;  /* NULL when the part has no filename parameter */
+    const char *filename; /* NULL when the part has no filename parameter */
     size_t filename_len;
     const unsigned char *data;
     size_t len;
@@ -57,11 +57,11 @@ typedef struct api_upload {
 
 /* The fields of one request as the HTTP layer saw them. */
 typedef struct api_upload_input {
-    const char *content_type;        /* request header, NULL when absent */
-    long long declared_length;       /* Content-Length header, -1 when absent */
-    size_t body_len;                 /* bytes received (may be capped at max+1) */
-    const api_part_t *image;         /* NULL when the part is missing */
-    int image_count;                 /* how many parts were named "image" */
+    const char *content_type;  /* request header, NULL when absent */
+    long long declared_length; /* Content-Length header, -1 when absent */
+    size_t body_len;           /* bytes received (may be capped at max+1) */
+    const api_part_t *image;   /* NULL when the part is missing */
+    int image_count;           /* how many parts were named "image" */
     const api_part_t *description;
     int description_count;
 } api_upload_input_t;
@@ -72,14 +72,13 @@ typedef struct api_upload_input {
  * present but not starting with FF D8 FF answers 415. Fills *out; returns
  * out->status. Content-Type checks (415 not multipart) are the caller's, via
  * api_multipart_boundary(). */
-int api_upload_validate(const api_upload_input_t *in, long long max_bytes,
-                        api_upload_t *out);
+int api_upload_validate(const api_upload_input_t *in, long long max_bytes, api_upload_t *out);
 
 /* Finds the parts named image and description and validates them: the whole
  * pipeline of a request body, for the HTTP layer and the tests. parts is
  * scratch space of API_MULTIPART_MAX_PARTS entries. */
-int api_upload_check(const char *content_type, long long declared_length,
-                     const unsigned char *body, size_t body_len, long long max_bytes,
+int api_upload_check(const char *content_type, long long declared_length, const unsigned char *body,
+                     size_t body_len, long long max_bytes,
                      api_part_t parts[API_MULTIPART_MAX_PARTS], api_upload_t *out);
 
 #endif

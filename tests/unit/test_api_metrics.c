@@ -9,8 +9,7 @@ static int has_line(const char *text, const char *line)
 {
     size_t n = strlen(line);
     for (const char *p = text; (p = strstr(p, line)) != NULL; p += n)
-        if ((p == text || p[-1] == '\n') && (p[n] == '\n' || p[n] == '\0'))
-            return 1;
+        if ((p == text || p[-1] == '\n') && (p[n] == '\n' || p[n] == '\0')) return 1;
     return 0;
 }
 

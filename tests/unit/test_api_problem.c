@@ -30,8 +30,8 @@ START_TEST(problem_with_errors_and_extra)
     api_field_error_t errs[2] = {{"image", "the image part is missing"},
                                  {"description", "слишком длинно"}};
     json_t *extra = json_pack("{s:s, s:s, s:i}", "status", "failed", "id", "abc", "x", 1);
-    char *s = api_problem_json(422, "urn:imgcap:problem:validation", "Unprocessable Content",
-                               "bad", errs, 2, extra);
+    char *s = api_problem_json(422, "urn:imgcap:problem:validation", "Unprocessable Content", "bad",
+                               errs, 2, extra);
     json_decref(extra);
     json_t *doc = json_loads(s, 0, NULL);
     ck_assert_ptr_nonnull(doc);
@@ -71,8 +71,9 @@ START_TEST(limit_and_wait)
     ck_assert_int_eq(v, 1);
     ck_assert_int_eq(api_parse_limit("1000", &v, err, sizeof err), 0);
     ck_assert_int_eq(v, 1000);
-    static const char *bad_limits[] = {"0", "1001", "", "-1", "+5", " 5", "5 ", "1e2", "abc",
-                                       "99999999999999999999", "0x10", "5.0"};
+    static const char *bad_limits[] = {"0",    "1001", "",    "-1",  "+5",
+                                       " 5",   "5 ",   "1e2", "abc", "99999999999999999999",
+                                       "0x10", "5.0"};
     for (size_t i = 0; i < sizeof bad_limits / sizeof bad_limits[0]; i++) {
         err[0] = '\0';
         ck_assert_msg(api_parse_limit(bad_limits[i], &v, err, sizeof err) == -1, "limit=%s",
@@ -95,9 +96,13 @@ START_TEST(ids)
     char id[UUID_STR_LEN], err[128];
     ck_assert_int_eq(api_parse_id("0192F5E4-7A3B-7C3D-8E4F-123456789ABC", id, err, sizeof err), 0);
     ck_assert_str_eq(id, "0192f5e4-7a3b-7c3d-8e4f-123456789abc");
-    static const char *bad[] = {NULL, "", "0192f5e4", "0192f5e4-7a3b-7c3d-8e4f-123456789abcd",
+    static const char *bad[] = {NULL,
+                                "",
+                                "0192f5e4",
+                                "0192f5e4-7a3b-7c3d-8e4f-123456789abcd",
                                 "0192f5e4-7a3b-7c3d-8e4f-123456789abg",
-                                "0192f5e47a3b7c3d8e4f123456789abc", "../../etc/passwd",
+                                "0192f5e47a3b7c3d8e4f123456789abc",
+                                "../../etc/passwd",
                                 "0192f5e4-7a3b-7c3d-8e4f_123456789abc"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ck_assert_msg(api_parse_id(bad[i], id, err, sizeof err) == -1, "case %zu", i);
@@ -112,8 +117,7 @@ START_TEST(if_none_match)
     ck_assert_int_eq(api_etag_matches("*", etag), 1);
     ck_assert_int_eq(api_etag_matches(" * ", etag), 1);
     ck_assert_int_eq(api_etag_matches("W/\"0192f5e4-7a3b-7c3d-8e4f-123456789abc\"", etag), 1);
-    ck_assert_int_eq(api_etag_matches("\"a\", \"0192f5e4-7a3b-7c3d-8e4f-123456789abc\"", etag),
-                     1);
+    ck_assert_int_eq(api_etag_matches("\"a\", \"0192f5e4-7a3b-7c3d-8e4f-123456789abc\"", etag), 1);
     ck_assert_int_eq(api_etag_matches("\"a\",W/\"b\"", etag), 0);
     ck_assert_int_eq(api_etag_matches("\"0192f5e4-7a3b-7c3d-8e4f-123456789abd\"", etag), 0);
     ck_assert_int_eq(api_etag_matches("0192f5e4-7a3b-7c3d-8e4f-123456789abc", etag), 0);

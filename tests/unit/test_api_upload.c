@@ -36,8 +36,7 @@ static char *repeat(const char *unit, int n)
 {
     size_t u = strlen(unit);
     char *s = malloc(u * (size_t)n + 1);
-    for (int i = 0; i < n; i++)
-        memcpy(s + u * (size_t)i, unit, u);
+    for (int i = 0; i < n; i++) memcpy(s + u * (size_t)i, unit, u);
     s[u * (size_t)n] = '\0';
     return s;
 }
@@ -141,8 +140,12 @@ START_TEST(too_large_is_413)
 {
     api_upload_t v;
     api_part_t ip = part("image", JPEG, sizeof JPEG), dp = part("description", "d", 1);
-    api_upload_input_t in = {.declared_length = MAX_BYTES + 1, .body_len = 10, .image = &ip,
-                             .image_count = 1, .description = &dp, .description_count = 1};
+    api_upload_input_t in = {.declared_length = MAX_BYTES + 1,
+                             .body_len = 10,
+                             .image = &ip,
+                             .image_count = 1,
+                             .description = &dp,
+                             .description_count = 1};
     ck_assert_int_eq(api_upload_validate(&in, MAX_BYTES, &v), 413);
     in.declared_length = -1;
     in.body_len = (size_t)MAX_BYTES + 1;
@@ -156,8 +159,12 @@ START_TEST(repeated_parts_are_422)
 {
     api_upload_t v;
     api_part_t ip = part("image", JPEG, sizeof JPEG), dp = part("description", "d", 1);
-    api_upload_input_t in = {.declared_length = -1, .body_len = 10, .image = &ip,
-                             .image_count = 2, .description = &dp, .description_count = 1};
+    api_upload_input_t in = {.declared_length = -1,
+                             .body_len = 10,
+                             .image = &ip,
+                             .image_count = 2,
+                             .description = &dp,
+                             .description_count = 1};
     ck_assert_int_eq(api_upload_validate(&in, MAX_BYTES, &v), 422);
     ck_assert_ptr_nonnull(strstr(v.errors[0].message, "2 times"));
 }
@@ -169,7 +176,9 @@ START_TEST(boundary_parameter)
     ck_assert_int_eq(api_multipart_boundary("multipart/form-data; boundary=abc", b, sizeof b), 0);
     ck_assert_str_eq(b, "abc");
     ck_assert_int_eq(api_multipart_boundary("Multipart/Form-Data;charset=utf-8; "
-                                            "BOUNDARY=\"a b;c\"", b, sizeof b), 0);
+                                            "BOUNDARY=\"a b;c\"",
+                                            b, sizeof b),
+                     0);
     ck_assert_str_eq(b, "a b;c");
     ck_assert_int_eq(api_multipart_boundary(NULL, b, sizeof b), 1);
     ck_assert_int_eq(api_multipart_boundary("image/jpeg", b, sizeof b), 1);
@@ -238,8 +247,8 @@ START_TEST(malformed_multipart)
         "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\nx",     /* headers open */
         "--XyZ\r\nContent-Type: text/plain\r\n\r\nx\r\n--XyZ--",        /* no disposition */
         "--XyZ\r\nContent-Disposition: attachment; name=a\r\n\r\nx\r\n--XyZ--",
-        "--XyZ\r\n\r\nx\r\n--XyZ--",                                    /* no headers */
-        "--XyZ",                                                        /* truncated */
+        "--XyZ\r\n\r\nx\r\n--XyZ--", /* no headers */
+        "--XyZ",                     /* truncated */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int n = api_multipart_parse((const unsigned char *)bad[i], strlen(bad[i]), "XyZ", parts,
@@ -251,8 +260,8 @@ START_TEST(malformed_multipart)
     api_upload_t v;
     const char *empty = "--XyZ--\r\n";
     ck_assert_int_eq(api_upload_check("multipart/form-data; boundary=XyZ", -1,
-                                      (const unsigned char *)empty, strlen(empty), MAX_BYTES,
-                                      parts, &v),
+                                      (const unsigned char *)empty, strlen(empty), MAX_BYTES, parts,
+                                      &v),
                      422);
     ck_assert_int_eq(v.nerrors, 2);
     /* Broken framing is a 422 on the body, never a 500. */
@@ -270,7 +279,8 @@ START_TEST(too_many_parts)
     size_t n = 0;
     for (int i = 0; i <= API_MULTIPART_MAX_PARTS; i++)
         n += (size_t)snprintf(body + n, sizeof body - n,
-                              "--b\r\nContent-Disposition: form-data; name=\"p%d\"\r\n\r\nv\r\n", i);
+                              "--b\r\nContent-Disposition: form-data; name=\"p%d\"\r\n\r\nv\r\n",
+                              i);
     n += (size_t)snprintf(body + n, sizeof body - n, "--b--\r\n");
     api_part_t parts[API_MULTIPART_MAX_PARTS];
     char err[160];
@@ -289,13 +299,12 @@ START_TEST(check_content_type_and_size)
     ck_assert_int_eq(api_upload_check("image/jpeg", -1, b, 10, MAX_BYTES, parts, &v), 415);
     ck_assert_str_eq(v.errors[0].field, "Content-Type");
     ck_assert_int_eq(api_upload_check(NULL, -1, b, 10, MAX_BYTES, parts, &v), 415);
-    ck_assert_int_eq(api_upload_check("multipart/form-data", -1, b, 10, MAX_BYTES, parts, &v),
-                     415);
+    ck_assert_int_eq(api_upload_check("multipart/form-data", -1, b, 10, MAX_BYTES, parts, &v), 415);
     /* Size is judged before anything else. */
     ck_assert_int_eq(api_upload_check("image/jpeg", MAX_BYTES + 1, b, 10, MAX_BYTES, parts, &v),
                      413);
-    ck_assert_int_eq(api_upload_check("multipart/form-data; boundary=XyZ", -1, b,
-                                      sizeof BODY - 1, 20, parts, &v),
+    ck_assert_int_eq(api_upload_check("multipart/form-data; boundary=XyZ", -1, b, sizeof BODY - 1,
+                                      20, parts, &v),
                      413);
 }
 END_TEST
