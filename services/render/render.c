@@ -300,8 +300,20 @@ static int prepare(render_ctx_t *c, char *err, size_t errlen)
     render_orient_size((int)c->src.image_width, (int)c->src.image_height, c->orientation, &vw,
                        &vh);
     layout_font_t lf = render_font_layout(c->font);
-    return layout_compute(&c->lo, &lf, c->text, c->text_len, vw, c->o.text_padding, err,
-                          errlen);
+    if (layout_compute(&c->lo, &lf, c->text, c->text_len, vw, c->o.text_padding, err,
+                       errlen) < 0)
+        return -1;
+    /* The band can be far larger than the picture (a wide strip with many
+     * caption lines): the limit holds for what this job allocates, the output. */
+    int band_h = c->lo.band_height;
+    long long out_h = c->o.band_mode == BAND_EXTEND ? (long long)vh + band_h
+                                                    : (vh > band_h ? vh : band_h);
+    if ((long long)vw * out_h > c->o.max_pixels) {
+        snprintf(err, errlen, "captioned image would be %dx%lld = %lld pixels, over MAX_PIXELS "
+                 "(%lld)", vw, out_h, (long long)vw * out_h, c->o.max_pixels);
+        return -1;
+    }
+    return 0;
 }
 
 /* The band is quantized with the source's tables: a zero entry (invalid, but

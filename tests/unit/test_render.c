@@ -745,14 +745,24 @@ END_TEST
 
 START_TEST(too_many_pixels)
 {
+    /* the input alone is over the limit: refused after the header */
     render_ctx_t *ctx = ctx_with(BAND_EXTEND, 674 * 480 - 1, 4);
     buf_t b = data_file("camera_674x480.jpg");
-    expect_failure(ctx, &b, "MAX_PIXELS");
-    free(b.p);
+    expect_failure(ctx, &b, "image is 674x480 = 323520 pixels, over MAX_PIXELS");
     render_ctx_free(ctx);
+    /* the input fits but the captioned output (674x503) would not */
     ctx = ctx_with(BAND_EXTEND, 674 * 480, 4);
-    b = data_file("camera_674x480.jpg");
+    expect_failure(ctx, &b, "captioned image would be 674x503 = 339022 pixels, over MAX_PIXELS");
+    render_ctx_free(ctx);
+    ctx = ctx_with(BAND_EXTEND, 674 * 503, 4);
     result_t r = render_ok(ctx, &b, "x");
+    ck_assert_int_eq(r.h, 503);
+    free(r.out.p);
+    render_ctx_free(ctx);
+    /* overlay keeps the picture's size: the same limit is enough */
+    ctx = ctx_with(BAND_OVERLAY, 674 * 480, 4);
+    r = render_ok(ctx, &b, "x");
+    ck_assert_int_eq(r.h, 480);
     free(r.out.p);
     free(b.p);
     render_ctx_free(ctx);
