@@ -3,6 +3,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -28,7 +29,7 @@ struct api_events {
     api_waiter_t *waiters;
     int nwaiters, max_waiters;
     int stopping;
-    volatile int connected;
+    atomic_int connected; /* read by /metrics threads */
 };
 
 /* Signals waiters of id, or all of them when id is NULL. Caller holds mu. */
@@ -217,4 +218,4 @@ int api_events_waiters(api_events_t *ev)
     return n;
 }
 
-int api_events_connected(api_events_t *ev) { return ev->connected; }
+int api_events_connected(api_events_t *ev) { return atomic_load(&ev->connected); }

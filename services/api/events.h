@@ -44,7 +44,8 @@ void api_waiter_remove(api_events_t *ev, api_waiter_t *w);
 /* Number of registered waiters (metrics). */
 int api_events_waiters(api_events_t *ev);
 
-/* 1 while the subscription is live (health/diagnostics). */
+/* 1 while the subscription is live (metrics: without it ?wait falls back to
+ * its one-second re-checks). */
 int api_events_connected(api_events_t *ev);
 
 #endif

@@ -244,6 +244,10 @@ char *api_metrics_render(const api_queue_gauges_t *g)
         out_queue(&b, gauges[i].name, RQ_QUEUE_PERSIST, g->persist, gauges[i].offset);
     }
     out(&b,
+        "# HELP imgcap_events_subscribed 1 while the api is subscribed to the events channel.\n"
+        "# TYPE imgcap_events_subscribed gauge\nimgcap_events_subscribed %d\n",
+        g->events_subscribed);
+    out(&b,
         "# HELP imgcap_api_waiters Requests held by ?wait.\n"
         "# TYPE imgcap_api_waiters gauge\nimgcap_api_waiters %d\n",
         g->waiters);

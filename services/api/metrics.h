@@ -37,7 +37,8 @@ void api_metrics_pipeline_event(const char *status, double latency_s);
 typedef struct api_queue_gauges {
     const rq_stats_t *render;
     const rq_stats_t *persist;
-    int waiters; /* requests held by ?wait */
+    int waiters;           /* requests held by ?wait */
+    int events_subscribed; /* 1 while the events actor is subscribed */
 } api_queue_gauges_t;
 
 /* Renders the text exposition format (version 0.0.4). Returns a string the

@@ -659,7 +659,8 @@ static void handle_metrics(call_t *c)
     int redis_ok = read_stats(c, &render, &persist);
     api_queue_gauges_t g = {.render = redis_ok ? &render : NULL,
                             .persist = redis_ok ? &persist : NULL,
-                            .waiters = api_events_waiters(c->srv->ev)};
+                            .waiters = api_events_waiters(c->srv->ev),
+                            .events_subscribed = api_events_connected(c->srv->ev)};
     char *text = api_metrics_render(&g);
     if (text == NULL) {
         reply_internal(c, "cannot render metrics (out of memory)");

@@ -405,6 +405,7 @@ class Pipeline(unittest.TestCase):
         self.assertIn('imgcap_queue_waiting{queue="persist"}', values)
         self.assertGreaterEqual(values['imgcap_queue_consumers{queue="render"}'], 1)
         self.assertGreaterEqual(values["imgcap_pipeline_latency_seconds_count"], 1)
+        self.assertEqual(values["imgcap_events_subscribed"], 1)
 
 
 class Backpressure(unittest.TestCase):
