@@ -220,7 +220,7 @@ static void destroy_all(render_ctx_t *c)
 
 /* ---- markers ---- */
 
-static int is_icc(const jpeg_saved_marker_ptr m)
+static int is_icc(const struct jpeg_marker_struct *m)
 {
     return m->marker == JPEG_APP0 + 2 && m->data_length >= 14 &&
            memcmp(m->data, "ICC_PROFILE\0", 12) == 0;
@@ -381,7 +381,7 @@ static int run_lossless(render_ctx_t *c, char *err, size_t errlen)
     j_decompress_ptr s = &c->src;
     int h = (int)s->image_height, band_h = c->lo.band_height;
     long mcu_rows = 8L * s->max_v_samp_factor;
-    int dst_hib[MAX_COMPONENTS];
+    int dst_hib[MAX_COMPONENTS] = {0};
 
     /* The output's coefficient arrays come from the source's pool, as
      * jpegtran's do: requested before jpeg_read_coefficients() realizes them. */
@@ -403,7 +403,8 @@ static int run_lossless(render_ctx_t *c, char *err, size_t errlen)
         jpeg_component_info *comp = &s->comp_info[ci];
         int src_hib = (int)comp->height_in_blocks;
         size_t row_bytes = comp->width_in_blocks * sizeof(JBLOCK);
-        for (int r = 0; r < dst_hib[ci]; r++) {
+        /* without a band (empty caption, no padding) dst_hib == src_hib */
+        for (int r = 0; r < dst_hib[ci] && (r < src_hib || band_coef); r++) {
             JBLOCKARRAY d = s->mem->access_virt_barray((j_common_ptr)s, c->dst_coef[ci],
                                                        (JDIMENSION)r, 1, TRUE);
             JBLOCKARRAY from =
@@ -589,9 +590,12 @@ int render_caption(render_ctx_t *c, const unsigned char *jpeg, size_t len, const
     job_begin(c, jpeg, len, text, text_len, 0, err, errlen);
     int rc = run_job(c);
     destroy_all(c);
-    bytes_t *work[] = {&c->px, &c->tmp, &c->row, &c->band, &c->bandjpg, &c->marker};
-    for (size_t i = 0; i < sizeof work / sizeof *work; i++)
-        bytes_trim(work[i]);
+    bytes_trim(&c->px);
+    bytes_trim(&c->tmp);
+    bytes_trim(&c->row);
+    bytes_trim(&c->band);
+    bytes_trim(&c->bandjpg);
+    bytes_trim(&c->marker);
     if (rc < 0) {
         free(c->out);
         c->out = NULL;
