@@ -100,6 +100,11 @@ def main():
           multipart([("image", jp, None), ("description", b"x" * 201, None)]) + b"epilogue")
     write("upload", "json", b"application/json\0{\"image\":1}")
 
+    write("params", "limit", b"\x00100")
+    write("params", "wait", b"\x01030")
+    write("params", "id", b"\x02018F3C2A-7B1D-7C3E-9A4F-0123456789AB")
+    write("params", "etag", b'\x03W/"0190a3b4-0000-7000-8000-000000000000", "x", *')
+
     write("exif", "le", exif(b"II", [(0x0110, 2, 4, 0), (0x0112, 3, 1, 6)]))
     write("exif", "be", exif(b"MM", [(0x0112, 3, 1, 8)], ifd_off=12))
     write("exif", "no_orientation", exif(b"II", [(0x010F, 2, 4, 0)]))
