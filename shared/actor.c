@@ -8,7 +8,7 @@
 
 #include "log.h"
 
-volatile int actor_shutdown_requested;
+stop_flag_t actor_shutdown_requested;
 
 static void *actor_main(void *arg)
 {

@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include "mailbox.h"
+#include "timeutil.h"
 
 typedef struct actor actor_t;
 typedef void (*actor_fn)(actor_t *self);
@@ -18,7 +19,7 @@ struct actor {
     mailbox_t *inbox;     /* owned by the actor; NULL if it has none */
     actor_fn fn;
     void *ctx;            /* the service's state, not owned */
-    volatile int stop;    /* set by actor_stop() */
+    stop_flag_t stop;     /* set by actor_stop() */
     int started;
 };
 
@@ -37,7 +38,7 @@ int actor_should_stop(const actor_t *a);
 void actor_join(actor_t *a);
 
 /* Process-wide stop flag set by SIGINT/SIGTERM once actor_install_signals() ran. */
-extern volatile int actor_shutdown_requested;
+extern stop_flag_t actor_shutdown_requested;
 void actor_install_signals(void);
 
 /* Number of online CPUs (>= 1). */

@@ -19,9 +19,9 @@ struct consumer {
     char name[128];
     mailbox_t *jobs;      /* intake -> workers */
     actor_t intake, outcome, lease;
-    volatile int intake_stop;
-    volatile int lease_stop;
-    volatile uint64_t give_up_at_ms; /* monotonic; 0 until shutdown starts */
+    stop_flag_t intake_stop;
+    stop_flag_t lease_stop;
+    _Atomic uint64_t give_up_at_ms; /* monotonic; 0 until shutdown starts */
 };
 
 void job_free(job_t *job)
@@ -37,7 +37,7 @@ const char *consumer_name(const consumer_t *c) { return c->name; }
 
 /* Opens this actor's own Redis connection, waiting (with backoff, logged)
  * until Redis answers or stop is set. */
-static rqueue_t *open_queue(const consumer_t *c, volatile int *stop)
+static rqueue_t *open_queue(const consumer_t *c, stop_flag_t *stop)
 {
     char err[512];
     for (int attempt = 0;; attempt++) {
@@ -51,7 +51,7 @@ static rqueue_t *open_queue(const consumer_t *c, volatile int *stop)
 }
 
 /* Sleeps after a Redis failure; returns the next attempt number. */
-static int redis_backoff(rqueue_t *rq, int attempt, const char *what, volatile int *stop)
+static int redis_backoff(rqueue_t *rq, int attempt, const char *what, stop_flag_t *stop)
 {
     log_warn("%s failed: %s (retry %d)", what, rqueue_error(rq), attempt + 1);
     time_sleep_ms(time_backoff_ms(attempt, 50, 3000), stop);
@@ -250,7 +250,8 @@ consumer_t *consumer_start(const consumer_opts_t *opts)
     if (actor_start(&c->lease, "lease", 0, lease_main, c) < 0 ||
         actor_start(&c->outcome, "outcome", OUTCOME_CAPACITY, outcome_main, c) < 0 ||
         actor_start(&c->intake, "intake", 0, intake_main, c) < 0) {
-        c->intake_stop = c->lease_stop = 1;
+        c->intake_stop = 1;
+        c->lease_stop = 1;
         if (c->outcome.inbox) mailbox_close(c->outcome.inbox);
         mailbox_close(c->jobs);
         actor_join(&c->intake);

@@ -48,7 +48,7 @@ static PGconn *pgconn_try(const char *conninfo)
     return PQconnectdbParams(keys, vals, 1);
 }
 
-PGconn *pgconn_connect(const char *conninfo, int wait_ms, volatile int *stop)
+PGconn *pgconn_connect(const char *conninfo, int wait_ms, stop_flag_t *stop)
 {
     uint64_t start = time_mono_ms();
     for (int attempt = 0;; attempt++) {

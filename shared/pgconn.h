@@ -5,10 +5,12 @@
 
 #include <libpq-fe.h>
 
+#include "timeutil.h"
+
 /* Connects to conninfo, retrying with jittered backoff (each attempt logged)
  * until it works, *stop becomes nonzero, or wait_ms passes (-1 = forever).
  * Returns a connection the caller owns (PQfinish), or NULL. */
-PGconn *pgconn_connect(const char *conninfo, int wait_ms, volatile int *stop);
+PGconn *pgconn_connect(const char *conninfo, int wait_ms, stop_flag_t *stop);
 
 /* Makes sure conn is usable: if it is CONNECTION_BAD, PQreset once. Returns 0
  * if usable, -1 otherwise (logged). *was_reset = 1 after a successful reset,

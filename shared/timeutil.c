@@ -86,7 +86,7 @@ int time_parse_rfc3339(const char *s, uint64_t *unix_ms)
     return 0;
 }
 
-void time_sleep_ms(int ms, volatile int *stop)
+void time_sleep_ms(int ms, stop_flag_t *stop)
 {
     while (ms > 0 && !(stop && *stop)) {
         int step = ms < 50 ? ms : 50;

@@ -5,6 +5,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A flag one thread sets and others poll (stop requests). Atomic, so the
+ * sanitizers (TSan) and the compiler see the cross-thread handoff. */
+typedef _Atomic int stop_flag_t;
+
 uint64_t time_now_ms(void);   /* Unix time in milliseconds (CLOCK_REALTIME) */
 uint64_t time_mono_ms(void);  /* CLOCK_MONOTONIC milliseconds, for timeouts */
 uint64_t time_mono_ns(void);
@@ -17,7 +21,7 @@ void time_format_rfc3339_ms(uint64_t unix_ms, char *out, size_t outlen);
 int time_parse_rfc3339(const char *s, uint64_t *unix_ms);
 
 /* Sleeps ms milliseconds, waking early when *stop becomes nonzero (polled). */
-void time_sleep_ms(int ms, volatile int *stop);
+void time_sleep_ms(int ms, stop_flag_t *stop);
 
 /* Exponential backoff with full jitter: a random delay in [base, min(cap, base<<attempt)]. */
 int time_backoff_ms(int attempt, int base_ms, int cap_ms);
