@@ -40,17 +40,17 @@ static double floors_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 /* One coefficient copy into out (cap bytes, reused across calls; the copy of
  * an unchanged image is about as large as its source). Returns 0 or -1. */
-static int floors_copy_coefficients(const unsigned char *in, size_t inlen,
-                                    unsigned char *out, size_t cap, unsigned long *outlen)
+static int floors_copy_coefficients(const unsigned char *in, size_t inlen, unsigned char *out,
+                                    size_t cap, unsigned long *outlen)
 {
     struct jpeg_decompress_struct src;
     struct jpeg_compress_struct dst;
-    floors_err_t err;   /* shared by both objects: one jump target */
+    floors_err_t err; /* shared by both objects: one jump target */
 
     src.err = jpeg_std_error(&err.mgr);
     dst.err = &err.mgr;
@@ -105,10 +105,10 @@ static int floors_copy_coefficients(const unsigned char *in, size_t inlen,
 #define FLOORS_BAND_ROWS 38
 
 typedef struct floors_jpeg_info {
-    size_t sof;         /* offset of the SOF marker */
-    size_t sos;         /* offset of the SOS marker */
-    size_t eoi;         /* offset of the EOI marker ending the scan */
-    unsigned dri;       /* restart interval of the source, 0 = none */
+    size_t sof;   /* offset of the SOF marker */
+    size_t sos;   /* offset of the SOS marker */
+    size_t eoi;   /* offset of the EOI marker ending the scan */
+    unsigned dri; /* restart interval of the source, 0 = none */
     int width, height, max_h, max_v;
 } floors_jpeg_info_t;
 
@@ -116,42 +116,35 @@ typedef struct floors_jpeg_info {
 static int floors_parse_jpeg(const unsigned char *in, size_t len, floors_jpeg_info_t *ji)
 {
     memset(ji, 0, sizeof *ji);
-    if (len < 4 || in[0] != 0xFF || in[1] != 0xD8)
-        return -1;
+    if (len < 4 || in[0] != 0xFF || in[1] != 0xD8) return -1;
     size_t i = 2;
     int ncomp = 0;
     for (;;) {
-        while (i + 1 < len && in[i] == 0xFF && in[i + 1] == 0xFF)
-            i++;  /* fill bytes */
-        if (i + 4 > len || in[i] != 0xFF)
-            return -1;
+        while (i + 1 < len && in[i] == 0xFF && in[i + 1] == 0xFF) i++; /* fill bytes */
+        if (i + 4 > len || in[i] != 0xFF) return -1;
         unsigned m = in[i + 1], seglen = (unsigned)in[i + 2] << 8 | in[i + 3];
-        if (i + 2 + seglen > len)
-            return -1;
+        if (i + 2 + seglen > len) return -1;
         if (m == 0xC0 || m == 0xC1) {
-            if (seglen < 8 || in[i + 4] != 8)
-                return -1;
+            if (seglen < 8 || in[i + 4] != 8) return -1;
             ji->sof = i;
             ji->height = in[i + 5] << 8 | in[i + 6];
             ji->width = in[i + 7] << 8 | in[i + 8];
             ncomp = in[i + 9];
-            if (ncomp < 1 || ncomp > 4 || seglen < 8 + 3u * ncomp)
-                return -1;
+            if (ncomp < 1 || ncomp > 4 || seglen < 8 + 3u * ncomp) return -1;
             for (int c = 0; c < ncomp; c++) {
                 int h = in[i + 11 + 3 * c] >> 4, v = in[i + 11 + 3 * c] & 15;
+                if (h < 1 || h > 4 || v < 1 || v > 4) return -1;
                 ji->max_h = h > ji->max_h ? h : ji->max_h;
                 ji->max_v = v > ji->max_v ? v : ji->max_v;
             }
-        } else if ((m >= 0xC2 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) ||
-                   m == 0xD9) {
-            return -1;  /* progressive, lossless, arithmetic, or no scan */
+        } else if ((m >= 0xC2 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) || m == 0xD9) {
+            return -1; /* progressive, lossless, arithmetic, or no scan */
         } else if (m == 0xDD) {
-            if (seglen != 4)
-                return -1;
+            if (seglen != 4) return -1;
             ji->dri = (unsigned)in[i + 4] << 8 | in[i + 5];
         } else if (m == 0xDA) {
             if (!ji->sof || in[i + 4] != ncomp)
-                return -1;  /* not one interleaved scan of every component */
+                return -1; /* not one interleaved scan of every component */
             ji->sos = i;
             break;
         }
@@ -163,8 +156,7 @@ static int floors_parse_jpeg(const unsigned char *in, size_t len, floors_jpeg_in
         if (in[j] != 0xFF || in[j + 1] == 0x00 || in[j + 1] == 0xFF ||
             (in[j + 1] >= 0xD0 && in[j + 1] <= 0xD7))
             continue;
-        if (in[j + 1] != 0xD9)
-            return -1;
+        if (in[j + 1] != 0xD9) return -1;
         ji->eoi = j;
         return 0;
     }
@@ -193,12 +185,10 @@ static int floors_encode_band(struct jpeg_decompress_struct *src, unsigned resta
         JHUFF_TBL **from[2] = {&src->dc_huff_tbl_ptrs[t], &src->ac_huff_tbl_ptrs[t]};
         JHUFF_TBL **to[2] = {&dst.dc_huff_tbl_ptrs[t], &dst.ac_huff_tbl_ptrs[t]};
         for (int k = 0; k < 2; k++) {
-            if (!*from[k])
-                continue;  /* no DHT: the standard tables, which dst has too */
-            if (!*to[k])
-                *to[k] = jpeg_alloc_huff_table((j_common_ptr)&dst);
-            memcpy((*to[k])->bits, (*from[k])->bits, sizeof (*to[k])->bits);
-            memcpy((*to[k])->huffval, (*from[k])->huffval, sizeof (*to[k])->huffval);
+            if (!*from[k]) continue; /* no DHT: the standard tables, which dst has too */
+            if (!*to[k]) *to[k] = jpeg_alloc_huff_table((j_common_ptr)&dst);
+            memcpy((*to[k])->bits, (*from[k])->bits, sizeof(*to[k])->bits);
+            memcpy((*to[k])->huffval, (*from[k])->huffval, sizeof(*to[k])->huffval);
         }
     }
     for (int c = 0; c < src->num_components; c++) {
@@ -214,8 +204,7 @@ static int floors_encode_band(struct jpeg_decompress_struct *src, unsigned resta
     jpeg_mem_dest(&dst, &out, &out_len);
     jpeg_start_compress(&dst, TRUE);
     JSAMPROW rows[1] = {(JSAMPROW)row};
-    while (dst.next_scanline < dst.image_height)
-        jpeg_write_scanlines(&dst, rows, 1);
+    while (dst.next_scanline < dst.image_height) jpeg_write_scanlines(&dst, rows, 1);
     jpeg_finish_compress(&dst);
     jpeg_destroy_compress(&dst);
     if (out != buf) {
@@ -223,8 +212,7 @@ static int floors_encode_band(struct jpeg_decompress_struct *src, unsigned resta
         return -1;
     }
     floors_jpeg_info_t bi;
-    if (floors_parse_jpeg(buf, out_len, &bi) != 0)
-        return -1;
+    if (floors_parse_jpeg(buf, out_len, &bi) != 0) return -1;
     *scan = buf + bi.sos + 2 + ((size_t)buf[bi.sos + 2] << 8 | buf[bi.sos + 3]);
     *scan_len = (size_t)(buf + bi.eoi - *scan);
     return 0;
@@ -243,8 +231,7 @@ static int floors_splice(const unsigned char *in, size_t inlen, const unsigned c
     unsigned long mcus = (unsigned long)((ji.width + 8 * ji.max_h - 1) / (8 * ji.max_h)) *
                          (unsigned long)(ji.height / (8 * ji.max_v));
     unsigned long restart = ji.dri ? ji.dri : mcus;
-    if (restart > 65535 || mcus % restart != 0)
-        return -1;
+    if (restart > 65535 || mcus % restart != 0) return -1;
     unsigned long segments = mcus / restart;
 
     struct jpeg_decompress_struct src;
@@ -260,19 +247,16 @@ static int floors_splice(const unsigned char *in, size_t inlen, const unsigned c
     jpeg_read_header(&src, TRUE);
     if (src.jpeg_color_space != JCS_YCbCr && src.jpeg_color_space != JCS_GRAYSCALE) {
         jpeg_destroy_decompress(&src);
-        return -1;  /* the black row below is YCbCr or gray */
+        return -1; /* the black row below is YCbCr or gray */
     }
     const unsigned char *bscan;
     size_t bscan_len;
-    int rc = floors_encode_band(&src, (unsigned)restart, row, band, band_cap, &bscan,
-                                &bscan_len);
+    int rc = floors_encode_band(&src, (unsigned)restart, row, band, band_cap, &bscan, &bscan_len);
     jpeg_destroy_decompress(&src);
-    if (rc != 0)
-        return -1;
+    if (rc != 0) return -1;
 
     size_t need = ji.eoi + 6 + 2 + 2 * bscan_len + 2;
-    if (need > cap)
-        return -1;
+    if (need > cap) return -1;
     size_t o = 0;
     memcpy(out, in, ji.sos);
     o = ji.sos;
@@ -280,8 +264,8 @@ static int floors_splice(const unsigned char *in, size_t inlen, const unsigned c
     out[ji.sof + 5] = (unsigned char)(h >> 8);
     out[ji.sof + 6] = (unsigned char)h;
     if (!ji.dri) {
-        const unsigned char dri[6] = {0xFF, 0xDD, 0, 4, (unsigned char)(restart >> 8),
-                                      (unsigned char)restart};
+        const unsigned char dri[6] = {
+            0xFF, 0xDD, 0, 4, (unsigned char)(restart >> 8), (unsigned char)restart};
         memcpy(out + o, dri, sizeof dri);
         o += sizeof dri;
     }
@@ -292,8 +276,7 @@ static int floors_splice(const unsigned char *in, size_t inlen, const unsigned c
     /* The band's own restart markers continue the picture's numbering. */
     for (size_t k = 0; k < bscan_len; k++) {
         out[o++] = bscan[k];
-        if (bscan[k] == 0xFF && k + 1 < bscan_len && bscan[k + 1] >= 0xD0 &&
-            bscan[k + 1] <= 0xD7) {
+        if (bscan[k] == 0xFF && k + 1 < bscan_len && bscan[k + 1] >= 0xD0 && bscan[k + 1] <= 0xD7) {
             out[o++] = (unsigned char)(0xD0 + (bscan[k + 1] - 0xD0 + segments) % 8);
             k++;
         }
@@ -317,8 +300,7 @@ static int floors_rows_exact(tjhandle dec, const unsigned char *in, size_t inlen
         return -1;
     unsigned char *a = malloc((size_t)w * h * 3), *b = malloc((size_t)w2 * h2 * 3);
     int rc = -1;
-    if (a && b &&
-        tjDecompress2(dec, in, inlen, a, w, 0, h, TJPF_RGB, TJFLAG_FASTUPSAMPLE) == 0 &&
+    if (a && b && tjDecompress2(dec, in, inlen, a, w, 0, h, TJPF_RGB, TJFLAG_FASTUPSAMPLE) == 0 &&
         tjDecompress2(dec, out, outlen, b, w2, 0, h2, TJPF_RGB, TJFLAG_FASTUPSAMPLE) == 0)
         rc = memcmp(a, b, (size_t)w * h * 3) == 0;
     free(a);
@@ -329,8 +311,8 @@ static int floors_rows_exact(tjhandle dec, const unsigned char *in, size_t inlen
 typedef struct floors_tj {
     tjhandle dec, enc;
     int width, height, subsamp;
-    unsigned char *rgb;   /* decoded pixels, owned here */
-    unsigned char *jpeg;  /* encoder output, tjAlloc'd, owned here */
+    unsigned char *rgb;  /* decoded pixels, owned here */
+    unsigned char *jpeg; /* encoder output, tjAlloc'd, owned here */
     unsigned long jpeg_size;
 } floors_tj_t;
 
@@ -341,8 +323,8 @@ static int floors_tj_roundtrip(floors_tj_t *t, const unsigned char *in, size_t i
         return -1;
     }
     unsigned long size = t->jpeg_size;
-    if (tjCompress2(t->enc, t->rgb, t->width, 0, t->height, TJPF_RGB, &t->jpeg, &size,
-                    t->subsamp, 90, TJFLAG_NOREALLOC) != 0) {
+    if (tjCompress2(t->enc, t->rgb, t->width, 0, t->height, TJPF_RGB, &t->jpeg, &size, t->subsamp,
+                    90, TJFLAG_NOREALLOC) != 0) {
         fprintf(stderr, "floors: tjCompress2: %s\n", tjGetErrorStr2(t->enc));
         return -1;
     }
@@ -366,10 +348,17 @@ static unsigned char *floors_read_file(const char *path, size_t *len)
         }
     }
     fclose(f);
-    if (!buf)
-        fprintf(stderr, "floors: cannot read %s\n", path);
+    if (!buf) fprintf(stderr, "floors: cannot read %s\n", path);
     *len = (size_t)n;
     return buf;
+}
+
+/* A positive count from the command line, or -1. */
+static int floors_parse_count(const char *s)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    return end != s && *end == '\0' && v >= 1 && v <= 1000000 ? (int)v : -1;
 }
 
 int main(int argc, char **argv)
@@ -378,16 +367,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s IN.jpg [iterations [rounds [SPLICED_OUT.jpg]]]\n", argv[0]);
         return 2;
     }
-    int iterations = argc > 2 ? atoi(argv[2]) : 300;
-    int rounds = argc > 3 ? atoi(argv[3]) : 3;
+    int iterations = argc > 2 ? floors_parse_count(argv[2]) : 300;
+    int rounds = argc > 3 ? floors_parse_count(argv[3]) : 3;
     if (iterations < 1 || rounds < 1) {
         fprintf(stderr, "floors: iterations and rounds must be >= 1\n");
         return 2;
     }
     size_t inlen;
     unsigned char *in = floors_read_file(argv[1], &inlen);
-    if (!in)
-        return 1;
+    if (!in) return 1;
 
     int rc = 1;
     size_t coef_cap = 2 * inlen + 65536;
@@ -402,7 +390,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "floors: cannot read the JPEG header of %s\n", argv[1]);
         goto out;
     }
-    if (t.subsamp < 0)  /* unusual sampling: encode as 4:4:4, the safe choice */
+    if (t.subsamp < 0) /* unusual sampling: encode as 4:4:4, the safe choice */
         t.subsamp = TJSAMP_444;
     t.rgb = malloc((size_t)t.width * t.height * 3);
     t.jpeg_size = tjBufSize(t.width, t.height, t.subsamp);
@@ -424,18 +412,15 @@ int main(int argc, char **argv)
         row[3 * x] = 0;
         row[3 * x + 1] = row[3 * x + 2] = 128;
     }
-    if (colorspace == TJCS_GRAY)
-        memset(row, 0, (size_t)t.width);
+    if (colorspace == TJCS_GRAY) memset(row, 0, (size_t)t.width);
     int splice_ok = floors_splice(in, inlen, row, band, band_cap, splice_out, splice_cap,
                                   &splice_len) == 0;
-    int splice_exact = splice_ok ? floors_rows_exact(t.dec, in, inlen, splice_out, splice_len)
-                                 : -1;
+    int splice_exact = splice_ok ? floors_rows_exact(t.dec, in, inlen, splice_out, splice_len) : -1;
     if (argc > 4 && splice_ok) {
         FILE *f = fopen(argv[4], "wb");
         if (!f || fwrite(splice_out, 1, splice_len, f) != splice_len)
             fprintf(stderr, "floors: cannot write %s\n", argv[4]);
-        if (f)
-            fclose(f);
+        if (f) fclose(f);
     }
 
     double best_coef = 1e30, best_tj = 1e30, best_splice = 1e30;
@@ -451,30 +436,23 @@ int main(int argc, char **argv)
                 goto out_splice;
         double t1 = floors_now_ms();
         for (int i = 0; i < iterations; i++)
-            if (floors_tj_roundtrip(&t, in, inlen))
-                goto out_splice;
+            if (floors_tj_roundtrip(&t, in, inlen)) goto out_splice;
         double t2 = floors_now_ms();
         for (int i = 0; splice_ok && i < iterations; i++)
-            if (floors_splice(in, inlen, row, band, band_cap, splice_out, splice_cap,
-                              &splice_len))
+            if (floors_splice(in, inlen, row, band, band_cap, splice_out, splice_cap, &splice_len))
                 goto out_splice;
         double t3 = floors_now_ms();
-        if (splice_ok && (t3 - t2) / iterations < best_splice)
-            best_splice = (t3 - t2) / iterations;
-        if ((t1 - t0) / iterations < best_coef)
-            best_coef = (t1 - t0) / iterations;
-        if ((t2 - t1) / iterations < best_tj)
-            best_tj = (t2 - t1) / iterations;
+        if (splice_ok && (t3 - t2) / iterations < best_splice) best_splice = (t3 - t2) / iterations;
+        if ((t1 - t0) / iterations < best_coef) best_coef = (t1 - t0) / iterations;
+        if ((t2 - t1) / iterations < best_tj) best_tj = (t2 - t1) / iterations;
     }
     char splice_ms[32] = "null";
-    if (splice_ok)
-        snprintf(splice_ms, sizeof splice_ms, "%.4f", best_splice);
+    if (splice_ok) snprintf(splice_ms, sizeof splice_ms, "%.4f", best_splice);
     printf("{\"coef_ms\":%.4f,\"tj_ms\":%.4f,\"splice_ms\":%s,\"splice_exact\":%s,"
            "\"splice_band_rows\":%d,\"iterations\":%d,\"rounds\":%d,\"width\":%d,"
            "\"height\":%d,\"in_bytes\":%zu,\"coef_out_bytes\":%lu,\"splice_out_bytes\":%zu}\n",
-           best_coef, best_tj, splice_ms, splice_exact == 1 ? "true" : "false",
-           FLOORS_BAND_ROWS, iterations, rounds, t.width, t.height, inlen, coef_outlen,
-           splice_len);
+           best_coef, best_tj, splice_ms, splice_exact == 1 ? "true" : "false", FLOORS_BAND_ROWS,
+           iterations, rounds, t.width, t.height, inlen, coef_outlen, splice_len);
     rc = 0;
 out_splice:
     free(band);
@@ -484,10 +462,8 @@ out:
     free(coef_out);
     free(t.rgb);
     tjFree(t.jpeg);
-    if (t.dec)
-        tjDestroy(t.dec);
-    if (t.enc)
-        tjDestroy(t.enc);
+    if (t.dec) tjDestroy(t.dec);
+    if (t.enc) tjDestroy(t.enc);
     free(in);
     return rc;
 }

@@ -23,7 +23,7 @@
 
 #include <curl/curl.h>
 
-#define LOADGEN_BODY_MAX 4096   /* a 202 body is ~200 bytes; problems are small too */
+#define LOADGEN_BODY_MAX 4096 /* a 202 body is ~200 bytes; problems are small too */
 
 typedef struct loadgen_slot {
     CURL *easy;
@@ -45,14 +45,14 @@ static double loadgen_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 static double loadgen_wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 static size_t loadgen_on_body(char *data, size_t size, size_t nmemb, void *user)
@@ -68,14 +68,11 @@ static size_t loadgen_on_body(char *data, size_t size, size_t nmemb, void *user)
 static int loadgen_parse_id(const char *body, char *id, size_t idlen)
 {
     const char *p = strstr(body, "\"id\"");
-    if (!p)
-        return -1;
+    if (!p) return -1;
     p = strchr(p + 4, '"');
-    if (!p)
-        return -1;
+    if (!p) return -1;
     const char *end = strchr(p + 1, '"');
-    if (!end || (size_t)(end - p - 1) >= idlen)
-        return -1;
+    if (!end || (size_t)(end - p - 1) >= idlen) return -1;
     memcpy(id, p + 1, (size_t)(end - p - 1));
     id[end - p - 1] = '\0';
     return 0;
@@ -89,8 +86,7 @@ static int loadgen_cmp_double(const void *a, const void *b)
 
 static double loadgen_percentile(const double *sorted, size_t n, double p)
 {
-    if (n == 0)
-        return 0;
+    if (n == 0) return 0;
     size_t i = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
     return sorted[i < n ? i : n - 1];
 }
@@ -112,46 +108,76 @@ static unsigned char *loadgen_read_file(const char *path, size_t *len)
         }
     }
     fclose(f);
-    if (!buf)
-        fprintf(stderr, "loadgen: cannot read %s\n", path);
+    if (!buf) fprintf(stderr, "loadgen: cannot read %s\n", path);
     *len = (size_t)n;
     return buf;
 }
 
+/* A non-negative number from the command line into *out. 0 or -1. */
+static int loadgen_parse_num(const char *s, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || !(v >= 0 && v <= 1e9)) return -1;
+    *out = v;
+    return 0;
+}
+
 static int loadgen_parse_args(int argc, char **argv, loadgen_opts_t *o)
 {
-    static const struct option longopts[] = {
-        {"url", required_argument, NULL, 'u'},   {"image", required_argument, NULL, 'i'},
-        {"text", required_argument, NULL, 't'},  {"ids", required_argument, NULL, 'o'},
-        {"rate", required_argument, NULL, 'r'},  {"deadline", required_argument, NULL, 'd'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"url", required_argument, NULL, 'u'},
+                                             {"image", required_argument, NULL, 'i'},
+                                             {"text", required_argument, NULL, 't'},
+                                             {"ids", required_argument, NULL, 'o'},
+                                             {"rate", required_argument, NULL, 'r'},
+                                             {"deadline", required_argument, NULL, 'd'},
+                                             {NULL, 0, NULL, 0}};
     *o = (loadgen_opts_t){.n = 2000, .c = 32, .deadline_s = 120};
+    double num;
     int ch;
     while ((ch = getopt_long(argc, argv, "n:c:", longopts, NULL)) != -1) {
         switch (ch) {
-        case 'u': o->url = optarg; break;
-        case 'i': o->image = optarg; break;
-        case 't': o->text = optarg; break;
-        case 'o': o->ids_path = optarg; break;
-        case 'r': o->rate = atof(optarg); break;
-        case 'd': o->deadline_s = atof(optarg); break;
-        case 'n': o->n = atol(optarg); break;
-        case 'c': o->c = atol(optarg); break;
-        default: return -1;
+        case 'u':
+            o->url = optarg;
+            break;
+        case 'i':
+            o->image = optarg;
+            break;
+        case 't':
+            o->text = optarg;
+            break;
+        case 'o':
+            o->ids_path = optarg;
+            break;
+        case 'r':
+            if (loadgen_parse_num(optarg, &o->rate) < 0) return -1;
+            break;
+        case 'd':
+            if (loadgen_parse_num(optarg, &o->deadline_s) < 0) return -1;
+            break;
+        case 'n':
+            if (loadgen_parse_num(optarg, &num) < 0) return -1;
+            o->n = (long)num;
+            break;
+        case 'c':
+            if (loadgen_parse_num(optarg, &num) < 0) return -1;
+            o->c = (long)num;
+            break;
+        default:
+            return -1;
         }
     }
-    if (!o->url || !o->image || !o->text || o->n < 1 || o->c < 1 || o->c > 1024 ||
-        o->rate < 0 || o->deadline_s <= 0)
+    if (!o->url || !o->image || !o->text || o->n < 1 || o->c < 1 || o->c > 1024 || o->rate < 0 ||
+        o->deadline_s <= 0)
         return -1;
     return 0;
 }
 
-static int loadgen_slot_init(loadgen_slot_t *s, const loadgen_opts_t *o,
-                             const unsigned char *img, size_t imglen)
+static int loadgen_slot_init(loadgen_slot_t *s, const loadgen_opts_t *o, const unsigned char *img,
+                             size_t imglen)
 {
     s->easy = curl_easy_init();
-    if (!s->easy)
-        return -1;
+    if (!s->easy) return -1;
     s->mime = curl_mime_init(s->easy);
     curl_mimepart *part = curl_mime_addpart(s->mime);
     curl_mime_name(part, "image");
@@ -180,14 +206,15 @@ int main(int argc, char **argv)
 {
     loadgen_opts_t o;
     if (loadgen_parse_args(argc, argv, &o) != 0) {
-        fprintf(stderr, "usage: %s --url URL --image FILE --text TEXT [-n N] [-c C] "
-                        "[--rate PER_S] [--ids FILE] [--deadline S]\n", argv[0]);
+        fprintf(stderr,
+                "usage: %s --url URL --image FILE --text TEXT [-n N] [-c C] "
+                "[--rate PER_S] [--ids FILE] [--deadline S]\n",
+                argv[0]);
         return 2;
     }
     size_t imglen;
     unsigned char *img = loadgen_read_file(o.image, &imglen);
-    if (!img)
-        return 1;
+    if (!img) return 1;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "loadgen: curl_global_init failed\n");
         free(img);
@@ -226,10 +253,8 @@ int main(int argc, char **argv)
         /* Start what is due: everything up to C in flight, or, with a rate,
          * the uploads whose scheduled start has passed. */
         for (long i = 0; i < o.c && started < o.n; i++) {
-            if (slots[i].busy)
-                continue;
-            if (o.rate > 0 && t0 + (double)started * 1e3 / o.rate > now)
-                break;
+            if (slots[i].busy) continue;
+            if (o.rate > 0 && t0 + (double)started * 1e3 / o.rate > now) break;
             slots[i].busy = 1;
             slots[i].body_len = 0;
             slots[i].started_ms = now;
@@ -241,8 +266,7 @@ int main(int argc, char **argv)
         CURLMsg *m;
         int left;
         while ((m = curl_multi_info_read(multi, &left))) {
-            if (m->msg != CURLMSG_DONE)
-                continue;
+            if (m->msg != CURLMSG_DONE) continue;
             loadgen_slot_t *s;
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&s);
             double end = loadgen_now_ms();
@@ -253,15 +277,14 @@ int main(int argc, char **argv)
             } else {
                 long code = 0;
                 curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
-                long idx = code > 0 && code < 600 ? code : 0;  /* 0 = no valid status */
+                long idx = code > 0 && code < 600 ? code : 0; /* 0 = no valid status */
                 status_count[idx]++;
                 lat[nlat++] = end - s->started_ms;
                 s->body[s->body_len] = '\0';
                 char id[64];
                 if (code == 202) {
                     if (loadgen_parse_id(s->body, id, sizeof id) == 0) {
-                        if (ids)
-                            fprintf(ids, "%s\n", id);
+                        if (ids) fprintf(ids, "%s\n", id);
                     } else if (bad_bodies++ == 0) {
                         fprintf(stderr, "loadgen: 202 without an id: %.200s\n", s->body);
                     }
@@ -279,8 +302,7 @@ int main(int argc, char **argv)
             double next = t0 + (double)started * 1e3 / o.rate - loadgen_now_ms();
             wait_ms = next <= 0 ? 0 : next < 100 ? (int)next + 1 : 100;
         }
-        if (running || wait_ms > 0)
-            curl_multi_poll(multi, NULL, 0, wait_ms, NULL);
+        if (running || wait_ms > 0) curl_multi_poll(multi, NULL, 0, wait_ms, NULL);
     }
     double elapsed_s = (loadgen_now_ms() - t0) / 1e3;
 
@@ -290,8 +312,8 @@ int main(int argc, char **argv)
            "\"bad_bodies\":%ld,\"timed_out\":%s,\"concurrency\":%ld,\"rate\":%.1f,"
            "\"elapsed_s\":%.3f,\"accepted_per_s\":%.1f,\"start_unix_ms\":%.0f,"
            "\"client_ms\":{\"p50\":%.2f,\"p95\":%.2f,\"p99\":%.2f,\"max\":%.2f},\"status\":{",
-           started, done, accepted, transport_errors, bad_bodies, timed_out ? "true" : "false",
-           o.c, o.rate, elapsed_s, accepted / elapsed_s, wall0,
+           started, done, accepted, transport_errors, bad_bodies, timed_out ? "true" : "false", o.c,
+           o.rate, elapsed_s, (double)accepted / elapsed_s, wall0,
            loadgen_percentile(lat, (size_t)nlat, 50), loadgen_percentile(lat, (size_t)nlat, 95),
            loadgen_percentile(lat, (size_t)nlat, 99), nlat ? lat[nlat - 1] : 0.0);
     const char *sep = "";
@@ -308,16 +330,13 @@ out:
         rc = 1;
     }
     for (long i = 0; slots && i < o.c; i++) {
-        if (!slots[i].easy)
-            continue;
-        if (slots[i].busy)
-            curl_multi_remove_handle(multi, slots[i].easy);
+        if (!slots[i].easy) continue;
+        if (slots[i].busy) curl_multi_remove_handle(multi, slots[i].easy);
         curl_easy_cleanup(slots[i].easy);
         curl_mime_free(slots[i].mime);
         curl_slist_free_all(slots[i].headers);
     }
-    if (multi)
-        curl_multi_cleanup(multi);
+    if (multi) curl_multi_cleanup(multi);
     curl_global_cleanup();
     free(slots);
     free(lat);

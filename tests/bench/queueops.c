@@ -34,16 +34,16 @@
 #define QO_KMAX 256
 
 /* Same status/event helper as shared/rqueue.c, so both sides do equal work. */
-#define QO_PRELUDE                                                                       \
-    "local P = ARGV[1]\n"                                                                \
-    "local t = redis.call('TIME')\n"                                                     \
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"            \
-    "local function status(id, stage)\n"                                                 \
-    "  local k = P .. 'status:' .. id\n"                                                 \
-    "  redis.call('HSET', k, 'stage', stage, 'updated_at', now, 'error', '')\n"          \
-    "  redis.call('EXPIRE', k, 604800)\n"                                                \
+#define QO_PRELUDE                                                                        \
+    "local P = ARGV[1]\n"                                                                 \
+    "local t = redis.call('TIME')\n"                                                      \
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"             \
+    "local function status(id, stage)\n"                                                  \
+    "  local k = P .. 'status:' .. id\n"                                                  \
+    "  redis.call('HSET', k, 'stage', stage, 'updated_at', now, 'error', '')\n"           \
+    "  redis.call('EXPIRE', k, 604800)\n"                                                 \
     "  redis.call('PUBLISH', P .. 'events', '{\"id\":\"' .. id .. '\",\"status\":\"' .. " \
-    "stage .. '\",\"at\":' .. string.format('%d', now) .. '}')\n"                        \
+    "stage .. '\",\"at\":' .. string.format('%d', now) .. '}')\n"                         \
     "end\n"
 
 /* ARGV prefix, queue, consumer, k, stage -> ids moved to processing */
@@ -99,7 +99,7 @@ static double qo_now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
 /* Reads one pipelined reply; -1 (reported) on an I/O error or an error reply. */
@@ -127,8 +127,7 @@ static int qo_load(qo_ctx_t *q, const char *body, char sha[41])
     redisReply *r = redisCommand(q->r, "SCRIPT LOAD %s", body);
     if (!r || r->type != REDIS_REPLY_STRING || r->len != 40) {
         fprintf(stderr, "queueops: SCRIPT LOAD failed\n");
-        if (r)
-            freeReplyObject(r);
+        if (r) freeReplyObject(r);
         return -1;
     }
     memcpy(sha, r->str, 41);
@@ -140,8 +139,7 @@ static int qo_flush(qo_ctx_t *q)
 {
     redisReply *r = redisCommand(q->r, "FLUSHALL");
     int ok = r && r->type != REDIS_REPLY_ERROR;
-    if (r)
-        freeReplyObject(r);
+    if (r) freeReplyObject(r);
     return ok ? 0 : -1;
 }
 
@@ -158,13 +156,11 @@ static int qo_current(qo_ctx_t *q, const char *url, double us[5])
     int rc = -1;
     double t0 = qo_now_us();
     for (long i = 0; i < q->n; i++)
-        if (rqueue_enqueue(rq, RQ_QUEUE_RENDER, q->ids[i], q->payload, q->len) != 0)
-            goto out;
+        if (rqueue_enqueue(rq, RQ_QUEUE_RENDER, q->ids[i], q->payload, q->len) != 0) goto out;
     double t1 = qo_now_us();
     for (long i = 0; i < q->n; i++) {
         rq_msg_t m;
-        if (rqueue_take(rq, RQ_QUEUE_RENDER, 1000, 5, "rendering", &m) != 1)
-            goto out;
+        if (rqueue_take(rq, RQ_QUEUE_RENDER, 1000, 5, "rendering", &m) != 1) goto out;
         memcpy(q->ids[i], m.id, UUID_STR_LEN);
     }
     double t2 = qo_now_us();
@@ -175,22 +171,18 @@ static int qo_current(qo_ctx_t *q, const char *url, double us[5])
     double t3 = qo_now_us();
     for (long i = 0; i < q->n; i++) {
         rq_msg_t m;
-        if (rqueue_take(rq, RQ_QUEUE_PERSIST, 1000, 5, "persisting", &m) != 1)
-            goto out;
+        if (rqueue_take(rq, RQ_QUEUE_PERSIST, 1000, 5, "persisting", &m) != 1) goto out;
         memcpy(q->ids[i], m.id, UUID_STR_LEN);
     }
     double t4 = qo_now_us();
     for (long i = 0; i < q->n; i++)
-        if (rqueue_ack(rq, RQ_QUEUE_PERSIST, q->ids[i], "stored") != 1)
-            goto out;
+        if (rqueue_ack(rq, RQ_QUEUE_PERSIST, q->ids[i], "stored") != 1) goto out;
     double t5 = qo_now_us();
     double ts[6] = {t0, t1, t2, t3, t4, t5};
-    for (int s = 0; s < 5; s++)
-        us[s] = (ts[s + 1] - ts[s]) / (double)q->n;
+    for (int s = 0; s < 5; s++) us[s] = (ts[s + 1] - ts[s]) / (double)q->n;
     rc = 0;
 out:
-    if (rc != 0)
-        fprintf(stderr, "queueops: current: %s\n", rqueue_error(rq));
+    if (rc != 0) fprintf(stderr, "queueops: current: %s\n", rqueue_error(rq));
     rqueue_close(rq);
     return rc;
 }
@@ -209,13 +201,12 @@ static int qo_enqueue_multi(qo_ctx_t *q, long from, long to)
         redisAppendCommand(q->r, "HSET %s stage queued error %s", st, "");
         redisAppendCommand(q->r, "EXPIRE %s 604800", st);
         redisAppendCommand(q->r, "EXEC");
-        redisAppendCommand(q->r, "PUBLISH " QO_PREFIX "events {\"id\":\"%s\",\"status\":\"queued\"}",
-                           q->ids[i]);
+        redisAppendCommand(
+            q->r, "PUBLISH " QO_PREFIX "events {\"id\":\"%s\",\"status\":\"queued\"}", q->ids[i]);
     }
     for (long i = from; i < to; i++)
         for (int c = 0; c < 7; c++)
-            if (qo_reply(q, NULL) != 0)
-                return -1;
+            if (qo_reply(q, NULL) != 0) return -1;
     return 0;
 }
 
@@ -231,8 +222,7 @@ static int qo_take_batch(qo_ctx_t *q, const char *queue, const char *stage, long
                      queue, ks, stage);
     if (!r || r->type != REDIS_REPLY_ARRAY) {
         fprintf(stderr, "queueops: take batch: %s\n", r && r->str ? r->str : q->r->errstr);
-        if (r)
-            freeReplyObject(r);
+        if (r) freeReplyObject(r);
         return -1;
     }
     *got = (int)r->elements;
@@ -243,8 +233,7 @@ static int qo_take_batch(qo_ctx_t *q, const char *queue, const char *stage, long
     freeReplyObject(r);
     for (int i = 0; i < *got; i++) {
         redisReply *g;
-        if (qo_reply(q, &g) != 0)
-            return -1;
+        if (qo_reply(q, &g) != 0) return -1;
         int ok = g->type == REDIS_REPLY_STRING && (size_t)g->len == q->len;
         freeReplyObject(g);
         if (!ok) {
@@ -261,13 +250,14 @@ static int qo_forward_batch(qo_ctx_t *q, long from, long to)
         char staging[128];
         snprintf(staging, sizeof staging, QO_PREFIX "out:" QO_CONSUMER ":%s", q->ids[i]);
         redisAppendCommand(q->r, "SET %s %b", staging, q->payload, q->len);
-        redisAppendCommand(q->r, "EVALSHA %s 0 " QO_PREFIX " render " QO_CONSUMER " %s persist %s "
-                                 "rendered", q->sha_fwd, q->ids[i], staging);
+        redisAppendCommand(q->r,
+                           "EVALSHA %s 0 " QO_PREFIX " render " QO_CONSUMER " %s persist %s "
+                           "rendered",
+                           q->sha_fwd, q->ids[i], staging);
     }
     for (long i = from; i < to; i++) {
         redisReply *r;
-        if (qo_reply(q, NULL) != 0 || qo_reply(q, &r) != 0)
-            return -1;
+        if (qo_reply(q, NULL) != 0 || qo_reply(q, &r) != 0) return -1;
         int ok = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
         freeReplyObject(r);
         if (!ok) {
@@ -284,8 +274,7 @@ static int qo_ack_batch(qo_ctx_t *q, long from, long to)
         redisAppendCommand(q->r, "EVALSHA %s 0 " QO_PREFIX " persist " QO_CONSUMER " %s stored",
                            q->sha_ack, q->ids[i]);
     for (long i = from; i < to; i++)
-        if (qo_reply(q, NULL) != 0)
-            return -1;
+        if (qo_reply(q, NULL) != 0) return -1;
     return 0;
 }
 
@@ -294,16 +283,14 @@ static int qo_batched(qo_ctx_t *q, double us[5])
     double t[6];
     t[0] = qo_now_us();
     for (long i = 0; i < q->n; i += q->k)
-        if (qo_enqueue_multi(q, i, i + q->k < q->n ? i + q->k : q->n) != 0)
-            return -1;
+        if (qo_enqueue_multi(q, i, i + q->k < q->n ? i + q->k : q->n) != 0) return -1;
     t[1] = qo_now_us();
     const char *queues[2] = {"render", "persist"}, *stages[2] = {"rendering", "persisting"};
     for (int stage = 0; stage < 2; stage++) {
         long done = 0;
         while (done < q->n) {
             int got;
-            if (qo_take_batch(q, queues[stage], stages[stage], done, q->k, &got) != 0)
-                return -1;
+            if (qo_take_batch(q, queues[stage], stages[stage], done, q->k, &got) != 0) return -1;
             if (got == 0) {
                 fprintf(stderr, "queueops: queue %s ran dry at %ld\n", queues[stage], done);
                 return -1;
@@ -318,8 +305,7 @@ static int qo_batched(qo_ctx_t *q, double us[5])
         }
         t[3 + 2 * stage] = qo_now_us();
     }
-    for (int s = 0; s < 5; s++)
-        us[s] = (t[s + 1] - t[s]) / (double)q->n;
+    for (int s = 0; s < 5; s++) us[s] = (t[s + 1] - t[s]) / (double)q->n;
     return 0;
 }
 
@@ -344,14 +330,23 @@ static unsigned char *qo_read_file(const char *path, size_t *len)
     return buf;
 }
 
+/* A positive count from the command line, or -1. */
+static long qo_parse_count(const char *s)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    return end != s && *end == '\0' && v >= 1 && v <= 10000000 ? v : -1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
         fprintf(stderr, "usage: %s REDIS_URL PAYLOAD [n [k [rounds]]]\n", argv[0]);
         return 2;
     }
-    qo_ctx_t q = {.n = argc > 3 ? atol(argv[3]) : 300, .k = argc > 4 ? atoi(argv[4]) : 16};
-    int rounds = argc > 5 ? atoi(argv[5]) : 5;
+    qo_ctx_t q = {.n = argc > 3 ? qo_parse_count(argv[3]) : 300,
+                  .k = argc > 4 ? (int)qo_parse_count(argv[4]) : 16};
+    int rounds = argc > 5 ? (int)qo_parse_count(argv[5]) : 5;
     if (q.n < 1 || q.k < 1 || q.k > QO_KMAX || rounds < 1) {
         fprintf(stderr, "queueops: n >= 1, 1 <= k <= %d, rounds >= 1\n", QO_KMAX);
         return 2;
@@ -377,33 +372,29 @@ int main(int argc, char **argv)
     /* Rounds alternate the two ways so that both see the same disk; each step
      * keeps its best round (fsync times swing with other writers). */
     double cur[5], bat[5], c1[5], b1[5];
-    for (int s = 0; s < 5; s++)
-        cur[s] = bat[s] = 1e30;
+    for (int s = 0; s < 5; s++) cur[s] = bat[s] = 1e30;
     for (int round = 0; round < rounds; round++) {
         for (long i = 0; i < q.n; i++)
             uuid_v7_make((uint64_t)time(NULL) * 1000 + (uint64_t)i, q.ids[i]);
-        if (qo_flush(&q) || qo_current(&q, argv[1], c1) != 0)
-            goto out;
+        if (qo_flush(&q) || qo_current(&q, argv[1], c1) != 0) goto out;
         for (long i = 0; i < q.n; i++)
             uuid_v7_make((uint64_t)time(NULL) * 1000 + (uint64_t)i, q.ids[i]);
-        if (qo_flush(&q) || qo_batched(&q, b1) != 0)
-            goto out;
+        if (qo_flush(&q) || qo_batched(&q, b1) != 0) goto out;
         for (int s = 0; s < 5; s++) {
             cur[s] = c1[s] < cur[s] ? c1[s] : cur[s];
             bat[s] = b1[s] < bat[s] ? b1[s] : bat[s];
         }
     }
     static const char *names[5] = {"enqueue", "take_render", "forward", "take_persist", "ack"};
-    printf("{\"n\":%ld,\"k\":%d,\"rounds\":%d,\"payload_bytes\":%zu,\"us_per_message\":{",
-           q.n, q.k, rounds, q.len);
+    printf("{\"n\":%ld,\"k\":%d,\"rounds\":%d,\"payload_bytes\":%zu,\"us_per_message\":{", q.n, q.k,
+           rounds, q.len);
     for (int s = 0; s < 5; s++)
         printf("%s\"%s\":{\"current\":%.1f,\"batched\":%.1f}", s ? "," : "", names[s], cur[s],
                bat[s]);
     printf("}}\n");
     rc = 0;
 out:
-    if (q.r)
-        redisFree(q.r);
+    if (q.r) redisFree(q.r);
     free(q.ids);
     free(payload);
     return rc;
