@@ -24,9 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t outlen = 0;
     if (wire_encode(&m, &out, &outlen, err, sizeof err) != 0) abort();
     if (wire_decode(out, outlen, &m2, err, sizeof err) != 0) abort();
-    if (strcmp(m.id, m2.id) || strcmp(m.received_at, m2.received_at) ||
-        strcmp(m.description, m2.description) || m.jpeg_len != m2.jpeg_len ||
-        memcmp(m.jpeg, m2.jpeg, m.jpeg_len) != 0)
+    if (strcmp(m.id, m2.id) != 0 || strcmp(m.received_at, m2.received_at) != 0 ||
+        strcmp(m.description, m2.description) != 0 || m.jpeg_len != m2.jpeg_len ||
+        m.width != m2.width || m.height != m2.height || memcmp(m.jpeg, m2.jpeg, m.jpeg_len) != 0)
         abort();
     free(out);
     return 0;
