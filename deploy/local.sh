@@ -12,6 +12,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
 # .env supplies defaults; the environment wins (same rule as the services).
+# A VAR_DIR given in the environment relocates the whole local state, so the
+# .env's ./var/... storage and log paths give way to it.
+[[ -n "${VAR_DIR:-}" && -z "${STORAGE_DIR:-}" ]] && export STORAGE_DIR=$VAR_DIR/images
+[[ -n "${VAR_DIR:-}" && -z "${LOG_DIR:-}" ]] && export LOG_DIR=$VAR_DIR/log
 ENV_FILE=${IMGCAP_ENV_FILE:-$ROOT/.env}
 if [[ -f "$ENV_FILE" ]]; then
     while IFS= read -r line || [[ -n "$line" ]]; do

@@ -17,15 +17,17 @@ static const struct {
     const char *name, *sql;
     int nparams;
 } SQL[API_SQL_COUNT] = {
+    /* images.id, not the output column id::text: only the uuid has an index, so
+     * ordering by the text would scan and sort the whole table. */
     [API_SQL_LIST] = {"api_list",
                       "SELECT id::text, to_char(received_at AT TIME ZONE 'UTC', "
                       "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), description FROM images "
-                      "ORDER BY id DESC LIMIT $1::int",
+                      "ORDER BY images.id DESC LIMIT $1::int",
                       1},
     [API_SQL_LIST_BEFORE] = {"api_list_before",
                              "SELECT id::text, to_char(received_at AT TIME ZONE 'UTC', "
                              "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), description FROM images "
-                             "WHERE id < $1::uuid ORDER BY id DESC LIMIT $2::int",
+                             "WHERE images.id < $1::uuid ORDER BY images.id DESC LIMIT $2::int",
                              2},
     [API_SQL_GET] = {"api_get", "SELECT path, bytes FROM images WHERE id = $1::uuid", 1},
     [API_SQL_PING] = {"api_ping", "SELECT 1", 0},
