@@ -12,7 +12,9 @@
 #include "timeutil.h"
 
 #define TAKE_TIMEOUT_MS 1000
+#define TAKE_BATCH_MAX 32     /* ids taken per round trip, at most */
 #define OUTCOME_CAPACITY 256
+#define OUTCOME_BATCH_MAX 64  /* outcomes applied per round trip, at most */
 
 struct consumer {
     consumer_opts_t opts;
@@ -66,6 +68,25 @@ static int next_queue_full(consumer_t *c, rqueue_t *rq)
     return n >= c->opts.cfg->queue_max_depth;
 }
 
+/* Copies a taken message into a job the workers own. NULL when out of memory. */
+static job_t *job_from_msg(const rq_msg_t *msg)
+{
+    job_t *job = calloc(1, sizeof *job);
+    unsigned char *copy = malloc(msg->len ? msg->len : 1);
+    if (!job || !copy) {
+        free(job);
+        free(copy);
+        return NULL;
+    }
+    memcpy(copy, msg->payload, msg->len);
+    memcpy(job->id, msg->id, sizeof job->id);
+    job->payload = copy;
+    job->len = msg->len;
+    job->attempts = msg->attempts;
+    job->taken_mono_ns = time_mono_ns();
+    return job;
+}
+
 static void intake_main(actor_t *self)
 {
     consumer_t *c = self->ctx;
@@ -82,93 +103,112 @@ static void intake_main(actor_t *self)
                 continue;
             }
         }
-        rq_msg_t msg;
-        int rc = rqueue_take(rq, c->opts.queue, TAKE_TIMEOUT_MS, c->opts.cfg->max_attempts,
-                             c->opts.taken_stage, &msg);
-        if (rc < 0) {
+        /* Take as many as the workers have room for, in one round trip: under
+         * load this is what lets one AOF fsync and one PostgreSQL commit cover
+         * many images. */
+        size_t cap = mailbox_capacity(c->jobs), used = mailbox_size(c->jobs);
+        int room = used < cap ? (int)(cap - used) : 1;
+        if (room > TAKE_BATCH_MAX) room = TAKE_BATCH_MAX;
+        rq_msg_t msgs[TAKE_BATCH_MAX];
+        int n = rqueue_take_many(rq, c->opts.queue, room, TAKE_TIMEOUT_MS,
+                                 c->opts.cfg->max_attempts, c->opts.taken_stage, msgs);
+        if (n < 0) {
             failures = redis_backoff(rq, failures, "take", &c->intake_stop);
             continue;
         }
         failures = 0;
-        if (rc == 0) continue;
-        job_t *job = calloc(1, sizeof *job);
-        unsigned char *copy = malloc(msg.len ? msg.len : 1);
-        if (!job || !copy) {
-            /* The id stays in our processing list; it is retried after a restart
-             * or by the reaper. Nothing better to do without memory. */
-            log_error("id=%s out of memory copying a %zu-byte payload", msg.id, msg.len);
-            free(job);
-            free(copy);
-            time_sleep_ms(1000, &c->intake_stop);
-            continue;
-        }
-        memcpy(copy, msg.payload, msg.len);
-        memcpy(job->id, msg.id, sizeof job->id);
-        job->payload = copy;
-        job->len = msg.len;
-        job->attempts = msg.attempts;
-        job->taken_mono_ns = time_mono_ns();
-        if (msg.attempts > 1)
-            log_info("id=%s redelivered (delivery %ld of at most %d)", job->id, msg.attempts,
-                     c->opts.cfg->max_attempts);
-        int pushed;
-        while ((pushed = mailbox_push(c->jobs, job, 200)) == 1 && !c->intake_stop)
-            ;
-        if (pushed != 0) {
-            /* Stopping while the workers were busy: the id stays in our
-             * processing list and is returned to the queue by release. */
-            job_free(job);
-            break;
+        for (int i = 0; i < n; i++) {
+            job_t *job = job_from_msg(&msgs[i]);
+            if (!job) {
+                /* The id stays in our processing list and comes back through
+                 * release or the reaper. Nothing better to do without memory. */
+                log_error("id=%s out of memory copying a %zu-byte payload", msgs[i].id,
+                          msgs[i].len);
+                continue;
+            }
+            if (job->attempts > 1)
+                log_info("id=%s redelivered (delivery %ld of at most %d)", job->id,
+                         job->attempts, c->opts.cfg->max_attempts);
+            int pushed;
+            while ((pushed = mailbox_push(c->jobs, job, 200)) == 1 && !c->intake_stop)
+                ;
+            if (pushed != 0) {
+                /* Stopping while the workers were busy: this id and the rest of
+                 * the batch stay in our processing list, returned by release. */
+                job_free(job);
+                break;
+            }
         }
     }
     rqueue_close(rq);
 }
 
-/* Applies one outcome, retrying Redis failures until it is recorded (or the
- * process is told to stop, in which case the id stays in processing and is
- * returned to the queue by release/reaper: at-least-once, never lost). */
-static void apply_outcome(consumer_t *c, rqueue_t **rqp, job_t *job)
+static const char *outcome_name(job_outcome_t o)
 {
-    for (int attempt = 0;; attempt++) {
-        if (!*rqp) *rqp = open_queue(c, NULL);
-        rqueue_t *rq = *rqp;
-        if (!rq) return;
-        int rc;
-        const char *what;
-        switch (job->outcome) {
-        case JOB_FORWARD:
-            what = "forward";
-            rc = rqueue_forward(rq, c->opts.queue, job->id, c->opts.next_queue, job->out,
-                                job->out_len, c->opts.next_stage);
-            break;
-        case JOB_ACK:
-            what = "ack";
-            rc = rqueue_ack(rq, c->opts.queue, job->id, c->opts.done_stage);
-            break;
-        default:
-            what = "dead-letter";
+    return o == JOB_FORWARD ? "forward" : o == JOB_ACK ? "ack" : "dead-letter";
+}
+
+/* Applies a batch of outcomes in one pipelined round trip, retrying Redis
+ * failures until each is recorded. Only at the shutdown deadline does it give
+ * up, and then the id stays in our processing list and is returned to the
+ * queue by release or the reaper: at-least-once, never lost. */
+static void apply_outcomes(consumer_t *c, rqueue_t **rqp, job_t **jobs, int n)
+{
+    rq_op_t ops[OUTCOME_BATCH_MAX];
+    int pending = n;
+    for (int i = 0; i < n; i++) {
+        job_t *job = jobs[i];
+        ops[i] = (rq_op_t){.id = job->id, .result = -1};
+        if (job->outcome == JOB_FORWARD) {
+            ops[i].kind = RQ_OP_FORWARD;
+            ops[i].payload = job->out;
+            ops[i].len = job->out_len;
+            ops[i].text = c->opts.next_stage;
+        } else if (job->outcome == JOB_ACK) {
+            ops[i].kind = RQ_OP_ACK;
+            ops[i].text = c->opts.done_stage;
+        } else {
+            ops[i].kind = RQ_OP_DEAD;
+            ops[i].text = job->reason;
             log_error("id=%s dead-lettered from %s: %s", job->id, c->opts.queue, job->reason);
-            rc = rqueue_dead(rq, c->opts.queue, job->id, job->reason);
-            break;
         }
-        if (rc == 1) {
-            log_debug("id=%s %s done in %.1f ms", job->id, what,
-                      (double)(time_mono_ns() - job->taken_mono_ns) / 1e6);
-            return;
+    }
+    for (int attempt = 0; pending > 0; attempt++) {
+        if (!*rqp) *rqp = open_queue(c, NULL);
+        if (!*rqp) return;
+        /* Retry only what has no result yet, keeping the batch contiguous. */
+        rq_op_t todo[OUTCOME_BATCH_MAX];
+        int idx[OUTCOME_BATCH_MAX], m = 0;
+        for (int i = 0; i < n; i++)
+            if (ops[i].result < 0) {
+                idx[m] = i;
+                todo[m++] = ops[i];
+            }
+        rqueue_apply(*rqp, c->opts.queue, c->opts.next_queue, todo, m);
+        pending = 0;
+        for (int j = 0; j < m; j++) {
+            rq_op_t *op = &ops[idx[j]];
+            op->result = todo[j].result;
+            job_t *job = jobs[idx[j]];
+            if (op->result == 1) {
+                log_debug("id=%s %s done in %.1f ms", job->id, outcome_name(job->outcome),
+                          (double)(time_mono_ns() - job->taken_mono_ns) / 1e6);
+            } else if (op->result == 0) {
+                /* We were presumed dead and our in-flight ids were given to another
+                 * consumer: that one owns the id now, so ours must not count. */
+                log_warn("id=%s %s skipped: no longer ours (lease expired and reaped)", job->id,
+                         outcome_name(job->outcome));
+            } else {
+                pending++;
+            }
         }
-        if (rc == 0) {
-            /* We were presumed dead and our in-flight ids were given to another
-             * consumer: that one owns the id now, so ours must not count. */
-            log_warn("id=%s %s skipped: no longer ours (lease expired and reaped)", job->id,
-                     what);
-            return;
-        }
+        if (!pending) return;
         if (c->give_up_at_ms && time_mono_ms() > c->give_up_at_ms) {
-            log_error("id=%s %s not recorded before the shutdown deadline; it stays in "
-                      "flight and is redelivered", job->id, what);
+            log_error("%d outcomes not recorded before the shutdown deadline; those ids stay "
+                      "in flight and are redelivered", pending);
             return;
         }
-        redis_backoff(rq, attempt, what, NULL);
+        redis_backoff(*rqp, attempt, "recording outcomes", NULL);
     }
 }
 
@@ -177,11 +217,15 @@ static void outcome_main(actor_t *self)
     consumer_t *c = self->ctx;
     rqueue_t *rq = open_queue(c, NULL);
     void *item;
-    /* Runs until its mailbox is closed and drained (consumer_stop). */
+    /* Runs until its mailbox is closed and drained (consumer_stop). Whatever
+     * queued up while the last batch was in flight goes out as the next batch. */
     while (mailbox_pop(self->inbox, &item, -1) == 0) {
-        job_t *job = item;
-        apply_outcome(c, &rq, job);
-        job_free(job);
+        job_t *jobs[OUTCOME_BATCH_MAX];
+        int n = 0;
+        jobs[n++] = item;
+        while (n < OUTCOME_BATCH_MAX && mailbox_pop(self->inbox, &item, 0) == 0) jobs[n++] = item;
+        apply_outcomes(c, &rq, jobs, n);
+        for (int i = 0; i < n; i++) job_free(jobs[i]);
     }
     rqueue_close(rq);
 }

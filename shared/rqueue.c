@@ -22,7 +22,9 @@
 
 struct rqueue {
     redisContext *ctx;
-    redisReply *last;        /* reply kept for rq_msg_t.payload */
+    redisReply *last;        /* reply kept for rq_msg_t.payload (rqueue_take) */
+    redisReply **batch;      /* GET replies kept for rqueue_take_many's payloads */
+    int nbatch, batch_cap;
     rq_url_t url;
     char prefix[64];
     char consumer[128];
@@ -98,12 +100,19 @@ static void set_err(rqueue_t *rq, const char *fmt, const char *detail)
     snprintf(rq->err, sizeof rq->err, fmt, detail);
 }
 
-static void drop_connection(rqueue_t *rq)
+static void free_kept_replies(rqueue_t *rq)
 {
     if (rq->last) {
         freeReplyObject(rq->last);
         rq->last = NULL;
     }
+    for (int i = 0; i < rq->nbatch; i++) freeReplyObject(rq->batch[i]);
+    rq->nbatch = 0;
+}
+
+static void drop_connection(rqueue_t *rq)
+{
+    free_kept_replies(rq);
     if (rq->ctx) redisFree(rq->ctx);
     rq->ctx = NULL;
     rq->subscribed = 0;
@@ -195,6 +204,7 @@ void rqueue_close(rqueue_t *rq)
 {
     if (!rq) return;
     drop_connection(rq);
+    free(rq->batch);
     free(rq);
 }
 
@@ -234,49 +244,73 @@ static redisReply *run_argv(rqueue_t *rq, int argc, const char **argv, const siz
     "stage .. '\",\"at\":' .. string.format('%d', now) .. '}')\n"                        \
     "end\n"
 
-/* enqueue: ARGV prefix, queue, id, payload */
-static const char LUA_ENQUEUE[] = LUA_PRELUDE
-    "local q, id = ARGV[2], ARGV[3]\n"
-    "redis.call('SET', P .. 'msg:' .. q .. ':' .. id, ARGV[4])\n"
-    "redis.call('LPUSH', P .. 'q:' .. q, id)\n"
-    "status(id, 'queued')\n"
-    "return 1\n";
+/* Bookkeeping of one delivery, shared by the take scripts: the id is already
+ * in this consumer's processing list. Returns the delivery count, or nil when
+ * the id was dead-lettered (too many deliveries) or its payload is gone. */
+#define LUA_DELIVER                                                                      \
+    "local function deliver(q, proc, id, max, stage)\n"                                  \
+    "  if redis.call('EXISTS', P .. 'msg:' .. q .. ':' .. id) == 0 then\n"               \
+    "    redis.call('LREM', proc, 1, id)\n"                                              \
+    "    redis.call('HDEL', P .. 'attempts:' .. q, id)\n"                                \
+    "    return nil\n"                                                                   \
+    "  end\n"                                                                            \
+    "  local n = redis.call('HINCRBY', P .. 'attempts:' .. q, id, 1)\n"                  \
+    "  if n > max then\n"                                                                \
+    "    redis.call('LREM', proc, 1, id)\n"                                              \
+    "    redis.call('LPUSH', P .. 'q:' .. q .. ':dead', id)\n"                           \
+    "    status(id, 'failed', 'gave up after ' .. (n - 1) .. ' deliveries to ' .. q .. " \
+    "' that never finished (worker crashed or hung each time)')\n"                       \
+    "    return nil\n"                                                                   \
+    "  end\n"                                                                            \
+    "  status(id, stage)\n"                                                              \
+    "  return n\n"                                                                       \
+    "end\n"
 
-/* take (after BLMOVE put id in the processing list):
- * ARGV prefix, queue, consumer, id, max_attempts, stage.
- * Returns {1, attempts, payload}, {0} if the payload is gone, {-1, attempts}
- * if dead-lettered for too many deliveries. */
-static const char LUA_TAKE[] = LUA_PRELUDE
+/* take many: ARGV prefix, queue, consumer, max, max_attempts, stage.
+ * Returns {id1, n1, id2, n2, ...} for the ids now held; payloads are read
+ * outside Lua (copying 40 KB strings through the interpreter costs more than
+ * the round trip it would save). */
+static const char LUA_TAKE_MANY[] = LUA_PRELUDE LUA_DELIVER
+    "local q, c = ARGV[2], ARGV[3]\n"
+    "local src = P .. 'q:' .. q\n"
+    "local proc = src .. ':processing:' .. c\n"
+    "local out = {}\n"
+    "for _ = 1, tonumber(ARGV[4]) do\n"
+    "  local id = redis.call('LMOVE', src, proc, 'RIGHT', 'LEFT')\n"
+    "  if not id then break end\n"
+    "  local n = deliver(q, proc, id, tonumber(ARGV[5]), ARGV[6])\n"
+    "  if n then out[#out + 1] = id; out[#out + 1] = n end\n"
+    "end\n"
+    "return out\n";
+
+/* take one (after BLMOVE put id in the processing list):
+ * ARGV prefix, queue, consumer, id, max_attempts, stage -> {id, n} or {} */
+static const char LUA_TAKE_ONE[] = LUA_PRELUDE LUA_DELIVER
     "local q, c, id = ARGV[2], ARGV[3], ARGV[4]\n"
-    "local proc = P .. 'q:' .. q .. ':processing:' .. c\n"
-    "local payload = redis.call('GET', P .. 'msg:' .. q .. ':' .. id)\n"
-    "if not payload then\n"
-    "  redis.call('LREM', proc, 1, id)\n"
-    "  redis.call('HDEL', P .. 'attempts:' .. q, id)\n"
-    "  return {0}\n"
-    "end\n"
-    "local n = redis.call('HINCRBY', P .. 'attempts:' .. q, id, 1)\n"
-    "if n > tonumber(ARGV[5]) then\n"
-    "  redis.call('LREM', proc, 1, id)\n"
-    "  redis.call('LPUSH', P .. 'q:' .. q .. ':dead', id)\n"
-    "  status(id, 'failed', 'gave up after ' .. (n - 1) .. ' deliveries to ' .. q .. "
-    "' that never finished (worker crashed or hung each time)')\n"
-    "  return {-1, n}\n"
-    "end\n"
-    "status(id, ARGV[6])\n"
-    "return {1, n, payload}\n";
+    "local n = deliver(q, P .. 'q:' .. q .. ':processing:' .. c, id, tonumber(ARGV[5]), ARGV[6])\n"
+    "if n then return {id, n} end\n"
+    "return {}\n";
 
-/* forward: ARGV prefix, from, consumer, id, to, payload, stage */
+/* forward: ARGV prefix, from, consumer, id, to, stage. The next payload was
+ * SET beforehand (same pipeline) as P stage:<consumer>:<id>; the script renames
+ * it into place only if the id is still ours, so the handoff stays atomic and
+ * conditional without passing the payload through Lua. The EXISTS check comes
+ * before any write: a script that fails midway keeps its earlier writes. */
 static const char LUA_FORWARD[] = LUA_PRELUDE
     "local from, c, id, to = ARGV[2], ARGV[3], ARGV[4], ARGV[5]\n"
+    "local staged = P .. 'stage:' .. c .. ':' .. id\n"
+    "if redis.call('EXISTS', staged) == 0 then return -2 end\n"
     "if redis.call('LREM', P .. 'q:' .. from .. ':processing:' .. c, 1, id) == 0 then\n"
+    "  redis.call('DEL', staged)\n"
     "  return 0\n"
     "end\n"
-    "redis.call('SET', P .. 'msg:' .. to .. ':' .. id, ARGV[6])\n"
+    "local dst = P .. 'msg:' .. to .. ':' .. id\n"
+    "redis.call('RENAME', staged, dst)\n"
+    "redis.call('PERSIST', dst)\n"
     "redis.call('LPUSH', P .. 'q:' .. to, id)\n"
     "redis.call('DEL', P .. 'msg:' .. from .. ':' .. id)\n"
     "redis.call('HDEL', P .. 'attempts:' .. from, id)\n"
-    "status(id, ARGV[7])\n"
+    "status(id, ARGV[6])\n"
     "return 1\n";
 
 /* ack: ARGV prefix, queue, consumer, id, stage */
@@ -369,12 +403,12 @@ typedef struct {
 } script_t;
 
 static script_t scripts[] = {
-    {LUA_ENQUEUE, ""}, {LUA_TAKE, ""},   {LUA_FORWARD, ""},   {LUA_ACK, ""},
-    {LUA_DEAD, ""},    {LUA_STATUS, ""}, {LUA_HEARTBEAT, ""}, {LUA_REAP, ""},
-    {LUA_RELEASE, ""}, {LUA_STATS, ""},  {LUA_LIVE, ""},
+    {LUA_TAKE_MANY, ""}, {LUA_TAKE_ONE, ""}, {LUA_FORWARD, ""},   {LUA_ACK, ""},
+    {LUA_DEAD, ""},      {LUA_STATUS, ""},   {LUA_HEARTBEAT, ""}, {LUA_REAP, ""},
+    {LUA_RELEASE, ""},   {LUA_STATS, ""},    {LUA_LIVE, ""},
 };
-enum { S_ENQUEUE, S_TAKE, S_FORWARD, S_ACK, S_DEAD, S_STATUS, S_HEARTBEAT, S_REAP, S_RELEASE,
-       S_STATS, S_LIVE };
+enum { S_TAKE_MANY, S_TAKE_ONE, S_FORWARD, S_ACK, S_DEAD, S_STATUS, S_HEARTBEAT, S_REAP,
+       S_RELEASE, S_STATS, S_LIVE };
 static pthread_mutex_t scripts_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int load_script(rqueue_t *rq, script_t *s)
@@ -478,12 +512,79 @@ int rqueue_ping(rqueue_t *rq)
     return 0;
 }
 
+/* Reads n pipelined replies into r[] (NULL where the connection failed).
+ * Returns 0, or -1 when the connection broke (rq->err set). */
+static int read_replies(rqueue_t *rq, redisReply **r, int n)
+{
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        void *reply = NULL;
+        if (rc == 0 && redisGetReply(rq->ctx, &reply) != REDIS_OK) {
+            set_err(rq, "Redis I/O error: %s", rq->ctx->errstr);
+            rc = -1;
+        }
+        r[i] = reply;
+    }
+    return rc;
+}
+
+static void free_replies(redisReply **r, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (r[i]) freeReplyObject(r[i]);
+}
+
 int rqueue_enqueue(rqueue_t *rq, const char *queue, const char *id, const void *payload,
                    size_t len)
 {
-    const char *args[] = {queue, id, payload};
-    size_t lens[] = {strlen(queue), strlen(id), len};
-    return script_int(rq, S_ENQUEUE, 3, args, lens) == 1 ? 0 : -1;
+    if (ensure_connected(rq) < 0) return -1;
+    char msg[256], list[256], status[256], now[32], event[256], channel[128];
+    snprintf(msg, sizeof msg, "%smsg:%s:%s", rq->prefix, queue, id);
+    snprintf(list, sizeof list, "%sq:%s", rq->prefix, queue);
+    snprintf(status, sizeof status, "%sstatus:%s", rq->prefix, id);
+    snprintf(channel, sizeof channel, "%sevents", rq->prefix);
+    uint64_t ms = time_now_ms();
+    snprintf(now, sizeof now, "%llu", (unsigned long long)ms);
+    snprintf(event, sizeof event, "{\"id\":\"%s\",\"status\":\"queued\",\"at\":%s}", id, now);
+
+    /* MULTI/EXEC rather than a script: the payload is not copied through Lua,
+     * and the whole pipeline is one round trip and one AOF fsync. */
+    const char *multi[] = {"MULTI"};
+    const char *set[] = {"SET", msg, payload};
+    size_t set_len[] = {3, strlen(msg), len};
+    const char *push[] = {"LPUSH", list, id};
+    const char *hset[] = {"HSET", status, "stage", "queued", "updated_at", now, "error", ""};
+    const char *expire[] = {"EXPIRE", status, "604800"};
+    const char *exec[] = {"EXEC"};
+    const char *publish[] = {"PUBLISH", channel, event};
+    redisContext *c = rq->ctx;
+    redisAppendCommandArgv(c, 1, multi, NULL);
+    redisAppendCommandArgv(c, 3, set, set_len);
+    redisAppendCommandArgv(c, 3, push, NULL);
+    redisAppendCommandArgv(c, 8, hset, NULL);
+    redisAppendCommandArgv(c, 3, expire, NULL);
+    redisAppendCommandArgv(c, 1, exec, NULL);
+    redisAppendCommandArgv(c, 3, publish, NULL);
+    redisReply *r[7];
+    int rc = read_replies(rq, r, 7);
+    if (rc == 0) {
+        redisReply *e = r[5];
+        if (!e || e->type != REDIS_REPLY_ARRAY || e->elements != 4) {
+            /* EXEC answered an error or nil: nothing was applied. */
+            set_err(rq, "Redis refused the enqueue: %s",
+                    e && e->type == REDIS_REPLY_ERROR ? e->str
+                    : r[1] && r[1]->type == REDIS_REPLY_ERROR ? r[1]->str : "EXEC failed");
+            rc = -1;
+        } else {
+            for (size_t i = 0; i < e->elements; i++)
+                if (e->element[i]->type == REDIS_REPLY_ERROR) {
+                    set_err(rq, "Redis enqueue command failed: %s", e->element[i]->str);
+                    rc = -1;
+                }
+        }
+    }
+    free_replies(r, 7);
+    return rc;
 }
 
 long long rqueue_waiting(rqueue_t *rq, const char *queue)
@@ -499,92 +600,232 @@ long long rqueue_waiting(rqueue_t *rq, const char *queue)
     return n;
 }
 
+static int ensure_batch_room(rqueue_t *rq, int n)
+{
+    if (n <= rq->batch_cap) return 0;
+    redisReply **b = realloc(rq->batch, (size_t)n * sizeof *b);
+    if (!b) {
+        set_err(rq, "%s", "out of memory");
+        return -1;
+    }
+    rq->batch = b;
+    rq->batch_cap = n;
+    return 0;
+}
+
+/* Parses a {id, n, id, n, ...} script reply into out[]. Returns the count. */
+static int parse_taken(const redisReply *r, rq_msg_t *out, int max)
+{
+    int n = 0;
+    if (r->type != REDIS_REPLY_ARRAY) return 0;
+    for (size_t i = 0; i + 1 < r->elements && n < max; i += 2) {
+        const redisReply *id = r->element[i], *cnt = r->element[i + 1];
+        if (id->type != REDIS_REPLY_STRING || id->len >= UUID_STR_LEN ||
+            cnt->type != REDIS_REPLY_INTEGER)
+            continue;
+        memcpy(out[n].id, id->str, id->len);
+        out[n].id[id->len] = '\0';
+        out[n].attempts = (long)cnt->integer;
+        out[n].payload = NULL;
+        out[n].len = 0;
+        n++;
+    }
+    return n;
+}
+
+int rqueue_take_many(rqueue_t *rq, const char *queue, int max, int timeout_ms,
+                     int max_attempts, const char *stage, rq_msg_t *out)
+{
+    free_kept_replies(rq);
+    if (max < 1) return 0;
+    char maxn[16], maxa[16];
+    snprintf(maxn, sizeof maxn, "%d", max);
+    snprintf(maxa, sizeof maxa, "%d", max_attempts);
+    const char *args[] = {queue, rq->consumer, maxn, maxa, stage};
+    redisReply *r = run_script(rq, S_TAKE_MANY, 5, args, NULL);
+    if (!r) return -1;
+    int n = parse_taken(r, out, max);
+    freeReplyObject(r);
+
+    if (n == 0) {
+        /* Nothing waiting: block on BLMOVE for one id, then do its bookkeeping. */
+        char src[256], dst[512], tmo[32];
+        snprintf(src, sizeof src, "%sq:%s", rq->prefix, queue);
+        snprintf(dst, sizeof dst, "%sq:%s:processing:%s", rq->prefix, queue, rq->consumer);
+        /* BLMOVE's timeout must end before the socket timeout fires. */
+        if (timeout_ms > RQ_SOCKET_TIMEOUT_MS / 2) timeout_ms = RQ_SOCKET_TIMEOUT_MS / 2;
+        snprintf(tmo, sizeof tmo, "%.3f", timeout_ms / 1000.0);
+        const char *argv[] = {"BLMOVE", src, dst, "RIGHT", "LEFT", tmo};
+        size_t lens[] = {6, strlen(src), strlen(dst), 5, 4, strlen(tmo)};
+        r = run_argv(rq, 6, argv, lens);
+        if (!r) return -1;
+        if (r->type != REDIS_REPLY_STRING || r->len >= UUID_STR_LEN) {
+            if (r->type != REDIS_REPLY_NIL)
+                /* Not one of our ids: leave it where it is for a human, and say so. */
+                log_error("queue %s: unexpected entry in work list, left in %s", queue, dst);
+            freeReplyObject(r);
+            return 0;
+        }
+        char id[UUID_STR_LEN];
+        memcpy(id, r->str, r->len);
+        id[r->len] = '\0';
+        freeReplyObject(r);
+        const char *one[] = {queue, rq->consumer, id, maxa, stage};
+        /* On failure the id stays in our processing list: release or the reaper
+         * returns it. */
+        r = run_script(rq, S_TAKE_ONE, 5, one, NULL);
+        if (!r) return -1;
+        n = parse_taken(r, out, 1);
+        freeReplyObject(r);
+        if (n == 0) {
+            log_error("id=%s queue %s: dead-lettered (delivery cap) or payload missing", id,
+                      queue);
+            return 0;
+        }
+    }
+
+    /* Payloads: one pipelined batch of GETs. */
+    if (ensure_batch_room(rq, n) < 0) return -1;
+    for (int i = 0; i < n; i++) {
+        char key[256];
+        snprintf(key, sizeof key, "%smsg:%s:%s", rq->prefix, queue, out[i].id);
+        const char *argv[] = {"GET", key};
+        redisAppendCommandArgv(rq->ctx, 2, argv, NULL);
+    }
+    if (read_replies(rq, rq->batch, n) < 0) {
+        free_replies(rq->batch, n);
+        return -1; /* the ids stay in our processing list; redelivered later */
+    }
+    rq->nbatch = n;
+    int kept = 0;
+    for (int i = 0; i < n; i++) {
+        redisReply *g = rq->batch[i];
+        if (g->type != REDIS_REPLY_STRING) {
+            /* Only possible if someone deleted the key behind our back. */
+            log_error("id=%s queue %s: payload vanished after take; left in processing",
+                      out[i].id, queue);
+            continue;
+        }
+        out[kept] = out[i];
+        out[kept].payload = (const unsigned char *)g->str;
+        out[kept].len = g->len;
+        kept++;
+    }
+    return kept;
+}
+
 int rqueue_take(rqueue_t *rq, const char *queue, int timeout_ms, int max_attempts,
                 const char *stage, rq_msg_t *out)
 {
-    if (rq->last) {
-        freeReplyObject(rq->last);
-        rq->last = NULL;
-    }
-    char src[256], dst[512], tmo[32];
-    snprintf(src, sizeof src, "%sq:%s", rq->prefix, queue);
-    snprintf(dst, sizeof dst, "%sq:%s:processing:%s", rq->prefix, queue, rq->consumer);
-    /* BLMOVE's timeout must end before the socket timeout fires. */
-    if (timeout_ms > RQ_SOCKET_TIMEOUT_MS / 2) timeout_ms = RQ_SOCKET_TIMEOUT_MS / 2;
-    snprintf(tmo, sizeof tmo, "%.3f", timeout_ms / 1000.0);
-    const char *argv[] = {"BLMOVE", src, dst, "RIGHT", "LEFT", tmo};
-    size_t lens[] = {6, strlen(src), strlen(dst), 5, 4, strlen(tmo)};
-    redisReply *r = run_argv(rq, 6, argv, lens);
-    if (!r) return -1;
-    if (r->type == REDIS_REPLY_NIL) {
-        freeReplyObject(r);
-        return 0;
-    }
-    if (r->type != REDIS_REPLY_STRING || r->len >= UUID_STR_LEN) {
-        /* Not one of our ids: leave it in the processing list for a human and say so. */
-        log_error("queue %s: unexpected entry in work list (type %d), left in %s", queue,
-                  r->type, dst);
-        freeReplyObject(r);
-        return 0;
-    }
-    memcpy(out->id, r->str, r->len);
-    out->id[r->len] = '\0';
-    freeReplyObject(r);
+    int n = rqueue_take_many(rq, queue, 1, timeout_ms, max_attempts, stage, out);
+    return n < 0 ? -1 : n;
+}
 
-    char maxa[16];
-    snprintf(maxa, sizeof maxa, "%d", max_attempts);
-    const char *args[] = {queue, rq->consumer, out->id, maxa, stage};
-    r = run_script(rq, S_TAKE, 5, args, NULL);
-    if (!r) return -1; /* the id stays in our processing list; the reaper or a retry handles it */
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
-        r->element[0]->type != REDIS_REPLY_INTEGER) {
-        set_err(rq, "Redis: %s", "unexpected take reply");
-        freeReplyObject(r);
+/* Makes sure the script's SHA is known (loading it once per Redis start). */
+static int script_sha(rqueue_t *rq, int which, char sha[41])
+{
+    pthread_mutex_lock(&scripts_lock);
+    memcpy(sha, scripts[which].sha, 41);
+    pthread_mutex_unlock(&scripts_lock);
+    if (sha[0]) return 0;
+    if (load_script(rq, &scripts[which]) < 0) return -1;
+    pthread_mutex_lock(&scripts_lock);
+    memcpy(sha, scripts[which].sha, 41);
+    pthread_mutex_unlock(&scripts_lock);
+    return 0;
+}
+
+int rqueue_apply(rqueue_t *rq, const char *queue, const char *next_queue, rq_op_t *ops, int n)
+{
+    char sha_fwd[41], sha_ack[41], sha_dead[41];
+    if (ensure_connected(rq) < 0 || script_sha(rq, S_FORWARD, sha_fwd) < 0 ||
+        script_sha(rq, S_ACK, sha_ack) < 0 || script_sha(rq, S_DEAD, sha_dead) < 0) {
+        for (int i = 0; i < n; i++) ops[i].result = -1;
         return -1;
     }
-    long long code = r->element[0]->integer;
-    if (code == 0) {
-        log_error("id=%s queue %s: payload missing, entry dropped", out->id, queue);
-        freeReplyObject(r);
-        return 0;
+    int nreplies = 0;
+    for (int i = 0; i < n; i++) {
+        rq_op_t *op = &ops[i];
+        if (op->kind == RQ_OP_FORWARD) {
+            char staged[256];
+            snprintf(staged, sizeof staged, "%sstage:%s:%s", rq->prefix, rq->consumer, op->id);
+            /* A day's TTL: a staged payload orphaned by a crash between this SET
+             * and the script cannot leak for ever. */
+            const char *set[] = {"SET", staged, op->payload, "EX", "86400"};
+            size_t set_len[] = {3, strlen(staged), op->len, 2, 5};
+            redisAppendCommandArgv(rq->ctx, 5, set, set_len);
+            const char *ev[] = {"EVALSHA", sha_fwd, "0", rq->prefix, queue, rq->consumer,
+                                op->id, next_queue ? next_queue : "", op->text};
+            redisAppendCommandArgv(rq->ctx, 9, ev, NULL);
+            nreplies += 2;
+        } else {
+            const char *ev[] = {"EVALSHA", op->kind == RQ_OP_ACK ? sha_ack : sha_dead, "0",
+                                rq->prefix, queue, rq->consumer, op->id, op->text};
+            redisAppendCommandArgv(rq->ctx, 8, ev, NULL);
+            nreplies += 1;
+        }
     }
-    if (code < 0) {
-        log_error("id=%s queue %s: dead-lettered after %lld deliveries that never finished",
-                  out->id, queue, r->elements > 1 ? r->element[1]->integer - 1 : -1);
-        freeReplyObject(r);
-        return 0;
-    }
-    if (r->elements < 3 || r->element[2]->type != REDIS_REPLY_STRING) {
-        set_err(rq, "Redis: %s", "malformed take reply");
-        freeReplyObject(r);
+    redisReply *stack_r[64];
+    redisReply **r = nreplies <= 64 ? stack_r : malloc((size_t)nreplies * sizeof *r);
+    if (!r) {
+        /* Replies cannot be read: drop the connection so they are not misread later. */
+        set_err(rq, "%s", "out of memory");
+        drop_connection(rq);
+        for (int i = 0; i < n; i++) ops[i].result = -1;
         return -1;
     }
-    out->attempts = (long)r->element[1]->integer;
-    out->payload = (const unsigned char *)r->element[2]->str;
-    out->len = r->element[2]->len;
-    rq->last = r;
-    return 1;
+    read_replies(rq, r, nreplies);
+    int rc = 0, k = 0;
+    for (int i = 0; i < n; i++) {
+        rq_op_t *op = &ops[i];
+        if (op->kind == RQ_OP_FORWARD) k++; /* the SET's reply: the script's says it all */
+        redisReply *e = r[k++];
+        if (e && e->type == REDIS_REPLY_INTEGER && e->integer >= 0) {
+            op->result = (int)e->integer;
+            continue;
+        }
+        op->result = -1;
+        rc = -1;
+        if (e && e->type == REDIS_REPLY_ERROR) {
+            if (!strncmp(e->str, "NOSCRIPT", 8)) {
+                /* Redis restarted (scripts are not persisted): load again on retry. */
+                pthread_mutex_lock(&scripts_lock);
+                for (int sidx = 0; sidx < (int)(sizeof scripts / sizeof scripts[0]); sidx++)
+                    scripts[sidx].sha[0] = '\0';
+                pthread_mutex_unlock(&scripts_lock);
+            }
+            set_err(rq, "Redis: %s", e->str);
+        } else if (e && e->type == REDIS_REPLY_INTEGER) {
+            set_err(rq, "Redis: %s", "staged payload missing (SET failed); will retry");
+        }
+    }
+    free_replies(r, nreplies);
+    if (r != stack_r) free(r);
+    return rc;
+}
+
+static int apply_one(rqueue_t *rq, rq_op_kind_t kind, const char *queue, const char *next,
+                     const char *id, const void *payload, size_t len, const char *text)
+{
+    rq_op_t op = {.kind = kind, .id = id, .payload = payload, .len = len, .text = text};
+    rqueue_apply(rq, queue, next, &op, 1);
+    return op.result;
 }
 
 int rqueue_forward(rqueue_t *rq, const char *from, const char *id, const char *to,
                    const void *payload, size_t len, const char *stage)
 {
-    const char *args[] = {from, rq->consumer, id, to, payload, stage};
-    size_t lens[] = {strlen(from), strlen(rq->consumer), strlen(id), strlen(to), len,
-                     strlen(stage)};
-    return (int)script_int(rq, S_FORWARD, 6, args, lens);
+    return apply_one(rq, RQ_OP_FORWARD, from, to, id, payload, len, stage);
 }
 
 int rqueue_ack(rqueue_t *rq, const char *queue, const char *id, const char *stage)
 {
-    const char *args[] = {queue, rq->consumer, id, stage};
-    return (int)script_int(rq, S_ACK, 4, args, NULL);
+    return apply_one(rq, RQ_OP_ACK, queue, NULL, id, NULL, 0, stage);
 }
 
 int rqueue_dead(rqueue_t *rq, const char *queue, const char *id, const char *reason)
 {
-    const char *args[] = {queue, rq->consumer, id, reason};
-    return (int)script_int(rq, S_DEAD, 4, args, NULL);
+    return apply_one(rq, RQ_OP_DEAD, queue, NULL, id, NULL, 0, reason);
 }
 
 int rqueue_set_status(rqueue_t *rq, const char *id, const char *stage, const char *error)

@@ -54,7 +54,8 @@ const char *rqueue_error(const rqueue_t *rq);
 int rqueue_ping(rqueue_t *rq);
 
 /* Producer: stores payload, pushes id on queue, sets status "queued" in one
- * MULTI/EXEC, then publishes the event. Returns 0 only after EXEC succeeded. */
+ * MULTI/EXEC, then publishes the event, all pipelined in one round trip.
+ * Returns 0 only after EXEC succeeded. */
 int rqueue_enqueue(rqueue_t *rq, const char *queue, const char *id,
                    const void *payload, size_t len);
 
@@ -68,6 +69,35 @@ long long rqueue_waiting(rqueue_t *rq, const char *queue);
  * 0 on timeout, -1 on error. */
 int rqueue_take(rqueue_t *rq, const char *queue, int timeout_ms, int max_attempts,
                 const char *stage, rq_msg_t *out);
+
+/* Takes up to max ids in one round trip (a Lua loop of LMOVE plus the same
+ * bookkeeping as rqueue_take), then loads their payloads with one pipelined
+ * batch of GETs. Waits up to timeout_ms (BLMOVE) only when the work list is
+ * empty. out must have room for max messages; their payloads are owned by the
+ * rqueue and valid until its next call. Returns the number taken (0 on
+ * timeout) or -1 on error. */
+int rqueue_take_many(rqueue_t *rq, const char *queue, int max, int timeout_ms,
+                     int max_attempts, const char *stage, rq_msg_t *out);
+
+/* One outcome for rqueue_apply(). */
+typedef enum { RQ_OP_FORWARD, RQ_OP_ACK, RQ_OP_DEAD } rq_op_kind_t;
+
+typedef struct rq_op {
+    rq_op_kind_t kind;
+    const char *id;
+    const void *payload; /* RQ_OP_FORWARD: the next queue's payload */
+    size_t len;
+    const char *text;    /* stage (FORWARD, ACK) or reason (DEAD) */
+    int result;          /* out: 1 done, 0 no longer ours (reaped), -1 error */
+} rq_op_t;
+
+/* Applies n outcomes of ids this consumer holds on `queue` in one pipelined
+ * round trip (so one AOF fsync covers them all). Each op has the semantics of
+ * rqueue_forward / rqueue_ack / rqueue_dead. Returns 0 when every op has a
+ * result >= 0, else -1 with rqueue_error() set: retry the ops whose result
+ * is -1 (a retried op that already took effect answers 0, never twice). */
+int rqueue_apply(rqueue_t *rq, const char *queue, const char *next_queue, rq_op_t *ops,
+                 int n);
 
 /* Atomic handoff (Lua): if id is still in this consumer's processing list of
  * `from`, removes it, stores payload as msg:<to>:<id>, pushes id on `to`,

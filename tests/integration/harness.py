@@ -202,7 +202,7 @@ class Stack:
             "API_PORT": str(self.api_port),
             "LEASE_SECONDS": "3",
             "SHUTDOWN_SECONDS": "5",
-            "LOG_LEVEL": "info",
+            "LOG_LEVEL": os.environ.get("IMGCAP_TEST_LOG_LEVEL", "info"),
             "RENDER_WORKERS": "2",
             "PERSIST_WORKERS": "2",
             "API_WORKERS": "4",
