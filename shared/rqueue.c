@@ -512,6 +512,17 @@ int rqueue_ping(rqueue_t *rq)
     return 0;
 }
 
+/* Appends a command to the output buffer. hiredis fails only when out of
+ * memory; then the pipeline is unusable, so the connection is dropped and
+ * the caller reports the failure instead of reading misaligned replies. */
+static int append_argv(rqueue_t *rq, int argc, const char **argv, const size_t *lens)
+{
+    if (redisAppendCommandArgv(rq->ctx, argc, argv, lens) == REDIS_OK) return 0;
+    set_err(rq, "Redis: %s", "out of memory building a pipeline");
+    drop_connection(rq);
+    return -1;
+}
+
 /* Reads n pipelined replies into r[] (NULL where the connection failed).
  * Returns 0, or -1 when the connection broke (rq->err set). */
 static int read_replies(rqueue_t *rq, redisReply **r, int n)
@@ -557,14 +568,11 @@ int rqueue_enqueue(rqueue_t *rq, const char *queue, const char *id, const void *
     const char *expire[] = {"EXPIRE", status, "604800"};
     const char *exec[] = {"EXEC"};
     const char *publish[] = {"PUBLISH", channel, event};
-    redisContext *c = rq->ctx;
-    redisAppendCommandArgv(c, 1, multi, NULL);
-    redisAppendCommandArgv(c, 3, set, set_len);
-    redisAppendCommandArgv(c, 3, push, NULL);
-    redisAppendCommandArgv(c, 8, hset, NULL);
-    redisAppendCommandArgv(c, 3, expire, NULL);
-    redisAppendCommandArgv(c, 1, exec, NULL);
-    redisAppendCommandArgv(c, 3, publish, NULL);
+    if (append_argv(rq, 1, multi, NULL) < 0 || append_argv(rq, 3, set, set_len) < 0 ||
+        append_argv(rq, 3, push, NULL) < 0 || append_argv(rq, 8, hset, NULL) < 0 ||
+        append_argv(rq, 3, expire, NULL) < 0 || append_argv(rq, 1, exec, NULL) < 0 ||
+        append_argv(rq, 3, publish, NULL) < 0)
+        return -1;
     redisReply *r[7];
     int rc = read_replies(rq, r, 7);
     if (rc == 0) {
@@ -690,7 +698,7 @@ int rqueue_take_many(rqueue_t *rq, const char *queue, int max, int timeout_ms,
         char key[256];
         snprintf(key, sizeof key, "%smsg:%s:%s", rq->prefix, queue, out[i].id);
         const char *argv[] = {"GET", key};
-        redisAppendCommandArgv(rq->ctx, 2, argv, NULL);
+        if (append_argv(rq, 2, argv, NULL) < 0) return -1; /* ids stay in processing */
     }
     if (read_replies(rq, rq->batch, n) < 0) {
         free_replies(rq->batch, n);
@@ -753,17 +761,21 @@ int rqueue_apply(rqueue_t *rq, const char *queue, const char *next_queue, rq_op_
              * and the script cannot leak for ever. */
             const char *set[] = {"SET", staged, op->payload, "EX", "86400"};
             size_t set_len[] = {3, strlen(staged), op->len, 2, 5};
-            redisAppendCommandArgv(rq->ctx, 5, set, set_len);
+            if (append_argv(rq, 5, set, set_len) < 0) break;
             const char *ev[] = {"EVALSHA", sha_fwd, "0", rq->prefix, queue, rq->consumer,
                                 op->id, next_queue ? next_queue : "", op->text};
-            redisAppendCommandArgv(rq->ctx, 9, ev, NULL);
+            if (append_argv(rq, 9, ev, NULL) < 0) break;
             nreplies += 2;
         } else {
             const char *ev[] = {"EVALSHA", op->kind == RQ_OP_ACK ? sha_ack : sha_dead, "0",
                                 rq->prefix, queue, rq->consumer, op->id, op->text};
-            redisAppendCommandArgv(rq->ctx, 8, ev, NULL);
+            if (append_argv(rq, 8, ev, NULL) < 0) break;
             nreplies += 1;
         }
+    }
+    if (!rq->ctx) { /* an append failed and dropped the connection */
+        for (int i = 0; i < n; i++) ops[i].result = -1;
+        return -1;
     }
     redisReply *stack_r[64];
     redisReply **r = nreplies <= 64 ? stack_r : malloc((size_t)nreplies * sizeof *r);
