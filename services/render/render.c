@@ -20,6 +20,7 @@
 #include "font.h"
 #include "log.h"
 #include "orient.h"
+#include "splice.h"
 
 /* Real progressive files have about ten scans; thousands of tiny ones are a
  * cheap way to burn CPU (libjpeg-turbo's TJFLAG_LIMITSCANS idea). */
@@ -54,6 +55,7 @@ struct render_ctx {
     render_font_t *font;
     layout_t lo;
     const char *last_path;
+    int last_spliced;
 
     bytes_t px, tmp, row, band, bandjpg, marker; /* reused across jobs */
 
@@ -281,12 +283,17 @@ static int round_up(int a, int b)
 
 /* Header, limits, orientation and layout. Returns 0, or -1 with err set;
  * libjpeg errors longjmp to the caller's setjmp. */
-static int prepare(render_ctx_t *c, char *err, size_t errlen)
+static void open_source(render_ctx_t *c)
 {
     open_decompress(c, &c->src, &c->live_src, c->in, c->in_len);
     jpeg_save_markers(&c->src, JPEG_APP0 + 1, 0xFFFF);
     jpeg_save_markers(&c->src, JPEG_APP0 + 2, 0xFFFF);
     jpeg_read_header(&c->src, TRUE);
+}
+
+static int prepare(render_ctx_t *c, char *err, size_t errlen)
+{
+    open_source(c);
     c->in_w = (int)c->src.image_width;
     c->in_h = (int)c->src.image_height;
     long long pixels = (long long)c->in_w * c->in_h;
@@ -376,44 +383,50 @@ static jvirt_barray_ptr *band_coefficients(render_ctx_t *c, int band_h, char *er
     return jpeg_read_coefficients(&c->bandd);
 }
 
-static int run_lossless(render_ctx_t *c, char *err, size_t errlen)
+/* Copies the picture's DCT coefficients and band_coef's (computed here when
+ * NULL) into new arrays and entropy-codes them all. */
+static int run_coefficients(render_ctx_t *c, jvirt_barray_ptr *band_coef, char *err,
+                            size_t errlen)
 {
     j_decompress_ptr s = &c->src;
     int h = (int)s->image_height, band_h = c->lo.band_height;
     long mcu_rows = 8L * s->max_v_samp_factor;
-    int dst_hib[MAX_COMPONENTS] = {0};
+    int dst_rows[MAX_COMPONENTS] = {0};
 
     /* The output's coefficient arrays come from the source's pool, as
-     * jpegtran's do: requested before jpeg_read_coefficients() realizes them. */
+     * jpegtran's do: requested before jpeg_read_coefficients() realizes them.
+     * Not pre-zeroed: the loop below writes every block of them, padding
+     * included (the source's and the band's arrays have the same padding). */
     for (int ci = 0; ci < s->num_components; ci++) {
         jpeg_component_info *comp = &s->comp_info[ci];
-        dst_hib[ci] = ceil_div((long)(h + band_h) * comp->v_samp_factor, mcu_rows);
+        int hib = ceil_div((long)(h + band_h) * comp->v_samp_factor, mcu_rows);
+        dst_rows[ci] = round_up(hib, comp->v_samp_factor);
         c->dst_coef[ci] = s->mem->request_virt_barray(
-            (j_common_ptr)s, JPOOL_IMAGE, TRUE,
+            (j_common_ptr)s, JPOOL_IMAGE, FALSE,
             (JDIMENSION)round_up((int)comp->width_in_blocks, comp->h_samp_factor),
-            (JDIMENSION)round_up(dst_hib[ci], comp->v_samp_factor),
-            (JDIMENSION)comp->v_samp_factor);
+            (JDIMENSION)dst_rows[ci], (JDIMENSION)comp->v_samp_factor);
     }
     jvirt_barray_ptr *src_coef = jpeg_read_coefficients(s);
-    jvirt_barray_ptr *band_coef = NULL;
-    if (band_h > 0 && !(band_coef = band_coefficients(c, band_h, err, errlen)))
+    if (band_h > 0 && !band_coef && !(band_coef = band_coefficients(c, band_h, err, errlen)))
         return -1;
 
     for (int ci = 0; ci < s->num_components; ci++) {
         jpeg_component_info *comp = &s->comp_info[ci];
-        int src_hib = (int)comp->height_in_blocks;
-        size_t row_bytes = comp->width_in_blocks * sizeof(JBLOCK);
-        /* without a band (empty caption, no padding) dst_hib == src_hib */
-        for (int r = 0; r < dst_hib[ci] && (r < src_hib || band_coef); r++) {
+        /* a whole number of MCU rows, so a multiple of v_samp_factor; without
+         * a band (empty caption, no padding) dst_rows == src_rows */
+        int src_rows = (int)comp->height_in_blocks;
+        size_t row_bytes =
+            (size_t)round_up((int)comp->width_in_blocks, comp->h_samp_factor) * sizeof(JBLOCK);
+        for (int r = 0; r < dst_rows[ci]; r++) {
             JBLOCKARRAY d = s->mem->access_virt_barray((j_common_ptr)s, c->dst_coef[ci],
                                                        (JDIMENSION)r, 1, TRUE);
             JBLOCKARRAY from =
-                r < src_hib
+                r < src_rows
                     ? s->mem->access_virt_barray((j_common_ptr)s, src_coef[ci],
                                                  (JDIMENSION)r, 1, FALSE)
                     : c->bandd.mem->access_virt_barray((j_common_ptr)&c->bandd,
                                                        band_coef[ci],
-                                                       (JDIMENSION)(r - src_hib), 1, FALSE);
+                                                       (JDIMENSION)(r - src_rows), 1, FALSE);
             memcpy(d[0], from[0], row_bytes);
         }
     }
@@ -432,6 +445,69 @@ static int run_lossless(render_ctx_t *c, char *err, size_t errlen)
     c->out_w = (int)s->image_width;
     c->out_h = h + band_h;
     return 0;
+}
+
+/* The splice (splice.h) of a source render_splice_parse() accepted. Returns 0
+ * when done, -1 on a failure (err set), 1 when the source does not fit after
+ * all (logged at debug level): c->src is then again just past its header, as
+ * run_coefficients() needs it. */
+static int run_splice(render_ctx_t *c, const render_splice_src_t *sp,
+                      jvirt_barray_ptr *band_coef, char *err, size_t errlen)
+{
+    j_decompress_ptr s = &c->src;
+    char why[160];
+    int rc = render_splice_write(c->in, sp, s, &c->bandd, band_coef, &c->out, &c->out_cap,
+                                 &c->out_len, why, sizeof why);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s", why);
+        return -1;
+    }
+    if (rc > 0) {
+        log_debug("render: no splice: %s", why);
+        return 1;
+    }
+    /* The picture's scan went out unread. Reading it here makes a corrupt
+     * upload fail as on the other routes (libjpeg's warnings are errors, see
+     * jerr_emit()). A benign warning (stray bytes before EOI) would sit in
+     * front of the band's RST marker: the coefficient copy writes a clean file. */
+    long warnings = c->jerr.pub.num_warnings;
+    jpeg_read_coefficients(s);
+    if (c->jerr.pub.num_warnings != warnings) {
+        log_debug("render: no splice: libjpeg warned while reading the picture");
+        jpeg_destroy_decompress(s);
+        c->live_src = 0;
+        open_source(c);
+        return 1;
+    }
+    c->out_w = (int)s->image_width;
+    c->out_h = (int)s->image_height + c->lo.band_height;
+    c->last_spliced = 1;
+    return 0;
+}
+
+/* The picture's rows kept bit-exact: by the splice where the source allows
+ * it, else by the coefficient copy. */
+static int run_lossless(render_ctx_t *c, char *err, size_t errlen)
+{
+    int band_h = c->lo.band_height;
+    jvirt_barray_ptr *band_coef = NULL;
+    render_splice_src_t sp;
+    char why[160];
+    if (band_h > 0 && !c->o.no_splice) {
+        if (render_splice_parse(c->in, c->in_len, &sp, why, sizeof why) < 0) {
+            log_debug("render: no splice: %s", why);
+        } else {
+            /* One scan, EOI right after it: the quantization tables read with
+             * the header are the final ones, so the band may be quantized
+             * before the picture is read (and serves both routes). */
+            if (!(band_coef = band_coefficients(c, band_h, err, errlen)))
+                return -1;
+            int rc = run_splice(c, &sp, band_coef, err, errlen);
+            if (rc <= 0)
+                return rc;
+        }
+    }
+    return run_coefficients(c, band_coef, err, errlen);
 }
 
 /* Adobe CMYK JPEGs (Photoshop, ImageMagick) store inverted values. */
@@ -577,6 +653,7 @@ static void job_begin(render_ctx_t *c, const unsigned char *jpeg, size_t len, co
     c->out = NULL;
     c->out_cap = c->out_len = 0;
     c->last_path = NULL;
+    c->last_spliced = 0;
     c->in_w = c->in_h = 0;
     c->jerr.msg[0] = 0;
 }
@@ -601,8 +678,9 @@ int render_caption(render_ctx_t *c, const unsigned char *jpeg, size_t len, const
         c->out = NULL;
         return -1;
     }
-    log_debug("render: %s path, %dx%d -> %dx%d, %zu -> %zu bytes", c->last_path, c->in_w,
-              c->in_h, c->out_w, c->out_h, len, c->out_len);
+    log_debug("render: %s path%s, %dx%d -> %dx%d, %zu -> %zu bytes", c->last_path,
+              c->last_spliced ? " (entropy splice)" : "", c->in_w, c->in_h, c->out_w, c->out_h,
+              len, c->out_len);
     *out = c->out;
     *out_len = c->out_len;
     *out_w = c->out_w;
@@ -625,6 +703,11 @@ int render_layout_jpeg(render_ctx_t *c, const unsigned char *jpeg, size_t len,
 const char *render_last_path(const render_ctx_t *c)
 {
     return c->last_path ? c->last_path : "";
+}
+
+int render_last_spliced(const render_ctx_t *c)
+{
+    return c->last_spliced;
 }
 
 render_ctx_t *render_ctx_new(const render_opts_t *opts, char *err, size_t errlen)

@@ -7,7 +7,10 @@
  * mode is extend and no EXIF rotation is needed, the picture's DCT
  * coefficients are copied unchanged and only the band is encoded, with the
  * source's quantization tables and sampling; decoding the output (without
- * fancy upsampling) gives exactly the input's pixels above the band.
+ * fancy upsampling) gives exactly the input's pixels above the band. A
+ * baseline single-scan source whose tables can code the band is not even
+ * re-entropy-coded: its scan bytes are spliced in front of the band
+ * (splice.h); same coefficients, every marker of the source kept.
  * Otherwise the image is decoded, made upright, captioned and re-encoded at
  * JPEG_QUALITY. EXIF (orientation reset to 1) and ICC profiles are kept; a CMYK
  * input becomes an ordinary YCbCr JPEG (its CMYK profile is dropped).
@@ -28,6 +31,8 @@ typedef struct render_opts {
     band_mode_t band_mode;
     int jpeg_quality;        /* re-encode path only */
     long long max_pixels;    /* inputs with more pixels are refused */
+    int no_splice;           /* 1: the lossless path always copies coefficients
+                                (tests and benchmarks compare the two) */
 } render_opts_t;
 
 typedef struct render_ctx render_ctx_t;
@@ -54,5 +59,9 @@ int render_layout_jpeg(render_ctx_t *ctx, const unsigned char *jpeg, size_t len,
 /* Which path the last successful render_caption() took: "lossless" or
  * "reencode" (for logs and tests). */
 const char *render_last_path(const render_ctx_t *ctx);
+
+/* 1 when the last successful render_caption() took the lossless path by the
+ * entropy splice, 0 otherwise (for logs and tests). */
+int render_last_spliced(const render_ctx_t *ctx);
 
 #endif

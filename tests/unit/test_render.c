@@ -222,7 +222,7 @@ static render_ctx_t *ctx_with(band_mode_t mode, long long max_pixels, int paddin
     const char *root = getenv("IMGCAP_ROOT");
     char path[1024], err[256];
     snprintf(path, sizeof path, "%s/fonts/DejaVuSans.ttf", root ? root : ".");
-    render_opts_t o = {path, 12, padding, mode, 90, max_pixels};
+    render_opts_t o = {path, 12, padding, mode, 90, max_pixels, 0};
     render_ctx_t *ctx = render_ctx_new(&o, err, sizeof err);
     ck_assert_msg(ctx != NULL, "%s", err);
     return ctx;

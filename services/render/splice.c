@@ -1,0 +1,373 @@
+/* splice.c - the entropy-data splice (see splice.h). */
+#include "splice.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Zigzag position -> natural index (T.81 figure A.6). */
+/* clang-format off */
+static const unsigned char zigzag[64] = {
+    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5,
+    12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28,
+    35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51,
+    58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63};
+/* clang-format on */
+
+/* Worst case for one block: 16+11 bits of DC, 63 x (16+10) bits of AC, an
+ * EOB, every byte stuffed: 424 bytes. */
+#define BLOCK_MAX_BYTES 512
+
+int render_splice_parse(const unsigned char *in, size_t len, render_splice_src_t *sp, char *why,
+                        size_t whylen)
+{
+    memset(sp, 0, sizeof *sp);
+    if (len < 4 || in[0] != 0xFF || in[1] != 0xD8) {
+        snprintf(why, whylen, "no SOI");
+        return -1;
+    }
+    size_t i = 2, data = 0;
+    unsigned ncomp = 0;
+    while (!data) {
+        if (i + 4 > len || in[i] != 0xFF) {
+            /* libjpeg skips stray bytes between segments with a warning;
+             * such a file is left to the coefficient copy */
+            snprintf(why, whylen, "no marker segment at byte %zu", i);
+            return -1;
+        }
+        if (in[i + 1] == 0xFF) { /* fill byte */
+            i++;
+            continue;
+        }
+        unsigned m = in[i + 1];
+        size_t seglen = (size_t)in[i + 2] << 8 | in[i + 3];
+        if (m == 0x00 || m == 0x01 || m == 0xD8 || m == 0xD9 || (m >= 0xD0 && m <= 0xD7) ||
+            seglen < 2 || i + 2 + seglen > len) {
+            snprintf(why, whylen, "marker 0x%02x at byte %zu before the scan", m, i);
+            return -1;
+        }
+        if (m == 0xC0 || m == 0xC1) {
+            if (sp->sof || seglen < 8 || seglen != 8 + 3 * (size_t)in[i + 9]) {
+                snprintf(why, whylen, "unexpected SOF at byte %zu", i);
+                return -1;
+            }
+            sp->sof = i;
+            ncomp = in[i + 9];
+        } else if (m >= 0xC2 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
+            snprintf(why, whylen, "SOF%u: not sequential Huffman", m - 0xC0);
+            return -1;
+        } else if (m == 0xDA) {
+            if (!sp->sof || seglen < 3 || in[i + 4] != ncomp) {
+                snprintf(why, whylen, "the first scan does not hold every component");
+                return -1;
+            }
+            sp->sos = i;
+            data = i + 2 + seglen;
+        }
+        i += 2 + seglen;
+    }
+    /* The scan's data runs to the first marker other than RSTn; it must be
+     * EOI, or there are more scans (or something this route does not copy). */
+    for (size_t j = data; j + 1 < len; j++) {
+        const unsigned char *ff = memchr(in + j, 0xFF, len - 1 - j);
+        if (!ff) break;
+        j = (size_t)(ff - in);
+        if (in[j + 1] == 0x00 || in[j + 1] == 0xFF) continue;
+        if (in[j + 1] >= 0xD0 && in[j + 1] <= 0xD7) {
+            sp->restarts++;
+            continue;
+        }
+        if (in[j + 1] != 0xD9) {
+            snprintf(why, whylen, "marker 0x%02x after the scan's data", in[j + 1]);
+            return -1;
+        }
+        /* an 0xFF before a marker's 0xFF can only be a fill byte */
+        while (j > data && in[j - 1] == 0xFF) j--;
+        sp->scan_end = j;
+        return 0;
+    }
+    snprintf(why, whylen, "no EOI after the scan");
+    return -1;
+}
+
+/* ---- Huffman encoding with the source's tables ---- */
+
+typedef struct huff {
+    unsigned short code[256];
+    unsigned char size[256]; /* 0: the symbol has no code */
+} huff_t;
+
+/* Canonical codes of t (T.81 annex C), with the checks libjpeg's
+ * jpeg_make_c_derived_tbl() makes. 0, or -1 with why. */
+static int huff_build(const JHUFF_TBL *t, int dc, int no, huff_t *h, char *why, size_t whylen)
+{
+    const char *kind = dc ? "DC" : "AC";
+    if (!t) {
+        snprintf(why, whylen, "no DHT for %s table %d", kind, no);
+        return -1;
+    }
+    memset(h->size, 0, sizeof h->size);
+    unsigned code = 0, k = 0;
+    for (int l = 1; l <= 16; l++) {
+        for (unsigned n = 0; n < t->bits[l]; n++, k++, code++) {
+            unsigned sym = k < 256 ? t->huffval[k] : 256;
+            if (sym >= 256 || (dc && sym > 15) || h->size[sym]) {
+                snprintf(why, whylen, "bad %s table %d", kind, no);
+                return -1;
+            }
+            h->code[sym] = (unsigned short)code;
+            h->size[sym] = (unsigned char)l;
+        }
+        /* the all-ones code of a length is reserved */
+        if (t->bits[l] && code >= (1u << l)) {
+            snprintf(why, whylen, "bad %s table %d", kind, no);
+            return -1;
+        }
+        code <<= 1;
+    }
+    return 0;
+}
+
+typedef struct bitw {
+    unsigned char *p; /* room for the next bytes was reserved by the caller */
+    uint64_t acc;     /* the low nbits bits are pending, oldest first */
+    int nbits;
+} bitw_t;
+
+/* Whole bytes leave acc (0xFF stuffed with 0x00) once 32 bits are pending,
+ * so a put of up to 27 bits never overflows it. */
+static inline void bitw_put(bitw_t *w, uint64_t bits, int n)
+{
+    w->acc = w->acc << n | (bits & ((1ULL << n) - 1));
+    w->nbits += n;
+    if (w->nbits < 32) return;
+    while (w->nbits >= 8) {
+        w->nbits -= 8;
+        unsigned char b = (unsigned char)(w->acc >> w->nbits);
+        *w->p++ = b;
+        if (b == 0xFF) *w->p++ = 0;
+    }
+}
+
+/* Writes out what is pending, the last byte padded with ones as libjpeg
+ * does before a marker. */
+static void bitw_flush(bitw_t *w)
+{
+    int pad = (8 - w->nbits % 8) % 8;
+    w->acc = w->acc << pad | ((1ULL << pad) - 1);
+    w->nbits += pad;
+    while (w->nbits >= 8) {
+        w->nbits -= 8;
+        unsigned char b = (unsigned char)(w->acc >> w->nbits);
+        *w->p++ = b;
+        if (b == 0xFF) *w->p++ = 0;
+    }
+    w->acc = 0;
+}
+
+static inline int nbits_of(int v)
+{
+    unsigned a = (unsigned)(v < 0 ? -v : v);
+    return a ? 32 - __builtin_clz(a) : 0;
+}
+
+static int missing(char *why, size_t whylen, const char *kind, unsigned sym)
+{
+    snprintf(why, whylen, "the band needs %s symbol 0x%02x, which the source's tables lack", kind,
+             sym);
+    return 1;
+}
+
+/* One block as libjpeg's encode_one_block() codes it. 0, or 1 with why when
+ * a symbol has no code: libjpeg-turbo's encoder would write garbage for it
+ * (it does not check), so this is where the splice gives up. */
+static int encode_block(bitw_t *w, const JCOEF *b, int *last_dc, const huff_t *dc, const huff_t *ac,
+                        char *why, size_t whylen)
+{
+    int diff = b[0] - *last_dc;
+    *last_dc = b[0];
+    int n = nbits_of(diff);
+    if (n > 11 || !dc->size[n]) return missing(why, whylen, "DC", (unsigned)n);
+    bitw_put(
+        w, (uint64_t)dc->code[n] << n | ((unsigned)(diff < 0 ? diff - 1 : diff) & ((1u << n) - 1)),
+        dc->size[n] + n);
+    /* bit k-1 set: the AC coefficient at zigzag position k is nonzero; most
+     * blocks of a black band have none */
+    int any = 0;
+    for (int k = 1; k < 64; k++) any |= b[k];
+    uint64_t nz = 0;
+    if (any)
+        for (int k = 1; k < 64; k++) nz |= (uint64_t)(b[zigzag[k]] != 0) << (k - 1);
+    int k = 1;
+    while (nz) {
+        int skip = __builtin_ctzll(nz);
+        int run = skip;
+        k += skip;
+        nz >>= skip;
+        nz >>= 1;
+        for (; run > 15; run -= 16) {
+            if (!ac->size[0xF0]) return missing(why, whylen, "AC", 0xF0);
+            bitw_put(w, ac->code[0xF0], ac->size[0xF0]);
+        }
+        int v = b[zigzag[k]];
+        n = nbits_of(v);
+        unsigned sym = (unsigned)(run << 4 | n);
+        if (n > 10 || !ac->size[sym]) return missing(why, whylen, "AC", sym);
+        bitw_put(w,
+                 (uint64_t)ac->code[sym] << n | ((unsigned)(v < 0 ? v - 1 : v) & ((1u << n) - 1)),
+                 ac->size[sym] + n);
+        k++;
+    }
+    if (k < 64) {
+        if (!ac->size[0]) return missing(why, whylen, "AC", 0);
+        bitw_put(w, ac->code[0], ac->size[0]);
+    }
+    return 0;
+}
+
+static int reserve(unsigned char **out, size_t *cap, size_t need, char *why, size_t whylen)
+{
+    if (need <= *cap) return 0;
+    size_t n = *cap * 2 > need ? *cap * 2 : need;
+    unsigned char *p = realloc(*out, n);
+    if (!p) {
+        snprintf(why, whylen, "out of memory for the spliced image");
+        return -1;
+    }
+    *out = p;
+    *cap = n;
+    return 0;
+}
+
+static int unfit(char *why, size_t whylen, const char *what)
+{
+    snprintf(why, whylen, "%s", what);
+    return 1;
+}
+
+int render_splice_write(const unsigned char *in, const render_splice_src_t *sp,
+                        j_decompress_ptr src, j_decompress_ptr band, jvirt_barray_ptr *band_coef,
+                        unsigned char **out, size_t *cap, size_t *out_len, char *why, size_t whylen)
+{
+    int nscan = src->comps_in_scan;
+    if (nscan != src->num_components || nscan < 1 || nscan > MAX_COMPS_IN_SCAN ||
+        band->num_components != src->num_components || band->image_width != src->image_width)
+        return unfit(why, whylen, "the band does not match the scan");
+    for (int ci = 0; ci < src->num_components; ci++)
+        if (band->comp_info[ci].h_samp_factor != src->comp_info[ci].h_samp_factor ||
+            band->comp_info[ci].v_samp_factor != src->comp_info[ci].v_samp_factor)
+            return unfit(why, whylen, "the band's sampling differs");
+
+    /* MCU geometry of the scan (T.81 A.2: a one-component scan is made of
+     * single blocks) */
+    unsigned long h = src->image_height, bh = band->image_height;
+    unsigned long mcu_h = 8UL * (unsigned long)src->max_v_samp_factor;
+    unsigned long per_row, pic_rows, band_rows;
+    if (h % mcu_h) return unfit(why, whylen, "the picture is not a whole number of MCU rows");
+    if (nscan == 1) {
+        int ci = src->cur_comp_info[0]->component_index;
+        per_row = src->comp_info[ci].width_in_blocks;
+        pic_rows = src->comp_info[ci].height_in_blocks;
+        band_rows = band->comp_info[ci].height_in_blocks;
+    } else {
+        unsigned long mcu_w = 8UL * (unsigned long)src->max_h_samp_factor;
+        per_row = (src->image_width + mcu_w - 1) / mcu_w;
+        pic_rows = h / mcu_h;
+        band_rows = (bh + mcu_h - 1) / mcu_h;
+    }
+    if (h + bh > 65535) return unfit(why, whylen, "the output is over 65535 rows");
+
+    /* The picture's last restart interval must end with its last MCU, so that
+     * one RST marker puts the decoder at the band with fresh DC predictors. */
+    unsigned long mcus = per_row * pic_rows, interval = src->restart_interval;
+    unsigned next_rst;
+    if (!interval) {
+        if (mcus > 65535) return unfit(why, whylen, "the picture's MCU count does not fit a DRI");
+        if (sp->restarts) return unfit(why, whylen, "RST markers without a restart interval");
+        interval = mcus;
+        next_rst = 0;
+    } else {
+        if (mcus % interval || sp->restarts != mcus / interval - 1)
+            return unfit(why, whylen, "the restart intervals do not end with the picture");
+        next_rst = (unsigned)((mcus / interval - 1) & 7);
+    }
+
+    huff_t dct[NUM_HUFF_TBLS], act[NUM_HUFF_TBLS];
+    int built_dc[NUM_HUFF_TBLS] = {0}, built_ac[NUM_HUFF_TBLS] = {0};
+    int blocks_in_mcu = 0;
+    for (int i = 0; i < nscan; i++) {
+        const jpeg_component_info *comp = src->cur_comp_info[i];
+        int d = comp->dc_tbl_no, a = comp->ac_tbl_no;
+        if (d < 0 || d >= NUM_HUFF_TBLS || a < 0 || a >= NUM_HUFF_TBLS)
+            return unfit(why, whylen, "Huffman table number out of range");
+        if (!built_dc[d] && huff_build(src->dc_huff_tbl_ptrs[d], 1, d, &dct[d], why, whylen))
+            return 1;
+        if (!built_ac[a] && huff_build(src->ac_huff_tbl_ptrs[a], 0, a, &act[a], why, whylen))
+            return 1;
+        built_dc[d] = built_ac[a] = 1;
+        blocks_in_mcu += nscan == 1 ? 1 : comp->h_samp_factor * comp->v_samp_factor;
+    }
+
+    size_t scan_len = sp->scan_end - sp->sos;
+    if (reserve(out, cap, sp->sos + 6 + scan_len + 4 + 4096, why, whylen)) return -1;
+    unsigned char *o = *out;
+    memcpy(o, in, sp->sos);
+    o[sp->sof + 5] = (unsigned char)((h + bh) >> 8);
+    o[sp->sof + 6] = (unsigned char)(h + bh);
+    size_t len = sp->sos;
+    if (!src->restart_interval) {
+        const unsigned char dri[6] = {
+            0xFF, 0xDD, 0, 4, (unsigned char)(interval >> 8), (unsigned char)interval};
+        memcpy(o + len, dri, sizeof dri);
+        len += sizeof dri;
+    }
+    memcpy(o + len, in + sp->sos, scan_len);
+    len += scan_len;
+    o[len++] = 0xFF;
+    o[len++] = (unsigned char)(0xD0 + next_rst);
+    next_rst = (next_rst + 1) & 7;
+
+    int last_dc[MAX_COMPS_IN_SCAN] = {0};
+    bitw_t w = {0};
+    unsigned long mcu = 0;
+    for (unsigned long mr = 0; mr < band_rows; mr++) {
+        JBLOCKARRAY rows[MAX_COMPS_IN_SCAN];
+        for (int i = 0; i < nscan; i++) {
+            int ci = src->cur_comp_info[i]->component_index;
+            JDIMENSION v = nscan == 1 ? 1 : (JDIMENSION)band->comp_info[ci].v_samp_factor;
+            rows[i] = band->mem->access_virt_barray((j_common_ptr)band, band_coef[ci],
+                                                    (JDIMENSION)mr * v, v, FALSE);
+        }
+        for (unsigned long mc = 0; mc < per_row; mc++, mcu++) {
+            if (reserve(out, cap, len + (size_t)blocks_in_mcu * BLOCK_MAX_BYTES + 8, why, whylen))
+                return -1;
+            w.p = *out + len;
+            if (mcu && mcu % interval == 0) {
+                bitw_flush(&w);
+                *w.p++ = 0xFF;
+                *w.p++ = (unsigned char)(0xD0 + next_rst);
+                next_rst = (next_rst + 1) & 7;
+                memset(last_dc, 0, sizeof last_dc);
+            }
+            for (int i = 0; i < nscan; i++) {
+                const jpeg_component_info *comp = src->cur_comp_info[i];
+                int bw = nscan == 1 ? 1 : comp->h_samp_factor;
+                int bv = nscan == 1 ? 1 : comp->v_samp_factor;
+                for (int y = 0; y < bv; y++)
+                    for (int x = 0; x < bw; x++)
+                        if (encode_block(&w, rows[i][y][mc * (unsigned long)bw + (unsigned long)x],
+                                         &last_dc[i], &dct[comp->dc_tbl_no], &act[comp->ac_tbl_no],
+                                         why, whylen))
+                            return 1;
+            }
+            len = (size_t)(w.p - *out);
+        }
+    }
+    if (reserve(out, cap, len + 16, why, whylen)) return -1;
+    w.p = *out + len;
+    bitw_flush(&w);
+    *w.p++ = 0xFF;
+    *w.p++ = 0xD9;
+    *out_len = (size_t)(w.p - *out);
+    return 0;
+}

@@ -1,0 +1,62 @@
+/* splice.h - the lossless route without decoding the picture (design section 5).
+ *
+ * A sequential Huffman JPEG with one scan of all its components, whose height
+ * is a whole number of MCU rows, is captioned without touching its
+ * entropy-coded data. The output is
+ *   - the source's bytes up to its SOS marker, every marker kept (APPn, COM,
+ *     DQT, DHT, ...), with the SOF height patched and, when the source has no
+ *     restart interval, a DRI whose interval is the picture's MCU count;
+ *   - the source's scan bytes verbatim;
+ *   - the RST marker that ends the picture's last restart interval;
+ *   - the band's MCUs, entropy-coded here with the source's own Huffman
+ *     tables (the marker resets DC prediction, so nothing of the picture has
+ *     to be decoded), with further RST markers every interval;
+ *   - EOI.
+ * A decoder therefore sees exactly the source's coefficients above the band
+ * and the band's coefficients below it: the same as the coefficient copy.
+ *
+ * This module does not read the picture's scan data: the caller must still
+ * check it is sound (render.c reads it with libjpeg), or a corrupt upload
+ * would be passed on instead of failing. */
+#ifndef RENDER_SPLICE_H
+#define RENDER_SPLICE_H
+
+#include <stddef.h>
+#include <stdio.h> /* jpeglib.h needs FILE */
+
+#include <jpeglib.h>
+
+/* Where the parts of a spliceable source are. */
+typedef struct render_splice_src {
+    size_t sof;        /* offset of the SOF0/SOF1 marker */
+    size_t sos;        /* offset of the SOS marker */
+    size_t scan_end;   /* end of the scan's entropy-coded bytes: the EOI marker,
+                          fill bytes before it excluded */
+    unsigned restarts; /* RST markers inside the scan's data */
+} render_splice_src_t;
+
+/* Walks in[0..len): SOI, marker segments, one SOF0/SOF1 frame, one scan of
+ * every frame component, EOI right after the scan's data. 0 with sp filled,
+ * or -1 with the reason in why when the layout does not allow a splice (not a
+ * verdict on the file: the caller takes another route). */
+int render_splice_parse(const unsigned char *in, size_t len, render_splice_src_t *sp, char *why,
+                        size_t whylen);
+
+/* Writes the captioned JPEG: in (parsed into sp) above the band.
+ * src: the source's decompressor after jpeg_read_header() (geometry, the scan's
+ *   components and Huffman tables, restart interval).
+ * band, band_coef: the band's decompressor after jpeg_read_coefficients() and
+ *   its coefficient arrays, same width, sampling and quantization as src.
+ * *out (capacity *cap, grown with realloc; the caller owns it in every case)
+ * receives *out_len bytes.
+ * Returns 0; 1 with the reason in why when the splice does not fit (a band
+ * symbol without a code in the source's Huffman tables, an MCU count over the
+ * DRI field, a restart interval that does not end with the picture, ...):
+ * *out then holds nothing useful; -1 with why set when out of memory.
+ * libjpeg errors (reading band_coef) go to band's error manager. */
+int render_splice_write(const unsigned char *in, const render_splice_src_t *sp,
+                        j_decompress_ptr src, j_decompress_ptr band, jvirt_barray_ptr *band_coef,
+                        unsigned char **out, size_t *cap, size_t *out_len, char *why,
+                        size_t whylen);
+
+#endif

@@ -1,0 +1,781 @@
+/* The entropy splice (services/render/splice.c) through render_caption().
+ *
+ * Every input is rendered twice: by a ctx that may splice and by one that
+ * always copies coefficients (render_opts_t.no_splice). When the splice is
+ * taken, its output must decode without any libjpeg warning, be taller by
+ * the band, keep the source's picture rows bit-exact (decoded without fancy
+ * upsampling, see stack-notes), keep the source's markers and tables, and
+ * carry exactly the coefficient route's DCT coefficients in every block a
+ * decoder shows: so its band is the same band, pixel for pixel, whatever the
+ * decoder. When it is not taken, the output is byte for byte the coefficient
+ * route's (or the re-encode's). */
+#include <check.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jpeglib.h>
+
+#include "render/render.h"
+#include "render/splice.h"
+
+typedef struct buf {
+    unsigned char *p;
+    size_t n;
+} buf_t;
+
+static buf_t data_file(const char *name)
+{
+    const char *root = getenv("IMGCAP_ROOT");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/data/%s", root ? root : ".", name);
+    buf_t b = {0};
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    b.n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    b.p = malloc(b.n);
+    ck_assert_uint_eq(fread(b.p, 1, b.n, f), b.n);
+    fclose(f);
+    return b;
+}
+
+/* ---- strict libjpeg: any warning is a failure ---- */
+
+typedef struct serr {
+    struct jpeg_error_mgr pub;
+    jmp_buf jb;
+    char msg[JMSG_LENGTH_MAX];
+} serr_t;
+
+static void serr_exit(j_common_ptr ci)
+{
+    serr_t *e = (serr_t *)ci->err;
+    ci->err->format_message(ci, e->msg);
+    longjmp(e->jb, 1);
+}
+
+static void serr_emit(j_common_ptr ci, int level)
+{
+    if (level < 0) serr_exit(ci);
+}
+
+static void strict_err(struct jpeg_decompress_struct *d, serr_t *e)
+{
+    d->err = jpeg_std_error(&e->pub);
+    e->pub.error_exit = serr_exit;
+    e->pub.emit_message = serr_emit;
+    e->msg[0] = 0;
+}
+
+typedef struct img {
+    unsigned char *px;
+    int w, h, nc;
+} img_t;
+
+/* Decodes to RGB or gray; fancy = libjpeg's default chroma upsampling. */
+static img_t decode(const buf_t *b, int fancy)
+{
+    struct jpeg_decompress_struct d;
+    serr_t e;
+    img_t im = {0};
+    strict_err(&d, &e);
+    if (setjmp(e.jb)) {
+        jpeg_destroy_decompress(&d);
+        ck_abort_msg("decode: %s", e.msg);
+    }
+    jpeg_create_decompress(&d);
+    jpeg_mem_src(&d, b->p, (unsigned long)b->n);
+    jpeg_read_header(&d, TRUE);
+    d.do_fancy_upsampling = (boolean)fancy;
+    d.out_color_space = d.jpeg_color_space == JCS_GRAYSCALE ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_start_decompress(&d);
+    im.w = (int)d.output_width;
+    im.h = (int)d.output_height;
+    im.nc = d.output_components;
+    im.px = malloc((size_t)im.w * (size_t)im.h * (size_t)im.nc);
+    while (d.output_scanline < d.output_height) {
+        JSAMPROW row = im.px + (size_t)d.output_scanline * (size_t)im.w * (size_t)im.nc;
+        jpeg_read_scanlines(&d, &row, 1);
+    }
+    jpeg_finish_decompress(&d);
+    jpeg_destroy_decompress(&d);
+    return im;
+}
+
+/* The DCT coefficients a decoder shows (blocks inside each component's
+ * width_in_blocks x height_in_blocks; the padding blocks of partial MCUs are
+ * never displayed), the tables and the APPn/COM markers of a JPEG. */
+typedef struct coefs {
+    int nc, wib[MAX_COMPONENTS], hib[MAX_COMPONENTS], hs[MAX_COMPONENTS], vs[MAX_COMPONENTS];
+    JBLOCK *blocks[MAX_COMPONENTS];
+    UINT16 quant[MAX_COMPONENTS][DCTSIZE2];
+    JHUFF_TBL dc[NUM_HUFF_TBLS], ac[NUM_HUFF_TBLS];
+    int has_dc[NUM_HUFF_TBLS], has_ac[NUM_HUFF_TBLS];
+    J_COLOR_SPACE jcs;
+    unsigned width, height, restart_interval;
+    size_t nmarkers;
+    struct {
+        int code;
+        unsigned len;
+        unsigned char *data;
+    } markers[32];
+} coefs_t;
+
+static void coefs_read(const buf_t *b, coefs_t *c)
+{
+    struct jpeg_decompress_struct d;
+    serr_t e;
+    memset(c, 0, sizeof *c);
+    strict_err(&d, &e);
+    if (setjmp(e.jb)) {
+        jpeg_destroy_decompress(&d);
+        ck_abort_msg("coefficients: %s", e.msg);
+    }
+    jpeg_create_decompress(&d);
+    jpeg_mem_src(&d, b->p, (unsigned long)b->n);
+    for (int m = 0; m < 16; m++) jpeg_save_markers(&d, JPEG_APP0 + m, 0xFFFF);
+    jpeg_save_markers(&d, JPEG_COM, 0xFFFF);
+    jpeg_read_header(&d, TRUE);
+    /* the tables as the header defines them (the decoder fills in missing
+     * ones with the standard tables once it starts) */
+    for (int t = 0; t < NUM_HUFF_TBLS; t++) {
+        if ((c->has_dc[t] = d.dc_huff_tbl_ptrs[t] != NULL)) c->dc[t] = *d.dc_huff_tbl_ptrs[t];
+        if ((c->has_ac[t] = d.ac_huff_tbl_ptrs[t] != NULL)) c->ac[t] = *d.ac_huff_tbl_ptrs[t];
+    }
+    jvirt_barray_ptr *arr = jpeg_read_coefficients(&d);
+    c->nc = d.num_components;
+    c->jcs = d.jpeg_color_space;
+    c->width = d.image_width;
+    c->height = d.image_height;
+    c->restart_interval = d.restart_interval;
+    for (int ci = 0; ci < c->nc; ci++) {
+        jpeg_component_info *comp = &d.comp_info[ci];
+        c->wib[ci] = (int)comp->width_in_blocks;
+        c->hib[ci] = (int)comp->height_in_blocks;
+        c->hs[ci] = comp->h_samp_factor;
+        c->vs[ci] = comp->v_samp_factor;
+        memcpy(c->quant[ci], comp->quant_table->quantval, sizeof c->quant[ci]);
+        c->blocks[ci] = malloc((size_t)c->wib[ci] * (size_t)c->hib[ci] * sizeof(JBLOCK));
+        for (int r = 0; r < c->hib[ci]; r++) {
+            JBLOCKARRAY row = d.mem->access_virt_barray((j_common_ptr)&d, arr[ci], (JDIMENSION)r, 1,
+                                                        FALSE);
+            memcpy(c->blocks[ci] + (size_t)r * (size_t)c->wib[ci], row[0],
+                   (size_t)c->wib[ci] * sizeof(JBLOCK));
+        }
+    }
+    for (jpeg_saved_marker_ptr m = d.marker_list; m && c->nmarkers < 32; m = m->next) {
+        c->markers[c->nmarkers].code = m->marker;
+        c->markers[c->nmarkers].len = m->data_length;
+        c->markers[c->nmarkers].data = malloc(m->data_length + 1);
+        memcpy(c->markers[c->nmarkers].data, m->data, m->data_length);
+        c->nmarkers++;
+    }
+    jpeg_finish_decompress(&d);
+    jpeg_destroy_decompress(&d);
+}
+
+static void coefs_free(coefs_t *c)
+{
+    for (int ci = 0; ci < c->nc; ci++) free(c->blocks[ci]);
+    for (size_t i = 0; i < c->nmarkers; i++) free(c->markers[i].data);
+}
+
+/* Block rows [0, rows) of every component (rows in units of MCU rows of
+ * the frame: mcu_rows * v_samp_factor block rows) are equal; rows < 0: all. */
+static void same_blocks(const coefs_t *a, const coefs_t *b, int mcu_rows, const char *what)
+{
+    ck_assert_int_eq(a->nc, b->nc);
+    for (int ci = 0; ci < a->nc; ci++) {
+        ck_assert_int_eq(a->wib[ci], b->wib[ci]);
+        int rows = mcu_rows < 0 ? a->hib[ci] : mcu_rows * a->vs[ci];
+        ck_assert_int_le(rows, a->hib[ci]);
+        ck_assert_int_le(rows, b->hib[ci]);
+        size_t n = (size_t)rows * (size_t)a->wib[ci] * sizeof(JBLOCK);
+        ck_assert_msg(memcmp(a->blocks[ci], b->blocks[ci], n) == 0,
+                      "%s: component %d has different coefficients", what, ci);
+    }
+}
+
+static void same_huff(const JHUFF_TBL *a, const JHUFF_TBL *b)
+{
+    ck_assert(memcmp(a->bits, b->bits, sizeof a->bits) == 0);
+    int n = 0;
+    for (int l = 1; l <= 16; l++) n += a->bits[l];
+    ck_assert(memcmp(a->huffval, b->huffval, (size_t)n) == 0);
+}
+
+/* ---- inputs ---- */
+
+typedef struct spec {
+    int w, h;         /* cut from (or tiled with) the camera picture */
+    int gray, h0, v0; /* h0/v0: luma sampling, 0 = 2x2 */
+    int quality;      /* 0 = 85 */
+    int restart_mcus, restart_rows;
+    int optimize, progressive, arith;
+    int flat;   /* a uniform grey picture instead of the camera's */
+    int blocky; /* grey 8x8 blocks of random levels: every DC
+                   difference, no AC coefficient */
+} spec_t;
+
+static img_t camera(void)
+{
+    buf_t b = data_file("camera_674x480.jpg");
+    img_t im = decode(&b, 1);
+    free(b.p);
+    return im;
+}
+
+static buf_t encode(const img_t *cam, const spec_t *s)
+{
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr e;
+    unsigned char *out = NULL;
+    unsigned long out_len = 0;
+    c.err = jpeg_std_error(&e);
+    jpeg_create_compress(&c);
+    jpeg_mem_dest(&c, &out, &out_len);
+    c.image_width = (JDIMENSION)s->w;
+    c.image_height = (JDIMENSION)s->h;
+    c.input_components = 3;
+    c.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, s->quality ? s->quality : 85, TRUE);
+    if (s->gray)
+        jpeg_set_colorspace(&c, JCS_GRAYSCALE);
+    else if (s->h0) {
+        c.comp_info[0].h_samp_factor = s->h0;
+        c.comp_info[0].v_samp_factor = s->v0;
+    }
+    c.restart_interval = (unsigned)s->restart_mcus;
+    c.restart_in_rows = s->restart_rows;
+    c.optimize_coding = (boolean)s->optimize;
+    c.arith_code = (boolean)s->arith;
+    if (s->progressive) jpeg_simple_progression(&c);
+    jpeg_start_compress(&c, TRUE);
+    const unsigned char com[] = "a comment the splice keeps";
+    jpeg_write_marker(&c, JPEG_COM, com, sizeof com - 1);
+    unsigned char *row = malloc((size_t)s->w * 3);
+    while (c.next_scanline < c.image_height) {
+        int y = (int)c.next_scanline % cam->h;
+        for (int x = 0; x < s->w; x++) {
+            const unsigned char *p = cam->px +
+                                     ((size_t)y * (size_t)cam->w + (size_t)(x % cam->w)) * 3;
+            if (s->flat || s->blocky) {
+                unsigned v = s->flat
+                                 ? 128
+                                 : ((unsigned)(x / 8) * 2654435761u ^ (unsigned)(y / 8) * 40503u) >>
+                                       24;
+                memset(row + 3 * x, (int)v, 3);
+            } else {
+                memcpy(row + 3 * x, p, 3);
+            }
+        }
+        JSAMPROW r = row;
+        jpeg_write_scanlines(&c, &r, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    free(row);
+    buf_t b = {out, out_len};
+    return b;
+}
+
+/* ---- the check ---- */
+
+/* zigzag position -> natural index */
+static int zz_natural(int k)
+{
+    /* clang-format off */
+    static const unsigned char zz[64] = {
+        0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5,
+        12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28,
+        35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51,
+        58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63};
+    /* clang-format on */
+    return zz[k];
+}
+
+static const char *caption = "Speeding 87 km/h \xd0\x95\xd0\xb3\xd0\xbe\xd1\x80 "
+                             "\xc3\x85ngstr\xc3\xb6m gjpqy, a long caption that wraps";
+
+static render_ctx_t *ctx_new(int no_splice)
+{
+    const char *root = getenv("IMGCAP_ROOT");
+    char path[1024], err[256];
+    snprintf(path, sizeof path, "%s/fonts/DejaVuSans.ttf", root ? root : ".");
+    render_opts_t o = {.font_file = path,
+                       .font_size = 12,
+                       .text_padding = 4,
+                       .band_mode = BAND_EXTEND,
+                       .jpeg_quality = 90,
+                       .max_pixels = 40000000,
+                       .no_splice = no_splice};
+    render_ctx_t *ctx = render_ctx_new(&o, err, sizeof err);
+    ck_assert_msg(ctx != NULL, "%s", err);
+    return ctx;
+}
+
+typedef struct out {
+    buf_t b;
+    int w, h, spliced;
+    char path[16];
+} out_t;
+
+static int render(render_ctx_t *ctx, const buf_t *in, const char *text, out_t *o, char *err,
+                  size_t errlen)
+{
+    memset(o, 0, sizeof *o);
+    int rc = render_caption(ctx, in->p, in->n, text, strlen(text), &o->b.p, &o->b.n, &o->w, &o->h,
+                            err, errlen);
+    if (rc == 0) {
+        o->spliced = render_last_spliced(ctx);
+        snprintf(o->path, sizeof o->path, "%s", render_last_path(ctx));
+    }
+    return rc;
+}
+
+static void render_ok(render_ctx_t *ctx, const buf_t *in, const char *text, out_t *o)
+{
+    char err[512];
+    ck_assert_msg(render(ctx, in, text, o, err, sizeof err) == 0, "%s", err);
+}
+
+/* Renders in both ways; asserts everything the header comment promises.
+ * Returns whether the splice was taken. */
+static int check_route(const buf_t *in, const char *text, int expect)
+{
+    render_ctx_t *sx = ctx_new(0), *cx = ctx_new(1);
+    out_t s, c;
+    render_ok(sx, in, text, &s);
+    render_ok(cx, in, text, &c);
+    ck_assert_int_eq(c.spliced, 0);
+    ck_assert_str_eq(s.path, c.path);
+    if (expect >= 0)
+        ck_assert_msg(s.spliced == expect, "spliced %d, expected %d", s.spliced, expect);
+    if (!s.spliced) {
+        ck_assert_uint_eq(s.b.n, c.b.n);
+        ck_assert(memcmp(s.b.p, c.b.p, s.b.n) == 0);
+    } else {
+        ck_assert_str_eq(s.path, "lossless");
+        coefs_t src, sc, cc;
+        coefs_read(in, &src);
+        coefs_read(&s.b, &sc);
+        coefs_read(&c.b, &cc);
+        const layout_t *lo;
+        char err[256];
+        ck_assert_int_eq(
+            render_layout_jpeg(sx, in->p, in->n, text, strlen(text), &lo, err, sizeof err), 0);
+        /* geometry */
+        ck_assert_uint_eq(sc.width, src.width);
+        ck_assert_uint_eq(sc.height, src.height + (unsigned)lo->band_height);
+        ck_assert_int_eq(s.w, (int)sc.width);
+        ck_assert_int_eq(s.h, (int)sc.height);
+        ck_assert_int_eq(s.w, c.w);
+        ck_assert_int_eq(s.h, c.h);
+        ck_assert_int_eq(sc.jcs, src.jcs);
+        for (int ci = 0; ci < src.nc; ci++) {
+            ck_assert_int_eq(sc.hs[ci], src.hs[ci]);
+            ck_assert_int_eq(sc.vs[ci], src.vs[ci]);
+            ck_assert(memcmp(sc.quant[ci], src.quant[ci], sizeof sc.quant[ci]) == 0);
+        }
+        /* the source's markers and Huffman tables, unchanged and in order */
+        ck_assert_uint_eq(sc.nmarkers, src.nmarkers);
+        for (size_t i = 0; i < src.nmarkers; i++) {
+            ck_assert_int_eq(sc.markers[i].code, src.markers[i].code);
+            ck_assert_uint_eq(sc.markers[i].len, src.markers[i].len);
+            ck_assert(memcmp(sc.markers[i].data, src.markers[i].data, src.markers[i].len) == 0);
+        }
+        for (int t = 0; t < NUM_HUFF_TBLS; t++) {
+            ck_assert_int_eq(sc.has_dc[t], src.has_dc[t]);
+            ck_assert_int_eq(sc.has_ac[t], src.has_ac[t]);
+            if (src.has_dc[t]) same_huff(&sc.dc[t], &src.dc[t]);
+            if (src.has_ac[t]) same_huff(&sc.ac[t], &src.ac[t]);
+        }
+        /* the picture's scan bytes, verbatim */
+        render_splice_src_t sp;
+        ck_assert_int_eq(render_splice_parse(in->p, in->n, &sp, err, sizeof err), 0);
+        ck_assert_ptr_nonnull(memmem(s.b.p, s.b.n, in->p + sp.sos, sp.scan_end - sp.sos));
+        /* picture blocks = the source's, every shown block = the
+         * coefficient route's */
+        same_blocks(&src, &sc, -1, "picture");
+        same_blocks(&cc, &sc, -1, "output");
+        /* and in pixels: the picture's rows bit-exact without fancy
+         * upsampling; the whole image equal to the coefficient route's
+         * with it */
+        img_t a = decode(in, 0), b = decode(&s.b, 0);
+        ck_assert_int_eq(b.w, a.w);
+        ck_assert_int_eq(b.h, s.h);
+        ck_assert(memcmp(a.px, b.px, (size_t)a.w * (size_t)a.h * (size_t)a.nc) == 0);
+        free(a.px);
+        free(b.px);
+        a = decode(&c.b, 1);
+        b = decode(&s.b, 1);
+        ck_assert(memcmp(a.px, b.px, (size_t)a.w * (size_t)a.h * (size_t)a.nc) == 0);
+        /* a band, not garbage: mostly black, some white */
+        long white = 0, black = 0, n = 0;
+        for (size_t i = (size_t)src.height * (size_t)b.w * (size_t)b.nc;
+             i < (size_t)b.w * (size_t)b.h * (size_t)b.nc; i++, n++) {
+            white += b.px[i] > 200;
+            black += b.px[i] < 24;
+        }
+        ck_assert_msg(white > 0 && black > n / 2, "band: %ld white, %ld black of %ld", white, black,
+                      n);
+        free(a.px);
+        free(b.px);
+        coefs_free(&src);
+        coefs_free(&sc);
+        coefs_free(&cc);
+    }
+    int spliced = s.spliced;
+    free(s.b.p);
+    free(c.b.p);
+    render_ctx_free(sx);
+    render_ctx_free(cx);
+    return spliced;
+}
+
+/* ---- tests ---- */
+
+START_TEST(corpus_spliced)
+{
+    const char *files[] = {"camera_674x480.jpg", "camera_674x480_444.jpg",
+                           "camera_674x480_gray.jpg", "synthetic_640x480.jpg"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        buf_t in = data_file(files[i]);
+        check_route(&in, caption, 1);
+        free(in.p);
+    }
+}
+END_TEST
+
+START_TEST(variants_spliced)
+{
+    img_t cam = camera();
+    const spec_t specs[] = {
+        {.w = 674, .h = 480, .h0 = 2, .v0 = 1}, /* 4:2:2 */
+        {.w = 674, .h = 480, .h0 = 4, .v0 = 1}, /* 4:1:1 */
+        {.w = 674, .h = 480, .h0 = 1, .v0 = 1, .quality = 100},
+        {.w = 674, .h = 480, .quality = 30},
+        {.w = 674, .h = 480, .gray = 1},
+        {.w = 641, .h = 464},                                /* partial MCU column */
+        {.w = 674, .h = 480, .restart_rows = 1},             /* DRI of 43 MCUs, kept */
+        {.w = 674, .h = 480, .restart_mcus = 5},             /* 1290 MCUs = 258 x 5 */
+        {.w = 674, .h = 480, .gray = 1, .restart_mcus = 17}, /* 85 x 60 = 300 x 17 */
+        {.w = 2048, .h = 2040, .h0 = 1, .v0 = 1},            /* 65280 MCUs: DRI fits */
+        {.w = 2048, .h = 2048, .h0 = 1, .v0 = 1, .restart_rows = 1},
+    };
+    for (size_t i = 0; i < sizeof specs / sizeof *specs; i++) {
+        buf_t in = encode(&cam, &specs[i]);
+        check_route(&in, caption, 1);
+        free(in.p);
+    }
+    /* band far taller than the picture (one MCU): an RST after every band
+     * MCU, the numbers wrapping around 0..7 many times */
+    spec_t tiny = {.w = 16, .h = 16};
+    buf_t in = encode(&cam, &tiny);
+    check_route(&in, "a b c d e f g h i j k l m n o p q r s t u v w x y z", 1);
+    free(in.p);
+    /* narrow, one glyph per line */
+    spec_t narrow = {.w = 8, .h = 608};
+    in = encode(&cam, &narrow);
+    check_route(&in, "ab", 1);
+    free(in.p);
+    free(cam.px);
+}
+END_TEST
+
+START_TEST(not_spliced)
+{
+    img_t cam = camera();
+    const spec_t specs[] = {
+        {.w = 674, .h = 480, .progressive = 1},
+        {.w = 674, .h = 480, .arith = 1},
+        {.w = 674, .h = 480, .restart_mcus = 7},  /* 1290 MCUs: not whole intervals */
+        {.w = 674, .h = 479},                     /* not whole MCU rows: re-encoded */
+        {.w = 2048, .h = 2048, .h0 = 1, .v0 = 1}, /* 65536 MCUs: no DRI can hold it */
+        /* a flat picture's optimized tables lack most of the band's symbols */
+        {.w = 674, .h = 480, .optimize = 1, .flat = 1},
+        {.w = 674, .h = 480, .gray = 1, .optimize = 1, .flat = 1},
+        /* tables that code every DC difference but only EOB of AC */
+        {.w = 672, .h = 480, .optimize = 1, .blocky = 1},
+        {.w = 672, .h = 480, .gray = 1, .optimize = 1, .blocky = 1},
+    };
+    for (size_t i = 0; i < sizeof specs / sizeof *specs; i++) {
+        buf_t in = encode(&cam, &specs[i]);
+        check_route(&in, caption, 0);
+        free(in.p);
+    }
+    buf_t in = data_file("camera_640x480_progressive.jpg");
+    check_route(&in, caption, 0);
+    free(in.p);
+    free(cam.px);
+}
+END_TEST
+
+/* Optimized tables of a real picture: spliced or not, always correct. */
+START_TEST(optimized_tables)
+{
+    img_t cam = camera();
+    spec_t specs[] = {{.w = 674, .h = 480, .optimize = 1},
+                      {.w = 674, .h = 480, .optimize = 1, .quality = 95},
+                      {.w = 674, .h = 480, .optimize = 1, .gray = 1}};
+    for (size_t i = 0; i < sizeof specs / sizeof *specs; i++) {
+        buf_t in = encode(&cam, &specs[i]);
+        check_route(&in, caption, -1);
+        free(in.p);
+    }
+    free(cam.px);
+}
+END_TEST
+
+/* A 256x64 grayscale JPEG written from coefficients chosen here, with
+ * optimized Huffman tables: they hold exactly the symbols used, so each
+ * variant lacks one kind of symbol a caption band needs. */
+enum { SYN_DC_SMALL, SYN_AC_SIZE1, SYN_NO_ZRL, SYN_NO_EOB, SYN_ALL };
+
+static buf_t synth_tables(int kind)
+{
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr e;
+    unsigned char *out = NULL;
+    unsigned long out_len = 0;
+    c.err = jpeg_std_error(&e);
+    jpeg_create_compress(&c);
+    jpeg_mem_dest(&c, &out, &out_len);
+    c.image_width = 256;
+    c.image_height = 64;
+    c.input_components = 1;
+    c.in_color_space = JCS_GRAYSCALE;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, 85, TRUE);
+    c.optimize_coding = TRUE;
+    jvirt_barray_ptr arr[1];
+    arr[0] = c.mem->request_virt_barray((j_common_ptr)&c, JPOOL_IMAGE, TRUE, 32, 8, 1);
+    jpeg_write_coefficients(&c, arr);
+    /* (run, size) pairs in turn over all blocks: run 0..15 (0..14 without
+     * ZRL), size 1..10 (1 only for SYN_AC_SIZE1) */
+    int run = 0, size = 1, dc = 0;
+    for (int r = 0; r < 8; r++) {
+        JBLOCKARRAY row = c.mem->access_virt_barray((j_common_ptr)&c, arr[0], (JDIMENSION)r, 1,
+                                                    TRUE);
+        for (int x = 0; x < 32; x++) {
+            JCOEF *b = row[0][x];
+            memset(b, 0, sizeof(JBLOCK));
+            int n = r * 32 + x;
+            /* DC differences of every size 0..11, or of sizes 0 and 1 only */
+            int cat = kind == SYN_DC_SMALL ? n % 2 : n % 12;
+            int step = cat ? 1 << (cat - 1) : 0;
+            dc += dc > 0 ? -step : step;
+            b[0] = (JCOEF)dc;
+            int k = 1;
+            if (kind == SYN_NO_ZRL || kind == SYN_NO_EOB || kind == SYN_DC_SMALL ||
+                kind == SYN_ALL || kind == SYN_AC_SIZE1) {
+                while (k + run < 64) {
+                    k += run;
+                    b[zz_natural(k)] = (JCOEF)(1 << (size - 1));
+                    k++;
+                    size = kind == SYN_AC_SIZE1 ? 1 : size % 10 + 1;
+                    if (size == 1) run = (run + 1) % (kind == SYN_NO_ZRL ? 15 : 16);
+                }
+            }
+            if (kind != SYN_NO_ZRL && n % 7 == 0) { /* a run of 20 zeros: ZRL */
+                memset(b + 1, 0, sizeof(JBLOCK) - sizeof(JCOEF));
+                b[zz_natural(21)] = 1;
+            }
+            if (kind == SYN_NO_EOB) b[63] = 1; /* zigzag 63 is natural 63 */
+        }
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    buf_t b = {out, out_len};
+    return b;
+}
+
+/* Builds in[0..at) + ins + in[at..) */
+static buf_t splice_bytes(const buf_t *in, size_t at, const char *ins, size_t n)
+{
+    buf_t b = {malloc(in->n + n), in->n + n};
+    memcpy(b.p, in->p, at);
+    memcpy(b.p + at, ins, n);
+    memcpy(b.p + at + n, in->p + at, in->n - at);
+    return b;
+}
+
+START_TEST(odd_scan_data)
+{
+    buf_t in = data_file("camera_674x480.jpg");
+    render_splice_src_t sp;
+    char err[512];
+    ck_assert_int_eq(render_splice_parse(in.p, in.n, &sp, err, sizeof err), 0);
+    ck_assert_uint_eq(sp.restarts, 0);
+    /* fill bytes before EOI are legal and not copied */
+    buf_t b = splice_bytes(&in, sp.scan_end, "\xff\xff\xff", 3);
+    ck_assert_int_eq(render_splice_parse(b.p, b.n, &sp, err, sizeof err), 0);
+    ck_assert_uint_eq(sp.scan_end, in.n - 2);
+    check_route(&b, caption, 1);
+    free(b.p);
+    /* stray bytes before EOI, more than libjpeg's bit buffer swallows: it
+     * only warns (render.c lets that pass), but the splice would put them in
+     * front of its RST: the coefficient copy runs instead */
+    b = splice_bytes(&in, sp.scan_end, "0123456789abcdef0123456789abcdef", 32);
+    check_route(&b, caption, 0);
+    free(b.p);
+    /* a COM after the scan: not copied by this route */
+    b = splice_bytes(&in, sp.scan_end, "\xff\xfe\x00\x04hi", 6);
+    ck_assert_int_eq(render_splice_parse(b.p, b.n, &sp, err, sizeof err), -1);
+    check_route(&b, caption, 0);
+    free(b.p);
+    /* an RST marker in the data of a scan without restart interval, before
+     * the last MCU's bits: fails as on the coefficient route */
+    b = splice_bytes(&in, in.n - 10, "\xff\xd0", 2);
+    render_ctx_t *sx = ctx_new(0), *cx = ctx_new(1);
+    out_t o;
+    ck_assert_int_eq(render(sx, &b, caption, &o, err, sizeof err), -1);
+    ck_assert_int_eq(render(cx, &b, caption, &o, err, sizeof err), -1);
+    free(b.p);
+    /* an EOI in the middle of the scan: parse ends the data there, the read
+     * of the picture finds it short */
+    b = splice_bytes(&in, in.n / 2, "\xff\xd9", 2);
+    ck_assert_int_eq(render(sx, &b, caption, &o, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "JPEG"));
+    ck_assert_int_eq(render(cx, &b, caption, &o, err, sizeof err), -1);
+    free(b.p);
+    /* truncated: no EOI at all */
+    buf_t cut = {in.p, in.n - 100};
+    ck_assert_int_eq(render_splice_parse(cut.p, cut.n, &sp, err, sizeof err), -1);
+    ck_assert_int_eq(render(sx, &cut, caption, &o, err, sizeof err), -1);
+    render_ctx_free(sx);
+    render_ctx_free(cx);
+    free(in.p);
+}
+END_TEST
+
+/* Corrupt picture data behind an intact EOI: the splice never decodes it
+ * for the output, but the job must still fail as on the coefficient route. */
+START_TEST(corrupt_scan_data)
+{
+    buf_t in = data_file("camera_674x480.jpg");
+    render_ctx_t *sx = ctx_new(0), *cx = ctx_new(1);
+    int failed = 0;
+    for (unsigned seed = 1; seed <= 8; seed++) {
+        buf_t b = {malloc(in.n), in.n};
+        memcpy(b.p, in.p, in.n);
+        for (size_t i = in.n / 3 + seed * 997; i < in.n / 3 + seed * 997 + 64; i++)
+            b.p[i] = (unsigned char)(i * 37 * seed) == 0xFF ? 0 : (unsigned char)(i * 37 * seed);
+        out_t s, c;
+        char es[512], ec[512];
+        int rs = render(sx, &b, caption, &s, es, sizeof es);
+        int rcx = render(cx, &b, caption, &c, ec, sizeof ec);
+        ck_assert_int_eq(rs, rcx);
+        if (rs < 0) {
+            ck_assert_str_eq(es, ec);
+            failed++;
+        } else {
+            coefs_t a, d;
+            coefs_read(&s.b, &a);
+            coefs_read(&c.b, &d);
+            same_blocks(&a, &d, -1, "corrupt input");
+            coefs_free(&a);
+            coefs_free(&d);
+            free(s.b.p);
+            free(c.b.p);
+        }
+        free(b.p);
+    }
+    ck_assert_int_gt(failed, 0);
+    render_ctx_free(sx);
+    render_ctx_free(cx);
+    free(in.p);
+}
+END_TEST
+
+/* Each check of the band's symbols against the source's tables, alone
+ * (caption bands seldom need ZRL: that check is covered by encoder_direct). */
+START_TEST(missing_symbols)
+{
+    for (int kind = SYN_DC_SMALL; kind <= SYN_ALL; kind++) {
+        buf_t in = synth_tables(kind);
+        check_route(&in, caption, kind == SYN_NO_ZRL ? -1 : kind == SYN_ALL);
+        free(in.p);
+    }
+}
+END_TEST
+
+/* render_splice_write() on bands of chosen coefficients (every DC and AC
+ * symbol, ZRL, blocks without EOB), below the SYN_ALL picture whose tables
+ * code every symbol: the output decodes to exactly the picture's blocks,
+ * then exactly the band's. Below a picture without ZRL in its tables, a band
+ * that needs one is refused. */
+START_TEST(encoder_direct)
+{
+    buf_t pic = synth_tables(SYN_ALL), nozrl = synth_tables(SYN_NO_ZRL);
+    coefs_t pc;
+    coefs_read(&pic, &pc);
+    const int bands[] = {SYN_ALL, SYN_NO_EOB, SYN_AC_SIZE1, SYN_DC_SMALL};
+    for (size_t i = 0; i < sizeof bands / sizeof *bands + 1; i++) {
+        const buf_t *src_buf = i < sizeof bands / sizeof *bands ? &pic : &nozrl;
+        buf_t band = synth_tables(i < sizeof bands / sizeof *bands ? bands[i] : SYN_ALL);
+        struct jpeg_decompress_struct s, bd;
+        serr_t es, eb;
+        strict_err(&s, &es);
+        strict_err(&bd, &eb);
+        jpeg_create_decompress(&s);
+        jpeg_create_decompress(&bd);
+        if (setjmp(es.jb) || setjmp(eb.jb)) ck_abort_msg("libjpeg: %s%s", es.msg, eb.msg);
+        jpeg_mem_src(&s, src_buf->p, (unsigned long)src_buf->n);
+        jpeg_read_header(&s, TRUE);
+        jpeg_mem_src(&bd, band.p, (unsigned long)band.n);
+        jpeg_read_header(&bd, TRUE);
+        jvirt_barray_ptr *coef = jpeg_read_coefficients(&bd);
+        render_splice_src_t sp;
+        char why[256];
+        ck_assert_int_eq(render_splice_parse(src_buf->p, src_buf->n, &sp, why, sizeof why), 0);
+        size_t cap = 16, len = 0;
+        unsigned char *out = malloc(cap); /* grown by the writer */
+        int rc = render_splice_write(src_buf->p, &sp, &s, &bd, coef, &out, &cap, &len, why,
+                                     sizeof why);
+        if (src_buf == &nozrl) {
+            ck_assert_int_eq(rc, 1);
+            ck_assert_ptr_nonnull(strstr(why, "symbol 0xf0"));
+        } else {
+            ck_assert_msg(rc == 0, "%s", why);
+            buf_t o = {out, len};
+            coefs_t oc, bc;
+            coefs_read(&o, &oc);
+            coefs_read(&band, &bc);
+            ck_assert_uint_eq(oc.height, 128);
+            same_blocks(&pc, &oc, 8, "picture");
+            ck_assert(memcmp(oc.blocks[0] + 8 * 32, bc.blocks[0], 8 * 32 * sizeof(JBLOCK)) == 0);
+            coefs_free(&oc);
+            coefs_free(&bc);
+        }
+        free(out);
+        jpeg_destroy_decompress(&s);
+        jpeg_destroy_decompress(&bd);
+        free(band.p);
+    }
+    coefs_free(&pc);
+    free(pic.p);
+    free(nozrl.p);
+}
+END_TEST
+
+Suite *render_splice_suite(void)
+{
+    Suite *s = suite_create("render_splice");
+    TCase *tc = tcase_create("splice");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, corpus_spliced);
+    tcase_add_test(tc, variants_spliced);
+    tcase_add_test(tc, not_spliced);
+    tcase_add_test(tc, optimized_tables);
+    tcase_add_test(tc, missing_symbols);
+    tcase_add_test(tc, encoder_direct);
+    tcase_add_test(tc, odd_scan_data);
+    tcase_add_test(tc, corrupt_scan_data);
+    suite_add_tcase(s, tc);
+    return s;
+}
