@@ -99,17 +99,21 @@ test-valgrind: $(BUILD)/unit-tests
 	CK_FORK=no IMGCAP_ROOT=$(CURDIR) valgrind --error-exitcode=1 --leak-check=full \
 	  --errors-for-leak-kinds=definite,indirect $(BUILD)/unit-tests
 
-# ThreadSanitizer on the concurrent modules (mailbox, actors); a race report
-# makes the test fail (check's fork mode sees the exit code).
+# ThreadSanitizer on the concurrent code: the mailbox and actor suites (a race
+# report fails the test: check's fork mode sees the exit code), then the queue
+# and logging integration tests against TSan builds of the services (the
+# harness fails a test whose service printed a ThreadSanitizer report).
 TSAN_SUITES ?= mailbox regress_actor
+TSAN_INTEGRATION ?= test_pipeline test_reliability test_hardening.LogFiles
 test-tsan:
-	$(MAKE) BUILD=build/tsan OPT="-O1 -g" SAN=-fsanitize=thread build/tsan/unit-tests
+	$(MAKE) BUILD=build/tsan OPT="-O1 -g" SAN=-fsanitize=thread build/tsan/unit-tests all
 	@for s in $(TSAN_SUITES); do \
 	  out=$$(CK_RUN_SUITE=$$s IMGCAP_ROOT=$(CURDIR) TSAN_OPTIONS="halt_on_error=1 exitcode=66" \
 	    build/tsan/unit-tests 2>&1); rc=$$?; echo "$$out"; \
 	  echo "$$out" | grep -q 'Checks: [1-9]' || { echo "test-tsan: suite $$s ran nothing"; exit 1; }; \
 	  [ $$rc -eq 0 ] || exit 1; \
 	done
+	IMGCAP_BIN_DIR=$(CURDIR)/build/tsan python3 tests/integration/run.py $(TSAN_INTEGRATION)
 
 # libFuzzer targets (tests/fuzz/fuzz.mk, clang-14): FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60
