@@ -157,6 +157,10 @@ def render_seeds():
     write("render", "cmyk", b"\x02" + cmyk)
     write("render", "truncated", b"\x00" + run(["cjpeg"], src)[:600])
     write("render", "not_jpeg", b"\x00" + jpeg("not_a_jpeg.jpg"))
+    # The splice walker takes the JPEG alone: the sequential Huffman flavours.
+    for name in ("lossless420", "lossless444", "restart", "gray", "420", "odd"):
+        with open(os.path.join(SEEDS, "render", name), "rb") as f:
+            write("splice", name, f.read()[1:])
 
 if __name__ == "__main__":
     main()
