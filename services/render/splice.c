@@ -62,7 +62,7 @@ int render_splice_parse(const unsigned char *in, size_t len, render_splice_src_t
                 return -1;
             }
             sp->sos = i;
-            data = i + 2 + seglen;
+            data = sp->data = i + 2 + seglen;
         }
         i += 2 + seglen;
     }
@@ -221,6 +221,221 @@ static int encode_block(bitw_t *w, const JCOEF *b, int *last_dc, const huff_t *d
     if (k < 64) {
         if (!ac->size[0]) return missing(why, whylen, "AC", 0);
         bitw_put(w, ac->code[0], ac->size[0]);
+    }
+    return 0;
+}
+
+/* ---- reading the picture's scan ---- */
+
+/* A decoding table: codes of up to LOOK_BITS bits by lookup, longer ones
+ * by length. */
+#define LOOK_BITS 10
+typedef struct dtab {
+    uint16_t look[1 << LOOK_BITS]; /* (length << 8 | symbol) of the code the
+                                      next LOOK_BITS bits start with; 0: longer */
+    int32_t maxcode[17]; /* largest code of each length, -1: none */
+    int32_t valoff[17];  /* huffval index of a length's first code minus that code */
+    unsigned char huffval[256];
+} dtab_t;
+
+static int dtab_build(const JHUFF_TBL *t, int dc, int no, dtab_t *d, char *why, size_t whylen)
+{
+    huff_t h; /* validates the table as the encoder side does */
+    if (huff_build(t, dc, no, &h, why, whylen))
+        return -1;
+    memset(d->look, 0, sizeof d->look);
+    memcpy(d->huffval, t->huffval, sizeof d->huffval);
+    int32_t code = 0;
+    int k = 0;
+    for (int l = 1; l <= 16; l++) {
+        if (!t->bits[l]) {
+            d->maxcode[l] = -1;
+        } else {
+            d->valoff[l] = k - code;
+            for (unsigned n = 0; n < t->bits[l]; n++, k++, code++)
+                if (l <= LOOK_BITS)
+                    for (int fill = 0; fill < 1 << (LOOK_BITS - l); fill++)
+                        d->look[code << (LOOK_BITS - l) | fill] =
+                            (uint16_t)(l << 8 | t->huffval[k]);
+            d->maxcode[l] = code - 1;
+        }
+        code <<= 1;
+    }
+    return 0;
+}
+
+/* MSB-first bits of entropy-coded data, 0xFF00 unstuffed; stops in front of
+ * any marker. */
+typedef struct bitr {
+    const unsigned char *p, *end;
+    uint64_t acc; /* the next n bits, at the top */
+    int n;
+} bitr_t;
+
+static inline void bitr_fill(bitr_t *r)
+{
+    /* four bytes at once while none of them is 0xFF (most of the data) */
+    while (r->n <= 32 && r->end - r->p >= 4) {
+        uint32_t w = (uint32_t)r->p[0] << 24 | (uint32_t)r->p[1] << 16 |
+                     (uint32_t)r->p[2] << 8 | r->p[3];
+        if ((~w - 0x01010101u) & w & 0x80808080u) /* has a 0xFF byte (~w has a 0) */
+            break;
+        r->acc |= (uint64_t)w << (32 - r->n);
+        r->n += 32;
+        r->p += 4;
+    }
+    while (r->n <= 56 && r->p < r->end) {
+        unsigned c = r->p[0];
+        if (c == 0xFF) {
+            if (r->p + 1 >= r->end || r->p[1] != 0)
+                return; /* a marker */
+            r->p += 2;
+        } else {
+            r->p++;
+        }
+        r->acc |= (uint64_t)c << (56 - r->n);
+        r->n += 8;
+    }
+}
+
+/* The next symbol; -1 on a code not in d or past the end of the data. */
+static inline int bitr_symbol(bitr_t *r, const dtab_t *d)
+{
+    unsigned e = d->look[r->acc >> (64 - LOOK_BITS)];
+    int len;
+    unsigned sym;
+    if (e) {
+        len = (int)(e >> 8);
+        sym = e & 0xFF;
+    } else {
+        for (len = LOOK_BITS + 1;; len++) {
+            if (len > 16)
+                return -1;
+            int32_t code = (int32_t)(r->acc >> (64 - len));
+            if (code <= d->maxcode[len]) {
+                sym = d->huffval[d->valoff[len] + code];
+                break;
+            }
+        }
+    }
+    if (len > r->n)
+        return -1;
+    r->acc <<= len;
+    r->n -= len;
+    return (int)sym;
+}
+
+static inline int bitr_skip(bitr_t *r, int n)
+{
+    if (n > r->n)
+        return -1;
+    r->acc <<= n;
+    r->n -= n;
+    return 0;
+}
+
+/* One block; 0 or -1. Stricter than libjpeg: a DC size over 11, an AC size
+ * over 10, coefficients past the 64th and run/size symbols without a size
+ * other than EOB and ZRL are refused. */
+static inline int check_block_in(bitr_t *r, const dtab_t *dc, const dtab_t *ac)
+{
+    bitr_fill(r);
+    int s = bitr_symbol(r, dc);
+    if (s < 0 || s > 11 || bitr_skip(r, s))
+        return -1;
+    for (int k = 1; k < 64; k++) {
+        if (r->n < 32)
+            bitr_fill(r);
+        int rs = bitr_symbol(r, ac);
+        if (rs <= 0) /* a bad code, or EOB */
+            return rs;
+        s = rs & 15;
+        k += rs >> 4;
+        if (!s) {
+            if (rs != 0xF0)
+                return -1;
+            continue; /* ZRL: 16 zeros, the loop counts the 16th */
+        }
+        if (k > 63 || s > 10 || bitr_skip(r, s))
+            return -1;
+    }
+    return 0;
+}
+
+static int check_block(bitr_t *r, const dtab_t *dc, const dtab_t *ac)
+{
+    bitr_t l = *r; /* a local copy the compiler can keep in registers */
+    int rc = check_block_in(&l, dc, ac);
+    *r = l;
+    return rc;
+}
+
+int render_splice_check_scan(const unsigned char *in, const render_splice_src_t *sp,
+                             j_decompress_ptr src, char *why, size_t whylen)
+{
+    int nscan = src->comps_in_scan;
+    if (nscan < 1 || nscan > MAX_COMPS_IN_SCAN) {
+        snprintf(why, whylen, "%d components in the scan", nscan);
+        return -1;
+    }
+    static const int no_tables[NUM_HUFF_TBLS] = {0};
+    dtab_t dct[NUM_HUFF_TBLS], act[NUM_HUFF_TBLS];
+    int built_dc[NUM_HUFF_TBLS], built_ac[NUM_HUFF_TBLS];
+    memcpy(built_dc, no_tables, sizeof built_dc);
+    memcpy(built_ac, no_tables, sizeof built_ac);
+    int nblocks[MAX_COMPS_IN_SCAN];
+    for (int i = 0; i < nscan; i++) {
+        const jpeg_component_info *comp = src->cur_comp_info[i];
+        int d = comp->dc_tbl_no, a = comp->ac_tbl_no;
+        if (d < 0 || d >= NUM_HUFF_TBLS || a < 0 || a >= NUM_HUFF_TBLS) {
+            snprintf(why, whylen, "Huffman table number out of range");
+            return -1;
+        }
+        if (!built_dc[d] && dtab_build(src->dc_huff_tbl_ptrs[d], 1, d, &dct[d], why, whylen))
+            return -1;
+        if (!built_ac[a] && dtab_build(src->ac_huff_tbl_ptrs[a], 0, a, &act[a], why, whylen))
+            return -1;
+        built_dc[d] = built_ac[a] = 1;
+        nblocks[i] = nscan == 1 ? 1 : comp->h_samp_factor * comp->v_samp_factor;
+    }
+    unsigned long mcus;
+    if (nscan == 1) {
+        const jpeg_component_info *comp = src->cur_comp_info[0];
+        mcus = (unsigned long)comp->width_in_blocks * comp->height_in_blocks;
+    } else {
+        unsigned long mw = 8UL * (unsigned long)src->max_h_samp_factor;
+        unsigned long mh = 8UL * (unsigned long)src->max_v_samp_factor;
+        mcus = (src->image_width + mw - 1) / mw * ((src->image_height + mh - 1) / mh);
+    }
+    unsigned long interval = src->restart_interval ? src->restart_interval : mcus;
+    bitr_t r = {in + sp->data, in + sp->scan_end, 0, 0};
+    unsigned rst = 0;
+    for (unsigned long m = 0; m < mcus; m++) {
+        if (m && m % interval == 0) {
+            /* only the padding of the last byte may be left before the RST */
+            bitr_fill(&r);
+            if (r.n >= 8 || r.end - r.p < 2 || r.p[0] != 0xFF || r.p[1] != 0xD0 + rst) {
+                snprintf(why, whylen, "no RST%u right after MCU %lu", rst, m);
+                return -1;
+            }
+            rst = (rst + 1) & 7;
+            r.p += 2;
+            r.acc = 0;
+            r.n = 0;
+        }
+        for (int i = 0; i < nscan; i++) {
+            const jpeg_component_info *comp = src->cur_comp_info[i];
+            for (int b = 0; b < nblocks[i]; b++)
+                if (check_block(&r, &dct[comp->dc_tbl_no], &act[comp->ac_tbl_no])) {
+                    snprintf(why, whylen, "undecodable data in MCU %lu", m);
+                    return -1;
+                }
+        }
+    }
+    bitr_fill(&r);
+    if (r.n >= 8 || r.p != r.end) {
+        snprintf(why, whylen, "data after the last MCU");
+        return -1;
     }
     return 0;
 }

@@ -15,9 +15,9 @@
  * A decoder therefore sees exactly the source's coefficients above the band
  * and the band's coefficients below it: the same as the coefficient copy.
  *
- * This module does not read the picture's scan data: the caller must still
- * check it is sound (render.c reads it with libjpeg), or a corrupt upload
- * would be passed on instead of failing. */
+ * render_splice_write() does not look at the picture's scan data: the
+ * caller must prove it sound with render_splice_check_scan() first, or a
+ * corrupt upload would be passed on instead of failing. */
 #ifndef RENDER_SPLICE_H
 #define RENDER_SPLICE_H
 
@@ -30,6 +30,7 @@
 typedef struct render_splice_src {
     size_t sof;        /* offset of the SOF0/SOF1 marker */
     size_t sos;        /* offset of the SOS marker */
+    size_t data;       /* first byte of the scan's entropy-coded data */
     size_t scan_end;   /* end of the scan's entropy-coded bytes: the EOI marker,
                           fill bytes before it excluded */
     unsigned restarts; /* RST markers inside the scan's data */
@@ -41,6 +42,16 @@ typedef struct render_splice_src {
  * verdict on the file: the caller takes another route). */
 int render_splice_parse(const unsigned char *in, size_t len, render_splice_src_t *sp, char *why,
                         size_t whylen);
+
+/* Decodes the Huffman codes of the picture's scan (in, parsed into sp; src
+ * after jpeg_read_header()) without keeping any coefficient: 0 when it is
+ * exactly the frame's MCUs, every code in the tables, every block within its
+ * 64 coefficients, the RST markers in sequence right after each interval's
+ * last byte and EOI right after the last MCU's. libjpeg reads such data
+ * without any warning. -1 with why otherwise, which is not a verdict: this is
+ * stricter than libjpeg (the caller then asks libjpeg). */
+int render_splice_check_scan(const unsigned char *in, const render_splice_src_t *sp,
+                             j_decompress_ptr src, char *why, size_t whylen);
 
 /* Writes the captioned JPEG: in (parsed into sp) above the band.
  * src: the source's decompressor after jpeg_read_header() (geometry, the scan's

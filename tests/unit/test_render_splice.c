@@ -343,6 +343,24 @@ static void render_ok(render_ctx_t *ctx, const buf_t *in, const char *text, out_
     ck_assert_msg(render(ctx, in, text, o, err, sizeof err) == 0, "%s", err);
 }
 
+/* render_splice_check_scan() on in's header. */
+static int scan_proven(const buf_t *in, const render_splice_src_t *sp, char *why, size_t whylen)
+{
+    struct jpeg_decompress_struct d;
+    serr_t e;
+    strict_err(&d, &e);
+    jpeg_create_decompress(&d);
+    if (setjmp(e.jb)) {
+        jpeg_destroy_decompress(&d);
+        ck_abort_msg("header: %s", e.msg);
+    }
+    jpeg_mem_src(&d, in->p, (unsigned long)in->n);
+    jpeg_read_header(&d, TRUE);
+    int ok = render_splice_check_scan(in->p, sp, &d, why, whylen) == 0;
+    jpeg_destroy_decompress(&d);
+    return ok;
+}
+
 /* Renders in both ways; asserts everything the header comment promises.
  * Returns whether the splice was taken. */
 static int check_route(const buf_t *in, const char *text, int expect)
@@ -394,9 +412,11 @@ static int check_route(const buf_t *in, const char *text, int expect)
             if (src.has_dc[t]) same_huff(&sc.dc[t], &src.dc[t]);
             if (src.has_ac[t]) same_huff(&sc.ac[t], &src.ac[t]);
         }
-        /* the picture's scan bytes, verbatim */
+        /* the picture's scan bytes, verbatim; sound data is proven so
+         * without libjpeg */
         render_splice_src_t sp;
         ck_assert_int_eq(render_splice_parse(in->p, in->n, &sp, err, sizeof err), 0);
+        ck_assert_msg(scan_proven(in, &sp, err, sizeof err), "%s", err);
         ck_assert_ptr_nonnull(memmem(s.b.p, s.b.n, in->p + sp.sos, sp.scan_end - sp.sos));
         /* picture blocks = the source's, every shown block = the
          * coefficient route's */
@@ -617,10 +637,13 @@ START_TEST(odd_scan_data)
     ck_assert_uint_eq(sp.scan_end, in.n - 2);
     check_route(&b, caption, 1);
     free(b.p);
-    /* stray bytes before EOI, more than libjpeg's bit buffer swallows: it
-     * only warns (render.c lets that pass), but the splice would put them in
-     * front of its RST: the coefficient copy runs instead */
+    /* stray bytes before EOI: libjpeg at most warns (render.c lets that
+     * pass), but the splice would put them in front of its RST, where they
+     * are extraneous data: the coefficient copy runs instead */
     b = splice_bytes(&in, sp.scan_end, "0123456789abcdef0123456789abcdef", 32);
+    check_route(&b, caption, 0);
+    free(b.p);
+    b = splice_bytes(&in, sp.scan_end, "\x12\x34", 2);
     check_route(&b, caption, 0);
     free(b.p);
     /* a COM after the scan: not copied by this route */
@@ -763,6 +786,80 @@ START_TEST(encoder_direct)
 }
 END_TEST
 
+/* Single-byte changes all over the scan data of a source without and one
+ * with restart markers: whatever render_splice_check_scan() proves sound,
+ * libjpeg reads without a single warning, and only such data is spliced.
+ * (Data libjpeg reads silently but the walk does not prove, such as "FF FF
+ * 00" inside the scan, is not even decoded alike by libjpeg-turbo with
+ * different source managers: it goes the coefficient route.) Both routes
+ * give the same verdict, and the same output. */
+START_TEST(scan_check_differential)
+{
+    img_t cam = camera();
+    spec_t rst = {.w = 674, .h = 480, .restart_rows = 1};
+    buf_t srcs[2] = {data_file("camera_674x480.jpg"), encode(&cam, &rst)};
+    free(cam.px);
+    render_ctx_t *sx = ctx_new(0), *cx = ctx_new(1);
+    int proven = 0, refused = 0;
+    for (int v = 0; v < 2; v++) {
+        const buf_t *in = &srcs[v];
+        render_splice_src_t sp;
+        char why[256];
+        ck_assert_int_eq(render_splice_parse(in->p, in->n, &sp, why, sizeof why), 0);
+        size_t span = sp.scan_end - sp.data;
+        for (unsigned i = 0; i < 150; i++) {
+            buf_t b = {malloc(in->n), in->n};
+            memcpy(b.p, in->p, in->n);
+            size_t at = sp.data + (i * 7919u + (unsigned)v * 31u) % span;
+            /* flips one bit, or writes 0xFF (a marker or a stuffed byte) */
+            b.p[at] = i % 5 == 4 ? 0xFF : (unsigned char)(b.p[at] ^ (1u << (i % 8)));
+            render_splice_src_t bp;
+            if (render_splice_parse(b.p, b.n, &bp, why, sizeof why) == 0 &&
+                scan_proven(&b, &bp, why, sizeof why)) {
+                coefs_t co;
+                coefs_read(&b, &co); /* aborts on any libjpeg warning */
+                coefs_free(&co);
+                proven++;
+            } else {
+                refused++;
+            }
+            out_t so, co;
+            char es[512], ec[512];
+            int rs = render(sx, &b, "x", &so, es, sizeof es);
+            int rc = render(cx, &b, "x", &co, ec, sizeof ec);
+            ck_assert_int_eq(rs, rc);
+            if (rs == 0 && !so.spliced) {
+                ck_assert_uint_eq(so.b.n, co.b.n);
+                ck_assert(memcmp(so.b.p, co.b.p, so.b.n) == 0);
+            } else if (rs == 0) {
+                /* Spliced only when proven sound: the source reads without
+                 * a warning, its blocks are in the output unchanged, and the
+                 * coefficient route's band below them. */
+                coefs_t src, a, d;
+                coefs_read(&b, &src);
+                coefs_read(&so.b, &a);
+                coefs_read(&co.b, &d);
+                same_blocks(&src, &a, -1, "picture");
+                same_blocks(&d, &a, -1, "output");
+                coefs_free(&src);
+                coefs_free(&a);
+                coefs_free(&d);
+            }
+            free(so.b.p);
+            free(co.b.p);
+            free(b.p);
+        }
+    }
+    /* both outcomes occurred, so both branches above were exercised */
+    ck_assert_int_gt(proven, 0);
+    ck_assert_int_gt(refused, 0);
+    render_ctx_free(sx);
+    render_ctx_free(cx);
+    free(srcs[0].p);
+    free(srcs[1].p);
+}
+END_TEST
+
 Suite *render_splice_suite(void)
 {
     Suite *s = suite_create("render_splice");
@@ -774,6 +871,7 @@ Suite *render_splice_suite(void)
     tcase_add_test(tc, optimized_tables);
     tcase_add_test(tc, missing_symbols);
     tcase_add_test(tc, encoder_direct);
+    tcase_add_test(tc, scan_check_differential);
     tcase_add_test(tc, odd_scan_data);
     tcase_add_test(tc, corrupt_scan_data);
     suite_add_tcase(s, tc);
