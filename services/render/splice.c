@@ -233,16 +233,15 @@ static int encode_block(bitw_t *w, const JCOEF *b, int *last_dc, const huff_t *d
 typedef struct dtab {
     uint16_t look[1 << LOOK_BITS]; /* (length << 8 | symbol) of the code the
                                       next LOOK_BITS bits start with; 0: longer */
-    int32_t maxcode[17]; /* largest code of each length, -1: none */
-    int32_t valoff[17];  /* huffval index of a length's first code minus that code */
+    int32_t maxcode[17];           /* largest code of each length, -1: none */
+    int32_t valoff[17];            /* huffval index of a length's first code minus that code */
     unsigned char huffval[256];
 } dtab_t;
 
 static int dtab_build(const JHUFF_TBL *t, int dc, int no, dtab_t *d, char *why, size_t whylen)
 {
     huff_t h; /* validates the table as the encoder side does */
-    if (huff_build(t, dc, no, &h, why, whylen))
-        return -1;
+    if (huff_build(t, dc, no, &h, why, whylen)) return -1;
     memset(d->look, 0, sizeof d->look);
     memcpy(d->huffval, t->huffval, sizeof d->huffval);
     int32_t code = 0;
@@ -255,8 +254,8 @@ static int dtab_build(const JHUFF_TBL *t, int dc, int no, dtab_t *d, char *why, 
             for (unsigned n = 0; n < t->bits[l]; n++, k++, code++)
                 if (l <= LOOK_BITS)
                     for (int fill = 0; fill < 1 << (LOOK_BITS - l); fill++)
-                        d->look[code << (LOOK_BITS - l) | fill] =
-                            (uint16_t)(l << 8 | t->huffval[k]);
+                        d->look[code << (LOOK_BITS - l) | fill] = (uint16_t)(l << 8 |
+                                                                             t->huffval[k]);
             d->maxcode[l] = code - 1;
         }
         code <<= 1;
@@ -276,8 +275,8 @@ static inline void bitr_fill(bitr_t *r)
 {
     /* four bytes at once while none of them is 0xFF (most of the data) */
     while (r->n <= 32 && r->end - r->p >= 4) {
-        uint32_t w = (uint32_t)r->p[0] << 24 | (uint32_t)r->p[1] << 16 |
-                     (uint32_t)r->p[2] << 8 | r->p[3];
+        uint32_t w = (uint32_t)r->p[0] << 24 | (uint32_t)r->p[1] << 16 | (uint32_t)r->p[2] << 8 |
+                     r->p[3];
         if ((~w - 0x01010101u) & w & 0x80808080u) /* has a 0xFF byte (~w has a 0) */
             break;
         r->acc |= (uint64_t)w << (32 - r->n);
@@ -287,8 +286,7 @@ static inline void bitr_fill(bitr_t *r)
     while (r->n <= 56 && r->p < r->end) {
         unsigned c = r->p[0];
         if (c == 0xFF) {
-            if (r->p + 1 >= r->end || r->p[1] != 0)
-                return; /* a marker */
+            if (r->p + 1 >= r->end || r->p[1] != 0) return; /* a marker */
             r->p += 2;
         } else {
             r->p++;
@@ -309,8 +307,7 @@ static inline int bitr_symbol(bitr_t *r, const dtab_t *d)
         sym = e & 0xFF;
     } else {
         for (len = LOOK_BITS + 1;; len++) {
-            if (len > 16)
-                return -1;
+            if (len > 16) return -1;
             int32_t code = (int32_t)(r->acc >> (64 - len));
             if (code <= d->maxcode[len]) {
                 sym = d->huffval[d->valoff[len] + code];
@@ -318,8 +315,7 @@ static inline int bitr_symbol(bitr_t *r, const dtab_t *d)
             }
         }
     }
-    if (len > r->n)
-        return -1;
+    if (len > r->n) return -1;
     r->acc <<= len;
     r->n -= len;
     return (int)sym;
@@ -327,8 +323,7 @@ static inline int bitr_symbol(bitr_t *r, const dtab_t *d)
 
 static inline int bitr_skip(bitr_t *r, int n)
 {
-    if (n > r->n)
-        return -1;
+    if (n > r->n) return -1;
     r->acc <<= n;
     r->n -= n;
     return 0;
@@ -341,23 +336,19 @@ static inline int check_block_in(bitr_t *r, const dtab_t *dc, const dtab_t *ac)
 {
     bitr_fill(r);
     int s = bitr_symbol(r, dc);
-    if (s < 0 || s > 11 || bitr_skip(r, s))
-        return -1;
+    if (s < 0 || s > 11 || bitr_skip(r, s)) return -1;
     for (int k = 1; k < 64; k++) {
-        if (r->n < 32)
-            bitr_fill(r);
+        if (r->n < 32) bitr_fill(r);
         int rs = bitr_symbol(r, ac);
         if (rs <= 0) /* a bad code, or EOB */
             return rs;
         s = rs & 15;
         k += rs >> 4;
         if (!s) {
-            if (rs != 0xF0)
-                return -1;
+            if (rs != 0xF0) return -1;
             continue; /* ZRL: 16 zeros, the loop counts the 16th */
         }
-        if (k > 63 || s > 10 || bitr_skip(r, s))
-            return -1;
+        if (k > 63 || s > 10 || bitr_skip(r, s)) return -1;
     }
     return 0;
 }
