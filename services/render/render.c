@@ -442,10 +442,18 @@ static int run_coefficients(render_ctx_t *c, jvirt_barray_ptr *band_coef, char *
     return 0;
 }
 
-/* The splice (splice.h) of a source render_splice_parse() accepted and
- * render_splice_check_scan() proved sound. Returns 0 when done, -1 on a
- * failure (err set), 1 when the band does not fit the source's tables
- * (logged at debug level). c->src stays just past its header. */
+/* The splice (splice.h) of a source render_splice_parse() accepted. Returns
+ * 0 when done, -1 on a failure (err set), 1 when the band does not fit the
+ * source's tables or its scan is not proven sound (logged at debug level).
+ * c->src stays just past its header.
+ *
+ * The picture's scan goes out undecoded, so a corrupt upload must be caught
+ * here as the other routes catch it: the splice is taken only when walking
+ * the scan's codes proves it sound (data libjpeg reads without a warning,
+ * and alike whatever its source manager; the walk costs about 0.8 of
+ * libjpeg's read). Anything else, corrupt or merely unusual, is left to the
+ * coefficient copy and libjpeg's verdict. The walk comes last: sources whose
+ * tables lack a band symbol (optimized tables) are refused more cheaply. */
 static int run_splice(render_ctx_t *c, const render_splice_src_t *sp,
                       jvirt_barray_ptr *band_coef, char *err, size_t errlen)
 {
@@ -457,7 +465,7 @@ static int run_splice(render_ctx_t *c, const render_splice_src_t *sp,
         snprintf(err, errlen, "%s", why);
         return -1;
     }
-    if (rc > 0) {
+    if (rc > 0 || render_splice_check_scan(c->in, sp, s, why, sizeof why) < 0) {
         log_debug("render: no splice: %s", why);
         return 1;
     }
@@ -475,15 +483,8 @@ static int run_lossless(render_ctx_t *c, char *err, size_t errlen)
     jvirt_barray_ptr *band_coef = NULL;
     render_splice_src_t sp;
     char why[160];
-    /* The picture's scan goes out undecoded, so a corrupt upload must be
-     * caught here as the other routes catch it: the splice is taken only when
-     * walking the scan's codes proves it sound (data libjpeg reads without a
-     * warning, and alike whatever its source manager; the walk costs about
-     * 0.8 of libjpeg's read). Anything else, corrupt or merely unusual, is
-     * left to the coefficient copy and libjpeg's verdict. */
     if (band_h > 0 && !c->o.no_splice) {
-        if (render_splice_parse(c->in, c->in_len, &sp, why, sizeof why) < 0 ||
-            render_splice_check_scan(c->in, &sp, &c->src, why, sizeof why) < 0) {
+        if (render_splice_parse(c->in, c->in_len, &sp, why, sizeof why) < 0) {
             log_debug("render: no splice: %s", why);
         } else {
             /* One scan, EOI right after it: the quantization tables read with
