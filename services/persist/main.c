@@ -126,7 +126,9 @@ int main(int argc, char **argv)
         .taken_stage = "persisting",
         .next_stage = NULL,
         .done_stage = "stored",
-        .jobs_capacity = (size_t)nworkers * 2,
+        /* Room for a batch per Redis round trip (see render's main.c); the
+         * committer groups whatever the workers finish into one commit. */
+        .jobs_capacity = (size_t)nworkers * 8,
     };
     persist_ctx_t ctx = {.cfg = &cfg, .consumer = NULL, .committer = NULL, .deadline_mono_ms = 0};
     ctx.consumer = consumer_start(&opts);

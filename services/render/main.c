@@ -278,7 +278,10 @@ static int run_service(const config_t *cfg)
         .taken_stage = "rendering",
         .next_stage = "rendered",
         .done_stage = NULL,
-        .jobs_capacity = (size_t)n,
+        /* Deep enough that the workers never starve while intake waits on a
+         * Redis round trip (each one waits for an AOF fsync): intake then
+         * takes up to this many per trip. Memory: capacity x ~50 KB. */
+        .jobs_capacity = (size_t)n * 8,
     };
     svc.consumer = consumer_start(&co);
     if (!svc.consumer)
