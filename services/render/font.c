@@ -321,7 +321,11 @@ static int render_into(render_font_t *f, cache_entry_t *e, uint32_t cp, char *er
     render_glyph_t *g = &e->g;
     g->lg.face = face;
     g->lg.index = gi;
-    g->lg.advance = s->advance.x;
+    /* Unhinted advance (16.16 -> 26.6): lines are measured as the font was
+     * designed, as HarfBuzz/Pillow and every shaping engine measure them, and
+     * the pen keeps its fractional position (draw rounds per glyph). Hinted
+     * advances drift by up to half a pixel per glyph, ~15 px on a long line. */
+    g->lg.advance = s->linearHoriAdvance >> 10;
     g->lg.ink_top = h ? s->bitmap_top : 0;
     g->lg.ink_bottom = h ? h - s->bitmap_top : 0;
     g->bitmap_left = s->bitmap_left;
@@ -369,7 +373,7 @@ static long layout_kerning_cb(void *ctx, const layout_glyph_t *a, const layout_g
     FT_Face face = f->faces[a->face];
     FT_Vector v;
     if (!FT_HAS_KERNING(face) || FT_Get_Kerning(face, a->index, b->index,
-                                                FT_KERNING_DEFAULT, &v) != 0)
+                                                FT_KERNING_UNFITTED, &v) != 0)
         return 0;
     return v.x;
 }

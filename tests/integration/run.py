@@ -27,7 +27,12 @@ def main():
         tests = [t for t in tests if any(p in t.id() for p in patterns)]
     started = time.monotonic()
     result = unittest.TextTestRunner(verbosity=2).run(unittest.TestSuite(tests))
-    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    # Count tests, not sub-test failures: a test with three failing subTests
+    # is one failed test.
+    def test_id(t):
+        return getattr(t, "test_case", t).id()
+    failed = len({test_id(t) for t, _ in result.failures + result.errors} |
+                 {test_id(t) for t in result.unexpectedSuccesses})
     skipped = len(result.skipped)
     passed = result.testsRun - failed - skipped
     print("integration: %.1fs" % (time.monotonic() - started))
