@@ -8,7 +8,9 @@ PACKAGES="build-essential pkg-config ca-certificates
  libfreetype-dev libfontconfig-dev libjansson-dev check
  redis-server postgresql postgresql-client libjpeg-turbo-progs python3 python3-pil
  fonts-dejavu-core fonts-liberation2 fonts-droid-fallback
- docker-compose valgrind curl"
+ docker-compose valgrind curl
+ clang-14 libclang-rt-14-dev cppcheck clang-tidy clang-format
+ wrk nginx-light"
 
 if [ "$(id -u)" != 0 ]; then
     echo "deps.sh: not root; run:" >&2

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,8 +24,11 @@
 
 static char log_service[32] = "imgcap";
 static char log_path[PATH_MAX];
-static volatile int log_fd = -1;
-static volatile sig_atomic_t log_reopen_pending;
+/* Set once by log_open(); SIGHUP swaps the file behind the descriptor with
+ * dup3(), so a thread that loaded it never writes to a closed or reused fd.
+ * Lock-free atomics: the signal handlers may touch them (C11 7.14.1.1). */
+static _Atomic int log_fd = -1;
+static _Atomic int log_reopen_pending;
 static int log_min_level = LOG_INFO;
 static __thread char log_thread_name[32] = "main";
 
@@ -68,24 +72,28 @@ static int open_log_file(void)
  * async-signal-safe in spirit with our state). */
 static void reopen_if_asked(void)
 {
-    if (!log_reopen_pending || log_path[0] == '\0') return;
-    log_reopen_pending = 0;
+    if (log_path[0] == '\0' || !atomic_exchange(&log_reopen_pending, 0)) return;
     int fd = open_log_file();
     if (fd < 0) return;
-    int old = log_fd;
-    log_fd = fd;
-    if (old >= 0) close(old);
+    int cur = atomic_load(&log_fd);
+    if (cur < 0) {
+        atomic_store(&log_fd, fd);
+        return;
+    }
+    dup3(fd, cur, O_CLOEXEC); /* atomic: writers see the old file or the new one */
+    close(fd);
 }
 
-/* Escapes control characters so user-supplied text cannot start a new line or
- * drive a terminal. Returns the number of bytes written into out. */
+/* Escapes control characters (and the backslash, so that a literal "\x0a" in
+ * user text cannot pass for an escaped newline) so user-supplied text cannot
+ * start a new line or drive a terminal. Returns the number of bytes written into out. */
 static size_t escape_into(char *out, size_t room, const char *in, size_t inlen)
 {
     static const char hex[] = "0123456789abcdef";
     size_t o = 0;
     for (size_t i = 0; i < inlen; i++) {
         unsigned char c = (unsigned char)in[i];
-        if (c < 0x20 || c == 0x7f) {
+        if (c < 0x20 || c == 0x7f || c == '\\') {
             if (o + 4 >= room) break;
             out[o++] = '\\';
             out[o++] = 'x';
@@ -129,7 +137,7 @@ void log_write(log_level_t level, const char *fmt, ...)
 static void on_sighup(int sig)
 {
     (void)sig;
-    log_reopen_pending = 1;
+    atomic_store(&log_reopen_pending, 1);
 }
 
 /* Crash handler: only async-signal-safe calls (write, backtrace_symbols_fd;

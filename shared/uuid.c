@@ -70,7 +70,9 @@ int64_t uuid_v7_time_ms(const char *s)
     int64_t ms = 0;
     for (int i = 0; i < 13; i++) {
         if (s[i] == '-') continue;
-        ms = (ms << 4) | hex_value(s[i]);
+        int v = hex_value(s[i]);
+        if (v < 0) return -1;
+        ms = (ms << 4) | v;
     }
     return ms;
 }

@@ -415,8 +415,10 @@ static int run_coefficients(render_ctx_t *c, jvirt_barray_ptr *band_coef, char *
         for (int r = 0; r < dst_rows[ci]; r++) {
             JBLOCKARRAY d = s->mem->access_virt_barray((j_common_ptr)s, c->dst_coef[ci],
                                                        (JDIMENSION)r, 1, TRUE);
+            /* !band_coef never holds here (dst_rows > src_rows implies a band);
+             * it tells the analyzer so. */
             JBLOCKARRAY from =
-                r < src_rows
+                r < src_rows || !band_coef
                     ? s->mem->access_virt_barray((j_common_ptr)s, src_coef[ci],
                                                  (JDIMENSION)r, 1, FALSE)
                     : c->bandd.mem->access_virt_barray((j_common_ptr)&c->bandd,
