@@ -27,6 +27,12 @@
 #include "events.h"
 
 #define API_CONNECTION_LIMIT 1024
+/* Connections one client address may hold. Slow clients (slowloris) trickle a
+ * byte before each idle timeout, so the idle timeout alone never frees their
+ * threads; this bound keeps one address from taking the whole pool. Docker's
+ * port publishing keeps client addresses (iptables DNAT); behind a proxy that
+ * does not, raise it or let the proxy enforce header timeouts. */
+#define API_PER_IP_CONNECTION_LIMIT 128
 
 typedef struct api_server api_server_t;
 

@@ -311,13 +311,13 @@ class PixelLimit(unittest.TestCase):
 
 
 class Slowloris(unittest.TestCase):
-    """Many connections that trickle their headers (each byte resets MHD's idle
-    timeout) do not starve the server: a normal upload and the health check
-    still succeed meanwhile. The count stays under the api's connection limit
-    (API_CONNECTION_LIMIT, 1024): past it new connections are reset until the
-    slow ones go, which only a per-client limit or a proxy in front can stop."""
+    """More trickling connections from one address than the api has threads
+    (each byte resets MHD's idle timeout) do not starve the server: the
+    per-address limit (API_PER_IP_CONNECTION_LIMIT, 128) refuses the excess, so
+    a normal upload and the health check from another address still succeed."""
 
-    CONNECTIONS = 500
+    CONNECTIONS = 1100  # more than API_CONNECTION_LIMIT (1024)
+    PER_IP_LIMIT = 128
 
     def test_slow_headers_do_not_block_uploads(self):
         with Stack(services=("api",)) as stack:
@@ -327,10 +327,13 @@ class Slowloris(unittest.TestCase):
                 # From another loopback address, so that a per-client connection
                 # limit (the usual slowloris defence) would not also refuse
                 # the honest client on 127.0.0.1.
-                s = socket.create_connection(("127.0.0.1", stack.api_port), timeout=10,
-                                             source_address=("127.0.0.2", 0))
-                s.sendall(b"POST /api/images HTTP/1.1\r\nHost: x\r\nX-Slow-%d: " % i)
-                socks.append(s)
+                try:
+                    s = socket.create_connection(("127.0.0.1", stack.api_port), timeout=10,
+                                                 source_address=("127.0.0.2", 0))
+                    s.sendall(b"POST /api/images HTTP/1.1\r\nHost: x\r\nX-Slow-%d: " % i)
+                    socks.append(s)
+                except OSError:
+                    pass  # refused or reset: the per-address limit at work
 
             def trickle():
                 while not stop.wait(0.5):
@@ -343,6 +346,20 @@ class Slowloris(unittest.TestCase):
             t.start()
             try:
                 time.sleep(1.0)  # let every slow connection be accepted and trickle
+                alive = 0
+                for s in socks:  # the server closes what is over the limit
+                    try:
+                        s.sendall(b"a")
+                        s.setblocking(False)
+                        try:
+                            alive += s.recv(1) != b""
+                        except BlockingIOError:
+                            alive += 1
+                        s.setblocking(True)
+                    except OSError:
+                        pass
+                self.assertLessEqual(alive, self.PER_IP_LIMIT)
+                self.assertGreater(alive, 0)
                 for n in range(3):
                     r = stack.upload(JPEG, "while %d clients crawl (%d)" % (self.CONNECTIONS, n))
                     self.assertEqual(r.status, 202, r.body)
