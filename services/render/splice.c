@@ -225,17 +225,50 @@ static int encode_block(bitw_t *w, const JCOEF *b, int *last_dc, const huff_t *d
     return 0;
 }
 
-/* ---- reading the picture's scan ---- */
+/* ---- reading the picture's scan ----
+ *
+ * The walk only has to know how many bits each code and its extra bits take
+ * and where the block's coefficient index goes, never a coefficient's value.
+ * So one lookup on the next LOOK_BITS bits of the data resolves, for every
+ * code of up to LOOK_BITS bits, everything the symbol means to the walk
+ * (a step), extra bits included even when they lie beyond those LOOK_BITS. */
 
-/* A decoding table: codes of up to LOOK_BITS bits by lookup, longer ones
- * by length. */
 #define LOOK_BITS 10
+
+/* A step, packed in 32 bits (0: the code is longer than LOOK_BITS):
+ *   bits 0-4   bits to consume: the code and its extra bits (at most 16+11);
+ *   bits 5-10  the largest coefficient index at which the symbol may start,
+ *              0 for a symbol the walk refuses (every index is 1 or more);
+ *   bits 11-17 how far the index moves: run + 1, 16 for ZRL, 64 for EOB (so
+ *              the block ends). */
+#define STEP(bits, maxk, adv) ((uint32_t)(bits) | (uint32_t)(maxk) << 5 | (uint32_t)(adv) << 11)
+#define STEP_BITS(e) ((int)((e) & 31))
+#define STEP_MAXK(e) ((int)((e) >> 5 & 63))
+#define STEP_ADV(e) ((int)((e) >> 11))
+
+/* The step of symbol sym whose code has len bits. Stricter than libjpeg: a
+ * DC size over 11, an AC size over 10, a coefficient past the 64th and
+ * run/size symbols without a size other than EOB and ZRL are refused. A ZRL
+ * may run past the 64th coefficient: that ends the block, as in libjpeg. */
+static uint32_t step_of(int dc, unsigned sym, int len)
+{
+    if (dc) return sym > 11 ? STEP(len, 0, 0) : STEP(len + (int)sym, 63, 0);
+    unsigned run = sym >> 4, size = sym & 15;
+    if (sym == 0x00) return STEP(len, 63, 64);
+    if (sym == 0xF0) return STEP(len, 63, 16);
+    if (!size || size > 10) return STEP(len, 0, 0);
+    return STEP(len + (int)size, 63 - (int)run, (int)run + 1);
+}
+
+/* A decoding table: steps of codes of up to LOOK_BITS bits by lookup,
+ * longer ones by length. */
 typedef struct dtab {
-    uint16_t look[1 << LOOK_BITS]; /* (length << 8 | symbol) of the code the
-                                      next LOOK_BITS bits start with; 0: longer */
+    uint32_t look[1 << LOOK_BITS]; /* the step of the code the next LOOK_BITS
+                                      bits start with; 0: a longer code (or none) */
     int32_t maxcode[17];           /* largest code of each length, -1: none */
     int32_t valoff[17];            /* huffval index of a length's first code minus that code */
     unsigned char huffval[256];
+    int dc;
 } dtab_t;
 
 static int dtab_build(const JHUFF_TBL *t, int dc, int no, dtab_t *d, char *why, size_t whylen)
@@ -244,6 +277,7 @@ static int dtab_build(const JHUFF_TBL *t, int dc, int no, dtab_t *d, char *why, 
     if (huff_build(t, dc, no, &h, why, whylen)) return -1;
     memset(d->look, 0, sizeof d->look);
     memcpy(d->huffval, t->huffval, sizeof d->huffval);
+    d->dc = dc;
     int32_t code = 0;
     int k = 0;
     for (int l = 1; l <= 16; l++) {
@@ -252,10 +286,11 @@ static int dtab_build(const JHUFF_TBL *t, int dc, int no, dtab_t *d, char *why, 
         } else {
             d->valoff[l] = k - code;
             for (unsigned n = 0; n < t->bits[l]; n++, k++, code++)
-                if (l <= LOOK_BITS)
+                if (l <= LOOK_BITS) {
+                    uint32_t e = step_of(dc, t->huffval[k], l);
                     for (int fill = 0; fill < 1 << (LOOK_BITS - l); fill++)
-                        d->look[code << (LOOK_BITS - l) | fill] = (uint16_t)(l << 8 |
-                                                                             t->huffval[k]);
+                        d->look[code << (LOOK_BITS - l) | fill] = e;
+                }
             d->maxcode[l] = code - 1;
         }
         code <<= 1;
@@ -263,25 +298,54 @@ static int dtab_build(const JHUFF_TBL *t, int dc, int no, dtab_t *d, char *why, 
     return 0;
 }
 
+/* The step of a code longer than LOOK_BITS at the top of acc; 0 when no
+ * code of the table starts there. */
+static uint32_t dtab_long(const dtab_t *d, uint64_t acc)
+{
+    for (int len = LOOK_BITS + 1; len <= 16; len++) {
+        int32_t code = (int32_t)(acc >> (64 - len));
+        if (code <= d->maxcode[len]) return step_of(d->dc, d->huffval[d->valoff[len] + code], len);
+    }
+    return 0;
+}
+
 /* MSB-first bits of entropy-coded data, 0xFF00 unstuffed; stops in front of
- * any marker. */
+ * any marker. The verdict only depends on whether a code or its extra bits
+ * reach past the last bit before the marker (or end): the bits of acc
+ * below its top n are either zero or the data's next bits (the fast refill
+ * puts part of a byte it has not yet counted there, which the next refill
+ * puts again at the same place). */
 typedef struct bitr {
     const unsigned char *p, *end;
     uint64_t acc; /* the next n bits, at the top */
     int n;
 } bitr_t;
 
+static inline uint64_t load_be64(const unsigned char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, sizeof w);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
+}
+
+/* Tops acc up to more than 56 bits, or to everything before the marker (or
+ * end) ahead. */
 static inline void bitr_fill(bitr_t *r)
 {
-    /* four bytes at once while none of them is 0xFF (most of the data) */
-    while (r->n <= 32 && r->end - r->p >= 4) {
-        uint32_t w = (uint32_t)r->p[0] << 24 | (uint32_t)r->p[1] << 16 | (uint32_t)r->p[2] << 8 |
-                     r->p[3];
-        if ((~w - 0x01010101u) & w & 0x80808080u) /* has a 0xFF byte (~w has a 0) */
-            break;
-        r->acc |= (uint64_t)w << (32 - r->n);
-        r->n += 32;
-        r->p += 4;
+    if (r->n > 56) return;
+    if (r->end - r->p >= 8) {
+        uint64_t w = load_be64(r->p);
+        /* no 0xFF among the 8 bytes (~w has no zero byte): no stuffing, no
+         * marker, whole bytes straight in (most of the data) */
+        if (!((~w - 0x0101010101010101ULL) & w & 0x8080808080808080ULL)) {
+            r->acc |= w >> r->n;
+            r->p += (63 - r->n) >> 3;
+            r->n |= 56;
+            return;
+        }
     }
     while (r->n <= 56 && r->p < r->end) {
         unsigned c = r->p[0];
@@ -296,69 +360,41 @@ static inline void bitr_fill(bitr_t *r)
     }
 }
 
-/* The next symbol; -1 on a code not in d or past the end of the data. */
-static inline int bitr_symbol(bitr_t *r, const dtab_t *d)
+/* jpeg_read_header() refuses sampling factors over 4 */
+#define SAMP_BLOCKS_MAX 16
+
+/* The scan's blocks, in MCU order, as pairs of tables. */
+typedef struct mcu_tabs {
+    const dtab_t *dc[MAX_COMPS_IN_SCAN * SAMP_BLOCKS_MAX], *ac[MAX_COMPS_IN_SCAN * SAMP_BLOCKS_MAX];
+    int blocks;
+} mcu_tabs_t;
+
+/* One MCU; 0 or -1. */
+static inline int check_mcu(bitr_t *rp, const mcu_tabs_t *t)
 {
-    unsigned e = d->look[r->acc >> (64 - LOOK_BITS)];
-    int len;
-    unsigned sym;
-    if (e) {
-        len = (int)(e >> 8);
-        sym = e & 0xFF;
-    } else {
-        for (len = LOOK_BITS + 1;; len++) {
-            if (len > 16) return -1;
-            int32_t code = (int32_t)(r->acc >> (64 - len));
-            if (code <= d->maxcode[len]) {
-                sym = d->huffval[d->valoff[len] + code];
-                break;
-            }
+    bitr_t r = *rp; /* a local copy the compiler can keep in registers */
+    for (int b = 0; b < t->blocks; b++) {
+        const dtab_t *dc = t->dc[b], *ac = t->ac[b];
+        if (r.n < 32) bitr_fill(&r);
+        uint32_t e = dc->look[r.acc >> (64 - LOOK_BITS)];
+        if (!e) e = dtab_long(dc, r.acc);
+        /* a DC code of up to 16 bits and 11 extra bits: 27 bits at most */
+        if (!STEP_MAXK(e) || STEP_BITS(e) > r.n) return -1;
+        r.acc <<= STEP_BITS(e);
+        r.n -= STEP_BITS(e);
+        for (int k = 1; k < 64;) {
+            /* an AC code and its extra bits: 26 bits at most */
+            if (r.n < 32) bitr_fill(&r);
+            e = ac->look[r.acc >> (64 - LOOK_BITS)];
+            if (!e && !(e = dtab_long(ac, r.acc))) return -1;
+            if (k > STEP_MAXK(e) || STEP_BITS(e) > r.n) return -1;
+            r.acc <<= STEP_BITS(e);
+            r.n -= STEP_BITS(e);
+            k += STEP_ADV(e);
         }
     }
-    if (len > r->n) return -1;
-    r->acc <<= len;
-    r->n -= len;
-    return (int)sym;
-}
-
-static inline int bitr_skip(bitr_t *r, int n)
-{
-    if (n > r->n) return -1;
-    r->acc <<= n;
-    r->n -= n;
+    *rp = r;
     return 0;
-}
-
-/* One block; 0 or -1. Stricter than libjpeg: a DC size over 11, an AC size
- * over 10, coefficients past the 64th and run/size symbols without a size
- * other than EOB and ZRL are refused. */
-static inline int check_block_in(bitr_t *r, const dtab_t *dc, const dtab_t *ac)
-{
-    bitr_fill(r);
-    int s = bitr_symbol(r, dc);
-    if (s < 0 || s > 11 || bitr_skip(r, s)) return -1;
-    for (int k = 1; k < 64; k++) {
-        if (r->n < 32) bitr_fill(r);
-        int rs = bitr_symbol(r, ac);
-        if (rs <= 0) /* a bad code, or EOB */
-            return rs;
-        s = rs & 15;
-        k += rs >> 4;
-        if (!s) {
-            if (rs != 0xF0) return -1;
-            continue; /* ZRL: 16 zeros, the loop counts the 16th */
-        }
-        if (k > 63 || s > 10 || bitr_skip(r, s)) return -1;
-    }
-    return 0;
-}
-
-static int check_block(bitr_t *r, const dtab_t *dc, const dtab_t *ac)
-{
-    bitr_t l = *r; /* a local copy the compiler can keep in registers */
-    int rc = check_block_in(&l, dc, ac);
-    *r = l;
-    return rc;
 }
 
 int render_splice_check_scan(const unsigned char *in, const render_splice_src_t *sp,
@@ -374,7 +410,7 @@ int render_splice_check_scan(const unsigned char *in, const render_splice_src_t 
     int built_dc[NUM_HUFF_TBLS], built_ac[NUM_HUFF_TBLS];
     memcpy(built_dc, no_tables, sizeof built_dc);
     memcpy(built_ac, no_tables, sizeof built_ac);
-    int nblocks[MAX_COMPS_IN_SCAN];
+    mcu_tabs_t tabs = {.blocks = 0};
     for (int i = 0; i < nscan; i++) {
         const jpeg_component_info *comp = src->cur_comp_info[i];
         int d = comp->dc_tbl_no, a = comp->ac_tbl_no;
@@ -387,7 +423,15 @@ int render_splice_check_scan(const unsigned char *in, const render_splice_src_t 
         if (!built_ac[a] && dtab_build(src->ac_huff_tbl_ptrs[a], 0, a, &act[a], why, whylen))
             return -1;
         built_dc[d] = built_ac[a] = 1;
-        nblocks[i] = nscan == 1 ? 1 : comp->h_samp_factor * comp->v_samp_factor;
+        int nb = nscan == 1 ? 1 : comp->h_samp_factor * comp->v_samp_factor;
+        if (nb < 1 || nb > SAMP_BLOCKS_MAX) {
+            snprintf(why, whylen, "sampling factors out of range");
+            return -1;
+        }
+        for (int b = 0; b < nb; b++) {
+            tabs.dc[tabs.blocks] = &dct[d];
+            tabs.ac[tabs.blocks++] = &act[a];
+        }
     }
     unsigned long mcus;
     if (nscan == 1) {
@@ -401,8 +445,9 @@ int render_splice_check_scan(const unsigned char *in, const render_splice_src_t 
     unsigned long interval = src->restart_interval ? src->restart_interval : mcus;
     bitr_t r = {in + sp->data, in + sp->scan_end, 0, 0};
     unsigned rst = 0;
-    for (unsigned long m = 0; m < mcus; m++) {
-        if (m && m % interval == 0) {
+    unsigned long left = interval; /* MCUs before the next RST */
+    for (unsigned long m = 0; m < mcus; m++, left--) {
+        if (!left) {
             /* only the padding of the last byte may be left before the RST */
             bitr_fill(&r);
             if (r.n >= 8 || r.end - r.p < 2 || r.p[0] != 0xFF || r.p[1] != 0xD0 + rst) {
@@ -413,14 +458,11 @@ int render_splice_check_scan(const unsigned char *in, const render_splice_src_t 
             r.p += 2;
             r.acc = 0;
             r.n = 0;
+            left = interval;
         }
-        for (int i = 0; i < nscan; i++) {
-            const jpeg_component_info *comp = src->cur_comp_info[i];
-            for (int b = 0; b < nblocks[i]; b++)
-                if (check_block(&r, &dct[comp->dc_tbl_no], &act[comp->ac_tbl_no])) {
-                    snprintf(why, whylen, "undecodable data in MCU %lu", m);
-                    return -1;
-                }
+        if (check_mcu(&r, &tabs)) {
+            snprintf(why, whylen, "undecodable data in MCU %lu", m);
+            return -1;
         }
     }
     bitr_fill(&r);

@@ -11,6 +11,7 @@
  * route's (or the re-encode's). */
 #include <check.h>
 #include <setjmp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -860,6 +861,356 @@ START_TEST(scan_check_differential)
 }
 END_TEST
 
+/* ---- the scan walk before its table-driven rewrite, verbatim: the
+ * reference the current walk must agree with on every input ---- */
+
+typedef struct ref_huff {
+    unsigned short code[256];
+    unsigned char size[256]; /* 0: the symbol has no code */
+} ref_huff_t;
+
+/* Canonical codes of t (T.81 annex C), with the checks libjpeg's
+ * jpeg_make_c_derived_tbl() makes. 0, or -1 with why. */
+static int ref_huff_build(const JHUFF_TBL *t, int dc, int no, ref_huff_t *h, char *why, size_t whylen)
+{
+    const char *kind = dc ? "DC" : "AC";
+    if (!t) {
+        snprintf(why, whylen, "no DHT for %s table %d", kind, no);
+        return -1;
+    }
+    memset(h->size, 0, sizeof h->size);
+    unsigned code = 0, k = 0;
+    for (int l = 1; l <= 16; l++) {
+        for (unsigned n = 0; n < t->bits[l]; n++, k++, code++) {
+            unsigned sym = k < 256 ? t->huffval[k] : 256;
+            if (sym >= 256 || (dc && sym > 15) || h->size[sym]) {
+                snprintf(why, whylen, "bad %s table %d", kind, no);
+                return -1;
+            }
+            h->code[sym] = (unsigned short)code;
+            h->size[sym] = (unsigned char)l;
+        }
+        /* the all-ones code of a length is reserved */
+        if (t->bits[l] && code >= (1u << l)) {
+            snprintf(why, whylen, "bad %s table %d", kind, no);
+            return -1;
+        }
+        code <<= 1;
+    }
+    return 0;
+}
+
+/* A decoding table: codes of up to REF_LOOK_BITS bits by lookup, longer ones
+ * by length. */
+#define REF_LOOK_BITS 10
+typedef struct ref_dtab {
+    uint16_t look[1 << REF_LOOK_BITS]; /* (length << 8 | symbol) of the code the
+                                      next REF_LOOK_BITS bits start with; 0: longer */
+    int32_t maxcode[17];           /* largest code of each length, -1: none */
+    int32_t valoff[17];            /* huffval index of a length's first code minus that code */
+    unsigned char huffval[256];
+} ref_dtab_t;
+
+static int ref_dtab_build(const JHUFF_TBL *t, int dc, int no, ref_dtab_t *d, char *why, size_t whylen)
+{
+    ref_huff_t h; /* validates the table as the encoder side does */
+    if (ref_huff_build(t, dc, no, &h, why, whylen)) return -1;
+    memset(d->look, 0, sizeof d->look);
+    memcpy(d->huffval, t->huffval, sizeof d->huffval);
+    int32_t code = 0;
+    int k = 0;
+    for (int l = 1; l <= 16; l++) {
+        if (!t->bits[l]) {
+            d->maxcode[l] = -1;
+        } else {
+            d->valoff[l] = k - code;
+            for (unsigned n = 0; n < t->bits[l]; n++, k++, code++)
+                if (l <= REF_LOOK_BITS)
+                    for (int fill = 0; fill < 1 << (REF_LOOK_BITS - l); fill++)
+                        d->look[code << (REF_LOOK_BITS - l) | fill] = (uint16_t)(l << 8 |
+                                                                             t->huffval[k]);
+            d->maxcode[l] = code - 1;
+        }
+        code <<= 1;
+    }
+    return 0;
+}
+
+/* MSB-first bits of entropy-coded data, 0xFF00 unstuffed; stops in front of
+ * any marker. */
+typedef struct ref_bitr {
+    const unsigned char *p, *end;
+    uint64_t acc; /* the next n bits, at the top */
+    int n;
+} ref_bitr_t;
+
+static inline void ref_bitr_fill(ref_bitr_t *r)
+{
+    /* four bytes at once while none of them is 0xFF (most of the data) */
+    while (r->n <= 32 && r->end - r->p >= 4) {
+        uint32_t w = (uint32_t)r->p[0] << 24 | (uint32_t)r->p[1] << 16 | (uint32_t)r->p[2] << 8 |
+                     r->p[3];
+        if ((~w - 0x01010101u) & w & 0x80808080u) /* has a 0xFF byte (~w has a 0) */
+            break;
+        r->acc |= (uint64_t)w << (32 - r->n);
+        r->n += 32;
+        r->p += 4;
+    }
+    while (r->n <= 56 && r->p < r->end) {
+        unsigned c = r->p[0];
+        if (c == 0xFF) {
+            if (r->p + 1 >= r->end || r->p[1] != 0) return; /* a marker */
+            r->p += 2;
+        } else {
+            r->p++;
+        }
+        r->acc |= (uint64_t)c << (56 - r->n);
+        r->n += 8;
+    }
+}
+
+/* The next symbol; -1 on a code not in d or past the end of the data. */
+static inline int ref_bitr_symbol(ref_bitr_t *r, const ref_dtab_t *d)
+{
+    unsigned e = d->look[r->acc >> (64 - REF_LOOK_BITS)];
+    int len;
+    unsigned sym;
+    if (e) {
+        len = (int)(e >> 8);
+        sym = e & 0xFF;
+    } else {
+        for (len = REF_LOOK_BITS + 1;; len++) {
+            if (len > 16) return -1;
+            int32_t code = (int32_t)(r->acc >> (64 - len));
+            if (code <= d->maxcode[len]) {
+                sym = d->huffval[d->valoff[len] + code];
+                break;
+            }
+        }
+    }
+    if (len > r->n) return -1;
+    r->acc <<= len;
+    r->n -= len;
+    return (int)sym;
+}
+
+static inline int ref_bitr_skip(ref_bitr_t *r, int n)
+{
+    if (n > r->n) return -1;
+    r->acc <<= n;
+    r->n -= n;
+    return 0;
+}
+
+/* One block; 0 or -1. Stricter than libjpeg: a DC size over 11, an AC size
+ * over 10, coefficients past the 64th and run/size symbols without a size
+ * other than EOB and ZRL are refused. */
+static inline int ref_check_block_in(ref_bitr_t *r, const ref_dtab_t *dc, const ref_dtab_t *ac)
+{
+    ref_bitr_fill(r);
+    int s = ref_bitr_symbol(r, dc);
+    if (s < 0 || s > 11 || ref_bitr_skip(r, s)) return -1;
+    for (int k = 1; k < 64; k++) {
+        if (r->n < 32) ref_bitr_fill(r);
+        int rs = ref_bitr_symbol(r, ac);
+        if (rs <= 0) /* a bad code, or EOB */
+            return rs;
+        s = rs & 15;
+        k += rs >> 4;
+        if (!s) {
+            if (rs != 0xF0) return -1;
+            continue; /* ZRL: 16 zeros, the loop counts the 16th */
+        }
+        if (k > 63 || s > 10 || ref_bitr_skip(r, s)) return -1;
+    }
+    return 0;
+}
+
+static int ref_check_block(ref_bitr_t *r, const ref_dtab_t *dc, const ref_dtab_t *ac)
+{
+    ref_bitr_t l = *r; /* a local copy the compiler can keep in registers */
+    int rc = ref_check_block_in(&l, dc, ac);
+    *r = l;
+    return rc;
+}
+
+static int ref_check_scan(const unsigned char *in, const render_splice_src_t *sp,
+                             j_decompress_ptr src, char *why, size_t whylen)
+{
+    int nscan = src->comps_in_scan;
+    if (nscan < 1 || nscan > MAX_COMPS_IN_SCAN) {
+        snprintf(why, whylen, "%d components in the scan", nscan);
+        return -1;
+    }
+    static const int no_tables[NUM_HUFF_TBLS] = {0};
+    ref_dtab_t dct[NUM_HUFF_TBLS], act[NUM_HUFF_TBLS];
+    int built_dc[NUM_HUFF_TBLS], built_ac[NUM_HUFF_TBLS];
+    memcpy(built_dc, no_tables, sizeof built_dc);
+    memcpy(built_ac, no_tables, sizeof built_ac);
+    int nblocks[MAX_COMPS_IN_SCAN];
+    for (int i = 0; i < nscan; i++) {
+        const jpeg_component_info *comp = src->cur_comp_info[i];
+        int d = comp->dc_tbl_no, a = comp->ac_tbl_no;
+        if (d < 0 || d >= NUM_HUFF_TBLS || a < 0 || a >= NUM_HUFF_TBLS) {
+            snprintf(why, whylen, "Huffman table number out of range");
+            return -1;
+        }
+        if (!built_dc[d] && ref_dtab_build(src->dc_huff_tbl_ptrs[d], 1, d, &dct[d], why, whylen))
+            return -1;
+        if (!built_ac[a] && ref_dtab_build(src->ac_huff_tbl_ptrs[a], 0, a, &act[a], why, whylen))
+            return -1;
+        built_dc[d] = built_ac[a] = 1;
+        nblocks[i] = nscan == 1 ? 1 : comp->h_samp_factor * comp->v_samp_factor;
+    }
+    unsigned long mcus;
+    if (nscan == 1) {
+        const jpeg_component_info *comp = src->cur_comp_info[0];
+        mcus = (unsigned long)comp->width_in_blocks * comp->height_in_blocks;
+    } else {
+        unsigned long mw = 8UL * (unsigned long)src->max_h_samp_factor;
+        unsigned long mh = 8UL * (unsigned long)src->max_v_samp_factor;
+        mcus = (src->image_width + mw - 1) / mw * ((src->image_height + mh - 1) / mh);
+    }
+    unsigned long interval = src->restart_interval ? src->restart_interval : mcus;
+    ref_bitr_t r = {in + sp->data, in + sp->scan_end, 0, 0};
+    unsigned rst = 0;
+    for (unsigned long m = 0; m < mcus; m++) {
+        if (m && m % interval == 0) {
+            /* only the padding of the last byte may be left before the RST */
+            ref_bitr_fill(&r);
+            if (r.n >= 8 || r.end - r.p < 2 || r.p[0] != 0xFF || r.p[1] != 0xD0 + rst) {
+                snprintf(why, whylen, "no RST%u right after MCU %lu", rst, m);
+                return -1;
+            }
+            rst = (rst + 1) & 7;
+            r.p += 2;
+            r.acc = 0;
+            r.n = 0;
+        }
+        for (int i = 0; i < nscan; i++) {
+            const jpeg_component_info *comp = src->cur_comp_info[i];
+            for (int b = 0; b < nblocks[i]; b++)
+                if (ref_check_block(&r, &dct[comp->dc_tbl_no], &act[comp->ac_tbl_no])) {
+                    snprintf(why, whylen, "undecodable data in MCU %lu", m);
+                    return -1;
+                }
+        }
+    }
+    ref_bitr_fill(&r);
+    if (r.n >= 8 || r.p != r.end) {
+        snprintf(why, whylen, "data after the last MCU");
+        return -1;
+    }
+    return 0;
+}
+
+
+/* Random corruptions (seeded, so every run tries the same inputs) of the
+ * scan data of sources with different tables, sampling and restart
+ * intervals: bit flips, 0xFF bytes, markers, runs of random bytes, bytes
+ * deleted, the data cut short; one to three at a time, half of them near an
+ * 0xFF byte or the end of the data, where the reader's slow paths are. The
+ * walk must give the reference's verdict on each. */
+static unsigned lcg_next(unsigned long long *s)
+{
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (unsigned)(*s >> 33);
+}
+
+START_TEST(scan_check_matches_reference)
+{
+    img_t cam = camera();
+    spec_t rst_rows = {.w = 674, .h = 480, .restart_rows = 1};
+    spec_t rst_odd = {.w = 674, .h = 480, .restart_mcus = 7, .optimize = 1};
+    spec_t opt_gray = {.w = 674, .h = 480, .gray = 1, .optimize = 1};
+    spec_t h2v2_rst = {.w = 674, .h = 480, .h0 = 2, .v0 = 2, .restart_mcus = 3, .quality = 97};
+    buf_t srcs[] = {data_file("camera_674x480.jpg"), data_file("camera_674x480_444.jpg"),
+                    data_file("camera_674x480_gray.jpg"), data_file("synthetic_640x480.jpg"),
+                    encode(&cam, &rst_rows), encode(&cam, &rst_odd), encode(&cam, &opt_gray),
+                    encode(&cam, &h2v2_rst)};
+    free(cam.px);
+    unsigned long long seed = 20261128;
+    int agreed_ok = 0, agreed_bad = 0;
+    for (size_t v = 0; v < sizeof srcs / sizeof *srcs; v++) {
+        const buf_t *in = &srcs[v];
+        render_splice_src_t sp;
+        char why[256], rwhy[256];
+        ck_assert_int_eq(render_splice_parse(in->p, in->n, &sp, why, sizeof why), 0);
+        struct jpeg_decompress_struct d;
+        serr_t e;
+        strict_err(&d, &e);
+        jpeg_create_decompress(&d);
+        if (setjmp(e.jb)) ck_abort_msg("header: %s", e.msg);
+        jpeg_mem_src(&d, in->p, (unsigned long)in->n);
+        jpeg_read_header(&d, TRUE); /* the corruptions leave the header alone */
+        ck_assert_int_eq(render_splice_check_scan(in->p, &sp, &d, why, sizeof why), 0);
+        ck_assert_int_eq(ref_check_scan(in->p, &sp, &d, rwhy, sizeof rwhy), 0);
+        for (int i = 0; i < 300; i++) {
+            buf_t b = {malloc(in->n + 64), in->n};
+            memcpy(b.p, in->p, in->n);
+            size_t end = sp.scan_end; /* moves with insertions and deletions */
+            int changes = 1 + (int)(lcg_next(&seed) % 3);
+            for (int c = 0; c < changes && end > sp.data + 32; c++) {
+                size_t span = end - sp.data, at = sp.data + lcg_next(&seed) % span;
+                unsigned where = lcg_next(&seed) % 4;
+                if (where == 1) {
+                    at = end - 1 - lcg_next(&seed) % 32;
+                } else if (where == 2) {
+                    const unsigned char *ff = memchr(b.p + at, 0xFF, end - at);
+                    if (ff) at = (size_t)(ff - b.p) + lcg_next(&seed) % 3;
+                    if (at >= end) at = end - 1;
+                }
+                unsigned r = lcg_next(&seed), kind = r % 7;
+                if (kind == 0) {
+                    b.p[at] ^= (unsigned char)(1u << (r >> 8) % 8);
+                } else if (kind == 1) {
+                    b.p[at] = 0xFF;
+                } else if (kind == 2) {
+                    b.p[at] = (unsigned char)(r >> 8);
+                } else if (kind == 3 || kind == 4) {
+                    /* two bytes in: a stuffed 0xFF, or any RST marker */
+                    memmove(b.p + at + 2, b.p + at, b.n - at);
+                    b.p[at] = 0xFF;
+                    b.p[at + 1] = kind == 3 ? 0 : (unsigned char)(0xD0 + (r >> 8) % 8);
+                    b.n += 2;
+                    end += 2;
+                } else if (kind == 5) {
+                    size_t del = 1 + (r >> 8) % 3;
+                    if (at + del > end) del = end - at;
+                    memmove(b.p + at, b.p + at + del, b.n - at - del);
+                    b.n -= del;
+                    end -= del;
+                } else {
+                    /* the data ends here */
+                    memmove(b.p + at, b.p + end, b.n - end);
+                    b.n -= end - at;
+                    end = at;
+                }
+            }
+            render_splice_src_t bp;
+            if (render_splice_parse(b.p, b.n, &bp, why, sizeof why) == 0) {
+                int got = render_splice_check_scan(b.p, &bp, &d, why, sizeof why);
+                int want = ref_check_scan(b.p, &bp, &d, rwhy, sizeof rwhy);
+                ck_assert_msg(got == want, "source %zu, corruption %d: %d (%s), reference %d (%s)",
+                              v, i, got, got ? why : "", want, want ? rwhy : "");
+                if (got) {
+                    ck_assert_str_eq(why, rwhy);
+                    agreed_bad++;
+                } else {
+                    agreed_ok++;
+                }
+            }
+            free(b.p);
+        }
+        jpeg_destroy_decompress(&d);
+        free(in->p);
+    }
+    /* both verdicts occurred */
+    ck_assert_int_gt(agreed_ok, 0);
+    ck_assert_int_gt(agreed_bad, 0);
+}
+END_TEST
+
 Suite *render_splice_suite(void)
 {
     Suite *s = suite_create("render_splice");
@@ -872,6 +1223,7 @@ Suite *render_splice_suite(void)
     tcase_add_test(tc, missing_symbols);
     tcase_add_test(tc, encoder_direct);
     tcase_add_test(tc, scan_check_differential);
+    tcase_add_test(tc, scan_check_matches_reference);
     tcase_add_test(tc, odd_scan_data);
     tcase_add_test(tc, corrupt_scan_data);
     suite_add_tcase(s, tc);
