@@ -231,16 +231,18 @@ static int encode_block(bitw_t *w, const JCOEF *b, int *last_dc, const huff_t *d
  * and where the block's coefficient index goes, never a coefficient's value.
  * So one lookup on the next LOOK_BITS bits of the data resolves, for every
  * code of up to LOOK_BITS bits, everything the symbol means to the walk
- * (a step), extra bits included even when they lie beyond those LOOK_BITS. */
+ * (a step), extra bits included even when they lie beyond those LOOK_BITS;
+ * for AC codes, a second table goes further and resolves every step that
+ * lies wholly in those bits at once (most AC steps are a few bits long). */
 
-#define LOOK_BITS 10
+#define LOOK_BITS 11
 
 /* A step, packed in 32 bits (0: the code is longer than LOOK_BITS):
  *   bits 0-4   bits to consume: the code and its extra bits (at most 16+11);
- *   bits 5-10  the largest coefficient index at which the symbol may start,
+ *   bits 5-10  the largest coefficient index at which the step may start,
  *              0 for a symbol the walk refuses (every index is 1 or more);
  *   bits 11-17 how far the index moves: run + 1, 16 for ZRL, 64 for EOB (so
- *              the block ends). */
+ *              the block ends; a run of steps ending with EOB, more). */
 #define STEP(bits, maxk, adv) ((uint32_t)(bits) | (uint32_t)(maxk) << 5 | (uint32_t)(adv) << 11)
 #define STEP_BITS(e) ((int)((e) & 31))
 #define STEP_MAXK(e) ((int)((e) >> 5 & 63))
@@ -265,11 +267,45 @@ static uint32_t step_of(int dc, unsigned sym, int len)
 typedef struct dtab {
     uint32_t look[1 << LOOK_BITS]; /* the step of the code the next LOOK_BITS
                                       bits start with; 0: a longer code (or none) */
+    uint32_t multi[1 << LOOK_BITS]; /* AC: the steps wholly in the next
+                                       LOOK_BITS bits as one, ending at the
+                                       first EOB or ZRL; else as look */
     int32_t maxcode[17];           /* largest code of each length, -1: none */
     int32_t valoff[17];            /* huffval index of a length's first code minus that code */
     unsigned char huffval[256];
     int dc;
 } dtab_t;
+
+/* multi[] from look[]. A run of steps is valid from index k when each is:
+ * the i-th needs k + (index moves of those before it) <= its largest start.
+ * For the run, the tightest of these holds: a run whose steps before the
+ * last move the index by a, with a last step allowing starts up to m, may
+ * start at up to m - a; for steps other than EOB and ZRL, m = 64 - their
+ * own move, so no step but the last can end the block (a block ended in the
+ * middle of the bits would make the rest a DC code). An index past the run's
+ * limit takes the first step alone (look[]), which then decides. */
+static void dtab_multi(dtab_t *d)
+{
+    const unsigned mask = (1u << LOOK_BITS) - 1;
+    for (unsigned i = 0; i <= mask; i++) {
+        uint32_t first = d->look[i];
+        d->multi[i] = first;
+        if (!first || STEP_BITS(first) > LOOK_BITS || !STEP_MAXK(first) || STEP_ADV(first) >= 16)
+            continue;
+        int bits = STEP_BITS(first), adv = STEP_ADV(first), maxk = STEP_MAXK(first);
+        for (;;) {
+            /* the next step, from the bits left (zeros after them) */
+            uint32_t e = d->look[(i << bits) & mask];
+            if (!e || STEP_BITS(e) > LOOK_BITS - bits || STEP_MAXK(e) - adv < 1) break;
+            maxk = STEP_MAXK(e) - adv;
+            bits += STEP_BITS(e);
+            adv += STEP_ADV(e);
+            /* EOB or ZRL (or a run of 15 zeros): the index may reach 64 */
+            if (STEP_ADV(e) >= 16) break;
+        }
+        d->multi[i] = STEP(bits, maxk, adv);
+    }
+}
 
 static int dtab_build(const JHUFF_TBL *t, int dc, int no, dtab_t *d, char *why, size_t whylen)
 {
@@ -295,6 +331,7 @@ static int dtab_build(const JHUFF_TBL *t, int dc, int no, dtab_t *d, char *why, 
         }
         code <<= 1;
     }
+    if (!dc) dtab_multi(d);
     return 0;
 }
 
@@ -385,7 +422,9 @@ static inline int check_mcu(bitr_t *rp, const mcu_tabs_t *t)
         for (int k = 1; k < 64;) {
             /* an AC code and its extra bits: 26 bits at most */
             if (r.n < 32) bitr_fill(&r);
-            e = ac->look[r.acc >> (64 - LOOK_BITS)];
+            unsigned i = (unsigned)(r.acc >> (64 - LOOK_BITS));
+            e = ac->multi[i];
+            if (k > STEP_MAXK(e)) e = ac->look[i];
             if (!e && !(e = dtab_long(ac, r.acc))) return -1;
             if (k > STEP_MAXK(e) || STEP_BITS(e) > r.n) return -1;
             r.acc <<= STEP_BITS(e);
