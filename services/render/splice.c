@@ -244,7 +244,7 @@ static int encode_block(bitw_t *w, const JCOEF *b, int *last_dc, const huff_t *d
  *   bits 11-17 how far the index moves: run + 1, 16 for ZRL, 64 for EOB (so
  *              the block ends; a run of steps ending with EOB, more). */
 #define STEP(bits, maxk, adv) ((uint32_t)(bits) | (uint32_t)(maxk) << 5 | (uint32_t)(adv) << 11)
-#define STEP_BITS(e) ((int)((e) & 31))
+#define STEP_BITS(e) ((int)((e)&31))
 #define STEP_MAXK(e) ((int)((e) >> 5 & 63))
 #define STEP_ADV(e) ((int)((e) >> 11))
 
@@ -265,13 +265,13 @@ static uint32_t step_of(int dc, unsigned sym, int len)
 /* A decoding table: steps of codes of up to LOOK_BITS bits by lookup,
  * longer ones by length. */
 typedef struct dtab {
-    uint32_t look[1 << LOOK_BITS]; /* the step of the code the next LOOK_BITS
-                                      bits start with; 0: a longer code (or none) */
+    uint32_t look[1 << LOOK_BITS];  /* the step of the code the next LOOK_BITS
+                                       bits start with; 0: a longer code (or none) */
     uint32_t multi[1 << LOOK_BITS]; /* AC: the steps wholly in the next
                                        LOOK_BITS bits as one, ending at the
                                        first EOB or ZRL; else as look */
-    int32_t maxcode[17];           /* largest code of each length, -1: none */
-    int32_t valoff[17];            /* huffval index of a length's first code minus that code */
+    int32_t maxcode[17];            /* largest code of each length, -1: none */
+    int32_t valoff[17];             /* huffval index of a length's first code minus that code */
     unsigned char huffval[256];
     int dc;
 } dtab_t;

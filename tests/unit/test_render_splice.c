@@ -871,7 +871,8 @@ typedef struct ref_huff {
 
 /* Canonical codes of t (T.81 annex C), with the checks libjpeg's
  * jpeg_make_c_derived_tbl() makes. 0, or -1 with why. */
-static int ref_huff_build(const JHUFF_TBL *t, int dc, int no, ref_huff_t *h, char *why, size_t whylen)
+static int ref_huff_build(const JHUFF_TBL *t, int dc, int no, ref_huff_t *h, char *why,
+                          size_t whylen)
 {
     const char *kind = dc ? "DC" : "AC";
     if (!t) {
@@ -906,12 +907,13 @@ static int ref_huff_build(const JHUFF_TBL *t, int dc, int no, ref_huff_t *h, cha
 typedef struct ref_dtab {
     uint16_t look[1 << REF_LOOK_BITS]; /* (length << 8 | symbol) of the code the
                                       next REF_LOOK_BITS bits start with; 0: longer */
-    int32_t maxcode[17];           /* largest code of each length, -1: none */
-    int32_t valoff[17];            /* huffval index of a length's first code minus that code */
+    int32_t maxcode[17];               /* largest code of each length, -1: none */
+    int32_t valoff[17];                /* huffval index of a length's first code minus that code */
     unsigned char huffval[256];
 } ref_dtab_t;
 
-static int ref_dtab_build(const JHUFF_TBL *t, int dc, int no, ref_dtab_t *d, char *why, size_t whylen)
+static int ref_dtab_build(const JHUFF_TBL *t, int dc, int no, ref_dtab_t *d, char *why,
+                          size_t whylen)
 {
     ref_huff_t h; /* validates the table as the encoder side does */
     if (ref_huff_build(t, dc, no, &h, why, whylen)) return -1;
@@ -928,7 +930,7 @@ static int ref_dtab_build(const JHUFF_TBL *t, int dc, int no, ref_dtab_t *d, cha
                 if (l <= REF_LOOK_BITS)
                     for (int fill = 0; fill < 1 << (REF_LOOK_BITS - l); fill++)
                         d->look[code << (REF_LOOK_BITS - l) | fill] = (uint16_t)(l << 8 |
-                                                                             t->huffval[k]);
+                                                                                 t->huffval[k]);
             d->maxcode[l] = code - 1;
         }
         code <<= 1;
@@ -1035,7 +1037,7 @@ static int ref_check_block(ref_bitr_t *r, const ref_dtab_t *dc, const ref_dtab_t
 }
 
 static int ref_check_scan(const unsigned char *in, const render_splice_src_t *sp,
-                             j_decompress_ptr src, char *why, size_t whylen)
+                          j_decompress_ptr src, char *why, size_t whylen)
 {
     int nscan = src->comps_in_scan;
     if (nscan < 1 || nscan > MAX_COMPS_IN_SCAN) {
@@ -1104,7 +1106,6 @@ static int ref_check_scan(const unsigned char *in, const render_splice_src_t *sp
     return 0;
 }
 
-
 /* Random corruptions (seeded, so every run tries the same inputs) of the
  * scan data of sources with different tables, sampling and restart
  * intervals: bit flips, 0xFF bytes, markers, runs of random bytes, bytes
@@ -1124,9 +1125,13 @@ START_TEST(scan_check_matches_reference)
     spec_t rst_odd = {.w = 674, .h = 480, .restart_mcus = 7, .optimize = 1};
     spec_t opt_gray = {.w = 674, .h = 480, .gray = 1, .optimize = 1};
     spec_t h2v2_rst = {.w = 674, .h = 480, .h0 = 2, .v0 = 2, .restart_mcus = 3, .quality = 97};
-    buf_t srcs[] = {data_file("camera_674x480.jpg"), data_file("camera_674x480_444.jpg"),
-                    data_file("camera_674x480_gray.jpg"), data_file("synthetic_640x480.jpg"),
-                    encode(&cam, &rst_rows), encode(&cam, &rst_odd), encode(&cam, &opt_gray),
+    buf_t srcs[] = {data_file("camera_674x480.jpg"),
+                    data_file("camera_674x480_444.jpg"),
+                    data_file("camera_674x480_gray.jpg"),
+                    data_file("synthetic_640x480.jpg"),
+                    encode(&cam, &rst_rows),
+                    encode(&cam, &rst_odd),
+                    encode(&cam, &opt_gray),
                     encode(&cam, &h2v2_rst)};
     free(cam.px);
     unsigned long long seed = 20261128;
@@ -1150,8 +1155,10 @@ START_TEST(scan_check_matches_reference)
             memcpy(b.p, in->p, in->n);
             size_t end = sp.scan_end; /* moves with insertions and deletions */
             int changes = 1 + (int)(lcg_next(&seed) % 3);
-            for (int c = 0; c < changes && end > sp.data + 32; c++) {
-                size_t span = end - sp.data, at = sp.data + lcg_next(&seed) % span;
+            for (int c = 0; c < changes; c++) {
+                size_t span = end - sp.data;
+                if (span <= 32) break;
+                size_t at = sp.data + lcg_next(&seed) % span;
                 unsigned where = lcg_next(&seed) % 4;
                 if (where == 1) {
                     at = end - 1 - lcg_next(&seed) % 32;
