@@ -3,6 +3,8 @@
  * simpler and as fast as anything lock-free here. */
 #include "mailbox.h"
 
+#include "timeutil.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -47,22 +49,11 @@ void mailbox_free(mailbox_t *mb)
     free(mb);
 }
 
-static void deadline_after(struct timespec *ts, int timeout_ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += timeout_ms / 1000;
-    ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 /* Waits on cond until pred holds; returns 0, or 1 on timeout. */
 #define WAIT_UNTIL(mb, cond, pred, timeout_ms)                                              \
     do {                                                                                \
         struct timespec dl_;                                                            \
-        if ((timeout_ms) >= 0) deadline_after(&dl_, (timeout_ms));                      \
+        if ((timeout_ms) >= 0) time_deadline(CLOCK_MONOTONIC, (timeout_ms), &dl_);                      \
         while (!(pred)) {                                                               \
             if ((timeout_ms) < 0) {                                                     \
                 pthread_cond_wait(&(cond), &(mb)->lock);                                \

@@ -86,6 +86,17 @@ int time_parse_rfc3339(const char *s, uint64_t *unix_ms)
     return 0;
 }
 
+void time_deadline(clockid_t clock, int timeout_ms, struct timespec *out)
+{
+    clock_gettime(clock, out);
+    out->tv_sec += timeout_ms / 1000;
+    out->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (out->tv_nsec >= 1000000000L) {
+        out->tv_sec++;
+        out->tv_nsec -= 1000000000L;
+    }
+}
+
 void time_sleep_ms(int ms, stop_flag_t *stop)
 {
     while (ms > 0 && !(stop && *stop)) {

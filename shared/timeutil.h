@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* A flag one thread sets and others poll (stop requests). Atomic, so the
  * sanitizers (TSan) and the compiler see the cross-thread handoff. */
@@ -19,6 +20,10 @@ void time_format_rfc3339_ms(uint64_t unix_ms, char *out, size_t outlen);
 /* Parses the format above (also without milliseconds, and with a +00:00
  * offset). Returns 0 and fills *unix_ms, or -1. */
 int time_parse_rfc3339(const char *s, uint64_t *unix_ms);
+
+/* The absolute time timeout_ms from now on `clock`, for pthread_cond_timedwait
+ * (CLOCK_MONOTONIC for condvars created with that clock, else CLOCK_REALTIME). */
+void time_deadline(clockid_t clock, int timeout_ms, struct timespec *out);
 
 /* Sleeps ms milliseconds, waking early when *stop becomes nonzero (polled). */
 void time_sleep_ms(int ms, stop_flag_t *stop);

@@ -78,13 +78,7 @@ void api_backend_shutdown(void)
 api_conn_t *api_backend_acquire(int timeout_ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    time_deadline(CLOCK_REALTIME, timeout_ms, &ts);
     pthread_mutex_lock(&P.mu);
     while (P.free_list == NULL)
         if (pthread_cond_timedwait(&P.freed, &P.mu, &ts) != 0) break;

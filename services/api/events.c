@@ -177,13 +177,7 @@ api_waiter_t *api_waiter_add(api_events_t *ev, const char *id)
 int api_waiter_wait(api_events_t *ev, api_waiter_t *w, int timeout_ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    time_deadline(CLOCK_MONOTONIC, timeout_ms, &ts);
     pthread_mutex_lock(&ev->mu);
     while (w->fired == w->seen && !ev->stopping) {
         if (pthread_cond_timedwait(&w->cond, &ev->mu, &ts) != 0) break; /* ETIMEDOUT */
