@@ -10,7 +10,7 @@ PACKAGES="build-essential pkg-config ca-certificates
  fonts-dejavu-core fonts-liberation2 fonts-droid-fallback
  docker-compose valgrind curl
  clang-14 libclang-rt-14-dev cppcheck clang-tidy clang-format
- wrk nginx-light"
+ wrk nginx-light imagemagick"
 
 if [ "$(id -u)" != 0 ]; then
     echo "deps.sh: not root; run:" >&2
