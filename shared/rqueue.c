@@ -22,7 +22,6 @@
 
 struct rqueue {
     redisContext *ctx;
-    redisReply *last;        /* reply kept for rq_msg_t.payload (rqueue_take) */
     redisReply **batch;      /* GET replies kept for rqueue_take_many's payloads */
     int nbatch, batch_cap;
     rq_url_t url;
@@ -102,10 +101,6 @@ static void set_err(rqueue_t *rq, const char *fmt, const char *detail)
 
 static void free_kept_replies(rqueue_t *rq)
 {
-    if (rq->last) {
-        freeReplyObject(rq->last);
-        rq->last = NULL;
-    }
     for (int i = 0; i < rq->nbatch; i++) freeReplyObject(rq->batch[i]);
     rq->nbatch = 0;
 }
@@ -336,11 +331,6 @@ static const char LUA_DEAD[] = LUA_PRELUDE
     "status(id, 'failed', ARGV[5])\n"
     "return 1\n";
 
-/* set status: ARGV prefix, id, stage, error */
-static const char LUA_STATUS[] = LUA_PRELUDE
-    "status(ARGV[2], ARGV[3], ARGV[4])\n"
-    "return 1\n";
-
 /* heartbeat: ARGV prefix, queue, consumer */
 static const char LUA_HEARTBEAT[] = LUA_PRELUDE
     "redis.call('ZADD', P .. 'consumers:' .. ARGV[2], now, ARGV[3])\n"
@@ -404,10 +394,10 @@ typedef struct {
 
 static script_t scripts[] = {
     {LUA_TAKE_MANY, ""}, {LUA_TAKE_ONE, ""}, {LUA_FORWARD, ""},   {LUA_ACK, ""},
-    {LUA_DEAD, ""},      {LUA_STATUS, ""},   {LUA_HEARTBEAT, ""}, {LUA_REAP, ""},
+    {LUA_DEAD, ""},      {LUA_HEARTBEAT, ""}, {LUA_REAP, ""},
     {LUA_RELEASE, ""},   {LUA_STATS, ""},    {LUA_LIVE, ""},
 };
-enum { S_TAKE_MANY, S_TAKE_ONE, S_FORWARD, S_ACK, S_DEAD, S_STATUS, S_HEARTBEAT, S_REAP,
+enum { S_TAKE_MANY, S_TAKE_ONE, S_FORWARD, S_ACK, S_DEAD, S_HEARTBEAT, S_REAP,
        S_RELEASE, S_STATS, S_LIVE };
 static pthread_mutex_t scripts_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -431,6 +421,20 @@ static int load_script(rqueue_t *rq, script_t *s)
     return rc;
 }
 
+/* Makes sure the script's SHA is known (loading it once per Redis start). */
+static int script_sha(rqueue_t *rq, int which, char sha[41])
+{
+    pthread_mutex_lock(&scripts_lock);
+    memcpy(sha, scripts[which].sha, 41);
+    pthread_mutex_unlock(&scripts_lock);
+    if (sha[0]) return 0;
+    if (load_script(rq, &scripts[which]) < 0) return -1;
+    pthread_mutex_lock(&scripts_lock);
+    memcpy(sha, scripts[which].sha, 41);
+    pthread_mutex_unlock(&scripts_lock);
+    return 0;
+}
+
 /* EVALSHA script with 0 keys and the given ARGV (prefix prepended). Returns the
  * reply (caller frees) or NULL with rq->err set. */
 static redisReply *run_script(rqueue_t *rq, int which, int argc, const char **args,
@@ -442,15 +446,7 @@ static redisReply *run_script(rqueue_t *rq, int which, int argc, const char **ar
     if (argc > 12) return NULL;
     for (int attempt = 0; attempt < 2; attempt++) {
         char sha[41];
-        pthread_mutex_lock(&scripts_lock);
-        memcpy(sha, s->sha, sizeof sha);
-        pthread_mutex_unlock(&scripts_lock);
-        if (!sha[0]) {
-            if (load_script(rq, s) < 0) return NULL;
-            pthread_mutex_lock(&scripts_lock);
-            memcpy(sha, s->sha, sizeof sha);
-            pthread_mutex_unlock(&scripts_lock);
-        }
+        if (script_sha(rq, which, sha) < 0) return NULL;
         argv[0] = "EVALSHA";
         lens[0] = 7;
         argv[1] = sha;
@@ -501,16 +497,6 @@ static long long script_int(rqueue_t *rq, int which, int argc, const char **args
 }
 
 /* ---- public API ---- */
-
-int rqueue_ping(rqueue_t *rq)
-{
-    const char *argv[] = {"PING"};
-    size_t lens[] = {4};
-    redisReply *r = run_argv(rq, 1, argv, lens);
-    if (!r) return -1;
-    freeReplyObject(r);
-    return 0;
-}
 
 /* Appends a command to the output buffer. hiredis fails only when out of
  * memory; then the pipeline is unusable, so the connection is dropped and
@@ -729,19 +715,6 @@ int rqueue_take(rqueue_t *rq, const char *queue, int timeout_ms, int max_attempt
     return n < 0 ? -1 : n;
 }
 
-/* Makes sure the script's SHA is known (loading it once per Redis start). */
-static int script_sha(rqueue_t *rq, int which, char sha[41])
-{
-    pthread_mutex_lock(&scripts_lock);
-    memcpy(sha, scripts[which].sha, 41);
-    pthread_mutex_unlock(&scripts_lock);
-    if (sha[0]) return 0;
-    if (load_script(rq, &scripts[which]) < 0) return -1;
-    pthread_mutex_lock(&scripts_lock);
-    memcpy(sha, scripts[which].sha, 41);
-    pthread_mutex_unlock(&scripts_lock);
-    return 0;
-}
 
 int rqueue_apply(rqueue_t *rq, const char *queue, const char *next_queue, rq_op_t *ops, int n)
 {
@@ -833,17 +806,6 @@ int rqueue_forward(rqueue_t *rq, const char *from, const char *id, const char *t
 int rqueue_ack(rqueue_t *rq, const char *queue, const char *id, const char *stage)
 {
     return apply_one(rq, RQ_OP_ACK, queue, NULL, id, NULL, 0, stage);
-}
-
-int rqueue_dead(rqueue_t *rq, const char *queue, const char *id, const char *reason)
-{
-    return apply_one(rq, RQ_OP_DEAD, queue, NULL, id, NULL, 0, reason);
-}
-
-int rqueue_set_status(rqueue_t *rq, const char *id, const char *stage, const char *error)
-{
-    const char *args[] = {id, stage, error ? error : ""};
-    return script_int(rq, S_STATUS, 3, args, NULL) == 1 ? 0 : -1;
 }
 
 int rqueue_get_status(rqueue_t *rq, const char *id, rq_status_t *out)

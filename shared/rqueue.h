@@ -50,9 +50,6 @@ rqueue_t *rqueue_open(const char *url, const char *prefix, const char *consumer,
 void rqueue_close(rqueue_t *rq);
 const char *rqueue_error(const rqueue_t *rq);
 
-/* PING. 0 or -1. */
-int rqueue_ping(rqueue_t *rq);
-
 /* Producer: stores payload, pushes id on queue, sets status "queued" in one
  * MULTI/EXEC, then publishes the event, all pipelined in one round trip.
  * Returns 0 only after EXEC succeeded. */
@@ -93,7 +90,8 @@ typedef struct rq_op {
 
 /* Applies n outcomes of ids this consumer holds on `queue` in one pipelined
  * round trip (so one AOF fsync covers them all). Each op has the semantics of
- * rqueue_forward / rqueue_ack / rqueue_dead. Returns 0 when every op has a
+ * rqueue_forward / rqueue_ack, or dead-letters the id (processing -> q:Q:dead,
+ * status "failed" with `text` as the reason). Returns 0 when every op has a
  * result >= 0, else -1 with rqueue_error() set: retry the ops whose result
  * is -1 (a retried op that already took effect answers 0, never twice). */
 int rqueue_apply(rqueue_t *rq, const char *queue, const char *next_queue, rq_op_t *ops,
@@ -111,12 +109,7 @@ int rqueue_forward(rqueue_t *rq, const char *from, const char *id, const char *t
  * owned any more, -1 on error. */
 int rqueue_ack(rqueue_t *rq, const char *queue, const char *id, const char *stage);
 
-/* Dead-letters an id this consumer holds: processing -> q:Q:dead, status
- * "failed" with reason. Returns 1, 0 if not owned, -1 on error. */
-int rqueue_dead(rqueue_t *rq, const char *queue, const char *id, const char *reason);
-
-/* Sets status:<id> stage (and error if not NULL) and publishes the event. */
-int rqueue_set_status(rqueue_t *rq, const char *id, const char *stage, const char *error);
+/* status:<id> of an id: stage, error, updated_at. */
 int rqueue_get_status(rqueue_t *rq, const char *id, rq_status_t *out);
 
 /* Heartbeat: ZADD consumers:Q <redis time ms> <consumer>. */
