@@ -15,6 +15,7 @@
 #include <jerror.h>
 #include <jpeglib.h>
 
+#include "band.h"
 #include "draw.h"
 #include "exif.h"
 #include "font.h"
@@ -57,7 +58,8 @@ struct render_ctx {
     const char *last_path;
     int last_spliced;
 
-    bytes_t px, tmp, row, band, bandjpg, marker; /* reused across jobs */
+    bytes_t px, tmp, row, marker; /* reused across jobs */
+    render_band_t band;           /* the lossless routes' band, reused too */
 
     /* the job in progress */
     int layout_only;
@@ -77,10 +79,10 @@ struct render_ctx {
 
     jerr_t jerr;
     struct jpeg_progress_mgr progress;
-    struct jpeg_decompress_struct src, bandd;
-    struct jpeg_compress_struct dst, bandc;
-    int live_src, live_bandd, live_dst, live_bandc;
-    memdst_t out_mgr, band_mgr;
+    struct jpeg_decompress_struct src;
+    struct jpeg_compress_struct dst;
+    int live_src, live_dst;
+    memdst_t out_mgr;
     jvirt_barray_ptr dst_coef[MAX_COMPONENTS];
 };
 
@@ -209,15 +211,11 @@ static void open_compress(render_ctx_t *c, j_compress_ptr ci, int *live)
 
 static void destroy_all(render_ctx_t *c)
 {
-    if (c->live_bandc)
-        jpeg_destroy_compress(&c->bandc);
-    if (c->live_bandd)
-        jpeg_destroy_decompress(&c->bandd);
     if (c->live_dst)
         jpeg_destroy_compress(&c->dst);
     if (c->live_src)
         jpeg_destroy_decompress(&c->src);
-    c->live_bandc = c->live_bandd = c->live_dst = c->live_src = 0;
+    c->live_dst = c->live_src = 0;
 }
 
 /* ---- markers ---- */
@@ -318,70 +316,18 @@ static int prepare(render_ctx_t *c, char *err, size_t errlen)
     return 0;
 }
 
-/* The band is quantized with the source's tables: a zero entry (invalid, but
- * libjpeg decodes it) would divide by zero in the band's encoder. */
-static int quant_tables_usable(const struct jpeg_decompress_struct *s)
-{
-    for (int ci = 0; ci < s->num_components; ci++) {
-        int t = s->comp_info[ci].quant_tbl_no;
-        const JQUANT_TBL *q = t >= 0 && t < NUM_QUANT_TBLS ? s->quant_tbl_ptrs[t] : NULL;
-        if (!q)
-            return 0;
-        for (int k = 0; k < DCTSIZE2; k++)
-            if (q->quantval[k] == 0)
-                return 0;
-    }
-    return 1;
-}
-
+/* The lossless routes append a band of blocks (band.h) to the picture's own:
+ * the picture must end on a whole MCU row and need no turning. */
 static int lossless_eligible(const render_ctx_t *c)
 {
-    const struct jpeg_decompress_struct *s = &c->src;
-    int color = (s->jpeg_color_space == JCS_YCbCr && s->num_components == 3) ||
-                (s->jpeg_color_space == JCS_GRAYSCALE && s->num_components == 1);
-    return c->o.band_mode == BAND_EXTEND && c->orientation == 1 && color &&
-           s->data_precision == 8 && s->image_height % (8 * s->max_v_samp_factor) == 0 &&
-           quant_tables_usable(s);
+    j_decompress_ptr s = (j_decompress_ptr)&c->src;
+    return c->o.band_mode == BAND_EXTEND && c->orientation == 1 &&
+           s->image_height % (8 * s->max_v_samp_factor) == 0 && render_band_supported(s);
 }
 
-/* Encodes the band alone with the source's tables and sampling, and reads its
- * coefficients back: the simplest way to get blocks quantized exactly as
- * libjpeg would have quantized them as part of the picture. */
-static jvirt_barray_ptr *band_coefficients(render_ctx_t *c, int band_h, char *err,
-                                           size_t errlen)
-{
-    j_decompress_ptr s = &c->src;
-    int w = (int)s->image_width, nc = s->num_components;
-    size_t stride = (size_t)w * (size_t)nc;
-    if (bytes_reserve(&c->band, stride * (size_t)band_h) < 0) {
-        snprintf(err, errlen, "out of memory for the band");
-        return NULL;
-    }
-    if (render_draw_band(c->band.p, stride, w, band_h, nc == 1 ? DRAW_GRAY : DRAW_YCBCR,
-                         &c->lo, c->font, err, errlen) < 0)
-        return NULL;
-
-    open_compress(c, &c->bandc, &c->live_bandc);
-    md_attach(&c->bandc, &c->band_mgr, &c->bandjpg.p, &c->bandjpg.cap);
-    jpeg_copy_critical_parameters(s, &c->bandc);
-    c->bandc.image_height = (JDIMENSION)band_h;
-    c->bandc.write_JFIF_header = FALSE;
-    jpeg_start_compress(&c->bandc, TRUE);
-    while (c->bandc.next_scanline < c->bandc.image_height) {
-        JSAMPROW row = c->band.p + (size_t)c->bandc.next_scanline * stride;
-        jpeg_write_scanlines(&c->bandc, &row, 1);
-    }
-    jpeg_finish_compress(&c->bandc);
-
-    open_decompress(c, &c->bandd, &c->live_bandd, c->bandjpg.p, c->band_mgr.len);
-    jpeg_read_header(&c->bandd, TRUE);
-    return jpeg_read_coefficients(&c->bandd);
-}
-
-/* Copies the picture's DCT coefficients and band_coef's (computed here when
- * NULL) into new arrays and entropy-codes them all. */
-static int run_coefficients(render_ctx_t *c, jvirt_barray_ptr *band_coef, char *err,
-                            size_t errlen)
+/* Copies the picture's DCT coefficients and the band's (computed here unless
+ * have_band) into new arrays and entropy-codes them all. */
+static int run_coefficients(render_ctx_t *c, int have_band, char *err, size_t errlen)
 {
     j_decompress_ptr s = &c->src;
     int h = (int)s->image_height, band_h = c->lo.band_height;
@@ -402,7 +348,8 @@ static int run_coefficients(render_ctx_t *c, jvirt_barray_ptr *band_coef, char *
             (JDIMENSION)dst_rows[ci], (JDIMENSION)comp->v_samp_factor);
     }
     jvirt_barray_ptr *src_coef = jpeg_read_coefficients(s);
-    if (band_h > 0 && !band_coef && !(band_coef = band_coefficients(c, band_h, err, errlen)))
+    if (band_h > 0 && !have_band &&
+        render_band_compute(&c->band, s, band_h, &c->lo, c->font, err, errlen) < 0)
         return -1;
 
     for (int ci = 0; ci < s->num_components; ci++) {
@@ -415,16 +362,11 @@ static int run_coefficients(render_ctx_t *c, jvirt_barray_ptr *band_coef, char *
         for (int r = 0; r < dst_rows[ci]; r++) {
             JBLOCKARRAY d = s->mem->access_virt_barray((j_common_ptr)s, c->dst_coef[ci],
                                                        (JDIMENSION)r, 1, TRUE);
-            /* !band_coef never holds here (dst_rows > src_rows implies a band);
-             * it tells the analyzer so. */
-            JBLOCKARRAY from =
-                r < src_rows || !band_coef
-                    ? s->mem->access_virt_barray((j_common_ptr)s, src_coef[ci],
-                                                 (JDIMENSION)r, 1, FALSE)
-                    : c->bandd.mem->access_virt_barray((j_common_ptr)&c->bandd,
-                                                       band_coef[ci],
-                                                       (JDIMENSION)(r - src_rows), 1, FALSE);
-            memcpy(d[0], from[0], row_bytes);
+            JBLOCKROW from = r < src_rows
+                                 ? s->mem->access_virt_barray((j_common_ptr)s, src_coef[ci],
+                                                              (JDIMENSION)r, 1, FALSE)[0]
+                                 : render_band_row(&c->band, ci, r - src_rows);
+            memcpy(d[0], from, row_bytes);
         }
     }
 
@@ -456,13 +398,13 @@ static int run_coefficients(render_ctx_t *c, jvirt_barray_ptr *band_coef, char *
  * libjpeg's read). Anything else, corrupt or merely unusual, is left to the
  * coefficient copy and libjpeg's verdict. The walk comes last: sources whose
  * tables lack a band symbol (optimized tables) are refused more cheaply. */
-static int run_splice(render_ctx_t *c, const render_splice_src_t *sp,
-                      jvirt_barray_ptr *band_coef, char *err, size_t errlen)
+static int run_splice(render_ctx_t *c, const render_splice_src_t *sp, char *err,
+                      size_t errlen)
 {
     j_decompress_ptr s = &c->src;
     char why[160];
-    int rc = render_splice_write(c->in, sp, s, &c->bandd, band_coef, &c->out, &c->out_cap,
-                                 &c->out_len, why, sizeof why);
+    int rc = render_splice_write(c->in, sp, s, &c->band, &c->out, &c->out_cap, &c->out_len, why,
+                                 sizeof why);
     if (rc < 0) {
         snprintf(err, errlen, "%s", why);
         return -1;
@@ -481,8 +423,7 @@ static int run_splice(render_ctx_t *c, const render_splice_src_t *sp,
  * it, else by the coefficient copy. */
 static int run_lossless(render_ctx_t *c, char *err, size_t errlen)
 {
-    int band_h = c->lo.band_height;
-    jvirt_barray_ptr *band_coef = NULL;
+    int band_h = c->lo.band_height, have_band = 0;
     render_splice_src_t sp;
     char why[160];
     if (band_h > 0 && !c->o.no_splice) {
@@ -492,14 +433,15 @@ static int run_lossless(render_ctx_t *c, char *err, size_t errlen)
             /* One scan, EOI right after it: the quantization tables read with
              * the header are the final ones, so the band may be quantized
              * before the picture is read (and serves both routes). */
-            if (!(band_coef = band_coefficients(c, band_h, err, errlen)))
+            if (render_band_compute(&c->band, &c->src, band_h, &c->lo, c->font, err, errlen) < 0)
                 return -1;
-            int rc = run_splice(c, &sp, band_coef, err, errlen);
+            have_band = 1;
+            int rc = run_splice(c, &sp, err, errlen);
             if (rc <= 0)
                 return rc;
         }
     }
-    return run_coefficients(c, band_coef, err, errlen);
+    return run_coefficients(c, have_band, err, errlen);
 }
 
 /* Adobe CMYK JPEGs (Photoshop, ImageMagick) store inverted values. */
@@ -662,8 +604,7 @@ int render_caption(render_ctx_t *c, const unsigned char *jpeg, size_t len, const
     bytes_trim(&c->px);
     bytes_trim(&c->tmp);
     bytes_trim(&c->row);
-    bytes_trim(&c->band);
-    bytes_trim(&c->bandjpg);
+    render_band_trim(&c->band, RENDER_KEEP_BYTES);
     bytes_trim(&c->marker);
     if (rc < 0) {
         free(c->out);
@@ -733,8 +674,7 @@ void render_ctx_free(render_ctx_t *c)
     free(c->px.p);
     free(c->tmp.p);
     free(c->row.p);
-    free(c->band.p);
-    free(c->bandjpg.p);
+    render_band_free(&c->band);
     free(c->marker.p);
     free(c);
 }

@@ -533,21 +533,24 @@ static int unfit(char *why, size_t whylen, const char *what)
 }
 
 int render_splice_write(const unsigned char *in, const render_splice_src_t *sp,
-                        j_decompress_ptr src, j_decompress_ptr band, jvirt_barray_ptr *band_coef,
-                        unsigned char **out, size_t *cap, size_t *out_len, char *why, size_t whylen)
+                        j_decompress_ptr src, const render_band_t *band, unsigned char **out,
+                        size_t *cap, size_t *out_len, char *why, size_t whylen)
 {
     int nscan = src->comps_in_scan;
     if (nscan != src->num_components || nscan < 1 || nscan > MAX_COMPS_IN_SCAN ||
-        band->num_components != src->num_components || band->image_width != src->image_width)
+        band->ncomp != src->num_components)
         return unfit(why, whylen, "the band does not match the scan");
-    for (int ci = 0; ci < src->num_components; ci++)
-        if (band->comp_info[ci].h_samp_factor != src->comp_info[ci].h_samp_factor ||
-            band->comp_info[ci].v_samp_factor != src->comp_info[ci].v_samp_factor)
-            return unfit(why, whylen, "the band's sampling differs");
+    /* the band's rows of blocks must be as wide as the picture's, in whole MCUs */
+    for (int ci = 0; ci < src->num_components; ci++) {
+        const jpeg_component_info *comp = &src->comp_info[ci];
+        long hs = comp->h_samp_factor;
+        if (band->stride[ci] != ((long)comp->width_in_blocks + hs - 1) / hs * hs)
+            return unfit(why, whylen, "the band's width or sampling differs");
+    }
 
     /* MCU geometry of the scan (T.81 A.2: a one-component scan is made of
      * single blocks) */
-    unsigned long h = src->image_height, bh = band->image_height;
+    unsigned long h = src->image_height, bh = (unsigned long)band->height;
     unsigned long mcu_h = 8UL * (unsigned long)src->max_v_samp_factor;
     unsigned long per_row, pic_rows, band_rows;
     if (h % mcu_h) return unfit(why, whylen, "the picture is not a whole number of MCU rows");
@@ -555,7 +558,7 @@ int render_splice_write(const unsigned char *in, const render_splice_src_t *sp,
         int ci = src->cur_comp_info[0]->component_index;
         per_row = src->comp_info[ci].width_in_blocks;
         pic_rows = src->comp_info[ci].height_in_blocks;
-        band_rows = band->comp_info[ci].height_in_blocks;
+        band_rows = (unsigned long)band->height_in_blocks[ci];
     } else {
         unsigned long mcu_w = 8UL * (unsigned long)src->max_h_samp_factor;
         per_row = (src->image_width + mcu_w - 1) / mcu_w;
@@ -618,12 +621,12 @@ int render_splice_write(const unsigned char *in, const render_splice_src_t *sp,
     bitw_t w = {0};
     unsigned long mcu = 0;
     for (unsigned long mr = 0; mr < band_rows; mr++) {
-        JBLOCKARRAY rows[MAX_COMPS_IN_SCAN];
+        /* rows[i][y]: block row y of the scan's component i in this MCU row */
+        JBLOCKROW rows[MAX_COMPS_IN_SCAN][MAX_SAMP_FACTOR];
         for (int i = 0; i < nscan; i++) {
             int ci = src->cur_comp_info[i]->component_index;
-            JDIMENSION v = nscan == 1 ? 1 : (JDIMENSION)band->comp_info[ci].v_samp_factor;
-            rows[i] = band->mem->access_virt_barray((j_common_ptr)band, band_coef[ci],
-                                                    (JDIMENSION)mr * v, v, FALSE);
+            int v = nscan == 1 ? 1 : src->comp_info[ci].v_samp_factor;
+            for (int y = 0; y < v; y++) rows[i][y] = render_band_row(band, ci, (int)mr * v + y);
         }
         for (unsigned long mc = 0; mc < per_row; mc++, mcu++) {
             if (reserve(out, cap, len + (size_t)blocks_in_mcu * BLOCK_MAX_BYTES + 8, why, whylen))

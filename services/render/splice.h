@@ -26,6 +26,8 @@
 
 #include <jpeglib.h>
 
+#include "band.h"
+
 /* Where the parts of a spliceable source are. */
 typedef struct render_splice_src {
     size_t sof;        /* offset of the SOF0/SOF1 marker */
@@ -56,18 +58,16 @@ int render_splice_check_scan(const unsigned char *in, const render_splice_src_t 
 /* Writes the captioned JPEG: in (parsed into sp) above the band.
  * src: the source's decompressor after jpeg_read_header() (geometry, the scan's
  *   components and Huffman tables, restart interval).
- * band, band_coef: the band's decompressor after jpeg_read_coefficients() and
- *   its coefficient arrays, same width, sampling and quantization as src.
+ * band: the band's blocks for src (band.h): same width, sampling and
+ *   quantization.
  * *out (capacity *cap, grown with realloc; the caller owns it in every case)
  * receives *out_len bytes.
  * Returns 0; 1 with the reason in why when the splice does not fit (a band
  * symbol without a code in the source's Huffman tables, an MCU count over the
  * DRI field, a restart interval that does not end with the picture, ...):
- * *out then holds nothing useful; -1 with why set when out of memory.
- * libjpeg errors (reading band_coef) go to band's error manager. */
+ * *out then holds nothing useful; -1 with why set when out of memory. */
 int render_splice_write(const unsigned char *in, const render_splice_src_t *sp,
-                        j_decompress_ptr src, j_decompress_ptr band, jvirt_barray_ptr *band_coef,
-                        unsigned char **out, size_t *cap, size_t *out_len, char *why,
-                        size_t whylen);
+                        j_decompress_ptr src, const render_band_t *band, unsigned char **out,
+                        size_t *cap, size_t *out_len, char *why, size_t whylen);
 
 #endif

@@ -1,0 +1,327 @@
+/* The band's blocks (services/render/band.c): the DCT against libjpeg's own
+ * JDCT_FLOAT encoder, the geometry of every sampling the lossless route
+ * takes, neutral chroma, and the pixels a decoder gets back. */
+#include <check.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jpeglib.h>
+
+#include "render/band.h"
+#include "render/font.h"
+#include "render/layout.h"
+
+typedef struct jerr {
+    struct jpeg_error_mgr pub;
+    jmp_buf jb;
+    char msg[JMSG_LENGTH_MAX];
+} jerr_t;
+
+static void on_error(j_common_ptr ci)
+{
+    jerr_t *e = (jerr_t *)ci->err;
+    ci->err->format_message(ci, e->msg);
+    longjmp(e->jb, 1);
+}
+
+/* A w x h JPEG of px (nc = 1 gray, 3 YCbCr samples given as RGB), with the
+ * sampling factors hv[ci] = {h, v}, quality 90, the float DCT. */
+static unsigned char *make_jpeg(const unsigned char *px, int w, int h, int nc, int hv[][2],
+                                unsigned long *len)
+{
+    struct jpeg_compress_struct c;
+    jerr_t e;
+    c.err = jpeg_std_error(&e.pub);
+    e.pub.error_exit = on_error;
+    unsigned char *buf = NULL;
+    *len = 0;
+    if (setjmp(e.jb)) ck_abort_msg("libjpeg: %s", e.msg);
+    jpeg_create_compress(&c);
+    jpeg_mem_dest(&c, &buf, len);
+    c.image_width = (JDIMENSION)w;
+    c.image_height = (JDIMENSION)h;
+    c.input_components = nc;
+    c.in_color_space = nc == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, 90, TRUE);
+    c.dct_method = JDCT_FLOAT;
+    for (int ci = 0; ci < nc; ci++) {
+        c.comp_info[ci].h_samp_factor = hv[ci][0];
+        c.comp_info[ci].v_samp_factor = hv[ci][1];
+    }
+    jpeg_start_compress(&c, TRUE);
+    while (c.next_scanline < c.image_height) {
+        JSAMPROW row = (JSAMPROW)px + (size_t)c.next_scanline * (size_t)w * (size_t)nc;
+        jpeg_write_scanlines(&c, &row, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    return buf;
+}
+
+/* Gray 64x64 with what a band holds (hard edges, flat areas) and what it
+ * does not (noise, gradients), so that every coefficient gets exercised. */
+static void test_picture(unsigned char *px)
+{
+    unsigned seed = 12345;
+    for (int y = 0; y < 64; y++)
+        for (int x = 0; x < 64; x++) {
+            seed = seed * 1103515245u + 12345u;
+            unsigned char v;
+            if (y < 16) v = (unsigned char)(x * 4);
+            else if (y < 32) v = ((x / 3 + y / 2) & 1) ? 255 : 0;
+            else if (y < 48) v = (unsigned char)(seed >> 16);
+            else v = x < 20 ? 0 : x < 40 ? 255 : (unsigned char)(128 + (x - 40) * (y - 48) / 3);
+            px[y * 64 + x] = v;
+        }
+}
+
+START_TEST(fdct_like_libjpeg_float)
+{
+    unsigned char px[64 * 64];
+    test_picture(px);
+    int hv[1][2] = {{1, 1}};
+    unsigned long len;
+    unsigned char *jpg = make_jpeg(px, 64, 64, 1, hv, &len);
+
+    struct jpeg_decompress_struct d;
+    jerr_t e;
+    d.err = jpeg_std_error(&e.pub);
+    e.pub.error_exit = on_error;
+    if (setjmp(e.jb)) ck_abort_msg("libjpeg: %s", e.msg);
+    jpeg_create_decompress(&d);
+    jpeg_mem_src(&d, jpg, len);
+    jpeg_read_header(&d, TRUE);
+    jvirt_barray_ptr *coef = jpeg_read_coefficients(&d);
+    float div[DCTSIZE2];
+    render_band_divisors(d.comp_info[0].quant_table->quantval, div);
+    long same = 0, total = 0, nonzero = 0;
+    for (int by = 0; by < 8; by++) {
+        JBLOCKARRAY row = d.mem->access_virt_barray((j_common_ptr)&d, coef[0], (JDIMENSION)by, 1,
+                                                    FALSE);
+        for (int bx = 0; bx < 8; bx++) {
+            JCOEF mine[DCTSIZE2];
+            render_band_fdct(px + by * 8 * 64 + bx * 8, 64, div, mine);
+            for (int k = 0; k < DCTSIZE2; k++) {
+                int diff = mine[k] - row[0][bx][k];
+                ck_assert_msg(diff >= -1 && diff <= 1, "block %d,%d coefficient %d: %d vs %d",
+                              bx, by, k, mine[k], row[0][bx][k]);
+                same += diff == 0;
+                nonzero += mine[k] != 0;
+                total++;
+            }
+        }
+    }
+    /* libjpeg-turbo's SIMD float DCT may round a tie the other way, rarely */
+    ck_assert_msg(same * 1000 >= total * 995, "%ld of %ld coefficients equal", same, total);
+    ck_assert_int_gt(nonzero, total / 4);
+    jpeg_finish_decompress(&d);
+    jpeg_destroy_decompress(&d);
+    free(jpg);
+}
+END_TEST
+
+/* Decodes a JPEG of src's frame with the band's blocks below nothing (the
+ * band alone) to YCbCr samples, w x band height x 3. */
+static unsigned char *decode_band(j_decompress_ptr src, const render_band_t *b)
+{
+    struct jpeg_compress_struct c;
+    jerr_t e;
+    c.err = jpeg_std_error(&e.pub);
+    e.pub.error_exit = on_error;
+    unsigned char *jpg = NULL;
+    unsigned long len = 0;
+    if (setjmp(e.jb)) ck_abort_msg("libjpeg: %s", e.msg);
+    jpeg_create_compress(&c);
+    jpeg_mem_dest(&c, &jpg, &len);
+    jpeg_copy_critical_parameters(src, &c);
+    c.image_height = (JDIMENSION)b->height;
+    jvirt_barray_ptr arr[MAX_COMPONENTS];
+    for (int ci = 0; ci < b->ncomp; ci++)
+        arr[ci] = c.mem->request_virt_barray((j_common_ptr)&c, JPOOL_IMAGE, TRUE,
+                                             (JDIMENSION)b->stride[ci], (JDIMENSION)b->rows[ci],
+                                             (JDIMENSION)c.comp_info[ci].v_samp_factor);
+    c.mem->realize_virt_arrays((j_common_ptr)&c);
+    for (int ci = 0; ci < b->ncomp; ci++)
+        for (int r = 0; r < b->rows[ci]; r++) {
+            JBLOCKARRAY row = c.mem->access_virt_barray((j_common_ptr)&c, arr[ci],
+                                                        (JDIMENSION)r, 1, TRUE);
+            memcpy(row[0], render_band_row(b, ci, r), (size_t)b->stride[ci] * sizeof(JBLOCK));
+        }
+    jpeg_write_coefficients(&c, arr);
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+
+    struct jpeg_decompress_struct d;
+    d.err = jpeg_std_error(&e.pub);
+    e.pub.error_exit = on_error;
+    jpeg_create_decompress(&d);
+    jpeg_mem_src(&d, jpg, len);
+    jpeg_read_header(&d, TRUE);
+    d.out_color_space = d.num_components == 1 ? JCS_GRAYSCALE : JCS_YCbCr;
+    d.do_fancy_upsampling = FALSE;
+    jpeg_start_decompress(&d);
+    size_t stride = (size_t)d.output_width * (size_t)d.output_components;
+    unsigned char *out = malloc(stride * d.output_height);
+    while (d.output_scanline < d.output_height) {
+        JSAMPROW row = out + (size_t)d.output_scanline * stride;
+        jpeg_read_scanlines(&d, &row, 1);
+    }
+    jpeg_finish_decompress(&d);
+    jpeg_destroy_decompress(&d);
+    free(jpg);
+    return out;
+}
+
+static render_font_t *open_font(void)
+{
+    const char *root = getenv("IMGCAP_ROOT");
+    char path[1024], err[256];
+    snprintf(path, sizeof path, "%s/fonts/DejaVuSans.ttf", root ? root : ".");
+    render_font_t *f = render_font_open(path, 12, err, sizeof err);
+    ck_assert_msg(f != NULL, "%s", err);
+    return f;
+}
+
+/* Every sampling: the geometry of the blocks, DC-only blocks where there is
+ * no ink, neutral chroma, and decoded luma close to the drawn band. */
+static const int samplings[][3][2] = {
+    {{1, 1}, {1, 1}, {1, 1}}, {{2, 2}, {1, 1}, {1, 1}}, {{2, 1}, {1, 1}, {1, 1}},
+    {{1, 2}, {1, 1}, {1, 1}}, {{1, 1}, {0, 0}, {0, 0}}, /* gray */
+    {{1, 1}, {2, 2}, {1, 1}},                            /* luma less fine than Cb */
+};
+
+START_TEST(every_sampling)
+{
+    const int w = 67; /* no whole MCU: padding columns */
+    int hv[3][2];
+    memcpy(hv, samplings[_i], sizeof hv);
+    int nc = hv[1][0] ? 3 : 1;
+    unsigned char src_px[67 * 16 * 3];
+    memset(src_px, 90, sizeof src_px);
+    unsigned long len;
+    unsigned char *jpg = make_jpeg(src_px, w, 16, nc, hv, &len);
+
+    struct jpeg_decompress_struct d;
+    jerr_t e;
+    d.err = jpeg_std_error(&e.pub);
+    e.pub.error_exit = on_error;
+    if (setjmp(e.jb)) ck_abort_msg("libjpeg: %s", e.msg);
+    jpeg_create_decompress(&d);
+    jpeg_mem_src(&d, jpg, len);
+    jpeg_read_header(&d, TRUE);
+    ck_assert_int_eq(render_band_supported(&d), 1);
+
+    render_font_t *f = open_font();
+    layout_font_t lf = render_font_layout(f);
+    layout_t lo = {0};
+    char err[256];
+    const char *text = "Ёжик 17 WAVE";
+    ck_assert_int_eq(layout_compute(&lo, &lf, text, strlen(text), w, 2, err, sizeof err), 0);
+    int bh = lo.band_height;
+    render_band_t b = {0};
+    ck_assert_msg(render_band_compute(&b, &d, bh, &lo, f, err, sizeof err) == 0, "%s", err);
+
+    int max_h = d.max_h_samp_factor, max_v = d.max_v_samp_factor;
+    ck_assert_int_eq(b.height, bh);
+    ck_assert_int_eq(b.ncomp, nc);
+    for (int ci = 0; ci < nc; ci++) {
+        int hs = d.comp_info[ci].h_samp_factor, vs = d.comp_info[ci].v_samp_factor;
+        int wib = (w * hs + 8 * max_h - 1) / (8 * max_h);
+        ck_assert_int_eq(b.stride[ci], (wib + hs - 1) / hs * hs);
+        ck_assert_int_eq(b.height_in_blocks[ci], (bh * vs + 8 * max_v - 1) / (8 * max_v));
+        ck_assert_int_eq(b.rows[ci] % vs, 0);
+        ck_assert_int_ge(b.rows[ci], b.height_in_blocks[ci]);
+        if (ci > 0) /* neutral chroma: nothing but zeros */
+            for (size_t k = 0; k < (size_t)b.stride[ci] * (size_t)b.rows[ci]; k++)
+                for (int j = 0; j < DCTSIZE2; j++) ck_assert_int_eq(b.blocks[ci][k][j], 0);
+    }
+    /* some luma blocks are flat black (DC only, the value of black), some not */
+    int flat = 0, inked = 0;
+    for (size_t k = 0; k < (size_t)b.stride[0] * (size_t)b.rows[0]; k++) {
+        int ac = 0;
+        for (int j = 1; j < DCTSIZE2; j++) ac |= b.blocks[0][k][j];
+        flat += !ac;
+        inked += ac != 0;
+    }
+    ck_assert_int_gt(flat, 0);
+    ck_assert_int_gt(inked, 0);
+
+    unsigned char *out = decode_band(&d, &b);
+    int pw = b.stride[0] * 8 * (max_h / d.comp_info[0].h_samp_factor);
+    long err_sum = 0, bright = 0;
+    int err_max = 0;
+    for (int y = 0; y < bh; y++)
+        for (int x = 0; x < w; x++) {
+            const unsigned char *o = out + ((size_t)y * (size_t)w + (size_t)x) * (size_t)nc;
+            int want = b.plane[(size_t)y * (size_t)pw + (size_t)x];
+            int diff = abs(o[0] - want);
+            err_sum += diff;
+            if (diff > err_max) err_max = diff;
+            bright += o[0] > 200;
+            if (nc == 3) {
+                ck_assert_int_eq(o[1], 128);
+                ck_assert_int_eq(o[2], 128);
+            }
+        }
+    /* a luma sampled less finely than the frame loses detail by design */
+    int coarse = d.comp_info[0].h_samp_factor < max_h;
+    ck_assert_int_gt(bright, coarse ? 0 : 20); /* the text is there */
+    /* quantization noise at q90 around hard glyph edges */
+    ck_assert_msg(err_sum < (long)w * bh * (coarse ? 40 : 3), "mean error %.2f",
+                  (double)err_sum / (w * bh));
+    if (!coarse) ck_assert_int_le(err_max, 32); /* 14 measured */
+    free(out);
+    render_band_free(&b);
+    ck_assert_ptr_null(b.plane);
+    layout_free(&lo);
+    render_font_close(f);
+    jpeg_destroy_decompress(&d);
+    free(jpg);
+}
+END_TEST
+
+/* Grayscale or YCbCr only; a zero quantizer cannot quantize a band. */
+START_TEST(unsupported_sources)
+{
+    unsigned char px[16 * 16 * 3];
+    memset(px, 50, sizeof px);
+    int hv[3][2] = {{2, 2}, {1, 1}, {1, 1}};
+    unsigned long len;
+    unsigned char *jpg = make_jpeg(px, 16, 16, 3, hv, &len);
+    struct jpeg_decompress_struct d;
+    jerr_t e;
+    d.err = jpeg_std_error(&e.pub);
+    e.pub.error_exit = on_error;
+    if (setjmp(e.jb)) ck_abort_msg("libjpeg: %s", e.msg);
+    jpeg_create_decompress(&d);
+    jpeg_mem_src(&d, jpg, len);
+    jpeg_read_header(&d, TRUE);
+    ck_assert_int_eq(render_band_supported(&d), 1);
+    d.jpeg_color_space = JCS_RGB;
+    ck_assert_int_eq(render_band_supported(&d), 0);
+    d.jpeg_color_space = JCS_YCbCr;
+    d.quant_tbl_ptrs[d.comp_info[1].quant_tbl_no]->quantval[5] = 0;
+    ck_assert_int_eq(render_band_supported(&d), 0);
+    layout_t lo = {0};
+    render_band_t b = {0};
+    char err[128];
+    ck_assert_int_eq(render_band_compute(&b, &d, 8, &lo, NULL, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "no band"));
+    jpeg_destroy_decompress(&d);
+    free(jpg);
+}
+END_TEST
+
+Suite *render_band_suite(void)
+{
+    Suite *s = suite_create("render_band");
+    TCase *tc = tcase_create("band");
+    tcase_add_test(tc, fdct_like_libjpeg_float);
+    tcase_add_loop_test(tc, every_sampling, 0, (int)(sizeof samplings / sizeof samplings[0]));
+    tcase_add_test(tc, unsupported_sources);
+    suite_add_tcase(s, tc);
+    return s;
+}
