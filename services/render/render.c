@@ -60,6 +60,7 @@ struct render_ctx {
 
     bytes_t px, tmp, row, marker; /* reused across jobs */
     render_band_t band;           /* the lossless routes' band, reused too */
+    render_splice_cache_t *tables; /* the splice walk's decoding tables */
 
     /* the job in progress */
     int layout_only;
@@ -409,7 +410,7 @@ static int run_splice(render_ctx_t *c, const render_splice_src_t *sp, char *err,
         snprintf(err, errlen, "%s", why);
         return -1;
     }
-    if (rc > 0 || render_splice_check_scan(c->in, sp, s, why, sizeof why) < 0) {
+    if (rc > 0 || render_splice_check_scan(c->in, sp, s, c->tables, why, sizeof why) < 0) {
         log_debug("render: no splice: %s", why);
         return 1;
     }
@@ -658,6 +659,13 @@ render_ctx_t *render_ctx_new(const render_opts_t *opts, char *err, size_t errlen
         free(c);
         return NULL;
     }
+    c->tables = render_splice_cache_new();
+    if (!c->tables) {
+        snprintf(err, errlen, "out of memory");
+        render_font_close(c->font);
+        free(c);
+        return NULL;
+    }
     jpeg_std_error(&c->jerr.pub);
     c->jerr.pub.error_exit = jerr_exit;
     c->jerr.pub.emit_message = jerr_emit;
@@ -675,6 +683,7 @@ void render_ctx_free(render_ctx_t *c)
     free(c->tmp.p);
     free(c->row.p);
     render_band_free(&c->band);
+    render_splice_cache_free(c->tables);
     free(c->marker.p);
     free(c);
 }

@@ -436,19 +436,69 @@ static inline int check_mcu(bitr_t *rp, const mcu_tabs_t *t)
     return 0;
 }
 
+/* A decoding table and the DHT contents it was built from. */
+typedef struct cached_tab {
+    int valid;
+    UINT8 bits[17];
+    UINT8 huffval[256];
+    dtab_t tab;
+} cached_tab_t;
+
+struct render_splice_cache {
+    cached_tab_t dc[NUM_HUFF_TBLS], ac[NUM_HUFF_TBLS];
+};
+
+render_splice_cache_t *render_splice_cache_new(void)
+{
+    return calloc(1, sizeof(render_splice_cache_t));
+}
+
+void render_splice_cache_free(render_splice_cache_t *cache)
+{
+    free(cache);
+}
+
+/* The decoding table of t from slot c, built there unless it holds t's. */
+static const dtab_t *cached_build(cached_tab_t *c, const JHUFF_TBL *t, int dc, int no, char *why,
+                                  size_t whylen)
+{
+    if (c->valid && t && memcmp(c->bits, t->bits, sizeof c->bits) == 0 &&
+        memcmp(c->huffval, t->huffval, sizeof c->huffval) == 0)
+        return &c->tab;
+    c->valid = 0;
+    if (dtab_build(t, dc, no, &c->tab, why, whylen)) return NULL;
+    memcpy(c->bits, t->bits, sizeof c->bits);
+    memcpy(c->huffval, t->huffval, sizeof c->huffval);
+    c->valid = 1;
+    return &c->tab;
+}
+
+static int check_scan(const unsigned char *in, const render_splice_src_t *sp, j_decompress_ptr src,
+                      render_splice_cache_t *cache, char *why, size_t whylen);
+
 int render_splice_check_scan(const unsigned char *in, const render_splice_src_t *sp,
-                             j_decompress_ptr src, char *why, size_t whylen)
+                             j_decompress_ptr src, render_splice_cache_t *cache, char *why,
+                             size_t whylen)
+{
+    if (cache) return check_scan(in, sp, src, cache, why, whylen);
+    render_splice_cache_t *own = render_splice_cache_new();
+    if (!own) {
+        snprintf(why, whylen, "out of memory for the decoding tables");
+        return -1;
+    }
+    int rc = check_scan(in, sp, src, own, why, whylen);
+    render_splice_cache_free(own);
+    return rc;
+}
+
+static int check_scan(const unsigned char *in, const render_splice_src_t *sp, j_decompress_ptr src,
+                      render_splice_cache_t *cache, char *why, size_t whylen)
 {
     int nscan = src->comps_in_scan;
     if (nscan < 1 || nscan > MAX_COMPS_IN_SCAN) {
         snprintf(why, whylen, "%d components in the scan", nscan);
         return -1;
     }
-    static const int no_tables[NUM_HUFF_TBLS] = {0};
-    dtab_t dct[NUM_HUFF_TBLS], act[NUM_HUFF_TBLS];
-    int built_dc[NUM_HUFF_TBLS], built_ac[NUM_HUFF_TBLS];
-    memcpy(built_dc, no_tables, sizeof built_dc);
-    memcpy(built_ac, no_tables, sizeof built_ac);
     mcu_tabs_t tabs = {.blocks = 0};
     for (int i = 0; i < nscan; i++) {
         const jpeg_component_info *comp = src->cur_comp_info[i];
@@ -457,19 +507,17 @@ int render_splice_check_scan(const unsigned char *in, const render_splice_src_t 
             snprintf(why, whylen, "Huffman table number out of range");
             return -1;
         }
-        if (!built_dc[d] && dtab_build(src->dc_huff_tbl_ptrs[d], 1, d, &dct[d], why, whylen))
-            return -1;
-        if (!built_ac[a] && dtab_build(src->ac_huff_tbl_ptrs[a], 0, a, &act[a], why, whylen))
-            return -1;
-        built_dc[d] = built_ac[a] = 1;
+        const dtab_t *dct = cached_build(&cache->dc[d], src->dc_huff_tbl_ptrs[d], 1, d, why, whylen);
+        const dtab_t *act = cached_build(&cache->ac[a], src->ac_huff_tbl_ptrs[a], 0, a, why, whylen);
+        if (!dct || !act) return -1;
         int nb = nscan == 1 ? 1 : comp->h_samp_factor * comp->v_samp_factor;
         if (nb < 1 || nb > SAMP_BLOCKS_MAX) {
             snprintf(why, whylen, "sampling factors out of range");
             return -1;
         }
         for (int b = 0; b < nb; b++) {
-            tabs.dc[tabs.blocks] = &dct[d];
-            tabs.ac[tabs.blocks++] = &act[a];
+            tabs.dc[tabs.blocks] = dct;
+            tabs.ac[tabs.blocks++] = act;
         }
     }
     unsigned long mcus;

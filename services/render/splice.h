@@ -45,15 +45,24 @@ typedef struct render_splice_src {
 int render_splice_parse(const unsigned char *in, size_t len, render_splice_src_t *sp, char *why,
                         size_t whylen);
 
+/* Decoding tables kept from one walk to the next: a camera sends the same
+ * Huffman tables with every picture, and building them costs about a tenth
+ * of a walk. Owned by one thread at a time. */
+typedef struct render_splice_cache render_splice_cache_t;
+render_splice_cache_t *render_splice_cache_new(void); /* NULL when out of memory */
+void render_splice_cache_free(render_splice_cache_t *cache);
+
 /* Decodes the Huffman codes of the picture's scan (in, parsed into sp; src
  * after jpeg_read_header()) without keeping any coefficient: 0 when it is
  * exactly the frame's MCUs, every code in the tables, every block within its
  * 64 coefficients, the RST markers in sequence right after each interval's
  * last byte and EOI right after the last MCU's. libjpeg reads such data
  * without any warning. -1 with why otherwise, which is not a verdict: this is
- * stricter than libjpeg (the caller then asks libjpeg). */
+ * stricter than libjpeg (the caller then asks libjpeg). cache: tables to
+ * reuse and update, or NULL to build them for this call only. */
 int render_splice_check_scan(const unsigned char *in, const render_splice_src_t *sp,
-                             j_decompress_ptr src, char *why, size_t whylen);
+                             j_decompress_ptr src, render_splice_cache_t *cache, char *why,
+                             size_t whylen);
 
 /* Writes the captioned JPEG: in (parsed into sp) above the band.
  * src: the source's decompressor after jpeg_read_header() (geometry, the scan's

@@ -50,7 +50,7 @@ static void check_scan(const unsigned char *in, size_t len, const render_splice_
     if (d.data_precision == 8 && !d.progressive_mode && !d.arith_code &&
         (long long)d.image_width * d.image_height <= (1LL << 20)) {
         char why[256];
-        (void)render_splice_check_scan(in, sp, &d, why, sizeof why);
+        (void)render_splice_check_scan(in, sp, &d, NULL, why, sizeof why);
     }
     jpeg_destroy_decompress(&d);
 }

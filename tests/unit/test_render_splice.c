@@ -377,7 +377,7 @@ static int scan_proven(const buf_t *in, const render_splice_src_t *sp, char *why
     }
     jpeg_mem_src(&d, in->p, (unsigned long)in->n);
     jpeg_read_header(&d, TRUE);
-    int ok = render_splice_check_scan(in->p, sp, &d, why, whylen) == 0;
+    int ok = render_splice_check_scan(in->p, sp, &d, NULL, why, whylen) == 0;
     jpeg_destroy_decompress(&d);
     return ok;
 }
@@ -1153,6 +1153,10 @@ START_TEST(scan_check_matches_reference)
     free(cam.px);
     unsigned long long seed = 20261128;
     int agreed_ok = 0, agreed_bad = 0;
+    /* one table cache for every walk, as a worker keeps it: the sources'
+     * tables differ (standard, optimized, gray), so it is rebuilt and reused */
+    render_splice_cache_t *cache = render_splice_cache_new();
+    ck_assert_ptr_nonnull(cache);
     for (size_t v = 0; v < sizeof srcs / sizeof *srcs; v++) {
         const buf_t *in = &srcs[v];
         render_splice_src_t sp;
@@ -1165,7 +1169,7 @@ START_TEST(scan_check_matches_reference)
         if (setjmp(e.jb)) ck_abort_msg("header: %s", e.msg);
         jpeg_mem_src(&d, in->p, (unsigned long)in->n);
         jpeg_read_header(&d, TRUE); /* the corruptions leave the header alone */
-        ck_assert_int_eq(render_splice_check_scan(in->p, &sp, &d, why, sizeof why), 0);
+        ck_assert_int_eq(render_splice_check_scan(in->p, &sp, &d, NULL, why, sizeof why), 0);
         ck_assert_int_eq(ref_check_scan(in->p, &sp, &d, rwhy, sizeof rwhy), 0);
         for (int i = 0; i < 300; i++) {
             buf_t b = {malloc(in->n + 64), in->n};
@@ -1213,7 +1217,7 @@ START_TEST(scan_check_matches_reference)
             }
             render_splice_src_t bp;
             if (render_splice_parse(b.p, b.n, &bp, why, sizeof why) == 0) {
-                int got = render_splice_check_scan(b.p, &bp, &d, why, sizeof why);
+                int got = render_splice_check_scan(b.p, &bp, &d, cache, why, sizeof why);
                 int want = ref_check_scan(b.p, &bp, &d, rwhy, sizeof rwhy);
                 ck_assert_msg(got == want, "source %zu, corruption %d: %d (%s), reference %d (%s)",
                               v, i, got, got ? why : "", want, want ? rwhy : "");
@@ -1229,6 +1233,7 @@ START_TEST(scan_check_matches_reference)
         jpeg_destroy_decompress(&d);
         free(in->p);
     }
+    render_splice_cache_free(cache);
     /* both verdicts occurred */
     ck_assert_int_gt(agreed_ok, 0);
     ck_assert_int_gt(agreed_bad, 0);
