@@ -24,7 +24,7 @@ Usage: tests/bench/outside.sh [--local] [-n N] [-c C] [--timeout S]
        [--warmup W] [--poll-interval S] [--keep]
 Environment: API_URL (default http://127.0.0.1:8000, .env's API_PORT), used
 unless --local; API_TOKEN, sent as a bearer token when set; IMGCAP_BIN_DIR
-(build/) for --local.
+(build/) for --local, whose imgcap-* are copied to the temp dir first.
 """
 import argparse
 import json
@@ -108,7 +108,10 @@ class Client:
                            timeout=timeout + 10)
         body, _, trailer = r.stdout.rpartition(b"\n")
         code, _, ctype = trailer.decode("ascii", "replace").partition(" ")
-        return (int(code) if code.isdigit() else 0), ctype.strip(), body
+        code = int(code) if code.isdigit() else 0
+        if code == 0:  # no HTTP answer: curl's message says why
+            body = r.stderr.strip()
+        return code, ctype.strip(), body
 
     def walk(self, stop_below, limit=PAGE):
         """Ids and descriptions of GET /api/images (newest first), following
@@ -120,7 +123,8 @@ class Client:
             status, _, body = self.get(path)
             pages += 1
             if status != 200:
-                raise RuntimeError("GET %s answered %d: %s" % (path, status, body[:200]))
+                raise RuntimeError("GET %s answered %d: %s" % (
+                    path, status, body[:200].decode("utf-8", "replace")))
             page = json.loads(body)
             got = [(it["id"].lower(), it["description"]) for it in page["items"]]
             items.extend(got)
@@ -140,12 +144,21 @@ class LocalStack:
         self.api_url = None
         self.started = False
         env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+        # A copy of the binaries: others rebuilding build/ during the run must
+        # not change (or, mid-link, remove) what the supervisor restarts.
+        src = os.environ.get("IMGCAP_BIN_DIR", os.path.join(ROOT, "build"))
+        self.bin = os.path.join(tmp, "bin")
+        os.makedirs(self.bin)
+        for svc in ("api", "render", "persist"):
+            path = os.path.join(src, "imgcap-" + svc)
+            if not os.access(path, os.X_OK):
+                raise SetupError("no %s: run make" % path)
+            shutil.copy2(path, self.bin)
         api_port = free_port()
         # .env names STORAGE_DIR and LOG_DIR under ./var; keep everything in VAR_DIR.
         env.update({"VAR_DIR": self.var, "STORAGE_DIR": os.path.join(self.var, "images"),
                     "LOG_DIR": os.path.join(self.var, "log"),
-                    "IMGCAP_BIN_DIR": os.environ.get("IMGCAP_BIN_DIR",
-                                                     os.path.join(ROOT, "build")),
+                    "IMGCAP_BIN_DIR": self.bin,
                     "LOCAL_REDIS_PORT": str(free_port()), "LOCAL_PG_PORT": str(free_port()),
                     "API_PORT": str(api_port), "API_HOST": "127.0.0.1"})
         self.env = env
@@ -342,7 +355,8 @@ def run(args, tmp):
         src_size = jpeg_size(f.read())
     status, _, body = client.get("/api/images?limit=1", timeout=5)
     if status != 200:
-        raise SetupError("GET %s/api/images answered %d: %s" % (args.api_url, status, body[:200]))
+        raise SetupError("GET %s/api/images answered %d: %s" % (
+            args.api_url, status, body[:200].decode("utf-8", "replace")))
 
     load_start = loadavg()
     if args.warmup > 0:
@@ -504,6 +518,8 @@ def main():
         raise SystemExit(128 + sig)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
+    # Started in the background by a shell, Python inherits SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     tmp = tempfile.mkdtemp(prefix="imgcap-outside-")
     os.chmod(tmp, 0o755)  # PostgreSQL runs as its own user under it
