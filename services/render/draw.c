@@ -26,21 +26,28 @@ static void blit(unsigned char *px, size_t stride, int width, int height, draw_s
     int nc = space == DRAW_GRAY ? 1 : 3;
     /* only luma for YCbCr; every channel for RGB (white = all 255) */
     int lit = space == DRAW_RGB ? 3 : 1;
+    /* the glyph's columns inside the image, clipped once for all its rows */
+    int gx0 = x0 < 0 ? -x0 : 0;
+    int gx1 = x0 + g->width > width ? width - x0 : g->width;
     for (int gy = 0; gy < g->rows; gy++) {
         int y = y0 + gy;
         if (y < 0 || y >= height)
             continue;
         const unsigned char *src = g->bitmap + (size_t)gy * (size_t)g->pitch;
         unsigned char *row = px + (size_t)y * stride;
-        for (int gx = 0; gx < g->width; gx++) {
-            int x = x0 + gx;
+        if (nc == 1) {
+            /* max() without a branch: the compiler vectorizes this */
+            for (int gx = gx0; gx < gx1; gx++) {
+                unsigned char *d = row + (x0 + gx);
+                *d = *d > src[gx] ? *d : src[gx];
+            }
+            continue;
+        }
+        for (int gx = gx0; gx < gx1; gx++) {
             unsigned char cov = src[gx];
-            if (x < 0 || x >= width || !cov)
-                continue;
-            unsigned char *p = row + (size_t)x * (size_t)nc;
+            unsigned char *p = row + (size_t)(x0 + gx) * (size_t)nc;
             for (int c = 0; c < lit; c++)
-                if (p[c] < cov)
-                    p[c] = cov;
+                p[c] = p[c] > cov ? p[c] : cov;
         }
     }
 }
