@@ -332,6 +332,27 @@ class Pipeline(unittest.TestCase):
                                headers={"If-None-Match": '"%s"' % image_id})
         self.assertEqual(r.status, 304)
 
+    def test_replaced_file_is_not_served_from_memory(self):
+        # The second GET is answered from the in-memory copy; a file replaced
+        # under the same name (another inode) must be read again.
+        image_id, r = self.upload_and_wait(JPEG, "to be replaced")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(self.stack.request("GET", "/api/images/" + image_id).body, r.body)
+        rel = self.stack.psql("SELECT path FROM images WHERE id = '%s'" % image_id)
+        path = os.path.join(self.stack.storage_dir, rel)
+        other = bytearray(r.body)
+        other[-3] ^= 1  # same size, another byte before EOI
+        with open(path + ".new", "wb") as f:
+            f.write(other)
+        os.rename(path + ".new", path)
+        again = self.stack.request("GET", "/api/images/" + image_id)
+        self.assertEqual(again.status, 200)
+        self.assertEqual(again.body, bytes(other))
+        self.assertIn("id=%s cached file is gone" % image_id, self.stack.log("api"))
+        head = self.stack.request("HEAD", "/api/images/" + image_id)
+        self.assertEqual(head.status, 200)
+        self.assertEqual(head.header("Content-Length"), str(len(r.body)))
+
     def test_failed_image_is_422_with_reason(self):
         image_id, r = self.upload_and_wait(read_data("truncated.jpg"), "broken")
         doc = r.json()
