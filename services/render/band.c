@@ -8,8 +8,8 @@
 #include "draw.h"
 
 /* jcdctmgr.c's aanscalefactor[k] = cos(k*PI/16) * sqrt(2), k > 0; 1 for k = 0. */
-static const double aan_scale[DCTSIZE] = {1.0,         1.387039845, 1.306562965, 1.175875602,
-                                          1.0,         0.785694958, 0.541196100, 0.275899379};
+static const double aan_scale[DCTSIZE] = {1.0, 1.387039845, 1.306562965, 1.175875602,
+                                          1.0, 0.785694958, 0.541196100, 0.275899379};
 
 void render_band_divisors(const UINT16 *qt, float div[DCTSIZE2])
 {
@@ -117,8 +117,8 @@ static int grow(void **p, size_t *cap, size_t want, size_t unit)
 
 /* Draws the band into b->plane (pw x ph, whole MCUs) and repeats its last
  * column and row into the padding. */
-static int draw_plane(render_band_t *b, int w, int pw, int ph, const layout_t *lo,
-                      render_font_t *f, char *err, size_t errlen)
+static int draw_plane(render_band_t *b, int w, int pw, int ph, const layout_t *lo, render_font_t *f,
+                      char *err, size_t errlen)
 {
     size_t pitch = (size_t)pw;
     if (render_draw_band(b->plane, pitch, w, b->height, DRAW_GRAY, lo, f, err, errlen) < 0)

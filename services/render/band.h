@@ -27,14 +27,14 @@
  * blocks[ci] and plane belong to the struct: render_band_compute() reuses and
  * grows them, render_band_free() frees them. A zeroed struct is empty. */
 typedef struct render_band {
-    int height;                            /* pixel rows of the band */
+    int height; /* pixel rows of the band */
     int ncomp;
-    int height_in_blocks[MAX_COMPONENTS];  /* libjpeg's: rows of blocks with pixels */
-    int stride[MAX_COMPONENTS];            /* blocks per row, whole MCUs */
-    int rows[MAX_COMPONENTS];              /* block rows held, whole MCUs */
+    int height_in_blocks[MAX_COMPONENTS]; /* libjpeg's: rows of blocks with pixels */
+    int stride[MAX_COMPONENTS];           /* blocks per row, whole MCUs */
+    int rows[MAX_COMPONENTS];             /* block rows held, whole MCUs */
     JBLOCK *blocks[MAX_COMPONENTS];
-    size_t cap[MAX_COMPONENTS];            /* blocks allocated */
-    unsigned char *plane;                  /* the drawn gray band, padded */
+    size_t cap[MAX_COMPONENTS]; /* blocks allocated */
+    unsigned char *plane;       /* the drawn gray band, padded */
     size_t plane_cap;
 } render_band_t;
 

@@ -219,8 +219,8 @@ static inline uint64_t nonzero_natural(const JCOEF *b)
     uint64_t m = 0;
     for (int i = 0; i < 64; i += 16) {
         __m128i lo = _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(const void *)(b + i)), zero);
-        __m128i hi =
-            _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(const void *)(b + i + 8)), zero);
+        __m128i hi = _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(const void *)(b + i + 8)),
+                                     zero);
         unsigned zeros = (unsigned)_mm_movemask_epi8(_mm_packs_epi16(lo, hi));
         m |= (uint64_t)(zeros ^ 0xFFFFu) << i;
     }
@@ -576,7 +576,12 @@ void render_splice_cache_free(render_splice_cache_t *cache)
 static const dtab_t *cached_build(cached_tab_t *c, const JHUFF_TBL *t, int dc, int no, char *why,
                                   size_t whylen)
 {
-    if (c->valid && t && memcmp(c->bits, t->bits, sizeof c->bits) == 0 &&
+    if (!t) {
+        c->valid = 0;
+        snprintf(why, whylen, "no DHT for %s table %d", dc ? "DC" : "AC", no);
+        return NULL;
+    }
+    if (c->valid && memcmp(c->bits, t->bits, sizeof c->bits) == 0 &&
         memcmp(c->huffval, t->huffval, sizeof c->huffval) == 0)
         return &c->tab;
     c->valid = 0;
@@ -621,8 +626,10 @@ static int check_scan(const unsigned char *in, const render_splice_src_t *sp, j_
             snprintf(why, whylen, "Huffman table number out of range");
             return -1;
         }
-        const dtab_t *dct = cached_build(&cache->dc[d], src->dc_huff_tbl_ptrs[d], 1, d, why, whylen);
-        const dtab_t *act = cached_build(&cache->ac[a], src->ac_huff_tbl_ptrs[a], 0, a, why, whylen);
+        const dtab_t *dct = cached_build(&cache->dc[d], src->dc_huff_tbl_ptrs[d], 1, d, why,
+                                         whylen);
+        const dtab_t *act = cached_build(&cache->ac[a], src->ac_huff_tbl_ptrs[a], 0, a, why,
+                                         whylen);
         if (!dct || !act) return -1;
         int nb = nscan == 1 ? 1 : comp->h_samp_factor * comp->v_samp_factor;
         if (nb < 1 || nb > SAMP_BLOCKS_MAX) {
@@ -657,8 +664,7 @@ static int check_scan(const unsigned char *in, const render_splice_src_t *sp, j_
         if (!left) {
             /* only the padding of the last byte may be left before the RST */
             bitr_topup(&r);
-            if (r.n >= 8 || r.p != r.end || seg >= sd->nmarks ||
-                sd->mark[seg].code != 0xD0 + rst) {
+            if (r.n >= 8 || r.p != r.end || seg >= sd->nmarks || sd->mark[seg].code != 0xD0 + rst) {
                 snprintf(why, whylen, "no RST%u right after MCU %lu", rst, m);
                 return -1;
             }

@@ -70,10 +70,14 @@ static void test_picture(unsigned char *px)
         for (int x = 0; x < 64; x++) {
             seed = seed * 1103515245u + 12345u;
             unsigned char v;
-            if (y < 16) v = (unsigned char)(x * 4);
-            else if (y < 32) v = ((x / 3 + y / 2) & 1) ? 255 : 0;
-            else if (y < 48) v = (unsigned char)(seed >> 16);
-            else v = x < 20 ? 0 : x < 40 ? 255 : (unsigned char)(128 + (x - 40) * (y - 48) / 3);
+            if (y < 16)
+                v = (unsigned char)(x * 4);
+            else if (y < 32)
+                v = ((x / 3 + y / 2) & 1) ? 255 : 0;
+            else if (y < 48)
+                v = (unsigned char)(seed >> 16);
+            else
+                v = x < 20 ? 0 : x < 40 ? 255 : (unsigned char)(128 + (x - 40) * (y - 48) / 3);
             px[y * 64 + x] = v;
         }
 }
@@ -106,8 +110,8 @@ START_TEST(fdct_like_libjpeg_float)
             render_band_fdct(px + by * 8 * 64 + bx * 8, 64, div, mine);
             for (int k = 0; k < DCTSIZE2; k++) {
                 int diff = mine[k] - row[0][bx][k];
-                ck_assert_msg(diff >= -1 && diff <= 1, "block %d,%d coefficient %d: %d vs %d",
-                              bx, by, k, mine[k], row[0][bx][k]);
+                ck_assert_msg(diff >= -1 && diff <= 1, "block %d,%d coefficient %d: %d vs %d", bx,
+                              by, k, mine[k], row[0][bx][k]);
                 same += diff == 0;
                 nonzero += mine[k] != 0;
                 total++;
@@ -146,8 +150,8 @@ static unsigned char *decode_band(j_decompress_ptr src, const render_band_t *b)
     c.mem->realize_virt_arrays((j_common_ptr)&c);
     for (int ci = 0; ci < b->ncomp; ci++)
         for (int r = 0; r < b->rows[ci]; r++) {
-            JBLOCKARRAY row = c.mem->access_virt_barray((j_common_ptr)&c, arr[ci],
-                                                        (JDIMENSION)r, 1, TRUE);
+            JBLOCKARRAY row = c.mem->access_virt_barray((j_common_ptr)&c, arr[ci], (JDIMENSION)r, 1,
+                                                        TRUE);
             memcpy(row[0], render_band_row(b, ci, r), (size_t)b->stride[ci] * sizeof(JBLOCK));
         }
     jpeg_write_coefficients(&c, arr);
@@ -190,7 +194,7 @@ static render_font_t *open_font(void)
 static const int samplings[][3][2] = {
     {{1, 1}, {1, 1}, {1, 1}}, {{2, 2}, {1, 1}, {1, 1}}, {{2, 1}, {1, 1}, {1, 1}},
     {{1, 2}, {1, 1}, {1, 1}}, {{1, 1}, {0, 0}, {0, 0}}, /* gray */
-    {{1, 1}, {2, 2}, {1, 1}},                            /* luma less fine than Cb */
+    {{1, 1}, {2, 2}, {1, 1}},                           /* luma less fine than Cb */
 };
 
 START_TEST(every_sampling)
