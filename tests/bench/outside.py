@@ -276,7 +276,8 @@ def upload_and_watch(client, args, n, c, tag, tmp, timeout):
     os.makedirs(resp_dir)
     cfg = os.path.join(tmp, "curl-%s.cfg" % tag)
     write_config(cfg, client.url("/api/images"), n, tag, resp_dir, args.token)
-    cmd = ["curl", "-sS", "--no-progress-meter", "--parallel", "--parallel-max", str(c), "--config", cfg]
+    cmd = ["curl", "-sS", "--no-progress-meter", "--parallel", "--parallel-max", str(c),
+           "--config", cfg]
     up = Upload(cmd)
     first_seen = {}  # id -> seconds after launch when a poll's answer showed it
     polls = pages = rows = 0
@@ -389,6 +390,11 @@ def run(args, tmp):
             return None
         return round(seen_times[max(0, int(q * len(accepted)) - 1)], 3)
 
+    # Cumulative count listed at each whole second: shows a stall or a burst
+    # that the single rate hides.
+    by_second = [sum(1 for t in seen_times if t <= sec)
+                 for sec in range(1, int(seen_times[-1]) + 2)] if seen_times else []
+
     # One more walk, once, down past the oldest accepted id: the list as a
     # client reading it now sees it.
     final_items, final_pages = ([], 0)
@@ -426,6 +432,7 @@ def run(args, tmp):
         "all_listed_s": round(t_all, 3) if t_all else None,
         "stored_per_s_lower_bound": round(len(accepted) / t_all, 1) if t_all else None,
         "listed_50pct_s": quantile(0.5), "listed_90pct_s": quantile(0.9),
+        "listed_by_second": by_second,
         "poll_interval_s": args.poll_interval, "polls": w["polls"], "poll_pages": w["pages"],
         "poll_rows": w["rows"], "poll_errors": len(w["poll_errors"]),
         "timed_out": not all_seen, "listed_once": listed_once, "missing": len(missing),
@@ -471,6 +478,7 @@ def print_report(r, poll_errors, curl_stderr):
       "and polling every %.2f s plus the poll's own time)" % (
           r["stored_per_s_lower_bound"], r["poll_interval_s"]))
     p("  50%% / 90%% listed at   %s s / %s s" % (r["listed_50pct_s"], r["listed_90pct_s"]))
+    p("  listed by 1 s, 2 s..  %s" % " ".join(map(str, r["listed_by_second"])))
     p("  polls                 %d (%d pages, %d rows, %d errors)" % (
         r["polls"], r["poll_pages"], r["poll_rows"], r["poll_errors"]))
     p("  final list walk       listed once %d, missing %d, duplicates %d, description "
