@@ -15,7 +15,8 @@ Parts, all in one run on this machine:
   3. reads: wrk against GET /api/images/{id} and GET /api/images?limit=100,
      beside an nginx of our own serving the same stored file.
 
-Environment: BENCH_N (uploads, 2000), BENCH_C (concurrency, 32),
+Environment: BENCH_N (uploads, 2000), BENCH_C (concurrency, 64: the peak-RSS
+target is stated at 64 concurrent uploads),
 BENCH_READ_SECONDS (per wrk run, 5), BENCH_PARTS (comma list of
 render,e2e,reads; default all), BENCH_KEEP=1 keeps the temp dir,
 IMGCAP_BIN_DIR (build/), BENCH_BIN_DIR (build/bench).
@@ -51,7 +52,7 @@ CAPTION = ("Камера 17 на перекрёстке Садовой и Гор
 assert len(CAPTION) == 150
 
 N = int(os.environ.get("BENCH_N", "2000"))
-C = int(os.environ.get("BENCH_C", "32"))
+C = int(os.environ.get("BENCH_C", "64"))
 READ_SECONDS = int(os.environ.get("BENCH_READ_SECONDS", "5"))
 PARTS = set(os.environ.get("BENCH_PARTS", "render,e2e,reads").split(","))
 CLK_TCK = os.sysconf("SC_CLK_TCK")

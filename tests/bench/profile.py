@@ -5,7 +5,7 @@ and `make -f tests/bench/bench.mk`:
     python3 tests/bench/profile.py [OUT_DIR]     (default build/bench/profile)
 
 Starts the local stack exactly as bench.py does, warms it up, then during
-BENCH_N (default 2000) uploads at BENCH_C (32) records:
+BENCH_N (default 2000) uploads at BENCH_C (64) records:
   - perf record -e cpu-clock -g of every process of the stack (hardware
     counters are not available in this VM; cpu-clock sampling is), reported
     per process by symbol into OUT_DIR/perf-<name>.txt;
