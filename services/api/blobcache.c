@@ -23,7 +23,7 @@ struct api_blobcache {
 api_blob_t *api_blob_new(const char *id, const char *path, size_t len)
 {
     size_t il = strlen(id), pl = strlen(path);
-    if (il >= sizeof ((api_blob_t *)0)->id || pl >= sizeof ((api_blob_t *)0)->path) return NULL;
+    if (il >= API_BLOB_ID_MAX || pl >= API_BLOB_PATH_MAX) return NULL;
     api_blob_t *b = malloc(sizeof *b + len);
     if (b == NULL) return NULL;
     memcpy(b->id, id, il + 1);
@@ -122,8 +122,7 @@ void api_blobcache_put(api_blobcache_t *c, api_blob_t *b)
             victim = &set[w];
             break;
         }
-        if (victim->b != NULL && (set[w].b == NULL || set[w].used < victim->used))
-            victim = &set[w];
+        if (victim->b != NULL && (set[w].b == NULL || set[w].used < victim->used)) victim = &set[w];
     }
     drop(c, victim);
     atomic_fetch_add(&b->refs, 1);

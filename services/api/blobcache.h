@@ -24,15 +24,18 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#define API_BLOB_ID_MAX 40
+#define API_BLOB_PATH_MAX 256 /* longer paths are simply not cached */
+
 typedef struct api_blob {
-    char id[40];                 /* the image id */
-    char path[256];              /* the resolved file the bytes came from */
-    dev_t dev;                   /* identity of that file when it was read */
+    char id[API_BLOB_ID_MAX];     /* the image id */
+    char path[API_BLOB_PATH_MAX]; /* the resolved file the bytes came from */
+    dev_t dev;                    /* identity of that file when it was read */
     ino_t ino;
     int64_t mtime_ns;
     size_t len;
     _Atomic unsigned long refs;
-    unsigned char data[];        /* len bytes */
+    unsigned char data[]; /* len bytes */
 } api_blob_t;
 
 typedef struct api_blobcache api_blobcache_t;

@@ -55,11 +55,10 @@ typedef struct call call_t;
 typedef void (*handler_fn)(call_t *c);
 
 typedef struct route {
-    api_server_t *srv;
     api_route_t id;
-    const char *prefix, *format; /* Ulfius reads :params from format only */
-    const char *allow;           /* methods for 405's Allow header */
-    handler_fn get;              /* GET and HEAD */
+    const char *path;  /* its segments, '/'-separated; "*" is the {id} segment */
+    const char *allow; /* methods for 405's Allow header */
+    handler_fn get;    /* GET and HEAD */
     handler_fn post;
     int read_auth; /* guarded by API_TOKEN when API_TOKEN_READS=1 */
 } route_t;
@@ -70,8 +69,6 @@ struct api_server {
     struct _u_instance inst;
     int inst_ready;
     struct sockaddr_storage addr;
-    route_t routes[6];
-    route_t not_found;
     char *docs_html;
     size_t docs_len;
     pthread_mutex_t storage_mu;
@@ -86,8 +83,9 @@ struct call {
     const route_t *route;
     const struct _u_request *req;
     struct _u_response *resp;
-    char id[UUID_STR_LEN]; /* the image this request is about, for the access log */
-    api_conn_t *conn;      /* backend slot, taken on first use, returned by dispatch() */
+    char param[UUID_STR_LEN + 1]; /* the route's {id} segment, decoded; longer is cut */
+    char id[UUID_STR_LEN];        /* the image this request is about, for the access log */
+    api_conn_t *conn;             /* backend slot, taken on first use, returned by dispatch() */
 };
 
 #define BACKEND_WAIT_MS 5000
@@ -630,7 +628,7 @@ static void handle_image(call_t *c)
 {
     char err[160], id[UUID_STR_LEN];
     int wait_s;
-    if (api_parse_id(u_map_get(c->req->map_url, "id"), id, err, sizeof err) != 0) {
+    if (api_parse_id(c->param, id, err, sizeof err) != 0) {
         reply_field_error(c, "id", err);
         return;
     }
@@ -794,16 +792,88 @@ static int authorized(call_t *c, int is_post)
     return token_equal(h, cfg->api_token);
 }
 
+static const route_t ROUTES[] = {
+    {API_ROUTE_IMAGES, "api/images", "GET, HEAD, POST", handle_list, handle_upload, 1},
+    {API_ROUTE_IMAGE, "api/images/*", "GET, HEAD", handle_image, NULL, 1},
+    {API_ROUTE_HEALTH, "health", "GET, HEAD", handle_health, NULL, 0},
+    {API_ROUTE_OPENAPI, "api/openapi.json", "GET, HEAD", handle_openapi, NULL, 0},
+    {API_ROUTE_DOCS, "docs", "GET, HEAD", handle_docs, NULL, 0},
+    {API_ROUTE_METRICS, "metrics", "GET, HEAD", handle_metrics, NULL, 0},
+};
+static const route_t NOT_FOUND = {API_ROUTE_OTHER, NULL, NULL, NULL, NULL, 0};
+
+static int hex_value(char h)
+{
+    return h >= '0' && h <= '9'   ? h - '0'
+           : h >= 'a' && h <= 'f' ? h - 'a' + 10
+           : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                  : -1;
+}
+
+/* Copies the URL segment [s, s + n) into out (size outlen) with %XX decoded,
+ * cut to fit. */
+static void segment_decode(const char *s, size_t n, char *out, size_t outlen)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 1 < outlen; i++) {
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < n && (hi = hex_value(s[i + 1])) >= 0 &&
+            (lo = hex_value(s[i + 2])) >= 0) {
+            out[o++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+}
+
+/* The route of url_path, matched segment by segment as Ulfius matches its
+ * endpoints (empty segments are skipped, so "//api/images/" is
+ * "/api/images"), and its "*" segment decoded into param. Routing here rather
+ * than with one Ulfius endpoint per route: Ulfius splits the URL and every
+ * endpoint's format into allocated strings on each request, about a tenth
+ * of the CPU of a cached image read. */
+static const route_t *route_of(const char *url_path, char *param, size_t paramlen)
+{
+    param[0] = '\0';
+    for (size_t r = 0; r < sizeof ROUTES / sizeof ROUTES[0]; r++) {
+        const char *u = url_path ? url_path : "", *f = ROUTES[r].path;
+        int ok = 1;
+        while (ok) {
+            while (*u == '/') u++;
+            if (*f == '\0') {
+                ok = *u == '\0';
+                break;
+            }
+            size_t ul = strcspn(u, "/"), fl = strcspn(f, "/");
+            if (ul == 0) {
+                ok = 0;
+                break;
+            }
+            if (fl == 1 && f[0] == '*')
+                segment_decode(u, ul, param, paramlen);
+            else
+                ok = ul == fl && memcmp(u, f, ul) == 0;
+            u += ul;
+            f += fl;
+            if (*f == '/') f++;
+        }
+        if (ok) return &ROUTES[r];
+    }
+    return &NOT_FOUND;
+}
+
 static int dispatch(const struct _u_request *req, struct _u_response *resp, void *user_data)
 {
-    const route_t *route = user_data;
     uint64_t t0 = time_mono_ns();
     static __thread int thread_named;
     if (!thread_named) {
         log_set_thread_name("http");
         thread_named = 1;
     }
-    call_t c = {.srv = route->srv, .route = route, .req = req, .resp = resp};
+    call_t c = {.srv = user_data, .req = req, .resp = resp};
+    const route_t *route = c.route = route_of(req->url_path, c.param, sizeof c.param);
     const char *m = req->http_verb ? req->http_verb : "";
     int is_get = strcmp(m, "GET") == 0, is_head = strcmp(m, "HEAD") == 0;
     int is_post = strcmp(m, "POST") == 0;
@@ -970,27 +1040,10 @@ api_server_t *api_server_start(const config_t *cfg, api_events_t *ev, char *err,
     s->inst.allowed_post_processor = U_POST_PROCESS_NONE;
     s->inst.max_post_body_size = (size_t)cfg->max_upload_bytes + 1;
 
-    const route_t defs[] = {
-        {s, API_ROUTE_IMAGES, "/api/images", NULL, "GET, HEAD, POST", handle_list, handle_upload,
-         1},
-        {s, API_ROUTE_IMAGE, "/api/images", ":id", "GET, HEAD", handle_image, NULL, 1},
-        {s, API_ROUTE_HEALTH, "/health", NULL, "GET, HEAD", handle_health, NULL, 0},
-        {s, API_ROUTE_OPENAPI, "/api/openapi.json", NULL, "GET, HEAD", handle_openapi, NULL, 0},
-        {s, API_ROUTE_DOCS, "/docs", NULL, "GET, HEAD", handle_docs, NULL, 0},
-        {s, API_ROUTE_METRICS, "/metrics", NULL, "GET, HEAD", handle_metrics, NULL, 0},
-    };
-    memcpy(s->routes, defs, sizeof defs);
-    s->not_found = (route_t){s, API_ROUTE_OTHER, NULL, NULL, NULL, NULL, NULL, 0};
-    for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++) {
-        /* One endpoint per path for every method: dispatch() answers 405. */
-        if (ulfius_add_endpoint_by_val(&s->inst, "*", s->routes[i].prefix, s->routes[i].format, 0,
-                                       dispatch, &s->routes[i]) != U_OK) {
-            snprintf(err, errlen, "cannot add route %s", s->routes[i].prefix);
-            goto fail;
-        }
-    }
-    if (ulfius_set_default_endpoint(&s->inst, dispatch, &s->not_found) != U_OK) {
-        snprintf(err, errlen, "cannot set the default route");
+    /* One endpoint for every method and path: dispatch() routes, answers
+     * 404 and 405 (see route_of()). */
+    if (ulfius_add_endpoint_by_val(&s->inst, "*", "*", NULL, 0, dispatch, s) != U_OK) {
+        snprintf(err, errlen, "cannot add the endpoint");
         goto fail;
     }
 

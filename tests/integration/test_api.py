@@ -177,6 +177,29 @@ class UploadValidation(unittest.TestCase):
         r = self.stack.request("PUT", "/health", body=b"x")
         is_problem(self, r, 405)
 
+    def test_route_matching_by_segments(self):
+        # The API routes by path segment (empty segments skipped, the id
+        # segment %-decoded), as Ulfius's endpoint matching did.
+        image_id = self.stack.upload(JPEG, "routes").json()["id"]
+        encoded = "".join("%%%02X" % ord(ch) for ch in image_id[:8]) + image_id[8:]
+        for path in ("/api/images/" + image_id, "//api//images/%s/" % image_id,
+                     "/api/images/" + encoded, "/api/images/%s?wait=0" % image_id.upper()):
+            with self.subTest(path=path):
+                r = self.stack.request("GET", path)
+                self.assertEqual(r.status, 202, r.body)
+                self.assertEqual(r.json()["id"], image_id)
+        for path in ("/api/images/%s/x" % image_id, "/api/imagesx", "/api", "/", "/healthz",
+                     "/api/openapi.json/x"):
+            with self.subTest(path=path):
+                is_problem(self, self.stack.request("GET", path), 404)
+        for path in ("/health/", "//metrics", "/api/openapi.json", "/docs/"):
+            with self.subTest(path=path):
+                self.assertEqual(self.stack.request("GET", path).status, 200)
+        doc = is_problem(self, self.stack.request("GET", "/api/images/" + "a" * 300), 422)
+        self.assertEqual(doc["errors"][0]["field"], "id")
+        log = self.stack.log("api")
+        self.assertIn("GET //api//images/%s/ 202" % image_id, log)
+
     def test_docs_page(self):
         r = self.stack.request("GET", "/docs")
         self.assertEqual(r.status, 200)

@@ -7,10 +7,7 @@
 
 #include "api/blobcache.h"
 
-static void id_of(int i, char *out)
-{
-    snprintf(out, 40, "01a22270-304e-7170-8151-8b05%08d", i);
-}
+static void id_of(int i, char *out) { snprintf(out, 40, "01a22270-304e-7170-8151-8b05%08d", i); }
 
 static api_blob_t *blob(int i, size_t len)
 {
