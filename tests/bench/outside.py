@@ -474,11 +474,16 @@ def print_report(r, poll_errors, curl_stderr):
         r["curl_cpu_share_of_upload"]))
     p("  all accepted listed   %s" % ("after %.3f s from the first upload sent" % r["all_listed_s"]
                                     if r["all_listed_s"] else "NO (timed out)"))
-    p("  stored/s              %s  (lower bound: accepted / that time; includes curl start-up "
-      "and polling every %.2f s plus the poll's own time)" % (
-          r["stored_per_s_lower_bound"], r["poll_interval_s"]))
-    p("  50%% / 90%% listed at   %s s / %s s" % (r["listed_50pct_s"], r["listed_90pct_s"]))
-    p("  listed by 1 s, 2 s..  %s" % " ".join(map(str, r["listed_by_second"])))
+    if r["stored_per_s_lower_bound"] is not None:
+        p("  stored/s              %s  (lower bound: accepted / that time; includes curl "
+          "start-up and polling every %.2f s plus the poll's own time)" % (
+              r["stored_per_s_lower_bound"], r["poll_interval_s"]))
+    else:
+        p("  stored/s              n/a (not every accepted id was listed)")
+    p("  50%% / 90%% listed at   %s / %s" % tuple(
+        "n/a" if x is None else "%.3f s" % x for x in (r["listed_50pct_s"],
+                                                       r["listed_90pct_s"])))
+    p("  listed by 1 s, 2 s..  %s" % (" ".join(map(str, r["listed_by_second"])) or "none"))
     p("  polls                 %d (%d pages, %d rows, %d errors)" % (
         r["polls"], r["poll_pages"], r["poll_rows"], r["poll_errors"]))
     p("  final list walk       listed once %d, missing %d, duplicates %d, description "
@@ -503,7 +508,7 @@ def print_report(r, poll_errors, curl_stderr):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    ap = argparse.ArgumentParser(prog="outside.sh", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--local", action="store_true",
                     help="start deploy/local.sh in a temp VAR_DIR on free ports")
