@@ -39,7 +39,7 @@ API_OBJ     += $(call obj,$(BUILD)/gen/openapi_json.c)
 BINS := $(BUILD)/imgcap-api $(BUILD)/imgcap-render $(BUILD)/imgcap-persist
 
 .PHONY: all test unit integration test-sanitize test-valgrind run clean deps \
-        check-deploy bench fuzz lint fuzz-ci test-tsan
+        check-deploy bench bench-outside fuzz lint fuzz-ci test-tsan
 
 all: $(BINS)
 
@@ -145,6 +145,11 @@ bench: all
 	$(MAKE) -f tests/bench/bench.mk BUILD=$(BUILD)
 	IMGCAP_BIN_DIR=$(CURDIR)/$(BUILD) BENCH_BIN_DIR=$(CURDIR)/$(BUILD)/bench \
 	  python3 tests/bench/bench.py
+
+# Issue 7's independent check: one curl --parallel, the public HTTP API only;
+# figures only, fails only when an accepted upload is missing or listed twice.
+bench-outside: all
+	IMGCAP_BIN_DIR=$(CURDIR)/$(BUILD) tests/bench/outside.sh --local
 
 # The Docker deployment, checked without an engine: compose files accepted by
 # docker-compose, their structure, and the runtime image's package list against
