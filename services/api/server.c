@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <ulfius.h>
 
+#include "accesslog.h"
 #include "backend.h"
 #include "blobcache.h"
 #include "log.h"
@@ -76,6 +77,7 @@ struct api_server {
     atomic_int in_progress; /* requests between their request line and completion */
     api_rowcache_t *cache;  /* stored images: id -> resolved path */
     api_blobcache_t *blobs; /* stored images: id -> file bytes */
+    api_accesslog_t *alog;  /* one line per request (accesslog.h) */
 };
 
 struct call {
@@ -891,11 +893,12 @@ static int dispatch(const struct _u_request *req, struct _u_response *resp, void
         fn(&c);
     }
     conn_release(&c);
-    double secs = (double)(time_mono_ns() - t0) / 1e9;
+    uint64_t elapsed = time_mono_ns() - t0;
+    double secs = (double)elapsed / 1e9;
     int status = (int)resp->status;
     api_metrics_observe(route->id, m, status, secs);
-    log_info("%s %s %d %.1fms id=%s", m, req->http_url ? req->http_url : "", status, secs * 1000.0,
-             c.id[0] ? c.id : "-");
+    api_accesslog_request(c.srv->alog, m, req->http_url ? req->http_url : "", status, elapsed,
+                          c.id[0] ? c.id : "-");
     /* Always COMPLETE: U_CALLBACK_ERROR would replace our body with a plain 500. */
     return U_CALLBACK_COMPLETE;
 }
@@ -1025,8 +1028,9 @@ api_server_t *api_server_start(const config_t *cfg, api_events_t *ev, char *err,
                          MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     s->cache = api_rowcache_new(ROWCACHE_SLOTS);
     s->blobs = api_blobcache_new(BLOB_SLOTS, BLOB_CACHE_BYTES);
-    if (s->cache == NULL || s->blobs == NULL || build_docs(s) != 0) {
-        snprintf(err, errlen, "out of memory");
+    s->alog = api_accesslog_open("api", cfg->log_dir, 1);
+    if (s->cache == NULL || s->blobs == NULL || s->alog == NULL || build_docs(s) != 0) {
+        snprintf(err, errlen, "out of memory or no thread for the access log");
         goto fail;
     }
     if (resolve_bind(s, &flags, err, errlen) != 0) goto fail;
@@ -1074,6 +1078,7 @@ fail:
     free(s->docs_html);
     api_rowcache_free(s->cache);
     api_blobcache_free(s->blobs);
+    api_accesslog_close(s->alog);
     pthread_mutex_destroy(&s->storage_mu);
     free(s);
     return NULL;
@@ -1102,6 +1107,7 @@ void api_server_stop(api_server_t *s)
     free(s->docs_html);
     api_rowcache_free(s->cache);
     api_blobcache_free(s->blobs);
+    api_accesslog_close(s->alog);
     pthread_mutex_destroy(&s->storage_mu);
     free(s);
 }

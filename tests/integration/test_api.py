@@ -197,8 +197,8 @@ class UploadValidation(unittest.TestCase):
                 self.assertEqual(self.stack.request("GET", path).status, 200)
         doc = is_problem(self, self.stack.request("GET", "/api/images/" + "a" * 300), 422)
         self.assertEqual(doc["errors"][0]["field"], "id")
-        log = self.stack.log("api")
-        self.assertIn("GET //api//images/%s/ 202" % image_id, log)
+        line = "GET //api//images/%s/ 202" % image_id
+        wait_until(lambda: line in self.stack.log("api"), 10, what="the access log line")
 
     def test_docs_page(self):
         r = self.stack.request("GET", "/docs")
@@ -558,6 +558,51 @@ class Shutdown(unittest.TestCase):
             self.assertNotIn("error", result)
             self.assertEqual(result["r"].status, 202)
             self.assertEqual(result["r"].json()["status"], "queued")
+
+
+class AccessLog(unittest.TestCase):
+    """One line per request, written in batches (services/api/accesslog.h)."""
+
+    def access_lines(self, s, path):
+        with open(os.path.join(s.log_dir, path), errors="replace") as f:
+            return [line for line in f.read().splitlines() if " INFO api[" in line and
+                    " http: " in line]
+
+    def test_every_request_is_logged_and_a_stop_writes_the_rest(self):
+        with Stack(services=("api",)) as s:
+            image_id = s.upload(JPEG, "logged").json()["id"]
+            for i in range(200):
+                s.request("GET", "/api/images/%s?n=%d" % (image_id, i))
+            s.request("GET", "/nope%0aforged")
+            wait_until(lambda: any("/nope" in x for x in self.access_lines(s, "api.log")), 10,
+                       what="the batch to be written")
+            self.assertEqual(s.stop_service("api"), 0)
+            for dest in ("api.log", "api.stderr"):
+                with self.subTest(dest=dest):
+                    lines = self.access_lines(s, dest)
+                    gets = [x for x in lines if "GET /api/images/" in x]
+                    self.assertEqual(len(gets), 200)
+                    self.assertTrue(all(" 202 " in x and "id=" + image_id in x for x in gets))
+                    self.assertEqual(len([x for x in lines if "POST /api/images 202" in x]), 1)
+                    # The same line format as every other log line.
+                    self.assertRegex(gets[0], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z "
+                                     r"INFO api\[\d+\] http: GET /api/images/\S+\?n=0 202 "
+                                     r"\d+\.\dms id=")
+                    self.assertEqual(gets[-1].split(" http: ")[1].split(" ")[1],
+                                     "/api/images/%s?n=199" % image_id)
+                    self.assertTrue(any("GET /nope%0aforged 404" in x for x in lines))
+
+    def test_rotated_file_is_reopened(self):
+        with Stack(services=("api",)) as s:
+            log = os.path.join(s.log_dir, "api.log")
+            s.request("GET", "/health")
+            wait_until(lambda: self.access_lines(s, "api.log"), 10, what="the first line")
+            os.rename(log, log + ".1")
+            s.request("GET", "/health?after=rotation")
+            wait_until(lambda: os.path.exists(log) and any(
+                "after=rotation" in x for x in self.access_lines(s, "api.log")), 10,
+                what="the line in a new api.log")
+            self.assertFalse(any("after=rotation" in x for x in self.access_lines(s, "api.log.1")))
 
 
 class HeldRequests(unittest.TestCase):

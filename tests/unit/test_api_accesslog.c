@@ -1,0 +1,89 @@
+/* Unit tests of services/api/accesslog.c. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/accesslog.h"
+
+static char *read_all(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return NULL;
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+START_TEST(lines_batch_escape_and_reach_the_file)
+{
+    char dir[] = "/tmp/imgcap-accesslog-XXXXXX", path[64];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/svc.log", dir);
+    api_accesslog_t *a = api_accesslog_open("svc", dir, 0);
+    ck_assert_ptr_nonnull(a);
+    api_accesslog_request(a, "GET", "/a\nb\\c", 200, 1250000, "-");
+    api_accesslog_flush(a);
+    char *text = read_all(path);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_int_eq(count_lines(text), 1);
+    ck_assert_ptr_nonnull(strstr(text, " INFO svc["));
+    ck_assert_ptr_nonnull(strstr(text, "] http: GET /a\\x0ab\\x5cc 200 1.3ms id=-\n"));
+    /* More than a buffer's worth: written as the buffer fills, all in order. */
+    char url[32];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(url, sizeof url, "/line/%d", i);
+        api_accesslog_request(a, "GET", url, 404, (uint64_t)i * 100000, "-");
+    }
+    api_accesslog_close(a); /* writes the rest */
+    text = read_all(path);
+    ck_assert_int_eq(count_lines(text), 3001);
+    ck_assert_ptr_nonnull(strstr(text, "http: GET /line/0 404 0.0ms id=-\n"));
+    const char *last = strstr(text, "http: GET /line/2999 404 299.9ms id=-\n");
+    ck_assert_ptr_nonnull(last);
+    ck_assert_str_eq(last, "http: GET /line/2999 404 299.9ms id=-\n");
+    unlink(path);
+    rmdir(dir);
+}
+END_TEST
+
+START_TEST(rotated_file_is_reopened_at_the_next_flush)
+{
+    char dir[] = "/tmp/imgcap-accesslog-XXXXXX", path[64], old[80];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/svc.log", dir);
+    snprintf(old, sizeof old, "%s/svc.log.1", dir);
+    api_accesslog_t *a = api_accesslog_open("svc", dir, 0);
+    api_accesslog_request(a, "GET", "/before", 200, 0, "-");
+    api_accesslog_flush(a);
+    ck_assert_int_eq(rename(path, old), 0);
+    api_accesslog_request(a, "GET", "/after", 200, 0, "-");
+    api_accesslog_close(a); /* its last flush looks at the path first */
+    ck_assert_ptr_nonnull(strstr(read_all(old), "http: GET /before 200 0.0ms id=-\n"));
+    ck_assert_ptr_null(strstr(read_all(old), "after"));
+    ck_assert_ptr_nonnull(strstr(read_all(path), "http: GET /after 200 0.0ms id=-\n"));
+    unlink(path);
+    unlink(old);
+    rmdir(dir);
+}
+END_TEST
+
+Suite *api_accesslog_suite(void)
+{
+    Suite *s = suite_create("api_accesslog");
+    TCase *tc = tcase_create("accesslog");
+    tcase_add_test(tc, lines_batch_escape_and_reach_the_file);
+    tcase_add_test(tc, rotated_file_is_reopened_at_the_next_flush);
+    suite_add_tcase(s, tc);
+    return s;
+}
