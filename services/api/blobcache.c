@@ -17,6 +17,7 @@ struct api_blobcache {
     pthread_mutex_t mu;
     size_t nsets, max_bytes, bytes, count;
     uint64_t tick;
+    uint64_t rng;  /* xorshift state for eviction over the byte bound */
     slot_t *slots; /* nsets * WAYS */
 };
 
@@ -62,6 +63,7 @@ api_blobcache_t *api_blobcache_new(size_t slots, size_t max_bytes)
         return NULL;
     }
     c->max_bytes = max_bytes;
+    c->rng = 0x9e3779b97f4a7c15ULL;
     pthread_mutex_init(&c->mu, NULL);
     return c;
 }
@@ -130,16 +132,18 @@ void api_blobcache_put(api_blobcache_t *c, api_blob_t *b)
     victim->used = ++c->tick;
     c->bytes += b->len;
     c->count++;
-    /* Over the byte bound: the least recently used blobs anywhere go. A scan
-     * of the table, only when a new blob pushes past the bound. */
-    while (c->bytes > c->max_bytes) {
-        slot_t *lru = NULL;
-        for (size_t i = 0; i < c->nsets * WAYS; i++)
-            if (c->slots[i].b != NULL && c->slots[i].b != b &&
-                (lru == NULL || c->slots[i].used < lru->used))
-                lru = &c->slots[i];
-        if (lru == NULL) break;
-        drop(c, lru);
+    /* Over the byte bound: random blobs elsewhere go. Not the least recently
+     * used: a client walking through more images than fit (a crawler, a
+     * backup) would then evict each one just before its next turn and never
+     * hit; random eviction keeps about the fraction that fits. O(1) expected:
+     * probe from a random slot to the next occupied one. */
+    while (c->bytes > c->max_bytes && c->count > 1) {
+        c->rng ^= c->rng << 13;
+        c->rng ^= c->rng >> 7;
+        c->rng ^= c->rng << 17;
+        size_t n = c->nsets * WAYS, i = (size_t)(c->rng % n);
+        while (c->slots[i].b == NULL || c->slots[i].b == b) i = (i + 1) % n;
+        drop(c, &c->slots[i]);
     }
     pthread_mutex_unlock(&c->mu);
 }

@@ -13,9 +13,9 @@
  * drops stays valid for whoever still holds a reference (a response being
  * sent), so eviction never waits for readers.
  *
- * Bounds: at most `slots` blobs (4-way sets, least recently used replaced) and
- * at most max_bytes of file data; over the byte bound the least recently used
- * blobs of the whole cache go first. Thread-safe: one mutex held for a
+ * Bounds: at most `slots` blobs (4-way sets, a full set replaces its least
+ * recently used) and at most max_bytes of file data; over the byte bound
+ * random blobs go (see api_blobcache_put). Thread-safe: one mutex held for a
  * pointer copy, never during I/O. */
 #ifndef IMGCAP_API_BLOBCACHE_H
 #define IMGCAP_API_BLOBCACHE_H

@@ -1,4 +1,4 @@
-/* rowcache.c - direct-mapped cache of stored images (see rowcache.h). */
+/* rowcache.c - set-associative cache of stored images (see rowcache.h). */
 #include "rowcache.h"
 
 #include <pthread.h>
@@ -8,28 +8,32 @@
 
 #include "uuid.h"
 
+#define WAYS 4
+
 typedef struct entry {
     char id[UUID_STR_LEN]; /* "" = empty slot */
     char path[API_ROWCACHE_PATH_MAX];
     long long bytes;
+    uint64_t used; /* tick of the last get or put: a full set replaces its oldest */
 } entry_t;
 
 struct api_rowcache {
     pthread_mutex_t mu;
-    size_t slots;
-    entry_t *entries;
+    size_t nsets;
+    uint64_t tick;
+    entry_t *entries; /* nsets * WAYS */
 };
 
 api_rowcache_t *api_rowcache_new(size_t slots)
 {
     api_rowcache_t *rc = calloc(1, sizeof *rc);
     if (rc == NULL) return NULL;
-    rc->entries = calloc(slots ? slots : 1, sizeof *rc->entries);
+    rc->nsets = slots > WAYS ? (slots + WAYS - 1) / WAYS : 1;
+    rc->entries = calloc(rc->nsets * WAYS, sizeof *rc->entries);
     if (rc->entries == NULL) {
         free(rc);
         return NULL;
     }
-    rc->slots = slots ? slots : 1;
     pthread_mutex_init(&rc->mu, NULL);
     return rc;
 }
@@ -44,25 +48,32 @@ void api_rowcache_free(api_rowcache_t *rc)
 
 /* FNV-1a: ids are random enough in their low bits, but the first 12 hex digits
  * are a timestamp, so hash the whole string. */
-static entry_t *slot_of(api_rowcache_t *rc, const char *id)
+static entry_t *set_of(api_rowcache_t *rc, const char *id)
 {
     uint64_t h = 1469598103934665603ULL;
     for (const char *p = id; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    return &rc->entries[h % rc->slots];
+    return &rc->entries[(h % rc->nsets) * WAYS];
+}
+
+/* Caller holds mu. */
+static entry_t *find(entry_t *set, const char *id)
+{
+    for (int w = 0; w < WAYS; w++)
+        if (set[w].id[0] != '\0' && strcmp(set[w].id, id) == 0) return &set[w];
+    return NULL;
 }
 
 int api_rowcache_get(api_rowcache_t *rc, const char *id, char *path, long long *bytes)
 {
-    int hit = 0;
     pthread_mutex_lock(&rc->mu);
-    entry_t *e = slot_of(rc, id);
-    if (e->id[0] != '\0' && strcmp(e->id, id) == 0) {
+    entry_t *e = find(set_of(rc, id), id);
+    if (e != NULL) {
         memcpy(path, e->path, sizeof e->path);
         *bytes = e->bytes;
-        hit = 1;
+        e->used = ++rc->tick;
     }
     pthread_mutex_unlock(&rc->mu);
-    return hit;
+    return e != NULL;
 }
 
 void api_rowcache_put(api_rowcache_t *rc, const char *id, const char *path, long long bytes)
@@ -70,17 +81,25 @@ void api_rowcache_put(api_rowcache_t *rc, const char *id, const char *path, long
     size_t plen = strlen(path), ilen = strlen(id);
     if (plen >= API_ROWCACHE_PATH_MAX || ilen >= UUID_STR_LEN) return;
     pthread_mutex_lock(&rc->mu);
-    entry_t *e = slot_of(rc, id);
+    entry_t *set = set_of(rc, id), *e = find(set, id);
+    for (int w = 0; e == NULL && w < WAYS; w++)
+        if (set[w].id[0] == '\0') e = &set[w];
+    if (e == NULL) {
+        e = &set[0];
+        for (int w = 1; w < WAYS; w++)
+            if (set[w].used < e->used) e = &set[w];
+    }
     memcpy(e->id, id, ilen + 1);
     memcpy(e->path, path, plen + 1);
     e->bytes = bytes;
+    e->used = ++rc->tick;
     pthread_mutex_unlock(&rc->mu);
 }
 
 void api_rowcache_evict(api_rowcache_t *rc, const char *id)
 {
     pthread_mutex_lock(&rc->mu);
-    entry_t *e = slot_of(rc, id);
-    if (strcmp(e->id, id) == 0) e->id[0] = '\0';
+    entry_t *e = find(set_of(rc, id), id);
+    if (e != NULL) e->id[0] = '\0';
     pthread_mutex_unlock(&rc->mu);
 }

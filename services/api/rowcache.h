@@ -7,8 +7,10 @@
  * CONFLICT DO NOTHING). Only an operator deleting images breaks that, so the
  * caller evicts an entry whose file has vanished and looks the id up again.
  *
- * Direct-mapped (a new entry replaces the one in its slot), fixed memory,
- * thread-safe with one mutex held for a copy. Pure: no I/O. */
+ * 4-way set-associative: a new entry in a full set replaces its least
+ * recently used one. (Direct mapping left about a fifth of 3000 ids sharing
+ * a slot of 8192, and a walk over them all missed those every time.) Fixed
+ * memory, thread-safe with one mutex held for a copy. Pure: no I/O. */
 #ifndef IMGCAP_API_ROWCACHE_H
 #define IMGCAP_API_ROWCACHE_H
 
@@ -18,7 +20,7 @@
 
 typedef struct api_rowcache api_rowcache_t;
 
-/* A cache of `slots` entries (>= 1). The caller frees it with
+/* A cache of `slots` entries (rounded up to a multiple of 4). The caller frees it with
  * api_rowcache_free(). NULL when out of memory. */
 api_rowcache_t *api_rowcache_new(size_t slots);
 void api_rowcache_free(api_rowcache_t *rc);
