@@ -34,8 +34,8 @@ START_TEST(full_set_replaces_its_oldest_and_long_paths_are_skipped)
     api_rowcache_t *rc = api_rowcache_new(4);
     char path[API_ROWCACHE_PATH_MAX], longp[API_ROWCACHE_PATH_MAX + 10], id[UUID_STR_LEN];
     long long bytes;
-    for (int i = 1; i <= 4; i++) {
-        snprintf(id, sizeof id, "01a22270-304e-7170-8151-8b050000000%d", i);
+    for (unsigned i = 1; i <= 4; i++) {
+        snprintf(id, sizeof id, "01a22270-304e-7170-8151-8b050000000%u", i);
         api_rowcache_put(rc, id, "/x", i);
     }
     ck_assert_int_eq(api_rowcache_get(rc, ID_A, path, &bytes), 1); /* 1 is now the newest */
@@ -65,13 +65,13 @@ START_TEST(thousands_of_ids_fit)
     api_rowcache_t *rc = api_rowcache_new(8192);
     char path[API_ROWCACHE_PATH_MAX], id[UUID_STR_LEN];
     long long bytes;
-    for (int i = 0; i < 3000; i++) {
-        snprintf(id, sizeof id, "01a22270-304e-7170-8151-8b05%08d", i);
+    for (unsigned i = 0; i < 3000; i++) {
+        snprintf(id, sizeof id, "01a22270-304e-7170-8151-8b05%08u", i);
         api_rowcache_put(rc, id, "/p", i);
     }
     int hits = 0;
-    for (int i = 0; i < 3000; i++) {
-        snprintf(id, sizeof id, "01a22270-304e-7170-8151-8b05%08d", i);
+    for (unsigned i = 0; i < 3000; i++) {
+        snprintf(id, sizeof id, "01a22270-304e-7170-8151-8b05%08u", i);
         hits += api_rowcache_get(rc, id, path, &bytes);
     }
     ck_assert_int_ge(hits, 2970); /* 2994: a handful of sets got a fifth id */
