@@ -2,7 +2,6 @@
  * JDCT_FLOAT encoder, the geometry of every sampling the lossless route
  * takes, neutral chroma, and the pixels a decoder gets back. */
 #include <check.h>
-#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,17 +12,29 @@
 #include "render/font.h"
 #include "render/layout.h"
 
-typedef struct jerr {
-    struct jpeg_error_mgr pub;
-    jmp_buf jb;
-    char msg[JMSG_LENGTH_MAX];
-} jerr_t;
-
+/* Every libjpeg error fails the test where it happens. */
 static void on_error(j_common_ptr ci)
 {
-    jerr_t *e = (jerr_t *)ci->err;
-    ci->err->format_message(ci, e->msg);
-    longjmp(e->jb, 1);
+    char msg[JMSG_LENGTH_MAX];
+    ci->err->format_message(ci, msg);
+    ck_abort_msg("libjpeg: %s", msg);
+}
+
+static void strict_errors(struct jpeg_error_mgr *e)
+{
+    jpeg_std_error(e);
+    e->error_exit = on_error;
+}
+
+/* d reads jpg[0..len) up to its first scan. */
+static void read_header(j_decompress_ptr d, struct jpeg_error_mgr *e, const unsigned char *jpg,
+                        unsigned long len)
+{
+    strict_errors(e);
+    d->err = e;
+    jpeg_create_decompress(d);
+    jpeg_mem_src(d, jpg, len);
+    jpeg_read_header(d, TRUE);
 }
 
 /* A w x h JPEG of px (nc = 1 gray, 3 YCbCr samples given as RGB), with the
@@ -32,12 +43,11 @@ static unsigned char *make_jpeg(const unsigned char *px, int w, int h, int nc, i
                                 unsigned long *len)
 {
     struct jpeg_compress_struct c;
-    jerr_t e;
-    c.err = jpeg_std_error(&e.pub);
-    e.pub.error_exit = on_error;
+    struct jpeg_error_mgr e;
+    strict_errors(&e);
+    c.err = &e;
     unsigned char *buf = NULL;
     *len = 0;
-    if (setjmp(e.jb)) ck_abort_msg("libjpeg: %s", e.msg);
     jpeg_create_compress(&c);
     jpeg_mem_dest(&c, &buf, len);
     c.image_width = (JDIMENSION)w;
@@ -91,13 +101,8 @@ START_TEST(fdct_like_libjpeg_float)
     unsigned char *jpg = make_jpeg(px, 64, 64, 1, hv, &len);
 
     struct jpeg_decompress_struct d;
-    jerr_t e;
-    d.err = jpeg_std_error(&e.pub);
-    e.pub.error_exit = on_error;
-    if (setjmp(e.jb)) ck_abort_msg("libjpeg: %s", e.msg);
-    jpeg_create_decompress(&d);
-    jpeg_mem_src(&d, jpg, len);
-    jpeg_read_header(&d, TRUE);
+    struct jpeg_error_mgr e;
+    read_header(&d, &e, jpg, len);
     jvirt_barray_ptr *coef = jpeg_read_coefficients(&d);
     float div[DCTSIZE2];
     render_band_divisors(d.comp_info[0].quant_table->quantval, div);
@@ -132,12 +137,11 @@ END_TEST
 static unsigned char *decode_band(j_decompress_ptr src, const render_band_t *b)
 {
     struct jpeg_compress_struct c;
-    jerr_t e;
-    c.err = jpeg_std_error(&e.pub);
-    e.pub.error_exit = on_error;
+    struct jpeg_error_mgr e;
+    strict_errors(&e);
+    c.err = &e;
     unsigned char *jpg = NULL;
     unsigned long len = 0;
-    if (setjmp(e.jb)) ck_abort_msg("libjpeg: %s", e.msg);
     jpeg_create_compress(&c);
     jpeg_mem_dest(&c, &jpg, &len);
     jpeg_copy_critical_parameters(src, &c);
@@ -159,11 +163,7 @@ static unsigned char *decode_band(j_decompress_ptr src, const render_band_t *b)
     jpeg_destroy_compress(&c);
 
     struct jpeg_decompress_struct d;
-    d.err = jpeg_std_error(&e.pub);
-    e.pub.error_exit = on_error;
-    jpeg_create_decompress(&d);
-    jpeg_mem_src(&d, jpg, len);
-    jpeg_read_header(&d, TRUE);
+    read_header(&d, &e, jpg, len);
     d.out_color_space = d.num_components == 1 ? JCS_GRAYSCALE : JCS_YCbCr;
     d.do_fancy_upsampling = FALSE;
     jpeg_start_decompress(&d);
@@ -209,13 +209,8 @@ START_TEST(every_sampling)
     unsigned char *jpg = make_jpeg(src_px, w, 16, nc, hv, &len);
 
     struct jpeg_decompress_struct d;
-    jerr_t e;
-    d.err = jpeg_std_error(&e.pub);
-    e.pub.error_exit = on_error;
-    if (setjmp(e.jb)) ck_abort_msg("libjpeg: %s", e.msg);
-    jpeg_create_decompress(&d);
-    jpeg_mem_src(&d, jpg, len);
-    jpeg_read_header(&d, TRUE);
+    struct jpeg_error_mgr e;
+    read_header(&d, &e, jpg, len);
     ck_assert_int_eq(render_band_supported(&d), 1);
 
     render_font_t *f = open_font();
@@ -296,13 +291,8 @@ START_TEST(unsupported_sources)
     unsigned long len;
     unsigned char *jpg = make_jpeg(px, 16, 16, 3, hv, &len);
     struct jpeg_decompress_struct d;
-    jerr_t e;
-    d.err = jpeg_std_error(&e.pub);
-    e.pub.error_exit = on_error;
-    if (setjmp(e.jb)) ck_abort_msg("libjpeg: %s", e.msg);
-    jpeg_create_decompress(&d);
-    jpeg_mem_src(&d, jpg, len);
-    jpeg_read_header(&d, TRUE);
+    struct jpeg_error_mgr e;
+    read_header(&d, &e, jpg, len);
     ck_assert_int_eq(render_band_supported(&d), 1);
     d.jpeg_color_space = JCS_RGB;
     ck_assert_int_eq(render_band_supported(&d), 0);
