@@ -37,6 +37,17 @@ void job_free(job_t *job)
 mailbox_t *consumer_jobs(consumer_t *c) { return c->jobs; }
 const char *consumer_name(const consumer_t *c) { return c->name; }
 
+void consumer_name_prefix(const config_t *cfg, char *out, size_t outlen)
+{
+    if (cfg->consumer_name[0]) {
+        snprintf(out, outlen, "%s", cfg->consumer_name);
+        return;
+    }
+    char host[64] = "";
+    gethostname(host, sizeof host - 1);
+    snprintf(out, outlen, "%s-", host);
+}
+
 /* Opens this actor's own Redis connection, waiting (with backoff, logged)
  * until Redis answers or stop is set. */
 static rqueue_t *open_queue(const consumer_t *c, stop_flag_t *stop)
@@ -271,9 +282,9 @@ consumer_t *consumer_start(const consumer_opts_t *opts)
     if (opts->cfg->consumer_name[0]) {
         snprintf(c->name, sizeof c->name, "%s", opts->cfg->consumer_name);
     } else {
-        char host[64] = "";
-        gethostname(host, sizeof host - 1);
-        snprintf(c->name, sizeof c->name, "%s-%d", host, (int)getpid());
+        char prefix[96]; /* "<hostname>-": at most 64 */
+        consumer_name_prefix(opts->cfg, prefix, sizeof prefix);
+        snprintf(c->name, sizeof c->name, "%s%d", prefix, (int)getpid());
     }
     c->jobs = mailbox_new(opts->jobs_capacity ? opts->jobs_capacity : 1);
     if (!c->jobs) {

@@ -77,4 +77,9 @@ void consumer_stop(consumer_t *c);
 /* The consumer name used for this process's processing list. */
 const char *consumer_name(const consumer_t *c);
 
+/* What the names of this host's consumers start with, for `--check`:
+ * CONSUMER_NAME when set (the whole name), else "<hostname>-" (the pid
+ * follows). */
+void consumer_name_prefix(const config_t *cfg, char *out, size_t outlen);
+
 #endif

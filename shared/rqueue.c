@@ -876,13 +876,12 @@ int rqueue_stats(rqueue_t *rq, const char *queue, long lease_ms, rq_stats_t *out
     return rc;
 }
 
-int rqueue_has_live_consumer(rqueue_t *rq, const char *queue, long lease_ms)
+int rqueue_has_live_consumer(rqueue_t *rq, const char *queue, long lease_ms,
+                             const char *name_prefix)
 {
-    char host[200] = "", prefix[256], lease[32];
-    gethostname(host, sizeof host - 1);
-    snprintf(prefix, sizeof prefix, "%s-", host);
+    char lease[32];
     snprintf(lease, sizeof lease, "%ld", lease_ms);
-    const char *args[] = {queue, lease, prefix};
+    const char *args[] = {queue, lease, name_prefix};
     long long n = script_int(rq, S_LIVE, 3, args, NULL);
     return n < 0 ? -1 : (int)n;
 }

@@ -128,10 +128,11 @@ int rqueue_release_all(rqueue_t *rq, const char *queue);
  * younger than lease_ms). */
 int rqueue_stats(rqueue_t *rq, const char *queue, long lease_ms, rq_stats_t *out);
 
-/* Liveness for `--check` (docker healthchecks): 1 if a consumer of this host
- * (name starting with "<hostname>-") has a heartbeat on queue younger than
- * lease_ms, 0 if not, -1 on error. */
-int rqueue_has_live_consumer(rqueue_t *rq, const char *queue, long lease_ms);
+/* Liveness for `--check` (docker healthchecks): 1 if a consumer whose name
+ * starts with name_prefix (consumer_name_prefix()) has a heartbeat on queue
+ * younger than lease_ms, 0 if not, -1 on error. */
+int rqueue_has_live_consumer(rqueue_t *rq, const char *queue, long lease_ms,
+                             const char *name_prefix);
 
 /* Parsed REDIS_URL (pure, for tests). */
 typedef struct rq_url {

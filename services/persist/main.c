@@ -43,7 +43,9 @@ static int persist_check(const config_t *cfg)
         fprintf(stderr, "imgcap-persist --check: redis: %s\n", err);
         return 1;
     }
-    int live = rqueue_has_live_consumer(rq, RQ_QUEUE_PERSIST, (long)cfg->lease_seconds * 1000);
+    char prefix[128];
+    consumer_name_prefix(cfg, prefix, sizeof prefix);
+    int live = rqueue_has_live_consumer(rq, RQ_QUEUE_PERSIST, (long)cfg->lease_seconds * 1000, prefix);
     if (live < 0)
         fprintf(stderr, "imgcap-persist --check: redis: %s\n", rqueue_error(rq));
     else if (live == 0)

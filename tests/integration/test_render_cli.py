@@ -213,6 +213,15 @@ class ServiceTest(unittest.TestCase):
             p = run("--check", env=s.env)
             self.assertEqual(p.returncode, 0, p.stderr)
             self.assertEqual(s.stop_service("render"), 0)
+            # with CONSUMER_NAME set, the healthcheck looks for that name (it
+            # looked for "<hostname>-" only, so a named consumer was never live)
+            s.start_service("render", extra_env={"CONSUMER_NAME": "camera-7-render"})
+            named = dict(s.env, CONSUMER_NAME="camera-7-render")
+            wait_until(lambda: run("--check", env=named).returncode == 0, 20,
+                       what="the named render consumer to be live")
+            p = run("--check", env=dict(s.env, CONSUMER_NAME="camera-8-render"))
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertEqual(s.stop_service("render"), 0)
 
 
 if __name__ == "__main__":
