@@ -436,6 +436,17 @@ static int resolve_stored(call_t *c, const char *relpath, char *real)
     return 0;
 }
 
+static ssize_t no_body(void *cls, uint64_t offset, char *buf, size_t max)
+{
+    (void)cls, (void)offset, (void)buf, (void)max;
+    return U_STREAM_END;
+}
+
+/* A bodiless response (304, HEAD) of a stream of this size: MHD sends its
+ * Content-Length and never calls the reader, so the block it allocates and
+ * zeroes for the reader need not be large. */
+#define NO_BODY_BLOCK 64
+
 /* Sets up the 200 with b's bytes. 0, or ENOMEM with nothing answered.
  *
  * A body buffer rather than a stream: MHD sends the headers and a buffer body
@@ -444,8 +455,15 @@ static int resolve_stored(call_t *c, const char *relpath, char *real)
  * the way (here, then into MHD's buffer); no call of its API avoids that. */
 static int send_blob(call_t *c, const char *etag, const api_blob_t *b)
 {
-    if (ulfius_set_binary_body_response(c->resp, 200, (const char *)b->data, b->len) != U_OK)
+    int head = c->req->http_verb != NULL && strcmp(c->req->http_verb, "HEAD") == 0;
+    if (head && b->len > 0) {
+        if (ulfius_set_stream_response(c->resp, 200, no_body, NULL, b->len, NO_BODY_BLOCK, NULL) !=
+            U_OK)
+            return ENOMEM;
+    } else if (ulfius_set_binary_body_response(c->resp, 200, (const char *)b->data, b->len) !=
+               U_OK) {
         return ENOMEM;
+    }
     set_header(c, "Content-Type", "image/jpeg");
     set_header(c, "ETag", etag);
     set_header(c, "Cache-Control", CACHE_IMMUTABLE);
@@ -520,12 +538,6 @@ static int send_file(call_t *c, const char *id, const char *etag, const char *re
     return 0;
 }
 
-static ssize_t no_body(void *cls, uint64_t offset, char *buf, size_t max)
-{
-    (void)cls, (void)offset, (void)buf, (void)max;
-    return U_STREAM_END;
-}
-
 /* A 304 carries no body, and RFC 9110 (8.6) lets its Content-Length only be
  * the size of the 200 body. MHD adds "Content-Length: 0" to an empty buffer
  * response, so the 304 is a bodiless stream response of the file's size
@@ -534,7 +546,7 @@ static ssize_t no_body(void *cls, uint64_t offset, char *buf, size_t max)
 static void not_modified(call_t *c, long long bytes)
 {
     if (bytes <= 0 || ulfius_set_stream_response(c->resp, 304, no_body, NULL, (uint64_t)bytes,
-                                                 STREAM_BLOCK, NULL) != U_OK)
+                                                 NO_BODY_BLOCK, NULL) != U_OK)
         c->resp->status = 304;
 }
 
