@@ -1,6 +1,8 @@
 /* main.c - imgcap-persist: consumes q:persist, stores each image as a file
  * under STORAGE_DIR and a row in PostgreSQL, acks after both are durable
  * (design sections 4, 6 and 7). */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 #include "persist.h"
 #include "pgconn.h"
 #include "rqueue.h"
+#include "store.h"
 #include "timeutil.h"
 
 static void persist_usage(FILE *out)
@@ -66,6 +69,33 @@ static int persist_prepare_schema(const config_t *cfg)
     if (rc < 0)
         log_error("schema migration from %s failed", cfg->sql_dir);
     return rc;
+}
+
+/* Temp files of a write interrupted by a crash (kill -9, power loss) are
+ * swept at start, again once the crash's own leftovers are old enough, then
+ * daily. Only files older than SWEEP_MIN_AGE_S go: a younger one may be a
+ * write in progress in another persist sharing the volume. */
+#define SWEEP_MIN_AGE_S 600
+#define SWEEP_INTERVAL_S 86400
+
+static void *persist_sweeper(void *arg)
+{
+    const config_t *cfg = arg;
+    log_set_thread_name("sweeper");
+    int wait_s = SWEEP_MIN_AGE_S;
+    while (!atomic_load(&actor_shutdown_requested)) {
+        char err[512];
+        long n = persist_store_sweep(cfg->storage_dir, SWEEP_MIN_AGE_S, &actor_shutdown_requested,
+                                     err, sizeof err);
+        if (n < 0)
+            log_warn("sweep: %s", err);
+        else if (n > 0)
+            log_info("sweep: removed %ld temp files of interrupted writes from %s", n,
+                     cfg->storage_dir);
+        time_sleep_ms(wait_s * 1000, &actor_shutdown_requested);
+        wait_s = SWEEP_INTERVAL_S;
+    }
+    return NULL;
 }
 
 /* Stops whatever started: workers drain the jobs mailbox, then the committer
@@ -162,11 +192,17 @@ int main(int argc, char **argv)
     }
     log_info("persist started as consumer %s: %d workers, storage %s",
              consumer_name(ctx.consumer), nworkers, cfg.storage_dir);
+    pthread_t sweeper;
+    int sweeping = pthread_create(&sweeper, NULL, persist_sweeper, &cfg) == 0;
+    if (!sweeping)
+        log_warn("cannot start the temp-file sweeper: interrupted writes stay on disk");
 
     while (!actor_shutdown_requested)
         time_sleep_ms(200, &actor_shutdown_requested);
     log_info("shutdown requested, draining (at most %d s)", cfg.shutdown_seconds);
     persist_shutdown(&ctx, workers, nworkers, &committer);
+    if (sweeping)
+        pthread_join(sweeper, NULL);
     free(workers);
     log_info("persist stopped");
     log_close();

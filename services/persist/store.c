@@ -1,13 +1,18 @@
 /* store.c - atomic, durable file writes (see store.h). */
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "log.h"
 
 #define PERSIST_STORE_PATH_MAX 4096
 
@@ -147,4 +152,74 @@ int persist_store_remove(const char *storage_dir, const char *relpath, char *err
         return -1;
     }
     return 0;
+}
+
+/* 1 when name is one of persist_store_write()'s temp files: "." + a stored
+ * file's name + "." + mkostemp()'s six characters. */
+static int persist_is_temp_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (n < 1 + 5 + 7 || name[0] != '.' || name[n - 7] != '.' ||
+        memcmp(name + n - 11, ".jpg", 4) != 0)
+        return 0;
+    for (size_t i = n - 6; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+            return 0;
+    }
+    return 1;
+}
+
+/* Storage is YYYY/MM/DD/<file>: deeper trees are not ours to walk. */
+#define SWEEP_MAX_DEPTH 4
+
+static long persist_sweep_dir(const char *dir, int depth, time_t older_than, stop_flag_t *stop)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        log_warn("sweep: cannot read %s: %s", dir, strerror(errno));
+        return 0;
+    }
+    long removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && !(stop && atomic_load(stop))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char path[PERSIST_STORE_PATH_MAX];
+        int n = snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (n < 0 || (size_t)n >= sizeof path)
+            continue;
+        struct stat st;
+        if (lstat(path, &st) < 0)
+            continue; /* gone meanwhile */
+        if (S_ISDIR(st.st_mode)) {
+            if (depth < SWEEP_MAX_DEPTH)
+                removed += persist_sweep_dir(path, depth + 1, older_than, stop);
+        } else if (S_ISREG(st.st_mode) && persist_is_temp_name(e->d_name) &&
+                   st.st_mtime <= older_than) {
+            if (unlink(path) == 0)
+                removed++;
+            else if (errno != ENOENT)
+                log_warn("sweep: cannot remove %s: %s", path, strerror(errno));
+        }
+    }
+    closedir(d);
+    return removed;
+}
+
+long persist_store_sweep(const char *storage_dir, int min_age_s, stop_flag_t *stop, char *err,
+                         size_t errlen)
+{
+    struct stat st;
+    if (stat(storage_dir, &st) < 0) {
+        if (errno == ENOENT)
+            return 0; /* nothing stored yet: nothing to sweep */
+        snprintf(err, errlen, "STORAGE_DIR %s: %s", storage_dir, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "STORAGE_DIR %s: not a directory", storage_dir);
+        return -1;
+    }
+    return persist_sweep_dir(storage_dir, 1, time(NULL) - min_age_s, stop);
 }

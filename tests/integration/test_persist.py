@@ -190,6 +190,27 @@ class PersistStoresOnce(unittest.TestCase):
                 self.assertEqual(stage(s, id_), "stored")
             self.assertEqual(s.redis("LLEN", P + "q:persist:dead"), 0)
 
+    def test_old_temp_files_swept_at_start(self):
+        """A write interrupted by a crash leaves its temp file; the next start
+        removes it once it is old enough, and keeps a young one (another
+        persist's write in progress on the same volume)."""
+        with Stack(services=()) as s:
+            day = os.path.join(s.storage_dir, "2026", "11", "28")
+            os.makedirs(day)
+            old = os.path.join(day, ".%s.jpg.Ab12Cd" % make_id())
+            young = os.path.join(day, ".%s.jpg.Zz34Yx" % make_id())
+            for path in (old, young):
+                with open(path, "wb") as f:
+                    f.write(JPEG[:1000])
+            an_hour_ago = time.time() - 3600
+            os.utime(old, (an_hour_ago, an_hour_ago))
+            s.start_service("persist")
+            wait_until(lambda: not os.path.exists(old), 30, what="the old temp file swept")
+            self.assertTrue(os.path.exists(young))
+            wait_until(lambda: "sweep: removed 1 temp files" in s.log("persist"), 10,
+                       what="the sweep logged")
+            self.assertEqual(s.stop_service("persist"), 0)
+
 
 class PersistSurvivesFailures(unittest.TestCase):
     def test_postgres_down_then_back(self):

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "persist/store.h"
@@ -103,6 +104,70 @@ START_TEST(remove_is_idempotent)
 }
 END_TEST
 
+/* Creates root/rel with a last change age_s seconds ago. */
+static void make_file(const char *rel, int age_s)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", root, rel);
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs("partial", f);
+    fclose(f);
+    struct timeval then[2];
+    gettimeofday(&then[0], NULL);
+    then[0].tv_sec -= age_s;
+    then[1] = then[0];
+    ck_assert_int_eq(utimes(path, then), 0);
+}
+
+static int exists(const char *rel)
+{
+    char path[512];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", root, rel);
+    return stat(path, &st) == 0;
+}
+
+/* Only old temp files of persist_store_write() go; images, young temp files
+ * (a write in progress elsewhere), other dot files and what lies deeper than
+ * YYYY/MM/DD/ stay. */
+START_TEST(sweep_removes_old_temp_files_only)
+{
+    char err[256], dir[400];
+    snprintf(dir, sizeof dir, "%s/2026/11/28/deeper", root);
+    ck_assert_int_eq(persist_store_write(root, "2026/11/28/deeper/x.jpg", "x", 1, err, sizeof err), 0);
+    ck_assert_int_eq(persist_store_write(root, "2026/11/27/a.jpg", "a", 1, err, sizeof err), 0);
+    make_file("2026/11/27/.b.jpg.Ab12Cd", 3600);        /* a killed write: swept */
+    make_file("2026/11/28/.c.jpg.zz99QQ", 3600);        /* swept */
+    make_file("2026/11/28/.d.jpg.xY7kLm", 5);           /* in progress: kept */
+    make_file("2026/11/28/.keep", 3600);                /* not ours: kept */
+    make_file("2026/11/28/.e.png.Ab12Cd", 3600);        /* not ours: kept */
+    make_file("2026/11/28/deeper/.f.jpg.Ab12Cd", 3600); /* too deep: kept */
+    stop_flag_t stop = 0;
+    ck_assert_int_eq(persist_store_sweep(root, 600, &stop, err, sizeof err), 2);
+    ck_assert(!exists("2026/11/27/.b.jpg.Ab12Cd"));
+    ck_assert(!exists("2026/11/28/.c.jpg.zz99QQ"));
+    ck_assert(exists("2026/11/28/.d.jpg.xY7kLm"));
+    ck_assert(exists("2026/11/28/.keep"));
+    ck_assert(exists("2026/11/28/.e.png.Ab12Cd"));
+    ck_assert(exists("2026/11/28/deeper/.f.jpg.Ab12Cd"));
+    ck_assert(exists("2026/11/27/a.jpg"));
+    ck_assert(exists("2026/11/28/deeper/x.jpg"));
+    /* nothing left to do; a set stop flag does nothing at all */
+    ck_assert_int_eq(persist_store_sweep(root, 600, &stop, err, sizeof err), 0);
+    make_file("2026/11/27/.g.jpg.Ab12Cd", 3600);
+    stop = 1;
+    ck_assert_int_eq(persist_store_sweep(root, 600, &stop, err, sizeof err), 0);
+    ck_assert(exists("2026/11/27/.g.jpg.Ab12Cd"));
+    /* no STORAGE_DIR yet: nothing to sweep; a file in its place: an error */
+    snprintf(dir, sizeof dir, "%s/none", root);
+    ck_assert_int_eq(persist_store_sweep(dir, 600, NULL, err, sizeof err), 0);
+    snprintf(dir, sizeof dir, "%s/2026/11/27/a.jpg", root);
+    ck_assert_int_eq(persist_store_sweep(dir, 600, NULL, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "not a directory"));
+}
+END_TEST
+
 Suite *persist_store_suite(void)
 {
     Suite *s = suite_create("persist_store");
@@ -112,6 +177,7 @@ Suite *persist_store_suite(void)
     tcase_add_test(tc, rewrite_replaces_whole_file);
     tcase_add_test(tc, unwritable_dir_fails_with_reason);
     tcase_add_test(tc, remove_is_idempotent);
+    tcase_add_test(tc, sweep_removes_old_temp_files_only);
     suite_add_tcase(s, tc);
     return s;
 }
