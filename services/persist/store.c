@@ -173,28 +173,47 @@ static int persist_is_temp_name(const char *name)
 /* Storage is YYYY/MM/DD/<file>: deeper trees are not ours to walk. */
 #define SWEEP_MAX_DEPTH 4
 
-static long persist_sweep_dir(const char *dir, int depth, time_t older_than, stop_flag_t *stop)
+/* Removes the old temp files in storage_dir and its subdirectories down to
+ * SWEEP_MAX_DEPTH levels; an explicit stack of open directories, no
+ * recursion. */
+static long persist_sweep_tree(const char *storage_dir, time_t older_than, stop_flag_t *stop)
 {
-    DIR *d = opendir(dir);
-    if (!d) {
-        log_warn("sweep: cannot read %s: %s", dir, strerror(errno));
+    DIR *open_dirs[SWEEP_MAX_DEPTH];
+    size_t dir_len[SWEEP_MAX_DEPTH]; /* length of each one's path in path[] */
+    char path[PERSIST_STORE_PATH_MAX];
+    long removed = 0;
+    int depth = 0;
+    size_t len = (size_t)snprintf(path, sizeof path, "%s", storage_dir);
+    if (len >= sizeof path || !(open_dirs[0] = opendir(path))) {
+        log_warn("sweep: cannot read %s: %s", storage_dir, strerror(errno));
         return 0;
     }
-    long removed = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL && !(stop && atomic_load(stop))) {
+    dir_len[0] = len;
+    while (depth >= 0) {
+        struct dirent *e = stop && atomic_load(stop) ? NULL : readdir(open_dirs[depth]);
+        if (!e) {
+            closedir(open_dirs[depth--]);
+            continue;
+        }
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
-        char path[PERSIST_STORE_PATH_MAX];
-        int n = snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (n < 0 || (size_t)n >= sizeof path)
+        len = dir_len[depth];
+        int n = snprintf(path + len, sizeof path - len, "/%s", e->d_name);
+        if (n < 0 || (size_t)n >= sizeof path - len)
             continue;
         struct stat st;
         if (lstat(path, &st) < 0)
             continue; /* gone meanwhile */
         if (S_ISDIR(st.st_mode)) {
-            if (depth < SWEEP_MAX_DEPTH)
-                removed += persist_sweep_dir(path, depth + 1, older_than, stop);
+            if (depth + 1 >= SWEEP_MAX_DEPTH)
+                continue;
+            DIR *d = opendir(path);
+            if (!d) {
+                log_warn("sweep: cannot read %s: %s", path, strerror(errno));
+                continue;
+            }
+            open_dirs[++depth] = d;
+            dir_len[depth] = len + (size_t)n;
         } else if (S_ISREG(st.st_mode) && persist_is_temp_name(e->d_name) &&
                    st.st_mtime <= older_than) {
             if (unlink(path) == 0)
@@ -203,7 +222,6 @@ static long persist_sweep_dir(const char *dir, int depth, time_t older_than, sto
                 log_warn("sweep: cannot remove %s: %s", path, strerror(errno));
         }
     }
-    closedir(d);
     return removed;
 }
 
@@ -221,5 +239,5 @@ long persist_store_sweep(const char *storage_dir, int min_age_s, stop_flag_t *st
         snprintf(err, errlen, "STORAGE_DIR %s: not a directory", storage_dir);
         return -1;
     }
-    return persist_sweep_dir(storage_dir, 1, time(NULL) - min_age_s, stop);
+    return persist_sweep_tree(storage_dir, time(NULL) - min_age_s, stop);
 }
