@@ -251,6 +251,12 @@ char *api_metrics_render(const api_queue_gauges_t *g)
         "# HELP imgcap_api_waiters Requests held by ?wait.\n"
         "# TYPE imgcap_api_waiters gauge\nimgcap_api_waiters %d\n",
         g->waiters);
+    out(&b,
+        "# HELP imgcap_api_cached_images Stored images the api holds in memory.\n"
+        "# TYPE imgcap_api_cached_images gauge\nimgcap_api_cached_images %zu\n"
+        "# HELP imgcap_api_cached_bytes Bytes of the stored images held in memory.\n"
+        "# TYPE imgcap_api_cached_bytes gauge\nimgcap_api_cached_bytes %zu\n",
+        g->cached_images, g->cached_bytes);
     if (b.oom) {
         free(b.s);
         return NULL;

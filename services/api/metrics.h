@@ -7,6 +7,8 @@
 #ifndef IMGCAP_API_METRICS_H
 #define IMGCAP_API_METRICS_H
 
+#include <stddef.h>
+
 #include "rqueue.h"
 
 typedef enum {
@@ -39,6 +41,8 @@ typedef struct api_queue_gauges {
     const rq_stats_t *persist;
     int waiters;           /* requests held by ?wait */
     int events_subscribed; /* 1 while the events actor is subscribed */
+    size_t cached_images;  /* stored images held in memory (blobcache.h) */
+    size_t cached_bytes;   /* and their bytes */
 } api_queue_gauges_t;
 
 /* Renders the text exposition format (version 0.0.4). Returns a string the

@@ -758,6 +758,7 @@ static void handle_metrics(call_t *c)
                             .persist = redis_ok ? &persist : NULL,
                             .waiters = api_events_waiters(c->srv->ev),
                             .events_subscribed = api_events_connected(c->srv->ev)};
+    api_blobcache_usage(c->srv->blobs, &g.cached_images, &g.cached_bytes);
     char *text = api_metrics_render(&g);
     if (text == NULL) {
         reply_internal(c, "cannot render metrics (out of memory)");

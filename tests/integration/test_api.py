@@ -450,6 +450,9 @@ class Pipeline(unittest.TestCase):
         self.assertGreaterEqual(values['imgcap_queue_consumers{queue="render"}'], 1)
         self.assertGreaterEqual(values["imgcap_pipeline_latency_seconds_count"], 1)
         self.assertEqual(values["imgcap_events_subscribed"], 1)
+        # The image fetched above is held in memory.
+        self.assertGreaterEqual(values["imgcap_api_cached_images"], 1)
+        self.assertGreaterEqual(values["imgcap_api_cached_bytes"], len(r.body))
 
 
 class Backpressure(unittest.TestCase):

@@ -26,7 +26,12 @@ START_TEST(counts_requests_and_events)
     api_metrics_pipeline_event("rendering", 0.1); /* not counted */
     rq_stats_t r = {.waiting = 3, .in_flight = 1, .dead = 2, .consumers = 4};
     rq_stats_t p = {.waiting = 0, .in_flight = 0, .dead = 0, .consumers = 1};
-    api_queue_gauges_t g = {.render = &r, .persist = &p, .waiters = 5, .events_subscribed = 1};
+    api_queue_gauges_t g = {.render = &r,
+                            .persist = &p,
+                            .waiters = 5,
+                            .events_subscribed = 1,
+                            .cached_images = 3,
+                            .cached_bytes = 140000};
     char *t = api_metrics_render(&g);
     ck_assert_ptr_nonnull(t);
     ck_assert(has_line(t, "imgcap_http_requests_total{route=\"/api/images\",method=\"POST\","
@@ -53,6 +58,8 @@ START_TEST(counts_requests_and_events)
     ck_assert(has_line(t, "imgcap_redis_up 1"));
     ck_assert(has_line(t, "imgcap_api_waiters 5"));
     ck_assert(has_line(t, "imgcap_events_subscribed 1"));
+    ck_assert(has_line(t, "imgcap_api_cached_images 3"));
+    ck_assert(has_line(t, "imgcap_api_cached_bytes 140000"));
     ck_assert(has_line(t, "# TYPE imgcap_http_request_duration_seconds histogram"));
     free(t);
 }
