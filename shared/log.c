@@ -23,6 +23,8 @@
 #define LOG_LINE_MAX 4096
 
 static char log_service[32] = "imgcap";
+/* Read once by log_open(): a system call per line saved (0 before it). */
+static _Atomic int log_pid;
 static char log_path[PATH_MAX];
 /* Set once by log_open(); SIGHUP swaps the file behind the descriptor with
  * dup3(), so a thread that loaded it never writes to a closed or reused fd.
@@ -84,10 +86,7 @@ static void reopen_if_asked(void)
     close(fd);
 }
 
-/* Escapes control characters (and the backslash, so that a literal "\x0a" in
- * user text cannot pass for an escaped newline) so user-supplied text cannot
- * start a new line or drive a terminal. Returns the number of bytes written into out. */
-static size_t escape_into(char *out, size_t room, const char *in, size_t inlen)
+size_t log_escape(char *out, size_t room, const char *in, size_t inlen)
 {
     static const char hex[] = "0123456789abcdef";
     size_t o = 0;
@@ -123,10 +122,11 @@ void log_write(log_level_t level, const char *fmt, ...)
     char line[LOG_LINE_MAX + 256];
     char ts[32];
     time_format_rfc3339_ms(time_now_ms(), ts, sizeof ts);
+    int pid = atomic_load(&log_pid);
     int h = snprintf(line, sizeof line, "%s %s %s[%d] %s: ", ts, level_names[level],
-                     log_service, (int)getpid(), log_thread_name);
+                     log_service, pid ? pid : (int)getpid(), log_thread_name);
     size_t len = (size_t)h;
-    len += escape_into(line + len, sizeof line - len - 1, msg, msglen);
+    len += log_escape(line + len, sizeof line - len - 1, msg, msglen);
     line[len++] = '\n';
 
     int fd = log_fd;
@@ -178,6 +178,7 @@ int log_open(const char *service, const char *dir, log_level_t level)
 {
     snprintf(log_service, sizeof log_service, "%s", service);
     log_min_level = level;
+    atomic_store(&log_pid, (int)getpid());
 
     void *prime[1];
     backtrace(prime, 1); /* loads libgcc now, not inside the crash handler */

@@ -6,6 +6,8 @@
 #ifndef IMGCAP_LOG_H
 #define IMGCAP_LOG_H
 
+#include <stddef.h>
+
 typedef enum { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 } log_level_t;
 
 /* Parses "debug", "info", "warn"/"warning", "error". Returns -1 if unknown. */
@@ -30,5 +32,12 @@ void log_write(log_level_t level, const char *fmt, ...)
 #define log_error(...) log_write(LOG_ERROR, __VA_ARGS__)
 
 int log_enabled(log_level_t level);
+
+/* Copies in[0..inlen) into out (room bytes, not terminated) with control
+ * characters, DEL and the backslash escaped as \xNN, so that user-supplied text
+ * cannot start a log line of its own, drive a terminal, or pass a literal
+ * "\x0a" off as an escaped newline. Stops before an escape that does not fit.
+ * Returns the bytes written. Used by log_write() and the api's access log. */
+size_t log_escape(char *out, size_t room, const char *in, size_t inlen);
 
 #endif

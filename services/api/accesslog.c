@@ -141,28 +141,6 @@ api_accesslog_t *api_accesslog_open(const char *service, const char *dir, int to
     return a;
 }
 
-/* As log.c escapes: control characters and the backslash become \xNN, so
- * client text (the URL) cannot start a line of its own. */
-static size_t escape_into(char *out, size_t room, const char *in, size_t inlen)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (size_t i = 0; i < inlen; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (c < 0x20 || c == 0x7f || c == '\\') {
-            if (o + 4 >= room) break;
-            out[o++] = '\\';
-            out[o++] = 'x';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        } else {
-            if (o + 1 >= room) break;
-            out[o++] = (char)c;
-        }
-    }
-    return o;
-}
-
 /* Appends s to out[*o..room), cut to fit. */
 static void put(char *out, size_t room, size_t *o, const char *s)
 {
@@ -232,7 +210,7 @@ void api_accesslog_request(api_accesslog_t *a, const char *method, const char *u
     put(line, lroom, &len, "[");
     put_uint(line, lroom, &len, (uint64_t)a->pid);
     put(line, lroom, &len, "] http: ");
-    len += escape_into(line + len, lroom - len, msg, m);
+    len += log_escape(line + len, lroom - len, msg, m);
     line[len++] = '\n';
 
     uint64_t now = time_mono_ms();

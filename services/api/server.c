@@ -46,10 +46,12 @@ extern const unsigned long api_openapi_json_len;
 #define CONNECTION_TIMEOUT_S 60 /* idle keep-alive; above the longest ?wait */
 #define THREAD_STACK_BYTES (512 * 1024)
 #define ROWCACHE_SLOTS 8192 /* about 2.3 MB: the hot working set of reads */
-/* Stored files kept in memory: 64 MiB is over a thousand typical (~45 KB)
- * captioned photos; a file above BLOB_MAX_BYTES is streamed from disk. */
+/* Stored files kept in memory: 32 MiB is about 700 typical (~45 KB)
+ * captioned photos, and keeps the api under the 64 MB of resident memory a
+ * service may take (about 20 MB without the cache); a file above
+ * BLOB_MAX_BYTES is streamed from disk. */
 #define BLOB_SLOTS 4096
-#define BLOB_CACHE_BYTES (64u * 1024 * 1024)
+#define BLOB_CACHE_BYTES (32u * 1024 * 1024)
 #define BLOB_MAX_BYTES (1024 * 1024)
 
 typedef struct call call_t;
