@@ -52,7 +52,7 @@ void log_set_thread_name(const char *name)
 
 int log_enabled(log_level_t level) { return (int)level >= log_min_level; }
 
-static void write_all(int fd, const char *buf, size_t len)
+void log_write_all(int fd, const char *buf, size_t len)
 {
     while (len > 0) {
         ssize_t n = write(fd, buf, len);
@@ -130,8 +130,8 @@ void log_write(log_level_t level, const char *fmt, ...)
     line[len++] = '\n';
 
     int fd = log_fd;
-    if (fd >= 0) write_all(fd, line, len);
-    write_all(STDERR_FILENO, line, len);
+    if (fd >= 0) log_write_all(fd, line, len);
+    log_write_all(STDERR_FILENO, line, len);
 }
 
 static void on_sighup(int sig)
@@ -153,8 +153,8 @@ static void on_crash(int sig)
     for (int t = 0; t < 2; t++) {
         int out = targets[t];
         if (out < 0) continue;
-        write_all(out, log_service, strlen(log_service));
-        write_all(out, head, sizeof head - 1);
+        log_write_all(out, log_service, strlen(log_service));
+        log_write_all(out, head, sizeof head - 1);
         int len = 0;
         int s = sig;
         char digits[8];
@@ -164,10 +164,10 @@ static void on_crash(int sig)
         } while (s && len < 8);
         for (int i = 0; i < len; i++) buf[i] = digits[len - 1 - i];
         buf[len++] = ' ';
-        write_all(out, buf, (size_t)len);
+        log_write_all(out, buf, (size_t)len);
         const char *name = strsignal(sig); /* glibc: a static table, no allocation */
-        if (name) write_all(out, name, strlen(name));
-        write_all(out, ", backtrace:\n", 13);
+        if (name) log_write_all(out, name, strlen(name));
+        log_write_all(out, ", backtrace:\n", 13);
         backtrace_symbols_fd(frames, n, out);
     }
     signal(sig, SIG_DFL);

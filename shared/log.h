@@ -33,6 +33,10 @@ void log_write(log_level_t level, const char *fmt, ...)
 
 int log_enabled(log_level_t level);
 
+/* Writes all of buf to fd, again after EINTR. An error drops the rest:
+ * logging never fails its caller. */
+void log_write_all(int fd, const char *buf, size_t len);
+
 /* Copies in[0..inlen) into out (room bytes, not terminated) with control
  * characters, DEL and the backslash escaped as \xNN, so that user-supplied text
  * cannot start a log line of its own, drive a terminal, or pass a literal

@@ -38,19 +38,6 @@ struct api_accesslog {
     char bufs[2][BUF_BYTES];
 };
 
-static void write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return;
-        }
-        buf += n;
-        len -= (size_t)n;
-    }
-}
-
 /* Caller holds io_mu. Reopens the path when it no longer names the open file
  * (rotated away) or when it could not be opened before. */
 static void reopen_if_rotated(api_accesslog_t *a)
@@ -84,8 +71,8 @@ void api_accesslog_flush(api_accesslog_t *a)
     a->len = 0;
     pthread_mutex_unlock(&a->mu);
     reopen_if_rotated(a);
-    if (n > 0 && a->fd >= 0) write_all(a->fd, full, n);
-    if (n > 0 && a->to_stderr) write_all(STDERR_FILENO, full, n);
+    if (n > 0 && a->fd >= 0) log_write_all(a->fd, full, n);
+    if (n > 0 && a->to_stderr) log_write_all(STDERR_FILENO, full, n);
     pthread_mutex_unlock(&a->io_mu);
 }
 

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "idhash.h"
+
 #define WAYS 4
 
 typedef struct slot {
@@ -77,12 +79,9 @@ void api_blobcache_free(api_blobcache_t *c)
     free(c);
 }
 
-/* FNV-1a over the whole id: its first 12 hex digits are a timestamp. */
 static slot_t *set_of(api_blobcache_t *c, const char *id)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *p = id; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    return &c->slots[(h % c->nsets) * WAYS];
+    return &c->slots[(api_id_hash(id) % c->nsets) * WAYS];
 }
 
 /* Caller holds mu. Releasing under it only frees memory: a blob still being

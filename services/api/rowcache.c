@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "idhash.h"
 #include "uuid.h"
 
 #define WAYS 4
@@ -46,13 +47,9 @@ void api_rowcache_free(api_rowcache_t *rc)
     free(rc);
 }
 
-/* FNV-1a: ids are random enough in their low bits, but the first 12 hex digits
- * are a timestamp, so hash the whole string. */
 static entry_t *set_of(api_rowcache_t *rc, const char *id)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *p = id; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    return &rc->entries[(h % rc->nsets) * WAYS];
+    return &rc->entries[(api_id_hash(id) % rc->nsets) * WAYS];
 }
 
 /* Caller holds mu. */
