@@ -9,12 +9,12 @@ BENCH := $(BUILD)/bench
 
 all: $(BENCH)/floors $(BENCH)/loadgen
 
-$(BENCH)/floors: tests/bench/floors.c
+$(BENCH)/floors: tests/bench/floors.c tests/bench/benchutil.h
 	@mkdir -p $(BENCH)
 	$(CC) $(CFLAGS) $(shell pkg-config --cflags libturbojpeg libjpeg) $< \
 	  $(shell pkg-config --libs libturbojpeg libjpeg) -o $@
 
-$(BENCH)/loadgen: tests/bench/loadgen.c
+$(BENCH)/loadgen: tests/bench/loadgen.c tests/bench/benchutil.h
 	@mkdir -p $(BENCH)
 	$(CC) $(CFLAGS) $(shell pkg-config --cflags libcurl) $< \
 	  $(shell pkg-config --libs libcurl) -o $@
@@ -24,7 +24,7 @@ $(BENCH)/loadgen: tests/bench/loadgen.c
 #   make && make -f tests/bench/bench.mk queueops
 QUEUEOPS_OBJ := $(addprefix $(BUILD)/obj/shared/,rqueue.o uuid.o log.o timeutil.o actor.o mailbox.o)
 
-$(BENCH)/queueops: tests/bench/queueops.c $(QUEUEOPS_OBJ)
+$(BENCH)/queueops: tests/bench/queueops.c tests/bench/benchutil.h $(QUEUEOPS_OBJ)
 	@mkdir -p $(BENCH)
 	$(CC) $(CFLAGS) -Ishared $(shell pkg-config --cflags hiredis) $< $(QUEUEOPS_OBJ) \
 	  $(shell pkg-config --libs hiredis) -lpthread -o $@

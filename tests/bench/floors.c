@@ -25,6 +25,8 @@
 #include <jpeglib.h>
 #include <turbojpeg.h>
 
+#include "benchutil.h"
+
 typedef struct floors_err {
     struct jpeg_error_mgr mgr;
     jmp_buf jump;
@@ -34,13 +36,6 @@ static void floors_error_exit(j_common_ptr cinfo)
 {
     floors_err_t *e = (floors_err_t *)cinfo->err;
     longjmp(e->jump, 1);
-}
-
-static double floors_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 /* One coefficient copy into out (cap bytes, reused across calls; the copy of
@@ -331,28 +326,6 @@ static int floors_tj_roundtrip(floors_tj_t *t, const unsigned char *in, size_t i
     return 0;
 }
 
-static unsigned char *floors_read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        perror(path);
-        return NULL;
-    }
-    unsigned char *buf = NULL;
-    long n = -1;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0) {
-        buf = malloc((size_t)n);
-        if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-            free(buf);
-            buf = NULL;
-        }
-    }
-    fclose(f);
-    if (!buf) fprintf(stderr, "floors: cannot read %s\n", path);
-    *len = (size_t)n;
-    return buf;
-}
-
 /* A positive count from the command line, or -1. */
 static int floors_parse_count(const char *s)
 {
@@ -374,7 +347,7 @@ int main(int argc, char **argv)
         return 2;
     }
     size_t inlen;
-    unsigned char *in = floors_read_file(argv[1], &inlen);
+    unsigned char *in = bench_read_file("floors", argv[1], &inlen);
     if (!in) return 1;
 
     int rc = 1;
@@ -430,18 +403,18 @@ int main(int argc, char **argv)
             goto out_splice;
     /* Rounds interleave the two floors so that both see the same machine. */
     for (int r = 0; r < rounds; r++) {
-        double t0 = floors_now_ms();
+        double t0 = bench_clock_ms(CLOCK_MONOTONIC);
         for (int i = 0; i < iterations; i++)
             if (floors_copy_coefficients(in, inlen, coef_out, coef_cap, &coef_outlen))
                 goto out_splice;
-        double t1 = floors_now_ms();
+        double t1 = bench_clock_ms(CLOCK_MONOTONIC);
         for (int i = 0; i < iterations; i++)
             if (floors_tj_roundtrip(&t, in, inlen)) goto out_splice;
-        double t2 = floors_now_ms();
+        double t2 = bench_clock_ms(CLOCK_MONOTONIC);
         for (int i = 0; splice_ok && i < iterations; i++)
             if (floors_splice(in, inlen, row, band, band_cap, splice_out, splice_cap, &splice_len))
                 goto out_splice;
-        double t3 = floors_now_ms();
+        double t3 = bench_clock_ms(CLOCK_MONOTONIC);
         if (splice_ok && (t3 - t2) / iterations < best_splice) best_splice = (t3 - t2) / iterations;
         if ((t1 - t0) / iterations < best_coef) best_coef = (t1 - t0) / iterations;
         if ((t2 - t1) / iterations < best_tj) best_tj = (t2 - t1) / iterations;

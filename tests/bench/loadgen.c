@@ -23,6 +23,8 @@
 
 #include <curl/curl.h>
 
+#include "benchutil.h"
+
 #define LOADGEN_BODY_MAX 4096 /* a 202 body is ~200 bytes; problems are small too */
 
 typedef struct loadgen_slot {
@@ -40,20 +42,6 @@ typedef struct loadgen_opts {
     long n, c;
     double rate, deadline_s;
 } loadgen_opts_t;
-
-static double loadgen_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static double loadgen_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static size_t loadgen_on_body(char *data, size_t size, size_t nmemb, void *user)
 {
@@ -89,28 +77,6 @@ static double loadgen_percentile(const double *sorted, size_t n, double p)
     if (n == 0) return 0;
     size_t i = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
     return sorted[i < n ? i : n - 1];
-}
-
-static unsigned char *loadgen_read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "loadgen: %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    unsigned char *buf = NULL;
-    long n = -1;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0) {
-        buf = malloc((size_t)n);
-        if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-            free(buf);
-            buf = NULL;
-        }
-    }
-    fclose(f);
-    if (!buf) fprintf(stderr, "loadgen: cannot read %s\n", path);
-    *len = (size_t)n;
-    return buf;
 }
 
 /* A non-negative number from the command line into *out. 0 or -1. */
@@ -213,7 +179,7 @@ int main(int argc, char **argv)
         return 2;
     }
     size_t imglen;
-    unsigned char *img = loadgen_read_file(o.image, &imglen);
+    unsigned char *img = bench_read_file("loadgen", o.image, &imglen);
     if (!img) return 1;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "loadgen: curl_global_init failed\n");
@@ -242,10 +208,10 @@ int main(int argc, char **argv)
         }
     curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, o.c);
 
-    double t0 = loadgen_now_ms(), wall0 = loadgen_wall_ms(), deadline = t0 + o.deadline_s * 1e3;
+    double t0 = bench_clock_ms(CLOCK_MONOTONIC), wall0 = bench_clock_ms(CLOCK_REALTIME), deadline = t0 + o.deadline_s * 1e3;
     int timed_out = 0;
     while (done < o.n) {
-        double now = loadgen_now_ms();
+        double now = bench_clock_ms(CLOCK_MONOTONIC);
         if (now > deadline) {
             timed_out = 1;
             break;
@@ -269,7 +235,7 @@ int main(int argc, char **argv)
             if (m->msg != CURLMSG_DONE) continue;
             loadgen_slot_t *s;
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&s);
-            double end = loadgen_now_ms();
+            double end = bench_clock_ms(CLOCK_MONOTONIC);
             if (m->data.result != CURLE_OK) {
                 if (transport_errors++ == 0)
                     fprintf(stderr, "loadgen: first transport error: %s\n",
@@ -299,12 +265,12 @@ int main(int argc, char **argv)
         /* Sleep until a socket is ready or the next scheduled start. */
         int wait_ms = 100;
         if (o.rate > 0 && started < o.n) {
-            double next = t0 + (double)started * 1e3 / o.rate - loadgen_now_ms();
+            double next = t0 + (double)started * 1e3 / o.rate - bench_clock_ms(CLOCK_MONOTONIC);
             wait_ms = next <= 0 ? 0 : next < 100 ? (int)next + 1 : 100;
         }
         if (running || wait_ms > 0) curl_multi_poll(multi, NULL, 0, wait_ms, NULL);
     }
-    double elapsed_s = (loadgen_now_ms() - t0) / 1e3;
+    double elapsed_s = (bench_clock_ms(CLOCK_MONOTONIC) - t0) / 1e3;
 
     qsort(lat, (size_t)nlat, sizeof *lat, loadgen_cmp_double);
     long accepted = status_count[202];

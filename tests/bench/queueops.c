@@ -26,6 +26,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "benchutil.h"
 #include "rqueue.h"
 #include "uuid.h"
 
@@ -95,13 +96,6 @@ typedef struct qo_ctx {
     char (*ids)[UUID_STR_LEN];
 } qo_ctx_t;
 
-static double qo_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
 /* Reads one pipelined reply; -1 (reported) on an I/O error or an error reply. */
 static int qo_reply(qo_ctx_t *q, redisReply **out)
 {
@@ -154,30 +148,30 @@ static int qo_current(qo_ctx_t *q, const char *url, double us[5])
         return -1;
     }
     int rc = -1;
-    double t0 = qo_now_us();
+    double t0 = (bench_clock_ms(CLOCK_MONOTONIC) * 1e3);
     for (long i = 0; i < q->n; i++)
         if (rqueue_enqueue(rq, RQ_QUEUE_RENDER, q->ids[i], q->payload, q->len) != 0) goto out;
-    double t1 = qo_now_us();
+    double t1 = (bench_clock_ms(CLOCK_MONOTONIC) * 1e3);
     for (long i = 0; i < q->n; i++) {
         rq_msg_t m;
         if (rqueue_take(rq, RQ_QUEUE_RENDER, 1000, 5, "rendering", &m) != 1) goto out;
         memcpy(q->ids[i], m.id, UUID_STR_LEN);
     }
-    double t2 = qo_now_us();
+    double t2 = (bench_clock_ms(CLOCK_MONOTONIC) * 1e3);
     for (long i = 0; i < q->n; i++)
         if (rqueue_forward(rq, RQ_QUEUE_RENDER, q->ids[i], RQ_QUEUE_PERSIST, q->payload, q->len,
                            "rendered") != 1)
             goto out;
-    double t3 = qo_now_us();
+    double t3 = (bench_clock_ms(CLOCK_MONOTONIC) * 1e3);
     for (long i = 0; i < q->n; i++) {
         rq_msg_t m;
         if (rqueue_take(rq, RQ_QUEUE_PERSIST, 1000, 5, "persisting", &m) != 1) goto out;
         memcpy(q->ids[i], m.id, UUID_STR_LEN);
     }
-    double t4 = qo_now_us();
+    double t4 = (bench_clock_ms(CLOCK_MONOTONIC) * 1e3);
     for (long i = 0; i < q->n; i++)
         if (rqueue_ack(rq, RQ_QUEUE_PERSIST, q->ids[i], "stored") != 1) goto out;
-    double t5 = qo_now_us();
+    double t5 = (bench_clock_ms(CLOCK_MONOTONIC) * 1e3);
     double ts[6] = {t0, t1, t2, t3, t4, t5};
     for (int s = 0; s < 5; s++) us[s] = (ts[s + 1] - ts[s]) / (double)q->n;
     rc = 0;
@@ -281,10 +275,10 @@ static int qo_ack_batch(qo_ctx_t *q, long from, long to)
 static int qo_batched(qo_ctx_t *q, double us[5])
 {
     double t[6];
-    t[0] = qo_now_us();
+    t[0] = (bench_clock_ms(CLOCK_MONOTONIC) * 1e3);
     for (long i = 0; i < q->n; i += q->k)
         if (qo_enqueue_multi(q, i, i + q->k < q->n ? i + q->k : q->n) != 0) return -1;
-    t[1] = qo_now_us();
+    t[1] = (bench_clock_ms(CLOCK_MONOTONIC) * 1e3);
     const char *queues[2] = {"render", "persist"}, *stages[2] = {"rendering", "persisting"};
     for (int stage = 0; stage < 2; stage++) {
         long done = 0;
@@ -297,37 +291,16 @@ static int qo_batched(qo_ctx_t *q, double us[5])
             }
             done += got;
         }
-        t[2 + 2 * stage] = qo_now_us();
+        t[2 + 2 * stage] = (bench_clock_ms(CLOCK_MONOTONIC) * 1e3);
         for (long i = 0; i < q->n; i += q->k) {
             long end = i + q->k < q->n ? i + q->k : q->n;
             if ((stage == 0 ? qo_forward_batch(q, i, end) : qo_ack_batch(q, i, end)) != 0)
                 return -1;
         }
-        t[3 + 2 * stage] = qo_now_us();
+        t[3 + 2 * stage] = (bench_clock_ms(CLOCK_MONOTONIC) * 1e3);
     }
     for (int s = 0; s < 5; s++) us[s] = (t[s + 1] - t[s]) / (double)q->n;
     return 0;
-}
-
-static unsigned char *qo_read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        perror(path);
-        return NULL;
-    }
-    unsigned char *buf = NULL;
-    long n = -1;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0) {
-        buf = malloc((size_t)n);
-        if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-            free(buf);
-            buf = NULL;
-        }
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
 }
 
 /* A positive count from the command line, or -1. */
@@ -358,7 +331,7 @@ int main(int argc, char **argv)
         return 2;
     }
     int rc = 1;
-    unsigned char *payload = qo_read_file(argv[2], &q.len);
+    unsigned char *payload = bench_read_file("queueops", argv[2], &q.len);
     q.payload = payload;
     q.ids = calloc((size_t)q.n, sizeof *q.ids);
     q.r = redisConnect(u.host, u.port);
