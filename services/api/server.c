@@ -1029,6 +1029,18 @@ static int resolve_bind(api_server_t *s, unsigned int *flags, char *err, size_t 
     return 0;
 }
 
+/* Frees what api_server_start() set up, whatever part of it succeeded. */
+static void server_free(api_server_t *s)
+{
+    if (s->inst_ready) ulfius_clean_instance(&s->inst);
+    free(s->docs_html);
+    api_rowcache_free(s->cache);
+    api_blobcache_free(s->blobs);
+    api_accesslog_close(s->alog);
+    pthread_mutex_destroy(&s->storage_mu);
+    free(s);
+}
+
 api_server_t *api_server_start(const config_t *cfg, api_events_t *ev, char *err, size_t errlen)
 {
     api_server_t *s = calloc(1, sizeof *s);
@@ -1089,13 +1101,7 @@ api_server_t *api_server_start(const config_t *cfg, api_events_t *ev, char *err,
     return s;
 
 fail:
-    if (s->inst_ready) ulfius_clean_instance(&s->inst);
-    free(s->docs_html);
-    api_rowcache_free(s->cache);
-    api_blobcache_free(s->blobs);
-    api_accesslog_close(s->alog);
-    pthread_mutex_destroy(&s->storage_mu);
-    free(s);
+    server_free(s);
     return NULL;
 }
 
@@ -1118,11 +1124,5 @@ void api_server_stop(api_server_t *s)
 {
     if (s == NULL) return;
     ulfius_stop_framework(&s->inst);
-    ulfius_clean_instance(&s->inst);
-    free(s->docs_html);
-    api_rowcache_free(s->cache);
-    api_blobcache_free(s->blobs);
-    api_accesslog_close(s->alog);
-    pthread_mutex_destroy(&s->storage_mu);
-    free(s);
+    server_free(s);
 }
