@@ -88,7 +88,7 @@ static int quant_usable(const JQUANT_TBL *q)
     return 1;
 }
 
-int render_band_supported(j_decompress_ptr s)
+int render_band_supported(const struct jpeg_decompress_struct *s)
 {
     int ycc = s->jpeg_color_space == JCS_YCbCr && s->num_components == 3;
     int gray = s->jpeg_color_space == JCS_GRAYSCALE && s->num_components == 1;

@@ -42,7 +42,7 @@ typedef struct render_band {
  * YCbCr source (colour space as libjpeg guessed it) whose luma is sampled an
  * integral number of times more finely than every component, with usable
  * quantization tables (no zero entry). */
-int render_band_supported(j_decompress_ptr src);
+int render_band_supported(const struct jpeg_decompress_struct *src);
 
 /* Draws lo's lines (font f) as a band of height rows and fills b with its
  * blocks for src (after jpeg_read_header(); render_band_supported()).

@@ -321,7 +321,7 @@ static int prepare(render_ctx_t *c, char *err, size_t errlen)
  * the picture must end on a whole MCU row and need no turning. */
 static int lossless_eligible(const render_ctx_t *c)
 {
-    j_decompress_ptr s = (j_decompress_ptr)&c->src;
+    const struct jpeg_decompress_struct *s = &c->src;
     return c->o.band_mode == BAND_EXTEND && c->orientation == 1 &&
            s->image_height % (8 * s->max_v_samp_factor) == 0 && render_band_supported(s);
 }
