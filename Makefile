@@ -12,7 +12,7 @@ API_PKGS     := libulfius libmicrohttpd liborcania hiredis libpq jansson
 RENDER_PKGS  := hiredis libjpeg freetype2 fontconfig jansson
 PERSIST_PKGS := hiredis libpq jansson
 PKGS     := $(sort $(API_PKGS) $(RENDER_PKGS) $(PERSIST_PKGS))
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) libturbojpeg)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 svc_libs = $(shell pkg-config --libs $(1)) -lpthread -lm
 CHECK_CFLAGS := $(shell pkg-config --cflags check)
@@ -94,8 +94,10 @@ $(BUILD)/unit_suites.h: $(UNIT_SRC)
 $(BUILD)/obj/tests/unit/main.o: $(BUILD)/unit_suites.h
 $(BUILD)/obj/tests/unit/main.o: CFLAGS += -I$(BUILD)
 
+# The unit tests link every module, and TurboJPEG for their own decoding.
 $(BUILD)/unit-tests: $(UNIT_OBJ) $(API_OBJ) $(RENDER_OBJ) $(PERSIST_OBJ) $(SHARED_OBJ)
-	$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) $(PKG_LIBS) -lpthread -lm -o $@
+	$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) $(PKG_LIBS) $(shell pkg-config --libs libturbojpeg) \
+	  -lpthread -lm -o $@
 
 unit: $(BUILD)/unit-tests
 	IMGCAP_ROOT=$(CURDIR) $(BUILD)/unit-tests
