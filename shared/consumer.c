@@ -87,8 +87,12 @@ static uint32_t pidns_tag(void)
     ssize_t n = readlink("/proc/self/ns/pid", link, sizeof link - 1);
     if (n <= 0) return 0;
     link[n] = '\0';
-    unsigned long long ino = 0;
-    if (sscanf(link, "pid:[%llu]", &ino) != 1 || ino == 0 || ino > UINT32_MAX) return 0;
+    if (strncmp(link, "pid:[", 5) != 0) return 0;
+    char *end;
+    errno = 0;
+    unsigned long long ino = strtoull(link + 5, &end, 10);
+    if (errno || end == link + 5 || strcmp(end, "]") != 0 || ino == 0 || ino > UINT32_MAX)
+        return 0;
     return (uint32_t)ino;
 }
 
