@@ -682,10 +682,13 @@ static void handle_image(call_t *c)
         reply_json(c, 202, json_pack("{s:s, s:s}", "id", id, "status", lk.status.stage));
         return;
     case IMG_FAILED: {
-        json_t *extra = json_pack("{s:s, s:s}", "id", id, "status", "failed");
         /* The stored reason may have been cut inside a UTF-8 sequence. */
         utf8_truncate_valid(lk.status.error);
         const char *reason = lk.status.error[0] ? lk.status.error : "processing failed";
+        /* The pipeline state is "state" here ("status" is the problem's HTTP
+         * status, 422); the 202 of the same resource names the stage "status",
+         * as it is no problem document. */
+        json_t *extra = json_pack("{s:s, s:s, s:s}", "id", id, "state", "failed", "reason", reason);
         char detail[600];
         snprintf(detail, sizeof detail, "the image could not be processed: %s", reason);
         reply_problem(c, 422, PROBLEM_FAILED, "Image processing failed", detail, NULL, 0, extra);

@@ -278,6 +278,22 @@ def check_openapi_31(test, doc):
     test.assertIn("503", doc["paths"]["/health"]["get"]["responses"])
     for schema in doc["components"]["schemas"].values():
         test.assertIn("type", schema)
+    # RFC 9457: a problem's "status" is the HTTP status number, in every schema and
+    # example of a problem answer (a failed image's once said "failed").
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            for code, resp in op["responses"].items():
+                media = resolve(doc, resp).get("content", {}).get("application/problem+json")
+                if not media:
+                    continue
+                schema = resolve(doc, media["schema"])
+                for alt in schema.get("oneOf", [schema]):
+                    status = resolve(doc, alt)["properties"]["status"]
+                    test.assertEqual(status["type"], "integer", (path, method, code))
+                examples = [media["example"]] if "example" in media else []
+                examples += [resolve(doc, e)["value"] for e in media.get("examples", {}).values()]
+                for example in examples:
+                    test.assertEqual(example["status"], int(code), (path, method, code))
     test.assertIn(CAPTION, json.dumps(doc, ensure_ascii=False))
 
 
@@ -378,14 +394,14 @@ class Pipeline(unittest.TestCase):
 
     def test_failed_image_is_422_with_reason(self):
         image_id, r = self.upload_and_wait(read_data("truncated.jpg"), "broken")
-        doc = r.json()
-        self.assertEqual(r.status, 422, r.body)
-        self.assertEqual(r.header("Content-Type"), "application/problem+json")
-        self.assertEqual(doc["status"], "failed")
+        # A problem like any other: "status" is the HTTP status number (it was the
+        # pipeline's "failed", which generic RFC 9457 clients cannot read).
+        doc = is_problem(self, r, 422)
+        self.assertEqual(doc["type"], "urn:imgcap:problem:image-failed")
+        self.assertEqual(doc["state"], "failed")
         self.assertEqual(doc["id"], image_id)
-        self.assertTrue(doc["detail"])
-        for key in ("type", "title"):
-            self.assertIn(key, doc)
+        self.assertIn("Premature end of JPEG file", doc["reason"])
+        self.assertIn(doc["reason"], doc["detail"])
 
     def test_keyset_pages(self):
         ids = []
