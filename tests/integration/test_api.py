@@ -592,6 +592,8 @@ class AccessLog(unittest.TestCase):
             image_id = s.upload(JPEG, "logged").json()["id"]
             for i in range(200):
                 s.request("GET", "/api/images/%s?n=%d" % (image_id, i))
+            s.request("GET", "/api/images?limit=0")
+            s.upload(read_data("not_a_jpeg.jpg"), "what is this")
             s.request("GET", "/nope%0aforged")
             wait_until(lambda: any("/nope" in x for x in self.access_lines(s, "api.log")), 10,
                        what="the batch to be written")
@@ -610,6 +612,17 @@ class AccessLog(unittest.TestCase):
                     self.assertEqual(gets[-1].split(" http: ")[1].split(" ")[1],
                                      "/api/images/%s?n=199" % image_id)
                     self.assertTrue(any("GET /nope%0aforged 404" in x for x in lines))
+                    # A refused request says why (it said only its status), 2xx do not.
+                    status = {x: int(x.split(" http: ")[1].split(" ")[2]) for x in lines}
+                    refused = {str(status[x]): x for x in lines if status[x] >= 400}
+                    self.assertEqual(set(refused), {"404", "415", "422"}, refused)
+                    self.assertFalse(any("why=" in x for x in lines if status[x] < 400))
+                    self.assertTrue(refused["404"].endswith(
+                        ' why="there is no resource at this path"'), refused["404"])
+                    self.assertRegex(refused["422"], r'GET /api/images\?limit=0 422 [\d.]+ms '
+                                     r'id=- why="a parameter is not valid \(limit: ')
+                    self.assertRegex(refused["415"], r'POST /api/images 415 [\d.]+ms id=- '
+                                     r'why="[^"]*JPEG')
 
     def test_rotated_file_is_reopened(self):
         with Stack(services=("api",)) as s:
