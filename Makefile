@@ -163,7 +163,7 @@ bench: all
 	IMGCAP_BIN_DIR=$(CURDIR)/$(BUILD) BENCH_BIN_DIR=$(CURDIR)/$(BUILD)/bench \
 	  python3 tests/bench/bench.py
 
-# Issue 7's independent check: one curl --parallel, the public HTTP API only;
+# The independent check from outside: one curl --parallel, the public HTTP API only;
 # figures only, fails only when an accepted upload is missing or listed twice.
 bench-outside: all
 	IMGCAP_BIN_DIR=$(CURDIR)/$(BUILD) tests/bench/outside.sh --local

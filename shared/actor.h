@@ -1,4 +1,4 @@
-/* actor.h - a named thread with a mailbox (design section 7).
+/* actor.h - a named thread with a mailbox (shared/README.md, Actors and mailboxes).
  *
  * An actor runs fn(actor) until fn returns. fn reads actor->inbox and checks
  * actor_should_stop(). Connections (hiredis, PGconn, FreeType faces) belong to

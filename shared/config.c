@@ -1,4 +1,4 @@
-/* config.c - defaults <- .env <- environment (design section 8). */
+/* config.c - defaults <- .env <- environment (shared/README.md, Configuration). */
 #include "config.h"
 
 #include <errno.h>
@@ -98,7 +98,7 @@ static int parse_ll(const char *s, long long *out)
     errno = 0;
     char *end;
     long long v = strtoll(s, &end, 10);
-    /* Allow 1e6-style values for MAX_PIXELS ("40e6") as the design writes them. */
+    /* Allow 1e6-style values for MAX_PIXELS ("40e6"), as they are often written. */
     if (*end == 'e' || *end == 'E') {
         char *eend;
         long exp = strtol(end + 1, &eend, 10);

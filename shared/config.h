@@ -1,5 +1,5 @@
 /* config.h - service configuration from built-in defaults, the .env file and the
- * environment, in increasing priority (design section 8).
+ * environment, in increasing priority (shared/README.md, Configuration).
  *
  * Parsing is pure: config_parse() takes a lookup function, so unit tests feed it
  * a table instead of the process environment. config_load() is the I/O wrapper

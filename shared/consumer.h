@@ -1,5 +1,5 @@
 /* consumer.h - the Redis side of a queue consumer service (render, persist), as
- * actors (design sections 4 and 7):
+ * actors (shared/README.md, Consumers):
  *
  *   intake  actor: BLMOVE q:<queue> -> its processing list -> job_t -> jobs mailbox
  *   [the service's worker actors pop jobs, do the work, consumer_finish() them]

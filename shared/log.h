@@ -1,4 +1,4 @@
-/* log.h - one log file per service plus stderr (design section 9).
+/* log.h - one log file per service plus stderr (shared/README.md, Logging).
  *
  * Line: "2026-11-28T12:34:56.789Z ERROR render[41] worker-2: message".
  * Control characters in the formatted message are escaped as \xNN so user text

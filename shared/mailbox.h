@@ -1,5 +1,5 @@
 /* mailbox.h - a bounded multi-producer multi-consumer FIFO of pointers, the inbox
- * of an actor (design section 7). A full mailbox blocks the sender (backpressure)
+ * of an actor (shared/README.md). A full mailbox blocks the sender (backpressure)
  * instead of growing. The mailbox never owns the items: whoever pops one owns it. */
 #ifndef IMGCAP_MAILBOX_H
 #define IMGCAP_MAILBOX_H

@@ -1,4 +1,4 @@
-/* pgconn.c - PostgreSQL connection helpers (design sections 6 and 7).
+/* pgconn.c - PostgreSQL connection helpers (shared/README.md, PostgreSQL).
  *
  * Connections are made with PQconnectdbParams so that the project's defaults
  * (a connect timeout, TCP keepalives so a vanished server is noticed, an

@@ -1,4 +1,4 @@
-/* rqueue.c - reliable queues on Redis lists, see rqueue.h and design section 4.
+/* rqueue.c - reliable queues on Redis lists, see rqueue.h and shared/README.md (Queues).
  *
  * Every state change that touches more than one key is a Lua script, so it is
  * atomic even when the client dies between commands: a crash can leave an id

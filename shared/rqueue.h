@@ -1,4 +1,4 @@
-/* rqueue.h - at-least-once work queues on Redis lists (design section 4).
+/* rqueue.h - at-least-once work queues on Redis lists (shared/README.md, Queues).
  *
  * Keys (prefix P, queue Q):
  *   P q:Q                     work list of ids (LPUSH in, BLMOVE RIGHT out)

@@ -1,4 +1,4 @@
-/* wire.h - the payload of one queued message (design section 4):
+/* wire.h - the payload of one queued message (shared/README.md, Wire format):
  *
  *   "IMGCAP1\n" <header: one line of JSON> "\n" <JPEG bytes>
  *

@@ -1,4 +1,4 @@
--- 001_images.sql - one row per stored image (design section 6).
+-- 001_images.sql - one row per stored image (deploy/README.md, sql/).
 -- Idempotent: PostgreSQL's image runs it from /docker-entrypoint-initdb.d on a
 -- fresh data dir, and imgcap-persist applies it again at start (recording it in
 -- schema_migrations), so both must succeed on the same database.

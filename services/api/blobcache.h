@@ -2,7 +2,7 @@
  * GET /api/images/{id} is answered from memory instead of an open, a read and
  * a close of the file.
  *
- * Stored images never change (design section 6), so a copy stays right while
+ * Stored images never change (services/persist/README.md, Write path), so a copy stays right while
  * its file exists; the caller checks that with one stat() of the resolved
  * path per hit (api_blob_current) and evicts a copy whose file has vanished
  * or was replaced.

@@ -1,4 +1,4 @@
-/* main.c - imgcap-api: the HTTP front of imgcap (design sections 3 and 7).
+/* main.c - imgcap-api: the HTTP front of imgcap (services/api/README.md).
  *
  * Starts the events actor and the HTTP server, then waits for SIGINT/SIGTERM.
  * Redis and PostgreSQL may be down at start or at any time: the API stays up,
@@ -22,7 +22,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: imgcap-api [--help | --check]\n"
                "\n"
-               "Serves the imgcap HTTP API (design section 3):\n"
+               "Serves the imgcap HTTP API (README.md, HTTP API):\n"
                "  POST /api/images            upload a JPEG and a description (multipart)\n"
                "  GET  /api/images            list stored images, newest first\n"
                "  GET  /api/images/{id}       the captioned JPEG (?wait=N to wait for it)\n"

@@ -3,7 +3,7 @@
  * no realpath() walk.
  *
  * Entries cannot go stale while the system runs as designed: a row and its
- * file are written once and never changed (design section 6, INSERT ... ON
+ * file are written once and never changed (services/persist/README.md, Write path: INSERT ... ON
  * CONFLICT DO NOTHING). Only an operator deleting images breaks that, so the
  * caller evicts an entry whose file has vanished and looks the id up again.
  *

@@ -1,5 +1,5 @@
 /* server.h - the HTTP side of the API: Ulfius instance, routes, handlers
- * (design section 3).
+ * (services/api/README.md).
  *
  * Threading: libmicrohttpd runs one thread per connection, at most
  * API_CONNECTION_LIMIT connections (further ones wait in the listen backlog),

@@ -1,5 +1,5 @@
 /* upload.h - the pure half of POST /api/images: multipart/form-data parsing and
- * the validation table of design section 3 (413 / 415 / 422).
+ * the validation table of README.md's HTTP API (413 / 415 / 422).
  *
  * No I/O and no allocation: parts point into the request body, which the caller
  * keeps alive while it uses them. The HTTP layer (routes.c) only moves bytes in
@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#define API_DESCRIPTION_MAX_CHARS 200 /* code points, design section 1 */
+#define API_DESCRIPTION_MAX_CHARS 200 /* code points */
 #define API_MULTIPART_MAX_PARTS 16    /* more is a client bug or an attack */
 #define API_MAX_FIELD_ERRORS 4
 

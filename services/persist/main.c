@@ -1,6 +1,6 @@
 /* main.c - imgcap-persist: consumes q:persist, stores each image as a file
  * under STORAGE_DIR and a row in PostgreSQL, acks after both are durable
- * (design sections 4, 6 and 7). */
+ * (services/persist/README.md). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* persist.h - the actors of imgcap-persist (design sections 6 and 7):
+/* persist.h - the actors of imgcap-persist (services/persist/README.md):
  *
  *   consumer (shared): intake from q:persist, acks, heartbeat, reaper
  *   worker-N:  job -> wire_decode -> durable file -> committer's mailbox

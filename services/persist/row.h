@@ -1,5 +1,5 @@
 /* row.h - what persist stores for one message: the file's place under
- * STORAGE_DIR and the images row (design section 6). Pure: no I/O. */
+ * STORAGE_DIR and the images row (services/persist/README.md, Write path). Pure: no I/O. */
 #ifndef IMGCAP_PERSIST_ROW_H
 #define IMGCAP_PERSIST_ROW_H
 

@@ -1,4 +1,4 @@
-/* store.h - durable, atomic image files under STORAGE_DIR (design section 6).
+/* store.h - durable, atomic image files under STORAGE_DIR (services/persist/README.md, Write path).
  *
  * A file is written to a temp file in its final directory, fsynced, renamed
  * into place and the directory fsynced, so after a crash the path holds either

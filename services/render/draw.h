@@ -1,5 +1,5 @@
 /* draw.h - paints the caption band: black, with antialiased white glyphs
- * placed by a layout (design section 5). */
+ * placed by a layout. */
 #ifndef RENDER_DRAW_H
 #define RENDER_DRAW_H
 

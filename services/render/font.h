@@ -1,5 +1,5 @@
 /* font.h - the caption font: which file (fontconfig), and glyphs from it
- * (FreeType) with a per-font cache of rendered bitmaps (design section 5).
+ * (FreeType) with a per-font cache of rendered bitmaps.
  *
  * A render_font_t holds its own FT_Library and faces, so it belongs to one
  * thread (one per render worker). Code points the main face lacks are looked up

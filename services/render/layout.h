@@ -1,4 +1,4 @@
-/* layout.h - where the caption's glyphs go (design section 5). Pure: the font
+/* layout.h - where the caption's glyphs go. Pure: the font
  * is reached only through a layout_font_t, so tests can lay out with the real
  * DejaVu Sans or with a fake fixed-advance font and assert exact results.
  *

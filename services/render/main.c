@@ -1,4 +1,4 @@
-/* main.c - imgcap-render: the queue 1 consumer (design sections 4, 5, 7), and
+/* main.c - imgcap-render: the queue 1 consumer (services/render/README.md), and
  * the one-shot CLI that runs the same render code on a file. */
 #include <errno.h>
 #include <malloc.h>

@@ -1,4 +1,4 @@
-/* render.h - one caption job, bytes in and bytes out (design section 5): the
+/* render.h - one caption job, bytes in and bytes out (services/render/README.md): the
  * JPEG gets a black band with the wrapped text, below the picture (extend) or
  * over its bottom (overlay). No Redis, no files: used by the service's worker
  * actors and by `imgcap-render --once`.

@@ -1,4 +1,4 @@
-/* splice.h - the lossless route without decoding the picture (design section 5).
+/* splice.h - the lossless route without decoding the picture (services/render/README.md, The job).
  *
  * A sequential Huffman JPEG with one scan of all its components, whose height
  * is a whole number of MCU rows, is captioned without touching its

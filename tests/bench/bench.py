@@ -1,4 +1,4 @@
-"""imgcap benchmark (issue 7): prints a table and, as its last line, one line of
+"""imgcap benchmark: prints a table and, as its last line, one line of
 JSON. Figures only: nothing here passes or fails on time. The exit status is
 non-zero only when a part could not be measured at all, or when uploads were
 lost or duplicated (a correctness failure, not a timing one).
@@ -46,7 +46,7 @@ BENCH_BIN = os.environ.get("BENCH_BIN_DIR", os.path.join(ROOT, "build", "bench")
 LOCAL_SH = os.environ.get("BENCH_LOCAL_SH", os.path.join(ROOT, "deploy", "local.sh"))
 IMAGE = os.path.join(ROOT, "tests", "data", "camera_674x480.jpg")
 FONT = os.path.join(ROOT, "fonts", "DejaVuSans.ttf")
-# 150 code points of Cyrillic, the caption size the issue asks for.
+# 150 code points of Cyrillic, the caption size the render figures are measured with.
 CAPTION = ("Камера 17 на перекрёстке Садовой и Гороховой улиц: плотный поток машин, "
            "мокрый асфальт после дождя, пешеходы ждут зелёного сигнала у ограждения. Утро.")
 assert len(CAPTION) == 150
@@ -420,7 +420,7 @@ def bench_e2e(tmp, stack, psql):
     res["loadgen_cpu_ms_per_image"] = round(
         (ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime) * 1e3 / max(1, len(ids)), 3)
 
-    # Latency at half the sustained rate (the issue's p99 target is stated there).
+    # Latency at half the sustained rate (the p99 target is stated at that rate).
     if res["stored_per_s"]:
         rate = res["stored_per_s"] / 2
         n2 = max(100, min(N // 2, int(rate * 8)))

@@ -1,5 +1,5 @@
-/* floors.c - the libjpeg-turbo floors the render benchmark is compared with
- * (issue 7): what a captioner of this JPEG must at least spend, and below them
+/* floors.c - the libjpeg-turbo floors the render benchmark is compared with:
+ * what a captioner of this JPEG must at least spend, and below them
  * what the lossless route could cost if it did not decode the picture at all.
  *
  *   coef:   jpeg_read_coefficients + jpeg_write_coefficients, memory to memory,

@@ -1,4 +1,4 @@
-/* loadgen.c - upload load generator for the end-to-end benchmark (issue 7).
+/* loadgen.c - upload load generator for the end-to-end benchmark.
  *
  * Sends N multipart uploads (parts `image` and `description`, as
  * POST /api/images expects) with at most C in flight over keep-alive

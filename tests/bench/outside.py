@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""An independent end-to-end check from outside (issue 7): N uploads by ONE curl
+"""An independent end-to-end check from outside: N uploads by ONE curl
 process (--parallel, a generated --config), then GET /api/images, read the way
 any client would, until every accepted id is listed. Every HTTP request is made
 by the curl command line; this script only writes curl's config, reads its

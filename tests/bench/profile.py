@@ -1,4 +1,4 @@
-"""Profile of the end-to-end path (issue 7), to find what an upload costs and
+"""Profile of the end-to-end path, to find what an upload costs and
 where the pipeline waits. Not part of `make bench`: run it by hand after `make`
 and `make -f tests/bench/bench.mk`:
 

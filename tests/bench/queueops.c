@@ -1,5 +1,5 @@
 /* queueops.c - what the Redis side of one image costs, and what batching would
- * save (issue 7). Run by queueops.py, which starts a private redis-server with
+ * save. Run by queueops.py, which starts a private redis-server with
  * deploy/redis.conf (appendfsync always). Not part of `make bench`.
  *
  * Every step runs on one connection, one thread, as a consumer actor does:

@@ -1,4 +1,4 @@
-/* fuzz_wire.c - wire_decode() on arbitrary bytes (design section 4), and the
+/* fuzz_wire.c - wire_decode() on arbitrary bytes (shared/README.md, Wire format), and the
  * row persist builds from what it decoded.
  *
  * A payload comes out of Redis, so anything a buggy or hostile producer could

@@ -1,4 +1,4 @@
-"""Hardening tests (issue 8): crash backtraces, log reopening, hostile clients
+"""Hardening tests: crash backtraces, log reopening, hostile clients
 and limits, against the real services, redis-server and PostgreSQL.
 
 Every test bounds what it does by count and by a generous timeout; none passes
@@ -55,7 +55,7 @@ def with_comment(jpeg, text):
 
 
 class CrashBacktrace(unittest.TestCase):
-    """design section 9: a crash writes a symbolized backtrace to the log file."""
+    """A crash writes a symbolized backtrace to the log file."""
 
     def test_sigsegv_leaves_symbolized_backtrace_in_each_log(self):
         with Stack(services=SERVICES) as stack:
@@ -175,7 +175,7 @@ class LogFiles(unittest.TestCase):
 
 
 class StoredPaths(unittest.TestCase):
-    """design section 6: the API refuses any stored path that escapes STORAGE_DIR."""
+    """The API refuses any stored path that escapes STORAGE_DIR."""
 
     def test_paths_outside_storage_are_refused(self):
         with Stack(services=("api",)) as stack:

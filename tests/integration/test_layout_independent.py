@@ -1,7 +1,7 @@
 """Line breaks agree with an independent measurement of the same font: Pillow's
 FreeType layout (basic engine, kerning on) measures every line imgcap-render
 chose. No line is wider than the text area, and no break was made where the
-next word would still have fitted (issue 4)."""
+next word would still have fitted."""
 import json
 import os
 import subprocess

@@ -1,5 +1,5 @@
 """Integration tests of imgcap-persist against a real redis-server and PostgreSQL
-(design sections 4 and 6): exactly one row per id whatever the redeliveries,
+(services/persist/README.md, Write path): exactly one row per id whatever the redeliveries,
 the file at the row's path with the payload's bytes, acks only after both are
 durable, transient PostgreSQL and disk failures retried, never dead-lettered.
 

@@ -1,4 +1,4 @@
-"""Nothing lost, nothing twice: fault injection on the real pipeline (issue 3).
+"""Nothing lost, nothing twice: fault injection on the real pipeline.
 
 Every test checks the same invariant at rest: each upload that got a 202 is
 stored exactly once (one row, one file) or dead-lettered with a reason, and the

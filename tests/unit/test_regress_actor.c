@@ -1,4 +1,4 @@
-/* Actors and mailboxes under concurrency (design section 7), written for
+/* Actors and mailboxes under concurrency (shared/README.md, Actors and mailboxes), written for
  * `make test-tsan`: several worker actors drain one bounded pipeline while the
  * main thread pushes, then everything is stopped the way services stop
  * (actor_stop, close, join). ThreadSanitizer checks the handoffs; the counts
