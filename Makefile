@@ -144,12 +144,19 @@ fuzz-ci:
 # Static analysis of the project's C code; checks and exclusions are
 # documented in .clang-tidy. Both tools must report nothing.
 LINT_SRC = $(SHARED_SRC) $(wildcard services/*/*.c) $(wildcard tests/fuzz/*.c)
-lint:
+lint: check-refs
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability,performance \
 	  --inline-suppr --suppress=missingIncludeSystem -D_GNU_SOURCE -Ishared -Iservices \
 	  $(LINT_SRC)
 	printf '%s\n' $(LINT_SRC) | xargs -P2 -I{} clang-tidy --quiet {} -- -std=gnu11 -D_GNU_SOURCE \
 	  -Ishared -Iservices $(PKG_CFLAGS)
+
+# No tracked file may cite a design document outside the repository or an
+# issue number (tests/check_refs.py lists the patterns): the design is in the
+# READMEs next to the code (README.md, Design). Run by lint.
+.PHONY: check-refs
+check-refs:
+	python3 tests/check_refs.py
 
 run: all
 	deploy/run.sh
