@@ -48,9 +48,9 @@ def self_test():
         "see " + doc,
         "/* config.h - defaults (design " + "section 8). */",
         "(design " + "sections 4 and 7)",
-        "tests (" + "issue 8): crash",
-        "# " + "Issue 7's independent check",
-        "fixes " + "issue #12",
+        "tests (iss" + "ue 8): crash",
+        "# Iss" + "ue 7's independent check",
+        "fixes iss" + "ue #12",
         "/* queues, see the design\n * " + "section 4 */",
     ]
     good = [
