@@ -4,7 +4,8 @@
 
 BUILD    ?= build
 CC       ?= cc
-PKGS     := libulfius libmicrohttpd liborcania hiredis libpq libturbojpeg libjpeg freetype2 fontconfig jansson
+PKGS     := libulfius libmicrohttpd liborcania hiredis libpq libturbojpeg libjpeg freetype2 fontconfig jansson \
+            harfbuzz fribidi icu-uc
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 CHECK_CFLAGS := $(shell pkg-config --cflags check)
