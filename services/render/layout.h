@@ -184,7 +184,8 @@ int layout_baseline(const layout_t *lo, size_t i);
 /* Writes the layout as one line of JSON (no newline):
  * {"width":W,"lines":["..",..],"directions":["ltr"|"rtl",..],
  *  "fonts":[["family",..],..],"line_height":H,"band_height":B}
- * (lines in logical order; fonts: the faces each line uses, first use first).
+ * (lines in logical order; fonts: the faces each line uses, each once, in
+ * visual order of first use).
  * Returns the length the full string needs (like snprintf); out may be NULL
  * with outlen 0. */
 size_t layout_format_json(const layout_t *lo, const layout_font_t *font, const char *text,
