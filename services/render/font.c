@@ -14,13 +14,13 @@
 
 #include "log.h"
 
-#define MAX_FACES 32         /* main + fallbacks opened on demand */
-#define CACHE_SLOTS 2048     /* glyph bitmaps; power of two; cleared when 3/4 full */
-#define CHOICE_SLOTS 1024    /* face per code point; power of two; cleared when 3/4 full */
-#define MISSING_LOGGED 64    /* code points no font has, logged once each */
+#define MAX_FACES 32      /* main + fallbacks opened on demand */
+#define CACHE_SLOTS 2048  /* glyph bitmaps; power of two; cleared when 3/4 full */
+#define CHOICE_SLOTS 1024 /* face per code point; power of two; cleared when 3/4 full */
+#define MISSING_LOGGED 64 /* code points no font has, logged once each */
 
 typedef struct cache_entry {
-    uint32_t key;            /* face << 24 | glyph index */
+    uint32_t key; /* face << 24 | glyph index */
     int used;
     render_glyph_t g;
     unsigned char *bits;     /* owned; g.bitmap points here */
@@ -28,16 +28,16 @@ typedef struct cache_entry {
 
 typedef struct choice {
     uint32_t cp;
-    int face;                /* -1 = empty slot */
+    int face; /* -1 = empty slot */
 } choice_t;
 
 typedef struct face {
     FT_Face ft;
     hb_font_t *hb;
-    char *path;              /* owned */
+    char *path; /* owned */
     int index;
-    int color;               /* a colour bitmap strike (emoji), drawn scaled */
-    double scale;            /* strike pixels -> caption pixels (color only) */
+    int color;    /* a colour bitmap strike (emoji), drawn scaled */
+    double scale; /* strike pixels -> caption pixels (color only) */
 } face_t;
 
 struct render_font {
@@ -47,13 +47,13 @@ struct render_font {
     int size_px;
     cache_entry_t *cache;    /* CACHE_SLOTS entries, owned */
     size_t cached;
-    choice_t *choices;       /* CHOICE_SLOTS entries, owned */
+    choice_t *choices; /* CHOICE_SLOTS entries, owned */
     size_t nchoices;
     uint32_t missing[MISSING_LOGGED];
     int nmissing;
-    int emoji;               /* the emoji font's face; -1 none, -2 not looked up yet */
-    hb_buffer_t *buf;        /* reused by every shaping call */
-    layout_glyph_t *shaped;  /* the last run's glyphs, owned */
+    int emoji;              /* the emoji font's face; -1 none, -2 not looked up yet */
+    hb_buffer_t *buf;       /* reused by every shaping call */
+    layout_glyph_t *shaped; /* the last run's glyphs, owned */
     size_t shaped_cap;
 };
 
@@ -159,18 +159,15 @@ static int add_face(render_font_t *f, const char *path, int index, char *err, si
     face_t *fc = &f->faces[f->nfaces];
     memset(fc, 0, sizeof *fc);
     if (FT_IS_SCALABLE(ft)) {
-        if (FT_Set_Pixel_Sizes(ft, 0, (FT_UInt)f->size_px) != 0)
-            goto not_usable;
+        if (FT_Set_Pixel_Sizes(ft, 0, (FT_UInt)f->size_px) != 0) goto not_usable;
     } else if (FT_HAS_COLOR(ft) && FT_HAS_FIXED_SIZES(ft) && ft->num_fixed_sizes > 0) {
         int best = 0;
         for (int i = 1; i < ft->num_fixed_sizes; i++) {
             FT_Pos have = ft->available_sizes[best].y_ppem, cand = ft->available_sizes[i].y_ppem;
             long want = (long)f->size_px * 64;
-            if ((have < want && cand > have) || (cand >= want && cand < have))
-                best = i;
+            if ((have < want && cand > have) || (cand >= want && cand < have)) best = i;
         }
-        if (FT_Select_Size(ft, best) != 0 || ft->available_sizes[best].y_ppem <= 0)
-            goto not_usable;
+        if (FT_Select_Size(ft, best) != 0 || ft->available_sizes[best].y_ppem <= 0) goto not_usable;
         fc->color = 1;
         fc->scale = (double)f->size_px * 64.0 / (double)ft->available_sizes[best].y_ppem;
     } else {
@@ -217,16 +214,14 @@ render_font_t *render_font_open(const char *path, int size_px, char *err, size_t
         render_font_close(f);
         return NULL;
     }
-    for (size_t i = 0; i < CHOICE_SLOTS; i++)
-        f->choices[i].face = -1;
+    for (size_t i = 0; i < CHOICE_SLOTS; i++) f->choices[i].face = -1;
     if (FT_Init_FreeType(&f->lib) != 0) {
         snprintf(err, errlen, "FreeType failed to initialise");
         render_font_close(f);
         return NULL;
     }
     if (add_face(f, path, 0, err, errlen) < 0 || f->faces[0].color) {
-        if (f->nfaces)
-            snprintf(err, errlen, "font %s is not a scalable font", path);
+        if (f->nfaces) snprintf(err, errlen, "font %s is not a scalable font", path);
         render_font_close(f);
         return NULL;
     }
@@ -318,17 +313,17 @@ static int open_fallback(render_font_t *f, uint32_t cp)
         log_warn("font: fallback for U+%04X: %s", cp, err);
         return -1;
     }
-    log_info("font: fallback font %s (%s) for U+%04X", path, f->faces[f->nfaces - 1].ft->family_name
-                                                               ? f->faces[f->nfaces - 1].ft->family_name
-                                                               : "?", cp);
+    log_info("font: fallback font %s (%s) for U+%04X", path,
+             f->faces[f->nfaces - 1].ft->family_name ? f->faces[f->nfaces - 1].ft->family_name
+                                                     : "?",
+             cp);
     return f->nfaces - 1;
 }
 
 static void log_missing(render_font_t *f, uint32_t cp)
 {
     for (int i = 0; i < f->nmissing; i++)
-        if (f->missing[i] == cp)
-            return;
+        if (f->missing[i] == cp) return;
     if (f->nmissing < MISSING_LOGGED) {
         f->missing[f->nmissing++] = cp;
         log_warn("font: no font has U+%04X, drawing the missing-glyph box", cp);
@@ -338,32 +333,33 @@ static void log_missing(render_font_t *f, uint32_t cp)
 /* Characters whose default presentation is emoji (Emoji_Presentation=Yes in
  * Unicode 15's emoji-data.txt, as ranges). */
 static const uint32_t emoji_ranges[][2] = {
-    {0x231A, 0x231B}, {0x23E9, 0x23EC}, {0x23F0, 0x23F0}, {0x23F3, 0x23F3}, {0x25FD, 0x25FE},
-    {0x2614, 0x2615}, {0x2648, 0x2653}, {0x267F, 0x267F}, {0x2693, 0x2693}, {0x26A1, 0x26A1},
-    {0x26AA, 0x26AB}, {0x26BD, 0x26BE}, {0x26C4, 0x26C5}, {0x26CE, 0x26CE}, {0x26D4, 0x26D4},
-    {0x26EA, 0x26EA}, {0x26F2, 0x26F3}, {0x26F5, 0x26F5}, {0x26FA, 0x26FA}, {0x26FD, 0x26FD},
-    {0x2705, 0x2705}, {0x270A, 0x270B}, {0x2728, 0x2728}, {0x274C, 0x274C}, {0x274E, 0x274E},
-    {0x2753, 0x2755}, {0x2757, 0x2757}, {0x2795, 0x2797}, {0x27B0, 0x27B0}, {0x27BF, 0x27BF},
-    {0x2B1B, 0x2B1C}, {0x2B50, 0x2B50}, {0x2B55, 0x2B55}, {0x1F004, 0x1F004},
-    {0x1F0CF, 0x1F0CF}, {0x1F18E, 0x1F18E}, {0x1F191, 0x1F19A}, {0x1F1E6, 0x1F1FF},
-    {0x1F201, 0x1F201}, {0x1F21A, 0x1F21A}, {0x1F22F, 0x1F22F}, {0x1F232, 0x1F236},
-    {0x1F238, 0x1F23A}, {0x1F250, 0x1F251}, {0x1F300, 0x1F320}, {0x1F32D, 0x1F335},
-    {0x1F337, 0x1F37C}, {0x1F37E, 0x1F393}, {0x1F3A0, 0x1F3CA}, {0x1F3CF, 0x1F3D3},
-    {0x1F3E0, 0x1F3F0}, {0x1F3F4, 0x1F3F4}, {0x1F3F8, 0x1F43E}, {0x1F440, 0x1F440},
-    {0x1F442, 0x1F4FC}, {0x1F4FF, 0x1F53D}, {0x1F54B, 0x1F54E}, {0x1F550, 0x1F567},
-    {0x1F57A, 0x1F57A}, {0x1F595, 0x1F596}, {0x1F5A4, 0x1F5A4}, {0x1F5FB, 0x1F64F},
-    {0x1F680, 0x1F6C5}, {0x1F6CC, 0x1F6CC}, {0x1F6D0, 0x1F6D2}, {0x1F6D5, 0x1F6D7},
-    {0x1F6DC, 0x1F6DF}, {0x1F6EB, 0x1F6EC}, {0x1F6F4, 0x1F6FC}, {0x1F7E0, 0x1F7EB},
-    {0x1F7F0, 0x1F7F0}, {0x1F90C, 0x1F93A}, {0x1F93C, 0x1F945}, {0x1F947, 0x1F9FF},
-    {0x1FA70, 0x1FA7C}, {0x1FA80, 0x1FA88}, {0x1FA90, 0x1FABD}, {0x1FABF, 0x1FAC5},
-    {0x1FACE, 0x1FADB}, {0x1FAE0, 0x1FAE8}, {0x1FAF0, 0x1FAF8},
+    {0x231A, 0x231B},   {0x23E9, 0x23EC},   {0x23F0, 0x23F0},   {0x23F3, 0x23F3},
+    {0x25FD, 0x25FE},   {0x2614, 0x2615},   {0x2648, 0x2653},   {0x267F, 0x267F},
+    {0x2693, 0x2693},   {0x26A1, 0x26A1},   {0x26AA, 0x26AB},   {0x26BD, 0x26BE},
+    {0x26C4, 0x26C5},   {0x26CE, 0x26CE},   {0x26D4, 0x26D4},   {0x26EA, 0x26EA},
+    {0x26F2, 0x26F3},   {0x26F5, 0x26F5},   {0x26FA, 0x26FA},   {0x26FD, 0x26FD},
+    {0x2705, 0x2705},   {0x270A, 0x270B},   {0x2728, 0x2728},   {0x274C, 0x274C},
+    {0x274E, 0x274E},   {0x2753, 0x2755},   {0x2757, 0x2757},   {0x2795, 0x2797},
+    {0x27B0, 0x27B0},   {0x27BF, 0x27BF},   {0x2B1B, 0x2B1C},   {0x2B50, 0x2B50},
+    {0x2B55, 0x2B55},   {0x1F004, 0x1F004}, {0x1F0CF, 0x1F0CF}, {0x1F18E, 0x1F18E},
+    {0x1F191, 0x1F19A}, {0x1F1E6, 0x1F1FF}, {0x1F201, 0x1F201}, {0x1F21A, 0x1F21A},
+    {0x1F22F, 0x1F22F}, {0x1F232, 0x1F236}, {0x1F238, 0x1F23A}, {0x1F250, 0x1F251},
+    {0x1F300, 0x1F320}, {0x1F32D, 0x1F335}, {0x1F337, 0x1F37C}, {0x1F37E, 0x1F393},
+    {0x1F3A0, 0x1F3CA}, {0x1F3CF, 0x1F3D3}, {0x1F3E0, 0x1F3F0}, {0x1F3F4, 0x1F3F4},
+    {0x1F3F8, 0x1F43E}, {0x1F440, 0x1F440}, {0x1F442, 0x1F4FC}, {0x1F4FF, 0x1F53D},
+    {0x1F54B, 0x1F54E}, {0x1F550, 0x1F567}, {0x1F57A, 0x1F57A}, {0x1F595, 0x1F596},
+    {0x1F5A4, 0x1F5A4}, {0x1F5FB, 0x1F64F}, {0x1F680, 0x1F6C5}, {0x1F6CC, 0x1F6CC},
+    {0x1F6D0, 0x1F6D2}, {0x1F6D5, 0x1F6D7}, {0x1F6DC, 0x1F6DF}, {0x1F6EB, 0x1F6EC},
+    {0x1F6F4, 0x1F6FC}, {0x1F7E0, 0x1F7EB}, {0x1F7F0, 0x1F7F0}, {0x1F90C, 0x1F93A},
+    {0x1F93C, 0x1F945}, {0x1F947, 0x1F9FF}, {0x1FA70, 0x1FA7C}, {0x1FA80, 0x1FA88},
+    {0x1FA90, 0x1FABD}, {0x1FABF, 0x1FAC5}, {0x1FACE, 0x1FADB}, {0x1FAE0, 0x1FAE8},
+    {0x1FAF0, 0x1FAF8},
 };
 
 static int emoji_presentation(uint32_t cp)
 {
     size_t lo = 0, hi = sizeof emoji_ranges / sizeof emoji_ranges[0];
-    if (cp < emoji_ranges[0][0])
-        return 0;
+    if (cp < emoji_ranges[0][0]) return 0;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
         if (cp < emoji_ranges[mid][0])
@@ -380,8 +376,7 @@ static int emoji_presentation(uint32_t cp)
  * emoji. Returns its face, or -1 when there is none. */
 static int emoji_face(render_font_t *f)
 {
-    if (f->emoji != -2)
-        return f->emoji;
+    if (f->emoji != -2) return f->emoji;
     f->emoji = -1;
     char path[1024] = "";
     int index = 0;
@@ -397,19 +392,15 @@ static int emoji_face(render_font_t *f)
         if (m && FcPatternGetString(m, FC_FILE, 0, &file) == FcResultMatch &&
             FcPatternGetBool(m, FC_COLOR, 0, &color) == FcResultMatch && color) {
             snprintf(path, sizeof path, "%s", (const char *)file);
-            if (FcPatternGetInteger(m, FC_INDEX, 0, &index) != FcResultMatch)
-                index = 0;
+            if (FcPatternGetInteger(m, FC_INDEX, 0, &index) != FcResultMatch) index = 0;
         }
-        if (m)
-            FcPatternDestroy(m);
+        if (m) FcPatternDestroy(m);
         FcPatternDestroy(pat);
     }
     pthread_mutex_unlock(&fc_lock);
-    if (!path[0])
-        return -1;
+    if (!path[0]) return -1;
     for (int i = 0; i < f->nfaces; i++)
-        if (strcmp(f->faces[i].path, path) == 0 && f->faces[i].index == index)
-            return f->emoji = i;
+        if (strcmp(f->faces[i].path, path) == 0 && f->faces[i].index == index) return f->emoji = i;
     char err[256];
     if (add_face(f, path, index, err, sizeof err) < 0) {
         log_warn("font: emoji font: %s", err);
@@ -428,19 +419,15 @@ static int choose_face(render_font_t *f, uint32_t cp)
 {
     if (emoji_presentation(cp)) {
         int e = emoji_face(f);
-        if (e >= 0 && FT_Get_Char_Index(f->faces[e].ft, cp))
-            return e;
+        if (e >= 0 && FT_Get_Char_Index(f->faces[e].ft, cp)) return e;
     }
     for (int i = 0; i < f->nfaces; i++)
-        if (FT_Get_Char_Index(f->faces[i].ft, cp))
-            return i;
+        if (FT_Get_Char_Index(f->faces[i].ft, cp)) return i;
     /* control characters are in no font: no point asking fontconfig */
     int control = cp < 0x20 || (cp >= 0x7F && cp < 0xA0);
     int k = control ? -1 : open_fallback(f, cp);
-    if (k >= 0)
-        return k;
-    if (!control)
-        log_missing(f, cp);
+    if (k >= 0) return k;
+    if (!control) log_missing(f, cp);
     return 0;
 }
 
@@ -458,8 +445,8 @@ static int face_for_cb(void *ctx, uint32_t cp, int prev, int cling)
     render_font_t *f = ctx;
     /* An emoji font keeps only what belongs to the emoji (joiners, modifiers,
      * more emoji); its space is far wider than the text's. */
-    if (cling && prev >= 0 && prev < f->nfaces && f->faces[prev].color &&
-        !default_ignorable(cp) && !emoji_presentation(cp))
+    if (cling && prev >= 0 && prev < f->nfaces && f->faces[prev].color && !default_ignorable(cp) &&
+        !emoji_presentation(cp))
         cling = 0;
     if (cling && prev >= 0 && prev < f->nfaces &&
         (default_ignorable(cp) || FT_Get_Char_Index(f->faces[prev].ft, cp)))
@@ -467,14 +454,12 @@ static int face_for_cb(void *ctx, uint32_t cp, int prev, int cling)
     size_t mask = CHOICE_SLOTS - 1;
     size_t i = (cp * 2654435761u) & mask;
     while (f->choices[i].face >= 0) {
-        if (f->choices[i].cp == cp)
-            return f->choices[i].face;
+        if (f->choices[i].cp == cp) return f->choices[i].face;
         i = (i + 1) & mask;
     }
     int face = choose_face(f, cp);
     if (f->nchoices >= CHOICE_SLOTS / 4 * 3) {
-        for (size_t k = 0; k < CHOICE_SLOTS; k++)
-            f->choices[k].face = -1;
+        for (size_t k = 0; k < CHOICE_SLOTS; k++) f->choices[k].face = -1;
         f->nchoices = 0;
         i = (cp * 2654435761u) & mask;
     }
@@ -490,25 +475,18 @@ static unsigned char *color_to_gray(const FT_Bitmap *bm, double scale, int *w, i
 {
     int sw = (int)bm->width, sh = (int)bm->rows;
     int dw = (int)(sw * scale + 0.5), dh = (int)(sh * scale + 0.5);
-    if (dw < 1)
-        dw = 1;
-    if (dh < 1)
-        dh = 1;
+    if (dw < 1) dw = 1;
+    if (dh < 1) dh = 1;
     unsigned char *out = malloc((size_t)dw * (size_t)dh);
-    if (!out)
-        return NULL;
+    if (!out) return NULL;
     for (int y = 0; y < dh; y++) {
         int y0 = (int)(y / scale), y1 = (int)((y + 1) / scale);
-        if (y1 <= y0)
-            y1 = y0 + 1;
-        if (y1 > sh)
-            y1 = sh;
+        if (y1 <= y0) y1 = y0 + 1;
+        if (y1 > sh) y1 = sh;
         for (int x = 0; x < dw; x++) {
             int x0 = (int)(x / scale), x1 = (int)((x + 1) / scale);
-            if (x1 <= x0)
-                x1 = x0 + 1;
-            if (x1 > sw)
-                x1 = sw;
+            if (x1 <= x0) x1 = x0 + 1;
+            if (x1 > sw) x1 = sw;
             unsigned sum = 0, n = 0;
             for (int sy = y0; sy < y1; sy++) {
                 const unsigned char *row = bm->buffer + (ptrdiff_t)sy * bm->pitch;
@@ -533,8 +511,7 @@ static int render_into(render_font_t *f, cache_entry_t *e, int face, unsigned gi
                                 fc->color ? FT_LOAD_COLOR | FT_LOAD_RENDER
                                           : FT_LOAD_RENDER | FT_LOAD_TARGET_NORMAL);
     if (fe) {
-        snprintf(err, errlen, "FreeType cannot render glyph %u of %s (error %d)", gi, fc->path,
-                 fe);
+        snprintf(err, errlen, "FreeType cannot render glyph %u of %s (error %d)", gi, fc->path, fe);
         return -1;
     }
     FT_GlyphSlot s = fc->ft->glyph;
@@ -601,16 +578,14 @@ const render_glyph_t *render_font_glyph(render_font_t *f, int face, unsigned ind
     size_t mask = CACHE_SLOTS - 1;
     size_t i = (key * 2654435761u) & mask;
     while (f->cache[i].used) {
-        if (f->cache[i].key == key)
-            return &f->cache[i].g;
+        if (f->cache[i].key == key) return &f->cache[i].g;
         i = (i + 1) & mask;
     }
     if (f->cached >= CACHE_SLOTS / 4 * 3) {
         cache_clear(f);
         i = (key * 2654435761u) & mask;
     }
-    if (render_into(f, &f->cache[i], face, index, err, errlen) < 0)
-        return NULL;
+    if (render_into(f, &f->cache[i], face, index, err, errlen) < 0) return NULL;
     f->cache[i].key = key;
     f->cached++;
     return &f->cache[i].g;
@@ -649,10 +624,8 @@ static int shape_cb(void *ctx, const layout_run_t *run, const layout_glyph_t **o
         f->shaped_cap = count;
     }
     for (unsigned k = 0; k < count; k++) {
-        const render_glyph_t *rg = render_font_glyph(f, run->face, info[k].codepoint, err,
-                                                     errlen);
-        if (!rg)
-            return -1;
+        const render_glyph_t *rg = render_font_glyph(f, run->face, info[k].codepoint, err, errlen);
+        if (!rg) return -1;
         layout_glyph_t *g = &f->shaped[k];
         *g = rg->lg;
         g->cluster = run->ctx_start + info[k].cluster;
@@ -668,8 +641,7 @@ static int shape_cb(void *ctx, const layout_run_t *run, const layout_glyph_t **o
 static const char *face_name_cb(void *ctx, int face)
 {
     const render_font_t *f = ctx;
-    if (face < 0 || face >= f->nfaces)
-        return NULL;
+    if (face < 0 || face >= f->nfaces) return NULL;
     return f->faces[face].ft->family_name;
 }
 

@@ -23,8 +23,8 @@ struct layout_run_info {
  * UAX #14 (VT, FF, NEL, LINE SEPARATOR, PARAGRAPH SEPARATOR). */
 static int is_newline(uint32_t cp)
 {
-    return cp == '\n' || cp == '\r' || cp == 0x0B || cp == 0x0C || cp == 0x85 ||
-           cp == 0x2028 || cp == 0x2029;
+    return cp == '\n' || cp == '\r' || cp == 0x0B || cp == 0x0C || cp == 0x85 || cp == 0x2028 ||
+           cp == 0x2029;
 }
 
 /* Whitespace dropped at a break. No-break spaces (U+00A0, U+2007, U+202F) are
@@ -68,8 +68,7 @@ static int reserve_cps(layout_t *lo, size_t n, char *err, size_t errlen)
     void *p;
 #define RESIZE(field)                                                                     \
     do {                                                                                  \
-        if (!(p = realloc(lo->field, want * sizeof *lo->field)))                          \
-            return oom(err, errlen);                                                      \
+        if (!(p = realloc(lo->field, want * sizeof *lo->field))) return oom(err, errlen); \
         lo->field = p;                                                                    \
     } while (0)
     RESIZE(cps);
@@ -94,8 +93,7 @@ int layout_bidi_levels(const uint32_t *cps, size_t n, int dir, unsigned char *le
      * paragraph of such characters that is not forced RTL resolves to level 0
      * everywhere (W7 turns its numbers into L), FriBiDi or not. */
     int simple = dir != 2;
-    for (size_t i = 0; simple && i < n; i++)
-        simple = cps[i] < 0x0590;
+    for (size_t i = 0; simple && i < n; i++) simple = cps[i] < 0x0590;
     if (simple || n == 0) {
         memset(levels, dir == 2 ? 1 : 0, n);
         return dir == 2 ? 1 : 0;
@@ -107,11 +105,12 @@ int layout_bidi_levels(const uint32_t *cps, size_t n, int dir, unsigned char *le
     if (types && brackets && lv) {
         fribidi_get_bidi_types(cps, (FriBidiStrIndex)n, types);
         fribidi_get_bracket_types(cps, (FriBidiStrIndex)n, types, brackets);
-        FriBidiParType pdir = dir == 1 ? FRIBIDI_PAR_LTR : dir == 2 ? FRIBIDI_PAR_RTL
-                                                                    : FRIBIDI_PAR_ON;
-        if (fribidi_get_par_embedding_levels_ex(types, brackets, (FriBidiStrIndex)n, &pdir,
-                                                lv) != 0) {
-            par = FRIBIDI_DIR_TO_LEVEL(pdir);
+        FriBidiParType pdir = dir == 1   ? FRIBIDI_PAR_LTR
+                              : dir == 2 ? FRIBIDI_PAR_RTL
+                                         : FRIBIDI_PAR_ON;
+        if (fribidi_get_par_embedding_levels_ex(types, brackets, (FriBidiStrIndex)n, &pdir, lv) !=
+            0) {
+            par = FRIBIDI_IS_RTL(pdir) ? 1 : 0;
             /* L1: separators, and whitespace (isolates, BN and explicit
              * controls included) before them and at the end, go back to the
              * paragraph level. */
@@ -142,10 +141,8 @@ void layout_bidi_reorder(const unsigned char *levels, size_t n, size_t *order)
     unsigned char hi = 0, lowodd = 255;
     for (size_t i = 0; i < n; i++) {
         order[i] = i;
-        if (levels[i] > hi)
-            hi = levels[i];
-        if ((levels[i] & 1) && levels[i] < lowodd)
-            lowodd = levels[i];
+        if (levels[i] > hi) hi = levels[i];
+        if ((levels[i] & 1) && levels[i] < lowodd) lowodd = levels[i];
     }
     /* From the highest level down to the lowest odd one, reverse every
      * maximal sequence at that level or higher. */
@@ -157,8 +154,7 @@ void layout_bidi_reorder(const unsigned char *levels, size_t n, size_t *order)
                 continue;
             }
             size_t j = i;
-            while (j < n && levels[order[j]] >= lev)
-                j++;
+            while (j < n && levels[order[j]] >= lev) j++;
             for (size_t a = i, b = j - 1; a < b; a++, b--) {
                 size_t t = order[a];
                 order[a] = order[b];
@@ -175,8 +171,7 @@ void layout_bidi_reorder(const unsigned char *levels, size_t n, size_t *order)
 
 static int push_span(layout_span_t **spans, size_t *n, size_t *cap, size_t a, size_t b)
 {
-    if (grow((void **)spans, cap, *n + 1, sizeof **spans) < 0)
-        return -1;
+    if (grow((void **)spans, cap, *n + 1, sizeof **spans) < 0) return -1;
     (*spans)[*n].start = a;
     (*spans)[*n].end = b;
     (*n)++;
@@ -189,23 +184,17 @@ int layout_wrap(const long *prefix, const unsigned char *brk, const unsigned cha
 {
     size_t n0 = *n;
     size_t pos = start;
-    while (pos < end && space[pos])
-        pos++;
-    if (pos == end)
-        return push_span(spans, n, cap, end, end);
+    while (pos < end && space[pos]) pos++;
+    if (pos == end) return push_span(spans, n, cap, end, end);
     while (pos < end) {
         /* the farthest break whose line, without its trailing spaces, fits */
         size_t best = 0, best_e = 0;
         for (size_t k = pos + 1; k <= end; k++) {
-            if (k < end && brk[k] != LAYOUT_BRK_ALLOW)
-                continue;
+            if (k < end && brk[k] != LAYOUT_BRK_ALLOW) continue;
             size_t e = k;
-            while (e > pos && space[e - 1])
-                e--;
-            if (e == pos)
-                continue;
-            if (prefix[e] - prefix[pos] > avail)
-                break;
+            while (e > pos && space[e - 1]) e--;
+            if (e == pos) continue;
+            if (prefix[e] - prefix[pos] > avail) break;
             best = k;
             best_e = e;
         }
@@ -214,25 +203,19 @@ int layout_wrap(const long *prefix, const unsigned char *brk, const unsigned cha
              * fit, at least one so that a line narrower than any glyph still
              * advances. */
             size_t k = pos + 1;
-            while (k < end && brk[k] == LAYOUT_BRK_NONE)
-                k++;
+            while (k < end && brk[k] == LAYOUT_BRK_NONE) k++;
             for (;;) {
                 size_t k2 = k + 1;
-                while (k2 < end && brk[k2] == LAYOUT_BRK_NONE)
-                    k2++;
-                if (k >= end || k2 > end || prefix[k2] - prefix[pos] > avail)
-                    break;
+                while (k2 < end && brk[k2] == LAYOUT_BRK_NONE) k2++;
+                if (k >= end || k2 > end || prefix[k2] - prefix[pos] > avail) break;
                 k = k2;
             }
             best = best_e = k;
         }
-        if (push_span(spans, n, cap, pos, best_e) < 0)
-            return -1;
-        if (max_lines && *n - n0 >= max_lines)
-            break;
+        if (push_span(spans, n, cap, pos, best_e) < 0) return -1;
+        if (max_lines && *n - n0 >= max_lines) break;
         pos = best;
-        while (pos < end && space[pos])
-            pos++;
+        while (pos < end && space[pos]) pos++;
     }
     return 0;
 }
@@ -263,8 +246,7 @@ static void assign_faces(layout_t *lo, const layout_font_t *font, size_t p, size
         int f = font->face_for(font->ctx, cp, prev, cling && prev >= 0);
         lo->faces[i] = f;
         prev = f;
-        if (!common)
-            last = s;
+        if (!common) last = s;
         lo->scripts[i] = (uint32_t)(common ? last : s);
     }
     /* leading common characters take the first real script after them */
@@ -279,21 +261,25 @@ static void assign_faces(layout_t *lo, const layout_font_t *font, size_t p, size
 
 /* Shapes cps[a, b) with cps[ctx_a, ctx_b) as context, in runs of one face,
  * level and script, appended to lo->runs and lo->glyphs. */
-static int shape_runs(layout_t *lo, const layout_font_t *font, size_t a, size_t b,
-                      size_t ctx_a, size_t ctx_b, char *err, size_t errlen)
+static int shape_runs(layout_t *lo, const layout_font_t *font, size_t a, size_t b, size_t ctx_a,
+                      size_t ctx_b, char *err, size_t errlen)
 {
     while (a < b) {
         size_t c = a + 1;
         while (c < b && lo->faces[c] == lo->faces[a] && lo->levels[c] == lo->levels[a] &&
                lo->scripts[c] == lo->scripts[a])
             c++;
-        layout_run_t run = {.cps = lo->scps, .ctx_start = ctx_a, .ctx_len = ctx_b - ctx_a,
-                            .start = a, .len = c - a, .face = lo->faces[a],
-                            .rtl = lo->levels[a] & 1, .script = lo->scripts[a]};
+        layout_run_t run = {.cps = lo->scps,
+                            .ctx_start = ctx_a,
+                            .ctx_len = ctx_b - ctx_a,
+                            .start = a,
+                            .len = c - a,
+                            .face = lo->faces[a],
+                            .rtl = lo->levels[a] & 1,
+                            .script = lo->scripts[a]};
         const layout_glyph_t *g;
         size_t ng = 0;
-        if (font->shape(font->ctx, &run, &g, &ng, err, errlen) < 0)
-            return -1;
+        if (font->shape(font->ctx, &run, &g, &ng, err, errlen) < 0) return -1;
         if (grow((void **)&lo->glyphs, &lo->cap_glyphs, lo->nglyphs + ng, sizeof *g) < 0 ||
             grow((void **)&lo->runs, &lo->cap_runs, lo->nruns + 1, sizeof *lo->runs) < 0)
             return oom(err, errlen);
@@ -312,21 +298,18 @@ static int shape_runs(layout_t *lo, const layout_font_t *font, size_t a, size_t 
 
 /* Shapes the paragraph [p, e) and sums each cluster's advances into prefix[]
  * (the widths the wrap measures); marks cluster starts LAYOUT_BRK_CHAR. */
-static int shape_paragraph(layout_t *lo, const layout_font_t *font, size_t p, size_t e,
-                           char *err, size_t errlen)
+static int shape_paragraph(layout_t *lo, const layout_font_t *font, size_t p, size_t e, char *err,
+                           size_t errlen)
 {
     size_t g0 = lo->nglyphs;
-    if (shape_runs(lo, font, p, e, p, e, err, errlen) < 0)
-        return -1;
-    for (size_t i = p; i <= e; i++)
-        lo->prefix[i] = 0;
+    if (shape_runs(lo, font, p, e, p, e, err, errlen) < 0) return -1;
+    for (size_t i = p; i <= e; i++) lo->prefix[i] = 0;
     for (size_t k = g0; k < lo->nglyphs; k++) {
         const layout_glyph_t *d = &lo->glyphs[k];
         lo->prefix[d->cluster + 1] += d->advance;
         lo->brk[d->cluster] = LAYOUT_BRK_CHAR;
     }
-    for (size_t i = p; i < e; i++)
-        lo->prefix[i + 1] += lo->prefix[i];
+    for (size_t i = p; i < e; i++) lo->prefix[i + 1] += lo->prefix[i];
     return 0;
 }
 
@@ -334,8 +317,7 @@ int layout_uax14(layout_t *lo, const uint32_t *cps, size_t n, unsigned char *all
                  size_t errlen)
 {
     size_t n16 = 0;
-    for (size_t i = 0; i < n; i++)
-        n16 += cps[i] > 0xFFFF ? 2 : 1;
+    for (size_t i = 0; i < n; i++) n16 += cps[i] > 0xFFFF ? 2 : 1;
     if (n16 > INT32_MAX - 1 ||
         grow((void **)&lo->u16, &lo->cap_u16, n16 + 1, sizeof *lo->u16) < 0 ||
         grow((void **)&lo->u16map, &lo->cap_u16map, n16 + 1, sizeof *lo->u16map) < 0)
@@ -372,8 +354,7 @@ int layout_uax14(layout_t *lo, const uint32_t *cps, size_t n, unsigned char *all
     }
     for (int32_t b = ubrk_first(it); b != UBRK_DONE; b = ubrk_next(it)) {
         size_t i = lo->u16map[b];
-        if (i > 0 && i < n)
-            allow[i] = 1;
+        if (i > 0 && i < n) allow[i] = 1;
     }
     /* the text is ours and about to change: the iterator must not keep it */
     ubrk_setText(it, NULL, 0, &st);
@@ -384,12 +365,9 @@ int layout_uax14(layout_t *lo, const uint32_t *cps, size_t n, unsigned char *all
  * cluster starts, which shape_paragraph() marked LAYOUT_BRK_CHAR in brk[]. */
 static int find_breaks(layout_t *lo, size_t p, size_t e, char *err, size_t errlen)
 {
-    if (e == p)
-        return 0;
-    if (grow((void **)&lo->allow, &lo->cap_allow, e - p, 1) < 0)
-        return oom(err, errlen);
-    if (layout_uax14(lo, lo->cps + p, e - p, lo->allow, err, errlen) < 0)
-        return -1;
+    if (e == p) return 0;
+    if (grow((void **)&lo->allow, &lo->cap_allow, e - p, 1) < 0) return oom(err, errlen);
+    if (layout_uax14(lo, lo->cps + p, e - p, lo->allow, err, errlen) < 0) return -1;
     for (size_t i = p; i < e; i++) {
         if (i == p)
             lo->brk[i] = LAYOUT_BRK_CHAR;
@@ -406,8 +384,8 @@ static int px_ceil(long w26)
 }
 
 /* Places line [a, b) of a paragraph whose runs are lo->runs[r0, r1). */
-static int place_line(layout_t *lo, const layout_font_t *font, size_t r0, size_t r1,
-                      size_t a, size_t b, size_t e, int rtl, char *err, size_t errlen)
+static int place_line(layout_t *lo, const layout_font_t *font, size_t r0, size_t r1, size_t a,
+                      size_t b, size_t e, int rtl, char *err, size_t errlen)
 {
     if (grow((void **)&lo->lines, &lo->cap_lines, lo->nlines + 1, sizeof *lo->lines) < 0)
         return oom(err, errlen);
@@ -417,8 +395,7 @@ static int place_line(layout_t *lo, const layout_font_t *font, size_t r0, size_t
      * next line's first. */
     if (b < e && a < b && !is_space(lo->cps[b])) {
         size_t n0 = lo->nruns;
-        if (shape_runs(lo, font, a, b, a, b, err, errlen) < 0)
-            return -1;
+        if (shape_runs(lo, font, a, b, a, b, err, errlen) < 0) return -1;
         r0 = n0;
         r1 = lo->nruns;
     }
@@ -427,14 +404,12 @@ static int place_line(layout_t *lo, const layout_font_t *font, size_t r0, size_t
     /* the runs the line touches, and their levels */
     size_t np = 0;
     for (size_t r = r0; r < r1; r++)
-        if (lo->runs[r].start < b && lo->runs[r].start + lo->runs[r].len > a)
-            np++;
+        if (lo->runs[r].start < b && lo->runs[r].start + lo->runs[r].len > a) np++;
     if (grow((void **)&lo->order, &lo->cap_order, 2 * np + 1, sizeof *lo->order) < 0)
         return oom(err, errlen);
     size_t *piece = lo->order + np;
     unsigned char lv[64], *levels = np <= sizeof lv ? lv : malloc(np);
-    if (!levels)
-        return oom(err, errlen);
+    if (!levels) return oom(err, errlen);
     np = 0;
     for (size_t r = r0; r < r1; r++)
         if (lo->runs[r].start < b && lo->runs[r].start + lo->runs[r].len > a) {
@@ -442,20 +417,18 @@ static int place_line(layout_t *lo, const layout_font_t *font, size_t r0, size_t
             piece[np++] = r;
         }
     layout_bidi_reorder(levels, np, lo->order);
-    if (levels != lv)
-        free(levels);
+    if (levels != lv) free(levels);
     long pen = 0;
     for (size_t k = 0; k < np; k++) {
         const struct layout_run_info *ri = &lo->runs[piece[lo->order[k]]];
         for (size_t gi = ri->g0; gi < ri->g0 + ri->ng; gi++) {
             const layout_glyph_t *g = &lo->glyphs[gi];
-            if (g->cluster < a || g->cluster >= b)
-                continue;
-            if (grow((void **)&lo->placed, &lo->cap_placed, lo->nplaced + 1,
-                     sizeof *lo->placed) < 0)
+            if (g->cluster < a || g->cluster >= b) continue;
+            if (grow((void **)&lo->placed, &lo->cap_placed, lo->nplaced + 1, sizeof *lo->placed) <
+                0)
                 return oom(err, errlen);
-            lo->placed[lo->nplaced++] =
-                (layout_placed_t){.glyph = gi, .x = pen + g->x_offset, .y = g->y_offset};
+            lo->placed[lo->nplaced++] = (layout_placed_t){
+                .glyph = gi, .x = pen + g->x_offset, .y = g->y_offset};
             pen += g->advance;
         }
     }
@@ -467,18 +440,15 @@ static int place_line(layout_t *lo, const layout_font_t *font, size_t r0, size_t
     return 0;
 }
 
-static int layout_paragraph(layout_t *lo, const layout_font_t *font, size_t p, size_t e,
-                            long avail, char *err, size_t errlen)
+static int layout_paragraph(layout_t *lo, const layout_font_t *font, size_t p, size_t e, long avail,
+                            char *err, size_t errlen)
 {
     int par = layout_bidi_levels(lo->cps + p, e - p, 0, lo->levels + p);
-    if (par < 0)
-        return oom(err, errlen);
-    for (size_t i = p; i < e; i++)
-        lo->brk[i] = LAYOUT_BRK_NONE;
+    if (par < 0) return oom(err, errlen);
+    for (size_t i = p; i < e; i++) lo->brk[i] = LAYOUT_BRK_NONE;
     assign_faces(lo, font, p, e);
     size_t r0 = lo->nruns;
-    if (shape_paragraph(lo, font, p, e, err, errlen) < 0 ||
-        find_breaks(lo, p, e, err, errlen) < 0)
+    if (shape_paragraph(lo, font, p, e, err, errlen) < 0 || find_breaks(lo, p, e, err, errlen) < 0)
         return -1;
     size_t r1 = lo->nruns;
     /* One line at a time: a line shaped again alone (place_line) can come out
@@ -487,20 +457,16 @@ static int layout_paragraph(layout_t *lo, const layout_font_t *font, size_t p, s
     size_t pos = p;
     do {
         lo->nspans = 0;
-        if (layout_wrap(lo->prefix, lo->brk, lo->space, pos, e, avail, 1, &lo->spans,
-                        &lo->nspans, &lo->cap_spans) < 0)
+        if (layout_wrap(lo->prefix, lo->brk, lo->space, pos, e, avail, 1, &lo->spans, &lo->nspans,
+                        &lo->cap_spans) < 0)
             return oom(err, errlen);
         size_t a = lo->spans[0].start, b = lo->spans[0].end;
-        size_t nlines = lo->nlines, nplaced = lo->nplaced, nruns = lo->nruns,
-               nglyphs = lo->nglyphs;
+        size_t nlines = lo->nlines, nplaced = lo->nplaced, nruns = lo->nruns, nglyphs = lo->nglyphs;
         for (;;) {
-            if (place_line(lo, font, r0, r1, a, b, e, par, err, errlen) < 0)
-                return -1;
+            if (place_line(lo, font, r0, r1, a, b, e, par, err, errlen) < 0) return -1;
             size_t c = b;
-            while (c > a + 1 && lo->brk[c - 1] == LAYOUT_BRK_NONE)
-                c--;
-            if ((long)lo->lines[lo->nlines - 1].width * 64 <= avail || c <= a + 1)
-                break;
+            while (c > a + 1 && lo->brk[c - 1] == LAYOUT_BRK_NONE) c--;
+            if ((long)lo->lines[lo->nlines - 1].width * 64 <= avail || c <= a + 1) break;
             b = c - 1;
             lo->nlines = nlines;
             lo->nplaced = nplaced;
@@ -508,8 +474,7 @@ static int layout_paragraph(layout_t *lo, const layout_font_t *font, size_t p, s
             lo->nglyphs = nglyphs;
         }
         pos = b;
-        while (pos < e && lo->space[pos])
-            pos++;
+        while (pos < e && lo->space[pos]) pos++;
     } while (pos < e);
     return 0;
 }
@@ -526,10 +491,7 @@ static void trim_empty_lines(layout_t *lo)
     lo->nlines = last - first;
 }
 
-static int round26(long v)
-{
-    return (int)(v >= 0 ? (v + 32) >> 6 : -((-v + 32) >> 6));
-}
+static int round26(long v) { return (int)(v >= 0 ? (v + 32) >> 6 : -((-v + 32) >> 6)); }
 
 /* Extra rows above the first line / below the last one so that no glyph's ink
  * leaves the band, whatever line it is on. */
@@ -544,10 +506,8 @@ static void fit_ink(layout_t *lo, const layout_font_t *font)
         for (size_t k = ln->first; k < ln->first + ln->count; k++) {
             const layout_glyph_t *g = &lo->glyphs[lo->placed[k].glyph];
             int dy = round26(lo->placed[k].y);
-            if (g->ink_top + dy - above > top)
-                top = g->ink_top + dy - above;
-            if (g->ink_bottom - dy - below > bottom)
-                bottom = g->ink_bottom - dy - below;
+            if (g->ink_top + dy - above > top) top = g->ink_top + dy - above;
+            if (g->ink_bottom - dy - below > bottom) bottom = g->ink_bottom - dy - below;
         }
     }
     lo->top_extra = top;
@@ -586,8 +546,7 @@ int layout_compute(layout_t *lo, const layout_font_t *font, const char *text,
         size_t e = p;
         while (e < lo->ncps && !is_newline(lo->cps[e]))
             e++;
-        if (layout_paragraph(lo, font, p, e, avail, err, errlen) < 0)
-            return -1;
+        if (layout_paragraph(lo, font, p, e, avail, err, errlen) < 0) return -1;
         if (e == lo->ncps)
             break;
         p = e + 1;
@@ -649,16 +608,14 @@ static void put_fonts(const layout_t *lo, const layout_font_t *font, size_t l, c
         int seen = 0;
         for (size_t j = ln->first; j < k && !seen; j++)
             seen = lo->glyphs[lo->placed[j].glyph].face == face;
-        if (seen)
-            continue;
+        if (seen) continue;
         char buf[32];
         const char *name = font && font->face_name ? font->face_name(font->ctx, face) : NULL;
         if (!name) {
             snprintf(buf, sizeof buf, "face %d", face);
             name = buf;
         }
-        if (listed++)
-            put(out, outlen, n, ",", 1);
+        if (listed++) put(out, outlen, n, ",", 1);
         put_string(out, outlen, n, name, strlen(name));
     }
     put(out, outlen, n, "]", 1);
@@ -673,21 +630,18 @@ size_t layout_format_json(const layout_t *lo, const layout_font_t *font, const c
     put(out, outlen, &n, num, (size_t)k);
     for (size_t l = 0; l < lo->nlines; l++) {
         const layout_line_t *ln = &lo->lines[l];
-        if (l)
-            put(out, outlen, &n, ",", 1);
+        if (l) put(out, outlen, &n, ",", 1);
         put_string(out, outlen, &n, text + lo->offsets[ln->start],
                    lo->offsets[ln->end] - lo->offsets[ln->start]);
     }
     put(out, outlen, &n, "],\"directions\":[", 16);
     for (size_t l = 0; l < lo->nlines; l++) {
-        if (l)
-            put(out, outlen, &n, ",", 1);
+        if (l) put(out, outlen, &n, ",", 1);
         put(out, outlen, &n, lo->lines[l].rtl ? "\"rtl\"" : "\"ltr\"", 5);
     }
     put(out, outlen, &n, "],\"fonts\":[", 11);
     for (size_t l = 0; l < lo->nlines; l++) {
-        if (l)
-            put(out, outlen, &n, ",", 1);
+        if (l) put(out, outlen, &n, ",", 1);
         put_fonts(lo, font, l, out, outlen, &n);
     }
     k = snprintf(num, sizeof num, "],\"line_height\":%d,\"band_height\":%d}", lo->line_height,
@@ -718,7 +672,6 @@ void layout_free(layout_t *lo)
     free(lo->u16);
     free(lo->u16map);
     free(lo->allow);
-    if (lo->breaker)
-        ubrk_close(lo->breaker);
+    if (lo->breaker) ubrk_close(lo->breaker);
     memset(lo, 0, sizeof *lo);
 }

@@ -43,14 +43,14 @@
 
 /* One shaped glyph. Lengths in 26.6 fixed point except the ink rows. */
 typedef struct layout_glyph {
-    int face;          /* which face of the provider */
-    unsigned index;    /* glyph index in that face; 0 = .notdef (missing glyph) */
-    size_t cluster;    /* first code point of its cluster (index in layout_t.cps) */
-    long advance;      /* x advance, 26.6 */
-    long x_offset;     /* 26.6, from the pen */
-    long y_offset;     /* 26.6, upwards */
-    int ink_top;       /* rows of ink above the baseline (may be <= 0), without y_offset */
-    int ink_bottom;    /* rows of ink below the baseline (may be <= 0), without y_offset */
+    int face;       /* which face of the provider */
+    unsigned index; /* glyph index in that face; 0 = .notdef (missing glyph) */
+    size_t cluster; /* first code point of its cluster (index in layout_t.cps) */
+    long advance;   /* x advance, 26.6 */
+    long x_offset;  /* 26.6, from the pen */
+    long y_offset;  /* 26.6, upwards */
+    int ink_top;    /* rows of ink above the baseline (may be <= 0), without y_offset */
+    int ink_bottom; /* rows of ink below the baseline (may be <= 0), without y_offset */
 } layout_glyph_t;
 
 /* A run to shape: cps[start, start + len) in one face, one direction, one
@@ -78,8 +78,8 @@ typedef struct layout_font {
                  char *err, size_t errlen);
     /* Family name of a face, for --layout; NULL = "face N". */
     const char *(*face_name)(void *ctx, int face);
-    int ascender;   /* px above the baseline, from the size metrics */
-    int descender;  /* px, <= 0 */
+    int ascender;  /* px above the baseline, from the size metrics */
+    int descender; /* px, <= 0 */
 } layout_font_t;
 
 /* Break classes, before code point i. */
@@ -101,46 +101,46 @@ typedef struct layout_placed {
 } layout_placed_t;
 
 typedef struct layout_line {
-    size_t start, end;    /* code point range [start, end) in layout_t.cps */
-    int width;            /* px, measured: ceil of the 26.6 pen advance */
-    int rtl;              /* 1 when its paragraph is right-to-left */
-    int x;                /* px from the padding to the line's left edge (alignment) */
-    size_t first, count;  /* its glyphs: layout_t.placed[first, first + count) */
+    size_t start, end;   /* code point range [start, end) in layout_t.cps */
+    int width;           /* px, measured: ceil of the 26.6 pen advance */
+    int rtl;             /* 1 when its paragraph is right-to-left */
+    int x;               /* px from the padding to the line's left edge (alignment) */
+    size_t first, count; /* its glyphs: layout_t.placed[first, first + count) */
 } layout_line_t;
 
 /* A computed layout. Zero-initialise it; layout_compute() reuses its arrays
  * across calls; the owner releases them with layout_free(). */
 typedef struct layout {
-    uint32_t *cps;           /* code points of the text */
-    uint32_t *scps;          /* the code points as shaped (a tab as a space) */
-    size_t *offsets;         /* byte offset of each code point in the text, +1 entry */
-    unsigned char *levels;   /* bidi embedding level of each code point */
-    int *faces;              /* face of each code point */
-    uint32_t *scripts;       /* script of each code point */
-    long *prefix;            /* running cluster widths (26.6), ncps + 1 */
-    unsigned char *brk;      /* LAYOUT_BRK_* before each code point */
-    unsigned char *space;    /* 1 = dropped at a break */
+    uint32_t *cps;         /* code points of the text */
+    uint32_t *scps;        /* the code points as shaped (a tab as a space) */
+    size_t *offsets;       /* byte offset of each code point in the text, +1 entry */
+    unsigned char *levels; /* bidi embedding level of each code point */
+    int *faces;            /* face of each code point */
+    uint32_t *scripts;     /* script of each code point */
+    long *prefix;          /* running cluster widths (26.6), ncps + 1 */
+    unsigned char *brk;    /* LAYOUT_BRK_* before each code point */
+    unsigned char *space;  /* 1 = dropped at a break */
     size_t ncps, cap_cps;
-    layout_glyph_t *glyphs;  /* every run's glyphs, runs in logical order */
+    layout_glyph_t *glyphs; /* every run's glyphs, runs in logical order */
     size_t nglyphs, cap_glyphs;
     struct layout_run_info *runs;
     size_t nruns, cap_runs;
     layout_placed_t *placed;
     size_t nplaced, cap_placed;
-    layout_span_t *spans;    /* internal: one paragraph's wrapped lines */
+    layout_span_t *spans; /* internal: one paragraph's wrapped lines */
     size_t nspans, cap_spans;
-    size_t *order;           /* internal: visual order of a line's runs */
+    size_t *order; /* internal: visual order of a line's runs */
     size_t cap_order;
     layout_line_t *lines;
     size_t nlines, cap_lines;
-    uint16_t *u16;           /* internal: a paragraph in UTF-16, for ICU */
-    size_t *u16map;          /* internal: UTF-16 index -> code point index */
+    uint16_t *u16;  /* internal: a paragraph in UTF-16, for ICU */
+    size_t *u16map; /* internal: UTF-16 index -> code point index */
     size_t cap_u16, cap_u16map;
-    unsigned char *allow;    /* internal: layout_uax14() of a paragraph */
+    unsigned char *allow; /* internal: layout_uax14() of a paragraph */
     size_t cap_allow;
     struct UBreakIterator *breaker; /* ICU line break iterator, opened once */
 
-    int width;               /* image width given to layout_compute */
+    int width; /* image width given to layout_compute */
     int padding;
     int line_height;
     int ascender;
@@ -156,8 +156,9 @@ int layout_compute(layout_t *lo, const layout_font_t *font, const char *text,
 /* Greedy wrap of items [start, end): prefix[i] is the 26.6 width of the items
  * before i (width of [a, b) = prefix[b] - prefix[a]); brk[i] the LAYOUT_BRK_*
  * class before item i; space[i] 1 for whitespace, dropped at a break. Appends
- * each line (the first max_lines only, unless max_lines is 0) to *spans (grown as needed; *cap its capacity, *n its count). An
- * empty or all-space range is one empty line. Returns 0, or -1 out of memory. */
+ * each line (the first max_lines only, unless max_lines is 0) to *spans (grown as needed; *cap its
+ * capacity, *n its count). An empty or all-space range is one empty line. Returns 0, or -1 out of
+ * memory. */
 int layout_wrap(const long *prefix, const unsigned char *brk, const unsigned char *space,
                 size_t start, size_t end, long avail, size_t max_lines, layout_span_t **spans,
                 size_t *n, size_t *cap);

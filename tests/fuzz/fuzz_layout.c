@@ -18,15 +18,14 @@
 static int fake_face_for(void *ctx, uint32_t cp, int prev, int cling)
 {
     (void)ctx;
-    if (cling && prev >= 0 && cp % 3)
-        return prev;
+    if (cling && prev >= 0 && cp % 3) return prev;
     return (int)(cp % 3);
 }
 
 static layout_glyph_t out[2 * 65536 + 2];
 
-static int fake_shape(void *ctx, const layout_run_t *run, const layout_glyph_t **res,
-                      size_t *n, char *err, size_t errlen)
+static int fake_shape(void *ctx, const layout_run_t *run, const layout_glyph_t **res, size_t *n,
+                      char *err, size_t errlen)
 {
     (void)ctx;
     (void)err;
@@ -48,8 +47,7 @@ static int fake_shape(void *ctx, const layout_run_t *run, const layout_glyph_t *
             g->ink_top = (int)(cp % 19) - 3;
             g->ink_bottom = (int)(cp % 7) - 2;
         }
-        if (lig)
-            i++;
+        if (lig) i++;
     }
     if (run->rtl)
         for (size_t a = 0, b = k ? k - 1 : 0; a < b; a++, b--) {
@@ -72,8 +70,7 @@ static void close_real(void)
 
 static int open_real(void)
 {
-    if (real)
-        return 0;
+    if (real) return 0;
     const char *root = getenv("IMGCAP_ROOT");
     char path[1024], err[256];
     snprintf(path, sizeof path, "%s/fonts/DejaVuSans.ttf", root ? root : ".");
@@ -88,18 +85,19 @@ static int open_real(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 4)
-        return 0;
+    if (size < 4) return 0;
     int width = 1 + (data[0] | data[1] << 8) % 2048;
     int padding = data[2] % 40;
     int use_real = data[3] & 1;
     const char *text = (const char *)data + 4;
     size_t len = size - 4;
-    layout_font_t font = {.ctx = NULL, .face_for = fake_face_for, .shape = fake_shape,
-                          .ascender = 11, .descender = -3};
+    layout_font_t font = {.ctx = NULL,
+                          .face_for = fake_face_for,
+                          .shape = fake_shape,
+                          .ascender = 11,
+                          .descender = -3};
     if (use_real) {
-        if (open_real() < 0)
-            abort();
+        if (open_real() < 0) abort();
         font = render_font_layout(real);
     }
     layout_t lo;
@@ -109,20 +107,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t prev = 0;
         for (size_t i = 0; i < lo.nlines; i++) {
             const layout_line_t *ln = &lo.lines[i];
-            if (ln->start < prev || ln->end < ln->start || ln->end > lo.ncps)
-                abort();
+            if (ln->start < prev || ln->end < ln->start || ln->end > lo.ncps) abort();
             prev = ln->end;
             if (layout_baseline(&lo, i) > lo.band_height || ln->x < 0 ||
                 ln->first + ln->count > lo.nplaced)
                 abort();
             for (size_t k = ln->first; k < ln->first + ln->count; k++) {
                 size_t c = lo.glyphs[lo.placed[k].glyph].cluster;
-                if (lo.placed[k].glyph >= lo.nglyphs || c < ln->start || c >= ln->end)
-                    abort();
+                if (lo.placed[k].glyph >= lo.nglyphs || c < ln->start || c >= ln->end) abort();
             }
         }
-        if (lo.band_height < 2 * padding)
-            abort();
+        if (lo.band_height < 2 * padding) abort();
         size_t need = layout_format_json(&lo, &font, text, NULL, 0);
         char *json = malloc(need + 1);
         if (!json || layout_format_json(&lo, &font, text, json, need + 1) != need ||

@@ -19,15 +19,14 @@
 static int fake_face_for(void *ctx, uint32_t cp, int prev, int cling)
 {
     (void)ctx;
-    if (cling && prev >= 0)
-        return prev;
+    if (cling && prev >= 0) return prev;
     return cp >= 0x400 ? 1 : 0;
 }
 
 static layout_glyph_t fake_out[4096];
 
-static int fake_shape(void *ctx, const layout_run_t *run, const layout_glyph_t **out,
-                      size_t *n, char *err, size_t errlen)
+static int fake_shape(void *ctx, const layout_run_t *run, const layout_glyph_t **out, size_t *n,
+                      char *err, size_t errlen)
 {
     (void)ctx;
     (void)err;
@@ -42,8 +41,7 @@ static int fake_shape(void *ctx, const layout_run_t *run, const layout_glyph_t *
         g->index = cp;
         g->cluster = i;
         g->advance = 6 * 64;
-        if (cp == 'A' && i + 1 < run->start + run->len && run->cps[i + 1] == 'V')
-            g->advance -= 64;
+        if (cp == 'A' && i + 1 < run->start + run->len && run->cps[i + 1] == 'V') g->advance -= 64;
         g->ink_top = cp == ' ' ? 0 : cp == 0xC5 ? 14 : 9;
         g->ink_bottom = cp == 'g' ? 4 : 0;
     }
@@ -147,8 +145,7 @@ START_TEST(fake_rtl_order)
     char err[128];
     /* "אב 12 cd גד": RTL paragraph (first strong letter is Hebrew) */
     const char *text = "\xd7\x90\xd7\x91 12 cd \xd7\x92\xd7\x93";
-    ck_assert_int_eq(layout_compute(&lo, &fake, text, strlen(text), 200, 4, err, sizeof err),
-                     0);
+    ck_assert_int_eq(layout_compute(&lo, &fake, text, strlen(text), 200, 4, err, sizeof err), 0);
     ck_assert_uint_eq(lo.nlines, 1);
     ck_assert_int_eq(lo.lines[0].rtl, 1);
     /* visual, left to right: ד ג ' ' c d ' ' 1 2 ' ' ב א */
@@ -176,8 +173,7 @@ START_TEST(wrap_pure)
 {
     /* items: a b _ c d _ e (widths 10 each, _ = space), break allowed after spaces */
     long prefix[8];
-    for (int i = 0; i < 8; i++)
-        prefix[i] = i * 10;
+    for (int i = 0; i < 8; i++) prefix[i] = i * 10;
     const unsigned char brk[7] = {1, 1, 1, 2, 1, 1, 2};
     const unsigned char space[7] = {0, 0, 1, 0, 0, 1, 0};
     layout_span_t *sp = NULL;
@@ -322,8 +318,7 @@ static long measure_file(const char *path, int size, const layout_t *lo, size_t 
     unsigned n;
     const hb_glyph_position_t *pos = hb_buffer_get_glyph_positions(buf, &n);
     long w = 0;
-    for (unsigned k = 0; k < n; k++)
-        w += pos[k].x_advance;
+    for (unsigned k = 0; k < n; k++) w += pos[k].x_advance;
     hb_buffer_destroy(buf);
     hb_font_destroy(font);
     hb_face_destroy(face);
@@ -357,8 +352,7 @@ static void check_greedy(render_font_t *f, const char *text, int width, int padd
         long w = measure(f, &lo, ln->start, ln->end);
         ck_assert_int_eq(ln->width, (int)((w + 63) / 64));
         int clusters = ln->end > ln->start;
-        for (size_t i = ln->start + 1; i < ln->end; i++)
-            clusters += lo.brk[i] != LAYOUT_BRK_NONE;
+        for (size_t i = ln->start + 1; i < ln->end; i++) clusters += lo.brk[i] != LAYOUT_BRK_NONE;
         if (clusters > 1) /* a lone cluster wider than the line is allowed */
             ck_assert_msg(w <= avail, "line %zu is %ld/64 px wide, %ld available", l, w, avail);
         if (l + 1 == lo.nlines)
@@ -369,13 +363,11 @@ static void check_greedy(render_font_t *f, const char *text, int width, int padd
         if (gap < next)
             continue; /* an explicit newline separates them */
         size_t stop = next + 1; /* the next cluster (a ligature is one) */
-        while (stop < lo.ncps && lo.brk[stop] == LAYOUT_BRK_NONE)
-            stop++;
+        while (stop < lo.ncps && lo.brk[stop] == LAYOUT_BRK_NONE) stop++;
         if (lo.brk[next] == LAYOUT_BRK_ALLOW) { /* wrapped at a break: the next segment */
             while (stop < lo.ncps && lo.brk[stop] != LAYOUT_BRK_ALLOW && lo.cps[stop] != '\n')
                 stop++;
-            while (stop > next + 1 && is_sp(lo.cps[stop - 1]))
-                stop--;
+            while (stop > next + 1 && is_sp(lo.cps[stop - 1])) stop--;
         }
         ck_assert_msg(measure(f, &lo, ln->start, stop) > avail,
                       "\"%s\" width %d line %zu [%zu,%zu) next %zu stop %zu brk %d: the next "
@@ -538,14 +530,13 @@ START_TEST(real_no_clipping)
                     const layout_line_t *ln = &lo.lines[l];
                     for (size_t k = ln->first; k < ln->first + ln->count; k++) {
                         const layout_glyph_t *lg = &lo.glyphs[lo.placed[k].glyph];
-                        const render_glyph_t *g =
-                            render_font_glyph(f, lg->face, lg->index, err, sizeof err);
+                        const render_glyph_t *g = render_font_glyph(f, lg->face, lg->index, err,
+                                                                    sizeof err);
                         ck_assert_ptr_nonnull(g);
                         if (!g->rows)
                             continue;
                         int top = base - (int)((lo.placed[k].y + 32) >> 6) - g->bitmap_top;
-                        ck_assert_msg(top >= 0, "size %d glyph %u clipped at top", size,
-                                      lg->index);
+                        ck_assert_msg(top >= 0, "size %d glyph %u clipped at top", size, lg->index);
                         ck_assert_msg(top + g->rows <= lo.band_height,
                                       "size %d glyph %u clipped at bottom", size, lg->index);
                     }

@@ -20,8 +20,7 @@ static size_t parse_cps(const char *s, uint32_t *cps, size_t max)
     char *end;
     while (n < max) {
         unsigned long v = strtoul(s, &end, 16);
-        if (end == s)
-            break;
+        if (end == s) break;
         cps[n++] = (uint32_t)v;
         s = end;
     }
@@ -41,29 +40,26 @@ START_TEST(bidi_conformance)
     unsigned char levels[512], kept_lv[512];
     size_t kept[512], order[512];
     while (fgets(line, sizeof line, f)) {
-        if (line[0] == '#' || line[0] == '\n')
-            continue;
+        if (line[0] == '#' || line[0] == '\n') continue;
         char *fld[5];
         char *p = line;
         int nf = 0;
         for (; nf < 5 && p; nf++) {
             fld[nf] = p;
             p = strchr(p, ';');
-            if (p)
-                *p++ = 0;
+            if (p) *p++ = 0;
         }
         ck_assert_int_eq(nf, 5);
         size_t n = parse_cps(fld[0], cps, 512);
-        int dir = atoi(fld[1]); /* 0 LTR, 1 RTL, 2 auto */
-        int want_par = atoi(fld[2]);
+        int dir = (int)strtol(fld[1], NULL, 10); /* 0 LTR, 1 RTL, 2 auto */
+        int want_par = (int)strtol(fld[2], NULL, 10);
         int par = layout_bidi_levels(cps, n, dir == 2 ? 0 : dir == 0 ? 1 : 2, levels);
         int ok = par == want_par;
         /* expected levels ('x' = removed by X9) */
         size_t nk = 0;
         char *q = fld[3];
         for (size_t i = 0; i < n && ok; i++) {
-            while (*q == ' ')
-                q++;
+            while (*q == ' ') q++;
             if (*q == 'x') {
                 q++;
                 continue;
@@ -96,10 +92,7 @@ START_TEST(bidi_conformance)
 }
 END_TEST
 
-static int hy_or_is(uint32_t cp)
-{
-    return cp == 0x2C || cp == 0x2D || cp == 0x2E;
-}
+static int hy_or_is(uint32_t cp) { return cp == 0x2C || cp == 0x2D || cp == 0x2E; }
 
 /* Each line of LineBreakTest.txt: "× 0023 × 0020 ÷ 0023 ÷": the marks
  * between code points must be layout_uax14()'s answers. ICU tailors rule
@@ -111,8 +104,7 @@ static int hy_or_is(uint32_t cp)
 START_TEST(linebreak_conformance)
 {
     FILE *f = fopen(LINEBREAK_TEST, "r");
-    ck_assert_msg(f != NULL, "%s missing: install unicode-data (deploy/deps.sh)",
-                  LINEBREAK_TEST);
+    ck_assert_msg(f != NULL, "%s missing: install unicode-data (deploy/deps.sh)", LINEBREAK_TEST);
     layout_t lo = {0};
     char line[4096], err[256];
     long tested = 0, failed = 0, tailored = 0;
@@ -120,41 +112,35 @@ START_TEST(linebreak_conformance)
     unsigned char want[256], got[256];
     while (fgets(line, sizeof line, f)) {
         char *hash = strchr(line, '#');
-        if (hash)
-            *hash = 0;
+        if (hash) *hash = 0;
         size_t n = 0;
         char *p = line;
+        memset(want, 0, sizeof want);
         /* tokens: "\xc3\x97" (no break) or "\xc3\xb7" (break), then hex */
         while (*p && n < 256) {
-            while (*p == ' ' || *p == '\t')
-                p++;
+            while (*p == ' ' || *p == '\t') p++;
             if (!strncmp(p, "\xc3\x97", 2) || !strncmp(p, "\xc3\xb7", 2)) {
-                if (n > 0 && n < 256)
-                    want[n] = p[1] == '\xb7';
+                if (n > 0 && n < 256) want[n] = p[1] == '\xb7';
                 p += 2;
                 continue;
             }
             char *end;
             unsigned long v = strtoul(p, &end, 16);
-            if (end == p)
-                break;
+            if (end == p) break;
             cps[n++] = (uint32_t)v;
             p = end;
         }
-        if (n < 2)
-            continue;
+        if (n < 2) continue;
         ck_assert_msg(layout_uax14(&lo, cps, n, got, err, sizeof err) == 0, "%s", err);
         int ok = 1, lb25 = 1;
         for (size_t i = 1; i < n; i++) {
-            if (got[i] == want[i])
-                continue;
+            if (got[i] == want[i]) continue;
             ok = 0;
-            lb25 = lb25 && (hy_or_is(cps[i]) || hy_or_is(cps[i - 1]) ||
-                            (i >= 2 && hy_or_is(cps[i - 2])));
+            lb25 = lb25 &&
+                   (hy_or_is(cps[i]) || hy_or_is(cps[i - 1]) || (i >= 2 && hy_or_is(cps[i - 2])));
         }
         tested++;
-        if (ok)
-            continue;
+        if (ok) continue;
         if (lb25) {
             tailored++;
             continue;
@@ -170,8 +156,7 @@ START_TEST(linebreak_conformance)
     layout_free(&lo);
     ck_assert_int_gt(tested, 7000);
     ck_assert_msg(failed == 0, "%ld of %ld LineBreakTest lines fail", failed, tested);
-    ck_assert_msg(tailored <= 30, "%ld lines differ after a hyphen, comma or full stop",
-                  tailored);
+    ck_assert_msg(tailored <= 30, "%ld lines differ after a hyphen, comma or full stop", tailored);
 }
 END_TEST
 
@@ -211,8 +196,7 @@ typedef struct hb_ref {
 static size_t parse_hb_shape(const char *s, hb_ref_t *refs, size_t max)
 {
     size_t n = 0;
-    if (*s == '[')
-        s++;
+    if (*s == '[') s++;
     while (*s && *s != ']' && *s != '\n' && n < max) {
         hb_ref_t *r = &refs[n++];
         memset(r, 0, sizeof *r);
@@ -232,8 +216,7 @@ static size_t parse_hb_shape(const char *s, hb_ref_t *refs, size_t max)
             r->adv = strtol(s + 1, &end, 10);
             s = end;
         }
-        if (*s == '|')
-            s++;
+        if (*s == '|') s++;
     }
     return n;
 }
@@ -261,7 +244,7 @@ static void expect_like_hb_shape(const char *family, const char *text, int size)
     snprintf(cmd, sizeof cmd,
              "hb-shape --no-glyph-names --font-size=%d --language=c '%s' '%s' 2>&1", size * 64,
              path, text);
-    FILE *p = popen(cmd, "r");
+    FILE *p = popen(cmd, "r"); /* NOLINT(cert-env33-c): fixed test texts and paths */
     ck_assert_ptr_nonnull(p);
     static char out[65536];
     size_t len = fread(out, 1, sizeof out - 1, p);
@@ -361,13 +344,12 @@ START_TEST(fallback_per_character)
     const struct {
         uint32_t cp;
         const char *family;
-    } want[] = {{'C', "DejaVu Sans"},           {0x0645, "DejaVu Sans"},
-                {0x0928, "Noto Sans Devanagari"}, {0x0E2A, "Noto Sans Thai"},
-                {0x4E2D, "Noto Sans CJK JP"},     {0x1F44D, "Noto Color Emoji"}};
+    } want[] = {
+        {'C', "DejaVu Sans"},       {0x0645, "DejaVu Sans"},      {0x0928, "Noto Sans Devanagari"},
+        {0x0E2A, "Noto Sans Thai"}, {0x4E2D, "Noto Sans CJK JP"}, {0x1F44D, "Noto Color Emoji"}};
     for (size_t w = 0; w < sizeof want / sizeof *want; w++) {
         size_t i = 0;
-        while (i < lo.ncps && lo.cps[i] != want[w].cp)
-            i++;
+        while (i < lo.ncps && lo.cps[i] != want[w].cp) i++;
         ck_assert_uint_lt(i, lo.ncps);
         const char *name = lf.face_name(lf.ctx, lo.faces[i]);
         ck_assert_msg(name && strcmp(name, want[w].family) == 0, "U+%04X from %s, want %s",
@@ -375,8 +357,7 @@ START_TEST(fallback_per_character)
     }
     /* the thumbs up and its modifier: one cluster, one glyph */
     size_t thumbs = 0;
-    for (size_t i = 0; i < lo.nglyphs; i++)
-        thumbs += lo.cps[lo.glyphs[i].cluster] == 0x1F44D;
+    for (size_t i = 0; i < lo.nglyphs; i++) thumbs += lo.cps[lo.glyphs[i].cluster] == 0x1F44D;
     ck_assert_uint_eq(thumbs, 1);
     ck_assert_int_eq(lo.faces[lo.ncps - 1], lo.faces[lo.ncps - 2]);
     layout_free(&lo);
@@ -396,19 +377,17 @@ START_TEST(emoji_scaled_to_line_height)
         layout_font_t lf = render_font_layout(f);
         layout_t lo = {0};
         const char *text = "\xf0\x9f\x98\x80"; /* grinning face */
-        ck_assert_int_eq(layout_compute(&lo, &lf, text, strlen(text), 1000, 0, err, sizeof err),
-                         0);
+        ck_assert_int_eq(layout_compute(&lo, &lf, text, strlen(text), 1000, 0, err, sizeof err), 0);
         ck_assert_uint_eq(lo.nglyphs, 1);
-        const render_glyph_t *g =
-            render_font_glyph(f, lo.glyphs[0].face, lo.glyphs[0].index, err, sizeof err);
+        const render_glyph_t *g = render_font_glyph(f, lo.glyphs[0].face, lo.glyphs[0].index, err,
+                                                    sizeof err);
         ck_assert_ptr_nonnull(g);
         int lh = lo.line_height;
         ck_assert_msg(g->rows >= lh * 3 / 4 && g->rows <= lh + 2, "size %d: emoji %d rows, line %d",
                       size, g->rows, lh);
         /* gray, with ink (the face is yellow: bright) */
         int bright = 0;
-        for (int k = 0; k < g->rows * g->width; k++)
-            bright += g->bitmap[k] > 128;
+        for (int k = 0; k < g->rows * g->width; k++) bright += g->bitmap[k] > 128;
         ck_assert_int_gt(bright, g->rows * g->width / 4);
         layout_free(&lo);
         render_font_close(f);
