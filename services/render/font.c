@@ -440,9 +440,24 @@ static int default_ignorable(uint32_t cp)
            (cp >= 0xE0020 && cp <= 0xE01EF);
 }
 
-static int face_for_cb(void *ctx, uint32_t cp, int prev, int cling)
+/* The first face that has cp, not counting colour (emoji) faces: a text
+ * presentation asked for with U+FE0E. */
+static int text_face(render_font_t *f, uint32_t cp)
+{
+    for (int i = 0; i < f->nfaces; i++)
+        if (!f->faces[i].color && FT_Get_Char_Index(f->faces[i].ft, cp)) return i;
+    return choose_face(f, cp);
+}
+
+static int face_for_cb(void *ctx, uint32_t cp, int prev, int flags)
 {
     render_font_t *f = ctx;
+    int cling = flags & LAYOUT_FACE_CLING;
+    if (flags & LAYOUT_FACE_EMOJI) {
+        int e = emoji_face(f);
+        if (e >= 0 && FT_Get_Char_Index(f->faces[e].ft, cp)) return e;
+    }
+    if (flags & LAYOUT_FACE_TEXT) return text_face(f, cp);
     /* An emoji font keeps only what belongs to the emoji (joiners, modifiers,
      * more emoji); its space is far wider than the text's. */
     if (cling && prev >= 0 && prev < f->nfaces && f->faces[prev].color && !default_ignorable(cp) &&

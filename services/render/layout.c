@@ -242,8 +242,10 @@ static void assign_faces(layout_t *lo, const layout_font_t *font, size_t p, size
         uint32_t cp = lo->scps[i];
         hb_script_t s = hb_unicode_script(uf, cp);
         int common = s == HB_SCRIPT_COMMON || s == HB_SCRIPT_INHERITED || s == HB_SCRIPT_UNKNOWN;
-        int cling = common || is_mark_or_joiner(uf, cp);
-        int f = font->face_for(font->ctx, cp, prev, cling && prev >= 0);
+        uint32_t next = i + 1 < e ? lo->scps[i + 1] : 0;
+        int flags = (common || is_mark_or_joiner(uf, cp)) && prev >= 0 ? LAYOUT_FACE_CLING : 0;
+        flags |= next == 0xFE0F ? LAYOUT_FACE_EMOJI : next == 0xFE0E ? LAYOUT_FACE_TEXT : 0;
+        int f = font->face_for(font->ctx, cp, prev, flags);
         lo->faces[i] = f;
         prev = f;
         if (!common) last = s;

@@ -67,10 +67,9 @@ typedef struct layout_run {
 typedef struct layout_font {
     void *ctx;
     /* The face for cp; prev_face is the previous code point's face in the
-     * paragraph (-1 at its start) and `cling` says cp should stay in it when
-     * that face has it (marks, joiners, common characters). Never fails: a
+     * paragraph (-1 at its start); flags are LAYOUT_FACE_*. Never fails: a
      * code point no face has gets face 0 (its .notdef). */
-    int (*face_for)(void *ctx, uint32_t cp, int prev_face, int cling);
+    int (*face_for)(void *ctx, uint32_t cp, int prev_face, int flags);
     /* Shapes run. *out points to *n glyphs in visual order (left to right)
      * owned by the provider, valid until its next call; each cluster is an
      * index into run->cps. Returns 0, or -1 with err set. */
@@ -81,6 +80,13 @@ typedef struct layout_font {
     int ascender;  /* px above the baseline, from the size metrics */
     int descender; /* px, <= 0 */
 } layout_font_t;
+
+/* Hints to layout_font_t.face_for(). */
+enum {
+    LAYOUT_FACE_CLING = 1, /* stay in prev_face if it has cp (marks, joiners, common characters) */
+    LAYOUT_FACE_EMOJI = 2, /* U+FE0F follows: emoji presentation asked for */
+    LAYOUT_FACE_TEXT = 4,  /* U+FE0E follows: text presentation asked for */
+};
 
 /* Break classes, before code point i. */
 enum {

@@ -15,10 +15,10 @@
 #include "render/font.h"
 #include "render/layout.h"
 
-static int fake_face_for(void *ctx, uint32_t cp, int prev, int cling)
+static int fake_face_for(void *ctx, uint32_t cp, int prev, int flags)
 {
     (void)ctx;
-    if (cling && prev >= 0 && cp % 3) return prev;
+    if ((flags & LAYOUT_FACE_CLING) && prev >= 0 && cp % 3) return prev;
     return (int)(cp % 3);
 }
 

@@ -16,10 +16,10 @@
  * U+00C5 (A with ring) reaches 14 px above the baseline, 'g' 4 px below it.
  * Code points from U+0400 come from face 1, the rest from face 0; a
  * right-to-left run's glyphs come out reversed (visual order). */
-static int fake_face_for(void *ctx, uint32_t cp, int prev, int cling)
+static int fake_face_for(void *ctx, uint32_t cp, int prev, int flags)
 {
     (void)ctx;
-    if (cling && prev >= 0) return prev;
+    if ((flags & LAYOUT_FACE_CLING) && prev >= 0) return prev;
     return cp >= 0x400 ? 1 : 0;
 }
 

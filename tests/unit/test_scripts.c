@@ -365,6 +365,43 @@ START_TEST(fallback_per_character)
 }
 END_TEST
 
+/* U+FE0F asks for the emoji font, U+FE0E for a text font; without either a
+ * character keeps its default presentation. */
+START_TEST(emoji_variation_selectors)
+{
+    const char *root = getenv("IMGCAP_ROOT");
+    char path[1024], err[256];
+    snprintf(path, sizeof path, "%s/fonts/DejaVuSans.ttf", root ? root : ".");
+    render_font_t *f = render_font_open(path, 28, err, sizeof err);
+    ck_assert_msg(f != NULL, "%s", err);
+    layout_font_t lf = render_font_layout(f);
+    const struct {
+        const char *text;
+        const char *family;
+    } cases[] = {
+        {"\xe2\x9d\xa4\xef\xb8\x8f", "Noto Color Emoji"},     /* heart + VS16 */
+        {"\xe2\x9d\xa4", "DejaVu Sans"},                      /* heart: text by default */
+        {"\xf0\x9f\x98\x80", "Noto Color Emoji"},             /* grinning face: emoji */
+        {"\xf0\x9f\x98\x80\xef\xb8\x8e", "DejaVu Sans"},      /* + VS15: text */
+        {"1\xef\xb8\x8f\xe2\x83\xa3", "Noto Color Emoji"},     /* keycap one */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        layout_t lo = {0};
+        ck_assert_int_eq(layout_compute(&lo, &lf, cases[c].text, strlen(cases[c].text), 1000, 0,
+                                        err, sizeof err),
+                         0);
+        const char *name = lf.face_name(lf.ctx, lo.faces[0]);
+        ck_assert_msg(name && strcmp(name, cases[c].family) == 0, "case %zu: %s, want %s", c,
+                      name ? name : "?", cases[c].family);
+        for (size_t i = 1; i < lo.ncps; i++) ck_assert_int_eq(lo.faces[i], lo.faces[0]);
+        ck_assert_uint_eq(lo.nglyphs >= 1, 1);
+        ck_assert_uint_ne(lo.glyphs[0].index, 0);
+        layout_free(&lo);
+    }
+    render_font_close(f);
+}
+END_TEST
+
 /* Emoji are drawn at about the line height, from the colour strike scaled. */
 START_TEST(emoji_scaled_to_line_height)
 {
@@ -410,6 +447,7 @@ Suite *scripts_suite(void)
     tcase_add_test(tc, shaping_like_hb_shape);
     tcase_add_test(tc, fallback_per_character);
     tcase_add_test(tc, emoji_scaled_to_line_height);
+    tcase_add_test(tc, emoji_variation_selectors);
     suite_add_tcase(s, tc);
     return s;
 }
