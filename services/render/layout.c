@@ -541,6 +541,10 @@ int layout_compute(layout_t *lo, const layout_font_t *font, const char *text,
         lo->cps[lo->ncps++] = (uint32_t)cp;
     }
     lo->offsets[lo->ncps] = text_len;
+    /* newlines belong to no paragraph: their entries must still be defined */
+    memset(lo->brk, LAYOUT_BRK_NONE, lo->ncps + 1);
+    memset(lo->space, 0, lo->ncps + 1);
+    memset(lo->levels, 0, lo->ncps + 1);
 
     long avail = (long)(width - 2 * padding) * 64;
     size_t p = 0;
