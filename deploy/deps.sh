@@ -6,6 +6,8 @@ set -eu
 PACKAGES="build-essential pkg-config ca-certificates
  libulfius-dev liborcania-dev libhiredis-dev libpq-dev libturbojpeg0-dev libjpeg62-turbo-dev
  libfreetype-dev libfontconfig-dev libjansson-dev check
+ libharfbuzz-dev libfribidi-dev libicu-dev libharfbuzz-bin unicode-data libraqm0
+ fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji
  redis-server postgresql postgresql-client libjpeg-turbo-progs python3 python3-pil
  fonts-dejavu-core fonts-liberation2 fonts-droid-fallback
  docker-compose valgrind curl

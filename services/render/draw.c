@@ -58,16 +58,20 @@ int render_draw_band(unsigned char *px, size_t stride, int width, int height,
 {
     fill_black(px, stride, width, height, space);
     for (size_t l = 0; l < lo->nlines; l++) {
-        int base = layout_baseline(lo, l);
-        for (size_t i = lo->lines[l].start; i < lo->lines[l].end; i++) {
-            uint32_t cp = lo->cps[i] == '\t' ? ' ' : lo->cps[i];
-            const render_glyph_t *g = render_font_glyph(f, cp, err, errlen);
+        const layout_line_t *ln = &lo->lines[l];
+        int base = layout_baseline(lo, l), left = lo->padding + ln->x;
+        for (size_t k = ln->first; k < ln->first + ln->count; k++) {
+            const layout_placed_t *pl = &lo->placed[k];
+            const layout_glyph_t *lg = &lo->glyphs[pl->glyph];
+            const render_glyph_t *g = render_font_glyph(f, lg->face, lg->index, err, errlen);
             if (!g)
                 return -1;
             if (!g->rows)
                 continue;
-            int x = lo->padding + (int)((lo->x[i] + 32) >> 6) + g->bitmap_left;
-            blit(px, stride, width, height, space, g, x, base - g->bitmap_top);
+            /* per glyph rounding of the fractional pen, as before shaping */
+            int x = left + (int)((pl->x + 32) >> 6) + g->bitmap_left;
+            int y = base - (int)((pl->y + 32) >> 6) - g->bitmap_top;
+            blit(px, stride, width, height, space, g, x, y);
         }
     }
     return 0;

@@ -1,10 +1,18 @@
-/* font.h - the caption font: which file (fontconfig), and glyphs from it
- * (FreeType) with a per-font cache of rendered bitmaps.
+/* font.h - the caption fonts: which file (fontconfig), fallback per
+ * character, shaping (HarfBuzz) and glyphs (FreeType) with per-font caches.
  *
- * A render_font_t holds its own FT_Library and faces, so it belongs to one
- * thread (one per render worker). Code points the main face lacks are looked up
- * in fallback fonts found with fontconfig (FcCharSet); if none has them, the
- * main face's missing-glyph box (glyph 0) is drawn, never nothing. */
+ * A render_font_t holds its own FT_Library, faces, HarfBuzz fonts and caches,
+ * so it belongs to one thread (one per render worker). The main face (from
+ * FONT_NAME / FONT_PATH) is asked first for every character; one it lacks is
+ * looked up in the faces opened so far, then in the best installed font that
+ * has it (fontconfig, FcFontSort with the character in FC_CHARSET), opened on
+ * demand. A character no installed font has is drawn as the main face's
+ * .notdef and logged once. The choice per character is cached.
+ *
+ * Emoji come from a colour bitmap font (Noto Color Emoji: CBDT strikes) when
+ * that is the best match: the strike is scaled to the font size (about the
+ * line height) and drawn in gray, its luminance over black, because the
+ * caption band is black and white. */
 #ifndef RENDER_FONT_H
 #define RENDER_FONT_H
 
@@ -41,13 +49,13 @@ void render_font_shutdown(void);
 render_font_t *render_font_open(const char *path, int size_px, char *err, size_t errlen);
 void render_font_close(render_font_t *f);
 
-/* The glyph for cp (from the main face, a fallback face, or the box). The
- * result stays valid until the next call on f. NULL with err set on a FreeType
- * failure. */
-const render_glyph_t *render_font_glyph(render_font_t *f, uint32_t cp, char *err,
+/* Glyph `index` of face `face` (as the layout's glyphs name them), rendered.
+ * The result stays valid until the next call on f. NULL with err set on a
+ * FreeType failure or a face that does not exist. */
+const render_glyph_t *render_font_glyph(render_font_t *f, int face, unsigned index, char *err,
                                         size_t errlen);
 
-/* A layout_font_t that reads glyphs and kerning from f. */
+/* A layout_font_t that picks faces from f and shapes with HarfBuzz. */
 layout_font_t render_font_layout(render_font_t *f);
 
 /* Number of faces opened so far (main + fallbacks), for tests and logs. */

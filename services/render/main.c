@@ -122,10 +122,11 @@ static int run_once(const config_t *cfg, const char *in, const char *out, const 
         if (render_layout_jpeg(ctx, jpeg, len, text, strlen(text), &lo, err, sizeof err) < 0) {
             log_error("%s: %s", in, err);
         } else {
-            size_t n = layout_format_json(lo, text, NULL, 0);
+            layout_font_t lf = render_font_layout(render_font_of(ctx));
+            size_t n = layout_format_json(lo, &lf, text, NULL, 0);
             char *json = malloc(n + 1);
             if (json) {
-                layout_format_json(lo, text, json, n + 1);
+                layout_format_json(lo, &lf, text, json, n + 1);
                 printf("%s\n", json);
                 free(json);
                 rc = 0;

@@ -639,6 +639,8 @@ const char *render_last_path(const render_ctx_t *c)
     return c->last_path ? c->last_path : "";
 }
 
+render_font_t *render_font_of(render_ctx_t *c) { return c->font; }
+
 int render_last_spliced(const render_ctx_t *c)
 {
     return c->last_spliced;

@@ -22,6 +22,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "font.h"
 #include "layout.h"
 
 typedef struct render_opts {
@@ -59,6 +60,9 @@ int render_layout_jpeg(render_ctx_t *ctx, const unsigned char *jpeg, size_t len,
 /* Which path the last successful render_caption() took: "lossless" or
  * "reencode" (for logs and tests). */
 const char *render_last_path(const render_ctx_t *ctx);
+
+/* The context's fonts (for naming the faces of a layout it computed). */
+render_font_t *render_font_of(render_ctx_t *ctx);
 
 /* 1 when the last successful render_caption() took the lossless path by the
  * entropy splice, 0 otherwise (for logs and tests). */

@@ -113,11 +113,20 @@ def main():
     write("exif", "no_orientation", exif(b"II", [(0x010F, 2, 4, 0)]))
     write("exif", "short", b"Exif\0\0II*\0\x08\0\0\0\x01\0")
 
-    for w, pad, text in ((674, 4, "С начала фазы запрещающего сигнала прошло: 7 секунд"),
-                         (64, 0, "averyveryverylongwordthatmustbesplit and more"),
-                         (640, 8, "\n\nline one\nline two\n\n  spaced   words  \n"),
-                         (3, 2, "\U0001F6A6\u2003\u00a0x")):
-        write("layout", "w%d" % w, struct.pack("<HB", w, pad) + text.encode())
+    # width, padding, mode (bit 0: the real fonts), text
+    for name, w, pad, mode, text in (
+            ("w674", 674, 4, 0, "С начала фазы запрещающего сигнала прошло: 7 секунд"),
+            ("w64", 64, 0, 0, "averyveryverylongwordthatmustbesplit and more"),
+            ("w640", 640, 8, 0, "\n\nline one\nline two\n\n  spaced   words  \n"),
+            ("w3", 3, 2, 0, "\U0001F6A6\u2003\u00a0x"),
+            ("arabic", 200, 4, 1, "مرحبا بالعالم، كاميرا 17 (Dubai) في دبي"),
+            ("hebrew", 120, 4, 0, "שלום עולם, מצלמה 17 בתל אביב"),
+            ("devanagari", 150, 4, 1, "नमस्ते दुनिया, क्षत्रिय स्त्री"),
+            ("thai", 100, 2, 1, "ระบบสร้างภาพกล้องวงจรปิดในกรุงเทพ"),
+            ("cjk", 90, 2, 0, "上海的摄像头第十七号，交通繁忙。東京のカメラ「渋谷」"),
+            ("emoji", 80, 0, 1, "Hi 😀 👍🏽 👨\u200d👩\u200d👧 🇮🇱 ❤️ \U0010fffd"),
+            ("bidi", 60, 0, 0, "a\u202eb\u2067c\u2069d\u202c (e) [f] 1.2 \u05d0")):
+        write("layout", name, struct.pack("<HBB", w, pad, mode) + text.encode())
 
     render_seeds()
 

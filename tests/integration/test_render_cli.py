@@ -62,7 +62,10 @@ class CliTest(unittest.TestCase):
 
     def test_layout_json(self):
         doc = self.layout(CAMERA, CYRILLIC_150)
-        self.assertEqual(set(doc), {"width", "lines", "line_height", "band_height"})
+        self.assertEqual(set(doc), {"width", "lines", "directions", "fonts", "line_height",
+                                    "band_height"})
+        self.assertEqual(doc["directions"], ["ltr", "ltr"])
+        self.assertEqual(doc["fonts"], [["DejaVu Sans"], ["DejaVu Sans"]])
         self.assertEqual(doc["width"], 674)
         self.assertEqual(doc["line_height"], 15)
         self.assertEqual(len(doc["lines"]), 2)
@@ -71,6 +74,11 @@ class CliTest(unittest.TestCase):
         # explicit newlines and quotes survive the JSON round trip
         doc = self.layout(CAMERA, 'say "hi"\n\nback\\slash')
         self.assertEqual(doc["lines"], ['say "hi"', "", "back\\slash"])
+        self.assertEqual(doc["fonts"], [["DejaVu Sans"], [], ["DejaVu Sans"]])
+        # a right-to-left paragraph after a left-to-right one; fallback fonts named
+        doc = self.layout(CAMERA, "Camera 17\n\u05e9\u05dc\u05d5\u05dd 17 \u0928\u092e")
+        self.assertEqual(doc["directions"], ["ltr", "rtl"])
+        self.assertEqual(sorted(doc["fonts"][1]), ["DejaVu Sans", "Noto Sans Devanagari"])
         # configuration is honoured: bigger font, more padding
         doc = self.layout(CAMERA, "x", env={"FONT_SIZE": "24", "TEXT_PADDING": "10"})
         self.assertGreater(doc["line_height"], 25)

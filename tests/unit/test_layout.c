@@ -9,29 +9,48 @@
 #include "render/layout.h"
 #include "utf8.h"
 
+#include <harfbuzz/hb.h>
+
 /* Fake font: every glyph 6 px wide, ascender 9, descender -3 (line 12).
- * "AV" kerns by -1 px. U+00C5 (A with ring) reaches 14 px above the baseline,
- * 'g' 4 px below it. */
-static int fake_glyph(void *ctx, uint32_t cp, layout_glyph_t *g, char *err, size_t errlen)
+ * "AV" kerns by -1 px (the A's advance shrinks, as a shaper's kerning does).
+ * U+00C5 (A with ring) reaches 14 px above the baseline, 'g' 4 px below it.
+ * Code points from U+0400 come from face 1, the rest from face 0; a
+ * right-to-left run's glyphs come out reversed (visual order). */
+static int fake_face_for(void *ctx, uint32_t cp, int prev, int flags)
+{
+    (void)ctx;
+    if ((flags & LAYOUT_FACE_CLING) && prev >= 0) return prev;
+    return cp >= 0x400 ? 1 : 0;
+}
+
+static layout_glyph_t fake_out[4096];
+
+static int fake_shape(void *ctx, const layout_run_t *run, const layout_glyph_t **out, size_t *n,
+                      char *err, size_t errlen)
 {
     (void)ctx;
     (void)err;
     (void)errlen;
-    memset(g, 0, sizeof *g);
-    g->index = cp;
-    g->advance = 6 * 64;
-    g->ink_top = cp == ' ' ? 0 : cp == 0xC5 ? 14 : 9;
-    g->ink_bottom = cp == 'g' ? 4 : 0;
+    ck_assert_uint_le(run->len, 4096);
+    for (size_t k = 0; k < run->len; k++) {
+        size_t i = run->start + k;
+        uint32_t cp = run->cps[i];
+        layout_glyph_t *g = &fake_out[run->rtl ? run->len - 1 - k : k];
+        memset(g, 0, sizeof *g);
+        g->face = run->face;
+        g->index = cp;
+        g->cluster = i;
+        g->advance = 6 * 64;
+        if (cp == 'A' && i + 1 < run->start + run->len && run->cps[i + 1] == 'V') g->advance -= 64;
+        g->ink_top = cp == ' ' ? 0 : cp == 0xC5 ? 14 : 9;
+        g->ink_bottom = cp == 'g' ? 4 : 0;
+    }
+    *out = fake_out;
+    *n = run->len;
     return 0;
 }
 
-static long fake_kerning(void *ctx, const layout_glyph_t *a, const layout_glyph_t *b)
-{
-    (void)ctx;
-    return (a->index == 'A' && b->index == 'V') ? -64 : 0;
-}
-
-static const layout_font_t fake = {NULL, fake_glyph, fake_kerning, 9, -3};
+static const layout_font_t fake = {NULL, fake_face_for, fake_shape, NULL, 9, -3};
 
 /* Lays out text and compares the lines with a NULL-terminated list. */
 static void expect_lines(const layout_font_t *font, const char *text, int width, int padding,
@@ -90,6 +109,13 @@ START_TEST(fake_whitespace_only)
 }
 END_TEST
 
+/* x of the k-th glyph (visual order) of line l, in 26.6 */
+static long placed_x(const layout_t *lo, size_t l, size_t k)
+{
+    ck_assert_uint_lt(k, lo->lines[l].count);
+    return lo->placed[lo->lines[l].first + k].x;
+}
+
 START_TEST(fake_kerning_and_positions)
 {
     layout_t lo = {0};
@@ -97,16 +123,93 @@ START_TEST(fake_kerning_and_positions)
     ck_assert_int_eq(layout_compute(&lo, &fake, "AVAV", 4, 100, 4, err, sizeof err), 0);
     ck_assert_uint_eq(lo.nlines, 1);
     ck_assert_int_eq(lo.lines[0].width, 4 * 6 - 2);
-    ck_assert_int_eq(lo.x[0], 0);
-    ck_assert_int_eq(lo.x[1], 5 * 64);
-    ck_assert_int_eq(lo.x[2], 11 * 64);
-    ck_assert_int_eq(lo.x[3], 16 * 64);
+    ck_assert_int_eq(placed_x(&lo, 0, 0), 0);
+    ck_assert_int_eq(placed_x(&lo, 0, 1), 5 * 64);
+    ck_assert_int_eq(placed_x(&lo, 0, 2), 11 * 64);
+    ck_assert_int_eq(placed_x(&lo, 0, 3), 16 * 64);
     /* kerning does not reach across a wrap: "AV AV" at 3 chars per line */
     ck_assert_int_eq(layout_compute(&lo, &fake, "AV AV", 5, 26, 4, err, sizeof err), 0);
     ck_assert_uint_eq(lo.nlines, 2);
     ck_assert_int_eq(lo.lines[1].width, 11);
-    ck_assert_int_eq(lo.x[lo.lines[1].start], 0);
+    ck_assert_int_eq(placed_x(&lo, 1, 0), 0);
+    ck_assert_uint_eq(lo.lines[1].count, 2);
     layout_free(&lo);
+}
+END_TEST
+
+/* Right-to-left: Hebrew letters (face 1) in visual order, the paragraph's
+ * lines right-aligned; digits and Latin inside keep their own order. */
+START_TEST(fake_rtl_order)
+{
+    layout_t lo = {0};
+    char err[128];
+    /* "אב 12 cd גד": RTL paragraph (first strong letter is Hebrew) */
+    const char *text = "\xd7\x90\xd7\x91 12 cd \xd7\x92\xd7\x93";
+    ck_assert_int_eq(layout_compute(&lo, &fake, text, strlen(text), 200, 4, err, sizeof err), 0);
+    ck_assert_uint_eq(lo.nlines, 1);
+    ck_assert_int_eq(lo.lines[0].rtl, 1);
+    /* visual, left to right: ד ג ' ' c d ' ' 1 2 ' ' ב א */
+    const uint32_t want[] = {0x5D3, 0x5D2, ' ', 'c', 'd', ' ', '1', '2', ' ', 0x5D1, 0x5D0};
+    ck_assert_uint_eq(lo.lines[0].count, 11);
+    for (size_t k = 0; k < 11; k++) {
+        const layout_glyph_t *g = &lo.glyphs[lo.placed[lo.lines[0].first + k].glyph];
+        ck_assert_msg(g->index == want[k], "glyph %zu is U+%04X, want U+%04X", k, g->index,
+                      want[k]);
+        ck_assert_int_eq(placed_x(&lo, 0, k), (long)k * 6 * 64);
+    }
+    /* right-aligned: 192 px available, 66 px of text */
+    ck_assert_int_eq(lo.lines[0].width, 66);
+    ck_assert_int_eq(lo.lines[0].x, 192 - 66);
+    /* an LTR paragraph starts at the padding */
+    ck_assert_int_eq(layout_compute(&lo, &fake, "ab \xd7\x90", 6, 200, 4, err, sizeof err), 0);
+    ck_assert_int_eq(lo.lines[0].rtl, 0);
+    ck_assert_int_eq(lo.lines[0].x, 0);
+    layout_free(&lo);
+}
+END_TEST
+
+/* The wrap alone, on widths and classes given here. */
+START_TEST(wrap_pure)
+{
+    /* items: a b _ c d _ e (widths 10 each, _ = space), break allowed after spaces */
+    long prefix[8];
+    for (int i = 0; i < 8; i++) prefix[i] = i * 10;
+    const unsigned char brk[7] = {1, 1, 1, 2, 1, 1, 2};
+    const unsigned char space[7] = {0, 0, 1, 0, 0, 1, 0};
+    layout_span_t *sp = NULL;
+    size_t n = 0, cap = 0;
+    /* 50 fits "ab cd", not "ab cd e" */
+    ck_assert_int_eq(layout_wrap(prefix, brk, space, 0, 7, 50, 0, &sp, &n, &cap), 0);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_uint_eq(sp[0].start, 0);
+    ck_assert_uint_eq(sp[0].end, 5);
+    ck_assert_uint_eq(sp[1].start, 6);
+    ck_assert_uint_eq(sp[1].end, 7);
+    /* 15: no segment fits: split between clusters, one at least */
+    n = 0;
+    ck_assert_int_eq(layout_wrap(prefix, brk, space, 0, 7, 15, 0, &sp, &n, &cap), 0);
+    ck_assert_uint_eq(n, 5);
+    ck_assert_uint_eq(sp[0].end, 1);
+    ck_assert_uint_eq(sp[1].start, 1);
+    /* inside a cluster (class NONE) there is no split even then */
+    const unsigned char glued[7] = {1, 0, 1, 2, 0, 1, 2};
+    n = 0;
+    ck_assert_int_eq(layout_wrap(prefix, glued, space, 0, 7, 15, 0, &sp, &n, &cap), 0);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_uint_eq(sp[0].end, 2);
+    ck_assert_uint_eq(sp[1].start, 3);
+    ck_assert_uint_eq(sp[1].end, 5);
+    /* max_lines 1: the first line only */
+    n = 0;
+    ck_assert_int_eq(layout_wrap(prefix, brk, space, 0, 7, 50, 1, &sp, &n, &cap), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_uint_eq(sp[0].end, 5);
+    /* an empty range is one empty line */
+    n = 0;
+    ck_assert_int_eq(layout_wrap(prefix, brk, space, 2, 3, 50, 0, &sp, &n, &cap), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_uint_eq(sp[0].start, sp[0].end);
+    free(sp);
 }
 END_TEST
 
@@ -171,44 +274,62 @@ START_TEST(json_format)
     char err[128], buf[256];
     const char *text = "say \"hi\"\\\n\xd0\x96";
     ck_assert_int_eq(layout_compute(&lo, &fake, text, strlen(text), 200, 4, err, sizeof err), 0);
-    size_t n = layout_format_json(&lo, text, buf, sizeof buf);
+    size_t n = layout_format_json(&lo, &fake, text, buf, sizeof buf);
     ck_assert_uint_eq(n, strlen(buf));
     ck_assert_str_eq(buf, "{\"width\":200,\"lines\":[\"say \\\"hi\\\"\\\\\",\"\xd0\x96\"],"
+                          "\"directions\":[\"ltr\",\"ltr\"],\"fonts\":[[\"face 0\"],[\"face 1\"]],"
                           "\"line_height\":12,\"band_height\":32}");
-    ck_assert_uint_eq(layout_format_json(&lo, text, NULL, 0), n);
+    ck_assert_uint_eq(layout_format_json(&lo, &fake, text, NULL, 0), n);
     layout_free(&lo);
 }
 END_TEST
 
 /* ---- real font ---- */
 
+static char dejavu_path[1024];
+static int dejavu_size;
+
 static render_font_t *dejavu(int size)
 {
     const char *root = getenv("IMGCAP_ROOT");
     char path[1024], err[256];
     snprintf(path, sizeof path, "%s/fonts/DejaVuSans.ttf", root ? root : ".");
+    snprintf(dejavu_path, sizeof dejavu_path, "%s", path);
+    dejavu_size = size;
     render_font_t *f = render_font_open(path, size, err, sizeof err);
     ck_assert_msg(f != NULL, "%s", err);
     return f;
 }
 
-/* Width of cps[a, b) measured here, independently of layout.c's sums. */
+/* Width of cps[a, b) measured here with HarfBuzz on the font file itself,
+ * independently of layout.c's sums: the text shaped alone, as one line. */
+static long measure_file(const char *path, int size, const layout_t *lo, size_t a, size_t b)
+{
+    hb_blob_t *blob = hb_blob_create_from_file(path);
+    hb_face_t *face = hb_face_create(blob, 0);
+    hb_font_t *font = hb_font_create(face);
+    hb_font_set_scale(font, size * 64, size * 64);
+    hb_buffer_t *buf = hb_buffer_create();
+    for (size_t i = a; i < b; i++)
+        hb_buffer_add(buf, lo->cps[i] == '\t' ? ' ' : lo->cps[i], (unsigned)(i - a));
+    hb_buffer_set_content_type(buf, HB_BUFFER_CONTENT_TYPE_UNICODE);
+    hb_buffer_guess_segment_properties(buf);
+    hb_shape(font, buf, NULL, 0);
+    unsigned n;
+    const hb_glyph_position_t *pos = hb_buffer_get_glyph_positions(buf, &n);
+    long w = 0;
+    for (unsigned k = 0; k < n; k++) w += pos[k].x_advance;
+    hb_buffer_destroy(buf);
+    hb_font_destroy(font);
+    hb_face_destroy(face);
+    hb_blob_destroy(blob);
+    return w;
+}
+
 static long measure(render_font_t *f, const layout_t *lo, size_t a, size_t b)
 {
-    layout_font_t lf = render_font_layout(f);
-    long w = 0;
-    layout_glyph_t prev = {0};
-    char err[128];
-    for (size_t i = a; i < b; i++) {
-        layout_glyph_t g;
-        ck_assert_int_eq(lf.glyph(lf.ctx, lo->cps[i] == '\t' ? ' ' : lo->cps[i], &g, err,
-                                  sizeof err), 0);
-        if (i > a && prev.face == g.face)
-            w += lf.kerning(lf.ctx, &prev, &g);
-        w += g.advance;
-        prev = g;
-    }
-    return w;
+    (void)f;
+    return measure_file(dejavu_path, dejavu_size, lo, a, b);
 }
 
 static int is_sp(uint32_t cp)
@@ -230,7 +351,9 @@ static void check_greedy(render_font_t *f, const char *text, int width, int padd
         const layout_line_t *ln = &lo.lines[l];
         long w = measure(f, &lo, ln->start, ln->end);
         ck_assert_int_eq(ln->width, (int)((w + 63) / 64));
-        if (ln->end - ln->start > 1)
+        int clusters = ln->end > ln->start;
+        for (size_t i = ln->start + 1; i < ln->end; i++) clusters += lo.brk[i] != LAYOUT_BRK_NONE;
+        if (clusters > 1) /* a lone cluster wider than the line is allowed */
             ck_assert_msg(w <= avail, "line %zu is %ld/64 px wide, %ld available", l, w, avail);
         if (l + 1 == lo.nlines)
             break;
@@ -239,12 +362,18 @@ static void check_greedy(render_font_t *f, const char *text, int width, int padd
             gap++;
         if (gap < next)
             continue; /* an explicit newline separates them */
-        size_t stop = next + 1;
-        if (next > ln->end) /* wrapped at spaces: the whole next word */
-            while (stop < lo.ncps && !is_sp(lo.cps[stop]) && lo.cps[stop] != '\n')
+        size_t stop = next + 1; /* the next cluster (a ligature is one) */
+        while (stop < lo.ncps && lo.brk[stop] == LAYOUT_BRK_NONE) stop++;
+        if (lo.brk[next] == LAYOUT_BRK_ALLOW) { /* wrapped at a break: the next segment */
+            while (stop < lo.ncps && lo.brk[stop] != LAYOUT_BRK_ALLOW && lo.cps[stop] != '\n')
                 stop++;
+            while (stop > next + 1 && is_sp(lo.cps[stop - 1])) stop--;
+        }
         ck_assert_msg(measure(f, &lo, ln->start, stop) > avail,
-                      "line %zu: the next word would have fitted", l);
+                      "\"%s\" width %d line %zu [%zu,%zu) next %zu stop %zu brk %d: the next "
+                      "word would have fitted (%ld <= %ld)",
+                      text, width, l, ln->start, ln->end, next, stop, lo.brk[next],
+                      measure(f, &lo, ln->start, stop), avail);
     }
     layout_free(&lo);
 }
@@ -276,8 +405,15 @@ START_TEST(real_metrics)
     ck_assert_int_eq(layout_compute(&lo, &lf, "AVA To", 6, 640, 4, err, sizeof err), 0);
     /* DejaVu kerns A-V (and T-o): the line is narrower than the plain advances */
     long plain = 0;
-    for (size_t i = 0; i < lo.ncps; i++)
-        plain += lo.glyphs[i].advance;
+    hb_blob_t *blob = hb_blob_create_from_file(dejavu_path);
+    hb_face_t *face = hb_face_create(blob, 0);
+    hb_font_t *font = hb_font_create(face);
+    hb_font_set_scale(font, 12 * 64, 12 * 64);
+    for (size_t i = 0; i < lo.nglyphs; i++)
+        plain += hb_font_get_glyph_h_advance(font, lo.glyphs[i].index);
+    hb_font_destroy(font);
+    hb_face_destroy(face);
+    hb_blob_destroy(blob);
     ck_assert_int_lt(lo.lines[0].width * 64, plain);
     ck_assert_int_eq(lo.line_height, 15);
     ck_assert_int_eq(lo.band_height, 15 + 8);
@@ -296,7 +432,7 @@ START_TEST(real_golden)
     ck_assert_int_eq(layout_compute(&lo, &lf, cyr150, strlen(cyr150), 674, 4, err, sizeof err),
                      0);
     char json[2048];
-    layout_format_json(&lo, cyr150, json, sizeof json);
+    layout_format_json(&lo, &lf, cyr150, json, sizeof json);
     ck_assert_msg(lo.nlines == 2 && lo.band_height == 38, "%s", json);
     layout_free(&lo);
     const char *const cyr_lines[] = {
@@ -345,7 +481,7 @@ START_TEST(real_cyrillic_200)
     layout_t lo = {0};
     char err[256], json[4096];
     ck_assert_int_eq(layout_compute(&lo, &lf, text, n, 640, 4, err, sizeof err), 0);
-    layout_format_json(&lo, text, json, sizeof json);
+    layout_format_json(&lo, &lf, text, json, sizeof json);
     ck_assert_msg(lo.nlines == 3 && lo.band_height == 3 * 15 + 8, "%s", json);
     layout_free(&lo);
     for (int w = 16; w <= 800; w += 37)
@@ -391,15 +527,18 @@ START_TEST(real_no_clipping)
                                                 err, sizeof err), 0);
                 for (size_t l = 0; l < lo.nlines; l++) {
                     int base = layout_baseline(&lo, l);
-                    for (size_t i = lo.lines[l].start; i < lo.lines[l].end; i++) {
-                        const render_glyph_t *g = render_font_glyph(f, lo.cps[i], err, sizeof err);
+                    const layout_line_t *ln = &lo.lines[l];
+                    for (size_t k = ln->first; k < ln->first + ln->count; k++) {
+                        const layout_glyph_t *lg = &lo.glyphs[lo.placed[k].glyph];
+                        const render_glyph_t *g = render_font_glyph(f, lg->face, lg->index, err,
+                                                                    sizeof err);
                         ck_assert_ptr_nonnull(g);
                         if (!g->rows)
                             continue;
-                        ck_assert_msg(base - g->bitmap_top >= 0, "size %d U+%04X clipped at top",
-                                      size, lo.cps[i]);
-                        ck_assert_msg(base - g->bitmap_top + g->rows <= lo.band_height,
-                                      "size %d U+%04X clipped at bottom", size, lo.cps[i]);
+                        int top = base - (int)((lo.placed[k].y + 32) >> 6) - g->bitmap_top;
+                        ck_assert_msg(top >= 0, "size %d glyph %u clipped at top", size, lg->index);
+                        ck_assert_msg(top + g->rows <= lo.band_height,
+                                      "size %d glyph %u clipped at bottom", size, lg->index);
                     }
                 }
                 layout_free(&lo);
@@ -435,21 +574,24 @@ END_TEST
 START_TEST(missing_glyphs_not_dropped)
 {
     render_font_t *f = dejavu(12);
+    layout_font_t lf = render_font_layout(f);
+    layout_t lo = {0};
     char err[256];
-    /* U+10FFFD (private use) is in no font: DejaVu's missing-glyph box */
-    const render_glyph_t *g = render_font_glyph(f, 0x10FFFD, err, sizeof err);
+    /* U+10FFFD (private use) is in no font: DejaVu's .notdef box, with an
+     * advance and ink; a CJK ideograph comes from a fallback face */
+    const char *text = "\xf4\x8f\xbf\xbd\xe4\xb8\xad";
+    ck_assert_int_eq(layout_compute(&lo, &lf, text, strlen(text), 300, 4, err, sizeof err), 0);
+    ck_assert_uint_eq(lo.nglyphs, 2);
+    ck_assert_int_eq(lo.glyphs[0].face, 0);
+    ck_assert_uint_eq(lo.glyphs[0].index, 0);
+    ck_assert_int_gt(lo.glyphs[0].advance, 0);
+    const render_glyph_t *g = render_font_glyph(f, 0, 0, err, sizeof err);
     ck_assert_ptr_nonnull(g);
-    ck_assert_int_eq(g->lg.face, 0);
-    ck_assert_uint_eq(g->lg.index, 0);
-    ck_assert_int_gt(g->lg.advance, 0);
     ck_assert_int_gt(g->rows * g->width, 0);
-    /* a CJK ideograph: from a fallback face if one exists, else the box;
-     * either way it has ink and an advance */
-    g = render_font_glyph(f, 0x4E2D, err, sizeof err);
-    ck_assert_ptr_nonnull(g);
-    ck_assert_int_gt(g->lg.advance, 0);
-    ck_assert_int_gt(g->rows * g->width, 0);
-    ck_assert(g->lg.face > 0 || g->lg.index == 0);
+    ck_assert_int_gt(lo.glyphs[1].face, 0);
+    ck_assert_uint_gt(lo.glyphs[1].index, 0);
+    ck_assert_int_gt(lo.glyphs[1].advance, 0);
+    layout_free(&lo);
     render_font_close(f);
 }
 END_TEST
@@ -461,6 +603,8 @@ Suite *layout_suite(void)
     tcase_add_test(tc, fake_golden);
     tcase_add_test(tc, fake_whitespace_only);
     tcase_add_test(tc, fake_kerning_and_positions);
+    tcase_add_test(tc, fake_rtl_order);
+    tcase_add_test(tc, wrap_pure);
     tcase_add_test(tc, fake_cyrillic_200);
     tcase_add_test(tc, fake_no_clipping);
     tcase_add_test(tc, invalid_utf8);

@@ -276,11 +276,14 @@ static void check_band(render_ctx_t *ctx, const img_t *out, int y0, const char *
     long ink = 0;
     for (size_t l = 0; l < lo->nlines; l++) {
         int base = layout_baseline(lo, l);
-        for (size_t i = lo->lines[l].start; i < lo->lines[l].end; i++) {
-            const render_glyph_t *g = render_font_glyph(f, lo->cps[i], fe, sizeof fe);
+        const layout_line_t *ln = &lo->lines[l];
+        for (size_t pk = ln->first; pk < ln->first + ln->count; pk++) {
+            const layout_placed_t *pl = &lo->placed[pk];
+            const layout_glyph_t *lg = &lo->glyphs[pl->glyph];
+            const render_glyph_t *g = render_font_glyph(f, lg->face, lg->index, fe, sizeof fe);
             ck_assert_ptr_nonnull(g);
-            int gx = lo->padding + (int)((lo->x[i] + 32) >> 6) + g->bitmap_left;
-            int gy = base - g->bitmap_top;
+            int gx = lo->padding + ln->x + (int)((pl->x + 32) >> 6) + g->bitmap_left;
+            int gy = base - (int)((pl->y + 32) >> 6) - g->bitmap_top;
             for (int y = gy - 16; y < gy + g->rows + 16; y++)
                 for (int x = gx - 16; x < gx + g->width + 16; x++)
                     if (y >= 0 && y < bh && x >= 0 && x < out->w)
