@@ -39,8 +39,7 @@ void config_defaults(config_t *cfg)
     snprintf(cfg->log_dir, sizeof cfg->log_dir, "./var/log");
     cfg->log_level = LOG_INFO;
     cfg->shutdown_seconds = 10;
-    snprintf(cfg->swagger_ui_url, sizeof cfg->swagger_ui_url,
-             "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5");
+    cfg->swagger_ui_url[0] = '\0'; /* served by the api itself (/assets/swagger-ui) */
     snprintf(cfg->sql_dir, sizeof cfg->sql_dir, "deploy/sql");
 }
 

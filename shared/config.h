@@ -36,7 +36,8 @@ typedef struct config {
     char log_dir[1024];       /* LOG_DIR */
     int log_level;            /* LOG_LEVEL debug|info|warn|error -> log_level_t */
     int shutdown_seconds;     /* SHUTDOWN_SECONDS */
-    char swagger_ui_url[512]; /* SWAGGER_UI_URL, base URL of swagger-ui-dist assets */
+    char swagger_ui_url[512]; /* SWAGGER_UI_URL, base URL of swagger-ui-dist assets;
+                                 empty = the copy embedded in the api */
     char api_token[256];      /* API_TOKEN, empty = uploads open */
     int api_token_reads;      /* API_TOKEN_READS 0|1 */
     char consumer_name[128];  /* CONSUMER_NAME, empty = <hostname>-<pid> */

@@ -8,8 +8,8 @@
 #include <string.h>
 
 static const char *const ROUTE_LABELS[API_ROUTE_COUNT] = {
-    "/api/images", "/api/images/{id}", "/health", "/api/openapi.json",
-    "/docs",       "/metrics",         "other"};
+    "/api/images", "/api/images/{id}", "/health", "/api/openapi.json", "/docs", "/metrics", "/",
+    "/assets/...", "/api/events",      "other"};
 
 static const char *const METHODS[] = {"GET", "HEAD", "POST", "OTHER"};
 #define N_METHODS 4

@@ -18,6 +18,9 @@ typedef enum {
     API_ROUTE_OPENAPI,
     API_ROUTE_DOCS,
     API_ROUTE_METRICS,
+    API_ROUTE_PAGE,   /* / (the gallery) */
+    API_ROUTE_ASSETS, /* /assets/... */
+    API_ROUTE_EVENTS, /* /api/events */
     API_ROUTE_OTHER, /* unknown paths (404) */
     API_ROUTE_COUNT
 } api_route_t;
