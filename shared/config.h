@@ -42,6 +42,7 @@ typedef struct config {
     int api_token_reads;      /* API_TOKEN_READS 0|1 */
     char consumer_name[128];  /* CONSUMER_NAME, empty = <hostname>-<pid> */
     char sql_dir[1024];       /* SQL_DIR, the numbered schema scripts (deploy/sql) */
+    int events_max_clients;   /* EVENTS_MAX_CLIENTS, open GET /api/events streams */
 } config_t;
 
 /* Returns the value of `name` or NULL when unset. */

@@ -49,6 +49,7 @@ typedef enum {
     API_SQL_LIST_BEFORE, /* $1 before id, $2 limit */
     API_SQL_GET,         /* $1 id -> path, bytes */
     API_SQL_PING,
+    API_SQL_EVENTS, /* $1 uuid[] -> id, received_at, description, stored_at */
     API_SQL_COUNT
 } api_sql_t;
 PGresult *api_backend_query(api_conn_t *c, api_sql_t which, int nparams, const char *const *params,

@@ -45,6 +45,7 @@
 /* Where /docs takes Swagger UI from when SWAGGER_UI_URL is empty. */
 #define SWAGGER_UI_LOCAL "/assets/swagger-ui"
 #define STREAM_BLOCK (64 * 1024)
+#define SSE_BLOCK (16 * 1024)   /* a read of an event stream hands over at most this */
 #define CONNECTION_TIMEOUT_S 60 /* idle keep-alive; above the longest ?wait */
 #define THREAD_STACK_BYTES (512 * 1024)
 #define ROWCACHE_SLOTS 8192 /* about 2.3 MB: the hot working set of reads */
@@ -705,6 +706,61 @@ static void handle_image(call_t *c)
 
 static void handle_not_found(call_t *c);
 
+/* ---- GET /api/events ---- */
+
+typedef struct event_stream {
+    api_sse_t *hub;
+    api_sse_client_t *client;
+} event_stream_t;
+
+/* Runs on the connection's thread and may block there (up to the
+ * heartbeat): libmicrohttpd gives each connection a thread of its own. */
+static ssize_t event_stream_read(void *cls, uint64_t offset, char *buf, size_t max)
+{
+    (void)offset;
+    event_stream_t *es = cls;
+    ssize_t n = api_sse_read(es->hub, es->client, buf, max);
+    return n > 0 ? n : U_STREAM_END;
+}
+
+static void event_stream_free(void *cls)
+{
+    event_stream_t *es = cls;
+    api_sse_detach(es->hub, es->client);
+    free(es);
+}
+
+static void handle_events(call_t *c)
+{
+    api_sse_t *hub = api_events_hub(c->srv->ev);
+    api_sse_refusal_t why;
+    event_stream_t *es = malloc(sizeof *es);
+    api_sse_client_t *client = es ? api_sse_attach(hub, &why) : NULL;
+    if (client == NULL) {
+        free(es);
+        if (es == NULL || why == API_SSE_NOMEM)
+            reply_internal(c, "cannot open an event stream (out of memory)");
+        else
+            reply_unavailable(c, NULL,
+                              why == API_SSE_FULL
+                                  ? "too many event streams are open (EVENTS_MAX_CLIENTS)"
+                                  : "the service is stopping",
+                              "5");
+        return;
+    }
+    es->hub = hub;
+    es->client = client;
+    if (ulfius_set_stream_response(c->resp, 200, event_stream_read, event_stream_free,
+                                   U_STREAM_SIZE_UNKNOWN, SSE_BLOCK, es) != U_OK) {
+        event_stream_free(es);
+        reply_internal(c, "cannot set up an event stream (out of memory)");
+        return;
+    }
+    set_header(c, "Content-Type", "text/event-stream; charset=utf-8");
+    set_header(c, "Cache-Control", "no-cache");
+    set_header(c, "X-Accel-Buffering", "no"); /* nginx: pass events on at once */
+}
+
 /* ---- /health, /metrics, /api/openapi.json, /docs ---- */
 
 static json_t *queue_json(const rq_stats_t *s, int ok)
@@ -765,6 +821,8 @@ static void handle_metrics(call_t *c)
                             .waiters = api_events_waiters(c->srv->ev),
                             .events_subscribed = api_events_connected(c->srv->ev)};
     api_blobcache_usage(c->srv->blobs, &g.cached_images, &g.cached_bytes);
+    api_sse_stats(api_events_hub(c->srv->ev), &g.event_streams, &g.event_streams_cut);
+    g.events_dropped = api_events_dropped(c->srv->ev);
     char *text = api_metrics_render(&g);
     if (text == NULL) {
         reply_internal(c, "cannot render metrics (out of memory)");
@@ -881,6 +939,7 @@ static const route_t ROUTES[] = {
     {API_ROUTE_METRICS, "metrics", "GET, HEAD", handle_metrics, NULL, 0},
     {API_ROUTE_ASSETS, "assets/*", "GET, HEAD", handle_asset, NULL, 0},
     {API_ROUTE_ASSETS, "assets/swagger-ui/*", "GET, HEAD", handle_swagger_asset, NULL, 0},
+    {API_ROUTE_EVENTS, "api/events", "GET, HEAD", handle_events, NULL, 1},
 };
 static const route_t NOT_FOUND = {API_ROUTE_OTHER, NULL, NULL, NULL, NULL, 0};
 
