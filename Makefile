@@ -38,7 +38,8 @@ UNIT_OBJ    := $(call obj,$(UNIT_SRC))
 # services/api/web/, or under services/api/) with their size and a strong
 # ETag (the first 128 bits of their SHA-256).
 API_WEB     := services/api/web
-API_ASSETS  := services/api/openapi.json $(addprefix $(API_WEB)/swagger-ui/,swagger-ui-bundle.js \
+API_ASSETS  := services/api/openapi.json $(API_WEB)/index.html $(API_WEB)/gallery.css \
+               $(API_WEB)/gallery.js $(addprefix $(API_WEB)/swagger-ui/,swagger-ui-bundle.js \
                swagger-ui.css LICENSE NOTICE swagger-ui-bundle.js.LICENSE.txt)
 API_ASSET_C := $(patsubst %,$(BUILD)/gen/asset/%.c,$(API_ASSETS))
 API_OBJ     += $(call obj,$(API_ASSET_C) $(BUILD)/gen/assets_index.c)

@@ -876,6 +876,9 @@ static void serve_named_asset(call_t *c, const char *name)
 
 static void handle_openapi(call_t *c) { serve_named_asset(c, "openapi.json"); }
 
+/* GET /: the gallery (services/api/web/index.html). */
+static void handle_page(call_t *c) { serve_named_asset(c, "index.html"); }
+
 /* /assets/<name>: the page's own files (services/api/web/). */
 static void handle_asset(call_t *c)
 {
@@ -940,6 +943,7 @@ static const route_t ROUTES[] = {
     {API_ROUTE_ASSETS, "assets/*", "GET, HEAD", handle_asset, NULL, 0},
     {API_ROUTE_ASSETS, "assets/swagger-ui/*", "GET, HEAD", handle_swagger_asset, NULL, 0},
     {API_ROUTE_EVENTS, "api/events", "GET, HEAD", handle_events, NULL, 1},
+    {API_ROUTE_PAGE, "", "GET, HEAD", handle_page, NULL, 0},
 };
 static const route_t NOT_FOUND = {API_ROUTE_OTHER, NULL, NULL, NULL, NULL, 0};
 

@@ -81,9 +81,36 @@ class Docs(unittest.TestCase):
                                   headers={"If-None-Match": r.header("ETag")})
         self.assertEqual(r304.status, 304)
 
+    def test_gallery_page_and_its_assets(self):
+        r = self.stack.request("GET", "/")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.header("Content-Type"), "text/html; charset=utf-8")
+        self.assertEqual(r.body, read(WEB, "index.html"))
+        self.assertEqual(r.header("Cache-Control"), "no-cache")
+        page = r.body.decode()
+        self.assertIn('href="/assets/gallery.css"', page)
+        self.assertIn('src="/assets/gallery.js"', page)
+        for name, ctype in (("gallery.css", "text/css; charset=utf-8"),
+                            ("gallery.js", "text/javascript; charset=utf-8")):
+            with self.subTest(name=name):
+                a = self.stack.request("GET", "/assets/" + name)
+                self.assertEqual(a.status, 200)
+                self.assertEqual(a.header("Content-Type"), ctype)
+                self.assertEqual(a.body, read(WEB, name))
+                again = self.stack.request("GET", "/assets/" + name,
+                                           headers={"If-None-Match": a.header("ETag")})
+                self.assertEqual(again.status, 304)
+        # Nothing the page loads comes from another host (no CDN, no web fonts).
+        for name in ("index.html", "gallery.css", "gallery.js"):
+            with self.subTest(offline=name):
+                text = read(WEB, name).decode()
+                self.assertNotRegex(text, r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}")
+                self.assertNotIn("@import", text)
+                self.assertNotIn("@font-face", text)
+
     def test_unknown_assets_are_404(self):
         for path in ("/assets/nope.js", "/assets/swagger-ui/nope.js", "/assets/swagger-ui",
-                     "/assets/openapi.json", "/assets/swagger-ui/..%2F..%2Fopenapi.json",
+                     "/assets/openapi.json", "/assets/index.html", "/index.html", "/assets/swagger-ui/..%2F..%2Fopenapi.json",
                      "/assets/" + "x" * 300):
             with self.subTest(path=path):
                 r = self.stack.request("GET", path)
