@@ -6,7 +6,7 @@
  * TCP connection. A pool of api_backend_size slots bounds them instead. A slot
  * is used by exactly one thread between acquire and release (hiredis contexts
  * and PGconn are not thread-safe but may change threads between uses), so the
- * "one connection, one user" rule of design section 7 holds; a handler never
+ * "one connection, one user" rule holds; a handler never
  * keeps a slot while it sleeps (?wait releases it between checks).
  *
  * Connections open lazily. A call that finds its connection dead reconnects

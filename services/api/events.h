@@ -1,7 +1,7 @@
 /* events.h - the events subscriber actor and the registry of ?wait requests.
  *
- * The actor owns one Redis connection in subscriber mode (design section 4:
- * channel P events, {"id","status","at"}). A request holding ?wait=N registers
+ * The actor owns one Redis connection in subscriber mode (the channel P events,
+ * {"id","status","at"}). A request holding ?wait=N registers
  * a waiter for its id; when an event for that id arrives the actor signals the
  * waiter, which then re-checks PostgreSQL / status:<id> itself. Events are only
  * hints: waiters also wake every second, so a missed event (reconnect, Redis

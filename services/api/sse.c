@@ -186,15 +186,16 @@ long api_sse_format(char *out, size_t outlen, const char *event, const char *dat
     put(out, outlen, &pos, "event: ", 7);
     put(out, outlen, &pos, event, strlen(event));
     put(out, outlen, &pos, "\n", 1);
-    const char *p = data ? data : "";
+    const char *d = data ? data : "";
+    size_t len = strlen(d), i = 0;
     for (;;) {
-        size_t n = strcspn(p, "\r\n");
+        size_t start = i;
+        while (i < len && d[i] != '\r' && d[i] != '\n') i++;
         put(out, outlen, &pos, "data: ", 6);
-        put(out, outlen, &pos, p, n);
+        put(out, outlen, &pos, d + start, i - start);
         put(out, outlen, &pos, "\n", 1);
-        p += n;
-        if (*p == '\0') break;
-        p += (p[0] == '\r' && p[1] == '\n') ? 2 : 1;
+        if (i >= len) break;
+        if (d[i++] == '\r' && i < len && d[i] == '\n') i++; /* "\r\n" ends one line */
     }
     put(out, outlen, &pos, "\n", 1);
     if (outlen > 0) out[pos < outlen ? pos : outlen - 1] = '\0';

@@ -57,6 +57,23 @@ async function openGallery(browser) {
   return page;
 }
 
+// Fills the form with text and file, clicks Upload; returns the answer.
+async function submitUpload(page, text, file) {
+  await page.locator('#description').fill(text);
+  await page.locator('#image').setInputFiles(file);
+  const answer = page.waitForResponse((r) => r.url().endsWith('/api/images') &&
+    r.request().method() === 'POST');
+  await page.getByRole('button', { name: 'Upload' }).click();
+  return answer;
+}
+
+// The text of the alert once it shows something.
+async function alertText(page) {
+  const alert = page.locator('[role=alert]');
+  await alert.locator('p').waitFor();
+  return alert.innerText();
+}
+
 async function stillSameDocument(page) {
   assert(await page.evaluate(() => window.notReloaded === true), 'the page was reloaded');
 }
@@ -129,11 +146,7 @@ const checks = {
     await page.locator('#description').fill(text);
     const left = await page.locator('#description-count').textContent();
     assert(left === `${200 - Array.from(text).length} characters left`, `count: ${left}`);
-    await page.locator('#image').setInputFiles(cfg.files.jpeg);
-    const answer = page.waitForResponse((r) => r.url().endsWith('/api/images') &&
-      r.request().method() === 'POST');
-    await page.getByRole('button', { name: 'Upload' }).click();
-    const r = await answer;
+    const r = await submitUpload(page, text, cfg.files.jpeg);
     assert(r.status() === 202, `upload answered ${r.status()}`);
     const id = (await r.json()).id;
     await storedShown(page, id);
@@ -166,12 +179,9 @@ const checks = {
   // [role=alert], in words; a broken JPEG shows as failed in the gallery.
   async errors(browser) {
     const page = await openGallery(browser);
-    await page.locator('#description').fill('not a picture');
-    await page.locator('#image').setInputFiles(cfg.files.not_jpeg);
-    await page.getByRole('button', { name: 'Upload' }).click();
-    const alert = page.locator('[role=alert]');
-    await alert.locator('p').waitFor();
-    const text = await alert.innerText();
+    const refused = await submitUpload(page, 'not a picture', cfg.files.not_jpeg);
+    assert(refused.status() === 415, `a non-JPEG answered ${refused.status()}`);
+    const text = await alertText(page);
     assert(text.includes('The image is not a JPEG.'), `alert: ${text}`);
     assert(text.includes('Image: Not a JPEG'), `alert lists the field error: ${text}`);
     // A description over 200 characters is flagged before sending.
@@ -179,16 +189,12 @@ const checks = {
     const count = await page.locator('#description-count').textContent();
     assert(count === '5 characters too many', `count: ${count}`);
     // A JPEG that cannot be rendered: pending, then failed with its reason.
-    await page.locator('#description').fill('cut short');
-    await page.locator('#image').setInputFiles(cfg.files.broken);
-    const answer = page.waitForResponse((r) => r.url().endsWith('/api/images') &&
-      r.request().method() === 'POST');
-    await page.getByRole('button', { name: 'Upload' }).click();
-    const id = (await (await answer).json()).id;
+    const id = (await (await submitUpload(page, 'cut short', cfg.files.broken)).json()).id;
     await page.locator(`#gallery figure.failed[data-id="${id}"]`).waitFor();
     const failed = await fig(page, id).innerText();
     assert(/Failed: .+/.test(failed) && failed.includes('cut short'), `failed figure: ${failed}`);
-    assert((await alert.textContent()).trim() === '', 'the alert is cleared on a new upload');
+    const cleared = await page.locator('[role=alert]').textContent();
+    assert(cleared.trim() === '', 'the alert is cleared on a new upload');
     await stillSameDocument(page);
     await page.context().close();
   },
@@ -224,19 +230,13 @@ const checks = {
   // storage and sends it as Authorization: Bearer.
   async token(browser) {
     const page = await openGallery(browser);
-    await page.locator('#description').fill('with a token');
-    await page.locator('#image').setInputFiles(cfg.files.jpeg);
-    await page.getByRole('button', { name: 'Upload' }).click();
-    const alert = page.locator('[role=alert]');
-    await alert.locator('p').waitFor();
-    assert((await alert.innerText()).includes('needs an API token'), 'asks for the token');
+    const refused = await submitUpload(page, 'with a token', cfg.files.jpeg);
+    assert(refused.status() === 401, `an upload without the token answered ${refused.status()}`);
+    assert((await alertText(page)).includes('needs an API token'), 'asks for the token');
     assert(await page.locator('#token').evaluate((el) => el === document.activeElement),
       'the token field has the focus');
     await page.locator('#token').fill(cfg.token);
-    const answer = page.waitForResponse((r) => r.url().endsWith('/api/images') &&
-      r.request().method() === 'POST');
-    await page.getByRole('button', { name: 'Upload' }).click();
-    const r = await answer;
+    const r = await submitUpload(page, 'with a token', cfg.files.jpeg);
     assert(r.request().headers().authorization === `Bearer ${cfg.token}`, 'bearer header');
     assert(r.status() === 202, `upload with the token answered ${r.status()}`);
     await storedShown(page, (await r.json()).id);

@@ -75,6 +75,22 @@ START_TEST(hello_events_and_heartbeat)
 }
 END_TEST
 
+static int open_streams(api_sse_t *h)
+{
+    int n;
+    unsigned long long cut;
+    api_sse_stats(h, &n, &cut);
+    return n;
+}
+
+static unsigned long long streams_cut(api_sse_t *h)
+{
+    int n;
+    unsigned long long cut;
+    api_sse_stats(h, &n, &cut);
+    return cut;
+}
+
 START_TEST(client_limit)
 {
     api_sse_t *h = api_sse_new(2, 4096, 1000);
@@ -84,17 +100,13 @@ START_TEST(client_limit)
     ck_assert_ptr_nonnull(b);
     ck_assert_ptr_null(api_sse_attach(h, &why));
     ck_assert_int_eq(why, API_SSE_FULL);
-    int n;
-    unsigned long long cut;
-    api_sse_stats(h, &n, &cut);
-    ck_assert_int_eq(n, 2);
+    ck_assert_int_eq(open_streams(h), 2);
     api_sse_detach(h, a);
     api_sse_client_t *c = api_sse_attach(h, &why);
     ck_assert_ptr_nonnull(c);
     api_sse_detach(h, b);
     api_sse_detach(h, c);
-    api_sse_stats(h, &n, &cut);
-    ck_assert_int_eq(n, 0);
+    ck_assert_int_eq(open_streams(h), 0);
     api_sse_free(h);
 }
 END_TEST
@@ -123,11 +135,8 @@ START_TEST(slow_client_is_cut_off)
     ck_assert_int_eq(api_sse_read(h, slow, b, sizeof b), 0); /* the stream ends */
     ck_assert_int_eq(api_sse_broadcast(h, "stored", data), 0);
     ck_assert_uint_gt(read_all(h, fast, b, sizeof b), 0);
-    int n;
-    unsigned long long total;
-    api_sse_stats(h, &n, &total);
-    ck_assert_int_eq(n, 2);
-    ck_assert_uint_eq(total, 1);
+    ck_assert_int_eq(open_streams(h), 2);
+    ck_assert_uint_eq(streams_cut(h), 1);
     api_sse_detach(h, slow);
     api_sse_detach(h, fast);
     api_sse_free(h);
