@@ -134,11 +134,11 @@ test-valgrind: $(BUILD)/unit-tests
 	CK_FORK=no IMGCAP_ROOT=$(CURDIR) valgrind --error-exitcode=1 --leak-check=full \
 	  --errors-for-leak-kinds=definite,indirect $(BUILD)/unit-tests
 
-# ThreadSanitizer on the concurrent code: the mailbox and actor suites (a race
-# report fails the test: check's fork mode sees the exit code), then the queue
-# and logging integration tests against TSan builds of the services (the
+# ThreadSanitizer on the concurrent code: the mailbox, actor and event-stream
+# hub suites (a race report fails the test: check's fork mode sees the exit
+# code), then the queue and logging integration tests against TSan builds of the services (the
 # harness fails a test whose service printed a ThreadSanitizer report).
-TSAN_SUITES ?= mailbox regress_actor
+TSAN_SUITES ?= mailbox regress_actor api_sse
 TSAN_INTEGRATION ?= test_pipeline test_reliability test_hardening.LogFiles
 test-tsan:
 	$(MAKE) BUILD=build/tsan OPT="-O1 -g" SAN=-fsanitize=thread build/tsan/unit-tests all

@@ -76,7 +76,7 @@ static void events_run(actor_t *self)
 {
     api_events_t *ev = self->ctx;
     rqueue_t *rq = NULL;
-    int attempt = 0;
+    int attempt = 0, was_subscribed = 0;
     char buf[2048], err[256];
     while (!actor_should_stop(self)) {
         if (rq == NULL) {
@@ -96,6 +96,10 @@ static void events_run(actor_t *self)
                 log_info("events: subscribed after %d failed attempts", attempt);
             else
                 log_info("events: subscribed");
+            /* Events published while we were away are lost: end the event
+             * streams, whose clients reconnect and catch up from the list. */
+            if (was_subscribed) api_sse_end_all(ev->hub);
+            was_subscribed = 1;
             attempt = 0;
             ev->connected = 1;
             /* Anything published while we were away is lost: let every waiter

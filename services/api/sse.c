@@ -17,7 +17,8 @@ struct api_sse_client {
     pthread_cond_t cond; /* signalled on new output, cut-off and stop */
     char *buf;           /* pending output: buf[start, start + len) */
     size_t cap, start, len;
-    int cut; /* fell behind by more than client_bytes: ends at the next read */
+    int cut;    /* fell behind by more than client_bytes: ends at the next read */
+    int ending; /* ends once its buffered output is read */
     api_sse_client_t *prev, *next;
 };
 
@@ -139,7 +140,7 @@ ssize_t api_sse_read(api_sse_t *h, api_sse_client_t *c, char *buf, size_t max)
     time_deadline(CLOCK_MONOTONIC, h->heartbeat_ms, &deadline);
     pthread_mutex_lock(&h->mu);
     int timed_out = 0;
-    while (c->len == 0 && !c->cut && !h->stopping && !timed_out)
+    while (c->len == 0 && !c->cut && !c->ending && !h->stopping && !timed_out)
         timed_out = pthread_cond_timedwait(&c->cond, &h->mu, &deadline) != 0;
     size_t n = 0;
     if (c->len > 0) {
@@ -148,7 +149,7 @@ ssize_t api_sse_read(api_sse_t *h, api_sse_client_t *c, char *buf, size_t max)
         c->start += n;
         c->len -= n;
         if (c->len == 0) c->start = 0;
-    } else if (!c->cut && !h->stopping) {
+    } else if (!c->cut && !c->ending && !h->stopping) {
         n = sizeof KEEPALIVE - 1 < max ? sizeof KEEPALIVE - 1 : max;
         memcpy(buf, KEEPALIVE, n);
     }
@@ -227,6 +228,16 @@ void api_sse_quiesce(api_sse_t *h)
     pthread_mutex_lock(&h->mu);
     h->stopping = 1;
     for (api_sse_client_t *c = h->clients; c != NULL; c = c->next) pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&h->mu);
+}
+
+void api_sse_end_all(api_sse_t *h)
+{
+    pthread_mutex_lock(&h->mu);
+    for (api_sse_client_t *c = h->clients; c != NULL; c = c->next) {
+        c->ending = 1;
+        pthread_cond_signal(&c->cond);
+    }
     pthread_mutex_unlock(&h->mu);
 }
 

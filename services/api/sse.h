@@ -55,6 +55,10 @@ int api_sse_broadcast(api_sse_t *h, const char *event, const char *data);
  * output. */
 void api_sse_quiesce(api_sse_t *h);
 
+/* Ends every open stream after its buffered output; new ones are welcome.
+ * For when events may have been missed: clients reconnect and catch up. */
+void api_sse_end_all(api_sse_t *h);
+
 /* Open streams, and streams cut off for being slow since the start. */
 void api_sse_stats(api_sse_t *h, int *clients, unsigned long long *cut_off);
 

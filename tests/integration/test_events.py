@@ -290,6 +290,28 @@ def pipeline(redis, cmds):
         redis._reply()
 
 
+class RedisRestart(unittest.TestCase):
+    def test_streams_end_when_events_may_have_been_missed(self):
+        """Events published while the api was not subscribed are lost: its
+        streams end once it subscribes again, so clients reconnect and catch
+        up from the list."""
+        with Stack(services=("api",)) as s:
+            es = EventStream(s.api_port)
+            self.assertEqual(es.status, 200)
+            es.next_block()
+            s.stop_redis()
+            s.start_redis()
+            es.sock.settimeout(60)
+            es.drain_to_end()
+            self.assertTrue(es.ended)
+            es.close()
+            wait_until(lambda: "events: subscribed after" in s.log("api"), 30,
+                       what="the api to subscribe again")
+            again = EventStream(s.api_port)
+            self.assertEqual(again.status, 200)
+            again.close()
+
+
 class Shutdown(unittest.TestCase):
     def test_sigterm_ends_open_streams(self):
         with Stack(services=("api",), env={"SHUTDOWN_SECONDS": "5"}) as s:

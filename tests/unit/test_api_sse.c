@@ -1,6 +1,8 @@
 /* Unit tests of services/api/sse.c: event framing, per-stream buffers and
  * their bound, heartbeat, client limit, shutdown. */
 #include <check.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "api/sse.h"
@@ -163,6 +165,101 @@ START_TEST(quiesce_ends_streams_after_their_output)
 }
 END_TEST
 
+/* After the subscription was lost, every stream ends (after what it has
+ * buffered) so that its client reconnects and catches up; new ones open. */
+START_TEST(end_all_after_a_gap)
+{
+    api_sse_t *h = api_sse_new(4, 4096, 60000);
+    api_sse_refusal_t why;
+    api_sse_client_t *c = api_sse_attach(h, &why);
+    char b[512];
+    read_all(h, c, b, sizeof b);
+    api_sse_broadcast(h, "stored", "before");
+    api_sse_end_all(h);
+    read_all(h, c, b, sizeof b);
+    ck_assert_str_eq(b, "event: stored\ndata: before\n\n");
+    ck_assert_int_eq(api_sse_read(h, c, b, sizeof b), 0);
+    api_sse_client_t *d = api_sse_attach(h, &why);
+    ck_assert_ptr_nonnull(d);
+    read_all(h, d, b, sizeof b); /* the hello */
+    api_sse_broadcast(h, "stored", "after");
+    read_all(h, d, b, sizeof b);
+    ck_assert_str_eq(b, "event: stored\ndata: after\n\n");
+    ck_assert_uint_eq(streams_cut(h), 0); /* not for being slow */
+    api_sse_detach(h, c);
+    api_sse_detach(h, d);
+    api_sse_free(h);
+}
+END_TEST
+
+/* Readers on their own threads while another thread broadcasts: each gets
+ * every event, in order (the bound is large enough), and stops at the
+ * shutdown. Run under ThreadSanitizer by make test-tsan. */
+#define EVENTS 2000
+#define READERS 4
+
+typedef struct reader {
+    api_sse_t *h;
+    api_sse_client_t *c;
+    int events, in_order;
+} reader_t;
+
+static void *read_stream(void *arg)
+{
+    reader_t *r = arg;
+    char buf[512], line[64];
+    size_t have = 0;
+    char acc[4096];
+    r->in_order = 1;
+    for (;;) {
+        ssize_t n = api_sse_read(r->h, r->c, buf, sizeof buf);
+        if (n == 0) break;
+        ck_assert_uint_le(have + (size_t)n, sizeof acc);
+        memcpy(acc + have, buf, (size_t)n);
+        have += (size_t)n;
+        char *end;
+        while ((end = memmem(acc, have, "\n\n", 2)) != NULL) {
+            size_t block = (size_t)(end - acc) + 2;
+            snprintf(line, sizeof line, "event: n\ndata: %d\n\n", r->events);
+            if (strncmp(acc, "event:", 6) == 0) {
+                if (block != strlen(line) || memcmp(acc, line, block) != 0) r->in_order = 0;
+                r->events++;
+            }
+            memmove(acc, acc + block, have - block);
+            have -= block;
+        }
+    }
+    return NULL;
+}
+
+START_TEST(concurrent_readers)
+{
+    api_sse_t *h = api_sse_new(READERS, 1 << 20, 50);
+    reader_t r[READERS];
+    pthread_t t[READERS];
+    api_sse_refusal_t why;
+    for (int i = 0; i < READERS; i++) {
+        r[i] = (reader_t){.h = h, .c = api_sse_attach(h, &why)};
+        ck_assert_ptr_nonnull(r[i].c);
+        ck_assert_int_eq(pthread_create(&t[i], NULL, read_stream, &r[i]), 0);
+    }
+    char data[16];
+    for (int e = 0; e < EVENTS; e++) {
+        snprintf(data, sizeof data, "%d", e);
+        ck_assert_int_eq(api_sse_broadcast(h, "n", data), 0);
+    }
+    api_sse_quiesce(h); /* each reader gets what was sent, then the end */
+    for (int i = 0; i < READERS; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_int_eq(r[i].events, EVENTS);
+        ck_assert(r[i].in_order);
+        api_sse_detach(h, r[i].c);
+    }
+    ck_assert_int_eq(open_streams(h), 0);
+    api_sse_free(h);
+}
+END_TEST
+
 Suite *api_sse_suite(void)
 {
     Suite *s = suite_create("api_sse");
@@ -172,6 +269,8 @@ Suite *api_sse_suite(void)
     tcase_add_test(tc, client_limit);
     tcase_add_test(tc, slow_client_is_cut_off);
     tcase_add_test(tc, quiesce_ends_streams_after_their_output);
+    tcase_add_test(tc, end_all_after_a_gap);
+    tcase_add_test(tc, concurrent_readers);
     suite_add_tcase(s, tc);
     return s;
 }
