@@ -12,7 +12,11 @@ PACKAGES="build-essential pkg-config ca-certificates
  fonts-dejavu-core fonts-liberation2 fonts-droid-fallback
  docker-compose valgrind curl
  clang-14 libclang-rt-14-dev cppcheck clang-tidy clang-format
- wrk nginx-light imagemagick"
+ wrk nginx-light imagemagick
+ nodejs chromium chromium-driver"
+# The browser tests install playwright-core with npm; a Node.js from elsewhere
+# (NodeSource) ships its own npm, which Debian's npm package would conflict with.
+command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES npm"
 
 if [ "$(id -u)" != 0 ]; then
     echo "deps.sh: not root; run:" >&2

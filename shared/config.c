@@ -40,9 +40,9 @@ void config_defaults(config_t *cfg)
     cfg->log_level = LOG_INFO;
     cfg->log_stderr = 1;
     cfg->shutdown_seconds = 10;
-    snprintf(cfg->swagger_ui_url, sizeof cfg->swagger_ui_url,
-             "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5");
+    cfg->swagger_ui_url[0] = '\0'; /* served by the api itself (/assets/swagger-ui) */
     snprintf(cfg->sql_dir, sizeof cfg->sql_dir, "deploy/sql");
+    cfg->events_max_clients = 256;
 }
 
 /* Each variable: name, kind, where to store it, and bounds for numbers. */
@@ -90,6 +90,7 @@ static const var_t config_vars[] = {
     NUM("API_TOKEN_READS", V_BOOL, api_token_reads, 0, 1),
     STR("CONSUMER_NAME", consumer_name),
     STR("SQL_DIR", sql_dir),
+    NUM("EVENTS_MAX_CLIENTS", V_INT, events_max_clients, 1, 1024),
 };
 
 static int parse_ll(const char *s, long long *out)

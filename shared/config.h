@@ -37,11 +37,13 @@ typedef struct config {
     int log_level;            /* LOG_LEVEL debug|info|warn|error -> log_level_t */
     int log_stderr;           /* LOG_STDERR 0|1: log lines copied to stderr too */
     int shutdown_seconds;     /* SHUTDOWN_SECONDS */
-    char swagger_ui_url[512]; /* SWAGGER_UI_URL, base URL of swagger-ui-dist assets */
+    char swagger_ui_url[512]; /* SWAGGER_UI_URL, base URL of swagger-ui-dist assets;
+                                 empty = the copy embedded in the api */
     char api_token[256];      /* API_TOKEN, empty = uploads open */
     int api_token_reads;      /* API_TOKEN_READS 0|1 */
     char consumer_name[128];  /* CONSUMER_NAME: base of consumer names, empty = hostname */
     char sql_dir[1024];       /* SQL_DIR, the numbered schema scripts (deploy/sql) */
+    int events_max_clients;   /* EVENTS_MAX_CLIENTS, open GET /api/events streams */
 } config_t;
 
 /* Returns the value of `name` or NULL when unset. */

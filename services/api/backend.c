@@ -31,6 +31,13 @@ static const struct {
                              2},
     [API_SQL_GET] = {"api_get", "SELECT path, bytes FROM images WHERE id = $1::uuid", 1},
     [API_SQL_PING] = {"api_ping", "SELECT 1", 0},
+    [API_SQL_EVENTS] = {"api_events",
+                        "SELECT id::text, to_char(received_at AT TIME ZONE 'UTC', "
+                        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), description, "
+                        "to_char(stored_at AT TIME ZONE 'UTC', "
+                        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM images "
+                        "WHERE id = ANY($1::uuid[])",
+                        1},
 };
 
 struct api_conn {

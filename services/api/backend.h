@@ -6,7 +6,7 @@
  * TCP connection. A pool of api_backend_size slots bounds them instead. A slot
  * is used by exactly one thread between acquire and release (hiredis contexts
  * and PGconn are not thread-safe but may change threads between uses), so the
- * "one connection, one user" rule of shared/README.md (Actors and mailboxes) holds; a handler never
+ * "one connection, one user" rule holds; a handler never
  * keeps a slot while it sleeps (?wait releases it between checks).
  *
  * Connections open lazily. A call that finds its connection dead reconnects
@@ -49,6 +49,7 @@ typedef enum {
     API_SQL_LIST_BEFORE, /* $1 before id, $2 limit */
     API_SQL_GET,         /* $1 id -> path, bytes */
     API_SQL_PING,
+    API_SQL_EVENTS, /* $1 uuid[] -> id, received_at, description, stored_at */
     API_SQL_COUNT
 } api_sql_t;
 PGresult *api_backend_query(api_conn_t *c, api_sql_t which, int nparams, const char *const *params,

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "actor.h"
+#include "feed.h"
 #include "log.h"
 #include "metrics.h"
 #include "rqueue.h"
@@ -30,6 +31,8 @@ struct api_events {
     int nwaiters, max_waiters;
     int stopping;
     atomic_int connected; /* read by /metrics threads */
+    api_sse_t *hub;       /* GET /api/events streams */
+    api_feed_t *feed;     /* events -> hub */
 };
 
 /* Signals waiters of id, or all of them when id is NULL. Caller holds mu. */
@@ -61,6 +64,7 @@ static void handle_event(api_events_t *ev, const char *text)
         if (born > 0 && json_is_integer(at) && json_integer_value(at) >= born)
             latency = (double)(json_integer_value(at) - born) / 1000.0;
         api_metrics_pipeline_event(status, latency);
+        api_feed_offer(ev->feed, id, status);
         pthread_mutex_lock(&ev->mu);
         wake_locked(ev, id);
         pthread_mutex_unlock(&ev->mu);
@@ -72,7 +76,7 @@ static void events_run(actor_t *self)
 {
     api_events_t *ev = self->ctx;
     rqueue_t *rq = NULL;
-    int attempt = 0;
+    int attempt = 0, was_subscribed = 0;
     char buf[2048], err[256];
     while (!actor_should_stop(self)) {
         if (rq == NULL) {
@@ -92,6 +96,10 @@ static void events_run(actor_t *self)
                 log_info("events: subscribed after %d failed attempts", attempt);
             else
                 log_info("events: subscribed");
+            /* Events published while we were away are lost: end the event
+             * streams, whose clients reconnect and catch up from the list. */
+            if (was_subscribed) api_sse_end_all(ev->hub);
+            was_subscribed = 1;
             attempt = 0;
             ev->connected = 1;
             /* Anything published while we were away is lost: let every waiter
@@ -124,7 +132,12 @@ api_events_t *api_events_start(const config_t *cfg, int max_waiters)
     ev->cfg = cfg;
     ev->max_waiters = max_waiters;
     pthread_mutex_init(&ev->mu, NULL);
-    if (actor_start(&ev->actor, "events", 0, events_run, ev) != 0) {
+    ev->hub = api_sse_new(cfg->events_max_clients, API_SSE_CLIENT_BYTES, API_SSE_HEARTBEAT_MS);
+    if (ev->hub == NULL) log_error("events: out of memory");
+    if (ev->hub != NULL) ev->feed = api_feed_start(ev->hub);
+    if (ev->feed == NULL || actor_start(&ev->actor, "events", 0, events_run, ev) != 0) {
+        api_feed_stop(ev->feed);
+        api_sse_free(ev->hub);
         pthread_mutex_destroy(&ev->mu);
         free(ev);
         return NULL;
@@ -138,6 +151,7 @@ void api_events_quiesce(api_events_t *ev)
     ev->stopping = 1;
     wake_locked(ev, NULL);
     pthread_mutex_unlock(&ev->mu);
+    api_sse_quiesce(ev->hub);
 }
 
 void api_events_stop(api_events_t *ev)
@@ -146,6 +160,8 @@ void api_events_stop(api_events_t *ev)
     api_events_quiesce(ev);
     actor_stop(&ev->actor);
     actor_join(&ev->actor);
+    api_feed_stop(ev->feed); /* after the subscriber, its only producer */
+    api_sse_free(ev->hub);
     pthread_mutex_destroy(&ev->mu);
     free(ev);
 }
@@ -213,3 +229,7 @@ int api_events_waiters(api_events_t *ev)
 }
 
 int api_events_connected(api_events_t *ev) { return atomic_load(&ev->connected); }
+
+api_sse_t *api_events_hub(api_events_t *ev) { return ev->hub; }
+
+unsigned long long api_events_dropped(api_events_t *ev) { return api_feed_dropped(ev->feed); }

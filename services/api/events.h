@@ -1,7 +1,7 @@
 /* events.h - the events subscriber actor and the registry of ?wait requests.
  *
- * The actor owns one Redis connection in subscriber mode (shared/README.md, Keys:
- * channel P events, {"id","status","at"}). A request holding ?wait=N registers
+ * The actor owns one Redis connection in subscriber mode (the channel P events,
+ * {"id","status","at"}). A request holding ?wait=N registers
  * a waiter for its id; when an event for that id arrives the actor signals the
  * waiter, which then re-checks PostgreSQL / status:<id> itself. Events are only
  * hints: waiters also wake every second, so a missed event (reconnect, Redis
@@ -13,18 +13,20 @@
 #define IMGCAP_API_EVENTS_H
 
 #include "config.h"
+#include "sse.h"
 
 typedef struct api_events api_events_t;
 typedef struct api_waiter api_waiter_t;
 
-/* Starts the subscriber actor. It connects in the background (retrying with
- * backoff while Redis is down). Returns NULL (logged) on failure. The caller
- * frees with api_events_stop(). */
+/* Starts the subscriber actor, and the hub and feed of GET /api/events
+ * (sse.h, feed.h; at most cfg->events_max_clients streams). It connects in the background (retrying
+ * with backoff while Redis is down). Returns NULL (logged) on failure. The caller frees with
+ * api_events_stop(). */
 api_events_t *api_events_start(const config_t *cfg, int max_waiters);
 
 /* Shutdown, step 1: wakes every waiter so held requests answer with what they
- * have now, and refuses new ones. Call before stopping the HTTP server, whose
- * stop waits for running handlers. */
+ * have now, refuses new ones, and ends the event streams. Call before stopping the HTTP server,
+ * whose stop waits for running handlers. */
 void api_events_quiesce(api_events_t *ev);
 
 /* Shutdown, step 2: stops and joins the actor and frees everything. Every
@@ -47,5 +49,11 @@ int api_events_waiters(api_events_t *ev);
 /* 1 while the subscription is live (metrics: without it ?wait falls back to
  * its one-second re-checks). */
 int api_events_connected(api_events_t *ev);
+
+/* The hub of GET /api/events. */
+api_sse_t *api_events_hub(api_events_t *ev);
+
+/* Events GET /api/events dropped because its feed was behind. */
+unsigned long long api_events_dropped(api_events_t *ev);
 
 #endif

@@ -26,7 +26,9 @@ static void usage(FILE *f)
                "  POST /api/images            upload a JPEG and a description (multipart)\n"
                "  GET  /api/images            list stored images, newest first\n"
                "  GET  /api/images/{id}       the captioned JPEG (?wait=N to wait for it)\n"
-               "  GET  /health, /metrics, /api/openapi.json, /docs\n"
+               "  GET  /api/events            stored/failed events (Server-Sent Events)\n"
+               "  GET  /                      the gallery page; /docs Swagger UI\n"
+               "  GET  /health, /metrics, /api/openapi.json, /assets/...\n"
                "\n"
                "--check asks the API on API_HOST:API_PORT for GET /health and exits 0 when it\n"
                "answers 200 (Redis and PostgreSQL reachable), 1 otherwise: the Docker\n"
@@ -36,8 +38,8 @@ static void usage(FILE *f)
                "(IMGCAP_ENV_FILE, default ./.env). Used here: API_HOST, API_PORT, API_WORKERS\n"
                "(Redis/PostgreSQL connections = max(4*API_WORKERS, 16)), REDIS_URL, REDIS_PREFIX,\n"
                "DATABASE_URL, STORAGE_DIR, MAX_UPLOAD_BYTES, QUEUE_MAX_DEPTH, LEASE_SECONDS,\n"
-               "SWAGGER_UI_URL, API_TOKEN, API_TOKEN_READS, LOG_DIR, LOG_LEVEL,\n"
-               "SHUTDOWN_SECONDS.\n");
+               "SWAGGER_UI_URL, API_TOKEN, API_TOKEN_READS, EVENTS_MAX_CLIENTS, LOG_DIR,\n"
+               "LOG_LEVEL, SHUTDOWN_SECONDS.\n");
 }
 
 int main(int argc, char **argv)

@@ -8,8 +8,8 @@
 #include <string.h>
 
 static const char *const ROUTE_LABELS[API_ROUTE_COUNT] = {
-    "/api/images", "/api/images/{id}", "/health", "/api/openapi.json",
-    "/docs",       "/metrics",         "other"};
+    "/api/images", "/api/images/{id}", "/health", "/api/openapi.json", "/docs", "/metrics", "/",
+    "/assets/...", "/api/events",      "other"};
 
 static const char *const METHODS[] = {"GET", "HEAD", "POST", "OTHER"};
 #define N_METHODS 4
@@ -257,6 +257,17 @@ char *api_metrics_render(const api_queue_gauges_t *g)
         "# HELP imgcap_api_cached_bytes Bytes of the stored images held in memory.\n"
         "# TYPE imgcap_api_cached_bytes gauge\nimgcap_api_cached_bytes %zu\n",
         g->cached_images, g->cached_bytes);
+    out(&b,
+        "# HELP imgcap_api_event_streams Open GET /api/events streams.\n"
+        "# TYPE imgcap_api_event_streams gauge\nimgcap_api_event_streams %d\n"
+        "# HELP imgcap_api_event_streams_cut_total Event streams ended because their client "
+        "read too slowly.\n"
+        "# TYPE imgcap_api_event_streams_cut_total counter\n"
+        "imgcap_api_event_streams_cut_total %llu\n"
+        "# HELP imgcap_api_events_dropped_total Events not streamed because the feed of "
+        "/api/events was behind.\n"
+        "# TYPE imgcap_api_events_dropped_total counter\nimgcap_api_events_dropped_total %llu\n",
+        g->event_streams, g->event_streams_cut, g->events_dropped);
     if (b.oom) {
         free(b.s);
         return NULL;

@@ -18,7 +18,10 @@ typedef enum {
     API_ROUTE_OPENAPI,
     API_ROUTE_DOCS,
     API_ROUTE_METRICS,
-    API_ROUTE_OTHER, /* unknown paths (404) */
+    API_ROUTE_PAGE,   /* / (the gallery) */
+    API_ROUTE_ASSETS, /* /assets/... */
+    API_ROUTE_EVENTS, /* /api/events */
+    API_ROUTE_OTHER,  /* unknown paths (404) */
     API_ROUTE_COUNT
 } api_route_t;
 
@@ -39,10 +42,13 @@ void api_metrics_pipeline_event(const char *status, double latency_s);
 typedef struct api_queue_gauges {
     const rq_stats_t *render;
     const rq_stats_t *persist;
-    int waiters;           /* requests held by ?wait */
-    int events_subscribed; /* 1 while the events actor is subscribed */
-    size_t cached_images;  /* stored images held in memory (blobcache.h) */
-    size_t cached_bytes;   /* and their bytes */
+    int waiters;                          /* requests held by ?wait */
+    int events_subscribed;                /* 1 while the events actor is subscribed */
+    size_t cached_images;                 /* stored images held in memory (blobcache.h) */
+    size_t cached_bytes;                  /* and their bytes */
+    int event_streams;                    /* open GET /api/events streams (sse.h) */
+    unsigned long long event_streams_cut; /* streams cut off for reading too slowly */
+    unsigned long long events_dropped;    /* events the feed was too far behind to take */
 } api_queue_gauges_t;
 
 /* Renders the text exposition format (version 0.0.4). Returns a string the

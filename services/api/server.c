@@ -18,6 +18,7 @@
 #include <ulfius.h>
 
 #include "accesslog.h"
+#include "assets.h"
 #include "backend.h"
 #include "blobcache.h"
 #include "log.h"
@@ -32,17 +33,19 @@
 #include "uuid.h"
 #include "wire.h"
 
-/* services/api/openapi.json, embedded at build time (Makefile rule). */
-extern const unsigned char api_openapi_json[];
-extern const unsigned long api_openapi_json_len;
-
 #define PROBLEM_VALIDATION "urn:imgcap:problem:validation-error"
 #define PROBLEM_FAILED "urn:imgcap:problem:image-failed"
 #define PROBLEM_QUEUE_FULL "urn:imgcap:problem:queue-full"
 #define PROBLEM_UNAVAILABLE "urn:imgcap:problem:dependency-unavailable"
 
 #define CACHE_IMMUTABLE "public, max-age=31536000, immutable"
+/* Pages and embedded files keep their URLs across versions of the api: a
+ * cache revalidates them each time (a 304 thanks to their ETag). */
+#define CACHE_REVALIDATE "no-cache"
+/* Where /docs takes Swagger UI from when SWAGGER_UI_URL is empty. */
+#define SWAGGER_UI_LOCAL "/assets/swagger-ui"
 #define STREAM_BLOCK (64 * 1024)
+#define SSE_BLOCK (16 * 1024)   /* a read of an event stream hands over at most this */
 #define CONNECTION_TIMEOUT_S 60 /* idle keep-alive; above the longest ?wait */
 #define THREAD_STACK_BYTES (512 * 1024)
 #define ROWCACHE_SLOTS 8192 /* about 2.3 MB: the hot working set of reads */
@@ -712,6 +715,63 @@ static void handle_image(call_t *c)
     }
 }
 
+static void handle_not_found(call_t *c);
+
+/* ---- GET /api/events ---- */
+
+typedef struct event_stream {
+    api_sse_t *hub;
+    api_sse_client_t *client;
+} event_stream_t;
+
+/* Runs on the connection's thread and may block there (up to the
+ * heartbeat): libmicrohttpd gives each connection a thread of its own. */
+static ssize_t event_stream_read(void *cls, uint64_t offset, char *buf, size_t max)
+{
+    (void)offset;
+    event_stream_t *es = cls;
+    ssize_t n = api_sse_read(es->hub, es->client, buf, max);
+    return n > 0 ? n : U_STREAM_END;
+}
+
+static void event_stream_free(void *cls)
+{
+    event_stream_t *es = cls;
+    api_sse_detach(es->hub, es->client);
+    free(es);
+}
+
+static void handle_events(call_t *c)
+{
+    api_sse_t *hub = api_events_hub(c->srv->ev);
+    api_sse_refusal_t why;
+    event_stream_t *es = malloc(sizeof *es);
+    api_sse_client_t *client = es ? api_sse_attach(hub, &why) : NULL;
+    if (client == NULL) {
+        free(es);
+        if (es == NULL || why == API_SSE_NOMEM)
+            reply_internal(c, "cannot open an event stream (out of memory)");
+        else
+            reply_unavailable(c, NULL,
+                              why == API_SSE_FULL
+                                  ? "too many event streams are open (EVENTS_MAX_CLIENTS)"
+                                  : "the service is stopping",
+                              "5");
+        return;
+    }
+    es->hub = hub;
+    es->client = client;
+    if (ulfius_set_stream_response(c->resp, 200, event_stream_read, event_stream_free,
+                                   U_STREAM_SIZE_UNKNOWN, SSE_BLOCK, es) != U_OK) {
+        event_stream_free(es);
+        reply_internal(c, "cannot set up an event stream (out of memory)");
+        return;
+    }
+    set_header(c, "Content-Type", "text/event-stream; charset=utf-8");
+    set_header(c, "Cache-Control", "no-cache");
+    set_header(c, "X-Accel-Buffering", "no"); /* nginx: pass events on at once */
+}
+
 /* ---- /health, /metrics, /api/openapi.json, /docs ---- */
 
 static json_t *queue_json(const rq_stats_t *s, int ok)
@@ -772,6 +832,8 @@ static void handle_metrics(call_t *c)
                             .waiters = api_events_waiters(c->srv->ev),
                             .events_subscribed = api_events_connected(c->srv->ev)};
     api_blobcache_usage(c->srv->blobs, &g.cached_images, &g.cached_bytes);
+    api_sse_stats(api_events_hub(c->srv->ev), &g.event_streams, &g.event_streams_cut);
+    g.events_dropped = api_events_dropped(c->srv->ev);
     char *text = api_metrics_render(&g);
     if (text == NULL) {
         reply_internal(c, "cannot render metrics (out of memory)");
@@ -781,14 +843,76 @@ static void handle_metrics(call_t *c)
     free(text);
 }
 
-static void handle_openapi(call_t *c)
+static ssize_t asset_stream_read(void *cls, uint64_t offset, char *buf, size_t max)
 {
-    reply_bytes(c, 200, "application/json", (const char *)api_openapi_json,
-                (size_t)api_openapi_json_len);
+    const api_asset_t *a = cls;
+    if (offset >= a->len) return U_STREAM_END;
+    size_t n = a->len - (size_t)offset < max ? a->len - (size_t)offset : max;
+    memcpy(buf, a->data + offset, n);
+    return (ssize_t)n;
+}
+
+/* Answers an embedded file: 200, or 304 when If-None-Match names its ETag.
+ * A large file is streamed from the binary's memory rather than copied into
+ * a response buffer per request. */
+static void serve_asset(call_t *c, const api_asset_t *a)
+{
+    set_header(c, "ETag", a->etag);
+    set_header(c, "Cache-Control", CACHE_REVALIDATE);
+    if (api_etag_matches(req_header(c, "If-None-Match"), a->etag)) {
+        not_modified(c, (long long)a->len);
+        return;
+    }
+    if (a->len <= STREAM_BLOCK) {
+        reply_bytes(c, 200, api_asset_content_type(a->name), (const char *)a->data, a->len);
+        return;
+    }
+    if (ulfius_set_stream_response(c->resp, 200, asset_stream_read, NULL, a->len, STREAM_BLOCK,
+                                   (void *)a) != U_OK) {
+        reply_internal(c, "cannot set up a response (out of memory)");
+        return;
+    }
+    set_header(c, "Content-Type", api_asset_content_type(a->name));
+}
+
+static void serve_named_asset(call_t *c, const char *name)
+{
+    const api_asset_t *a = api_asset_find(name);
+    if (a == NULL) {
+        reply_problem(c, 404, NULL, NULL, "there is no resource at this path", NULL, 0, NULL);
+        return;
+    }
+    serve_asset(c, a);
+}
+
+static void handle_openapi(call_t *c) { serve_named_asset(c, "openapi.json"); }
+
+/* GET /: the gallery (services/api/web/index.html). */
+static void handle_page(call_t *c) { serve_named_asset(c, "index.html"); }
+
+/* /assets/<name>: the page's own files (services/api/web/). */
+static void handle_asset(call_t *c)
+{
+    /* index.html and openapi.json have their own routes; a name with a '/'
+     * cannot come from one URL segment. */
+    if (strcmp(c->param, "index.html") == 0 || strcmp(c->param, "openapi.json") == 0) {
+        handle_not_found(c);
+        return;
+    }
+    serve_named_asset(c, c->param);
+}
+
+/* /assets/swagger-ui/<name>: the vendored swagger-ui-dist files. */
+static void handle_swagger_asset(call_t *c)
+{
+    char name[64];
+    snprintf(name, sizeof name, "swagger-ui/%s", c->param);
+    serve_named_asset(c, name);
 }
 
 static void handle_docs(call_t *c)
 {
+    set_header(c, "Cache-Control", CACHE_REVALIDATE);
     reply_bytes(c, 200, "text/html; charset=utf-8", c->srv->docs_html, c->srv->docs_len);
 }
 
@@ -827,6 +951,10 @@ static const route_t ROUTES[] = {
     {API_ROUTE_OPENAPI, "api/openapi.json", "GET, HEAD", handle_openapi, NULL, 0},
     {API_ROUTE_DOCS, "docs", "GET, HEAD", handle_docs, NULL, 0},
     {API_ROUTE_METRICS, "metrics", "GET, HEAD", handle_metrics, NULL, 0},
+    {API_ROUTE_ASSETS, "assets/*", "GET, HEAD", handle_asset, NULL, 0},
+    {API_ROUTE_ASSETS, "assets/swagger-ui/*", "GET, HEAD", handle_swagger_asset, NULL, 0},
+    {API_ROUTE_EVENTS, "api/events", "GET, HEAD", handle_events, NULL, 1},
+    {API_ROUTE_PAGE, "", "GET, HEAD", handle_page, NULL, 0},
 };
 static const route_t NOT_FOUND = {API_ROUTE_OTHER, NULL, NULL, NULL, NULL, 0};
 
@@ -995,7 +1123,8 @@ static char *html_escape(const char *s)
 static int build_docs(api_server_t *s)
 {
     char base[sizeof s->cfg->swagger_ui_url];
-    snprintf(base, sizeof base, "%s", s->cfg->swagger_ui_url);
+    snprintf(base, sizeof base, "%s",
+             s->cfg->swagger_ui_url[0] ? s->cfg->swagger_ui_url : SWAGGER_UI_LOCAL);
     size_t bl = strlen(base);
     while (bl > 0 && base[bl - 1] == '/') base[--bl] = '\0';
     char *esc = html_escape(base);
@@ -1004,14 +1133,14 @@ static int build_docs(api_server_t *s)
                      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
                      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
                      "<title>imgcap API - Swagger UI</title>\n"
+                     "<link rel=\"icon\" href=\"data:,\">\n"
                      "<link rel=\"stylesheet\" href=\"%s/swagger-ui.css\">\n</head>\n<body>\n"
                      "<div id=\"swagger-ui\"></div>\n"
                      "<script src=\"%s/swagger-ui-bundle.js\"></script>\n<script>\n"
                      "window.ui = SwaggerUIBundle({url: \"/api/openapi.json\", "
                      "dom_id: \"#swagger-ui\", deepLinking: true,\n"
-                     "  presets: [SwaggerUIBundle.presets.apis, "
-                     "SwaggerUIBundle.SwaggerUIStandalonePreset],\n"
-                     "  layout: \"BaseLayout\"});\n</script>\n</body>\n</html>\n",
+                     "  presets: [SwaggerUIBundle.presets.apis], layout: \"BaseLayout\",\n"
+                     "  validatorUrl: null});\n</script>\n</body>\n</html>\n",
                      esc, esc);
     free(esc);
     if (n < 0) {

@@ -41,6 +41,8 @@ START_TEST(defaults)
     ck_assert_str_eq(cfg.redis_prefix, "imgcap:");
     ck_assert_str_eq(cfg.font_name, "DejaVu Sans");
     ck_assert_int_ge(cfg.render_workers, 1);
+    ck_assert_int_eq(cfg.events_max_clients, 256);
+    ck_assert_str_eq(cfg.swagger_ui_url, ""); /* served by the api */
 }
 END_TEST
 
@@ -49,7 +51,7 @@ START_TEST(overrides)
     const char *pairs[] = {"FONT_SIZE", "16", "BAND_MODE", "overlay", "LOG_LEVEL", "debug",
                            "MAX_PIXELS", "40e6", "STORAGE_DIR", "/data/images",
                            "RENDER_WORKERS", "0", "API_TOKEN_READS", "1",
-                           "TEXT_PADDING", "", NULL};
+                           "TEXT_PADDING", "", "EVENTS_MAX_CLIENTS", "3", NULL};
     config_t cfg;
     char err[256];
     ck_assert_int_eq(parse(&cfg, pairs, err, sizeof err), 0);
@@ -61,6 +63,7 @@ START_TEST(overrides)
     ck_assert_int_ge(cfg.render_workers, 1); /* 0 = CPU count */
     ck_assert_int_eq(cfg.api_token_reads, 1);
     ck_assert_int_eq(cfg.text_padding, 4); /* empty = default */
+    ck_assert_int_eq(cfg.events_max_clients, 3);
 }
 END_TEST
 
@@ -70,7 +73,7 @@ START_TEST(malformed_values_name_the_variable)
         {"FONT_SIZE", "12px"}, {"FONT_SIZE", "0"},      {"API_PORT", "70000"},
         {"BAND_MODE", "below"}, {"LOG_LEVEL", "loud"},  {"JPEG_QUALITY", "101"},
         {"MAX_ATTEMPTS", "-1"}, {"LEASE_SECONDS", "x"}, {"API_TOKEN_READS", "maybe"},
-        {"QUEUE_MAX_DEPTH", "0"},
+        {"QUEUE_MAX_DEPTH", "0"}, {"EVENTS_MAX_CLIENTS", "0"}, {"EVENTS_MAX_CLIENTS", "5000"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *pairs[] = {cases[i][0], cases[i][1], NULL};
