@@ -39,7 +39,7 @@ API_OBJ     += $(call obj,$(BUILD)/gen/openapi_json.c)
 BINS := $(BUILD)/imgcap-api $(BUILD)/imgcap-render $(BUILD)/imgcap-persist
 
 .PHONY: all test unit integration test-sanitize test-valgrind run clean deps \
-        check-deploy bench bench-outside fuzz lint fuzz-ci test-tsan
+        check-deploy test-compose bench bench-outside fuzz lint fuzz-ci test-tsan
 
 all: $(BINS)
 
@@ -159,6 +159,14 @@ check-deploy: all
 	docker-compose -f docker-compose.yml -f compose.override.yml config -q
 	python3 tests/deploy/test_deploy.py
 	python3 tests/deploy/check_runtime_libs.py $(BINS)
+
+# The Docker deployment run for real (tests/deploy/test_compose.py): builds the
+# image, starts `docker compose up` with the project's files in a private
+# project, uploads, crashes containers, scales, stops, downs and ups it, then
+# removes it (down -v). Needs a Docker API: DOCKER_HOST, Docker's socket, or
+# ../shared/containers/setup.sh on machines without an engine.
+test-compose:
+	python3 tests/deploy/test_compose.py
 
 clean:
 	rm -rf build
