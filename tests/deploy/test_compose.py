@@ -5,7 +5,7 @@ repository root with the project's own docker-compose.yml, compose.override.yml
 
   01 five containers healthy, only the api published
   02 an upload stored and fetched
-  03 each service's log file written, read with the README's command
+  03 each service's log file written, read and rotated with the README's commands
   04-07 render, persist, redis, postgres crashed during a burst (every process
         but the container's init SIGKILLed) and restarted by their restart policy
   08 --scale render=3 --scale persist=2: every replica takes part
@@ -390,6 +390,17 @@ class ComposeStack(unittest.TestCase):
             out = self.engine.logs(c["Id"])
             self.assertNotIn("Permission denied", out, c["Names"])
             self.assertNotIn("cannot open log file", out, c["Names"])
+
+    def test_03b_log_rotation(self):
+        # The README's rotation: rename the file, then SIGHUP through Compose;
+        # the next line goes to a new render.log.
+        self.exec("render", ["mv", "/var/log/imgcap/render.log", "/var/log/imgcap/render.log.1"])
+        self.compose("kill", "-s", "HUP", "render")
+        b = self.run_burst("rotate", lambda: None, before=1, after=0)
+        self.assert_stored_once(b.ids)
+        text = self.compose("exec", "-T", "api", "cat", "/var/log/imgcap/render.log")
+        self.assertIn("id=%s rendered" % b.ids[0], text)
+        self.assertEqual(self.engine.inspect(self.one("render"))["RestartCount"], 0)
 
     def crash_scenario(self, service):
         b = self.run_burst("crash-" + service, lambda: self.crash(service))
