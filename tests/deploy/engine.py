@@ -17,7 +17,9 @@ import urllib.parse
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SETUP = os.path.join(os.path.dirname(ROOT), "shared", "containers", "setup.sh")
 PODMAN_SOCK = "unix:///run/podman/podman.sock"
-API = "/v1.41"
+# Unversioned paths: the engine answers with its own API version, so neither an
+# old podman nor a Docker whose minimum version has moved on refuses them.
+API = ""
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
