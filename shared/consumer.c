@@ -113,9 +113,12 @@ static void self_ident(consumer_t *c)
     }
 }
 
+/* kill(pid, 0) sends nothing, it only asks. A pid no process can have (a
+ * name forged in Redis) counts as running: then the lease decides. */
 static int pid_running(long pid, void *arg)
 {
     (void)arg;
+    if (pid <= 0 || pid > INT_MAX) return 1;
     return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
 }
 
@@ -136,9 +139,11 @@ static int reclaim_if_dead(const char *name, void *arg)
     if (n < 0)
         log_warn("could not reclaim the in-flight ids of %s (%s); the reaper will after the lease",
                  name, rqueue_error(rc->rq));
-    else
+    else if (n > 0)
         log_warn("reclaimed %ld in-flight ids of %s to queue %s: a dead predecessor (%s)", n, name,
                  rc->c->opts.queue, why);
+    else
+        log_info("forgot %s, a dead predecessor holding nothing (%s)", name, why);
     return 0;
 }
 

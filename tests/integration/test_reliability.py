@@ -155,7 +155,7 @@ class ReliabilityTest(unittest.TestCase):
                 self.assertIn(i, s.log("render"))
             r = s.request("GET", "/api/images/" + corrupt)
             self.assertEqual(r.status, 422)
-            self.assertEqual(r.json().get("status"), "failed")
+            self.assertEqual((r.json()["status"], r.json()["state"]), (422, "failed"))
             self.assertTrue(s.queues_at_rest())
 
     def test_delivery_cap_dead_letters_a_message_that_never_finishes(self):
