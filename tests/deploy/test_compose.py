@@ -27,6 +27,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -285,8 +286,9 @@ class ComposeStack(unittest.TestCase):
         except TimeoutError:
             missing = sorted(ids - set(self.rows()))
             self.fail("%d of %d accepted uploads not stored after %d s; where they are: %s\n"
-                      "queues: %s" % (len(missing), len(ids), timeout,
-                                      self.where_are(missing[:10]), self.queue_report()))
+                      "queues: %s\ncontainer logs: %s"
+                      % (len(missing), len(ids), timeout, self.where_are(missing[:10]),
+                         self.queue_report(), self.save_logs()))
         log("%d rows present %.1f s after the burst" % (len(ids), time.monotonic() - t))
         rows, files, listed = self.rows(), self.files(), self.listed()
         for what, counts in (("rows", rows), ("files", files), ("listed", listed)):
@@ -295,6 +297,15 @@ class ComposeStack(unittest.TestCase):
         for q in ("render", "persist"):
             self.assertEqual(self.redis("LLEN", "imgcap:q:%s:dead" % q), "0", "dead letters")
         self.stored.update(ids)
+
+    def save_logs(self):
+        """Every container's output in a directory that outlives `down -v`."""
+        out = os.path.join(tempfile.gettempdir(), self.project + "-logs")
+        os.makedirs(out, exist_ok=True)
+        for c in self.engine.containers(self.project):
+            with open(os.path.join(out, c["Names"][0].strip("/") + ".log"), "w") as f:
+                f.write(self.engine.logs(c["Id"]))
+        return out
 
     def assert_no_strays(self):
         """No row, file or list entry beyond the accepted uploads, except as
