@@ -61,7 +61,7 @@ ASSET_SYM    = asset_$$(printf %s "$$f" | tr -c 'A-Za-z0-9' _)
 BINS := $(BUILD)/imgcap-api $(BUILD)/imgcap-render $(BUILD)/imgcap-persist
 
 .PHONY: all test unit integration test-browser test-sanitize test-valgrind run clean deps \
-        check-deploy bench bench-outside fuzz lint fuzz-ci test-tsan
+        check-deploy test-compose bench bench-outside fuzz lint fuzz-ci test-tsan
 
 all: $(BINS)
 
@@ -219,6 +219,14 @@ check-deploy: all
 	python3 tests/deploy/test_deploy.py
 	python3 tests/deploy/check_runtime_libs.py $(BINS)
 	python3 tests/deploy/check_service_libs.py $(BUILD)
+
+# The Docker deployment run for real (tests/deploy/test_compose.py): builds the
+# image, starts `docker compose up` with the project's files in a private
+# project, uploads, crashes containers, scales, stops, downs and ups it, then
+# removes it (down -v). Needs a Docker API: DOCKER_HOST, Docker's socket, or
+# ../shared/containers/setup.sh on machines without an engine.
+test-compose:
+	python3 tests/deploy/test_compose.py
 
 clean:
 	rm -rf build

@@ -1,0 +1,500 @@
+"""The Docker deployment run as users run it: `docker compose up` in the
+repository root with the project's own docker-compose.yml, compose.override.yml
+(Compose always loads it) and deploy/Dockerfile, driven through the Docker API
+(tests/deploy/engine.py). One stack, scenarios in order:
+
+  01 five containers healthy, only the api published
+  02 an upload stored and fetched
+  03 each service's log file written, read and rotated with the README's commands
+  04-07 render, persist, redis, postgres crashed during a burst (every process
+        but the container's init SIGKILLed) and restarted by their restart policy
+  08 --scale render=3 --scale persist=2: every replica takes part
+  09 `compose stop` during a burst, then `up`: graceful exits, nothing lost
+  10 `down` then `up`: every image and row kept
+
+After each burst every 202 id must be stored exactly once: one row in PostgreSQL,
+one file in the images volume, listed once by GET /api/images, nothing
+dead-lettered. Environment overrides only (API_PORT, LEASE_SECONDS, LOG_LEVEL,
+IMGCAP_IMAGE); the compose files are used unchanged.
+
+The engine: DOCKER_HOST, else /var/run/docker.sock, else the podman socket of
+../shared/containers/setup.sh (tests/deploy/engine.py). IMGCAP_KEEP_STACK=1
+leaves the stack up for inspection."""
+import collections
+import http.client
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+import engine  # noqa: E402
+import harness  # noqa: E402
+
+ROOT = engine.ROOT
+OWN = ("api", "render", "persist")
+SERVICES = OWN + ("redis", "postgres")
+IMAGE = os.environ.get("IMGCAP_TEST_IMAGE", "imgcap:compose-test")
+LEASE = 5
+SCALE = ["--scale", "render=3", "--scale", "persist=2"]
+JPEG = harness.read_data("camera_674x480.jpg")
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def log(msg):
+    print("[compose %6.1fs] %s" % (time.monotonic() - T0, msg), file=sys.stderr, flush=True)
+
+
+T0 = time.monotonic()
+
+
+class Burst:
+    """Uploads from a few threads until stopped; keeps every 202 id. A request
+    that fails in transport may or may not have been accepted: counted apart."""
+
+    def __init__(self, port, tag, threads=4, pause=0.1):
+        self.port = port
+        self.tag = tag
+        self.pause = pause  # per thread, between uploads: about 40 a second in all
+        self.ids = []
+        self.codes = collections.Counter()
+        self.unknown = 0
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True)
+                        for i in range(threads)]
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def stop(self):
+        self.stopping.set()
+        for t in self.threads:
+            t.join(60)
+
+    def accepted(self):
+        with self.lock:
+            return len(self.ids)
+
+    def wait_accepted(self, n, timeout=120):
+        try:
+            harness.wait_until(lambda: self.accepted() >= n, timeout, interval=0.1)
+        except TimeoutError:
+            raise AssertionError("burst %s: %d of %d uploads accepted in %d s, answers %s, "
+                                 "%d without answer" % (self.tag, self.accepted(), n, timeout,
+                                                        dict(self.codes), self.unknown))
+
+    def _run(self, worker):
+        seq = 0
+        while not self.stopping.is_set():
+            seq += 1
+            body, ctype = harness.multipart([
+                ("image", JPEG, "photo.jpg", "image/jpeg"),
+                ("description", ("%s %d.%d" % (self.tag, worker, seq)).encode(), None, None)])
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            try:
+                conn.request("POST", "/api/images", body=body, headers={"Content-Type": ctype})
+            except OSError:
+                conn.close()
+                time.sleep(0.2)  # not sent: certainly not accepted
+                continue
+            try:
+                r = conn.getresponse()
+                data = r.read()
+            except (OSError, http.client.HTTPException):
+                with self.lock:
+                    self.unknown += 1
+                time.sleep(0.2)
+                continue
+            finally:
+                conn.close()
+            with self.lock:
+                self.codes[r.status] += 1
+                if r.status == 202:
+                    self.ids.append(json.loads(data)["id"])
+            time.sleep(self.pause if r.status == 202 else 0.2)
+
+
+class ComposeStack(unittest.TestCase):
+    """Scenarios share one stack and run in name order."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.engine = engine.find_engine()
+        cls.project = "imgcaptest%s" % uuid.uuid4().hex[:8]
+        cls.port = harness.free_port()
+        cls.env = dict(os.environ)
+        cls.env.update({"DOCKER_HOST": cls.engine.host, "API_PORT": str(cls.port),
+                        "IMGCAP_IMAGE": IMAGE, "LEASE_SECONDS": str(LEASE),
+                        # debug: per-id lines in each container's output show
+                        # which replica did the work (scenario 08).
+                        "LOG_LEVEL": "debug"})
+        cls.compose_argv = engine.compose_command(cls.env) + ["-p", cls.project]
+        cls.accepted = set()    # every 202 id of the run
+        cls.stored = set()      # ids proven stored, for the final checks
+        cls.unknown = 0         # uploads whose outcome the client never saw
+        cls.scale = []
+        log("engine %s, compose %s, project %s, api port %d"
+            % (cls.engine.host, " ".join(cls.compose_argv[:-2]), cls.project, cls.port))
+        t = time.monotonic()
+        cls.compose("build", "api")
+        log("image %s built in %.0f s" % (IMAGE, time.monotonic() - t))
+        t = time.monotonic()
+        try:
+            cls.compose("up", "-d", "--no-build")
+            cls.wait_healthy({s: 1 for s in SERVICES})
+        except BaseException:
+            cls.tearDownClass()
+            raise
+        log("five containers healthy %.0f s after up" % (time.monotonic() - t))
+
+    @classmethod
+    def tearDownClass(cls):
+        if os.environ.get("IMGCAP_KEEP_STACK"):
+            log("kept: %s -p %s" % (" ".join(cls.compose_argv[:-2]), cls.project))
+            return
+        cls.compose("down", "-v", "--remove-orphans", "-t", "20", check=False)
+        left = cls.engine.containers(cls.project)
+        if left:
+            raise AssertionError("containers left after down: %s" % [c["Names"] for c in left])
+
+    # ---- compose and engine helpers ----
+
+    @classmethod
+    def compose(cls, *args, check=True, timeout=900):
+        r = subprocess.run(cls.compose_argv + list(args), cwd=ROOT, env=cls.env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError("compose %s failed (%d):\n%s"
+                                 % (" ".join(args), r.returncode, r.stdout[-4000:]))
+        return r.stdout
+
+    @classmethod
+    def running(cls, service):
+        return [c for c in cls.engine.containers(cls.project, service) if c["State"] == "running"]
+
+    @classmethod
+    def one(cls, service):
+        found = cls.running(service)
+        if not found:
+            raise AssertionError("no running %s container" % service)
+        return found[0]["Id"]
+
+    @classmethod
+    def wait_healthy(cls, want, timeout=240):
+        """Every service has exactly want[service] containers, all running and
+        healthy, and no other container of the project is running."""
+        def state():
+            by = collections.defaultdict(list)
+            for c in cls.engine.containers(cls.project):
+                if c["State"] != "running":
+                    continue
+                health = cls.engine.inspect(c["Id"])["State"].get("Health") or {}
+                by[c["service"]].append(health.get("Status"))
+            return {s: by.get(s, []) for s in set(want) | set(by)}
+
+        last = {}
+
+        def ok():
+            last.update(state())
+            return all(len(last[s]) == want.get(s, 0) and
+                       all(h == "healthy" for h in last[s]) for s in last)
+        try:
+            harness.wait_until(ok, timeout, interval=0.5, what="healthy containers")
+        except TimeoutError:
+            raise AssertionError("containers not healthy after %d s: %s" % (timeout, dict(last)))
+
+    def exec(self, service, cmd, check=True):
+        code, out, err = self.engine.exec(self.one(service), cmd)
+        if check and code != 0:
+            self.fail("exec %s in %s: exit %s\n%s%s" % (cmd, service, code, out, err))
+        return out
+
+    def psql(self, sql):
+        return self.exec("postgres", ["sh", "-c", 'psql -v ON_ERROR_STOP=1 -At -U "$POSTGRES_USER" '
+                                      '-d "$POSTGRES_DB" -c "$1"', "psql", sql])
+
+    def redis(self, *args):
+        return self.exec("redis", ["redis-cli"] + list(args)).strip()
+
+    def request(self, method, path, timeout=30):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request(method, path)
+            r = conn.getresponse()
+            return harness.Response(r.status, r.getheaders(), r.read())
+        finally:
+            conn.close()
+
+    # ---- what "stored exactly once" means ----
+
+    def rows(self):
+        return collections.Counter(self.psql("SELECT id FROM images").split())
+
+    def files(self):
+        out = self.exec("persist", ["find", "/data/images", "-type", "f", "-name", "*.jpg"])
+        return collections.Counter(os.path.basename(p)[:-4] for p in out.split())
+
+    def listed(self):
+        ids, path = collections.Counter(), "/api/images?limit=1000"
+        while path:
+            r = self.request("GET", path)
+            self.assertEqual(r.status, 200, r.body[:300])
+            page = r.json()
+            ids.update(item["id"] for item in page["items"])
+            path = page.get("next")
+        return ids
+
+    def queue_report(self):
+        script = ("for k in $(redis-cli --scan --pattern 'imgcap:q:*'); do "
+                  "echo \"$k $(redis-cli LLEN $k)\"; done")
+        return self.exec("redis", ["sh", "-c", script])
+
+    def where_are(self, ids):
+        """For a failure message: which list holds each missing id."""
+        script = ("for k in $(redis-cli --scan --pattern 'imgcap:q:*'); do "
+                  "for id in $(redis-cli LRANGE $k 0 -1); do echo \"$id $k\"; done; done")
+        held = {}
+        for line in self.exec("redis", ["sh", "-c", script]).splitlines():
+            i, _, k = line.partition(" ")
+            held.setdefault(i, []).append(k)
+        return {i: held.get(i, ["nowhere in Redis"]) for i in ids}
+
+    def assert_stored_once(self, ids, timeout=90):
+        """Every id gets one row, one file and one entry in the API's list;
+        nothing is dead-lettered. Returns once all are stored."""
+        ids = set(ids)
+        self.assertTrue(all(UUID_RE.match(i) for i in ids))
+        self.accepted.update(ids)
+        t = time.monotonic()
+        try:
+            harness.wait_until(lambda: ids <= set(self.rows()), timeout, interval=1,
+                               what="rows of %d accepted uploads" % len(ids))
+        except TimeoutError:
+            missing = sorted(ids - set(self.rows()))
+            self.fail("%d of %d accepted uploads not stored after %d s; where they are: %s\n"
+                      "queues: %s\ncontainer logs: %s"
+                      % (len(missing), len(ids), timeout, self.where_are(missing[:10]),
+                         self.queue_report(), self.save_logs()))
+        log("%d rows present %.1f s after the burst" % (len(ids), time.monotonic() - t))
+        rows, files, listed = self.rows(), self.files(), self.listed()
+        for what, counts in (("rows", rows), ("files", files), ("listed", listed)):
+            wrong = {i: counts[i] for i in ids if counts[i] != 1}
+            self.assertEqual(wrong, {}, "ids not exactly once in %s" % what)
+        for q in ("render", "persist"):
+            self.assertEqual(self.redis("LLEN", "imgcap:q:%s:dead" % q), "0", "dead letters")
+        self.stored.update(ids)
+
+    def save_logs(self):
+        """Every container's output in a directory that outlives `down -v`."""
+        out = os.path.join(tempfile.gettempdir(), self.project + "-logs")
+        os.makedirs(out, exist_ok=True)
+        for c in self.engine.containers(self.project):
+            with open(os.path.join(out, c["Names"][0].strip("/") + ".log"), "w") as f:
+                f.write(self.engine.logs(c["Id"]))
+        return out
+
+    def assert_no_strays(self):
+        """No row, file or list entry beyond the accepted uploads, except as
+        many as the uploads whose answer the client never received."""
+        rows = set(self.rows())
+        extra = rows - self.accepted
+        self.assertLessEqual(len(extra), type(self).unknown,
+                             "rows of uploads never accepted: %s" % sorted(extra)[:5])
+        self.assertEqual(set(self.files()), rows)
+        self.assertEqual(set(self.listed()), rows)
+
+    def run_burst(self, tag, during, before=30, after=30):
+        """Uploads while `during()` runs after `before` accepted ones, then
+        `after` more; returns the burst."""
+        with Burst(self.port, tag) as b:
+            b.wait_accepted(before)
+            during()
+            n = b.accepted()
+            b.wait_accepted(n + after)
+        type(self).unknown += b.unknown
+        log("burst %s: %d accepted, answers %s, %d without answer"
+            % (tag, len(b.ids), dict(b.codes), b.unknown))
+        return b
+
+    def crash(self, service):
+        """SIGKILL every process of one container but its init (a crash of
+        the service), then wait until its restart policy has it healthy."""
+        c = self.running(service)[0]
+        before = self.engine.inspect(c["Id"])["RestartCount"]
+        try:
+            self.engine.exec(c["Id"], ["sh", "-c", "kill -9 -1"])
+        except (OSError, RuntimeError, http.client.HTTPException):
+            pass  # the exec may be cut short by the container's end
+        t = time.monotonic()
+        harness.wait_until(lambda: self.engine.inspect(c["Id"])["RestartCount"] > before, 60,
+                           interval=0.2, what="%s restarted by its policy" % service)
+        self.wait_healthy(self.want())
+        log("%s crashed, restarted and healthy in %.1f s" % (service, time.monotonic() - t))
+
+    def want(self):
+        n = {s: 1 for s in SERVICES}
+        if self.scale:
+            n.update(render=3, persist=2)
+        return n
+
+    # ---- scenarios ----
+
+    def test_01_five_healthy_only_api_published(self):
+        containers = self.engine.containers(self.project)
+        self.assertEqual(sorted(c["service"] for c in containers), sorted(SERVICES))
+        for c in containers:
+            ports = self.engine.inspect(c["Id"])["HostConfig"].get("PortBindings") or {}
+            bound = {k: v for k, v in ports.items() if v}
+            if c["service"] == "api":
+                self.assertEqual(list(bound), ["8000/tcp"])
+                self.assertEqual(bound["8000/tcp"][0]["HostPort"], str(self.port))
+            else:
+                self.assertEqual(bound, {}, "%s publishes a port" % c["service"])
+        r = self.request("GET", "/health")
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.json()["workers"], {"render": 1, "persist": 1})
+
+    def test_02_upload_stored_and_fetched(self):
+        desc = "С начала фазы запрещающего сигнала прошло: 7 секунд"
+        body, ctype = harness.multipart([("image", JPEG, "a.jpg", "image/jpeg"),
+                                         ("description", desc.encode(), None, None)])
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn.request("POST", "/api/images", body=body, headers={"Content-Type": ctype})
+        r = conn.getresponse()
+        data = r.read()
+        conn.close()
+        self.assertEqual(r.status, 202, data)
+        image_id = json.loads(data)["id"]
+        r = self.request("GET", "/api/images/%s?wait=20" % image_id)
+        self.assertEqual(r.status, 200, r.body[:300])
+        self.assertEqual(r.header("Content-Type"), "image/jpeg")
+        w, h, _, _ = harness.decode_jpeg(r.body)
+        self.assertEqual((w, h), (674, 503))
+        self.assertEqual(self.psql("SELECT description FROM images WHERE id = '%s'" % image_id)
+                         .strip(), desc)
+        self.assert_stored_once([image_id])
+
+    def test_03_log_files_written(self):
+        # The README's command, through Compose as a user types it (once: each
+        # Compose command takes seconds), then every file through the API.
+        text = self.compose("exec", "-T", "api", "tail", "-n", "1000",
+                            "/var/log/imgcap/render.log")
+        self.assertIn(" INFO render[", text)
+        for name in OWN:
+            text = self.exec("api", ["cat", "/var/log/imgcap/%s.log" % name])
+            self.assertIn(" INFO %s[" % name, text, "%s.log" % name)
+        listing = self.exec("api", ["ls", "-ln", "/var/log/imgcap"])
+        for name in OWN:
+            self.assertRegex(listing, r"10001 +10001 +[1-9]\d* .* %s\.log" % name)
+        for c in self.engine.containers(self.project):
+            out = self.engine.logs(c["Id"])
+            self.assertNotIn("Permission denied", out, c["Names"])
+            self.assertNotIn("cannot open log file", out, c["Names"])
+
+    def test_03b_log_rotation(self):
+        # The README's rotation: rename the file, then SIGHUP through Compose;
+        # the next line goes to a new render.log.
+        self.exec("render", ["mv", "/var/log/imgcap/render.log", "/var/log/imgcap/render.log.1"])
+        self.compose("kill", "-s", "HUP", "render")
+        b = self.run_burst("rotate", lambda: None, before=1, after=0)
+        self.assert_stored_once(b.ids)
+        text = self.exec("api", ["cat", "/var/log/imgcap/render.log"])
+        self.assertIn("id=%s rendered" % b.ids[0], text)
+        self.assertEqual(self.engine.inspect(self.one("render"))["RestartCount"], 0)
+
+    def crash_scenario(self, service):
+        b = self.run_burst("crash-" + service, lambda: self.crash(service))
+        self.assert_stored_once(b.ids)
+        # How much work the crash caught in flight (0 is possible: the kill
+        # may fall between two batches); for the log only.
+        again = collections.Counter()
+        for name in ("render", "persist"):
+            for c in self.running(name):
+                again[name] += len(set(re.findall(r"id=(\S+) redelivered", self.engine.logs(c["Id"])))
+                                   & set(b.ids))
+        log("crash-%s: ids delivered again: %s" % (service, dict(again)))
+
+    def test_04_render_crash(self):
+        self.crash_scenario("render")
+
+    def test_05_persist_crash(self):
+        self.crash_scenario("persist")
+
+    def test_06_redis_crash(self):
+        self.crash_scenario("redis")
+
+    def test_07_postgres_crash(self):
+        self.crash_scenario("postgres")
+
+    def test_08_scale_shares_work(self):
+        type(self).scale = SCALE
+        self.compose("up", "-d", "--no-build", *SCALE)
+        self.wait_healthy(self.want())
+        r = self.request("GET", "/health")
+        self.assertEqual(r.json()["workers"], {"render": 3, "persist": 2}, r.body)
+        b = self.run_burst("scale", lambda: None, before=100, after=100)
+        self.assert_stored_once(b.ids)
+        ids = set(b.ids)
+        for service, pattern in (("render", r"id=(\S+) rendered "),
+                                 ("persist", r"id=(\S+) file \S+ written")):
+            shares = {}
+            for c in self.running(service):
+                done = set(re.findall(pattern, self.engine.logs(c["Id"]))) & ids
+                shares[c["Names"][0]] = len(done)
+            log("%s shares of %d: %s" % (service, len(ids), shares))
+            self.assertEqual(len(shares), 3 if service == "render" else 2)
+            for name, n in shares.items():
+                self.assertGreater(n, 0, "%s took none of the work: %s" % (name, shares))
+
+    def test_09_stop_during_burst(self):
+        stopped = {}
+
+        def stop():
+            self.compose("stop")
+            for c in self.engine.containers(self.project):
+                stopped[c["Names"][0]] = self.engine.inspect(c["Id"])["State"]["ExitCode"]
+        with Burst(self.port, "stop") as b:
+            b.wait_accepted(50)
+            stop()
+        type(self).unknown += b.unknown
+        log("burst stop: %d accepted, answers %s, %d without answer, exit codes %s"
+            % (len(b.ids), dict(b.codes), b.unknown, stopped))
+        for name, code in stopped.items():
+            # Graceful exits: the services return their in-flight work and
+            # exit 0, redis 0, PostgreSQL's fast shutdown 0.
+            self.assertEqual(code, 0, "%s exit code after stop: %s" % (name, stopped))
+        self.compose("up", "-d", "--no-build", *self.scale)
+        self.wait_healthy(self.want())
+        self.assert_stored_once(b.ids)
+
+    def test_10_down_up_keeps_everything(self):
+        self.assertTrue(self.stored)
+        before = self.rows()
+        self.compose("down")
+        self.assertEqual(self.engine.containers(self.project), [])
+        self.compose("up", "-d", "--no-build", *self.scale)
+        self.wait_healthy(self.want())
+        after = self.rows()
+        self.assertEqual({i: after[i] for i in before}, before)
+        self.assert_stored_once(self.stored, timeout=10)
+        self.assert_no_strays()
+        r = self.request("GET", "/api/images/%s" % sorted(self.stored)[0])
+        self.assertEqual(r.status, 200)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
