@@ -116,6 +116,12 @@ def main():
                          (3, 2, "\U0001F6A6\u2003\u00a0x")):
         write("layout", "w%d" % w, struct.pack("<HB", w, pad) + text.encode())
 
+    write("sentinel", "addr", b"10.231.0.11:26379, s2 ,[fd00::1]:5000\n"
+          b"*2\r\n$10\r\n10.231.0.3\r\n$4\r\n6379\r\n")
+    write("sentinel", "role", b"s1\n*3\r\n$6\r\nmaster\r\n:1234\r\n*0\r\n"
+          b"*5\r\n$5\r\nslave\r\n$2\r\nh1\r\n:6379\r\n$9\r\nconnected\r\n:9\r\n")
+    write("sentinel", "errors", b"[::1\n$-1\r\n-READONLY replica\r\n-IDONTKNOW x\r\n")
+
     render_seeds()
 
 
