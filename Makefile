@@ -39,7 +39,7 @@ API_OBJ     += $(call obj,$(BUILD)/gen/openapi_json.c)
 BINS := $(BUILD)/imgcap-api $(BUILD)/imgcap-render $(BUILD)/imgcap-persist
 
 .PHONY: all test unit integration test-sanitize test-valgrind run clean deps \
-        check-deploy bench bench-outside fuzz lint fuzz-ci test-tsan
+        check-deploy bench bench-outside fuzz lint fuzz-ci test-tsan test-hosts
 
 all: $(BINS)
 
@@ -89,6 +89,11 @@ integration: all
 	IMGCAP_BIN_DIR=$(CURDIR)/$(BUILD) python3 tests/integration/run.py
 
 test: unit integration
+
+# Several hosts as network namespaces (tests/hosts/): partitions, the loss of
+# the Redis primary's host under Sentinel, a shared image directory. Root only.
+test-hosts: all
+	IMGCAP_BIN_DIR=$(CURDIR)/$(BUILD) python3 tests/hosts/run.py
 
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-sanitize:
@@ -157,6 +162,7 @@ bench-outside: all
 check-deploy: all
 	docker-compose -f docker-compose.yml config -q
 	docker-compose -f docker-compose.yml -f compose.override.yml config -q
+	docker-compose -f deploy/compose.app-host.yml --env-file deploy/app-host.env.example config -q
 	python3 tests/deploy/test_deploy.py
 	python3 tests/deploy/check_runtime_libs.py $(BINS)
 

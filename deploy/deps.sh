@@ -6,7 +6,7 @@ set -eu
 PACKAGES="build-essential pkg-config ca-certificates
  libulfius-dev liborcania-dev libhiredis-dev libpq-dev libturbojpeg0-dev libjpeg62-turbo-dev
  libfreetype-dev libfontconfig-dev libjansson-dev check
- redis-server postgresql postgresql-client libjpeg-turbo-progs python3 python3-pil
+ redis-server redis-sentinel iproute2 postgresql postgresql-client libjpeg-turbo-progs python3 python3-pil
  fonts-dejavu-core fonts-liberation2 fonts-droid-fallback
  docker-compose valgrind curl
  clang-14 libclang-rt-14-dev cppcheck clang-tidy clang-format

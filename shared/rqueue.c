@@ -881,13 +881,21 @@ int rqueue_apply(rqueue_t *rq, const char *queue, const char *next_queue, rq_op_
             set_err(rq, "Redis: %s", "staged payload missing (SET failed); will retry");
         }
     }
-    if (rc == 0 && waited && check_wait(rq, r[nreplies - 1]) < 0) {
-        /* Applied on the primary, not known to be on a replica: retrying is
-         * safe (an op that took effect answers 0) and re-applies one that a
-         * failover lost. */
-        log_warn("%s; outcomes of %d ids will be applied again", rq->err, n);
-        for (int i = 0; i < n; i++) ops[i].result = -1;
-        rc = -1;
+    if (waited && check_wait(rq, r[nreplies - 1]) < 0) {
+        /* Applied on the primary, not known to be on a replica: applied once
+         * more, which re-applies an outcome a failover lost and answers 0 for
+         * one that took effect, so a primary without replicas costs one retry
+         * per batch, never a stalled pipeline. */
+        int again = 0;
+        for (int i = 0; i < n; i++)
+            if (ops[i].result == 1) {
+                ops[i].result = -1;
+                again++;
+            }
+        if (again) {
+            log_warn("%s; applying %d outcomes once more", rq->err, again);
+            rc = -1;
+        }
     }
     free_replies(r, nreplies);
     if (r != stack_r) free(r);
