@@ -35,6 +35,7 @@ struct rqueue {
     char err[512];
     int subscribed;
     int stale;            /* the server said it is no primary: look it up again */
+    int reclaim;          /* a take's reply was lost: ids it took may be ours unknowingly */
     uint64_t sub_rx_ms;   /* monotonic: last reply on the subscribed connection */
     uint64_t sub_ping_ms; /* when the unanswered PING went out, 0 = none */
 };
@@ -718,58 +719,22 @@ static int parse_taken(const redisReply *r, rq_msg_t *out, int max)
     return n;
 }
 
-int rqueue_take_many(rqueue_t *rq, const char *queue, int max, int timeout_ms,
-                     int max_attempts, const char *stage, rq_msg_t *out)
+/* A take whose reply was lost (connection broken after the command went out)
+ * may have moved ids into this consumer's processing list that the caller
+ * never received: alive and heartbeating, the consumer would hold them for
+ * ever, as nobody reaps a live consumer. Noted here and handled by the next
+ * take (reclaim_taken). */
+static void note_lost_take(rqueue_t *rq, int k)
 {
-    free_kept_replies(rq);
-    if (max < 1) return 0;
-    char maxn[16], maxa[16];
-    snprintf(maxn, sizeof maxn, "%d", max);
-    snprintf(maxa, sizeof maxa, "%d", max_attempts);
-    const char *args[] = {queue, rq->consumer, maxn, maxa, stage};
-    redisReply *r = run_script(rq, S_TAKE_MANY, 5, args, NULL);
-    if (!r) return -1;
-    int n = parse_taken(r, out, max);
-    freeReplyObject(r);
+    if ((!rq->ctx || rq->ctx->err) && k > rq->reclaim) rq->reclaim = k;
+}
 
-    if (n == 0) {
-        /* Nothing waiting: block on BLMOVE for one id, then do its bookkeeping. */
-        char src[256], dst[512], tmo[32];
-        snprintf(src, sizeof src, "%sq:%s", rq->prefix, queue);
-        snprintf(dst, sizeof dst, "%sq:%s:processing:%s", rq->prefix, queue, rq->consumer);
-        /* BLMOVE's timeout must end before the socket timeout fires. */
-        if (timeout_ms > rq_ha_timeout_ms() / 2) timeout_ms = rq_ha_timeout_ms() / 2;
-        snprintf(tmo, sizeof tmo, "%.3f", timeout_ms / 1000.0);
-        const char *argv[] = {"BLMOVE", src, dst, "RIGHT", "LEFT", tmo};
-        size_t lens[] = {6, strlen(src), strlen(dst), 5, 4, strlen(tmo)};
-        r = run_argv(rq, 6, argv, lens);
-        if (!r) return -1;
-        if (r->type != REDIS_REPLY_STRING || r->len >= UUID_STR_LEN) {
-            if (r->type != REDIS_REPLY_NIL)
-                /* Not one of our ids: leave it where it is for a human, and say so. */
-                log_error("queue %s: unexpected entry in work list, left in %s", queue, dst);
-            freeReplyObject(r);
-            return 0;
-        }
-        char id[UUID_STR_LEN];
-        memcpy(id, r->str, r->len);
-        id[r->len] = '\0';
-        freeReplyObject(r);
-        const char *one[] = {queue, rq->consumer, id, maxa, stage};
-        /* On failure the id stays in our processing list: release or the reaper
-         * returns it. */
-        r = run_script(rq, S_TAKE_ONE, 5, one, NULL);
-        if (!r) return -1;
-        n = parse_taken(r, out, 1);
-        freeReplyObject(r);
-        if (n == 0) {
-            log_error("id=%s queue %s: dead-lettered (delivery cap) or payload missing", id,
-                      queue);
-            return 0;
-        }
-    }
-
-    /* Payloads: one pipelined batch of GETs. */
+/* Payloads of the n ids in out[] (one pipelined batch of GETs), kept in
+ * rq->batch until the next call. Returns how many ids have one (moved to the
+ * front of out[]), or -1 on a lost connection (the ids stay in our processing
+ * list). */
+static int load_payloads(rqueue_t *rq, const char *queue, rq_msg_t *out, int n)
+{
     if (ensure_batch_room(rq, n) < 0) return -1;
     for (int i = 0; i < n; i++) {
         char key[256];
@@ -779,7 +744,8 @@ int rqueue_take_many(rqueue_t *rq, const char *queue, int max, int timeout_ms,
     }
     if (read_replies(rq, rq->batch, n) < 0) {
         free_replies(rq->batch, n);
-        return -1; /* the ids stay in our processing list; redelivered later */
+        note_lost_take(rq, n);
+        return -1;
     }
     rq->nbatch = n;
     int kept = 0;
@@ -797,6 +763,107 @@ int rqueue_take_many(rqueue_t *rq, const char *queue, int max, int timeout_ms,
         kept++;
     }
     return kept;
+}
+
+/* After a lost take reply: the newest ids of our processing list (a take
+ * pushes on its left end, and nothing else does) are handed out again. Those
+ * the process does hold are then processed twice, which the pipeline absorbs
+ * (the second outcome answers "no longer ours"); the ones it never received
+ * are processed at all. The caller asks for as many as its mailbox has room,
+ * at least as many as the lost take asked for, since nothing was queued since.
+ * Returns the number handed out, 0 when there was nothing, -1 on error. */
+static int reclaim_taken(rqueue_t *rq, const char *queue, int max, rq_msg_t *out)
+{
+    int k = rq->reclaim < max ? rq->reclaim : max;
+    char proc[512], last[16];
+    snprintf(proc, sizeof proc, "%sq:%s:processing:%s", rq->prefix, queue, rq->consumer);
+    snprintf(last, sizeof last, "%d", k - 1);
+    const char *argv[] = {"LRANGE", proc, "0", last};
+    redisReply *r = run_argv(rq, 4, argv, NULL);
+    if (!r) return -1;
+    int n = 0;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && n < k; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_STRING || e->len >= UUID_STR_LEN) continue;
+        memcpy(out[n].id, e->str, e->len);
+        out[n].id[e->len] = '\0';
+        out[n].attempts = 0; /* unknown: the lost take may not have counted it */
+        n++;
+    }
+    freeReplyObject(r);
+    rq->reclaim = 0;
+    if (n == 0) return 0;
+    log_warn("queue %s: a take's reply was lost; handing out the %d newest in-flight ids "
+             "again (any held already are processed twice, their outcome applies once)",
+             queue, n);
+    return load_payloads(rq, queue, out, n);
+}
+
+int rqueue_take_many(rqueue_t *rq, const char *queue, int max, int timeout_ms,
+                     int max_attempts, const char *stage, rq_msg_t *out)
+{
+    free_kept_replies(rq);
+    if (max < 1) return 0;
+    if (rq->reclaim > 0) {
+        int got = reclaim_taken(rq, queue, max, out);
+        if (got != 0) return got;
+    }
+    char maxn[16], maxa[16];
+    snprintf(maxn, sizeof maxn, "%d", max);
+    snprintf(maxa, sizeof maxa, "%d", max_attempts);
+    const char *args[] = {queue, rq->consumer, maxn, maxa, stage};
+    redisReply *r = run_script(rq, S_TAKE_MANY, 5, args, NULL);
+    if (!r) {
+        note_lost_take(rq, max);
+        return -1;
+    }
+    int n = parse_taken(r, out, max);
+    freeReplyObject(r);
+
+    if (n == 0) {
+        /* Nothing waiting: block on BLMOVE for one id, then do its bookkeeping. */
+        char src[256], dst[512], tmo[32];
+        snprintf(src, sizeof src, "%sq:%s", rq->prefix, queue);
+        snprintf(dst, sizeof dst, "%sq:%s:processing:%s", rq->prefix, queue, rq->consumer);
+        /* BLMOVE's timeout must end before the socket timeout fires. */
+        if (timeout_ms > rq_ha_timeout_ms() / 2) timeout_ms = rq_ha_timeout_ms() / 2;
+        snprintf(tmo, sizeof tmo, "%.3f", timeout_ms / 1000.0);
+        const char *argv[] = {"BLMOVE", src, dst, "RIGHT", "LEFT", tmo};
+        size_t lens[] = {6, strlen(src), strlen(dst), 5, 4, strlen(tmo)};
+        r = run_argv(rq, 6, argv, lens);
+        if (!r) {
+            note_lost_take(rq, 1);
+            return -1;
+        }
+        if (r->type != REDIS_REPLY_STRING || r->len >= UUID_STR_LEN) {
+            if (r->type != REDIS_REPLY_NIL)
+                /* Not one of our ids: leave it where it is for a human, and say so. */
+                log_error("queue %s: unexpected entry in work list, left in %s", queue, dst);
+            freeReplyObject(r);
+            return 0;
+        }
+        char id[UUID_STR_LEN];
+        memcpy(id, r->str, r->len);
+        id[r->len] = '\0';
+        freeReplyObject(r);
+        const char *one[] = {queue, rq->consumer, id, maxa, stage};
+        /* On failure the id stays in our processing list: release or the reaper
+         * returns it. */
+        r = run_script(rq, S_TAKE_ONE, 5, one, NULL);
+        if (!r) {
+            note_lost_take(rq, 1);
+            return -1;
+        }
+        n = parse_taken(r, out, 1);
+        freeReplyObject(r);
+        if (n == 0) {
+            log_error("id=%s queue %s: dead-lettered (delivery cap) or payload missing", id,
+                      queue);
+            return 0;
+        }
+    }
+
+    return load_payloads(rq, queue, out, n);
 }
 
 int rqueue_take(rqueue_t *rq, const char *queue, int timeout_ms, int max_attempts,
