@@ -753,8 +753,8 @@ static int load_payloads(rqueue_t *rq, const char *queue, rq_msg_t *out, int n)
         redisReply *g = rq->batch[i];
         if (g->type != REDIS_REPLY_STRING) {
             /* Only possible if someone deleted the key behind our back. */
-            log_error("id=%s queue %s: payload vanished after take; left in processing",
-                      out[i].id, queue);
+            log_error("id=%s queue %s: payload vanished after take; left in processing", out[i].id,
+                      queue);
             continue;
         }
         out[kept] = out[i];
