@@ -25,6 +25,48 @@ LOADGEN = os.path.join(os.environ.get("IMGCAP_BIN_DIR", os.path.join(ROOT, "buil
 IMAGE = os.path.join(ROOT, "tests", "data", "camera_674x480.jpg")
 
 
+def resp(*args):
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+def enqueue_round_trips(rounds=500):
+    """Median and p99 ms of the api's enqueue pipeline (MULTI, SET of a
+    47 KB payload, LPUSH, EXEC), without and with WAIT 1, one connection."""
+    cluster = Cluster(None)
+    try:
+        primary = cluster.start_redis("r1", 2)
+        replica = cluster.start_redis("r2", 3, replica_of=primary)
+        wait_until(lambda: b"master_link_status:up" in replica.redis("INFO", "replication"),
+                   20, what="replica in sync")
+        r = primary.redis
+        r("PING")
+        payload = open(IMAGE, "rb").read()
+        res = {}
+        for wait in (0, 1, 0, 1):
+            times = []
+            for i in range(rounds):
+                cmds = [resp("MULTI"), resp("SET", "bench:msg:%d" % i, payload),
+                        resp("LPUSH", "bench:q", i), resp("EXEC")]
+                if wait:
+                    cmds.append(resp("WAIT", 1, 1000))
+                t = time.perf_counter()
+                r.sock.sendall(b"".join(cmds))
+                replies = [r._reply() for _ in cmds]
+                times.append((time.perf_counter() - t) * 1e3)
+                if wait and replies[-1] < 1:
+                    raise RuntimeError("WAIT reached no replica")
+            times.sort()
+            res.setdefault(wait, []).append((times[len(times) // 2], times[len(times) * 99 // 100]))
+            r("DEL", "bench:q")
+        return res
+    finally:
+        cluster.close()
+
+
 def one_run(wait, n, c):
     cluster = Cluster(None)
     try:
@@ -63,6 +105,12 @@ def main():
         sys.exit("wait_cost.py: network namespaces need root")
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     c = int(sys.argv[2]) if len(sys.argv) > 2 else 32
+    rt = enqueue_round_trips()
+    print("enqueue pipeline round trip, one connection, 500 each (ms, p50 / p99):")
+    for wait in (0, 1):
+        print("  WAIT %s: %s" % ("1" if wait else "-", "  ".join(
+            "%.2f / %.2f" % x for x in rt[wait])))
+    sys.stdout.flush()
     print("%d uploads at concurrency %d; one app host, Redis primary + replica, PostgreSQL"
           % (n, c))
     for wait in (0, 1, 0, 1):
