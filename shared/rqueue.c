@@ -732,15 +732,19 @@ static void note_lost_take(rqueue_t *rq, int k)
 /* Payloads of the n ids in out[] (one pipelined batch of GETs), kept in
  * rq->batch until the next call. Returns how many ids have one (moved to the
  * front of out[]), or -1 on a lost connection (the ids stay in our processing
- * list). */
-static int load_payloads(rqueue_t *rq, const char *queue, rq_msg_t *out, int n)
+ * list and the next take hands them out again). Handing out again, a payload
+ * may be gone: the id's outcome was applied meanwhile. */
+static int load_payloads(rqueue_t *rq, const char *queue, rq_msg_t *out, int n, int again)
 {
     if (ensure_batch_room(rq, n) < 0) return -1;
     for (int i = 0; i < n; i++) {
         char key[256];
         snprintf(key, sizeof key, "%smsg:%s:%s", rq->prefix, queue, out[i].id);
         const char *argv[] = {"GET", key};
-        if (append_argv(rq, 2, argv, NULL) < 0) return -1; /* ids stay in processing */
+        if (append_argv(rq, 2, argv, NULL) < 0) {
+            note_lost_take(rq, n);
+            return -1;
+        }
     }
     if (read_replies(rq, rq->batch, n) < 0) {
         free_replies(rq->batch, n);
@@ -752,6 +756,7 @@ static int load_payloads(rqueue_t *rq, const char *queue, rq_msg_t *out, int n)
     for (int i = 0; i < n; i++) {
         redisReply *g = rq->batch[i];
         if (g->type != REDIS_REPLY_STRING) {
+            if (again) continue;
             /* Only possible if someone deleted the key behind our back. */
             log_error("id=%s queue %s: payload vanished after take; left in processing", out[i].id,
                       queue);
@@ -796,7 +801,7 @@ static int reclaim_taken(rqueue_t *rq, const char *queue, int max, rq_msg_t *out
     log_warn("queue %s: a take's reply was lost; handing out the %d newest in-flight ids "
              "again (any held already are processed twice, their outcome applies once)",
              queue, n);
-    return load_payloads(rq, queue, out, n);
+    return load_payloads(rq, queue, out, n, 1);
 }
 
 int rqueue_take_many(rqueue_t *rq, const char *queue, int max, int timeout_ms,
@@ -863,7 +868,7 @@ int rqueue_take_many(rqueue_t *rq, const char *queue, int max, int timeout_ms,
         }
     }
 
-    return load_payloads(rq, queue, out, n);
+    return load_payloads(rq, queue, out, n, 0);
 }
 
 int rqueue_take(rqueue_t *rq, const char *queue, int timeout_ms, int max_attempts,
