@@ -4,9 +4,17 @@
 
 BUILD    ?= build
 CC       ?= cc
-PKGS     := libulfius libmicrohttpd liborcania hiredis libpq libturbojpeg libjpeg freetype2 fontconfig jansson
+# Each service links only the libraries it uses: shared/ is a static archive,
+# so a binary takes only the modules it calls (render never loads libpq or an
+# HTTP library; persist no JPEG or font library; the api no font library).
+# wire.c speaks JSON (jansson), rqueue.c Redis (hiredis), pgconn.c libpq.
+API_PKGS     := libulfius libmicrohttpd liborcania hiredis libpq jansson
+RENDER_PKGS  := hiredis libjpeg freetype2 fontconfig jansson
+PERSIST_PKGS := hiredis libpq jansson
+PKGS     := $(sort $(API_PKGS) $(RENDER_PKGS) $(PERSIST_PKGS))
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+svc_libs = $(shell pkg-config --libs $(1)) -lpthread -lm
 CHECK_CFLAGS := $(shell pkg-config --cflags check)
 CHECK_LIBS   := $(shell pkg-config --libs check)
 
@@ -15,8 +23,10 @@ SAN      ?=
 CFLAGS   ?=
 CFLAGS   += -std=gnu11 $(OPT) $(SAN) -Wall -Wextra -Werror -Wshadow -Wformat=2 \
             -Wno-format-nonliteral -fno-omit-frame-pointer -D_GNU_SOURCE -Ishared $(PKG_CFLAGS)
-LDFLAGS  += $(SAN) -rdynamic
-LDLIBS   += $(PKG_LIBS) -lpthread -lm
+# --no-as-needed: what a binary loads is what its link line names, whatever the
+# toolchain's default, so check-deploy's tests/deploy/check_service_libs.py
+# checks these lists themselves.
+LDFLAGS  += $(SAN) -rdynamic -Wl,--no-as-needed
 
 SHARED_SRC  := $(wildcard shared/*.c)
 API_SRC     := $(filter-out services/api/main.c,$(wildcard services/api/*.c))
@@ -27,6 +37,7 @@ UNIT_SRC    := $(wildcard tests/unit/*.c)
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 SHARED_OBJ  := $(call obj,$(SHARED_SRC))
+SHARED_LIB  := $(BUILD)/libimgcap-shared.a
 API_OBJ     := $(call obj,$(API_SRC))
 RENDER_OBJ  := $(call obj,$(RENDER_SRC))
 PERSIST_OBJ := $(call obj,$(PERSIST_SRC))
@@ -60,14 +71,18 @@ $(BUILD)/obj/tests/unit/%.o: tests/unit/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -Itests/unit -Iservices -MMD -MP -c $< -o $@
 
-$(BUILD)/imgcap-api: $(call obj,services/api/main.c) $(API_OBJ) $(SHARED_OBJ)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(SHARED_LIB): $(SHARED_OBJ)
+	rm -f $@
+	ar rcs $@ $^
 
-$(BUILD)/imgcap-render: $(call obj,services/render/main.c) $(RENDER_OBJ) $(SHARED_OBJ)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/imgcap-api: $(call obj,services/api/main.c) $(API_OBJ) $(SHARED_LIB)
+	$(CC) $(LDFLAGS) $^ $(call svc_libs,$(API_PKGS)) -o $@
 
-$(BUILD)/imgcap-persist: $(call obj,services/persist/main.c) $(PERSIST_OBJ) $(SHARED_OBJ)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/imgcap-render: $(call obj,services/render/main.c) $(RENDER_OBJ) $(SHARED_LIB)
+	$(CC) $(LDFLAGS) $^ $(call svc_libs,$(RENDER_PKGS)) -o $@
+
+$(BUILD)/imgcap-persist: $(call obj,services/persist/main.c) $(PERSIST_OBJ) $(SHARED_LIB)
+	$(CC) $(LDFLAGS) $^ $(call svc_libs,$(PERSIST_PKGS)) -o $@
 
 # One check runner for every pure module: tests/unit/test_<name>.c defines
 # Suite *<name>_suite(void); the list of suites is generated from file names.
@@ -80,7 +95,7 @@ $(BUILD)/obj/tests/unit/main.o: $(BUILD)/unit_suites.h
 $(BUILD)/obj/tests/unit/main.o: CFLAGS += -I$(BUILD)
 
 $(BUILD)/unit-tests: $(UNIT_OBJ) $(API_OBJ) $(RENDER_OBJ) $(PERSIST_OBJ) $(SHARED_OBJ)
-	$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) $(LDLIBS) -o $@
+	$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) $(PKG_LIBS) -lpthread -lm -o $@
 
 unit: $(BUILD)/unit-tests
 	IMGCAP_ROOT=$(CURDIR) $(BUILD)/unit-tests
@@ -165,6 +180,7 @@ check-deploy: all
 	docker-compose -f deploy/compose.app-host.yml --env-file deploy/app-host.env.example config -q
 	python3 tests/deploy/test_deploy.py
 	python3 tests/deploy/check_runtime_libs.py $(BINS)
+	python3 tests/deploy/check_service_libs.py $(BUILD)
 
 clean:
 	rm -rf build

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # deploy/local.sh start|stop|status|restart - the whole imgcap system on this
-# machine, in the background, without Docker (design section 10).
+# machine, in the background, without Docker.
 #
 # A private redis-server and PostgreSQL cluster live under VAR_DIR (default
 # ./var) on LOCAL_REDIS_PORT (6390) and LOCAL_PG_PORT (5440), unless REDIS_URL /
@@ -61,45 +61,90 @@ log() { printf '%s local.sh: %s\n' "$(date -u +%FT%T.%3NZ)" "$*" | tee -a "$LOG_
 pid_of() { [[ -f "$RUN_DIR/$1.pid" ]] && cat "$RUN_DIR/$1.pid" || true; }
 alive() { local p; p=$(pid_of "$1"); [[ -n "$p" ]] && kill -0 "$p" 2>/dev/null; }
 
-as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+# PostgreSQL refuses to run as root: as root, its processes run as the
+# `postgres` user, which must be able to enter the directories it uses. A
+# checkout in root's home (mode 0700) is out of its reach; the cluster then
+# lives under /var/lib/imgcap/ in a directory named after VAR_DIR (recorded in
+# VAR_DIR/pgdir, so stop and status find it). Files are opened by this script
+# as root (the log) and every postgres command starts from its own directory,
+# so nothing of VAR_DIR is chowned and nothing prints "could not change
+# directory".
+pg_dir() {
+    if [[ -f "$VAR_DIR/pgdir" ]]; then cat "$VAR_DIR/pgdir"; return; fi
+    local dir=$VAR_DIR/pg
+    if [[ $(id -u) == 0 ]] && ! setpriv --reuid=postgres --regid=postgres --init-groups \
+            test -x "$VAR_DIR" 2>/dev/null; then
+        dir=/var/lib/imgcap/local-$(printf '%s' "$VAR_DIR" | sha1sum | cut -c1-12)
+    fi
+    echo "$dir"
+}
+
+as_pg() {  # dir command...: runs command in dir, as postgres when root
+    local dir=$1; shift
+    if [[ $(id -u) == 0 ]]; then
+        (cd "$dir" && exec setpriv --reuid=postgres --regid=postgres --init-groups \
+            env HOME="$dir" "$@")
+    else
+        (cd "$dir" && exec "$@")
+    fi
+}
 
 start_redis() {
     [[ $OWN_REDIS == 1 ]] || return 0
     alive redis && return 0
     mkdir -p "$VAR_DIR/redis"
     # The config file sets durability (appendonly, appendfsync, noeviction);
-    # the command line only places it on this machine.
-    redis-server "$ROOT/deploy/redis.conf" --port "$LOCAL_REDIS_PORT" --bind 127.0.0.1 \
+    # the command line only places it on this machine. setsid: a Ctrl-C in the
+    # terminal of `make run` reaches run.sh only, which stops the services
+    # before Redis (they return their in-flight ids to it on the way out).
+    setsid redis-server "$ROOT/deploy/redis.conf" --port "$LOCAL_REDIS_PORT" --bind 127.0.0.1 \
         --dir "$VAR_DIR/redis" --daemonize no --protected-mode yes \
         --logfile "$LOG_DIR/redis.log" >/dev/null 2>&1 &
     echo $! > "$RUN_DIR/redis.pid"
     for _ in $(seq 100); do
         redis-cli -p "$LOCAL_REDIS_PORT" ping >/dev/null 2>&1 && { log "redis started (pid $(pid_of redis))"; return 0; }
+        alive redis || break
         sleep 0.1
     done
     log "redis did not start; see $LOG_DIR/redis.log"; return 1
 }
 
+pg_ready() {  # bounded: whatever holds the port may never answer
+    PGCONNECT_TIMEOUT=3 psql -h 127.0.0.1 -p "$LOCAL_PG_PORT" -U imgcap -d postgres -Atqc "SELECT 1" >/dev/null 2>&1
+}
+
 start_postgres() {
     [[ $OWN_PG == 1 ]] || return 0
-    local data=$VAR_DIR/pg
+    local data
+    data=$(pg_dir)
+    [[ $data == "$VAR_DIR/pg" ]] || echo "$data" > "$VAR_DIR/pgdir"
     if [[ -f "$data/postmaster.pid" ]] && kill -0 "$(head -1 "$data/postmaster.pid")" 2>/dev/null; then
         head -1 "$data/postmaster.pid" > "$RUN_DIR/postgres.pid"; return 0
     fi
     if [[ ! -f "$data/PG_VERSION" ]]; then
-        mkdir -p "$data"
+        mkdir -p "$data" || { log "cannot create $data"; return 1; }
         [[ $(id -u) == 0 ]] && chown postgres: "$data"
-        as_pg "$PG_BIN/initdb" -D "$data" -U imgcap --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+        as_pg "$data" "$PG_BIN/initdb" -D "$data" -U imgcap --auth=trust -E UTF8 \
+            --locale=C.UTF-8 >>"$LOG_DIR/postgres.log" 2>&1 ||
+            { log "initdb failed; see $LOG_DIR/postgres.log"; return 1; }
         log "initialised PostgreSQL cluster in $data"
     fi
-    mkdir -p "$VAR_DIR/pgsock"; [[ $(id -u) == 0 ]] && chown postgres: "$VAR_DIR/pgsock" "$LOG_DIR"
-    touch "$LOG_DIR/postgres.log"; [[ $(id -u) == 0 ]] && chown postgres: "$LOG_DIR/postgres.log"
-    as_pg "$PG_BIN/pg_ctl" -D "$data" -w -l "$LOG_DIR/postgres.log" \
-        -o "-c listen_addresses=127.0.0.1 -p $LOCAL_PG_PORT -k $VAR_DIR/pgsock" start >/dev/null
+    # The log is opened here (by root when root), not by postgres; the unix
+    # socket sits in the data directory (the services use TCP).
+    as_pg "$data" setsid "$PG_BIN/postgres" -D "$data" -c listen_addresses=127.0.0.1 \
+        -p "$LOCAL_PG_PORT" -k "$data" >>"$LOG_DIR/postgres.log" 2>&1 &
+    echo $! > "$RUN_DIR/postgres.pid"
+    for _ in $(seq 300); do
+        alive postgres || { log "postgres did not start; see $LOG_DIR/postgres.log"; return 1; }
+        pg_ready && break
+        sleep 0.1
+    done
+    pg_ready || { log "postgres did not answer within 30 s; see $LOG_DIR/postgres.log"; return 1; }
     head -1 "$data/postmaster.pid" > "$RUN_DIR/postgres.pid"
     psql -h 127.0.0.1 -p "$LOCAL_PG_PORT" -U imgcap -d postgres -Atqc \
         "SELECT 1 FROM pg_database WHERE datname='imgcap'" | grep -q 1 ||
-        psql -h 127.0.0.1 -p "$LOCAL_PG_PORT" -U imgcap -d postgres -qc "CREATE DATABASE imgcap"
+        psql -h 127.0.0.1 -p "$LOCAL_PG_PORT" -U imgcap -d postgres -qc "CREATE DATABASE imgcap" ||
+        { log "cannot create database imgcap"; return 1; }
     log "postgres started (pid $(pid_of postgres))"
 }
 
@@ -107,15 +152,24 @@ start_service() {
     local name=$1
     alive "$name" && return 0
     [[ -x "$BIN_DIR/imgcap-$name" ]] || { log "missing $BIN_DIR/imgcap-$name: run make"; return 1; }
-    "$BIN_DIR/imgcap-$name" >/dev/null 2>>"$LOG_DIR/$name.stderr" &
+    # Log lines go to LOG_DIR/<name>.log once (LOG_STDERR=0); stderr, which
+    # then holds only what could not reach that file (a configuration error,
+    # a sanitizer report), is appended to local.log.
+    LOG_STDERR=0 setsid "$BIN_DIR/imgcap-$name" >/dev/null 2>>"$LOG_DIR/local.log" &
     echo $! > "$RUN_DIR/$name.pid"
     log "$name started (pid $!)"
 }
 
+# Either everything starts or nothing is left running.
 start_all() {
-    start_redis
-    start_postgres
-    for s in $SERVICES; do start_service "$s"; done
+    local s
+    if start_redis && start_postgres; then
+        for s in $SERVICES; do start_service "$s" || break; done
+        alive api && alive render && alive persist && return 0
+    fi
+    log "start failed; stopping what was started"
+    stop_all
+    return 1
 }
 
 # Restarts whatever died, once a second, until stopped.
@@ -146,12 +200,17 @@ stop_pid() {  # name signal timeout
 stop_all() {
     stop_pid supervisor TERM 5
     # The services drain in parallel, each within SHUTDOWN_SECONDS (+2 s grace).
-    local s
-    for s in api render persist; do stop_pid "$s" TERM $(( ${SHUTDOWN_SECONDS:-10} + 2 )) & done
-    wait
+    # (Only these jobs are waited for: a failed start also has redis-server
+    # among this shell's children.)
+    local s jobs=()
+    for s in api render persist; do stop_pid "$s" TERM $(( ${SHUTDOWN_SECONDS:-10} + 2 )) & jobs+=($!); done
+    wait "${jobs[@]}"
     [[ $OWN_REDIS == 1 ]] && stop_pid redis TERM 20
-    if [[ $OWN_PG == 1 && -f "$VAR_DIR/pg/postmaster.pid" ]]; then
-        as_pg "$PG_BIN/pg_ctl" -D "$VAR_DIR/pg" -w -m fast stop >/dev/null && log "postgres stopped"
+    if [[ $OWN_PG == 1 ]]; then
+        local pidfile
+        pidfile=$(pg_dir)/postmaster.pid
+        [[ -f $pidfile ]] && head -1 "$pidfile" > "$RUN_DIR/postgres.pid"
+        stop_pid postgres INT 30   # SIGINT: PostgreSQL's fast shutdown
     fi
     rm -f "$RUN_DIR/postgres.pid"
 }
@@ -162,17 +221,23 @@ status() {
         if alive "$c"; then printf '%-10s running (pid %s)\n' "$c" "$(pid_of "$c")"
         else printf '%-10s stopped\n' "$c"; rc=3; fi
     done
-    if command -v curl >/dev/null; then
-        curl -s -m 2 "http://127.0.0.1:${API_PORT:-8000}/health" && echo || true
+    local health
+    if health=$(curl -s -m 2 "http://127.0.0.1:${API_PORT:-8000}/health" 2>/dev/null) && [[ -n $health ]]; then
+        if alive api; then echo "$health"
+        else
+            echo "an imgcap api answers on 127.0.0.1:${API_PORT:-8000}, but not one started from VAR_DIR=$VAR_DIR:"
+            echo "$health"
+            echo "(give the VAR_DIR it was started with to see its processes)"
+        fi
     fi
     return $rc
 }
 
 case "${1:-}" in
     start)
-        start_all
+        start_all || exit 1
         if ! alive supervisor; then
-            "$0" supervise >/dev/null 2>&1 &
+            setsid "$0" supervise >/dev/null 2>&1 &
             echo $! > "$RUN_DIR/supervisor.pid"
         fi
         for _ in $(seq 100); do

@@ -42,6 +42,7 @@ void config_defaults(config_t *cfg)
     cfg->persist_workers = cpus;
     snprintf(cfg->log_dir, sizeof cfg->log_dir, "./var/log");
     cfg->log_level = LOG_INFO;
+    cfg->log_stderr = 1;
     cfg->shutdown_seconds = 10;
     snprintf(cfg->swagger_ui_url, sizeof cfg->swagger_ui_url,
              "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5");
@@ -91,6 +92,7 @@ static const var_t config_vars[] = {
     NUM("PERSIST_WORKERS", V_WORKERS, persist_workers, 0, 1024),
     STR("LOG_DIR", log_dir),
     NUM("LOG_LEVEL", V_LOG_LEVEL, log_level, 0, 0),
+    NUM("LOG_STDERR", V_BOOL, log_stderr, 0, 1),
     NUM("SHUTDOWN_SECONDS", V_INT, shutdown_seconds, 0, 3600),
     STR("SWAGGER_UI_URL", swagger_ui_url),
     STR("API_TOKEN", api_token),

@@ -40,6 +40,7 @@ typedef struct config {
     int persist_workers;      /* PERSIST_WORKERS */
     char log_dir[1024];       /* LOG_DIR */
     int log_level;            /* LOG_LEVEL debug|info|warn|error -> log_level_t */
+    int log_stderr;           /* LOG_STDERR 0|1: log lines copied to stderr too */
     int shutdown_seconds;     /* SHUTDOWN_SECONDS */
     char swagger_ui_url[512]; /* SWAGGER_UI_URL, base URL of swagger-ui-dist assets */
     char api_token[256];      /* API_TOKEN, empty = uploads open */

@@ -31,6 +31,7 @@ static char log_path[PATH_MAX];
  * Lock-free atomics: the signal handlers may touch them (C11 7.14.1.1). */
 static _Atomic int log_fd = -1;
 static _Atomic int log_reopen_pending;
+static _Atomic int log_stderr_copy = 1; /* log_set_stderr_copy() */
 static int log_min_level = LOG_INFO;
 static __thread char log_thread_name[32] = "main";
 
@@ -131,8 +132,10 @@ void log_write(log_level_t level, const char *fmt, ...)
 
     int fd = log_fd;
     if (fd >= 0) log_write_all(fd, line, len);
-    log_write_all(STDERR_FILENO, line, len);
+    if (fd < 0 || atomic_load(&log_stderr_copy)) log_write_all(STDERR_FILENO, line, len);
 }
+
+void log_set_stderr_copy(int on) { atomic_store(&log_stderr_copy, on ? 1 : 0); }
 
 static void on_sighup(int sig)
 {
@@ -149,7 +152,7 @@ static void on_crash(int sig)
     int fd = log_fd;
     void *frames[64];
     int n = backtrace(frames, 64);
-    int targets[2] = {fd, STDERR_FILENO};
+    int targets[2] = {fd, fd < 0 || atomic_load(&log_stderr_copy) ? STDERR_FILENO : -1};
     for (int t = 0; t < 2; t++) {
         int out = targets[t];
         if (out < 0) continue;

@@ -20,6 +20,12 @@ int log_level_parse(const char *s);
 int log_open(const char *service, const char *dir, log_level_t level);
 void log_close(void);
 
+/* Whether each line also goes to stderr while the log file is open (default
+ * yes: a container's stderr is what `docker compose logs` shows). With 0, stderr
+ * gets only what cannot reach the file (before log_open(), or when it failed),
+ * so a supervisor that keeps stderr beside the log files holds no second copy. */
+void log_set_stderr_copy(int on);
+
 /* Names the calling thread in log lines ("main", "worker-2"); copied. */
 void log_set_thread_name(const char *name);
 

@@ -72,7 +72,7 @@ void api_accesslog_flush(api_accesslog_t *a)
     pthread_mutex_unlock(&a->mu);
     reopen_if_rotated(a);
     if (n > 0 && a->fd >= 0) log_write_all(a->fd, full, n);
-    if (n > 0 && a->to_stderr) log_write_all(STDERR_FILENO, full, n);
+    if (n > 0 && (a->to_stderr || a->fd < 0)) log_write_all(STDERR_FILENO, full, n);
     pthread_mutex_unlock(&a->io_mu);
 }
 

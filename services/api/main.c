@@ -74,6 +74,7 @@ int main(int argc, char **argv)
         printf("%d %s\n", status, body);
         return status == 200 ? 0 : 1;
     }
+    log_set_stderr_copy(cfg.log_stderr);
     if (log_open("api", cfg.log_dir, (log_level_t)cfg.log_level) != 0)
         fprintf(stderr, "imgcap-api: cannot open the log file in %s, logging to stderr only\n",
                 cfg.log_dir);

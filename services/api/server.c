@@ -1055,7 +1055,7 @@ api_server_t *api_server_start(const config_t *cfg, api_events_t *ev, char *err,
                          MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     s->cache = api_rowcache_new(ROWCACHE_SLOTS);
     s->blobs = api_blobcache_new(BLOB_SLOTS, BLOB_CACHE_BYTES);
-    s->alog = api_accesslog_open("api", cfg->log_dir, 1);
+    s->alog = api_accesslog_open("api", cfg->log_dir, cfg->log_stderr);
     if (s->cache == NULL || s->blobs == NULL || s->alog == NULL || build_docs(s) != 0) {
         snprintf(err, errlen, "out of memory or no thread for the access log");
         goto fail;

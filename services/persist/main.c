@@ -145,6 +145,7 @@ int main(int argc, char **argv)
     if (check)
         return persist_check(&cfg);
 
+    log_set_stderr_copy(cfg.log_stderr);
     if (log_open("persist", cfg.log_dir, (log_level_t)cfg.log_level) < 0)
         log_warn("cannot open the log file in %s, logging to stderr only", cfg.log_dir);
     log_set_thread_name("main");

@@ -391,6 +391,7 @@ int main(int argc, char **argv)
         log_close();
         return rc;
     }
+    log_set_stderr_copy(cfg.log_stderr);
     log_open("render", cfg.log_dir, (log_level_t)cfg.log_level);
     log_set_thread_name("main");
     int rc = run_service(&cfg);

@@ -502,6 +502,8 @@ static inline void bitr_topup(bitr_t *r)
 /* A reader at the start of segment i of sd. */
 static bitr_t segment(const scan_data_t *sd, size_t i)
 {
+    /* A scan with no data bytes left clean unallocated: NULL + 0 is undefined. */
+    if (!sd->clean) return (bitr_t){NULL, NULL, 0, 0};
     size_t from = i ? sd->mark[i - 1].at : 0;
     size_t to = i < sd->nmarks ? sd->mark[i].at : sd->clean_len;
     return (bitr_t){sd->clean + from, sd->clean + to, 0, 0};

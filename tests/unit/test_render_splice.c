@@ -687,6 +687,16 @@ START_TEST(odd_scan_data)
     ck_assert_ptr_nonnull(strstr(err, "JPEG"));
     ck_assert_int_eq(render(cx, &b, caption, &o, err, sizeof err), -1);
     free(b.p);
+    /* no scan data at all (SOS, then EOI): refused without touching the
+     * empty scan buffer (a null pointer plus zero, undefined behaviour) */
+    ck_assert_int_eq(render_splice_parse(in.p, in.n, &sp, err, sizeof err), 0);
+    buf_t empty = {malloc(sp.data + 2), sp.data + 2};
+    memcpy(empty.p, in.p, sp.data);
+    memcpy(empty.p + sp.data, "\xff\xd9", 2);
+    ck_assert_int_eq(render_splice_parse(empty.p, empty.n, &sp, err, sizeof err), 0);
+    ck_assert_uint_eq(sp.scan_end, sp.data);
+    ck_assert_int_eq(scan_proven(&empty, &sp, err, sizeof err), 0);
+    free(empty.p);
     /* truncated: no EOI at all */
     buf_t cut = {in.p, in.n - 100};
     ck_assert_int_eq(render_splice_parse(cut.p, cut.n, &sp, err, sizeof err), -1);
