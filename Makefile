@@ -95,7 +95,8 @@ $(BUILD)/obj/tests/unit/main.o: $(BUILD)/unit_suites.h
 $(BUILD)/obj/tests/unit/main.o: CFLAGS += -I$(BUILD)
 
 $(BUILD)/unit-tests: $(UNIT_OBJ) $(API_OBJ) $(RENDER_OBJ) $(PERSIST_OBJ) $(SHARED_OBJ)
-	$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) $(PKG_LIBS) -lpthread -lm -o $@
+	$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) $(PKG_LIBS) $(shell pkg-config --libs libturbojpeg) \
+	  -lpthread -lm -o $@
 
 unit: $(BUILD)/unit-tests
 	IMGCAP_ROOT=$(CURDIR) $(BUILD)/unit-tests

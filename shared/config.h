@@ -45,7 +45,7 @@ typedef struct config {
     char swagger_ui_url[512]; /* SWAGGER_UI_URL, base URL of swagger-ui-dist assets */
     char api_token[256];      /* API_TOKEN, empty = uploads open */
     int api_token_reads;      /* API_TOKEN_READS 0|1 */
-    char consumer_name[128];  /* CONSUMER_NAME, empty = <hostname>-<pid> */
+    char consumer_name[128];  /* CONSUMER_NAME: base of consumer names, empty = hostname */
     char sql_dir[1024];       /* SQL_DIR, the numbered schema scripts (deploy/sql) */
 } config_t;
 

@@ -1,12 +1,17 @@
 /* consumer.c - intake, outcome and lease actors of a queue consumer service. */
 #include "consumer.h"
 
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "actor.h"
+#include "consumer_ident.h"
 #include "log.h"
 #include "rqueue.h"
 #include "timeutil.h"
@@ -16,9 +21,13 @@
 #define OUTCOME_CAPACITY 256
 #define OUTCOME_BATCH_MAX 64  /* outcomes applied per round trip, at most */
 
+_Static_assert(CONSUMER_NAME_MAX <= RQ_CONSUMER_MAX, "a consumer name must fit an rqueue");
+
 struct consumer {
     consumer_opts_t opts;
-    char name[128];
+    consumer_ident_t ident;
+    char hostname[HOST_NAME_MAX + 1];
+    char name[CONSUMER_NAME_MAX];
     mailbox_t *jobs;      /* intake -> workers */
     actor_t intake, outcome, lease;
     stop_flag_t intake_stop;
@@ -37,15 +46,140 @@ void job_free(job_t *job)
 mailbox_t *consumer_jobs(consumer_t *c) { return c->jobs; }
 const char *consumer_name(const consumer_t *c) { return c->name; }
 
-void consumer_name_prefix(const config_t *cfg, char *out, size_t outlen)
+/* The hostname, or "" when it cannot be had (then no predecessor is presumed
+ * dead for being an earlier start of this container). */
+static void get_hostname(char *out, size_t outlen)
 {
-    if (cfg->consumer_name[0]) {
-        snprintf(out, outlen, "%s", cfg->consumer_name);
+    if (gethostname(out, outlen - 1) != 0) {
+        log_warn("gethostname: %s", strerror(errno));
+        out[0] = '\0';
+    }
+    out[outlen - 1] = '\0';
+}
+
+/* The base of this host's consumer names: CONSUMER_NAME, else the hostname. */
+static void name_base(const config_t *cfg, const char *hostname, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s",
+             cfg->consumer_name[0] ? cfg->consumer_name
+             : hostname[0]         ? hostname
+                                   : "consumer");
+}
+
+/* Hash of the kernel's boot id, 0 when unknown. */
+static uint32_t boot_tag(void)
+{
+    char id[64] = "";
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+    if (!f) return 0;
+    int ok = fgets(id, sizeof id, f) != NULL;
+    fclose(f);
+    if (!ok) return 0;
+    id[strcspn(id, "\n")] = '\0';
+    uint32_t h = consumer_ident_hash(id);
+    return h ? h : 1; /* 0 means unknown */
+}
+
+/* Inode of our pid namespace ("pid:[4026531836]"), 0 when unknown. */
+static uint32_t pidns_tag(void)
+{
+    char link[64];
+    ssize_t n = readlink("/proc/self/ns/pid", link, sizeof link - 1);
+    if (n <= 0) return 0;
+    link[n] = '\0';
+    if (strncmp(link, "pid:[", 5) != 0) return 0;
+    char *end;
+    errno = 0;
+    unsigned long long ino = strtoull(link + 5, &end, 10);
+    if (errno || end == link + 5 || strcmp(end, "]") != 0 || ino == 0 || ino > UINT32_MAX)
+        return 0;
+    return (uint32_t)ino;
+}
+
+/* Reads who this process is. The nonce makes the name unique per incarnation
+ * even when everything else repeats (a container restarted with the same
+ * hostname, pid, and a pid namespace inode the kernel reused). */
+static void self_ident(consumer_t *c)
+{
+    get_hostname(c->hostname, sizeof c->hostname);
+    name_base(c->opts.cfg, c->hostname, c->ident.base, sizeof c->ident.base);
+    c->ident.pid = (long)getpid();
+    c->ident.boot = boot_tag();
+    c->ident.pidns = pidns_tag();
+    if (getrandom(&c->ident.nonce, sizeof c->ident.nonce, GRND_NONBLOCK) !=
+        (ssize_t)sizeof c->ident.nonce) {
+        /* No entropy this early: the clock still differs between incarnations. */
+        c->ident.nonce = (uint32_t)(time_mono_ns() ^ time_now_ms() ^ (uint64_t)getpid());
+    }
+}
+
+/* kill(pid, 0) sends nothing, it only asks. A pid no process can have (a
+ * name forged in Redis) counts as running: then the lease decides. */
+static int pid_running(long pid, void *arg)
+{
+    (void)arg;
+    if (pid <= 0 || pid > INT_MAX) return 1;
+    return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
+}
+
+typedef struct reclaim_ctx {
+    consumer_t *c;
+    rqueue_t *rq;
+} reclaim_ctx_t;
+
+static int reclaim_if_dead(const char *name, void *arg)
+{
+    reclaim_ctx_t *rc = arg;
+    consumer_ident_t other;
+    if (consumer_ident_parse(name, &other) < 0) return 0;
+    const char *why = consumer_ident_predecessor_dead(&rc->c->ident, rc->c->hostname, &other,
+                                                      pid_running, NULL);
+    if (!why) return 0;
+    long n = rqueue_reclaim(rc->rq, rc->c->opts.queue, name);
+    if (n < 0)
+        log_warn("could not reclaim the in-flight ids of %s (%s); the reaper will after the lease",
+                 name, rqueue_error(rc->rq));
+    else if (n > 0)
+        log_warn("reclaimed %ld in-flight ids of %s to queue %s: a dead predecessor (%s)", n, name,
+                 rc->c->opts.queue, why);
+    else
+        log_info("forgot %s, a dead predecessor holding nothing (%s)", name, why);
+    return 0;
+}
+
+/* At start, returns at once the work of consumers that are surely dead (see
+ * consumer_ident_predecessor_dead) instead of after their lease; the others
+ * are left to the reaper. Our first heartbeat is written here, before intake
+ * starts: a process killed before the lease actor's first beat would leave a
+ * processing list that no heartbeat names, which the reaper never finds. */
+static void reclaim_predecessors(consumer_t *c, rqueue_t *rq)
+{
+    if (rqueue_heartbeat(rq, c->opts.queue) < 0) {
+        log_warn("first heartbeat failed: %s; dead predecessors are left to the reaper",
+                 rqueue_error(rq));
         return;
     }
-    char host[64] = "";
-    gethostname(host, sizeof host - 1);
-    snprintf(out, outlen, "%s-", host);
+    reclaim_ctx_t rc = {c, rq};
+    if (rqueue_consumers(rq, c->opts.queue, -1, reclaim_if_dead, &rc) < 0)
+        log_warn("listing consumers failed: %s; dead predecessors are left to the reaper",
+                 rqueue_error(rq));
+}
+
+static int match_base(const char *name, void *arg) { return consumer_ident_has_base(name, arg); }
+
+int consumer_check(const config_t *cfg, const char *queue, char *err, size_t errlen)
+{
+    rqueue_t *rq = rqueue_open(cfg->redis_url, cfg->redis_prefix, NULL, 2000, err, errlen);
+    if (!rq) return -1;
+    char hostname[HOST_NAME_MAX + 1], base[CONSUMER_BASE_MAX];
+    get_hostname(hostname, sizeof hostname);
+    name_base(cfg, hostname, base, sizeof base);
+    /* Any incarnation of exactly our base with a fresh heartbeat: inside a
+     * container, that is the service next to us. */
+    int rc = rqueue_consumers(rq, queue, (long)cfg->lease_seconds * 1000, match_base, base);
+    if (rc < 0) snprintf(err, errlen, "%s", rqueue_error(rq));
+    rqueue_close(rq);
+    return rc;
 }
 
 /* Opens this actor's own Redis connection, waiting (with backoff, logged)
@@ -279,12 +413,11 @@ consumer_t *consumer_start(const consumer_opts_t *opts)
         return NULL;
     }
     c->opts = *opts;
-    if (opts->cfg->consumer_name[0]) {
-        snprintf(c->name, sizeof c->name, "%s", opts->cfg->consumer_name);
-    } else {
-        char prefix[96]; /* "<hostname>-": at most 64 */
-        consumer_name_prefix(opts->cfg, prefix, sizeof prefix);
-        snprintf(c->name, sizeof c->name, "%s%d", prefix, (int)getpid());
+    self_ident(c);
+    if (consumer_ident_format(&c->ident, c->name, sizeof c->name) < 0) {
+        log_error("cannot make a consumer name of base '%s'", c->ident.base);
+        free(c);
+        return NULL;
     }
     c->jobs = mailbox_new(opts->jobs_capacity ? opts->jobs_capacity : 1);
     if (!c->jobs) {
@@ -299,6 +432,7 @@ consumer_t *consumer_start(const consumer_opts_t *opts)
         free(c);
         return NULL;
     }
+    reclaim_predecessors(c, probe);
     rqueue_close(probe);
     log_info("consumer %s of queue %s started", c->name, opts->queue);
     /* Lease first: the heartbeat must exist before we hold anything. */

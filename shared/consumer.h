@@ -74,12 +74,14 @@ void consumer_finish(consumer_t *c, job_t *job);
 void consumer_close_intake(consumer_t *c);
 void consumer_stop(consumer_t *c);
 
-/* The consumer name used for this process's processing list. */
+/* The consumer name used for this process's processing list and heartbeat:
+ * unique per process incarnation (consumer_ident.h). At start the consumer
+ * returns the in-flight ids of its surely dead predecessors to the queue. */
 const char *consumer_name(const consumer_t *c);
 
-/* What the names of this host's consumers start with, for `--check`:
- * CONSUMER_NAME when set (the whole name), else "<hostname>-" (the pid
- * follows). */
-void consumer_name_prefix(const config_t *cfg, char *out, size_t outlen);
+/* `--check` (container healthcheck): 1 if a consumer of queue with this host's
+ * name base (CONSUMER_NAME, else the hostname; see consumer_ident.h) has a
+ * heartbeat younger than LEASE_SECONDS, 0 if none, -1 with err on error. */
+int consumer_check(const config_t *cfg, const char *queue, char *err, size_t errlen);
 
 #endif

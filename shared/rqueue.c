@@ -31,7 +31,7 @@ struct rqueue {
     int nbatch, batch_cap;
     rq_url_t url;
     char prefix[64];
-    char consumer[128];
+    char consumer[RQ_CONSUMER_MAX];
     char err[512];
     int subscribed;
     int stale;            /* the server said it is no primary: look it up again */
@@ -225,6 +225,11 @@ rqueue_t *rqueue_open(const char *url, const char *prefix, const char *consumer,
         return NULL;
     }
     snprintf(rq->prefix, sizeof rq->prefix, "%s", prefix);
+    if (consumer && strlen(consumer) >= sizeof rq->consumer) {
+        snprintf(err, errlen, "consumer name longer than %d bytes", RQ_CONSUMER_MAX - 1);
+        free(rq);
+        return NULL;
+    }
     snprintf(rq->consumer, sizeof rq->consumer, "%s", consumer ? consumer : "");
     uint64_t deadline = time_mono_ms() + (uint64_t)(connect_timeout_ms > 0 ? connect_timeout_ms : 0);
     for (int attempt = 0;; attempt++) {
@@ -397,7 +402,11 @@ static const char LUA_REAP[] = LUA_PRELUDE
     "end\n"
     "return moved\n";
 
-/* release: ARGV prefix, queue, consumer (graceful shutdown) */
+/* release: ARGV prefix, queue, consumer. A consumer's graceful shutdown, and
+ * the return of a dead predecessor's ids (rqueue_reclaim): the same move as
+ * the reaper's, so a late outcome of that consumer finds the id gone from its
+ * list and is refused, and the next take counts the delivery against
+ * MAX_ATTEMPTS as after a reap. */
 static const char LUA_RELEASE[] = LUA_PRELUDE
     "local q, c = ARGV[2], ARGV[3]\n"
     "local proc = P .. 'q:' .. q .. ':processing:' .. c\n"
@@ -420,14 +429,12 @@ static const char LUA_STATS[] = LUA_PRELUDE
     "return {redis.call('LLEN', P .. 'q:' .. q), inflight, "
     "redis.call('LLEN', P .. 'q:' .. q .. ':dead'), live}\n";
 
-/* live consumer of a host: ARGV prefix, queue, lease_ms, name prefix */
-static const char LUA_LIVE[] = LUA_PRELUDE
-    "local live = redis.call('ZRANGEBYSCORE', P .. 'consumers:' .. ARGV[2], "
-    "now - tonumber(ARGV[3]), '+inf')\n"
-    "for _, c in ipairs(live) do\n"
-    "  if string.sub(c, 1, #ARGV[4]) == ARGV[4] then return 1 end\n"
-    "end\n"
-    "return 0\n";
+/* consumers: ARGV prefix, queue, lease_ms -> names whose heartbeat is younger
+ * than lease_ms by Redis's clock (every consumer when lease_ms < 0) */
+static const char LUA_CONSUMERS[] = LUA_PRELUDE
+    "local lease = tonumber(ARGV[3])\n"
+    "return redis.call('ZRANGEBYSCORE', P .. 'consumers:' .. ARGV[2], "
+    "lease < 0 and '-inf' or now - lease, '+inf')\n";
 
 /* SHA1 of each script, computed by Redis on first load (SCRIPT LOAD), cached
  * per process. Scripts are constant, so a race between threads writing the
@@ -438,12 +445,22 @@ typedef struct {
 } script_t;
 
 static script_t scripts[] = {
-    {LUA_TAKE_MANY, ""}, {LUA_TAKE_ONE, ""}, {LUA_FORWARD, ""},   {LUA_ACK, ""},
-    {LUA_DEAD, ""},      {LUA_HEARTBEAT, ""}, {LUA_REAP, ""},
-    {LUA_RELEASE, ""},   {LUA_STATS, ""},    {LUA_LIVE, ""},
+    {LUA_TAKE_MANY, ""}, {LUA_TAKE_ONE, ""},  {LUA_FORWARD, ""}, {LUA_ACK, ""},
+    {LUA_DEAD, ""},      {LUA_HEARTBEAT, ""}, {LUA_REAP, ""},    {LUA_RELEASE, ""},
+    {LUA_STATS, ""},     {LUA_CONSUMERS, ""},
 };
-enum { S_TAKE_MANY, S_TAKE_ONE, S_FORWARD, S_ACK, S_DEAD, S_HEARTBEAT, S_REAP,
-       S_RELEASE, S_STATS, S_LIVE };
+enum {
+    S_TAKE_MANY,
+    S_TAKE_ONE,
+    S_FORWARD,
+    S_ACK,
+    S_DEAD,
+    S_HEARTBEAT,
+    S_REAP,
+    S_RELEASE,
+    S_STATS,
+    S_CONSUMERS
+};
 static pthread_mutex_t scripts_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int load_script(rqueue_t *rq, script_t *s)
@@ -891,7 +908,7 @@ int rqueue_apply(rqueue_t *rq, const char *queue, const char *next_queue, rq_op_
     for (int i = 0; i < n; i++) {
         rq_op_t *op = &ops[i];
         if (op->kind == RQ_OP_FORWARD) {
-            char staged[256];
+            char staged[512];
             snprintf(staged, sizeof staged, "%sstage:%s:%s", rq->prefix, rq->consumer, op->id);
             /* A day's TTL: a staged payload orphaned by a crash between this SET
              * and the script cannot leak for ever. */
@@ -1031,12 +1048,17 @@ int rqueue_reap(rqueue_t *rq, const char *queue, long lease_ms, long *moved)
     return 0;
 }
 
+long rqueue_reclaim(rqueue_t *rq, const char *queue, const char *consumer)
+{
+    const char *args[] = {queue, consumer};
+    return (long)script_int(rq, S_RELEASE, 2, args, NULL);
+}
+
 int rqueue_release_all(rqueue_t *rq, const char *queue)
 {
-    const char *args[] = {queue, rq->consumer};
-    long long n = script_int(rq, S_RELEASE, 2, args, NULL);
+    long n = rqueue_reclaim(rq, queue, rq->consumer);
     if (n < 0) return -1;
-    if (n > 0) log_info("returned %lld in-flight ids to queue %s", n, queue);
+    if (n > 0) log_info("returned %ld in-flight ids to queue %s", n, queue);
     return 0;
 }
 
@@ -1061,14 +1083,27 @@ int rqueue_stats(rqueue_t *rq, const char *queue, long lease_ms, rq_stats_t *out
     return rc;
 }
 
-int rqueue_has_live_consumer(rqueue_t *rq, const char *queue, long lease_ms,
-                             const char *name_prefix)
+int rqueue_consumers(rqueue_t *rq, const char *queue, long lease_ms,
+                     int (*each)(const char *name, void *arg), void *arg)
 {
     char lease[32];
     snprintf(lease, sizeof lease, "%ld", lease_ms);
-    const char *args[] = {queue, lease, name_prefix};
-    long long n = script_int(rq, S_LIVE, 3, args, NULL);
-    return n < 0 ? -1 : (int)n;
+    const char *args[] = {queue, lease};
+    redisReply *r = run_script(rq, S_CONSUMERS, 2, args, NULL);
+    if (!r) return -1;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        set_err(rq, "Redis: %s", "unexpected consumers reply");
+        freeReplyObject(r);
+        return -1;
+    }
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        /* Members are our own names, but a stray binary one must not be cut. */
+        if (e->type == REDIS_REPLY_STRING && strlen(e->str) == e->len) rc = each(e->str, arg);
+    }
+    freeReplyObject(r);
+    return rc;
 }
 
 /* ---- events ---- */

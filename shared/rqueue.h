@@ -27,6 +27,9 @@
 
 typedef struct rqueue rqueue_t;
 
+/* Longest consumer name, with its NUL. */
+#define RQ_CONSUMER_MAX 192
+
 typedef struct rq_msg {
     char id[UUID_STR_LEN];
     const unsigned char *payload; /* owned by the rqueue, valid until its next call */
@@ -127,15 +130,21 @@ int rqueue_reap(rqueue_t *rq, const char *queue, long lease_ms, long *moved);
  * the consumer set (graceful shutdown). */
 int rqueue_release_all(rqueue_t *rq, const char *queue);
 
+/* The same for another consumer, known to be dead (atomic, Lua): returns how
+ * many ids went back to the work list, or -1. Its late outcomes, if any, are
+ * refused like after a reap; deliveries keep counting against MAX_ATTEMPTS. */
+long rqueue_reclaim(rqueue_t *rq, const char *queue, const char *consumer);
+
 /* waiting, in_flight (all processing lists), dead and live consumers (heartbeat
  * younger than lease_ms). */
 int rqueue_stats(rqueue_t *rq, const char *queue, long lease_ms, rq_stats_t *out);
 
-/* Liveness for `--check` (docker healthchecks): 1 if a consumer whose name
- * starts with name_prefix (consumer_name_prefix()) has a heartbeat on queue
- * younger than lease_ms, 0 if not, -1 on error. */
-int rqueue_has_live_consumer(rqueue_t *rq, const char *queue, long lease_ms,
-                             const char *name_prefix);
+/* Calls each(name, arg) for every consumer of queue whose heartbeat is younger
+ * than lease_ms (every consumer when lease_ms < 0), until each returns nonzero.
+ * each may use rq (the list is read before). Returns what each returned last
+ * (0 when the walk ended), or -1 on error. */
+int rqueue_consumers(rqueue_t *rq, const char *queue, long lease_ms,
+                     int (*each)(const char *name, void *arg), void *arg);
 
 /* Parsed REDIS_URL (pure, for tests). */
 typedef struct rq_url {

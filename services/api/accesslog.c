@@ -16,6 +16,8 @@
 
 #define BUF_BYTES (64 * 1024)
 #define LINE_MAX_BYTES 4096
+/* ` why="..."` at its longest: every byte escaped to four. */
+#define WHY_ROOM (8 + 4 * API_ACCESSLOG_WHY_MAX)
 
 struct api_accesslog {
     pthread_mutex_t mu; /* buf, len, last_line_ms, stop */
@@ -170,8 +172,30 @@ static void put_timestamp(char *line, size_t *len, uint64_t unix_ms)
     *len = cached_len + 4;
 }
 
+/* Appends ` why="<text>"` (line has WHY_ROOM left): text escaped by
+ * log_escape, and its quotes as \x22 (log_escape leaves no bare backslash, so
+ * this reads as the same escape). A cut text ends on a whole UTF-8 character. */
+static void put_why(char *line, size_t room, size_t *len, const char *why)
+{
+    size_t n = strnlen(why, API_ACCESSLOG_WHY_MAX);
+    if (why[n] != '\0')
+        while (n > 0 && ((unsigned char)why[n] & 0xC0) == 0x80) n--;
+    put(line, room, len, " why=\"");
+    for (size_t i = 0; i < n;) {
+        size_t run = strcspn(why + i, "\"");
+        if (run > n - i) run = n - i;
+        *len += log_escape(line + *len, room - *len, why + i, run);
+        i += run;
+        if (i < n) {
+            put(line, room, len, "\\x22");
+            i++;
+        }
+    }
+    put(line, room, len, "\"");
+}
+
 void api_accesslog_request(api_accesslog_t *a, const char *method, const char *url, int status,
-                           uint64_t elapsed_ns, const char *id)
+                           uint64_t elapsed_ns, const char *id, const char *why)
 {
     if (!log_enabled(LOG_INFO)) return;
     char msg[LINE_MAX_BYTES];
@@ -189,7 +213,7 @@ void api_accesslog_request(api_accesslog_t *a, const char *method, const char *u
     put(msg, room, &m, "ms id=");
     put(msg, room, &m, id);
 
-    char line[LINE_MAX_BYTES + 256];
+    char line[LINE_MAX_BYTES + 256 + WHY_ROOM];
     size_t len = 0, lroom = sizeof line - 1; /* one byte kept for the newline */
     put_timestamp(line, &len, time_now_ms());
     put(line, lroom, &len, " INFO ");
@@ -197,7 +221,8 @@ void api_accesslog_request(api_accesslog_t *a, const char *method, const char *u
     put(line, lroom, &len, "[");
     put_uint(line, lroom, &len, (uint64_t)a->pid);
     put(line, lroom, &len, "] http: ");
-    len += log_escape(line + len, lroom - len, msg, m);
+    len += log_escape(line + len, lroom - WHY_ROOM - len, msg, m);
+    if (why != NULL && why[0] != '\0') put_why(line, lroom, &len, why);
     line[len++] = '\n';
 
     uint64_t now = time_mono_ms();

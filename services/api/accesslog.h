@@ -24,6 +24,7 @@
 
 #define API_ACCESSLOG_FLUSH_MS 100
 #define API_ACCESSLOG_IDLE_MS 20
+#define API_ACCESSLOG_WHY_MAX 300
 
 typedef struct api_accesslog api_accesslog_t;
 
@@ -35,10 +36,15 @@ typedef struct api_accesslog api_accesslog_t;
 api_accesslog_t *api_accesslog_open(const char *service, const char *dir, int to_stderr);
 
 /* Appends the line of one answered request, with "http" as its thread:
- * "<method> <url> <status> <ms, one decimal>ms id=<id>". Formatted by hand:
+ * "<method> <url> <status> <ms, one decimal>ms id=<id>[ why="<why>"]".
+ * why says why a request was refused or failed (the caller passes one for
+ * 4xx and 5xx answers; NULL or "" for none): without it a 4xx line told an
+ * operator nothing. It is escaped like the rest of the line (log_escape) and
+ * its quotes as \x22 too, so the field ends at the line's last quote whatever
+ * the client sent; cut to API_ACCESSLOG_WHY_MAX bytes. Formatted by hand:
  * printf took most of a line's cost. */
 void api_accesslog_request(api_accesslog_t *a, const char *method, const char *url, int status,
-                           uint64_t elapsed_ns, const char *id);
+                           uint64_t elapsed_ns, const char *id, const char *why);
 
 /* Writes what is buffered now (reopening the file if it was rotated). */
 void api_accesslog_flush(api_accesslog_t *a);

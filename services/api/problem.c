@@ -29,6 +29,23 @@ const char *api_status_title(int status)
     }
 }
 
+int api_problem_member_reserved(const char *name)
+{
+    static const char *const reserved[] = {"type",   "title",    "status",
+                                           "detail", "instance", "errors"};
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+        if (strcmp(name, reserved[i]) == 0) return 1;
+    return 0;
+}
+
+/* RFC 9457's own members keep their meaning: generic clients read "status" as
+ * the HTTP status number, so an extension never replaces it (a failed image's
+ * pipeline state once did, as "status":"failed"). 0, or -1 out of memory. */
+static int set_extension(json_t *doc, const char *key, json_t *value)
+{
+    return api_problem_member_reserved(key) ? 0 : json_object_set(doc, key, value);
+}
+
 char *api_problem_json(int status, const char *type, const char *title, const char *detail,
                        const api_field_error_t *errors, int nerrors, const json_t *extra)
 {
@@ -49,7 +66,7 @@ char *api_problem_json(int status, const char *type, const char *title, const ch
     if (extra != NULL && json_is_object(extra)) {
         const char *key;
         json_t *value;
-        json_object_foreach((json_t *)extra, key, value) bad |= json_object_set(doc, key, value);
+        json_object_foreach((json_t *)extra, key, value) bad |= set_extension(doc, key, value);
     }
     /* json_string() returns NULL for text that is not UTF-8; set_new then fails,
      * so a bad detail can never produce a half-built document. */

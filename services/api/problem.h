@@ -14,14 +14,17 @@
 const char *api_status_title(int status);
 
 /* Builds {"type","title","status","detail"[,"errors":[{"field","message"}]]}
- * plus every member of extra (an object, may be NULL; not stolen). A member of
- * extra replaces a standard one of the same name: design section 3 wants the
- * problem of a dead-lettered image to say "status":"failed", like the 202 body
- * {"id","status"} of the same resource (RFC 9457 consumers ignore a status
- * member that is not a number; the HTTP status line still says 422). type NULL = "about:blank",
+ * plus every member of extra (an object, may be NULL; not stolen) except the
+ * reserved ones (api_problem_member_reserved), which extra cannot replace: a
+ * dead-lettered image's pipeline state goes in "state", while "status" stays
+ * the HTTP status number generic clients expect. type NULL = "about:blank",
  * title NULL = api_status_title(status), detail NULL = no detail member. errors are added when
  * nerrors > 0. Returns a NUL-terminated string the caller frees with free(), or NULL when out of
  * memory. */
+/* True for the members RFC 9457 defines (type, title, status, detail, instance)
+ * and our "errors": a problem's extension members must not use those names. */
+int api_problem_member_reserved(const char *name);
+
 char *api_problem_json(int status, const char *type, const char *title, const char *detail,
                        const api_field_error_t *errors, int nerrors, const json_t *extra);
 

@@ -89,6 +89,7 @@ struct call {
     struct _u_response *resp;
     char param[UUID_STR_LEN + 1]; /* the route's {id} segment, decoded; longer is cut */
     char id[UUID_STR_LEN];        /* the image this request is about, for the access log */
+    char why[API_ACCESSLOG_WHY_MAX + 1]; /* a problem's detail, for the access log */
     api_conn_t *conn;             /* backend slot, taken on first use, returned by dispatch() */
 };
 
@@ -132,6 +133,13 @@ static void reply_problem(call_t *c, int status, const char *type, const char *t
                           const char *detail, const api_field_error_t *errs, int nerrs,
                           json_t *extra)
 {
+    /* What the access log line of a refused request says (the first field
+     * error names the culprit of a validation problem). */
+    const char *said = detail ? detail : title ? title : api_status_title(status);
+    if (nerrs > 0)
+        snprintf(c->why, sizeof c->why, "%s (%s: %s)", said, errs[0].field, errs[0].message);
+    else
+        snprintf(c->why, sizeof c->why, "%s", said);
     char *doc = api_problem_json(status, type, title, detail, errs, nerrs, extra);
     if (doc == NULL) /* a detail or field text that is not UTF-8: keep the status */
         doc = api_problem_json(status, type, title, NULL, NULL, 0, NULL);
@@ -682,10 +690,13 @@ static void handle_image(call_t *c)
         reply_json(c, 202, json_pack("{s:s, s:s}", "id", id, "status", lk.status.stage));
         return;
     case IMG_FAILED: {
-        json_t *extra = json_pack("{s:s, s:s}", "id", id, "status", "failed");
         /* The stored reason may have been cut inside a UTF-8 sequence. */
         utf8_truncate_valid(lk.status.error);
         const char *reason = lk.status.error[0] ? lk.status.error : "processing failed";
+        /* The pipeline state is "state" here ("status" is the problem's HTTP
+         * status, 422); the 202 of the same resource names the stage "status",
+         * as it is no problem document. */
+        json_t *extra = json_pack("{s:s, s:s, s:s}", "id", id, "state", "failed", "reason", reason);
         char detail[600];
         snprintf(detail, sizeof detail, "the image could not be processed: %s", reason);
         reply_problem(c, 422, PROBLEM_FAILED, "Image processing failed", detail, NULL, 0, extra);
@@ -912,8 +923,9 @@ static int dispatch(const struct _u_request *req, struct _u_response *resp, void
     double secs = (double)elapsed / 1e9;
     int status = (int)resp->status;
     api_metrics_observe(route->id, m, status, secs);
+    const char *why = status < 400 ? NULL : c.why[0] ? c.why : api_status_title(status);
     api_accesslog_request(c.srv->alog, m, req->http_url ? req->http_url : "", status, elapsed,
-                          c.id[0] ? c.id : "-");
+                          c.id[0] ? c.id : "-", why);
     /* Always COMPLETE: U_CALLBACK_ERROR would replace our body with a plain 500. */
     return U_CALLBACK_COMPLETE;
 }

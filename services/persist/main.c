@@ -41,20 +41,12 @@ static void persist_usage(FILE *out)
 static int persist_check(const config_t *cfg)
 {
     log_open("persist", NULL, LOG_WARN);
-    char err[256];
-    rqueue_t *rq = rqueue_open(cfg->redis_url, cfg->redis_prefix, NULL, 2000, err, sizeof err);
-    if (!rq) {
-        fprintf(stderr, "imgcap-persist --check: redis: %s\n", err);
-        return 1;
-    }
-    char prefix[128];
-    consumer_name_prefix(cfg, prefix, sizeof prefix);
-    int live = rqueue_has_live_consumer(rq, RQ_QUEUE_PERSIST, (long)cfg->lease_seconds * 1000, prefix);
+    char err[512];
+    int live = consumer_check(cfg, RQ_QUEUE_PERSIST, err, sizeof err);
     if (live < 0)
-        fprintf(stderr, "imgcap-persist --check: redis: %s\n", rqueue_error(rq));
+        fprintf(stderr, "imgcap-persist --check: redis: %s\n", err);
     else if (live == 0)
-        fprintf(stderr, "imgcap-persist --check: no live persist consumer\n");
-    rqueue_close(rq);
+        fprintf(stderr, "imgcap-persist --check: no live persist consumer on this host\n");
     return live == 1 ? 0 : 1;
 }
 

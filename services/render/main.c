@@ -169,19 +169,11 @@ static int run_once(const config_t *cfg, const char *in, const char *out, const 
 static int run_check(const config_t *cfg)
 {
     char err[512];
-    rqueue_t *rq = rqueue_open(cfg->redis_url, cfg->redis_prefix, NULL, 0, err, sizeof err);
-    if (!rq) {
-        fprintf(stderr, "imgcap-render --check: %s\n", err);
-        return 1;
-    }
-    char prefix[128];
-    consumer_name_prefix(cfg, prefix, sizeof prefix);
-    int live = rqueue_has_live_consumer(rq, RQ_QUEUE_RENDER, (long)cfg->lease_seconds * 1000, prefix);
+    int live = consumer_check(cfg, RQ_QUEUE_RENDER, err, sizeof err);
     if (live < 0)
-        fprintf(stderr, "imgcap-render --check: %s\n", rqueue_error(rq));
+        fprintf(stderr, "imgcap-render --check: %s\n", err);
     else if (!live)
         fprintf(stderr, "imgcap-render --check: no live render consumer on this host\n");
-    rqueue_close(rq);
     return live == 1 ? 0 : 1;
 }
 

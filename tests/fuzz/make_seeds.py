@@ -77,6 +77,9 @@ def main():
     write("utf8", "cyrillic", "С начала фазы запрещающего сигнала прошло: 7 секунд")
     write("utf8", "mixed", "日本語 \U0001F6A6 é\u0301 \u00a0\u2028")
     write("utf8", "invalid", b"\xc0\xaf \xed\xa0\x80 \xf4\x90\x80\x80 \xe2\x82 \x00 \xff")
+    write("consumer_ident", "hostname", "3f2a9c1d0b7e-6-5d41402a-effffffc-a1b2c3d4")
+    write("consumer_ident", "named", "camera-7-render-4194304-00000000-f0000436-0000ffff")
+    write("consumer_ident", "legacy", "3f2a9c1d0b7e-6")
 
     with open(os.path.join(ROOT, ".env"), "rb") as f:
         write("config", "repo_env", f.read())

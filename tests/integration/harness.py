@@ -368,12 +368,15 @@ class Stack:
 
     # -- services --
 
-    def start_service(self, name, extra_env=None):
+    def start_service(self, name, extra_env=None, wrap=()):
+        """wrap: a command prefix, e.g. ("unshare", "--pid", "--fork") to run the
+        service the way a container would."""
         env = dict(os.environ)
         env.update(self.env)
         env.update(extra_env or {})
         err = open(os.path.join(self.log_dir, "%s.stderr" % name), "ab")
-        proc = subprocess.Popen(self.prefix + [os.path.join(BIN_DIR, "imgcap-" + name)], env=env,
+        proc = subprocess.Popen(self.prefix + list(wrap) + [os.path.join(BIN_DIR, "imgcap-" + name)],
+                                env=env,
                                 stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT)
         err.close()
         self.procs[name] = proc

@@ -278,6 +278,22 @@ def check_openapi_31(test, doc):
     test.assertIn("503", doc["paths"]["/health"]["get"]["responses"])
     for schema in doc["components"]["schemas"].values():
         test.assertIn("type", schema)
+    # RFC 9457: a problem's "status" is the HTTP status number, in every schema and
+    # example of a problem answer (a failed image's once said "failed").
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            for code, resp in op["responses"].items():
+                media = resolve(doc, resp).get("content", {}).get("application/problem+json")
+                if not media:
+                    continue
+                schema = resolve(doc, media["schema"])
+                for alt in schema.get("oneOf", [schema]):
+                    status = resolve(doc, alt)["properties"]["status"]
+                    test.assertEqual(status["type"], "integer", (path, method, code))
+                examples = [media["example"]] if "example" in media else []
+                examples += [resolve(doc, e)["value"] for e in media.get("examples", {}).values()]
+                for example in examples:
+                    test.assertEqual(example["status"], int(code), (path, method, code))
     test.assertIn(CAPTION, json.dumps(doc, ensure_ascii=False))
 
 
@@ -378,14 +394,14 @@ class Pipeline(unittest.TestCase):
 
     def test_failed_image_is_422_with_reason(self):
         image_id, r = self.upload_and_wait(read_data("truncated.jpg"), "broken")
-        doc = r.json()
-        self.assertEqual(r.status, 422, r.body)
-        self.assertEqual(r.header("Content-Type"), "application/problem+json")
-        self.assertEqual(doc["status"], "failed")
+        # A problem like any other: "status" is the HTTP status number (it was the
+        # pipeline's "failed", which generic RFC 9457 clients cannot read).
+        doc = is_problem(self, r, 422)
+        self.assertEqual(doc["type"], "urn:imgcap:problem:image-failed")
+        self.assertEqual(doc["state"], "failed")
         self.assertEqual(doc["id"], image_id)
-        self.assertTrue(doc["detail"])
-        for key in ("type", "title"):
-            self.assertIn(key, doc)
+        self.assertIn("Premature end of JPEG file", doc["reason"])
+        self.assertIn(doc["reason"], doc["detail"])
 
     def test_keyset_pages(self):
         ids = []
@@ -576,6 +592,8 @@ class AccessLog(unittest.TestCase):
             image_id = s.upload(JPEG, "logged").json()["id"]
             for i in range(200):
                 s.request("GET", "/api/images/%s?n=%d" % (image_id, i))
+            s.request("GET", "/api/images?limit=0")
+            s.upload(read_data("not_a_jpeg.jpg"), "what is this")
             s.request("GET", "/nope%0aforged")
             wait_until(lambda: any("/nope" in x for x in self.access_lines(s, "api.log")), 10,
                        what="the batch to be written")
@@ -594,6 +612,17 @@ class AccessLog(unittest.TestCase):
                     self.assertEqual(gets[-1].split(" http: ")[1].split(" ")[1],
                                      "/api/images/%s?n=199" % image_id)
                     self.assertTrue(any("GET /nope%0aforged 404" in x for x in lines))
+                    # A refused request says why (it said only its status), 2xx do not.
+                    status = {x: int(x.split(" http: ")[1].split(" ")[2]) for x in lines}
+                    refused = {str(status[x]): x for x in lines if status[x] >= 400}
+                    self.assertEqual(set(refused), {"404", "415", "422"}, refused)
+                    self.assertFalse(any("why=" in x for x in lines if status[x] < 400))
+                    self.assertTrue(refused["404"].endswith(
+                        ' why="there is no resource at this path"'), refused["404"])
+                    self.assertRegex(refused["422"], r'GET /api/images\?limit=0 422 [\d.]+ms '
+                                     r'id=- why="a parameter is not valid \(limit: ')
+                    self.assertRegex(refused["415"], r'POST /api/images 415 [\d.]+ms id=- '
+                                     r'why="[^"]*JPEG')
 
     def test_rotated_file_is_reopened(self):
         with Stack(services=("api",)) as s:

@@ -6,14 +6,28 @@ work and processing lists are empty."""
 import glob
 import os
 import signal
+import subprocess
 import threading
 import time
 import unittest
 
-from harness import Stack, read_data, wait_until
+from harness import BIN_DIR as BIN, Stack, read_data, wait_until
 
 JPEGS = [read_data(n) for n in ("camera_674x480.jpg", "camera_640x480_progressive.jpg",
                                 "camera_674x480_gray.jpg")]
+
+# A fresh pid namespace (the service is its pid 1) with its own /proc, as in a
+# container; the service dies with unshare.
+UNSHARE = ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc"]
+
+
+def namespace_init(proc):
+    """The pid (outside) of the first child of an `unshare --fork` process."""
+    def child():
+        with open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)) as f:
+            kids = f.read().split()
+        return int(kids[0]) if kids else None
+    return wait_until(child, 10, what="the namespace's first process")
 
 
 class Burst:
@@ -143,7 +157,7 @@ class ReliabilityTest(unittest.TestCase):
                 self.assertIn(i, s.log("render"))
             r = s.request("GET", "/api/images/" + corrupt)
             self.assertEqual(r.status, 422)
-            self.assertEqual(r.json().get("status"), "failed")
+            self.assertEqual((r.json()["status"], r.json()["state"]), (422, "failed"))
             self.assertTrue(s.queues_at_rest())
 
     def test_delivery_cap_dead_letters_a_message_that_never_finishes(self):
@@ -173,6 +187,87 @@ class ReliabilityTest(unittest.TestCase):
             render.send_signal(signal.SIGCONT)
             s.start_service("persist")
             self.assert_exactly_once(s, ids + more)
+
+    # -- a crashed consumer restarted under the same identity (container restart) --
+
+    def in_flight(self, s):
+        return sum(s.redis("LLEN", k) for k in s.redis("KEYS", "imgcap:q:render:processing:*"))
+
+    def crash_holding_work(self, s, pid):
+        """SIGKILLs render process `pid` at a moment it holds ids in flight (checked
+        while it is stopped, so the count cannot change under us); returns them."""
+        def stopped_holding():
+            os.kill(pid, signal.SIGSTOP)
+            n = self.in_flight(s)
+            if n == 0:
+                os.kill(pid, signal.SIGCONT)
+                time.sleep(0.02)
+            return n
+        n = wait_until(stopped_holding, 60, interval=0, what="render to hold ids in flight")
+        os.kill(pid, signal.SIGKILL)
+        return n
+
+    def restart_mid_burst(self, s, kill, start):
+        """An upload burst during which render dies holding work and is started
+        again at once. LEASE_SECONDS is longer than the test: the lease reaper
+        cannot be what brings the stranded ids back, only the new incarnation."""
+        burst = Burst(s, 80, pause=0.005).start()
+        try:
+            stranded = kill()
+            start()
+        finally:
+            burst.join()
+        self.assertGreater(stranded, 0)
+        self.assert_exactly_once(s, burst.accepted)
+        return stranded
+
+    def test_restarted_consumer_gets_its_predecessors_work_back(self):
+        env = {"LEASE_SECONDS": "3600", "RENDER_WORKERS": "1"}
+        with Stack(env=env) as s:
+            # A supervisor (deploy/local.sh, systemd) restarts it on this host: a new
+            # pid, the dead one's pid no longer running here.
+            def kill():
+                n = self.crash_holding_work(s, s.procs["render"].pid)
+                s.procs.pop("render").wait()
+                return n
+            stranded = self.restart_mid_burst(s, kill, lambda: s.start_service("render"))
+            wait_until(lambda: "reclaimed %d in-flight ids" % stranded in s.log("render"), 10,
+                       what="the reclaim logged")
+            # The same with CONSUMER_NAME, which used to be the whole consumer name: the
+            # restarted process took over the dead one's heartbeat and never saw its
+            # processing list again.
+            named = {"CONSUMER_NAME": "camera-7-render"}
+            self.assertEqual(s.stop_service("render"), 0)
+            s.start_service("render", extra_env=named)
+            self.restart_mid_burst(s, kill, lambda: s.start_service("render", extra_env=named))
+            # --check still finds the live consumer of that name, and only it.
+            live = [n.decode() for n in s.redis("ZRANGE", "imgcap:consumers:render", 0, -1)]
+            self.assertEqual(len(live), 1, live)
+            self.assertTrue(live[0].startswith("camera-7-render-"), live)
+            check = [os.path.join(BIN, "imgcap-render"), "--check"]
+            p = subprocess.run(check, env=dict(os.environ, **s.env, **named),
+                               capture_output=True, text=True)
+            self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_restarted_container_gets_its_predecessors_work_back(self):
+        """What `restart: unless-stopped` and `init: true` do: the same hostname, a
+        fresh pid namespace in which the service has the same pid as before."""
+        probe = subprocess.run(UNSHARE + ["true"], capture_output=True)
+        if probe.returncode != 0:
+            self.skipTest("cannot create a pid namespace here: %s" % probe.stderr.decode())
+        with Stack(env={"LEASE_SECONDS": "3600", "RENDER_WORKERS": "1"}) as s:
+            s.stop_service("render")
+            first = s.start_service("render", wrap=UNSHARE)
+            stranded = self.restart_mid_burst(
+                s, lambda: self.crash_holding_work(s, namespace_init(first)),
+                lambda: s.start_service("render", wrap=UNSHARE))
+            first.wait()
+            names = [n.decode() for n in s.redis("ZRANGE", "imgcap:consumers:render", 0, -1)]
+            self.assertEqual(len(names), 1, names)
+            self.assertIn("reclaimed %d in-flight ids" % stranded, s.log("render"))
+            # Stop the namespace's init (unshare itself ignores SIGTERM).
+            os.kill(namespace_init(s.procs["render"]), signal.SIGTERM)
+            self.assertEqual(s.stop_service("render"), 0)
 
     def test_sigterm_returns_in_flight_work(self):
         with Stack(env={"RENDER_WORKERS": "1"}) as s:

@@ -221,6 +221,11 @@ class ServiceTest(unittest.TestCase):
                        what="the named render consumer to be live")
             p = run("--check", env=dict(s.env, CONSUMER_NAME="camera-8-render"))
             self.assertEqual(p.returncode, 1, p.stderr)
+            # the name is "camera-7-render-<pid>-<incarnation>": a base that merely
+            # starts it is another consumer
+            p = run("--check", env=dict(s.env, CONSUMER_NAME="camera-7"))
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn(b"no live render consumer", p.stderr)
             self.assertEqual(s.stop_service("render"), 0)
 
 

@@ -34,7 +34,7 @@ START_TEST(lines_batch_escape_and_reach_the_file)
     snprintf(path, sizeof path, "%s/svc.log", dir);
     api_accesslog_t *a = api_accesslog_open("svc", dir, 0);
     ck_assert_ptr_nonnull(a);
-    api_accesslog_request(a, "GET", "/a\nb\\c", 200, 1250000, "-");
+    api_accesslog_request(a, "GET", "/a\nb\\c", 200, 1250000, "-", NULL);
     api_accesslog_flush(a);
     char *text = read_all(path);
     ck_assert_ptr_nonnull(text);
@@ -45,7 +45,7 @@ START_TEST(lines_batch_escape_and_reach_the_file)
     char url[32];
     for (int i = 0; i < 3000; i++) {
         snprintf(url, sizeof url, "/line/%d", i);
-        api_accesslog_request(a, "GET", url, 404, (uint64_t)i * 100000, "-");
+        api_accesslog_request(a, "GET", url, 404, (uint64_t)i * 100000, "-", NULL);
     }
     api_accesslog_close(a); /* writes the rest */
     text = read_all(path);
@@ -66,16 +66,58 @@ START_TEST(rotated_file_is_reopened_at_the_next_flush)
     snprintf(path, sizeof path, "%s/svc.log", dir);
     snprintf(old, sizeof old, "%s/svc.log.1", dir);
     api_accesslog_t *a = api_accesslog_open("svc", dir, 0);
-    api_accesslog_request(a, "GET", "/before", 200, 0, "-");
+    api_accesslog_request(a, "GET", "/before", 200, 0, "-", NULL);
     api_accesslog_flush(a);
     ck_assert_int_eq(rename(path, old), 0);
-    api_accesslog_request(a, "GET", "/after", 200, 0, "-");
+    api_accesslog_request(a, "GET", "/after", 200, 0, "-", NULL);
     api_accesslog_close(a); /* its last flush looks at the path first */
     ck_assert_ptr_nonnull(strstr(read_all(old), "http: GET /before 200 0.0ms id=-\n"));
     ck_assert_ptr_null(strstr(read_all(old), "after"));
     ck_assert_ptr_nonnull(strstr(read_all(path), "http: GET /after 200 0.0ms id=-\n"));
     unlink(path);
     unlink(old);
+    rmdir(dir);
+}
+END_TEST
+
+START_TEST(refused_requests_say_why)
+{
+    char dir[] = "/tmp/imgcap-accesslog-XXXXXX", path[64];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/svc.log", dir);
+    api_accesslog_t *a = api_accesslog_open("svc", dir, 0);
+    ck_assert_ptr_nonnull(a);
+    api_accesslog_request(a, "GET", "/api/images/x", 422, 300000, "-",
+                          "a parameter is not valid (id: must be a UUID)");
+    /* Quotes and control characters cannot end the field or the line early. */
+    api_accesslog_request(a, "POST", "/api/images", 415, 0, "-", "not \"a\" JPEG\n\\x");
+    api_accesslog_request(a, "GET", "/ok", 200, 0, "-", "");
+    api_accesslog_request(a, "GET", "/ok2", 200, 0, "-", NULL);
+    /* Cut to API_ACCESSLOG_WHY_MAX bytes on a whole UTF-8 character ("я" is 2). */
+    char why[2 * API_ACCESSLOG_WHY_MAX + 2] = "x";
+    for (int i = 0; i < API_ACCESSLOG_WHY_MAX; i++) strcat(why, "я");
+    api_accesslog_request(a, "GET", "/long", 503, 0, "-", why);
+    /* The longest URL still leaves room for the whole field and its end quote. */
+    static char url[8192];
+    memset(url, '\x01', sizeof url - 1);
+    api_accesslog_request(a, "GET", url, 404, 0, "-", "there is no resource at this path");
+    api_accesslog_close(a);
+    char *text = read_all(path);
+    ck_assert_int_eq(count_lines(text), 6);
+    ck_assert_ptr_nonnull(strstr(
+        text, "http: GET /api/images/x 422 0.3ms id=- why=\"a parameter is not valid (id: must be "
+              "a UUID)\"\n"));
+    ck_assert_ptr_nonnull(strstr(
+        text, "http: POST /api/images 415 0.0ms id=- why=\"not \\x22a\\x22 JPEG\\x0a\\x5cx\"\n"));
+    ck_assert_ptr_nonnull(strstr(text, "http: GET /ok 200 0.0ms id=-\n"));
+    ck_assert_ptr_nonnull(strstr(text, "http: GET /ok2 200 0.0ms id=-\n"));
+    const char *cut = strstr(text, "http: GET /long 503 0.0ms id=- why=\"x");
+    ck_assert_ptr_nonnull(cut);
+    const char *q = strchr(cut, '"'), *end = strchr(q + 1, '"');
+    ck_assert_int_eq((int)(end - q - 1), API_ACCESSLOG_WHY_MAX - 1); /* "x" + 149 x "я" */
+    ck_assert_int_eq(end[1], '\n');
+    ck_assert_ptr_nonnull(strstr(text, " why=\"there is no resource at this path\"\n"));
+    unlink(path);
     rmdir(dir);
 }
 END_TEST
@@ -91,7 +133,7 @@ static void *writer(void *arg)
     char url[32];
     for (int i = 0; i < PER_WRITER; i++) {
         snprintf(url, sizeof url, "/w%d/%d", w, i);
-        api_accesslog_request(shared_log, "GET", url, 200, 0, "-");
+        api_accesslog_request(shared_log, "GET", url, 200, 0, "-", NULL);
     }
     return NULL;
 }
@@ -135,6 +177,7 @@ Suite *api_accesslog_suite(void)
     TCase *tc = tcase_create("accesslog");
     tcase_add_test(tc, lines_batch_escape_and_reach_the_file);
     tcase_add_test(tc, rotated_file_is_reopened_at_the_next_flush);
+    tcase_add_test(tc, refused_requests_say_why);
     tcase_add_test(tc, concurrent_writers_lose_nothing_and_keep_their_order);
     suite_add_tcase(s, tc);
     return s;

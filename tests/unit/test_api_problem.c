@@ -29,14 +29,20 @@ START_TEST(problem_with_errors_and_extra)
 {
     api_field_error_t errs[2] = {{"image", "the image part is missing"},
                                  {"description", "слишком длинно"}};
-    json_t *extra = json_pack("{s:s, s:s, s:i}", "status", "failed", "id", "abc", "x", 1);
+    json_t *extra = json_pack("{s:s, s:s, s:s, s:i, s:s}", "status", "failed", "state", "failed",
+                              "id", "abc", "x", 1, "type", "urn:other");
     char *s = api_problem_json(422, "urn:imgcap:problem:validation", "Unprocessable Content", "bad",
                                errs, 2, extra);
     json_decref(extra);
     json_t *doc = json_loads(s, 0, NULL);
     ck_assert_ptr_nonnull(doc);
-    /* An extra member replaces a standard one (a failed image's "status"). */
-    ck_assert_str_eq(json_string_value(json_object_get(doc, "status")), "failed");
+    /* An extension member cannot replace an RFC 9457 one: "status" stays the
+     * HTTP status number generic clients read (a failed image's "status":"failed"
+     * once replaced it); the pipeline state travels as "state". */
+    ck_assert(json_is_integer(json_object_get(doc, "status")));
+    ck_assert_int_eq((int)json_integer_value(json_object_get(doc, "status")), 422);
+    ck_assert_str_eq(json_string_value(json_object_get(doc, "state")), "failed");
+    ck_assert_int_eq((int)json_integer_value(json_object_get(doc, "x")), 1);
     ck_assert_str_eq(json_string_value(json_object_get(doc, "title")), "Unprocessable Content");
     ck_assert_str_eq(json_string_value(json_object_get(doc, "id")), "abc");
     ck_assert_str_eq(json_string_value(json_object_get(doc, "type")),
