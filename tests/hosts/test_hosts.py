@@ -179,10 +179,11 @@ class Cluster:
                 self.redis("HGETALL", "imgcap:status:" + i)))
         return "\n".join(out)
 
-    def held_by(self, host):
-        """Ids in the processing lists of `host`'s consumers."""
+    def held_by(self, host, queue="*"):
+        """Ids in the processing lists of `host`'s consumers (named
+        <host>-<service>-<incarnation>) of `queue`."""
         ids = []
-        for key in self.redis("KEYS", "imgcap:q:*:processing:%s-*" % host):
+        for key in self.redis("KEYS", "imgcap:q:%s:processing:%s-*" % (queue, host)):
             ids += [x.decode() for x in self.redis("LRANGE", key, 0, -1)]
         return ids
 
@@ -231,11 +232,10 @@ class HostsTest(unittest.TestCase):
         # ids and holds them (file written, row waiting): B surely holds work,
         # taken completely, when its own link is cut.
         c.net.cut("pg")
-        persist_b = "imgcap:q:persist:processing:b-persist"
         last, since = None, time.monotonic()
         deadline = time.monotonic() + 30
         while time.monotonic() - since < 1.0 and time.monotonic() < deadline:
-            now = c.redis("LRANGE", persist_b, 0, -1)
+            now = c.held_by("b", "persist")
             if now != last or not now:
                 last, since = now, time.monotonic()
             time.sleep(0.05)
@@ -244,7 +244,7 @@ class HostsTest(unittest.TestCase):
         c.net.cut("b")
         cut_at = time.monotonic()
         phases.append(("b cut", cut_at - t0))
-        held = sorted(x.decode() for x in c.redis("LRANGE", persist_b, 0, -1))
+        held = sorted(c.held_by("b", "persist"))
         held_all = c.held_by("b")
         time.sleep(1)
         c.net.restore("pg")

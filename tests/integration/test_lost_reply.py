@@ -39,8 +39,8 @@ class LostTakeReplyTest(unittest.TestCase):
             lost = r.json()["id"]
             self.assertEqual(s.redis("LREM", "imgcap:q:render", 0, lost), 1)
             s.start_service("render")
-            wait_until(lambda: s.redis("ZSCORE", "imgcap:consumers:render",
-                                       "lost-reply-render") is not None,
+            wait_until(lambda: any(n.startswith(b"lost-reply-render") for n in
+                                   s.redis("ZRANGE", "imgcap:consumers:render", 0, -1)),
                        20, what="render to heartbeat")
             s.redis("EVAL", BUSY, 1, "imgcap:q:render", lost, 2500000)
             # Redis ran render's take after render had given up on it.
