@@ -61,7 +61,7 @@ ASSET_SYM    = asset_$$(printf %s "$$f" | tr -c 'A-Za-z0-9' _)
 BINS := $(BUILD)/imgcap-api $(BUILD)/imgcap-render $(BUILD)/imgcap-persist
 
 .PHONY: all test unit integration test-browser test-sanitize test-valgrind run clean deps \
-        check-deploy test-compose bench bench-outside fuzz lint fuzz-ci test-tsan
+        check-deploy test-compose bench bench-outside fuzz lint fuzz-ci test-tsan test-hosts
 
 all: $(BINS)
 
@@ -142,6 +142,11 @@ test-browser: all $(BROWSER_DEPS)
 
 test: unit integration test-browser
 
+# Several hosts as network namespaces (tests/hosts/): partitions, the loss of
+# the Redis primary's host under Sentinel, a shared image directory. Root only.
+test-hosts: all
+	IMGCAP_BIN_DIR=$(CURDIR)/$(BUILD) python3 tests/hosts/run.py
+
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-sanitize:
 	$(MAKE) BUILD=build/asan OPT="-O1 -g" \
@@ -216,6 +221,7 @@ bench-outside: all
 check-deploy: all
 	docker-compose -f docker-compose.yml config -q
 	docker-compose -f docker-compose.yml -f compose.override.yml config -q
+	docker-compose -f deploy/compose.app-host.yml --env-file deploy/app-host.env.example config -q
 	python3 tests/deploy/test_deploy.py
 	python3 tests/deploy/check_runtime_libs.py $(BINS)
 	python3 tests/deploy/check_service_libs.py $(BUILD)

@@ -10,12 +10,16 @@
 
 #include "actor.h"
 #include "log.h"
+#include "sentinel.h"
 
 void config_defaults(config_t *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     snprintf(cfg->redis_url, sizeof cfg->redis_url, "redis://127.0.0.1:6379");
     snprintf(cfg->redis_prefix, sizeof cfg->redis_prefix, "imgcap:");
+    snprintf(cfg->redis_master_name, sizeof cfg->redis_master_name, "imgcap");
+    cfg->redis_wait_timeout_ms = 1000;
+    cfg->redis_timeout_ms = 10000;
     snprintf(cfg->database_url, sizeof cfg->database_url,
              "postgresql://imgcap@127.0.0.1:5432/imgcap");
     snprintf(cfg->storage_dir, sizeof cfg->storage_dir, "./var/images");
@@ -62,6 +66,11 @@ typedef struct {
 static const var_t config_vars[] = {
     STR("REDIS_URL", redis_url),
     STR("REDIS_PREFIX", redis_prefix),
+    STR("REDIS_SENTINELS", redis_sentinels),
+    STR("REDIS_MASTER_NAME", redis_master_name),
+    NUM("REDIS_WAIT_REPLICAS", V_INT, redis_wait_replicas, 0, 64),
+    NUM("REDIS_WAIT_TIMEOUT_MS", V_INT, redis_wait_timeout_ms, 1, 5000),
+    NUM("REDIS_TIMEOUT_MS", V_INT, redis_timeout_ms, 1000, 60000),
     STR("DATABASE_URL", database_url),
     STR("STORAGE_DIR", storage_dir),
     STR("FONT_NAME", font_name),
@@ -186,6 +195,11 @@ int config_parse(config_t *cfg, config_lookup_fn lookup, void *ctx, char *err, s
     if (cfg->queue_max_depth < 1) {
         snprintf(err, errlen, "QUEUE_MAX_DEPTH: must be at least 1");
         return -1;
+    }
+    if (cfg->redis_sentinels[0]) {
+        sentinel_addr_t addrs[SENTINEL_MAX];
+        if (sentinel_parse_list(cfg->redis_sentinels, addrs, SENTINEL_MAX, err, errlen) < 0)
+            return -1;
     }
     return 0;
 }

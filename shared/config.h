@@ -14,6 +14,11 @@ typedef enum { BAND_EXTEND = 0, BAND_OVERLAY = 1 } band_mode_t;
 typedef struct config {
     char redis_url[512];      /* REDIS_URL  redis://host:port/db or unix:///path */
     char redis_prefix[64];    /* REDIS_PREFIX, default "imgcap:" */
+    char redis_sentinels[1024];  /* REDIS_SENTINELS host:port,... ("" = REDIS_URL's host) */
+    char redis_master_name[128]; /* REDIS_MASTER_NAME, the primary's name in Sentinel */
+    int redis_wait_replicas;     /* REDIS_WAIT_REPLICAS, WAIT for this many replicas (0 = no) */
+    int redis_wait_timeout_ms;   /* REDIS_WAIT_TIMEOUT_MS, bound on that WAIT */
+    int redis_timeout_ms;        /* REDIS_TIMEOUT_MS, bound on one Redis command */
     char database_url[1024];  /* DATABASE_URL, a libpq conninfo or URI */
     char storage_dir[1024];   /* STORAGE_DIR */
     char font_name[256];      /* FONT_NAME, resolved with fontconfig */

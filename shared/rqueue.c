@@ -16,9 +16,14 @@
 
 #include "actor.h"
 #include "log.h"
+#include "rqha.h"
+#include "sentinel.h"
 #include "timeutil.h"
 
-#define RQ_SOCKET_TIMEOUT_MS 10000
+/* A subscribed connection with no message for this long is sent a PING; no
+ * answer within as long again means the server is gone (a cut link delivers
+ * no error of its own). */
+#define RQ_SUB_PING_MS 2000
 
 struct rqueue {
     redisContext *ctx;
@@ -29,6 +34,10 @@ struct rqueue {
     char consumer[RQ_CONSUMER_MAX];
     char err[512];
     int subscribed;
+    int stale;            /* the server said it is no primary: look it up again */
+    int reclaim;          /* a take's reply was lost: ids it took may be ours unknowingly */
+    uint64_t sub_rx_ms;   /* monotonic: last reply on the subscribed connection */
+    uint64_t sub_ping_ms; /* when the unanswered PING went out, 0 = none */
 };
 
 /* ---- URL ---- */
@@ -111,6 +120,18 @@ static void drop_connection(rqueue_t *rq)
     if (rq->ctx) redisFree(rq->ctx);
     rq->ctx = NULL;
     rq->subscribed = 0;
+    rq->stale = 0;
+    rq->sub_ping_ms = 0;
+}
+
+/* An error reply that means this server is no longer the primary makes the
+ * next call reconnect through discovery instead of failing until a restart. */
+static void note_error_reply(rqueue_t *rq, const redisReply *r)
+{
+    if (r && r->type == REDIS_REPLY_ERROR && sentinel_error_needs_rediscovery(r->str)) {
+        if (!rq->stale) log_warn("Redis: %s; looking for the primary again", r->str);
+        rq->stale = 1;
+    }
 }
 
 static struct timeval tv_ms(int ms)
@@ -121,16 +142,22 @@ static struct timeval tv_ms(int ms)
 
 static int connect_once(rqueue_t *rq)
 {
-    struct timeval tv = tv_ms(2000);
-    redisContext *c = rq->url.path[0] ? redisConnectUnixWithTimeout(rq->url.path, tv)
-                                      : redisConnectWithTimeout(rq->url.host, rq->url.port, tv);
+    int timeout = rq_ha_timeout_ms();
+    struct timeval tv = tv_ms(timeout < 2000 ? timeout : 2000);
+    char host[256];
+    int port = rq->url.port;
+    int ha = rq_ha_enabled(), unix_socket = rq->url.path[0] && !ha;
+    snprintf(host, sizeof host, "%s", rq->url.host);
+    if (ha && rq_ha_discover(host, sizeof host, &port, rq->err, sizeof rq->err) < 0) return -1;
+    redisContext *c = unix_socket ? redisConnectUnixWithTimeout(rq->url.path, tv)
+                                  : redisConnectWithTimeout(host, port, tv);
     if (!c || c->err) {
         set_err(rq, "cannot connect to Redis: %s", c ? c->errstr : "out of memory");
         if (c) redisFree(c);
         return -1;
     }
-    redisSetTimeout(c, tv_ms(RQ_SOCKET_TIMEOUT_MS));
-    if (!rq->url.path[0]) redisEnableKeepAlive(c);
+    redisSetTimeout(c, tv_ms(timeout));
+    if (!unix_socket) redisEnableKeepAlive(c);
     rq->ctx = c;
     redisReply *r;
     if (rq->url.password[0]) {
@@ -153,6 +180,21 @@ static int connect_once(rqueue_t *rq)
         }
         freeReplyObject(r);
     }
+    if (ha) {
+        /* A sentinel may name a demoted primary for a moment after a failover. */
+        r = redisCommand(c, "ROLE");
+        char why[256];
+        int role = sentinel_parse_role(r, why, sizeof why);
+        if (role != 1) {
+            snprintf(rq->err, sizeof rq->err, "Redis %.200s:%d: %.250s", host, port,
+                     r ? why : c->errstr);
+            if (r) freeReplyObject(r);
+            rq_ha_distrust();
+            drop_connection(rq);
+            return -1;
+        }
+        freeReplyObject(r);
+    }
     return 0;
 }
 
@@ -160,8 +202,10 @@ static int connect_once(rqueue_t *rq)
  * callers retry with backoff. */
 static int ensure_connected(rqueue_t *rq)
 {
-    if (rq->ctx && !rq->ctx->err) return 0;
-    if (rq->ctx) {
+    if (rq->ctx && !rq->ctx->err && !rq->stale) return 0;
+    if (rq->ctx && rq->stale) {
+        drop_connection(rq);
+    } else if (rq->ctx) {
         log_warn("Redis connection lost (%s), reconnecting", rq->ctx->errstr);
         drop_connection(rq);
     }
@@ -222,6 +266,7 @@ static redisReply *run_argv(rqueue_t *rq, int argc, const char **argv, const siz
     }
     if (r->type == REDIS_REPLY_ERROR) {
         set_err(rq, "Redis error: %s", r->str);
+        note_error_reply(rq, r);
         freeReplyObject(r);
         return NULL;
     }
@@ -492,6 +537,7 @@ static redisReply *run_script(rqueue_t *rq, int which, int argc, const char **ar
         }
         if (r->type == REDIS_REPLY_ERROR) {
             set_err(rq, "Redis script error: %s", r->str);
+            note_error_reply(rq, r);
             freeReplyObject(r);
             return NULL;
         }
@@ -548,6 +594,43 @@ static void free_replies(redisReply **r, int n)
         if (r[i]) freeReplyObject(r[i]);
 }
 
+/* Marks the connection stale when any reply of a pipeline says the server is
+ * no primary (the replies are all read by now, so dropping it is safe). */
+static void note_error_replies(rqueue_t *rq, redisReply **r, int n)
+{
+    for (int i = 0; i < n; i++) note_error_reply(rq, r[i]);
+}
+
+/* Appends WAIT for REDIS_WAIT_REPLICAS to a pipeline. 1 when appended, 0 when
+ * no WAIT is configured, -1 when the append failed (connection dropped). */
+static int append_wait(rqueue_t *rq)
+{
+    int n = rq_ha_wait_replicas();
+    if (n <= 0) return 0;
+    char replicas[16], tmo[16];
+    snprintf(replicas, sizeof replicas, "%d", n);
+    snprintf(tmo, sizeof tmo, "%d", rq_ha_wait_timeout_ms());
+    const char *argv[] = {"WAIT", replicas, tmo};
+    return append_argv(rq, 3, argv, NULL) < 0 ? -1 : 1;
+}
+
+/* Checks WAIT's reply: 0 when enough replicas have the writes before it, else
+ * -1 with rq->err saying how many did. */
+static int check_wait(rqueue_t *rq, const redisReply *w)
+{
+    int want = rq_ha_wait_replicas();
+    if (w && w->type == REDIS_REPLY_INTEGER && w->integer >= want) return 0;
+    char detail[128];
+    if (w && w->type == REDIS_REPLY_INTEGER)
+        snprintf(detail, sizeof detail, "%lld of %d replicas acknowledged within %d ms", w->integer,
+                 want, rq_ha_wait_timeout_ms());
+    else
+        snprintf(detail, sizeof detail, "WAIT failed: %s",
+                 w && w->type == REDIS_REPLY_ERROR ? w->str : "no reply");
+    set_err(rq, "Redis replication: %s", detail);
+    return -1;
+}
+
 int rqueue_enqueue(rqueue_t *rq, const char *queue, const char *id, const void *payload,
                    size_t len)
 {
@@ -571,13 +654,19 @@ int rqueue_enqueue(rqueue_t *rq, const char *queue, const char *id, const void *
     const char *expire[] = {"EXPIRE", status, "604800"};
     const char *exec[] = {"EXEC"};
     const char *publish[] = {"PUBLISH", channel, event};
+    /* With REDIS_WAIT_REPLICAS, WAIT follows EXEC in the same round trip: the
+     * 202 is sent only once the upload is on that many replicas too. */
     if (append_argv(rq, 1, multi, NULL) < 0 || append_argv(rq, 3, set, set_len) < 0 ||
         append_argv(rq, 3, push, NULL) < 0 || append_argv(rq, 8, hset, NULL) < 0 ||
         append_argv(rq, 3, expire, NULL) < 0 || append_argv(rq, 1, exec, NULL) < 0 ||
         append_argv(rq, 3, publish, NULL) < 0)
         return -1;
-    redisReply *r[7];
-    int rc = read_replies(rq, r, 7);
+    int waited = append_wait(rq);
+    if (waited < 0) return -1;
+    redisReply *r[8];
+    int nr = 7 + waited;
+    int rc = read_replies(rq, r, nr);
+    note_error_replies(rq, r, nr);
     if (rc == 0) {
         redisReply *e = r[5];
         if (!e || e->type != REDIS_REPLY_ARRAY || e->elements != 4) {
@@ -593,8 +682,11 @@ int rqueue_enqueue(rqueue_t *rq, const char *queue, const char *id, const void *
                     rc = -1;
                 }
         }
+        /* Short of replicas: the upload is on the primary only, and a 503 lets
+         * the client retry rather than trust a copy one host's loss can take. */
+        if (rc == 0 && waited && check_wait(rq, r[7]) < 0) rc = -1;
     }
-    free_replies(r, 7);
+    free_replies(r, nr);
     return rc;
 }
 
@@ -644,17 +736,109 @@ static int parse_taken(const redisReply *r, rq_msg_t *out, int max)
     return n;
 }
 
+/* A take whose reply was lost (connection broken after the command went out)
+ * may have moved ids into this consumer's processing list that the caller
+ * never received: alive and heartbeating, the consumer would hold them for
+ * ever, as nobody reaps a live consumer. Noted here and handled by the next
+ * take (reclaim_taken). */
+static void note_lost_take(rqueue_t *rq, int k)
+{
+    if ((!rq->ctx || rq->ctx->err) && k > rq->reclaim) rq->reclaim = k;
+}
+
+/* Payloads of the n ids in out[] (one pipelined batch of GETs), kept in
+ * rq->batch until the next call. Returns how many ids have one (moved to the
+ * front of out[]), or -1 on a lost connection (the ids stay in our processing
+ * list and the next take hands them out again). Handing out again, a payload
+ * may be gone: the id's outcome was applied meanwhile. */
+static int load_payloads(rqueue_t *rq, const char *queue, rq_msg_t *out, int n, int again)
+{
+    if (ensure_batch_room(rq, n) < 0) return -1;
+    for (int i = 0; i < n; i++) {
+        char key[256];
+        snprintf(key, sizeof key, "%smsg:%s:%s", rq->prefix, queue, out[i].id);
+        const char *argv[] = {"GET", key};
+        if (append_argv(rq, 2, argv, NULL) < 0) {
+            note_lost_take(rq, n);
+            return -1;
+        }
+    }
+    if (read_replies(rq, rq->batch, n) < 0) {
+        free_replies(rq->batch, n);
+        note_lost_take(rq, n);
+        return -1;
+    }
+    rq->nbatch = n;
+    int kept = 0;
+    for (int i = 0; i < n; i++) {
+        redisReply *g = rq->batch[i];
+        if (g->type != REDIS_REPLY_STRING) {
+            if (again) continue;
+            /* Only possible if someone deleted the key behind our back. */
+            log_error("id=%s queue %s: payload vanished after take; left in processing", out[i].id,
+                      queue);
+            continue;
+        }
+        out[kept] = out[i];
+        out[kept].payload = (const unsigned char *)g->str;
+        out[kept].len = g->len;
+        kept++;
+    }
+    return kept;
+}
+
+/* After a lost take reply: the newest ids of our processing list (a take
+ * pushes on its left end, and nothing else does) are handed out again. Those
+ * the process does hold are then processed twice, which the pipeline absorbs
+ * (the second outcome answers "no longer ours"); the ones it never received
+ * are processed at all. The caller asks for as many as its mailbox has room,
+ * at least as many as the lost take asked for, since nothing was queued since.
+ * Returns the number handed out, 0 when there was nothing, -1 on error. */
+static int reclaim_taken(rqueue_t *rq, const char *queue, int max, rq_msg_t *out)
+{
+    int k = rq->reclaim < max ? rq->reclaim : max;
+    char proc[512], last[16];
+    snprintf(proc, sizeof proc, "%sq:%s:processing:%s", rq->prefix, queue, rq->consumer);
+    snprintf(last, sizeof last, "%d", k - 1);
+    const char *argv[] = {"LRANGE", proc, "0", last};
+    redisReply *r = run_argv(rq, 4, argv, NULL);
+    if (!r) return -1;
+    int n = 0;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && n < k; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_STRING || e->len >= UUID_STR_LEN) continue;
+        memcpy(out[n].id, e->str, e->len);
+        out[n].id[e->len] = '\0';
+        out[n].attempts = 0; /* unknown: the lost take may not have counted it */
+        n++;
+    }
+    freeReplyObject(r);
+    rq->reclaim = 0;
+    if (n == 0) return 0;
+    log_warn("queue %s: a take's reply was lost; handing out the %d newest in-flight ids "
+             "again (any held already are processed twice, their outcome applies once)",
+             queue, n);
+    return load_payloads(rq, queue, out, n, 1);
+}
+
 int rqueue_take_many(rqueue_t *rq, const char *queue, int max, int timeout_ms,
                      int max_attempts, const char *stage, rq_msg_t *out)
 {
     free_kept_replies(rq);
     if (max < 1) return 0;
+    if (rq->reclaim > 0) {
+        int got = reclaim_taken(rq, queue, max, out);
+        if (got != 0) return got;
+    }
     char maxn[16], maxa[16];
     snprintf(maxn, sizeof maxn, "%d", max);
     snprintf(maxa, sizeof maxa, "%d", max_attempts);
     const char *args[] = {queue, rq->consumer, maxn, maxa, stage};
     redisReply *r = run_script(rq, S_TAKE_MANY, 5, args, NULL);
-    if (!r) return -1;
+    if (!r) {
+        note_lost_take(rq, max);
+        return -1;
+    }
     int n = parse_taken(r, out, max);
     freeReplyObject(r);
 
@@ -664,12 +848,15 @@ int rqueue_take_many(rqueue_t *rq, const char *queue, int max, int timeout_ms,
         snprintf(src, sizeof src, "%sq:%s", rq->prefix, queue);
         snprintf(dst, sizeof dst, "%sq:%s:processing:%s", rq->prefix, queue, rq->consumer);
         /* BLMOVE's timeout must end before the socket timeout fires. */
-        if (timeout_ms > RQ_SOCKET_TIMEOUT_MS / 2) timeout_ms = RQ_SOCKET_TIMEOUT_MS / 2;
+        if (timeout_ms > rq_ha_timeout_ms() / 2) timeout_ms = rq_ha_timeout_ms() / 2;
         snprintf(tmo, sizeof tmo, "%.3f", timeout_ms / 1000.0);
         const char *argv[] = {"BLMOVE", src, dst, "RIGHT", "LEFT", tmo};
         size_t lens[] = {6, strlen(src), strlen(dst), 5, 4, strlen(tmo)};
         r = run_argv(rq, 6, argv, lens);
-        if (!r) return -1;
+        if (!r) {
+            note_lost_take(rq, 1);
+            return -1;
+        }
         if (r->type != REDIS_REPLY_STRING || r->len >= UUID_STR_LEN) {
             if (r->type != REDIS_REPLY_NIL)
                 /* Not one of our ids: leave it where it is for a human, and say so. */
@@ -685,7 +872,10 @@ int rqueue_take_many(rqueue_t *rq, const char *queue, int max, int timeout_ms,
         /* On failure the id stays in our processing list: release or the reaper
          * returns it. */
         r = run_script(rq, S_TAKE_ONE, 5, one, NULL);
-        if (!r) return -1;
+        if (!r) {
+            note_lost_take(rq, 1);
+            return -1;
+        }
         n = parse_taken(r, out, 1);
         freeReplyObject(r);
         if (n == 0) {
@@ -695,34 +885,7 @@ int rqueue_take_many(rqueue_t *rq, const char *queue, int max, int timeout_ms,
         }
     }
 
-    /* Payloads: one pipelined batch of GETs. */
-    if (ensure_batch_room(rq, n) < 0) return -1;
-    for (int i = 0; i < n; i++) {
-        char key[256];
-        snprintf(key, sizeof key, "%smsg:%s:%s", rq->prefix, queue, out[i].id);
-        const char *argv[] = {"GET", key};
-        if (append_argv(rq, 2, argv, NULL) < 0) return -1; /* ids stay in processing */
-    }
-    if (read_replies(rq, rq->batch, n) < 0) {
-        free_replies(rq->batch, n);
-        return -1; /* the ids stay in our processing list; redelivered later */
-    }
-    rq->nbatch = n;
-    int kept = 0;
-    for (int i = 0; i < n; i++) {
-        redisReply *g = rq->batch[i];
-        if (g->type != REDIS_REPLY_STRING) {
-            /* Only possible if someone deleted the key behind our back. */
-            log_error("id=%s queue %s: payload vanished after take; left in processing",
-                      out[i].id, queue);
-            continue;
-        }
-        out[kept] = out[i];
-        out[kept].payload = (const unsigned char *)g->str;
-        out[kept].len = g->len;
-        kept++;
-    }
-    return kept;
+    return load_payloads(rq, queue, out, n, 0);
 }
 
 int rqueue_take(rqueue_t *rq, const char *queue, int timeout_ms, int max_attempts,
@@ -763,12 +926,17 @@ int rqueue_apply(rqueue_t *rq, const char *queue, const char *next_queue, rq_op_
             nreplies += 1;
         }
     }
+    /* WAIT after the batch: a consumer forgets a job once its outcome is
+     * applied, so an outcome lost with the primary would leave the id in the
+     * processing list of a consumer that is alive and no longer holds it. */
+    int waited = rq->ctx ? append_wait(rq) : 0;
     if (!rq->ctx) { /* an append failed and dropped the connection */
         for (int i = 0; i < n; i++) ops[i].result = -1;
         return -1;
     }
-    redisReply *stack_r[64];
-    redisReply **r = nreplies <= 64 ? stack_r : malloc((size_t)nreplies * sizeof *r);
+    if (waited) nreplies++;
+    redisReply *stack_r[65];
+    redisReply **r = nreplies <= 65 ? stack_r : malloc((size_t)nreplies * sizeof *r);
     if (!r) {
         /* Replies cannot be read: drop the connection so they are not misread later. */
         set_err(rq, "%s", "out of memory");
@@ -777,6 +945,7 @@ int rqueue_apply(rqueue_t *rq, const char *queue, const char *next_queue, rq_op_
         return -1;
     }
     read_replies(rq, r, nreplies);
+    note_error_replies(rq, r, nreplies);
     int rc = 0, k = 0;
     for (int i = 0; i < n; i++) {
         rq_op_t *op = &ops[i];
@@ -799,6 +968,22 @@ int rqueue_apply(rqueue_t *rq, const char *queue, const char *next_queue, rq_op_
             set_err(rq, "Redis: %s", e->str);
         } else if (e && e->type == REDIS_REPLY_INTEGER) {
             set_err(rq, "Redis: %s", "staged payload missing (SET failed); will retry");
+        }
+    }
+    if (waited && check_wait(rq, r[nreplies - 1]) < 0) {
+        /* Applied on the primary, not known to be on a replica: applied once
+         * more, which re-applies an outcome a failover lost and answers 0 for
+         * one that took effect, so a primary without replicas costs one retry
+         * per batch, never a stalled pipeline. */
+        int again = 0;
+        for (int i = 0; i < n; i++)
+            if (ops[i].result == 1) {
+                ops[i].result = -1;
+                again++;
+            }
+        if (again) {
+            log_warn("%s; applying %d outcomes once more", rq->err, again);
+            rc = -1;
         }
     }
     free_replies(r, nreplies);
@@ -933,7 +1118,39 @@ int rqueue_subscribe(rqueue_t *rq)
     if (!r) return -1;
     freeReplyObject(r);
     rq->subscribed = 1;
+    rq->sub_rx_ms = time_mono_ms();
+    rq->sub_ping_ms = 0;
     return 0;
+}
+
+/* Sends a PING on the subscribed connection when it has been quiet, and fails
+ * when the last one went unanswered. Returns the ms to wait for a reply (at
+ * most timeout_ms), or -1 with rq->err set. */
+static int sub_keepalive(rqueue_t *rq, int timeout_ms)
+{
+    uint64_t now = time_mono_ms();
+    if (rq->sub_ping_ms) {
+        uint64_t waited = now - rq->sub_ping_ms;
+        if (waited >= RQ_SUB_PING_MS) {
+            set_err(rq, "events: %s", "no answer to PING (server or link gone)");
+            return -1;
+        }
+        uint64_t left = RQ_SUB_PING_MS - waited;
+        return left < (uint64_t)timeout_ms ? (int)left : timeout_ms;
+    }
+    if (now - rq->sub_rx_ms < RQ_SUB_PING_MS) return timeout_ms;
+    int done = 0;
+    if (redisAppendCommand(rq->ctx, "PING") != REDIS_OK) {
+        set_err(rq, "events: %s", "out of memory");
+        return -1;
+    }
+    while (!done)
+        if (redisBufferWrite(rq->ctx, &done) != REDIS_OK) {
+            set_err(rq, "events: %s", rq->ctx->errstr);
+            return -1;
+        }
+    rq->sub_ping_ms = now;
+    return timeout_ms < RQ_SUB_PING_MS ? timeout_ms : RQ_SUB_PING_MS;
 }
 
 int rqueue_next_event(rqueue_t *rq, int timeout_ms, char *buf, size_t buflen)
@@ -949,8 +1166,10 @@ int rqueue_next_event(rqueue_t *rq, int timeout_ms, char *buf, size_t buflen)
     }
     if (!reply) {
         /* Wait with poll: a socket timeout would leave the hiredis context unusable. */
+        int wait_ms = sub_keepalive(rq, timeout_ms);
+        if (wait_ms < 0) return -1;
         struct pollfd pfd = {.fd = rq->ctx->fd, .events = POLLIN};
-        int n = poll(&pfd, 1, timeout_ms);
+        int n = poll(&pfd, 1, wait_ms);
         if (n == 0) return 0;
         if (n < 0) {
             if (errno == EINTR) return 0;
@@ -964,6 +1183,8 @@ int rqueue_next_event(rqueue_t *rq, int timeout_ms, char *buf, size_t buflen)
     }
     redisReply *r = reply;
     int rc = 0;
+    rq->sub_rx_ms = time_mono_ms();
+    rq->sub_ping_ms = 0; /* any reply, the pong included, shows the link is up */
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
         r->element[0]->type == REDIS_REPLY_STRING && !strcmp(r->element[0]->str, "message") &&
         r->element[2]->type == REDIS_REPLY_STRING) {

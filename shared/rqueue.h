@@ -12,7 +12,10 @@
  *
  * One rqueue_t per actor: it owns a hiredis context, which must not be shared
  * between threads. A lost connection is re-established on the next call (with
- * the error logged); functions return -1 with the reason in rqueue_error(). */
+ * the error logged); functions return -1 with the reason in rqueue_error().
+ * Which server a connection reaches (REDIS_URL's, or the primary Sentinel
+ * names), its command timeout and the WAIT for replicas are set process-wide
+ * by rqueue_configure() (rqha.h). */
 #ifndef IMGCAP_RQUEUE_H
 #define IMGCAP_RQUEUE_H
 

@@ -11,6 +11,7 @@
 #include "backend.h"
 #include "check.h"
 #include "events.h"
+#include "rqha.h"
 #include "server.h"
 #include "config.h"
 #include "log.h"
@@ -63,6 +64,10 @@ int main(int argc, char **argv)
     char err[1024];
     if (config_load(&cfg, err, sizeof err) != 0) {
         fprintf(stderr, "imgcap-api: configuration error: %s\n", err);
+        return 1;
+    }
+    if (rqueue_configure(&cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "imgcap-api: configuration: %s\n", err);
         return 1;
     }
     if (check) {

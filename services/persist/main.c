@@ -13,6 +13,7 @@
 #include "log.h"
 #include "persist.h"
 #include "pgconn.h"
+#include "rqha.h"
 #include "rqueue.h"
 #include "store.h"
 #include "timeutil.h"
@@ -126,6 +127,10 @@ int main(int argc, char **argv)
     config_t cfg;
     char err[512];
     if (config_load(&cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "imgcap-persist: configuration: %s\n", err);
+        return 1;
+    }
+    if (rqueue_configure(&cfg, err, sizeof err) != 0) {
         fprintf(stderr, "imgcap-persist: configuration: %s\n", err);
         return 1;
     }

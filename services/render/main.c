@@ -13,6 +13,7 @@
 #include "font.h"
 #include "log.h"
 #include "render.h"
+#include "rqha.h"
 #include "rqueue.h"
 #include "timeutil.h"
 #include "wire.h"
@@ -366,6 +367,10 @@ int main(int argc, char **argv)
     config_t cfg;
     char err[512];
     if (config_load(&cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "imgcap-render: configuration: %s\n", err);
+        return 2;
+    }
+    if (rqueue_configure(&cfg, err, sizeof err) != 0) {
         fprintf(stderr, "imgcap-render: configuration: %s\n", err);
         return 2;
     }

@@ -22,7 +22,8 @@ $(BENCH)/loadgen: tests/bench/loadgen.c tests/bench/benchutil.h
 # Not built by `make bench`: queueops links the shared objects `make` built, so
 # it follows shared/rqueue.c. Build it with
 #   make && make -f tests/bench/bench.mk queueops
-QUEUEOPS_OBJ := $(addprefix $(BUILD)/obj/shared/,rqueue.o uuid.o log.o timeutil.o actor.o mailbox.o)
+QUEUEOPS_OBJ := $(addprefix $(BUILD)/obj/shared/,rqueue.o rqha.o sentinel.o uuid.o log.o timeutil.o \
+                  actor.o mailbox.o)
 
 $(BENCH)/queueops: tests/bench/queueops.c tests/bench/benchutil.h $(QUEUEOPS_OBJ)
 	@mkdir -p $(BENCH)

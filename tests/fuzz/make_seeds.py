@@ -128,6 +128,12 @@ def main():
             ("bidi", 60, 0, 0, "a\u202eb\u2067c\u2069d\u202c (e) [f] 1.2 \u05d0")):
         write("layout", name, struct.pack("<HBB", w, pad, mode) + text.encode())
 
+    write("sentinel", "addr", b"10.231.0.11:26379, s2 ,[fd00::1]:5000\n"
+          b"*2\r\n$10\r\n10.231.0.3\r\n$4\r\n6379\r\n")
+    write("sentinel", "role", b"s1\n*3\r\n$6\r\nmaster\r\n:1234\r\n*0\r\n"
+          b"*5\r\n$5\r\nslave\r\n$2\r\nh1\r\n:6379\r\n$9\r\nconnected\r\n:9\r\n")
+    write("sentinel", "errors", b"[::1\n$-1\r\n-READONLY replica\r\n-IDONTKNOW x\r\n")
+
     render_seeds()
 
 

@@ -45,13 +45,14 @@ def wait_until(pred, timeout, interval=0.05, what="condition"):
 # ---- a minimal RESP client (so tests need no redis-cli subprocess per call) ----
 
 class Redis:
-    def __init__(self, port):
+    def __init__(self, port, host="127.0.0.1"):
         self.port = port
+        self.host = host
         self.sock = None
         self.buf = b""
 
     def _connect(self):
-        self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        self.sock = socket.create_connection((self.host, self.port), timeout=10)
         self.buf = b""
 
     def close(self):
@@ -169,10 +170,20 @@ class Response:
 
 
 class Stack:
-    """A private imgcap system. Use as a context manager."""
+    """A private imgcap system. Use as a context manager.
 
-    def __init__(self, services=("api", "render", "persist"), env=None, pg_fsync=False):
+    host is the address everything binds to and is reached at; prefix is put
+    before every command that starts a server (e.g. ["ip", "netns", "exec",
+    "ns"] runs them on another host); with_redis/with_pg False leave Redis or
+    PostgreSQL to another Stack (pass REDIS_URL/DATABASE_URL in env)."""
+
+    def __init__(self, services=("api", "render", "persist"), env=None, pg_fsync=False,
+                 host="127.0.0.1", prefix=(), with_redis=True, with_pg=True):
         self.services = tuple(services)
+        self.host = host
+        self.prefix = list(prefix)
+        self.with_redis = with_redis
+        self.with_pg = with_pg
         self.extra_env = dict(env or {})
         self.pg_fsync = pg_fsync
         self.procs = {}
@@ -184,21 +195,21 @@ class Stack:
         self.redis_port = free_port()
         self.pg_port = free_port()
         self.api_port = free_port()
-        self.api_url = "http://127.0.0.1:%d" % self.api_port
+        self.api_url = "http://%s:%d" % (host, self.api_port)
         self.storage_dir = os.path.join(self.tmp, "images")
         self.log_dir = os.path.join(self.tmp, "log")
         os.makedirs(self.storage_dir)
         os.makedirs(self.log_dir)
         self.env = {
             "IMGCAP_ENV_FILE": "/dev/null",
-            "REDIS_URL": "redis://127.0.0.1:%d" % self.redis_port,
+            "REDIS_URL": "redis://%s:%d" % (host, self.redis_port),
             "REDIS_PREFIX": "imgcap:",
-            "DATABASE_URL": "postgresql://imgcap@127.0.0.1:%d/imgcap" % self.pg_port,
+            "DATABASE_URL": "postgresql://imgcap@%s:%d/imgcap" % (host, self.pg_port),
             "STORAGE_DIR": self.storage_dir,
             "LOG_DIR": self.log_dir,
             "FONTS_DIR": os.path.join(ROOT, "fonts"),
             "SQL_DIR": os.path.join(ROOT, "deploy", "sql"),
-            "API_HOST": "127.0.0.1",
+            "API_HOST": host,
             "API_PORT": str(self.api_port),
             "LEASE_SECONDS": "3",
             "SHUTDOWN_SECONDS": "5",
@@ -208,18 +219,21 @@ class Stack:
             "API_WORKERS": "4",
         }
         self.env.update(self.extra_env)
-        self.redis = Redis(self.redis_port)
+        self.redis = Redis(self.redis_port, host)
 
     # -- lifecycle --
 
     def __enter__(self):
         try:
-            self.start_redis()
-            self.start_postgres()
+            if self.with_redis:
+                self.start_redis()
+            if self.with_pg:
+                self.start_postgres()
             if "persist" in self.services:
                 self.start_service("persist")
-                wait_until(self._schema_ready, 30, what="schema migration by persist")
-            else:
+                if self.with_pg:
+                    wait_until(self._schema_ready, 30, what="schema migration by persist")
+            elif self.with_pg:
                 self.apply_schema()
             for name in self.services:
                 if name != "persist":
@@ -261,10 +275,12 @@ class Stack:
         rdir = os.path.join(self.tmp, "redis")
         os.makedirs(rdir, exist_ok=True)
         self.redis_proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
+            self.prefix + ["redis-server", "--port", str(self.redis_port), "--bind", self.host,
              "--dir", rdir, "--appendonly", "yes", "--appendfsync", "always", "--save", "",
              "--maxmemory-policy", "noeviction", "--daemonize", "no",
-             "--logfile", os.path.join(self.log_dir, "redis.log")],
+             "--logfile", os.path.join(self.log_dir, "redis.log")] +
+            # Clients on other hosts: no password, so protected mode would refuse them.
+            (["--protected-mode", "no"] if self.host != "127.0.0.1" else []),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(self._redis_up, 20, what="redis-server")
 
@@ -287,8 +303,8 @@ class Stack:
 
     def _as_postgres(self):
         if os.geteuid() != 0:
-            return []
-        return ["runuser", "-u", "postgres", "--"]
+            return self.prefix
+        return self.prefix + ["runuser", "-u", "postgres", "--"]
 
     def _pg_ctl(self, *args):
         return subprocess.run(self._as_postgres() + [os.path.join(PG_BIN, "pg_ctl"), "-D",
@@ -308,9 +324,13 @@ class Stack:
                                               "-U", "imgcap", "--auth=trust", "-E", "UTF8",
                                               "--locale=C.UTF-8"],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        opts = ("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=%s "
+        if self.host != "127.0.0.1":
+            # Clients on the other hosts of the test's private subnet.
+            with open(os.path.join(self.pg_data, "pg_hba.conf"), "a") as f:
+                f.write("host all all samenet trust\n")
+        opts = ("-c listen_addresses=%s -p %d -k %s -c fsync=%s "
                 "-c synchronous_commit=%s -c full_page_writes=%s" %
-                (self.pg_port, self.pg_sock, "on" if self.pg_fsync else "off",
+                (self.host, self.pg_port, self.pg_sock, "on" if self.pg_fsync else "off",
                  "on" if self.pg_fsync else "off", "on" if self.pg_fsync else "off"))
         self.pg_opts = opts
         self.start_pg_server()
@@ -327,7 +347,7 @@ class Stack:
         self.pg_started = False
 
     def psql(self, sql, db="imgcap"):
-        r = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(self.pg_port), "-U", "imgcap",
+        r = subprocess.run(["psql", "-h", self.host, "-p", str(self.pg_port), "-U", "imgcap",
                             "-d", db, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         if r.returncode != 0:
@@ -336,7 +356,7 @@ class Stack:
 
     def apply_schema(self):
         for path in sorted(glob.glob(os.path.join(ROOT, "deploy", "sql", "*.sql"))):
-            subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(self.pg_port), "-U", "imgcap",
+            subprocess.run(["psql", "-h", self.host, "-p", str(self.pg_port), "-U", "imgcap",
                             "-d", "imgcap", "-v", "ON_ERROR_STOP=1", "-q", "-f", path],
                            check=True, stdout=subprocess.DEVNULL)
 
@@ -355,7 +375,8 @@ class Stack:
         env.update(self.env)
         env.update(extra_env or {})
         err = open(os.path.join(self.log_dir, "%s.stderr" % name), "ab")
-        proc = subprocess.Popen(list(wrap) + [os.path.join(BIN_DIR, "imgcap-" + name)], env=env,
+        proc = subprocess.Popen(self.prefix + list(wrap) + [os.path.join(BIN_DIR, "imgcap-" + name)],
+                                env=env,
                                 stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT)
         err.close()
         self.procs[name] = proc
@@ -402,7 +423,7 @@ class Stack:
     # -- HTTP --
 
     def request(self, method, path, body=None, headers=None, timeout=30):
-        conn = http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=timeout)
+        conn = http.client.HTTPConnection(self.host, self.api_port, timeout=timeout)
         try:
             conn.request(method, path, body=body, headers=headers or {})
             r = conn.getresponse()

@@ -1,0 +1,213 @@
+/* Sentinel discovery parsers: REDIS_SENTINELS, the replies to
+ * SENTINEL get-master-addr-by-name and ROLE (fed as RESP bytes through a
+ * hiredis reader, as they arrive from a server), and which error replies
+ * send a client back to discovery. Also the configuration checks of the
+ * Redis high-availability variables. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "rqha.h"
+#include "sentinel.h"
+
+/* The reply hiredis parses from RESP text; the caller frees it. */
+static redisReply *resp(const char *text)
+{
+    redisReader *rd = redisReaderCreate();
+    ck_assert_ptr_nonnull(rd);
+    ck_assert_int_eq(redisReaderFeed(rd, text, strlen(text)), REDIS_OK);
+    void *reply = NULL;
+    ck_assert_int_eq(redisReaderGetReply(rd, &reply), REDIS_OK);
+    ck_assert_ptr_nonnull(reply);
+    redisReaderFree(rd);
+    return reply;
+}
+
+START_TEST(list_parses_hosts_ports_and_ipv6)
+{
+    sentinel_addr_t a[SENTINEL_MAX];
+    char err[256];
+    ck_assert_int_eq(sentinel_parse_list("10.0.0.1:26380, sentinel-b ,[fd00::7]:5000", a,
+                                         SENTINEL_MAX, err, sizeof err),
+                     3);
+    ck_assert_str_eq(a[0].host, "10.0.0.1");
+    ck_assert_int_eq(a[0].port, 26380);
+    ck_assert_str_eq(a[1].host, "sentinel-b");
+    ck_assert_int_eq(a[1].port, 26379);
+    ck_assert_str_eq(a[2].host, "fd00::7");
+    ck_assert_int_eq(a[2].port, 5000);
+    ck_assert_int_eq(sentinel_parse_list("[::1]", a, SENTINEL_MAX, err, sizeof err), 1);
+    ck_assert_str_eq(a[0].host, "::1");
+    ck_assert_int_eq(a[0].port, 26379);
+}
+END_TEST
+
+START_TEST(list_refuses_malformed_entries)
+{
+    sentinel_addr_t a[2];
+    char err[256];
+    static const char *const bad[] = {
+        "",      "h:0",      "h:65536",       "h:",       ":26379",     "h:12x",
+        "a,,b",  "a,",       "fd00::1:26379", "[fd00::1", "[fd00::1]x", "[]:1",
+        "h h:1", "h:123456", "a:1,b:2,c:3",   NULL,
+    };
+    for (const char *const *p = bad; *p; p++) {
+        err[0] = '\0';
+        ck_assert_msg(sentinel_parse_list(*p, a, 2, err, sizeof err) == -1, "accepted '%s'", *p);
+        ck_assert_msg(strstr(err, "REDIS_SENTINELS") != NULL, "'%s': %s", *p, err);
+    }
+}
+END_TEST
+
+START_TEST(master_addr_reply)
+{
+    sentinel_addr_t a;
+    char err[256];
+    redisReply *r = resp("*2\r\n$10\r\n10.231.0.3\r\n$4\r\n6379\r\n");
+    ck_assert_int_eq(sentinel_parse_master_addr(r, &a, err, sizeof err), 1);
+    ck_assert_str_eq(a.host, "10.231.0.3");
+    ck_assert_int_eq(a.port, 6379);
+    freeReplyObject(r);
+
+    r = resp("$-1\r\n"); /* a master name the sentinel does not monitor */
+    ck_assert_int_eq(sentinel_parse_master_addr(r, &a, err, sizeof err), 0);
+    freeReplyObject(r);
+
+    static const char *const bad[] = {
+        "-IDONTKNOW No such master\r\n",
+        "*1\r\n$1\r\nh\r\n",
+        "*2\r\n$1\r\nh\r\n:6379\r\n",
+        "*2\r\n$0\r\n\r\n$4\r\n6379\r\n",
+        "*2\r\n$1\r\nh\r\n$1\r\n0\r\n",
+        "*2\r\n$1\r\nh\r\n$5\r\n70000\r\n",
+        "*2\r\n$1\r\nh\r\n$3\r\n-12\r\n",
+        "+OK\r\n",
+        NULL,
+    };
+    for (const char *const *p = bad; *p; p++) {
+        r = resp(*p);
+        ck_assert_msg(sentinel_parse_master_addr(r, &a, err, sizeof err) == -1, "accepted %s", *p);
+        freeReplyObject(r);
+    }
+    ck_assert_int_eq(sentinel_parse_master_addr(NULL, &a, err, sizeof err), -1);
+}
+END_TEST
+
+START_TEST(role_reply)
+{
+    char err[256];
+    redisReply *r = resp("*3\r\n$6\r\nmaster\r\n:1234\r\n*0\r\n");
+    ck_assert_int_eq(sentinel_parse_role(r, err, sizeof err), 1);
+    freeReplyObject(r);
+    r = resp("*5\r\n$5\r\nslave\r\n$10\r\n10.231.0.2\r\n:6379\r\n$9\r\nconnected\r\n:99\r\n");
+    ck_assert_int_eq(sentinel_parse_role(r, err, sizeof err), 0);
+    ck_assert_ptr_nonnull(strstr(err, "slave"));
+    freeReplyObject(r);
+    r = resp("*2\r\n$8\r\nsentinel\r\n*0\r\n");
+    ck_assert_int_eq(sentinel_parse_role(r, err, sizeof err), 0);
+    freeReplyObject(r);
+    static const char *const bad[] = {"-NOPERM no\r\n",          "*0\r\n",           "*1\r\n:1\r\n",
+                                      "*1\r\n$7\r\nmasters\r\n", "$6\r\nmaster\r\n", NULL};
+    for (const char *const *p = bad; *p; p++) {
+        r = resp(*p);
+        ck_assert_msg(sentinel_parse_role(r, err, sizeof err) == -1, "accepted %s", *p);
+        freeReplyObject(r);
+    }
+}
+END_TEST
+
+START_TEST(errors_that_mean_rediscover)
+{
+    ck_assert_int_eq(
+        sentinel_error_needs_rediscovery("READONLY You can't write against a read only replica."),
+        1);
+    ck_assert_int_eq(sentinel_error_needs_rediscovery("MASTERDOWN Link with MASTER is down"), 1);
+    ck_assert_int_eq(sentinel_error_needs_rediscovery("LOADING Redis is loading the dataset"), 1);
+    ck_assert_int_eq(sentinel_error_needs_rediscovery("NOSCRIPT No matching script"), 0);
+    ck_assert_int_eq(sentinel_error_needs_rediscovery("ERR wrong number of arguments"), 0);
+    ck_assert_int_eq(sentinel_error_needs_rediscovery("READONLYX"), 0);
+    ck_assert_int_eq(sentinel_error_needs_rediscovery(""), 0);
+}
+END_TEST
+
+typedef struct {
+    const char *const *pairs;
+} table_t;
+
+static const char *lookup(const char *name, void *ctx)
+{
+    const table_t *t = ctx;
+    for (const char *const *p = t->pairs; *p; p += 2)
+        if (!strcmp(*p, name)) return p[1];
+    return NULL;
+}
+
+static int parse(config_t *cfg, const char *const *pairs, char *err, size_t errlen)
+{
+    table_t t = {pairs};
+    config_defaults(cfg);
+    return config_parse(cfg, lookup, &t, err, errlen);
+}
+
+START_TEST(config_variables)
+{
+    config_t cfg;
+    char err[256];
+    static const char *const ok[] = {"REDIS_SENTINELS",
+                                     "10.231.0.11:26379,10.231.0.12",
+                                     "REDIS_MASTER_NAME",
+                                     "city",
+                                     "REDIS_WAIT_REPLICAS",
+                                     "1",
+                                     "REDIS_WAIT_TIMEOUT_MS",
+                                     "500",
+                                     "REDIS_TIMEOUT_MS",
+                                     "3000",
+                                     NULL};
+    ck_assert_int_eq(parse(&cfg, ok, err, sizeof err), 0);
+    ck_assert_str_eq(cfg.redis_master_name, "city");
+    ck_assert_int_eq(cfg.redis_wait_replicas, 1);
+    ck_assert_int_eq(cfg.redis_wait_timeout_ms, 500);
+    ck_assert_int_eq(cfg.redis_timeout_ms, 3000);
+    ck_assert_int_eq(rqueue_configure(&cfg, err, sizeof err), 0);
+    ck_assert_int_eq(rq_ha_enabled(), 1);
+    ck_assert_int_eq(rq_ha_wait_replicas(), 1);
+
+    static const char *const bad_list[] = {"REDIS_SENTINELS", "a:1,,b", NULL};
+    ck_assert_int_eq(parse(&cfg, bad_list, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "REDIS_SENTINELS"));
+
+    /* A WAIT that could use up the whole command timeout is refused at start. */
+    static const char *const long_wait[] = {"REDIS_WAIT_REPLICAS",
+                                            "1",
+                                            "REDIS_WAIT_TIMEOUT_MS",
+                                            "3000",
+                                            "REDIS_TIMEOUT_MS",
+                                            "4000",
+                                            NULL};
+    ck_assert_int_eq(parse(&cfg, long_wait, err, sizeof err), 0);
+    ck_assert_int_eq(rqueue_configure(&cfg, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "REDIS_WAIT_TIMEOUT_MS"));
+
+    config_defaults(&cfg);
+    ck_assert_int_eq(rqueue_configure(&cfg, err, sizeof err), 0);
+    ck_assert_int_eq(rq_ha_enabled(), 0);
+    ck_assert_int_eq(rq_ha_wait_replicas(), 0);
+    ck_assert_int_eq(rq_ha_timeout_ms(), 10000);
+}
+END_TEST
+
+Suite *sentinel_suite(void)
+{
+    Suite *s = suite_create("sentinel");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, list_parses_hosts_ports_and_ipv6);
+    tcase_add_test(tc, list_refuses_malformed_entries);
+    tcase_add_test(tc, master_addr_reply);
+    tcase_add_test(tc, role_reply);
+    tcase_add_test(tc, errors_that_mean_rediscover);
+    tcase_add_test(tc, config_variables);
+    suite_add_tcase(s, tc);
+    return s;
+}
