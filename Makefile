@@ -161,7 +161,7 @@ test-valgrind: $(BUILD)/unit-tests
 # code), then the queue and logging integration tests against TSan builds of the services (the
 # harness fails a test whose service printed a ThreadSanitizer report).
 TSAN_SUITES ?= mailbox regress_actor api_sse
-TSAN_INTEGRATION ?= test_pipeline test_reliability test_hardening.LogFiles
+TSAN_INTEGRATION ?= test_pipeline test_reliability test_hardening.LogFiles test_events
 test-tsan:
 	$(MAKE) BUILD=build/tsan OPT="-O1 -g" SAN=-fsanitize=thread build/tsan/unit-tests all
 	@for s in $(TSAN_SUITES); do \
@@ -170,7 +170,8 @@ test-tsan:
 	  echo "$$out" | grep -q 'Checks: [1-9]' || { echo "test-tsan: suite $$s ran nothing"; exit 1; }; \
 	  [ $$rc -eq 0 ] || exit 1; \
 	done
-	IMGCAP_BIN_DIR=$(CURDIR)/build/tsan python3 tests/integration/run.py $(TSAN_INTEGRATION)
+	TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp" IMGCAP_BIN_DIR=$(CURDIR)/build/tsan \
+	  python3 tests/integration/run.py $(TSAN_INTEGRATION)
 
 # libFuzzer targets (tests/fuzz/fuzz.mk, clang-14): FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60
