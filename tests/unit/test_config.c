@@ -4,6 +4,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "rqha.h"
 #include "rqueue.h"
 
 typedef struct {
@@ -134,6 +135,55 @@ START_TEST(redis_urls)
 }
 END_TEST
 
+/* The Sentinel and WAIT variables, and what rqueue_configure() makes of them. */
+START_TEST(redis_ha_variables)
+{
+    config_t cfg;
+    char err[256];
+    static const char *const ok[] = {"REDIS_SENTINELS",
+                                     "10.231.0.11:26379,10.231.0.12",
+                                     "REDIS_MASTER_NAME",
+                                     "city",
+                                     "REDIS_WAIT_REPLICAS",
+                                     "1",
+                                     "REDIS_WAIT_TIMEOUT_MS",
+                                     "500",
+                                     "REDIS_TIMEOUT_MS",
+                                     "3000",
+                                     NULL};
+    ck_assert_int_eq(parse(&cfg, ok, err, sizeof err), 0);
+    ck_assert_str_eq(cfg.redis_master_name, "city");
+    ck_assert_int_eq(cfg.redis_wait_replicas, 1);
+    ck_assert_int_eq(cfg.redis_wait_timeout_ms, 500);
+    ck_assert_int_eq(cfg.redis_timeout_ms, 3000);
+    ck_assert_int_eq(rqueue_configure(&cfg, err, sizeof err), 0);
+    ck_assert_int_eq(rq_ha_enabled(), 1);
+    ck_assert_int_eq(rq_ha_wait_replicas(), 1);
+
+    static const char *const bad_list[] = {"REDIS_SENTINELS", "a:1,,b", NULL};
+    ck_assert_int_eq(parse(&cfg, bad_list, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "REDIS_SENTINELS"));
+
+    /* A WAIT that could use up the whole command timeout is refused at start. */
+    static const char *const long_wait[] = {"REDIS_WAIT_REPLICAS",
+                                            "1",
+                                            "REDIS_WAIT_TIMEOUT_MS",
+                                            "3000",
+                                            "REDIS_TIMEOUT_MS",
+                                            "4000",
+                                            NULL};
+    ck_assert_int_eq(parse(&cfg, long_wait, err, sizeof err), 0);
+    ck_assert_int_eq(rqueue_configure(&cfg, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "REDIS_WAIT_TIMEOUT_MS"));
+
+    config_defaults(&cfg);
+    ck_assert_int_eq(rqueue_configure(&cfg, err, sizeof err), 0);
+    ck_assert_int_eq(rq_ha_enabled(), 0);
+    ck_assert_int_eq(rq_ha_wait_replicas(), 0);
+    ck_assert_int_eq(rq_ha_timeout_ms(), 10000);
+}
+END_TEST
+
 Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -143,6 +193,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, malformed_values_name_the_variable);
     tcase_add_test(tc, env_file);
     tcase_add_test(tc, redis_urls);
+    tcase_add_test(tc, redis_ha_variables);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "rqha.h"
 #include "sentinel.h"
 
 /* The reply hiredis parses from RESP text; the caller frees it. */
@@ -131,73 +129,6 @@ START_TEST(errors_that_mean_rediscover)
 }
 END_TEST
 
-typedef struct {
-    const char *const *pairs;
-} table_t;
-
-static const char *lookup(const char *name, void *ctx)
-{
-    const table_t *t = ctx;
-    for (const char *const *p = t->pairs; *p; p += 2)
-        if (!strcmp(*p, name)) return p[1];
-    return NULL;
-}
-
-static int parse(config_t *cfg, const char *const *pairs, char *err, size_t errlen)
-{
-    table_t t = {pairs};
-    config_defaults(cfg);
-    return config_parse(cfg, lookup, &t, err, errlen);
-}
-
-START_TEST(config_variables)
-{
-    config_t cfg;
-    char err[256];
-    static const char *const ok[] = {"REDIS_SENTINELS",
-                                     "10.231.0.11:26379,10.231.0.12",
-                                     "REDIS_MASTER_NAME",
-                                     "city",
-                                     "REDIS_WAIT_REPLICAS",
-                                     "1",
-                                     "REDIS_WAIT_TIMEOUT_MS",
-                                     "500",
-                                     "REDIS_TIMEOUT_MS",
-                                     "3000",
-                                     NULL};
-    ck_assert_int_eq(parse(&cfg, ok, err, sizeof err), 0);
-    ck_assert_str_eq(cfg.redis_master_name, "city");
-    ck_assert_int_eq(cfg.redis_wait_replicas, 1);
-    ck_assert_int_eq(cfg.redis_wait_timeout_ms, 500);
-    ck_assert_int_eq(cfg.redis_timeout_ms, 3000);
-    ck_assert_int_eq(rqueue_configure(&cfg, err, sizeof err), 0);
-    ck_assert_int_eq(rq_ha_enabled(), 1);
-    ck_assert_int_eq(rq_ha_wait_replicas(), 1);
-
-    static const char *const bad_list[] = {"REDIS_SENTINELS", "a:1,,b", NULL};
-    ck_assert_int_eq(parse(&cfg, bad_list, err, sizeof err), -1);
-    ck_assert_ptr_nonnull(strstr(err, "REDIS_SENTINELS"));
-
-    /* A WAIT that could use up the whole command timeout is refused at start. */
-    static const char *const long_wait[] = {"REDIS_WAIT_REPLICAS",
-                                            "1",
-                                            "REDIS_WAIT_TIMEOUT_MS",
-                                            "3000",
-                                            "REDIS_TIMEOUT_MS",
-                                            "4000",
-                                            NULL};
-    ck_assert_int_eq(parse(&cfg, long_wait, err, sizeof err), 0);
-    ck_assert_int_eq(rqueue_configure(&cfg, err, sizeof err), -1);
-    ck_assert_ptr_nonnull(strstr(err, "REDIS_WAIT_TIMEOUT_MS"));
-
-    config_defaults(&cfg);
-    ck_assert_int_eq(rqueue_configure(&cfg, err, sizeof err), 0);
-    ck_assert_int_eq(rq_ha_enabled(), 0);
-    ck_assert_int_eq(rq_ha_wait_replicas(), 0);
-    ck_assert_int_eq(rq_ha_timeout_ms(), 10000);
-}
-END_TEST
-
 Suite *sentinel_suite(void)
 {
     Suite *s = suite_create("sentinel");
@@ -207,7 +138,6 @@ Suite *sentinel_suite(void)
     tcase_add_test(tc, master_addr_reply);
     tcase_add_test(tc, role_reply);
     tcase_add_test(tc, errors_that_mean_rediscover);
-    tcase_add_test(tc, config_variables);
     suite_add_tcase(s, tc);
     return s;
 }
