@@ -252,9 +252,13 @@ class HostsTest(unittest.TestCase):
         wait_until(lambda: not c.held_by("b") and not c.live_consumers("b"),
                    LEASE_SECONDS + 20, what="b's lease to expire and its ids to be reaped")
         phases.append(("b reaped", time.monotonic() - t0))
-        wait_until(lambda: c.psql("SELECT count(*) FROM images WHERE id IN (%s)" %
-                                  ",".join("'%s'" % i for i in held_all)) == str(len(held_all)),
-                   60, interval=0.2, what="a to store b's reaped ids")
+        try:
+            wait_until(lambda: c.psql("SELECT count(*) FROM images WHERE id IN (%s)" %
+                                      ",".join("'%s'" % i for i in held_all))
+                       == str(len(held_all)),
+                       60, interval=0.2, what="a to store b's reaped ids")
+        except TimeoutError as e:
+            self.fail("%s\n%s\n%s" % (e, c.where(held_all), a.log("persist")[-3000:]))
         phases.append(("a stored them", time.monotonic() - t0))
         # The lease runs from B's last heartbeat, which may predate the cut: keep
         # B away for longer than LEASE_SECONDS all the same.
