@@ -178,9 +178,10 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	$(MAKE) -f tests/fuzz/fuzz.mk run FUZZ_SECONDS=$(FUZZ_SECONDS)
 
-# Every target briefly (seeds and past crash inputs first), for CI.
+# For CI: seeds and past crash inputs first, then a minute for each target whose
+# code changed in the last days (tests/fuzz/changed.py), 10 s for the rest.
 fuzz-ci:
-	$(MAKE) -f tests/fuzz/fuzz.mk run FUZZ_SECONDS=10
+	$(MAKE) -f tests/fuzz/fuzz.mk run FUZZ_SECONDS=10 FUZZ_LONG_SECONDS=60
 
 # Static analysis of the project's C code; checks and exclusions are
 # documented in .clang-tidy. Both tools must report nothing.
