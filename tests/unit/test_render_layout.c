@@ -1,5 +1,8 @@
-/* Layout: exact results with a fake fixed-advance font, then the real DejaVu
- * Sans from fonts/ checked against independent measurements. */
+/* Unit tests of services/render/layout.c: exact results with a fake
+ * fixed-advance font, the real DejaVu Sans from fonts/ checked against
+ * independent measurements, and the Unicode conformance data (bidi:
+ * BidiCharacterTest.txt; line breaking: LineBreakTest.txt, both from Debian's
+ * unicode-data). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,9 +10,13 @@
 
 #include "render/font.h"
 #include "render/layout.h"
+#include "unit_util.h"
 #include "utf8.h"
 
 #include <harfbuzz/hb.h>
+
+#define BIDI_TEST "/usr/share/unicode/BidiCharacterTest.txt"
+#define LINEBREAK_TEST "/usr/share/unicode/auxiliary/LineBreakTest.txt"
 
 /* Fake font: every glyph 6 px wide, ascender 9, descender -3 (line 12).
  * "AV" kerns by -1 px (the A's advance shrinks, as a shaper's kerning does).
@@ -291,14 +298,9 @@ static int dejavu_size;
 
 static render_font_t *dejavu(int size)
 {
-    const char *root = getenv("IMGCAP_ROOT");
-    char path[1024], err[256];
-    snprintf(path, sizeof path, "%s/fonts/DejaVuSans.ttf", root ? root : ".");
-    snprintf(dejavu_path, sizeof dejavu_path, "%s", path);
+    snprintf(dejavu_path, sizeof dejavu_path, "%s", fx_font_path());
     dejavu_size = size;
-    render_font_t *f = render_font_open(path, size, err, sizeof err);
-    ck_assert_msg(f != NULL, "%s", err);
-    return f;
+    return fx_font_open(size);
 }
 
 /* Width of cps[a, b) measured here with HarfBuzz on the font file itself,
@@ -549,56 +551,181 @@ START_TEST(real_no_clipping)
 }
 END_TEST
 
-START_TEST(font_resolution)
+/* Up to max hex code points from s (space separated) into cps. */
+static size_t parse_cps(const char *s, uint32_t *cps, size_t max)
 {
-    const char *root = getenv("IMGCAP_ROOT");
-    char dir[1024], path[1024], err[256];
-    snprintf(dir, sizeof dir, "%s/fonts", root ? root : ".");
-    ck_assert_msg(render_font_resolve("", "DejaVu Sans", dir, path, sizeof path, err,
-                                      sizeof err) == 0, "%s", err);
-    ck_assert_ptr_nonnull(strstr(path, "DejaVuSans.ttf"));
-    /* fonts-liberation2 is a dependency of the render image (deploy/deps.sh) */
-    ck_assert_msg(render_font_resolve(NULL, "Arial", dir, path, sizeof path, err,
-                                      sizeof err) == 0, "%s", err);
-    ck_assert_msg(strstr(path, "LiberationSans") != NULL, "Arial -> %s", path);
-    snprintf(dir, sizeof dir, "%s/fonts/DejaVuSans.ttf", root ? root : ".");
-    ck_assert_int_eq(render_font_resolve(dir, "Arial", "", path, sizeof path, err, sizeof err),
-                     0);
-    ck_assert_str_eq(path, dir);
-    ck_assert_int_eq(render_font_resolve("/nonexistent.ttf", "Arial", "", path, sizeof path,
-                                         err, sizeof err), -1);
-    ck_assert_ptr_nonnull(strstr(err, "FONT_PATH"));
+    size_t n = 0;
+    char *end;
+    while (n < max) {
+        unsigned long v = strtoul(s, &end, 16);
+        if (end == s) break;
+        cps[n++] = (uint32_t)v;
+        s = end;
+    }
+    return n;
+}
+
+/* Each line of BidiCharacterTest.txt: levels by layout_bidi_levels() (FriBiDi
+ * and rule L1), order by layout_bidi_reorder() (rule L2) over the characters
+ * X9 keeps (those the file gives a level). */
+START_TEST(bidi_conformance)
+{
+    FILE *f = fopen(BIDI_TEST, "r");
+    ck_assert_msg(f != NULL, "%s missing: install unicode-data (deploy/deps.sh)", BIDI_TEST);
+    char line[8192];
+    long tested = 0, failed = 0;
+    uint32_t cps[512];
+    unsigned char levels[512], kept_lv[512];
+    size_t kept[512], order[512];
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || line[0] == '\n') continue;
+        char *fld[5];
+        char *p = line;
+        int nf = 0;
+        for (; nf < 5 && p; nf++) {
+            fld[nf] = p;
+            p = strchr(p, ';');
+            if (p) *p++ = 0;
+        }
+        ck_assert_int_eq(nf, 5);
+        size_t n = parse_cps(fld[0], cps, 512);
+        int dir = (int)strtol(fld[1], NULL, 10); /* 0 LTR, 1 RTL, 2 auto */
+        int want_par = (int)strtol(fld[2], NULL, 10);
+        int par = layout_bidi_levels(cps, n, dir == 2 ? 0 : dir == 0 ? 1 : 2, levels);
+        int ok = par == want_par;
+        /* expected levels ('x' = removed by X9) */
+        size_t nk = 0;
+        char *q = fld[3];
+        for (size_t i = 0; i < n && ok; i++) {
+            while (*q == ' ') q++;
+            if (*q == 'x') {
+                q++;
+                continue;
+            }
+            char *end;
+            long lv = strtol(q, &end, 10);
+            ok = end != q && lv == levels[i];
+            q = end;
+            kept_lv[nk] = levels[i];
+            kept[nk++] = i;
+        }
+        if (ok) {
+            layout_bidi_reorder(kept_lv, nk, order);
+            q = fld[4];
+            for (size_t k = 0; k < nk && ok; k++) {
+                char *end;
+                long idx = strtol(q, &end, 10);
+                ok = end != q && (size_t)idx == kept[order[k]];
+                q = end;
+            }
+        }
+        tested++;
+        if (!ok && failed++ < 5)
+            fprintf(stderr, "bidi: failed: %s;%s;%s (got paragraph level %d)\n", fld[0], fld[1],
+                    fld[2], par);
+    }
+    fclose(f);
+    ck_assert_int_gt(tested, 90000);
+    ck_assert_msg(failed == 0, "%ld of %ld BidiCharacterTest lines fail", failed, tested);
 }
 END_TEST
 
-START_TEST(missing_glyphs_not_dropped)
+static int hy_or_is(uint32_t cp) { return cp == 0x2C || cp == 0x2D || cp == 0x2E; }
+
+/* Each line of LineBreakTest.txt: "× 0023 × 0020 ÷ 0023 ÷": the marks
+ * between code points must be layout_uax14()'s answers. ICU tailors rule
+ * LB25 (numbers) with the regular expression UAX #14 gives for it, which
+ * keeps a hyphen or a comma/full stop with what follows in a few cases
+ * ("-#", ",0", "a.2 ", " .35"): a difference is accepted only right before
+ * or within two code points after U+002C, U+002D or U+002E, and those lines
+ * are counted. */
+START_TEST(linebreak_conformance)
 {
-    render_font_t *f = dejavu(12);
-    layout_font_t lf = render_font_layout(f);
+    FILE *f = fopen(LINEBREAK_TEST, "r");
+    ck_assert_msg(f != NULL, "%s missing: install unicode-data (deploy/deps.sh)", LINEBREAK_TEST);
+    layout_t lo = {0};
+    char line[4096], err[256];
+    long tested = 0, failed = 0, tailored = 0;
+    uint32_t cps[256];
+    unsigned char want[256], got[256];
+    while (fgets(line, sizeof line, f)) {
+        char *hash = strchr(line, '#');
+        if (hash) *hash = 0;
+        size_t n = 0;
+        char *p = line;
+        memset(want, 0, sizeof want);
+        /* tokens: "\xc3\x97" (no break) or "\xc3\xb7" (break), then hex */
+        while (*p && n < 256) {
+            while (*p == ' ' || *p == '\t') p++;
+            if (!strncmp(p, "\xc3\x97", 2) || !strncmp(p, "\xc3\xb7", 2)) {
+                if (n > 0 && n < 256) want[n] = p[1] == '\xb7';
+                p += 2;
+                continue;
+            }
+            char *end;
+            unsigned long v = strtoul(p, &end, 16);
+            if (end == p) break;
+            cps[n++] = (uint32_t)v;
+            p = end;
+        }
+        if (n < 2) continue;
+        ck_assert_msg(layout_uax14(&lo, cps, n, got, err, sizeof err) == 0, "%s", err);
+        int ok = 1, lb25 = 1;
+        for (size_t i = 1; i < n; i++) {
+            if (got[i] == want[i]) continue;
+            ok = 0;
+            lb25 = lb25 &&
+                   (hy_or_is(cps[i]) || hy_or_is(cps[i - 1]) || (i >= 2 && hy_or_is(cps[i - 2])));
+        }
+        tested++;
+        if (ok) continue;
+        if (lb25) {
+            tailored++;
+            continue;
+        }
+        if (failed++ < 5) {
+            fprintf(stderr, "linebreak: failed:");
+            for (size_t i = 0; i < n; i++)
+                fprintf(stderr, " %04X%s", cps[i], i + 1 < n ? (got[i + 1] ? " /" : "") : "");
+            fprintf(stderr, "\n");
+        }
+    }
+    fclose(f);
+    layout_free(&lo);
+    ck_assert_int_gt(tested, 7000);
+    ck_assert_msg(failed == 0, "%ld of %ld LineBreakTest lines fail", failed, tested);
+    ck_assert_msg(tailored <= 30, "%ld lines differ after a hyphen, comma or full stop", tailored);
+}
+END_TEST
+
+/* Break opportunities the issue named: Thai between words (a dictionary),
+ * CJK between ideographs but never before closing punctuation. */
+START_TEST(dictionary_and_cjk_breaks)
+{
     layout_t lo = {0};
     char err[256];
-    /* U+10FFFD (private use) is in no font: DejaVu's .notdef box, with an
-     * advance and ink; a CJK ideograph comes from a fallback face */
-    const char *text = "\xf4\x8f\xbf\xbd\xe4\xb8\xad";
-    ck_assert_int_eq(layout_compute(&lo, &lf, text, strlen(text), 300, 4, err, sizeof err), 0);
-    ck_assert_uint_eq(lo.nglyphs, 2);
-    ck_assert_int_eq(lo.glyphs[0].face, 0);
-    ck_assert_uint_eq(lo.glyphs[0].index, 0);
-    ck_assert_int_gt(lo.glyphs[0].advance, 0);
-    const render_glyph_t *g = render_font_glyph(f, 0, 0, err, sizeof err);
-    ck_assert_ptr_nonnull(g);
-    ck_assert_int_gt(g->rows * g->width, 0);
-    ck_assert_int_gt(lo.glyphs[1].face, 0);
-    ck_assert_uint_gt(lo.glyphs[1].index, 0);
-    ck_assert_int_gt(lo.glyphs[1].advance, 0);
+    unsigned char allow[64];
+    /* "ระบบสร้าง" = ระบบ + สร้าง: one break, before ส (index 4) */
+    const uint32_t thai[] = {0x0E23, 0x0E30, 0x0E1A, 0x0E1A, 0x0E2A,
+                             0x0E23, 0x0E49, 0x0E32, 0x0E07};
+    ck_assert_int_eq(layout_uax14(&lo, thai, 9, allow, err, sizeof err), 0);
+    for (size_t i = 1; i < 9; i++)
+        ck_assert_msg(allow[i] == (i == 4), "Thai: break before %zu is %d", i, allow[i]);
+    /* "中文。测试）好": no break before 。 (2) or ） (5) */
+    const uint32_t cjk[] = {0x4E2D, 0x6587, 0x3002, 0x6D4B, 0x8BD5, 0xFF09, 0x597D};
+    ck_assert_int_eq(layout_uax14(&lo, cjk, 7, allow, err, sizeof err), 0);
+    ck_assert_int_eq(allow[1], 1);
+    ck_assert_int_eq(allow[2], 0);
+    ck_assert_int_eq(allow[3], 1);
+    ck_assert_int_eq(allow[5], 0);
+    ck_assert_int_eq(allow[6], 1);
     layout_free(&lo);
-    render_font_close(f);
 }
 END_TEST
 
-Suite *layout_suite(void)
+Suite *render_layout_suite(void)
 {
-    Suite *s = suite_create("layout");
+    Suite *s = suite_create("render_layout");
     TCase *tc = tcase_create("fake");
     tcase_add_test(tc, fake_golden);
     tcase_add_test(tc, fake_whitespace_only);
@@ -618,8 +745,12 @@ Suite *layout_suite(void)
     tcase_add_test(tc, real_cyrillic_200);
     tcase_add_test(tc, real_greedy_widths);
     tcase_add_test(tc, real_no_clipping);
-    tcase_add_test(tc, font_resolution);
-    tcase_add_test(tc, missing_glyphs_not_dropped);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("conformance");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, bidi_conformance);
+    tcase_add_test(tc, linebreak_conformance);
+    tcase_add_test(tc, dictionary_and_cjk_breaks);
     suite_add_tcase(s, tc);
     return s;
 }

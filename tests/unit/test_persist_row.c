@@ -1,4 +1,4 @@
-/* Unit tests of persist's pure parts: file path and row building. */
+/* Unit tests of services/persist/row.c: the file path and the row of an image. */
 #include <check.h>
 #include <string.h>
 
@@ -117,9 +117,9 @@ START_TEST(insert_is_idempotent_sql)
 }
 END_TEST
 
-Suite *persist_suite(void)
+Suite *persist_row_suite(void)
 {
-    Suite *s = suite_create("persist");
+    Suite *s = suite_create("persist_row");
     TCase *tc = tcase_create("row");
     tcase_add_test(tc, path_from_received_at);
     tcase_add_test(tc, path_uses_utc_date_and_lowercase_id);

@@ -1,14 +1,45 @@
-/* Regression tests for services/render/exif.c found by tests/fuzz/fuzz_exif.
+/* Unit tests of services/render/exif.c: the EXIF orientation read and reset,
+ * and regression cases found by tests/fuzz/fuzz_exif.
  *
- * Each input sits at the very end of a readable page followed by a PROT_NONE
+ * Each fuzz input sits at the very end of a readable page followed by a PROT_NONE
  * page, so a read one byte past the APP1 payload faults in every build (a plain
  * -O2 build, ASan, valgrind), not only under a sanitizer. */
 #include <check.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "render/exif.h"
+#include "unit_util.h"
+
+START_TEST(exif_parse)
+{
+    unsigned char m[64];
+    size_t off;
+    for (int o = 1; o <= 8; o++) {
+        size_t n = fx_exif_app1(m, o & 1, o);
+        ck_assert_int_eq(render_exif_orientation(m, n, &off), o);
+        render_exif_set_orientation(m, n, off, 1);
+        ck_assert_int_eq(render_exif_orientation(m, n, NULL), 1);
+    }
+    size_t n = fx_exif_app1(m, 0, 6);
+    ck_assert_int_eq(render_exif_orientation(m, 20, NULL), 0); /* truncated */
+    m[6] = 'X';
+    ck_assert_int_eq(render_exif_orientation(m, n, NULL), 0);
+    n = fx_exif_app1(m, 1, 9);
+    ck_assert_int_eq(render_exif_orientation(m, n, NULL), 0);
+    /* an IFD that claims an entry but ends inside the TIFF header's 10 bytes:
+     * an exact-size heap copy, so a sanitizer sees any read past it */
+    ck_assert_uint_ge(fx_exif_app1(m, 0, 6), 16);
+    unsigned char *shortm = malloc(16);
+    memcpy(shortm, m, 16);
+    ck_assert_int_eq(render_exif_orientation(shortm, 16, NULL), 0);
+    free(shortm);
+    ck_assert_int_eq(render_exif_orientation((const unsigned char *)"http://ns.adobe", 15,
+                                             NULL), 0);
+}
+END_TEST
 
 /* Returns a copy of data ending exactly at a guard page. Unmap the whole
  * mapping with guarded_free(). */
@@ -89,10 +120,13 @@ START_TEST(entry_ending_at_buffer_end_is_read)
 }
 END_TEST
 
-Suite *regress_exif_suite(void)
+Suite *render_exif_suite(void)
 {
-    Suite *s = suite_create("regress_exif");
-    TCase *tc = tcase_create("fuzz");
+    Suite *s = suite_create("render_exif");
+    TCase *tc = tcase_create("orientation");
+    tcase_add_test(tc, exif_parse);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("fuzz");
     tcase_add_test(tc, short_tiff_with_ifd_entry_count);
     tcase_add_test(tc, every_truncated_entry_is_refused);
     tcase_add_test(tc, entry_ending_at_buffer_end_is_read);
