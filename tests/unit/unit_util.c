@@ -96,13 +96,17 @@ int fx_config_parse(config_t *cfg, const char *const *pairs, char *err, size_t e
     return config_parse(cfg, table_lookup, (void *)pairs, err, errlen);
 }
 
-const char *const fx_redis_ha_variables[] = {
-    "REDIS_SENTINELS",       "10.231.0.11:26379,10.231.0.12",
-    "REDIS_MASTER_NAME",     "city",
-    "REDIS_WAIT_REPLICAS",   "1",
-    "REDIS_WAIT_TIMEOUT_MS", "500",
-    "REDIS_TIMEOUT_MS",      "3000",
-    NULL};
+const char *const fx_redis_ha_variables[] = {"REDIS_SENTINELS",
+                                             "10.231.0.11:26379,10.231.0.12",
+                                             "REDIS_MASTER_NAME",
+                                             "city",
+                                             "REDIS_WAIT_REPLICAS",
+                                             "1",
+                                             "REDIS_WAIT_TIMEOUT_MS",
+                                             "500",
+                                             "REDIS_TIMEOUT_MS",
+                                             "3000",
+                                             NULL};
 
 /* ---- render ---- */
 
@@ -160,6 +164,15 @@ static void set_errors(struct jpeg_error_mgr *e, int warnings_fail)
 
 void fx_jpeg_strict(struct jpeg_error_mgr *e) { set_errors(e, 1); }
 
+void fx_jpeg_read_header(struct jpeg_decompress_struct *d, struct jpeg_error_mgr *e, const buf_t *b)
+{
+    fx_jpeg_strict(e);
+    d->err = e;
+    jpeg_create_decompress(d);
+    jpeg_mem_src(d, b->p, (unsigned long)b->n);
+    jpeg_read_header(d, TRUE);
+}
+
 /* Adobe convention: inverted C, M, Y, K, with real black. */
 static void rgb_to_adobe_cmyk(const unsigned char *q, unsigned char *out)
 {
@@ -212,7 +225,8 @@ buf_t fx_jpeg_encode(const unsigned char *px, size_t stride, int w, int h, int n
         int n = 0;
         scans[n++] = (jpeg_scan_info){3, {0, 1, 2, 0}, 0, 0, 0, 0};
         for (int ci = 0; ci < 3; ci++)
-            for (int k = 1; k <= 63; k++) scans[n++] = (jpeg_scan_info){1, {ci, 0, 0, 0}, k, k, 0, 0};
+            for (int k = 1; k <= 63; k++)
+                scans[n++] = (jpeg_scan_info){1, {ci, 0, 0, 0}, k, k, 0, 0};
         c.scan_info = scans;
         c.num_scans = n;
     }
@@ -308,12 +322,12 @@ fx_img_t fx_camera(int flags)
 
 size_t fx_exif_app1(unsigned char *p, int big_endian, int orientation)
 {
-    static const unsigned char le[] = {'E', 'x', 'i', 'f', 0, 0, 'I', 'I', 42, 0, 8, 0, 0, 0,
-                                       1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 0, 0, 0, 0,
-                                       0, 0, 0, 0};
-    static const unsigned char be[] = {'E', 'x', 'i', 'f', 0, 0, 'M', 'M', 0, 42, 0, 0, 0, 8,
-                                       0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 0, 0, 0,
-                                       0, 0, 0, 0};
+    static const unsigned char le[] = {'E', 'x', 'i', 'f', 0, 0,    'I',  'I', 42, 0, 8,
+                                       0,   0,   0,   1,   0, 0x12, 0x01, 3,   0,  1, 0,
+                                       0,   0,   0,   0,   0, 0,    0,    0,   0,  0};
+    static const unsigned char be[] = {'E', 'x', 'i', 'f', 0, 0,    'M',  'M', 0, 42, 0,
+                                       0,   0,   8,   0,   1, 0x01, 0x12, 0,   3, 0,  0,
+                                       0,   1,   0,   0,   0, 0,    0,    0,   0, 0};
     memcpy(p, big_endian ? be : le, sizeof le);
     p[big_endian ? 6 + 8 + 2 + 8 + 1 : 6 + 8 + 2 + 8] = (unsigned char)orientation;
     return sizeof le;

@@ -77,18 +77,23 @@ extern const char fx_caption[];
 /* Every libjpeg error or warning reported to e fails the test with libjpeg's message. */
 void fx_jpeg_strict(struct jpeg_error_mgr *e);
 
+/* d, with strict errors in e (fx_jpeg_strict), has read b up to its first
+ * scan; the caller destroys d with jpeg_destroy_decompress(). */
+void fx_jpeg_read_header(struct jpeg_decompress_struct *d, struct jpeg_error_mgr *e,
+                         const buf_t *b);
+
 /* How fx_jpeg_encode() writes a file. Zero fields are libjpeg's defaults. */
 typedef struct fx_jpeg_spec {
-    int gray;              /* one component */
-    int cmyk, ycck;        /* RGB converted to Adobe CMYK; ycck: stored as YCCK */
-    int h0, v0;            /* luma sampling (0: 2x2) */
-    int h1, v1;            /* Cb sampling (0: 1x1) */
-    int quality;           /* 0: 85 */
-    int float_dct;         /* JDCT_FLOAT */
+    int gray;       /* one component */
+    int cmyk, ycck; /* RGB converted to Adobe CMYK; ycck: stored as YCCK */
+    int h0, v0;     /* luma sampling (0: 2x2) */
+    int h1, v1;     /* Cb sampling (0: 1x1) */
+    int quality;    /* 0: 85 */
+    int float_dct;  /* JDCT_FLOAT */
     int progressive, arith, optimize;
     int restart_mcus, restart_rows;
-    int many_scans;        /* progressive: DC, then each AC coefficient of each
-                              component in its own scan (190 scans) */
+    int many_scans;            /* progressive: DC, then each AC coefficient of each
+                                  component in its own scan (190 scans) */
     const unsigned char *app1; /* an APP1 segment's payload, or NULL */
     size_t app1_len;
     const char *icc_space; /* a fake one-chunk ICC profile of this colour space */
@@ -104,8 +109,8 @@ buf_t fx_jpeg_encode(const unsigned char *px, size_t stride, int w, int h, int n
 typedef struct fx_img {
     unsigned char *px; /* w x h x nc, owned: fx_img_free() */
     int w, h, nc;
-    J_COLOR_SPACE jcs;       /* colour space of the file */
-    int hs[3], vs[3];        /* sampling factors */
+    J_COLOR_SPACE jcs; /* colour space of the file */
+    int hs[3], vs[3];  /* sampling factors */
     int progressive, arith;
     int icc_chunks, exif_orientation;
 } fx_img_t;
