@@ -59,7 +59,7 @@ static void expect_like_hb_shape(const char *family, const char *text, int size)
     ck_assert_msg(f != NULL, "%s", err);
     layout_font_t lf = render_font_layout(f);
     const char *got_family = lf.face_name(lf.ctx, 0);
-    ck_assert_msg(got_family && strcmp(got_family, family) == 0,
+    ck_assert_msg(got_family != NULL && strcmp(got_family, family) == 0,
                   "font \"%s\" is not installed (got %s): deploy/deps.sh", family, path);
     layout_t lo = {0};
     ck_assert_msg(layout_compute(&lo, &lf, text, strlen(text), 100000, 0, err, sizeof err) == 0,
@@ -207,8 +207,8 @@ START_TEST(fallback_per_character)
         while (i < lo.ncps && lo.cps[i] != want[w].cp) i++;
         ck_assert_uint_lt(i, lo.ncps);
         const char *name = lf.face_name(lf.ctx, lo.faces[i]);
-        ck_assert_msg(name && strcmp(name, want[w].family) == 0, "U+%04X from %s, want %s",
-                      want[w].cp, name ? name : "?", want[w].family);
+        ck_assert_msg(name != NULL && strcmp(name, want[w].family) == 0, "U+%04X from %s, want %s",
+                      want[w].cp, name != NULL ? name : "?", want[w].family);
     }
     /* the thumbs up and its modifier: one cluster, one glyph */
     size_t thumbs = 0;
@@ -243,8 +243,8 @@ START_TEST(emoji_variation_selectors)
                                         err, sizeof err),
                          0);
         const char *name = lf.face_name(lf.ctx, lo.faces[0]);
-        ck_assert_msg(name && strcmp(name, cases[c].family) == 0, "case %zu: %s, want %s", c,
-                      name ? name : "?", cases[c].family);
+        ck_assert_msg(name != NULL && strcmp(name, cases[c].family) == 0, "case %zu: %s, want %s", c,
+                      name != NULL ? name : "?", cases[c].family);
         for (size_t i = 1; i < lo.ncps; i++) ck_assert_int_eq(lo.faces[i], lo.faces[0]);
         ck_assert_uint_eq(lo.nglyphs >= 1, 1);
         ck_assert_uint_ne(lo.glyphs[0].index, 0);

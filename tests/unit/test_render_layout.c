@@ -577,15 +577,15 @@ START_TEST(bidi_conformance)
     uint32_t cps[512];
     unsigned char levels[512], kept_lv[512];
     size_t kept[512], order[512];
-    while (fgets(line, sizeof line, f)) {
+    while (fgets(line, sizeof line, f) != NULL) {
         if (line[0] == '#' || line[0] == '\n') continue;
         char *fld[5];
         char *p = line;
         int nf = 0;
-        for (; nf < 5 && p; nf++) {
+        for (; nf < 5 && p != NULL; nf++) {
             fld[nf] = p;
             p = strchr(p, ';');
-            if (p) *p++ = 0;
+            if (p != NULL) *p++ = 0;
         }
         ck_assert_int_eq(nf, 5);
         size_t n = parse_cps(fld[0], cps, 512);
@@ -648,16 +648,16 @@ START_TEST(linebreak_conformance)
     long tested = 0, failed = 0, tailored = 0;
     uint32_t cps[256];
     unsigned char want[256], got[256];
-    while (fgets(line, sizeof line, f)) {
+    while (fgets(line, sizeof line, f) != NULL) {
         char *hash = strchr(line, '#');
-        if (hash) *hash = 0;
+        if (hash != NULL) *hash = 0;
         size_t n = 0;
         char *p = line;
         memset(want, 0, sizeof want);
         /* tokens: "\xc3\x97" (no break) or "\xc3\xb7" (break), then hex */
         while (*p && n < 256) {
             while (*p == ' ' || *p == '\t') p++;
-            if (!strncmp(p, "\xc3\x97", 2) || !strncmp(p, "\xc3\xb7", 2)) {
+            if (strncmp(p, "\xc3\x97", 2) == 0 || strncmp(p, "\xc3\xb7", 2) == 0) {
                 if (n > 0 && n < 256) want[n] = p[1] == '\xb7';
                 p += 2;
                 continue;

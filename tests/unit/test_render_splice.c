@@ -83,7 +83,7 @@ static void coefs_read(const buf_t *b, coefs_t *c)
                    (size_t)c->wib[ci] * sizeof(JBLOCK));
         }
     }
-    for (jpeg_saved_marker_ptr m = d.marker_list; m && c->nmarkers < 32; m = m->next) {
+    for (jpeg_saved_marker_ptr m = d.marker_list; m != NULL && c->nmarkers < 32; m = m->next) {
         c->markers[c->nmarkers].code = m->marker;
         c->markers[c->nmarkers].len = m->data_length;
         c->markers[c->nmarkers].data = malloc(m->data_length + 1);
@@ -765,7 +765,7 @@ static int ref_huff_build(const JHUFF_TBL *t, int dc, int no, ref_huff_t *h, cha
                           size_t whylen)
 {
     const char *kind = dc ? "DC" : "AC";
-    if (!t) {
+    if (t == NULL) {
         snprintf(why, whylen, "no DHT for %s table %d", kind, no);
         return -1;
     }
@@ -1054,7 +1054,7 @@ START_TEST(scan_check_matches_reference)
                     at = end - 1 - lcg_next(&seed) % 32;
                 } else if (where == 2) {
                     const unsigned char *ff = memchr(b.p + at, 0xFF, end - at);
-                    if (ff) at = (size_t)(ff - b.p) + lcg_next(&seed) % 3;
+                    if (ff != NULL) at = (size_t)(ff - b.p) + lcg_next(&seed) % 3;
                     if (at >= end) at = end - 1;
                 }
                 unsigned r = lcg_next(&seed), kind = r % 7;
