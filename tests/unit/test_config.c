@@ -31,10 +31,25 @@ END_TEST
 
 START_TEST(overrides)
 {
-    const char *pairs[] = {"FONT_SIZE", "16", "BAND_MODE", "overlay", "LOG_LEVEL", "debug",
-                           "MAX_PIXELS", "40e6", "STORAGE_DIR", "/data/images",
-                           "RENDER_WORKERS", "0", "API_TOKEN_READS", "1",
-                           "TEXT_PADDING", "", "EVENTS_MAX_CLIENTS", "3", NULL};
+    const char *pairs[] = {"FONT_SIZE",
+                           "16",
+                           "BAND_MODE",
+                           "overlay",
+                           "LOG_LEVEL",
+                           "debug",
+                           "MAX_PIXELS",
+                           "40e6",
+                           "STORAGE_DIR",
+                           "/data/images",
+                           "RENDER_WORKERS",
+                           "0",
+                           "API_TOKEN_READS",
+                           "1",
+                           "TEXT_PADDING",
+                           "",
+                           "EVENTS_MAX_CLIENTS",
+                           "3",
+                           NULL};
     config_t cfg;
     char err[256];
     ck_assert_int_eq(fx_config_parse(&cfg, pairs, err, sizeof err), 0);
@@ -53,9 +68,9 @@ END_TEST
 START_TEST(malformed_values_name_the_variable)
 {
     static const char *cases[][2] = {
-        {"FONT_SIZE", "12px"}, {"FONT_SIZE", "0"},      {"API_PORT", "70000"},
-        {"BAND_MODE", "below"}, {"LOG_LEVEL", "loud"},  {"JPEG_QUALITY", "101"},
-        {"MAX_ATTEMPTS", "-1"}, {"LEASE_SECONDS", "x"}, {"API_TOKEN_READS", "maybe"},
+        {"FONT_SIZE", "12px"},    {"FONT_SIZE", "0"},          {"API_PORT", "70000"},
+        {"BAND_MODE", "below"},   {"LOG_LEVEL", "loud"},       {"JPEG_QUALITY", "101"},
+        {"MAX_ATTEMPTS", "-1"},   {"LEASE_SECONDS", "x"},      {"API_TOKEN_READS", "maybe"},
         {"QUEUE_MAX_DEPTH", "0"}, {"EVENTS_MAX_CLIENTS", "0"}, {"EVENTS_MAX_CLIENTS", "5000"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

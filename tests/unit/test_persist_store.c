@@ -45,8 +45,8 @@ START_TEST(write_creates_dirs_and_file)
     char err[256];
     char storage[300];
     snprintf(storage, sizeof storage, "%s/images", root); /* missing too */
-    ck_assert_int_eq(persist_store_write(storage, "2026/11/28/a.jpg", "hello", 5, err,
-                                         sizeof err), 0);
+    ck_assert_int_eq(persist_store_write(storage, "2026/11/28/a.jpg", "hello", 5, err, sizeof err),
+                     0);
     buf_t b = read_back("images/2026/11/28/a.jpg");
     ck_assert_uint_eq(b.n, 5);
     ck_assert_int_eq(memcmp(b.p, "hello", 5), 0);
@@ -63,8 +63,8 @@ END_TEST
 START_TEST(rewrite_replaces_whole_file)
 {
     char err[256];
-    ck_assert_int_eq(persist_store_write(root, "x/b.jpg", "a longer first body", 19, err,
-                                         sizeof err), 0);
+    ck_assert_int_eq(
+        persist_store_write(root, "x/b.jpg", "a longer first body", 19, err, sizeof err), 0);
     ck_assert_int_eq(persist_store_write(root, "x/b.jpg", "short", 5, err, sizeof err), 0);
     buf_t b = read_back("x/b.jpg");
     ck_assert_str_eq((const char *)b.p, "short");
@@ -123,7 +123,8 @@ START_TEST(sweep_removes_old_temp_files_only)
 {
     char err[256], dir[400];
     snprintf(dir, sizeof dir, "%s/2026/11/28/deeper", root);
-    ck_assert_int_eq(persist_store_write(root, "2026/11/28/deeper/x.jpg", "x", 1, err, sizeof err), 0);
+    ck_assert_int_eq(persist_store_write(root, "2026/11/28/deeper/x.jpg", "x", 1, err, sizeof err),
+                     0);
     ck_assert_int_eq(persist_store_write(root, "2026/11/27/a.jpg", "a", 1, err, sizeof err), 0);
     make_file("2026/11/27/.b.jpg.Ab12Cd", 3600);        /* a killed write: swept */
     make_file("2026/11/28/.c.jpg.zz99QQ", 3600);        /* swept */

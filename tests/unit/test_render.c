@@ -43,8 +43,9 @@ static result_t render_ok(render_ctx_t *ctx, const buf_t *in, const char *text)
 {
     result_t r = {0};
     char err[512];
-    ck_assert_msg(render_caption(ctx, in->p, in->n, text, strlen(text), &r.out.p, &r.out.n,
-                                 &r.w, &r.h, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(render_caption(ctx, in->p, in->n, text, strlen(text), &r.out.p, &r.out.n, &r.w,
+                                 &r.h, err, sizeof err) == 0,
+                  "%s", err);
     r.path = render_last_path(ctx);
     return r;
 }
@@ -64,8 +65,8 @@ static void check_band(render_ctx_t *ctx, const fx_img_t *out, int y0, const cha
 {
     const layout_t *lo;
     char err[256];
-    ck_assert_int_eq(render_layout_jpeg(ctx, in->p, in->n, text, strlen(text), &lo, err,
-                                        sizeof err), 0);
+    ck_assert_int_eq(
+        render_layout_jpeg(ctx, in->p, in->n, text, strlen(text), &lo, err, sizeof err), 0);
     int bh = lo->band_height;
     ck_assert_int_ge(out->h, y0 + bh);
     unsigned char *near = calloc((size_t)out->w * (size_t)bh, 1);
@@ -86,8 +87,7 @@ static void check_band(render_ctx_t *ctx, const fx_img_t *out, int y0, const cha
                 for (int x = gx - 16; x < gx + g->width + 16; x++)
                     if (y >= 0 && y < bh && x >= 0 && x < out->w)
                         near[(size_t)y * (size_t)out->w + (size_t)x] = 1;
-            for (int k = 0; k < g->rows * g->width; k++)
-                ink += g->bitmap[k] > 128;
+            for (int k = 0; k < g->rows * g->width; k++) ink += g->bitmap[k] > 128;
         }
     }
     render_font_close(f);
@@ -114,8 +114,7 @@ static void check_exact_rows(const fx_img_t *a, const fx_img_t *b, int h)
     ck_assert_int_eq(a->nc, b->nc);
     size_t n = (size_t)a->w * (size_t)h * (size_t)a->nc;
     size_t diff = 0;
-    for (size_t i = 0; i < n; i++)
-        diff += a->px[i] != b->px[i];
+    for (size_t i = 0; i < n; i++) diff += a->px[i] != b->px[i];
     ck_assert_msg(diff == 0, "%zu picture samples changed", diff);
 }
 
@@ -126,8 +125,7 @@ static double mad(const fx_img_t *a, const fx_img_t *b, int h)
     ck_assert_int_eq(a->nc, b->nc);
     size_t n = (size_t)a->w * (size_t)h * (size_t)a->nc;
     double s = 0;
-    for (size_t i = 0; i < n; i++)
-        s += abs((int)a->px[i] - (int)b->px[i]);
+    for (size_t i = 0; i < n; i++) s += abs((int)a->px[i] - (int)b->px[i]);
     return s / (double)n;
 }
 
@@ -163,8 +161,9 @@ static void check_reencode(render_ctx_t *ctx, const buf_t *in, band_mode_t mode)
     ck_assert_int_eq(out.w, src.w);
     const layout_t *lo;
     char err[256];
-    ck_assert_int_eq(render_layout_jpeg(ctx, in->p, in->n, fx_caption, strlen(fx_caption), &lo, err,
-                                        sizeof err), 0);
+    ck_assert_int_eq(
+        render_layout_jpeg(ctx, in->p, in->n, fx_caption, strlen(fx_caption), &lo, err, sizeof err),
+        0);
     int bh = lo->band_height;
     int pic = mode == BAND_EXTEND ? src.h : (src.h > bh ? src.h - bh : 0);
     ck_assert_int_eq(out.h, mode == BAND_EXTEND ? src.h + bh : (src.h > bh ? src.h : bh));
@@ -204,11 +203,11 @@ START_TEST(lossless_variants)
         {.arith = 1},
         {.arith = 1, .progressive = 1},
         {.restart_rows = 1},
-        {.h0 = 1, .v0 = 1},            /* 4:4:4 */
-        {.h0 = 2, .v0 = 1},            /* 4:2:2 */
-        {.h0 = 4, .v0 = 1},            /* 4:1:1 (not 4:4:0: libjpeg-turbo 2.1's h1v2
-                                          upsampler reads uninitialised memory,
-                                          which valgrind reports) */
+        {.h0 = 1, .v0 = 1}, /* 4:4:4 */
+        {.h0 = 2, .v0 = 1}, /* 4:2:2 */
+        {.h0 = 4, .v0 = 1}, /* 4:1:1 (not 4:4:0: libjpeg-turbo 2.1's h1v2
+                               upsampler reads uninitialised memory,
+                               which valgrind reports) */
         {.gray = 1},
         {.gray = 1, .progressive = 1, .restart_rows = 2},
         {.quality = 30},
@@ -372,9 +371,9 @@ END_TEST
  * the render of the upright picture. */
 START_TEST(exif_orientations)
 {
-    static const char *const ops[9] = {NULL, NULL, "-flip horizontal", "-rotate 180",
-                                       "-flip vertical", "-transpose", "-rotate 270",
-                                       "-transverse", "-rotate 90"};
+    static const char *const ops[9] = {
+        NULL,         NULL,          "-flip horizontal", "-rotate 180", "-flip vertical",
+        "-transpose", "-rotate 270", "-transverse",      "-rotate 90"};
     render_ctx_t *ctx = ctx_with(BAND_EXTEND, 40000000, 4);
     buf_t up = fx_data_file("synthetic_640x480.jpg");
     fx_img_t cam = decode_ok(&up);
@@ -434,7 +433,8 @@ static void expect_failure(render_ctx_t *ctx, const buf_t *in, const char *needl
     int w, h;
     char err[512] = "";
     ck_assert_int_eq(render_caption(ctx, in->p, in->n, fx_caption, strlen(fx_caption), &out,
-                                    &out_len, &w, &h, err, sizeof err), -1);
+                                    &out_len, &w, &h, err, sizeof err),
+                     -1);
     ck_assert_ptr_null(out);
     ck_assert_msg(strstr(err, needle) != NULL, "error \"%s\" lacks \"%s\"", err, needle);
 }
@@ -459,8 +459,7 @@ START_TEST(broken_inputs)
     /* corrupt entropy data in the middle */
     buf_t bad = {malloc(b.n), b.n};
     memcpy(bad.p, b.p, b.n);
-    for (size_t i = b.n / 2; i < b.n / 2 + 400; i++)
-        bad.p[i] = (unsigned char)(i * 37);
+    for (size_t i = b.n / 2; i < b.n / 2 + 400; i++) bad.p[i] = (unsigned char)(i * 37);
     unsigned char *out;
     size_t out_len;
     int w, h;
@@ -526,8 +525,7 @@ START_TEST(zero_quantizer)
     fx_jpeg_spec_t plain = {0};
     buf_t in = encode(&cam, 0, 0, 80, 48, &plain);
     size_t i = 2;
-    while (i + 4 < in.n && !(in.p[i] == 0xFF && in.p[i + 1] == 0xDB))
-        i++;
+    while (i + 4 < in.n && !(in.p[i] == 0xFF && in.p[i + 1] == 0xDB)) i++;
     ck_assert_uint_lt(i + 5 + 63, in.n);
     in.p[i + 5 + 63] = 0; /* last zigzag entry of the first table */
     result_t r = render_ok(ctx, &in, fx_caption);

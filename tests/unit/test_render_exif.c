@@ -36,8 +36,8 @@ START_TEST(exif_parse)
     memcpy(shortm, m, 16);
     ck_assert_int_eq(render_exif_orientation(shortm, 16, NULL), 0);
     free(shortm);
-    ck_assert_int_eq(render_exif_orientation((const unsigned char *)"http://ns.adobe", 15,
-                                             NULL), 0);
+    ck_assert_int_eq(render_exif_orientation((const unsigned char *)"http://ns.adobe", 15, NULL),
+                     0);
 }
 END_TEST
 

@@ -231,11 +231,11 @@ START_TEST(emoji_variation_selectors)
         const char *text;
         const char *family;
     } cases[] = {
-        {"\xe2\x9d\xa4\xef\xb8\x8f", "Noto Color Emoji"},     /* heart + VS16 */
-        {"\xe2\x9d\xa4", "DejaVu Sans"},                      /* heart: text by default */
-        {"\xf0\x9f\x98\x80", "Noto Color Emoji"},             /* grinning face: emoji */
-        {"\xf0\x9f\x98\x80\xef\xb8\x8e", "DejaVu Sans"},      /* + VS15: text */
-        {"1\xef\xb8\x8f\xe2\x83\xa3", "Noto Color Emoji"},     /* keycap one */
+        {"\xe2\x9d\xa4\xef\xb8\x8f", "Noto Color Emoji"},  /* heart + VS16 */
+        {"\xe2\x9d\xa4", "DejaVu Sans"},                   /* heart: text by default */
+        {"\xf0\x9f\x98\x80", "Noto Color Emoji"},          /* grinning face: emoji */
+        {"\xf0\x9f\x98\x80\xef\xb8\x8e", "DejaVu Sans"},   /* + VS15: text */
+        {"1\xef\xb8\x8f\xe2\x83\xa3", "Noto Color Emoji"}, /* keycap one */
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         layout_t lo = {0};
@@ -243,8 +243,8 @@ START_TEST(emoji_variation_selectors)
                                         err, sizeof err),
                          0);
         const char *name = lf.face_name(lf.ctx, lo.faces[0]);
-        ck_assert_msg(name != NULL && strcmp(name, cases[c].family) == 0, "case %zu: %s, want %s", c,
-                      name != NULL ? name : "?", cases[c].family);
+        ck_assert_msg(name != NULL && strcmp(name, cases[c].family) == 0, "case %zu: %s, want %s",
+                      c, name != NULL ? name : "?", cases[c].family);
         for (size_t i = 1; i < lo.ncps; i++) ck_assert_int_eq(lo.faces[i], lo.faces[0]);
         ck_assert_uint_eq(lo.nglyphs >= 1, 1);
         ck_assert_uint_ne(lo.glyphs[0].index, 0);
@@ -285,19 +285,20 @@ START_TEST(font_resolution)
 {
     char dir[1024], path[1024], err[256];
     fx_root_path(dir, sizeof dir, "fonts");
-    ck_assert_msg(render_font_resolve("", "DejaVu Sans", dir, path, sizeof path, err,
-                                      sizeof err) == 0, "%s", err);
+    ck_assert_msg(render_font_resolve("", "DejaVu Sans", dir, path, sizeof path, err, sizeof err) ==
+                      0,
+                  "%s", err);
     ck_assert_ptr_nonnull(strstr(path, "DejaVuSans.ttf"));
     /* fonts-liberation2 is a dependency of the render image (deploy/deps.sh) */
-    ck_assert_msg(render_font_resolve(NULL, "Arial", dir, path, sizeof path, err,
-                                      sizeof err) == 0, "%s", err);
+    ck_assert_msg(render_font_resolve(NULL, "Arial", dir, path, sizeof path, err, sizeof err) == 0,
+                  "%s", err);
     ck_assert_msg(strstr(path, "LiberationSans") != NULL, "Arial -> %s", path);
-    ck_assert_int_eq(render_font_resolve(fx_font_path(), "Arial", "", path, sizeof path, err,
-                                         sizeof err),
-                     0);
+    ck_assert_int_eq(
+        render_font_resolve(fx_font_path(), "Arial", "", path, sizeof path, err, sizeof err), 0);
     ck_assert_str_eq(path, fx_font_path());
-    ck_assert_int_eq(render_font_resolve("/nonexistent.ttf", "Arial", "", path, sizeof path,
-                                         err, sizeof err), -1);
+    ck_assert_int_eq(
+        render_font_resolve("/nonexistent.ttf", "Arial", "", path, sizeof path, err, sizeof err),
+        -1);
     ck_assert_ptr_nonnull(strstr(err, "FONT_PATH"));
 }
 END_TEST

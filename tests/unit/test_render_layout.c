@@ -65,17 +65,17 @@ static void expect_lines(const layout_font_t *font, const char *text, int width,
 {
     layout_t lo = {0};
     char err[256];
-    ck_assert_msg(layout_compute(&lo, font, text, strlen(text), width, padding, err,
-                                 sizeof err) == 0, "%s", err);
+    ck_assert_msg(layout_compute(&lo, font, text, strlen(text), width, padding, err, sizeof err) ==
+                      0,
+                  "%s", err);
     size_t n = 0;
-    while (want[n])
-        n++;
+    while (want[n]) n++;
     ck_assert_msg(lo.nlines == n, "\"%s\": %zu lines, want %zu", text, lo.nlines, n);
     for (size_t i = 0; i < n; i++) {
         size_t a = lo.offsets[lo.lines[i].start], b = lo.offsets[lo.lines[i].end];
         ck_assert_msg(b - a == strlen(want[i]) && memcmp(text + a, want[i], b - a) == 0,
-                      "\"%s\" line %zu: \"%.*s\", want \"%s\"", text, i, (int)(b - a),
-                      text + a, want[i]);
+                      "\"%s\" line %zu: \"%.*s\", want \"%s\"", text, i, (int)(b - a), text + a,
+                      want[i]);
     }
     ck_assert_int_eq(lo.band_height, band_height);
     layout_free(&lo);
@@ -97,7 +97,14 @@ START_TEST(fake_golden)
     expect_lines(&fake, "hello      world", 50, 4, LINES("hello", "world"), 32);
     expect_lines(&fake, "a\tb", 50, 4, LINES("a\tb"), 20);
     /* no-break space glues: "aaaa\u00a0bbb" (8 chars) must be split, not wrapped */
-    expect_lines(&fake, "aaaa\xc2\xa0" "bbb", 50, 4, LINES("aaaa\xc2\xa0" "bb", "b"), 32);
+    expect_lines(&fake,
+                 "aaaa\xc2\xa0"
+                 "bbb",
+                 50, 4,
+                 LINES("aaaa\xc2\xa0"
+                       "bb",
+                       "b"),
+                 32);
     /* narrower than one glyph: still one glyph per line, never an empty line */
     expect_lines(&fake, "abc", 8, 4, LINES("a", "b", "c"), 44);
     /* padding 0: the whole width is available */
@@ -228,8 +235,7 @@ START_TEST(fake_cyrillic_200)
     for (int w = 0; w < 20; w++) {
         for (int i = 0; i < 9; i++)
             n += (size_t)utf8_encode(0x0430 + (uint32_t)((w + i) % 32), text + n);
-        if (w < 19)
-            text[n++] = ' ';
+        if (w < 19) text[n++] = ' ';
     }
     n += (size_t)utf8_encode(0x044F, text + n);
     text[n] = 0;
@@ -334,10 +340,7 @@ static long measure(render_font_t *f, const layout_t *lo, size_t a, size_t b)
     return measure_file(dejavu_path, dejavu_size, lo, a, b);
 }
 
-static int is_sp(uint32_t cp)
-{
-    return cp == ' ' || cp == '\t';
-}
+static int is_sp(uint32_t cp) { return cp == ' ' || cp == '\t'; }
 
 /* Every line fits, and the next line's first word (or, for a split word, its
  * next character) would not have fitted on it. */
@@ -346,8 +349,9 @@ static void check_greedy(render_font_t *f, const char *text, int width, int padd
     layout_font_t lf = render_font_layout(f);
     layout_t lo = {0};
     char err[256];
-    ck_assert_msg(layout_compute(&lo, &lf, text, strlen(text), width, padding, err,
-                                 sizeof err) == 0, "%s", err);
+    ck_assert_msg(layout_compute(&lo, &lf, text, strlen(text), width, padding, err, sizeof err) ==
+                      0,
+                  "%s", err);
     long avail = (long)(width - 2 * padding) * 64;
     for (size_t l = 0; l < lo.nlines; l++) {
         const layout_line_t *ln = &lo.lines[l];
@@ -357,14 +361,11 @@ static void check_greedy(render_font_t *f, const char *text, int width, int padd
         for (size_t i = ln->start + 1; i < ln->end; i++) clusters += lo.brk[i] != LAYOUT_BRK_NONE;
         if (clusters > 1) /* a lone cluster wider than the line is allowed */
             ck_assert_msg(w <= avail, "line %zu is %ld/64 px wide, %ld available", l, w, avail);
-        if (l + 1 == lo.nlines)
-            break;
+        if (l + 1 == lo.nlines) break;
         size_t next = lo.lines[l + 1].start, gap = ln->end;
-        while (gap < next && is_sp(lo.cps[gap]))
-            gap++;
-        if (gap < next)
-            continue; /* an explicit newline separates them */
-        size_t stop = next + 1; /* the next cluster (a ligature is one) */
+        while (gap < next && is_sp(lo.cps[gap])) gap++;
+        if (gap < next) continue; /* an explicit newline separates them */
+        size_t stop = next + 1;   /* the next cluster (a ligature is one) */
         while (stop < lo.ncps && lo.brk[stop] == LAYOUT_BRK_NONE) stop++;
         if (lo.brk[next] == LAYOUT_BRK_ALLOW) { /* wrapped at a break: the next segment */
             while (stop < lo.ncps && lo.brk[stop] != LAYOUT_BRK_ALLOW && lo.cps[stop] != '\n')
@@ -431,8 +432,7 @@ START_TEST(real_golden)
     layout_t lo = {0};
     char err[256];
     ck_assert_int_eq(utf8_count(cyr150, strlen(cyr150)), 150);
-    ck_assert_int_eq(layout_compute(&lo, &lf, cyr150, strlen(cyr150), 674, 4, err, sizeof err),
-                     0);
+    ck_assert_int_eq(layout_compute(&lo, &lf, cyr150, strlen(cyr150), 674, 4, err, sizeof err), 0);
     char json[2048];
     layout_format_json(&lo, &lf, cyr150, json, sizeof json);
     ck_assert_msg(lo.nlines == 2 && lo.band_height == 38, "%s", json);
@@ -455,10 +455,8 @@ START_TEST(real_golden)
         NULL};
     expect_lines(&lf, cyr150, 674, 4, cyr_lines, 2 * 15 + 8);
 
-    const char *const narrow[] = {"The quick", "brown fox", "jumps over the", "lazy dog",
-                                  NULL};
-    expect_lines(&lf, "The quick brown fox jumps over the lazy dog", 100, 4, narrow,
-                 4 * 15 + 8);
+    const char *const narrow[] = {"The quick", "brown fox", "jumps over the", "lazy dog", NULL};
+    expect_lines(&lf, "The quick brown fox jumps over the lazy dog", 100, 4, narrow, 4 * 15 + 8);
     const char *const split[] = {"Donaudampfschi", "fffahrtsgesellsch", "aft", NULL};
     expect_lines(&lf, "Donaudampfschifffahrtsgesellschaft", 110, 4, split, 3 * 15 + 8);
     render_font_close(f);
@@ -475,8 +473,7 @@ START_TEST(real_cyrillic_200)
         memcpy(text + n, word, strlen(word));
         n += strlen(word);
     }
-    while (utf8_count(text, n) < 200)
-        n += (size_t)utf8_encode(0x0416, text + n);
+    while (utf8_count(text, n) < 200) n += (size_t)utf8_encode(0x0416, text + n);
     text[n] = 0;
     ck_assert_int_eq(utf8_count(text, n), 200);
     layout_font_t lf = render_font_layout(f);
@@ -486,8 +483,7 @@ START_TEST(real_cyrillic_200)
     layout_format_json(&lo, &lf, text, json, sizeof json);
     ck_assert_msg(lo.nlines == 3 && lo.band_height == 3 * 15 + 8, "%s", json);
     layout_free(&lo);
-    for (int w = 16; w <= 800; w += 37)
-        check_greedy(f, text, w, 4);
+    for (int w = 16; w <= 800; w += 37) check_greedy(f, text, w, 4);
     render_font_close(f);
 }
 END_TEST
@@ -505,8 +501,7 @@ START_TEST(real_greedy_widths)
     for (size_t t = 0; t < sizeof texts / sizeof *texts; t++)
         for (int w = 8; w <= 700; w += 23)
             for (int pad = 0; pad <= 8; pad += 4)
-                if (w > 2 * pad)
-                    check_greedy(f, texts[t], w, pad);
+                if (w > 2 * pad) check_greedy(f, texts[t], w, pad);
     render_font_close(f);
 }
 END_TEST
@@ -516,8 +511,8 @@ END_TEST
 START_TEST(real_no_clipping)
 {
     const char *texts[] = {"\xc3\x85\xc3\x89\xd0\x81\xd0\x99\xc7\xba gjpqy|",
-                           "\xc7\xba\xc7\xba\xc7\xba\n\xe1\xba\xa4 \xc8\xb6 g\xc5\xb3j",
-                           "\xc3\x85", "g", "__y__"};
+                           "\xc7\xba\xc7\xba\xc7\xba\n\xe1\xba\xa4 \xc8\xb6 g\xc5\xb3j", "\xc3\x85",
+                           "g", "__y__"};
     for (int size = 8; size <= 40; size += 8) {
         render_font_t *f = dejavu(size);
         layout_font_t lf = render_font_layout(f);
@@ -525,8 +520,9 @@ START_TEST(real_no_clipping)
             for (int pad = 0; pad <= 4; pad += 4) {
                 layout_t lo = {0};
                 char err[256];
-                ck_assert_int_eq(layout_compute(&lo, &lf, texts[t], strlen(texts[t]), 300, pad,
-                                                err, sizeof err), 0);
+                ck_assert_int_eq(
+                    layout_compute(&lo, &lf, texts[t], strlen(texts[t]), 300, pad, err, sizeof err),
+                    0);
                 for (size_t l = 0; l < lo.nlines; l++) {
                     int base = layout_baseline(&lo, l);
                     const layout_line_t *ln = &lo.lines[l];
@@ -535,8 +531,7 @@ START_TEST(real_no_clipping)
                         const render_glyph_t *g = render_font_glyph(f, lg->face, lg->index, err,
                                                                     sizeof err);
                         ck_assert_ptr_nonnull(g);
-                        if (!g->rows)
-                            continue;
+                        if (!g->rows) continue;
                         int top = base - (int)((lo.placed[k].y + 32) >> 6) - g->bitmap_top;
                         ck_assert_msg(top >= 0, "size %d glyph %u clipped at top", size, lg->index);
                         ck_assert_msg(top + g->rows <= lo.band_height,

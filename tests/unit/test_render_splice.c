@@ -23,7 +23,10 @@
 
 /* Decodes to RGB or gray, strictly (a libjpeg warning fails the test);
  * fancy = libjpeg's default chroma upsampling. */
-static fx_img_t decode(const buf_t *b, int fancy) { return fx_jpeg_decode(b, fancy ? FX_DECODE_FANCY : 0); }
+static fx_img_t decode(const buf_t *b, int fancy)
+{
+    return fx_jpeg_decode(b, fancy ? FX_DECODE_FANCY : 0);
+}
 
 /* The DCT coefficients a decoder shows (blocks inside each component's
  * width_in_blocks x height_in_blocks; the padding blocks of partial MCUs are
@@ -169,7 +172,8 @@ static buf_t encode(const fx_img_t *cam, const spec_t *s)
             int cy = y % cam->h;
             if (s->flat || s->blocky) {
                 unsigned v = s->flat ? 128
-                                     : ((unsigned)(x / 8) * 2654435761u ^ (unsigned)(cy / 8) * 40503u) >>
+                                     : ((unsigned)(x / 8) * 2654435761u ^
+                                        (unsigned)(cy / 8) * 40503u) >>
                                            24;
                 memset(q, (int)v, 3);
             } else {
