@@ -61,7 +61,8 @@ ASSET_SYM    = asset_$$(printf %s "$$f" | tr -c 'A-Za-z0-9' _)
 BINS := $(BUILD)/imgcap-api $(BUILD)/imgcap-render $(BUILD)/imgcap-persist
 
 .PHONY: all test unit integration test-browser test-sanitize test-valgrind run clean deps \
-        check-deploy test-compose bench bench-outside fuzz lint fuzz-ci test-tsan test-hosts
+        check-deploy test-compose bench bench-outside fuzz lint fuzz-ci test-tsan test-tsan-ci \
+        test-hosts
 
 all: $(BINS)
 
@@ -160,7 +161,7 @@ test-valgrind: $(BUILD)/unit-tests
 # hub suites (a race report fails the test: check's fork mode sees the exit
 # code), then the queue and logging integration tests against TSan builds of the services (the
 # harness fails a test whose service printed a ThreadSanitizer report).
-TSAN_SUITES ?= mailbox actor api_sse
+TSAN_SUITES ?= mailbox actor api_sse api_events api_backend
 TSAN_INTEGRATION ?= test_pipeline test_reliability test_hardening.LogFiles test_events
 test-tsan:
 	$(MAKE) BUILD=build/tsan OPT="-O1 -g" SAN=-fsanitize=thread build/tsan/unit-tests all
@@ -172,6 +173,15 @@ test-tsan:
 	done
 	TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp" IMGCAP_BIN_DIR=$(CURDIR)/build/tsan \
 	  python3 tests/integration/run.py $(TSAN_INTEGRATION)
+
+# CI's ThreadSanitizer run: every threaded unit suite, and the integration
+# tests that drive each service's actors through a burst, a restart and a
+# shutdown (the rest of test_reliability repeats those paths with longer waits).
+TSAN_CI_INTEGRATION := test_pipeline test_events test_hardening.LogFiles \
+    test_reliability.ReliabilityTest.test_sigterm_returns_in_flight_work \
+    test_reliability.ReliabilityTest.test_kill9_render_persist_and_redis_mid_burst
+test-tsan-ci:
+	$(MAKE) test-tsan TSAN_INTEGRATION="$(TSAN_CI_INTEGRATION)"
 
 # libFuzzer targets (tests/fuzz/fuzz.mk, clang-14): FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60
