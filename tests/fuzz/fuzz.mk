@@ -14,7 +14,7 @@
 FUZZ_CC      ?= clang-14
 FUZZ_BUILD   ?= build/fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= wire utf8 config upload params exif layout splice render consumer_ident \
+FUZZ_TARGETS ?= wire utf8 config upload params router exif layout splice render consumer_ident \
                 sentinel
 PKGS         := libulfius liborcania hiredis libpq libturbojpeg libjpeg freetype2 fontconfig jansson \
                 harfbuzz fribidi icu-uc
