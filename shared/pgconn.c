@@ -40,10 +40,16 @@ static PGconn *pgconn_try(const char *conninfo)
 {
     /* Keywords before "dbname" are defaults: with expand_dbname the values from
      * the conninfo string come later and win. */
-    const char *keys[] = {"connect_timeout", "keepalives_idle", "keepalives_interval",
-                          "keepalives_count", "fallback_application_name", "dbname",
-                          NULL};
-    const char *vals[] = {"5", "30", "10", "3", program_invocation_short_name,
+    /* tcp_user_timeout bounds how long sent data may stay unacknowledged:
+     * without it a query in flight when the server's host vanishes waits out
+     * TCP's retransmission backoff (minutes, and long after the link is back)
+     * instead of failing, resetting and retrying. The kernel acknowledges
+     * whatever the server's load, so 10 s without an ACK is a lost link. */
+    const char *keys[] = {"connect_timeout",   "keepalives_idle",
+                          "keepalives_interval", "keepalives_count",
+                          "tcp_user_timeout",  "fallback_application_name",
+                          "dbname",            NULL};
+    const char *vals[] = {"5", "30", "10", "3", "10000", program_invocation_short_name,
                           conninfo, NULL};
     return PQconnectdbParams(keys, vals, 1);
 }
