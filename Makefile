@@ -160,7 +160,7 @@ test-valgrind: $(BUILD)/unit-tests
 # hub suites (a race report fails the test: check's fork mode sees the exit
 # code), then the queue and logging integration tests against TSan builds of the services (the
 # harness fails a test whose service printed a ThreadSanitizer report).
-TSAN_SUITES ?= mailbox regress_actor api_sse
+TSAN_SUITES ?= mailbox actor api_sse
 TSAN_INTEGRATION ?= test_pipeline test_reliability test_hardening.LogFiles test_events
 test-tsan:
 	$(MAKE) BUILD=build/tsan OPT="-O1 -g" SAN=-fsanitize=thread build/tsan/unit-tests all

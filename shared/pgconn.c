@@ -39,18 +39,30 @@ static void pgconn_copy_error(PGconn *conn, char *out, size_t outlen)
 static PGconn *pgconn_try(const char *conninfo)
 {
     /* Keywords before "dbname" are defaults: with expand_dbname the values from
-     * the conninfo string come later and win. */
-    /* tcp_user_timeout bounds how long sent data may stay unacknowledged:
-     * without it a query in flight when the server's host vanishes waits out
-     * TCP's retransmission backoff (minutes, and long after the link is back)
-     * instead of failing, resetting and retrying. The kernel acknowledges
-     * whatever the server's load, so 10 s without an ACK is a lost link. */
+     * the conninfo string come later and win.
+     *
+     * Both ends of a connection must notice a lost link on their own:
+     * - tcp_user_timeout (client side) bounds how long sent data may stay
+     *   unacknowledged. Without it a query in flight when the server's host
+     *   vanishes waits out TCP's retransmission backoff (minutes, and long
+     *   after the link is back) instead of failing, resetting and retrying.
+     *   The kernel acknowledges whatever the server's load, so 10 s without
+     *   an ACK is a lost link.
+     * - idle_in_transaction_session_timeout (server side, sent as options)
+     *   ends a session that sits inside a transaction waiting for its client.
+     *   A persist cut off between its INSERTs and its COMMIT leaves such a
+     *   session holding the rows' locks, and the persist that takes its ids
+     *   over would wait on them until the server's keepalive gives up (hours).
+     *   imgcap's transactions never wait on their client, so 10 s idle inside
+     *   one means the client is gone. */
     const char *keys[] = {"connect_timeout",   "keepalives_idle",
                           "keepalives_interval", "keepalives_count",
-                          "tcp_user_timeout",  "fallback_application_name",
-                          "dbname",            NULL};
-    const char *vals[] = {"5", "30", "10", "3", "10000", program_invocation_short_name,
-                          conninfo, NULL};
+                          "tcp_user_timeout",  "options",
+                          "fallback_application_name", "dbname",
+                          NULL};
+    const char *vals[] = {"5", "30", "10", "3", "10000",
+                          "-c idle_in_transaction_session_timeout=10000",
+                          program_invocation_short_name, conninfo, NULL};
     return PQconnectdbParams(keys, vals, 1);
 }
 
