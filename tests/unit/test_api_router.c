@@ -14,12 +14,11 @@ static void expect(const char *method, const char *path, api_match_outcome_t out
                    api_route_t route, api_handler_t handler, api_match_t *m)
 {
     api_match_outcome_t got = api_route_match(method, path, m);
-    ck_assert_msg(got == outcome, "%s %s: outcome %d, want %d", method ? method : "(null)",
-                  path ? path : "(null)", (int)got, (int)outcome);
-    ck_assert_msg(m->route == route, "%s %s: route %d, want %d", method ? method : "(null)",
-                  path ? path : "(null)", (int)m->route, (int)route);
-    ck_assert_msg(m->handler == handler, "%s %s: handler %d, want %d", method ? method : "(null)",
-                  path ? path : "(null)", (int)m->handler, (int)handler);
+    const char *ms = method != NULL ? method : "(null)", *ps = path != NULL ? path : "(null)";
+    ck_assert_msg(got == outcome, "%s %s: outcome %d, want %d", ms, ps, (int)got, (int)outcome);
+    ck_assert_msg(m->route == route, "%s %s: route %d, want %d", ms, ps, (int)m->route, (int)route);
+    ck_assert_msg(m->handler == handler, "%s %s: handler %d, want %d", ms, ps, (int)m->handler,
+                  (int)handler);
 }
 
 START_TEST(every_route)
