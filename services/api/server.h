@@ -1,5 +1,6 @@
-/* server.h - the HTTP side of the API: Ulfius instance, routes, handlers
- * (services/api/README.md).
+/* server.h - the HTTP side of the API: the Ulfius instance, its start and
+ * graceful stop; every request goes through the router (router.h) to a
+ * handler (handlers.h, images.h) (services/api/README.md).
  *
  * Threading: libmicrohttpd runs one thread per connection, at most
  * API_CONNECTION_LIMIT connections (further ones wait in the listen backlog),

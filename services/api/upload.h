@@ -2,7 +2,7 @@
  * the validation table of README.md's HTTP API (413 / 415 / 422).
  *
  * No I/O and no allocation: parts point into the request body, which the caller
- * keeps alive while it uses them. The HTTP layer (server.c) only moves bytes in
+ * keeps alive while it uses them. The HTTP layer (handlers.c) only moves bytes in
  * and the verdict out, so every status decision is unit-tested here. */
 #ifndef IMGCAP_API_UPLOAD_H
 #define IMGCAP_API_UPLOAD_H
