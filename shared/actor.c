@@ -27,7 +27,7 @@ int actor_start(actor_t *a, const char *name, size_t inbox_capacity, actor_fn fn
     a->ctx = ctx;
     if (inbox_capacity > 0) {
         a->inbox = mailbox_new(inbox_capacity);
-        if (!a->inbox) {
+        if (a->inbox == NULL) {
             log_error("actor %s: out of memory for its mailbox", name);
             return -1;
         }

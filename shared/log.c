@@ -169,7 +169,7 @@ static void on_crash(int sig)
         buf[len++] = ' ';
         log_write_all(out, buf, (size_t)len);
         const char *name = strsignal(sig); /* glibc: a static table, no allocation */
-        if (name) log_write_all(out, name, strlen(name));
+        if (name != NULL) log_write_all(out, name, strlen(name));
         log_write_all(out, ", backtrace:\n", 13);
         backtrace_symbols_fd(frames, n, out);
     }
@@ -198,7 +198,7 @@ int log_open(const char *service, const char *dir, log_level_t level)
     sa.sa_flags = SA_RESTART;
     sigaction(SIGHUP, &sa, NULL);
 
-    if (!dir || !*dir) return 0;
+    if (dir == NULL || !*dir) return 0;
     if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
         log_error("cannot create log directory %s: %s", dir, strerror(errno));
         return -1;

@@ -22,9 +22,9 @@ mailbox_t *mailbox_new(size_t capacity)
 {
     if (capacity == 0) return NULL;
     mailbox_t *mb = calloc(1, sizeof *mb);
-    if (!mb) return NULL;
+    if (mb == NULL) return NULL;
     mb->items = calloc(capacity, sizeof *mb->items);
-    if (!mb->items) {
+    if (mb->items == NULL) {
         free(mb);
         return NULL;
     }
@@ -41,7 +41,7 @@ mailbox_t *mailbox_new(size_t capacity)
 
 void mailbox_free(mailbox_t *mb)
 {
-    if (!mb) return;
+    if (mb == NULL) return;
     pthread_mutex_destroy(&mb->lock);
     pthread_cond_destroy(&mb->not_empty);
     pthread_cond_destroy(&mb->not_full);

@@ -64,8 +64,8 @@ static int ask_sentinel(const sentinel_addr_t *s, sentinel_addr_t *out, char *er
     redisContext *c = redisConnectWithTimeout(s->host, s->port, tv);
     if (c == NULL || c->err) {
         snprintf(err, errlen, "sentinel %s:%d: %s", s->host, s->port,
-                 c ? c->errstr : "out of memory");
-        if (c) redisFree(c);
+                 c != NULL ? c->errstr : "out of memory");
+        if (c != NULL) redisFree(c);
         return -1;
     }
     redisSetTimeout(c, tv);

@@ -99,7 +99,7 @@ void time_deadline(clockid_t clock, int timeout_ms, struct timespec *out)
 
 void time_sleep_ms(int ms, stop_flag_t *stop)
 {
-    while (ms > 0 && !(stop && *stop)) {
+    while (ms > 0 && !(stop != NULL && *stop)) {
         int step = ms < 50 ? ms : 50;
         struct timespec ts = {step / 1000, (long)(step % 1000) * 1000000L};
         nanosleep(&ts, NULL);

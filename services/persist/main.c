@@ -55,8 +55,7 @@ static int persist_check(const config_t *cfg)
 static int persist_prepare_schema(const config_t *cfg)
 {
     PGconn *conn = pgconn_connect(cfg->database_url, -1, &actor_shutdown_requested);
-    if (!conn)
-        return -1;
+    if (conn == NULL) return -1;
     int rc = pgconn_migrate(conn, cfg->sql_dir);
     PQfinish(conn);
     if (rc < 0)
@@ -162,7 +161,7 @@ int main(int argc, char **argv)
     };
     persist_ctx_t ctx = {.cfg = &cfg, .consumer = NULL, .committer = NULL, .deadline_mono_ms = 0};
     ctx.consumer = consumer_start(&opts);
-    if (!ctx.consumer) {
+    if (ctx.consumer == NULL) {
         log_close();
         return actor_shutdown_requested ? 0 : 1;
     }
@@ -170,7 +169,7 @@ int main(int argc, char **argv)
     actor_t committer;
     memset(&committer, 0, sizeof committer);
     actor_t *workers = calloc((size_t)nworkers, sizeof *workers);
-    int started = 0, failed = !workers;
+    int started = 0, failed = workers == NULL;
     ctx.committer = &committer;
     if (!failed)
         failed = actor_start(&committer, "committer", PERSIST_BATCH_MAX * 2,
@@ -183,7 +182,7 @@ int main(int argc, char **argv)
     }
     if (failed) {
         log_error("cannot start the persist actors");
-        persist_shutdown(&ctx, workers, workers ? started : 0, &committer);
+        persist_shutdown(&ctx, workers, workers != NULL ? started : 0, &committer);
         free(workers);
         log_close();
         return 1;

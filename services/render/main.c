@@ -59,16 +59,15 @@ static int opts_from_config(const config_t *cfg, render_opts_t *o, char *font_fi
 static int read_file(const char *path, unsigned char **buf, size_t *len)
 {
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
+    if (f == NULL) return -1;
     size_t cap = 1 << 16, n = 0;
     unsigned char *p = malloc(cap);
-    while (p) {
+    while (p != NULL) {
         n += fread(p + n, 1, cap - n, f);
         if (n < cap)
             break;
         unsigned char *q = realloc(p, cap * 2);
-        if (!q) {
+        if (q == NULL) {
             free(p);
             p = NULL;
             break;
@@ -78,7 +77,7 @@ static int read_file(const char *path, unsigned char **buf, size_t *len)
     }
     int bad = ferror(f);
     fclose(f);
-    if (!p || bad) {
+    if (p == NULL || bad) {
         free(p);
         errno = bad ? EIO : ENOMEM;
         return -1;
@@ -91,8 +90,7 @@ static int read_file(const char *path, unsigned char **buf, size_t *len)
 static int write_file(const char *path, const unsigned char *buf, size_t len)
 {
     FILE *f = fopen(path, "wb");
-    if (!f)
-        return -1;
+    if (f == NULL) return -1;
     size_t n = fwrite(buf, 1, len, f);
     int rc = fclose(f);
     return n == len && rc == 0 ? 0 : -1;
@@ -112,7 +110,7 @@ static int run_once(const config_t *cfg, const char *in, const char *out, const 
         return 1;
     }
     render_ctx_t *ctx = render_ctx_new(&o, err, sizeof err);
-    if (!ctx) {
+    if (ctx == NULL) {
         log_error("%s", err);
         free(jpeg);
         return 1;
@@ -126,7 +124,7 @@ static int run_once(const config_t *cfg, const char *in, const char *out, const 
             layout_font_t lf = render_font_layout(render_font_of(ctx));
             size_t n = layout_format_json(lo, &lf, text, NULL, 0);
             char *json = malloc(n + 1);
-            if (json) {
+            if (json != NULL) {
                 layout_format_json(lo, &lf, text, json, n + 1);
                 printf("%s\n", json);
                 free(json);
@@ -231,7 +229,7 @@ static void worker_main(actor_t *self)
     char err[512];
     /* the worker's own FreeType library and buffers (created on its thread) */
     render_ctx_t *rc = render_ctx_new(&svc->opts, err, sizeof err);
-    if (!rc) {
+    if (rc == NULL) {
         log_error("cannot start: %s; stopping the service", err);
         actor_shutdown_requested = 1;
         return;
@@ -260,7 +258,7 @@ static int run_service(const config_t *cfg)
         return 1;
     /* fail at start, not in every worker, when the font cannot be used */
     render_ctx_t *probe = render_ctx_new(&svc.opts, err, sizeof err);
-    if (!probe) {
+    if (probe == NULL) {
         log_error("%s", err);
         return 1;
     }
@@ -280,11 +278,10 @@ static int run_service(const config_t *cfg)
         .jobs_capacity = (size_t)n * 8,
     };
     svc.consumer = consumer_start(&co);
-    if (!svc.consumer)
-        return actor_shutdown_requested ? 0 : 1;
+    if (svc.consumer == NULL) return actor_shutdown_requested ? 0 : 1;
 
     actor_t *workers = calloc((size_t)n, sizeof *workers);
-    if (!workers) {
+    if (workers == NULL) {
         log_error("out of memory for %d workers", n);
         consumer_close_intake(svc.consumer);
         consumer_stop(svc.consumer);
@@ -352,7 +349,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if ((once && !text) || (!once && (text || layout_only || repeat != 1)) || (once && check)) {
+    if ((once && text == NULL) || (!once && (text != NULL || layout_only || repeat != 1)) ||
+        (once && check)) {
         usage(stderr);
         return 2;
     }
