@@ -96,7 +96,7 @@ static void persist_shutdown(persist_ctx_t *ctx, actor_t *workers, int nworkers,
                              actor_t *committer)
 {
     uint64_t deadline = time_mono_ms() + (uint64_t)ctx->cfg->shutdown_seconds * 1000u;
-    __atomic_store_n(&ctx->deadline_mono_ms, deadline, __ATOMIC_RELEASE);
+    atomic_store_explicit(&ctx->deadline_mono_ms, deadline, memory_order_release);
     consumer_close_intake(ctx->consumer);
     for (int i = 0; i < nworkers; i++)
         actor_join(&workers[i]);

@@ -1,5 +1,6 @@
 /* worker.c - persist worker actors: decode, write the file durably, hand the
  * row to the committer (see persist.h). */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,7 @@
 
 int persist_past_deadline(const persist_ctx_t *ctx)
 {
-    uint64_t deadline = __atomic_load_n(&ctx->deadline_mono_ms, __ATOMIC_ACQUIRE);
+    uint64_t deadline = atomic_load_explicit(&ctx->deadline_mono_ms, memory_order_acquire);
     return deadline != 0 && time_mono_ms() >= deadline;
 }
 
