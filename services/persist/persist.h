@@ -10,8 +10,8 @@
  * dead-letter a message; only an undecodable payload or a value that can never
  * become a row does. During shutdown retries stop at the deadline and the job
  * is left in the processing list, which consumer_stop() returns to the queue. */
-#ifndef IMGCAP_PERSIST_H
-#define IMGCAP_PERSIST_H
+#ifndef IMGCAP_PERSIST_PERSIST_H
+#define IMGCAP_PERSIST_PERSIST_H
 
 #include <stdint.h>
 #include "actor.h"

@@ -12,8 +12,8 @@
  * Padding follows libjpeg's idea: the plane is extended to whole MCUs by
  * repeating its last column and row, so edge blocks compress as well as
  * libjpeg's. Decoders crop padding away: it is never seen. */
-#ifndef RENDER_BAND_H
-#define RENDER_BAND_H
+#ifndef IMGCAP_RENDER_BAND_H
+#define IMGCAP_RENDER_BAND_H
 
 #include <stddef.h>
 #include <stdio.h> /* jpeglib.h needs FILE */

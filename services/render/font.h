@@ -13,8 +13,8 @@
  * that is the best match: the strike is scaled to the font size (about the
  * line height) and drawn in gray, its luminance over black, because the
  * caption band is black and white. */
-#ifndef RENDER_FONT_H
-#define RENDER_FONT_H
+#ifndef IMGCAP_RENDER_FONT_H
+#define IMGCAP_RENDER_FONT_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -35,8 +35,8 @@
  * Band height = lines * line_height + 2 * padding, plus the rows (if any) that
  * glyphs reaching above the ascender on the first line or below the descender
  * on the last line need so that no glyph is clipped (top_extra/bottom_extra). */
-#ifndef RENDER_LAYOUT_H
-#define RENDER_LAYOUT_H
+#ifndef IMGCAP_RENDER_LAYOUT_H
+#define IMGCAP_RENDER_LAYOUT_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -16,8 +16,8 @@
  * input becomes an ordinary YCbCr JPEG (its CMYK profile is dropped).
  *
  * A render_ctx_t holds a FreeType font and reusable buffers: one per thread. */
-#ifndef RENDER_RENDER_H
-#define RENDER_RENDER_H
+#ifndef IMGCAP_RENDER_RENDER_H
+#define IMGCAP_RENDER_RENDER_H
 
 #include <stddef.h>
 

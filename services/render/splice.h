@@ -18,8 +18,8 @@
  * render_splice_write() does not look at the picture's scan data: the
  * caller must prove it sound with render_splice_check_scan() first, or a
  * corrupt upload would be passed on instead of failing. */
-#ifndef RENDER_SPLICE_H
-#define RENDER_SPLICE_H
+#ifndef IMGCAP_RENDER_SPLICE_H
+#define IMGCAP_RENDER_SPLICE_H
 
 #include <stddef.h>
 #include <stdio.h> /* jpeglib.h needs FILE */
