@@ -1,5 +1,6 @@
 /* worker.c - persist worker actors: decode, write the file durably, hand the
  * row to the committer (see persist.h). */
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,9 +37,15 @@ void persist_retry_sleep(const persist_ctx_t *ctx, int ms)
     }
 }
 
-static void persist_dead(persist_ctx_t *ctx, job_t *job, const char *fmt, const char *detail)
+static void persist_dead(persist_ctx_t *ctx, job_t *job, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void persist_dead(persist_ctx_t *ctx, job_t *job, const char *fmt, ...)
 {
-    snprintf(job->reason, sizeof job->reason, fmt, detail);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(job->reason, sizeof job->reason, fmt, ap);
+    va_end(ap);
     log_error("id=%s dead-lettered: %s", job->id, job->reason);
     job->outcome = JOB_DEAD;
     consumer_finish(ctx->consumer, job);
