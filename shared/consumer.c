@@ -274,10 +274,10 @@ static void intake_main(actor_t *self)
             if (job->attempts > 1)
                 log_info("id=%s redelivered (delivery %ld of at most %d)", job->id,
                          job->attempts, c->opts.cfg->max_attempts);
-            int pushed;
-            while ((pushed = mailbox_push(c->jobs, job, 200)) == 1 && !c->intake_stop)
+            mailbox_rc_t pushed;
+            while ((pushed = mailbox_push(c->jobs, job, 200)) == MAILBOX_TIMEOUT && !c->intake_stop)
                 ;
-            if (pushed != 0) {
+            if (pushed != MAILBOX_OK) {
                 /* Stopping while the workers were busy: this id and the rest of
                  * the batch stay in our processing list, returned by release. */
                 job_free(job);
@@ -364,11 +364,12 @@ static void outcome_main(actor_t *self)
     void *item;
     /* Runs until its mailbox is closed and drained (consumer_stop). Whatever
      * queued up while the last batch was in flight goes out as the next batch. */
-    while (mailbox_pop(self->inbox, &item, -1) == 0) {
+    while (mailbox_pop(self->inbox, &item, -1) == MAILBOX_OK) {
         job_t *jobs[OUTCOME_BATCH_MAX];
         int n = 0;
         jobs[n++] = item;
-        while (n < OUTCOME_BATCH_MAX && mailbox_pop(self->inbox, &item, 0) == 0) jobs[n++] = item;
+        while (n < OUTCOME_BATCH_MAX && mailbox_pop(self->inbox, &item, 0) == MAILBOX_OK)
+            jobs[n++] = item;
         apply_outcomes(c, &rq, jobs, n);
         for (int i = 0; i < n; i++) job_free(jobs[i]);
     }
@@ -455,7 +456,7 @@ consumer_t *consumer_start(const consumer_opts_t *opts)
 
 void consumer_finish(consumer_t *c, job_t *job)
 {
-    if (mailbox_push(c->outcome.inbox, job, -1) != 0) {
+    if (mailbox_push(c->outcome.inbox, job, -1) != MAILBOX_OK) {
         log_error("id=%s outcome dropped during shutdown; it stays in flight and is redelivered",
                   job->id);
         job_free(job);
@@ -476,7 +477,7 @@ void consumer_stop(consumer_t *c)
     if (!c->intake_stop) consumer_close_intake(c);
     /* Jobs nobody popped (workers already gone) go back to Redis via release. */
     void *item;
-    while (mailbox_pop(c->jobs, &item, 0) == 0) job_free(item);
+    while (mailbox_pop(c->jobs, &item, 0) == MAILBOX_OK) job_free(item);
     mailbox_close(c->outcome.inbox);
     actor_join(&c->outcome);
     c->lease_stop = 1;

@@ -59,7 +59,7 @@ typedef struct consumer consumer_t;
 consumer_t *consumer_start(const consumer_opts_t *opts);
 
 /* The mailbox workers pop job_t * from. Popped jobs are owned by the worker
- * until it passes them to consumer_finish(). Pop returns -1 once the consumer
+ * until it passes them to consumer_finish(). Pop returns MAILBOX_CLOSED once the consumer
  * is stopping and the mailbox is drained: then the worker should exit. */
 mailbox_t *consumer_jobs(consumer_t *c);
 

@@ -46,7 +46,7 @@ void api_feed_offer(api_feed_t *f, const char *id, const char *status)
         return;
     }
     it->failed = failed;
-    if (mailbox_push(f->actor.inbox, it, 0) != 0) {
+    if (mailbox_push(f->actor.inbox, it, 0) != MAILBOX_OK) {
         if (atomic_fetch_add(&f->dropped, 1) % 1000 == 0)
             log_warn("events: the feed of /api/events is behind, dropping events");
         free(it);
@@ -140,15 +140,15 @@ static void feed_run(actor_t *self)
     item_t *batch[FEED_BATCH];
     while (!actor_should_stop(self)) {
         void *p;
-        if (mailbox_pop(self->inbox, &p, 500) != 0) continue;
+        if (mailbox_pop(self->inbox, &p, 500) != MAILBOX_OK) continue;
         int n = 0;
         batch[n++] = p;
-        while (n < FEED_BATCH && mailbox_pop(self->inbox, &p, 0) == 0) batch[n++] = p;
+        while (n < FEED_BATCH && mailbox_pop(self->inbox, &p, 0) == MAILBOX_OK) batch[n++] = p;
         send_batch(f, batch, n);
     }
     /* Stopping: nobody offers any more (the subscriber stops first). */
     void *p;
-    while (mailbox_pop(self->inbox, &p, 0) == 0) free(p);
+    while (mailbox_pop(self->inbox, &p, 0) == MAILBOX_OK) free(p);
 }
 
 api_feed_t *api_feed_start(api_sse_t *hub)

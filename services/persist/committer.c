@@ -184,14 +184,12 @@ void persist_committer_run(actor_t *self)
     persist_item_t *batch[PERSIST_BATCH_MAX];
     for (;;) {
         void *p;
-        int rc = mailbox_pop(self->inbox, &p, -1);
-        if (rc < 0)
-            break;
-        if (rc > 0)
-            continue;
+        mailbox_rc_t rc = mailbox_pop(self->inbox, &p, -1);
+        if (rc == MAILBOX_CLOSED) break;
+        if (rc == MAILBOX_TIMEOUT) continue;
         size_t n = 0;
         batch[n++] = p;
-        while (n < PERSIST_BATCH_MAX && mailbox_pop(self->inbox, &p, 0) == 0)
+        while (n < PERSIST_BATCH_MAX && mailbox_pop(self->inbox, &p, 0) == MAILBOX_OK)
             batch[n++] = p;
         persist_commit_batch(&cm, batch, n);
     }

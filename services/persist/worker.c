@@ -97,7 +97,7 @@ static void persist_worker_handle(persist_ctx_t *ctx, job_t *job)
     }
     log_debug("id=%s file %s written (%zu bytes)", job->id, item->row.path, m.jpeg_len);
     item->job = job;
-    if (mailbox_push(ctx->committer->inbox, item, -1) < 0) {
+    if (mailbox_push(ctx->committer->inbox, item, -1) == MAILBOX_CLOSED) {
         /* Only if main closed the committer before joining the workers. */
         log_error("id=%s committer gone, left for redelivery", job->id);
         free(item);
@@ -111,11 +111,9 @@ void persist_worker_run(actor_t *self)
     mailbox_t *jobs = consumer_jobs(ctx->consumer);
     for (;;) {
         void *p;
-        int rc = mailbox_pop(jobs, &p, -1);
-        if (rc < 0)
-            break;
-        if (rc == 0)
-            persist_worker_handle(ctx, p);
+        mailbox_rc_t rc = mailbox_pop(jobs, &p, -1);
+        if (rc == MAILBOX_CLOSED) break;
+        if (rc == MAILBOX_OK) persist_worker_handle(ctx, p);
     }
     log_debug("worker done");
 }

@@ -237,11 +237,9 @@ static void worker_main(actor_t *self)
     mailbox_t *jobs = consumer_jobs(svc->consumer);
     for (;;) {
         void *item;
-        int r = mailbox_pop(jobs, &item, 1000);
-        if (r == 1)
-            continue;
-        if (r < 0)
-            break;
+        mailbox_rc_t r = mailbox_pop(jobs, &item, 1000);
+        if (r == MAILBOX_TIMEOUT) continue;
+        if (r == MAILBOX_CLOSED) break;
         job_t *job = item;
         process(rc, job);
         consumer_finish(svc->consumer, job);
