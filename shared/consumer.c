@@ -179,7 +179,19 @@ int consumer_check(const config_t *cfg, const char *queue, char *err, size_t err
     int rc = rqueue_consumers(rq, queue, (long)cfg->lease_seconds * 1000, match_base, base);
     if (rc < 0) snprintf(err, errlen, "%s", rqueue_error(rq));
     rqueue_close(rq);
-    return rc;
+    return rc < 0 ? -1 : rc != 0 ? CONSUMER_LIVE : CONSUMER_NONE;
+}
+
+int consumer_check_main(const config_t *cfg, const char *service, const char *queue)
+{
+    log_open(service, NULL, LOG_WARN);
+    char err[512];
+    int live = consumer_check(cfg, queue, err, sizeof err);
+    if (live < 0)
+        fprintf(stderr, "imgcap-%s --check: redis: %s\n", service, err);
+    else if (live == CONSUMER_NONE)
+        fprintf(stderr, "imgcap-%s --check: no live %s consumer on this host\n", service, service);
+    return live == CONSUMER_LIVE ? 0 : 1;
 }
 
 /* Opens this actor's own Redis connection, waiting (with backoff, logged)

@@ -79,9 +79,17 @@ void consumer_stop(consumer_t *c);
  * returns the in-flight ids of its surely dead predecessors to the queue. */
 const char *consumer_name(const consumer_t *c);
 
-/* `--check` (container healthcheck): 1 if a consumer of queue with this host's
- * name base (CONSUMER_NAME, else the hostname; see consumer_ident.h) has a
- * heartbeat younger than LEASE_SECONDS, 0 if none, -1 with err on error. */
+typedef enum { CONSUMER_NONE = 0, CONSUMER_LIVE = 1 } consumer_check_t;
+
+/* `--check` (container healthcheck): whether a consumer of queue with this
+ * host's name base (CONSUMER_NAME, else the hostname; see consumer_ident.h) has
+ * a heartbeat younger than LEASE_SECONDS. Returns CONSUMER_LIVE or
+ * CONSUMER_NONE, or -1 with err set. */
 int consumer_check(const config_t *cfg, const char *queue, char *err, size_t errlen);
+
+/* The whole `--check` of the consumer service imgcap-<service> on queue:
+ * consumer_check(), and on stderr why it is unhealthy. Returns the exit
+ * status: 0 when CONSUMER_LIVE, else 1. */
+int consumer_check_main(const config_t *cfg, const char *service, const char *queue);
 
 #endif

@@ -38,18 +38,6 @@ static void persist_usage(FILE *out)
           out);
 }
 
-static int persist_check(const config_t *cfg)
-{
-    log_open("persist", NULL, LOG_WARN);
-    char err[512];
-    int live = consumer_check(cfg, RQ_QUEUE_PERSIST, err, sizeof err);
-    if (live < 0)
-        fprintf(stderr, "imgcap-persist --check: redis: %s\n", err);
-    else if (live == 0)
-        fprintf(stderr, "imgcap-persist --check: no live persist consumer on this host\n");
-    return live == 1 ? 0 : 1;
-}
-
 /* Connects (waiting for PostgreSQL as long as it takes) and applies missing
  * schema scripts. Returns 0, or -1 (logged; also when stopped meanwhile). */
 static int persist_prepare_schema(const config_t *cfg)
@@ -133,8 +121,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "imgcap-persist: configuration: %s\n", err);
         return 1;
     }
-    if (check)
-        return persist_check(&cfg);
+    if (check) return consumer_check_main(&cfg, "persist", RQ_QUEUE_PERSIST);
 
     log_set_stderr_copy(cfg.log_stderr);
     if (log_open("persist", cfg.log_dir, (log_level_t)cfg.log_level) < 0)

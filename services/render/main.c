@@ -165,17 +165,6 @@ static int run_once(const config_t *cfg, const char *in, const char *out, const 
     return rc;
 }
 
-static int run_check(const config_t *cfg)
-{
-    char err[512];
-    int live = consumer_check(cfg, RQ_QUEUE_RENDER, err, sizeof err);
-    if (live < 0)
-        fprintf(stderr, "imgcap-render --check: %s\n", err);
-    else if (!live)
-        fprintf(stderr, "imgcap-render --check: no live render consumer on this host\n");
-    return live == 1 ? 0 : 1;
-}
-
 /* ---- service ---- */
 
 typedef struct service {
@@ -370,8 +359,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "imgcap-render: configuration: %s\n", err);
         return 2;
     }
-    if (check)
-        return run_check(&cfg);
+    if (check) return consumer_check_main(&cfg, "render", RQ_QUEUE_RENDER);
     if (once) {
         /* the CLI logs to stderr only: a user's one-off run is not service history */
         log_open("render", NULL, (log_level_t)cfg.log_level);
