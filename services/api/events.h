@@ -37,9 +37,12 @@ void api_events_stop(api_events_t *ev);
  * service is stopping: then answer without waiting. */
 api_waiter_t *api_waiter_add(api_events_t *ev, const char *id);
 
-/* Sleeps until an event for the id arrives or timeout_ms passes. Returns 1 if
- * an event arrived, 0 on timeout, -1 when the service is stopping. */
-int api_waiter_wait(api_events_t *ev, api_waiter_t *w, int timeout_ms);
+typedef enum { API_WAIT_STOPPING = -1, API_WAIT_TIMEOUT = 0, API_WAIT_EVENT = 1 } api_wait_t;
+
+/* Sleeps until an event for the id arrives or timeout_ms passes. Returns
+ * API_WAIT_EVENT, API_WAIT_TIMEOUT, or API_WAIT_STOPPING when the service is
+ * stopping. None is a failure. */
+api_wait_t api_waiter_wait(api_events_t *ev, api_waiter_t *w, int timeout_ms);
 
 void api_waiter_remove(api_events_t *ev, api_waiter_t *w);
 
