@@ -386,8 +386,9 @@ static int run_coefficients(render_ctx_t *c, int have_band, char *err, size_t er
 }
 
 /* The splice (splice.h) of a source render_splice_parse() accepted. Returns
- * 0 when done, -1 on a failure (err set), 1 when the band does not fit the
- * source's tables or its scan is not proven sound (logged at debug level).
+ * RENDER_SPLICE_DONE, RENDER_SPLICE_NO_FIT when the band does not fit the
+ * source's tables or its scan is not proven sound (logged at debug level), or
+ * -1 with err set.
  * c->src stays just past its header.
  *
  * The picture's scan goes out undecoded, so a corrupt upload must be caught
@@ -408,14 +409,15 @@ static int run_splice(render_ctx_t *c, const render_splice_src_t *sp, char *err,
         snprintf(err, errlen, "%s", why);
         return -1;
     }
-    if (rc > 0 || render_splice_check_scan(c->in, sp, s, c->tables, why, sizeof why) < 0) {
+    if (rc == RENDER_SPLICE_NO_FIT ||
+        render_splice_check_scan(c->in, sp, s, c->tables, why, sizeof why) < 0) {
         log_debug("render: no splice: %s", why);
-        return 1;
+        return RENDER_SPLICE_NO_FIT;
     }
     c->out_w = (int)s->image_width;
     c->out_h = (int)s->image_height + c->lo.band_height;
     c->last_spliced = 1;
-    return 0;
+    return RENDER_SPLICE_DONE;
 }
 
 /* The picture's rows kept bit-exact: by the splice where the source allows
@@ -436,8 +438,7 @@ static int run_lossless(render_ctx_t *c, char *err, size_t errlen)
                 return -1;
             have_band = 1;
             int rc = run_splice(c, &sp, err, errlen);
-            if (rc <= 0)
-                return rc;
+            if (rc != RENDER_SPLICE_NO_FIT) return rc;
         }
     }
     return run_coefficients(c, have_band, err, errlen);

@@ -701,10 +701,10 @@ static int reserve(unsigned char **out, size_t *cap, size_t need, char *why, siz
     return 0;
 }
 
-static int unfit(char *why, size_t whylen, const char *what)
+static render_splice_rc_t unfit(char *why, size_t whylen, const char *what)
 {
     snprintf(why, whylen, "%s", what);
-    return 1;
+    return RENDER_SPLICE_NO_FIT;
 }
 
 int render_splice_write(const unsigned char *in, const render_splice_src_t *sp,
@@ -767,9 +767,9 @@ int render_splice_write(const unsigned char *in, const render_splice_src_t *sp,
         if (d < 0 || d >= NUM_HUFF_TBLS || a < 0 || a >= NUM_HUFF_TBLS)
             return unfit(why, whylen, "Huffman table number out of range");
         if (!built_dc[d] && huff_build(src->dc_huff_tbl_ptrs[d], 1, d, &dct[d], why, whylen))
-            return 1;
+            return RENDER_SPLICE_NO_FIT;
         if (!built_ac[a] && huff_build(src->ac_huff_tbl_ptrs[a], 0, a, &act[a], why, whylen))
-            return 1;
+            return RENDER_SPLICE_NO_FIT;
         built_dc[d] = built_ac[a] = 1;
         blocks_in_mcu += nscan == 1 ? 1 : comp->h_samp_factor * comp->v_samp_factor;
     }
@@ -824,7 +824,7 @@ int render_splice_write(const unsigned char *in, const render_splice_src_t *sp,
                         if (encode_block(&w, rows[i][y][mc * (unsigned long)bw + (unsigned long)x],
                                          &last_dc[i], &dct[comp->dc_tbl_no], &act[comp->ac_tbl_no],
                                          why, whylen))
-                            return 1;
+                            return RENDER_SPLICE_NO_FIT;
             }
             len = (size_t)(w.p - *out);
         }
@@ -835,5 +835,5 @@ int render_splice_write(const unsigned char *in, const render_splice_src_t *sp,
     *w.p++ = 0xFF;
     *w.p++ = 0xD9;
     *out_len = (size_t)(w.p - *out);
-    return 0;
+    return RENDER_SPLICE_DONE;
 }

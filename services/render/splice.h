@@ -64,6 +64,8 @@ int render_splice_check_scan(const unsigned char *in, const render_splice_src_t 
                              j_decompress_ptr src, render_splice_cache_t *cache, char *why,
                              size_t whylen);
 
+typedef enum { RENDER_SPLICE_DONE = 0, RENDER_SPLICE_NO_FIT = 1 } render_splice_rc_t;
+
 /* Writes the captioned JPEG: in (parsed into sp) above the band.
  * src: the source's decompressor after jpeg_read_header() (geometry, the scan's
  *   components and Huffman tables, restart interval).
@@ -71,10 +73,11 @@ int render_splice_check_scan(const unsigned char *in, const render_splice_src_t 
  *   quantization.
  * *out (capacity *cap, grown with realloc; the caller owns it in every case)
  * receives *out_len bytes.
- * Returns 0; 1 with the reason in why when the splice does not fit (a band
- * symbol without a code in the source's Huffman tables, an MCU count over the
- * DRI field, a restart interval that does not end with the picture, ...):
- * *out then holds nothing useful; -1 with why set when out of memory. */
+ * Returns RENDER_SPLICE_DONE; RENDER_SPLICE_NO_FIT with the reason in why when
+ * the splice does not fit (a band symbol without a code in the source's
+ * Huffman tables, an MCU count over the DRI field, a restart interval that
+ * does not end with the picture, ...): *out then holds nothing useful; or -1
+ * with why set when out of memory. */
 int render_splice_write(const unsigned char *in, const render_splice_src_t *sp,
                         j_decompress_ptr src, const render_band_t *band, unsigned char **out,
                         size_t *cap, size_t *out_len, char *why, size_t whylen);
