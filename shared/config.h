@@ -58,7 +58,7 @@ typedef const char *(*config_lookup_fn)(const char *name, void *ctx);
 void config_defaults(config_t *cfg);
 
 /* Applies every variable `lookup` knows on top of cfg. Returns 0, or -1 with
- * err naming the variable and what was wrong with its value. */
+ * err set (naming the variable and what was wrong with its value). */
 int config_parse(config_t *cfg, config_lookup_fn lookup, void *ctx, char *err,
                  size_t errlen);
 
@@ -67,7 +67,7 @@ int config_parse(config_t *cfg, config_lookup_fn lookup, void *ctx, char *err,
 typedef struct config_env config_env_t;
 
 /* Parses the text of a .env file. Returns a new table the caller frees with
- * config_env_free(), or NULL with err set (line number of the bad line). */
+ * config_env_free(), or NULL with err set (naming the bad line). */
 config_env_t *config_env_parse(const char *text, size_t len, char *err, size_t errlen);
 const char *config_env_get(const config_env_t *env, const char *name);
 void config_env_free(config_env_t *env);

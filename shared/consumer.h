@@ -55,7 +55,7 @@ typedef struct consumer consumer_t;
 
 /* Connects to Redis (waiting with backoff, each attempt logged, until
  * actor_shutdown_requested) and starts the intake, outcome and lease actors.
- * Returns the consumer (caller frees with consumer_stop()) or NULL, logged. */
+ * Returns the consumer (caller frees with consumer_stop()), or NULL (logged). */
 consumer_t *consumer_start(const consumer_opts_t *opts);
 
 /* The mailbox workers pop job_t * from. Popped jobs are owned by the worker

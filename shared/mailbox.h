@@ -17,7 +17,7 @@ typedef enum {
 } mailbox_rc_t;
 
 /* A mailbox of at most capacity items (>= 1). Caller frees with mailbox_free().
- * Returns NULL when out of memory (or capacity is 0). */
+ * Returns NULL when out of memory or capacity is 0. */
 mailbox_t *mailbox_new(size_t capacity);
 
 /* Frees the mailbox; items still inside are not freed (drain it first). */

@@ -46,7 +46,8 @@ int render_band_supported(const struct jpeg_decompress_struct *src);
 
 /* Draws lo's lines (font f) as a band of height rows and fills b with its
  * blocks for src (after jpeg_read_header(); render_band_supported()).
- * 0, or -1 with err set (out of memory, a glyph that cannot be rendered). */
+ * Returns 0, or -1 with err set (out of memory, a glyph that cannot be
+ * rendered). */
 int render_band_compute(render_band_t *b, j_decompress_ptr src, int height, const layout_t *lo,
                         render_font_t *f, char *err, size_t errlen);
 

@@ -39,8 +39,8 @@ typedef struct render_splice_src {
 } render_splice_src_t;
 
 /* Walks in[0..len): SOI, marker segments, one SOF0/SOF1 frame, one scan of
- * every frame component, EOI right after the scan's data. 0 with sp filled,
- * or -1 with the reason in why when the layout does not allow a splice (not a
+ * every frame component, EOI right after the scan's data. Returns 0 with sp
+ * filled, or -1 with why set when the layout does not allow a splice (not a
  * verdict on the file: the caller takes another route). */
 int render_splice_parse(const unsigned char *in, size_t len, render_splice_src_t *sp, char *why,
                         size_t whylen);
@@ -57,7 +57,7 @@ void render_splice_cache_free(render_splice_cache_t *cache);
  * exactly the frame's MCUs, every code in the tables, every block within its
  * 64 coefficients, the RST markers in sequence right after each interval's
  * last byte and EOI right after the last MCU's. libjpeg reads such data
- * without any warning. -1 with why otherwise, which is not a verdict: this is
+ * without any warning. -1 with why set otherwise, which is not a verdict: this is
  * stricter than libjpeg (the caller then asks libjpeg). cache: tables to
  * reuse and update, or NULL to build them for this call only. */
 int render_splice_check_scan(const unsigned char *in, const render_splice_src_t *sp,
