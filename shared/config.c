@@ -27,7 +27,7 @@ void config_defaults(config_t *cfg)
     snprintf(cfg->fonts_dir, sizeof cfg->fonts_dir, "fonts");
     cfg->font_size = 12;
     cfg->text_padding = 4;
-    cfg->band_mode = BAND_EXTEND;
+    cfg->band_mode = 0; /* extend */
     cfg->jpeg_quality = 90;
     snprintf(cfg->api_host, sizeof cfg->api_host, "0.0.0.0");
     cfg->api_port = 8000;
@@ -51,6 +51,9 @@ void config_defaults(config_t *cfg)
 
 /* Each variable: name, kind, where to store it, and bounds for numbers. */
 typedef enum { V_STR, V_INT, V_LL, V_LOG_LEVEL, V_BAND, V_BOOL, V_WORKERS } vkind_t;
+
+/* BAND_MODE's values; the index is render's band_mode_t (render.h). */
+static const char *const band_modes[] = {"extend", "overlay"};
 
 typedef struct {
     const char *name;
@@ -147,13 +150,13 @@ static int apply_var(config_t *cfg, const var_t *v, const char *value, char *err
         return 0;
     }
     case V_BAND:
-        if (!strcasecmp(value, "extend")) *(band_mode_t *)base = BAND_EXTEND;
-        else if (!strcasecmp(value, "overlay")) *(band_mode_t *)base = BAND_OVERLAY;
-        else {
-            snprintf(err, errlen, "%s: '%s' is not one of extend, overlay", v->name, value);
-            return -1;
-        }
-        return 0;
+        for (int i = 0; i < (int)(sizeof band_modes / sizeof band_modes[0]); i++)
+            if (!strcasecmp(value, band_modes[i])) {
+                *(int *)base = i;
+                return 0;
+            }
+        snprintf(err, errlen, "%s: '%s' is not one of extend, overlay", v->name, value);
+        return -1;
     case V_BOOL:
         if (!strcmp(value, "1") || !strcasecmp(value, "true") || !strcasecmp(value, "yes"))
             *(int *)base = 1;

@@ -9,8 +9,6 @@
 
 #include <stddef.h>
 
-typedef enum { BAND_EXTEND = 0, BAND_OVERLAY = 1 } band_mode_t;
-
 typedef struct config {
     char redis_url[512];      /* REDIS_URL  redis://host:port/db or unix:///path */
     char redis_prefix[64];    /* REDIS_PREFIX, default "imgcap:" */
@@ -26,7 +24,7 @@ typedef struct config {
     char fonts_dir[1024];     /* FONTS_DIR, the project's fonts/ (always searched) */
     int font_size;            /* FONT_SIZE px, 4..256 */
     int text_padding;         /* TEXT_PADDING px, 0..256 */
-    band_mode_t band_mode;    /* BAND_MODE extend|overlay */
+    int band_mode;            /* BAND_MODE extend|overlay -> render's band_mode_t */
     int jpeg_quality;         /* JPEG_QUALITY 1..100 */
     char api_host[256];       /* API_HOST */
     int api_port;             /* API_PORT */

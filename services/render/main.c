@@ -48,7 +48,7 @@ static int opts_from_config(const config_t *cfg, render_opts_t *o, char *font_fi
         .font_file = font_file,
         .font_size = cfg->font_size,
         .text_padding = cfg->text_padding,
-        .band_mode = cfg->band_mode,
+        .band_mode = (band_mode_t)cfg->band_mode,
         .jpeg_quality = cfg->jpeg_quality,
         .max_pixels = cfg->max_pixels,
     };

@@ -25,6 +25,10 @@
 #include "font.h"
 #include "layout.h"
 
+/* Where the band goes: below the picture, or over its bottom. BAND_MODE's
+ * values, in the order config.c parses them into config_t.band_mode. */
+typedef enum { BAND_EXTEND = 0, BAND_OVERLAY = 1 } band_mode_t;
+
 typedef struct render_opts {
     const char *font_file;   /* from render_font_resolve() */
     int font_size;           /* px */
