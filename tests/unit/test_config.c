@@ -4,6 +4,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "render/render.h" /* band_mode_t */
 #include "rqha.h"
 #include "rqueue.h"
 
