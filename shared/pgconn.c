@@ -205,7 +205,7 @@ static int pgconn_list_migrations(const char *dir, char ***names)
     return n;
 }
 
-/* 1 if version is recorded, 0 if not, -1 on error. */
+/* Whether version is recorded: 1 or 0, or -1 (logged). */
 static int pgconn_is_applied(PGconn *conn, const char *version)
 {
     const char *params[1] = {version};
