@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,7 +204,8 @@ static rqueue_t *open_queue(const consumer_t *c, stop_flag_t *stop)
         rqueue_t *rq = rqueue_open(c->opts.cfg->redis_url, c->opts.cfg->redis_prefix, c->name,
                                    0, err, sizeof err);
         if (rq != NULL) return rq;
-        if ((stop != NULL && *stop) || actor_shutdown_requested) return NULL;
+        if ((stop != NULL && atomic_load(stop)) || atomic_load(&actor_shutdown_requested))
+            return NULL;
         log_warn("%s (attempt %d); retrying", err, attempt + 1);
         time_sleep_ms(time_backoff_ms(attempt, 100, 3000), stop);
     }
@@ -250,7 +252,7 @@ static void intake_main(actor_t *self)
     rqueue_t *rq = open_queue(c, &c->intake_stop);
     int failures = 0;
     uint64_t last_depth_check = 0;
-    while (rq != NULL && !c->intake_stop) {
+    while (rq != NULL && !atomic_load(&c->intake_stop)) {
         uint64_t now = time_mono_ms();
         if (c->opts.next_queue != NULL && now - last_depth_check >= 200) {
             last_depth_check = now;
@@ -287,7 +289,8 @@ static void intake_main(actor_t *self)
                 log_info("id=%s redelivered (delivery %ld of at most %d)", job->id,
                          job->attempts, c->opts.cfg->max_attempts);
             mailbox_rc_t pushed;
-            while ((pushed = mailbox_push(c->jobs, job, 200)) == MAILBOX_TIMEOUT && !c->intake_stop)
+            while ((pushed = mailbox_push(c->jobs, job, 200)) == MAILBOX_TIMEOUT &&
+                   !atomic_load(&c->intake_stop))
                 ;
             if (pushed != MAILBOX_OK) {
                 /* Stopping while the workers were busy: this id and the rest of
@@ -360,7 +363,8 @@ static void apply_outcomes(consumer_t *c, rqueue_t **rqp, job_t **jobs, int n)
             }
         }
         if (!pending) return;
-        if (c->give_up_at_ms && time_mono_ms() > c->give_up_at_ms) {
+        uint64_t give_up_at_ms = atomic_load(&c->give_up_at_ms);
+        if (give_up_at_ms != 0 && time_mono_ms() > give_up_at_ms) {
             log_error("%d outcomes not recorded before the shutdown deadline; those ids stay "
                       "in flight and are redelivered", pending);
             return;
@@ -395,7 +399,7 @@ static void lease_main(actor_t *self)
     long lease_ms = (long)c->opts.cfg->lease_seconds * 1000;
     uint64_t next_reap = 0;
     int failures = 0;
-    while (rq != NULL && !c->lease_stop) {
+    while (rq != NULL && !atomic_load(&c->lease_stop)) {
         if (rqueue_heartbeat(rq, c->opts.queue) < 0) {
             failures = redis_backoff(rq, failures, "heartbeat", &c->lease_stop);
             continue;
@@ -452,8 +456,8 @@ consumer_t *consumer_start(const consumer_opts_t *opts)
     if (actor_start(&c->lease, "lease", 0, lease_main, c) < 0 ||
         actor_start(&c->outcome, "outcome", OUTCOME_CAPACITY, outcome_main, c) < 0 ||
         actor_start(&c->intake, "intake", 0, intake_main, c) < 0) {
-        c->intake_stop = 1;
-        c->lease_stop = 1;
+        atomic_store(&c->intake_stop, 1);
+        atomic_store(&c->lease_stop, 1);
         if (c->outcome.inbox != NULL) mailbox_close(c->outcome.inbox);
         mailbox_close(c->jobs);
         actor_join(&c->intake);
@@ -477,8 +481,9 @@ void consumer_finish(consumer_t *c, job_t *job)
 
 void consumer_close_intake(consumer_t *c)
 {
-    c->give_up_at_ms = time_mono_ms() + (uint64_t)c->opts.cfg->shutdown_seconds * 1000;
-    c->intake_stop = 1;
+    atomic_store(&c->give_up_at_ms,
+                 time_mono_ms() + (uint64_t)c->opts.cfg->shutdown_seconds * 1000);
+    atomic_store(&c->intake_stop, 1);
     actor_join(&c->intake);
     mailbox_close(c->jobs);
 }
@@ -486,13 +491,13 @@ void consumer_close_intake(consumer_t *c)
 void consumer_stop(consumer_t *c)
 {
     if (c == NULL) return;
-    if (!c->intake_stop) consumer_close_intake(c);
+    if (!atomic_load(&c->intake_stop)) consumer_close_intake(c);
     /* Jobs nobody popped (workers already gone) go back to Redis via release. */
     void *item;
     while (mailbox_pop(c->jobs, &item, 0) == MAILBOX_OK) job_free(item);
     mailbox_close(c->outcome.inbox);
     actor_join(&c->outcome);
-    c->lease_stop = 1;
+    atomic_store(&c->lease_stop, 1);
     actor_join(&c->lease);
     char err[512];
     rqueue_t *rq = rqueue_open(c->opts.cfg->redis_url, c->opts.cfg->redis_prefix, c->name,

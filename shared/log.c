@@ -130,7 +130,7 @@ void log_write(log_level_t level, const char *fmt, ...)
     len += log_escape(line + len, sizeof line - len - 1, msg, msglen);
     line[len++] = '\n';
 
-    int fd = log_fd;
+    int fd = atomic_load(&log_fd);
     if (fd >= 0) log_write_all(fd, line, len);
     if (fd < 0 || atomic_load(&log_stderr_copy)) log_write_all(STDERR_FILENO, line, len);
 }
@@ -149,7 +149,7 @@ static void on_crash(int sig)
 {
     static const char head[] = " FATAL crash: signal ";
     char buf[64];
-    int fd = log_fd;
+    int fd = atomic_load(&log_fd);
     void *frames[64];
     int n = backtrace(frames, 64);
     int targets[2] = {fd, fd < 0 || atomic_load(&log_stderr_copy) ? STDERR_FILENO : -1};
@@ -210,13 +210,13 @@ int log_open(const char *service, const char *dir, log_level_t level)
         log_path[0] = '\0';
         return -1;
     }
-    log_fd = fd;
+    atomic_store(&log_fd, fd);
     return 0;
 }
 
 void log_close(void)
 {
-    int fd = log_fd;
-    log_fd = -1;
+    int fd = atomic_load(&log_fd);
+    atomic_store(&log_fd, -1);
     if (fd >= 0) close(fd);
 }

@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +64,7 @@ PGconn *pgconn_connect(const char *conninfo, int wait_ms, stop_flag_t *stop)
         PQfinish(conn);
         int delay = time_backoff_ms(attempt, 100, 5000);
         uint64_t elapsed = time_mono_ms() - start;
-        if ((stop != NULL && *stop) ||
+        if ((stop != NULL && atomic_load(stop)) ||
             (wait_ms >= 0 && elapsed + (uint64_t)delay > (uint64_t)wait_ms)) {
             log_error("postgres: connect attempt %d failed, giving up: %s", attempt + 1, err);
             return NULL;
@@ -71,7 +72,7 @@ PGconn *pgconn_connect(const char *conninfo, int wait_ms, stop_flag_t *stop)
         log_warn("postgres: connect attempt %d failed, retrying in %d ms: %s", attempt + 1,
                  delay, err);
         time_sleep_ms(delay, stop);
-        if (stop != NULL && *stop) {
+        if (stop != NULL && atomic_load(stop)) {
             log_info("postgres: connect abandoned, stop requested");
             return NULL;
         }

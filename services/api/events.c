@@ -101,7 +101,7 @@ static void events_run(actor_t *self)
             if (was_subscribed) api_sse_end_all(ev->hub);
             was_subscribed = 1;
             attempt = 0;
-            ev->connected = 1;
+            atomic_store(&ev->connected, 1);
             /* Anything published while we were away is lost: let every waiter
              * re-check now instead of at its next tick. */
             pthread_mutex_lock(&ev->mu);
@@ -113,12 +113,12 @@ static void events_run(actor_t *self)
             handle_event(ev, buf);
         } else if (n < 0) {
             log_warn("events: subscription lost: %s", rqueue_error(rq));
-            ev->connected = 0;
+            atomic_store(&ev->connected, 0);
             rqueue_close(rq);
             rq = NULL;
         }
     }
-    ev->connected = 0;
+    atomic_store(&ev->connected, 0);
     rqueue_close(rq);
 }
 

@@ -131,7 +131,7 @@ int main(int argc, char **argv)
 
     if (persist_prepare_schema(&cfg) < 0) {
         log_close();
-        return actor_shutdown_requested ? 0 : 1;
+        return atomic_load(&actor_shutdown_requested) ? 0 : 1;
     }
 
     int nworkers = cfg.persist_workers > 0 ? cfg.persist_workers : actor_cpu_count();
@@ -150,7 +150,7 @@ int main(int argc, char **argv)
     ctx.consumer = consumer_start(&opts);
     if (ctx.consumer == NULL) {
         log_close();
-        return actor_shutdown_requested ? 0 : 1;
+        return atomic_load(&actor_shutdown_requested) ? 0 : 1;
     }
 
     actor_t committer;
@@ -181,8 +181,7 @@ int main(int argc, char **argv)
     if (!sweeping)
         log_warn("cannot start the temp-file sweeper: interrupted writes stay on disk");
 
-    while (!actor_shutdown_requested)
-        time_sleep_ms(200, &actor_shutdown_requested);
+    while (!atomic_load(&actor_shutdown_requested)) time_sleep_ms(200, &actor_shutdown_requested);
     log_info("shutdown requested, draining (at most %d s)", cfg.shutdown_seconds);
     persist_shutdown(&ctx, workers, nworkers, &committer);
     if (sweeping)

@@ -2,6 +2,7 @@
  * the one-shot CLI that runs the same render code on a file. */
 #include <errno.h>
 #include <malloc.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,7 +221,7 @@ static void worker_main(actor_t *self)
     render_ctx_t *rc = render_ctx_new(&svc->opts, err, sizeof err);
     if (rc == NULL) {
         log_error("cannot start: %s; stopping the service", err);
-        actor_shutdown_requested = 1;
+        atomic_store(&actor_shutdown_requested, 1);
         return;
     }
     mailbox_t *jobs = consumer_jobs(svc->consumer);
@@ -265,7 +266,7 @@ static int run_service(const config_t *cfg)
         .jobs_capacity = (size_t)n * 8,
     };
     svc.consumer = consumer_start(&co);
-    if (svc.consumer == NULL) return actor_shutdown_requested ? 0 : 1;
+    if (svc.consumer == NULL) return atomic_load(&actor_shutdown_requested) ? 0 : 1;
 
     actor_t *workers = calloc((size_t)n, sizeof *workers);
     if (workers == NULL) {
@@ -290,7 +291,7 @@ static int run_service(const config_t *cfg)
         log_info("render: consumer %s, %d workers, font %s %dpx, band %s", 
                  consumer_name(svc.consumer), started, font_file, cfg->font_size,
                  cfg->band_mode == BAND_EXTEND ? "extend" : "overlay");
-        while (!actor_shutdown_requested)
+        while (!atomic_load(&actor_shutdown_requested))
             time_sleep_ms(200, &actor_shutdown_requested);
         log_info("render: shutting down");
     }
