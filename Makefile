@@ -22,7 +22,7 @@ OPT      ?= -O2 -g
 SAN      ?=
 CFLAGS   ?=
 CFLAGS   += -std=gnu11 $(OPT) $(SAN) -Wall -Wextra -Werror -Wshadow -Wformat=2 \
-            -Wno-format-nonliteral -fno-omit-frame-pointer -D_GNU_SOURCE -Ishared $(PKG_CFLAGS)
+            -fno-omit-frame-pointer -D_GNU_SOURCE -Ishared $(PKG_CFLAGS)
 # --no-as-needed: what a binary loads is what its link line names, whatever the
 # toolchain's default, so check-deploy's tests/deploy/check_service_libs.py
 # checks these lists themselves.

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <hiredis.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,9 +104,12 @@ int rqueue_parse_url(const char *url, rq_url_t *out, char *err, size_t errlen)
 
 /* ---- connection ---- */
 
-static void set_err(rqueue_t *rq, const char *fmt, const char *detail)
+__attribute__((format(printf, 2, 3))) static void set_err(rqueue_t *rq, const char *fmt, ...)
 {
-    snprintf(rq->err, sizeof rq->err, fmt, detail);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rq->err, sizeof rq->err, fmt, ap);
+    va_end(ap);
 }
 
 static void free_kept_replies(rqueue_t *rq)

@@ -48,6 +48,7 @@ void api_handle_upload(api_call_t *c)
     char err[256];
     rqueue_t *rq = api_backend_redis(api_call_conn(c), err, sizeof err);
     if (rq == NULL) {
+        log_warn("upload refused: redis: %s", err);
         api_reply_unavailable(c, API_PROBLEM_UNAVAILABLE, "the queue (Redis) is unreachable", "2");
         return;
     }
@@ -226,7 +227,10 @@ static int read_stats(api_call_t *c, rq_stats_t *render, rq_stats_t *persist)
     char err[256];
     rqueue_t *rq = api_backend_redis(api_call_conn(c), err, sizeof err);
     long lease_ms = (long)cfg->lease_seconds * 1000;
-    if (rq == NULL) return -1;
+    if (rq == NULL) {
+        log_warn("redis: stats unavailable: %s", err);
+        return -1;
+    }
     if (rqueue_stats(rq, RQ_QUEUE_RENDER, lease_ms, render) != 0 &&
         rqueue_stats(rq, RQ_QUEUE_RENDER, lease_ms, render) != 0) { /* one retry */
         log_warn("redis: stats failed: %s", rqueue_error(rq));

@@ -337,7 +337,7 @@ static void find_image(api_call_t *c, const char *id, int wait_s, int use_cache,
         uint64_t now = time_mono_ms();
         if (now >= deadline) break;
         uint64_t left = deadline - now;
-        if (api_waiter_wait(ev, w, left > 1000 ? 1000 : (int)left) < 0) break;
+        if (api_waiter_wait(ev, w, left > 1000 ? 1000 : (int)left) == API_WAIT_STOPPING) break;
     }
     api_waiter_remove(ev, w);
 }

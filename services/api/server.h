@@ -42,7 +42,7 @@ typedef struct api_server api_server_t;
 int api_server_backend_size(const config_t *cfg);
 
 /* Binds API_HOST:API_PORT and starts serving. cfg and ev must outlive the
- * server. Returns the server (caller stops it with api_server_stop()) or
+ * server. Returns the server (caller stops it with api_server_stop()), or
  * NULL with err set. */
 api_server_t *api_server_start(const config_t *cfg, api_events_t *ev, char *err, size_t errlen);
 

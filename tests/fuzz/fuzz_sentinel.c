@@ -57,9 +57,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         while (redisReaderGetReply(rd, &reply) == REDIS_OK && reply != NULL) {
             const redisReply *r = reply;
             sentinel_addr_t a;
-            if (sentinel_parse_master_addr(r, &a, err, sizeof err) == 1) check_addr(&a);
+            if (sentinel_parse_master_addr(r, &a, err, sizeof err) == SENTINEL_MASTER_FOUND)
+                check_addr(&a);
             int role = sentinel_parse_role(r, err, sizeof err);
-            if (role < -1 || role > 1) abort();
+            if (role != -1 && role != SENTINEL_NOT_PRIMARY && role != SENTINEL_PRIMARY) abort();
             if (r->type == REDIS_REPLY_ERROR) sentinel_error_needs_rediscovery(r->str);
             freeReplyObject(reply);
             reply = NULL;

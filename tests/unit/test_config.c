@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "render/render.h" /* band_mode_t */
 #include "unit_util.h"
 
 START_TEST(defaults)
