@@ -136,6 +136,11 @@ static void forget_scripts(void)
 
 static int load_script(rqueue_t *rq, rq_script_t *s)
 {
+    if (s->src == NULL) { /* an enum value the table lacks */
+        rqconn_set_err(&rq->conn, "Redis: script %d has no entry in rqueue.c's table",
+                       (int)(s - scripts));
+        return -1;
+    }
     const char *parts[3] = {(const char *)RQ_LUA(prelude),
                             s->deliver ? (const char *)RQ_LUA(deliver) : "", (const char *)s->src};
     size_t lens[3], total = 0;
