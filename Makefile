@@ -22,7 +22,7 @@ OPT      ?= -O2 -g
 SAN      ?=
 CFLAGS   ?=
 CFLAGS   += -std=gnu11 $(OPT) $(SAN) -Wall -Wextra -Werror -Wshadow -Wformat=2 \
-            -Wno-format-nonliteral -fno-omit-frame-pointer -D_GNU_SOURCE -Ishared $(PKG_CFLAGS)
+            -fno-omit-frame-pointer -D_GNU_SOURCE -Ishared $(PKG_CFLAGS)
 # --no-as-needed: what a binary loads is what its link line names, whatever the
 # toolchain's default, so check-deploy's tests/deploy/check_service_libs.py
 # checks these lists themselves.
@@ -67,7 +67,8 @@ SHARED_OBJ  := $(call obj,$(SHARED_SRC) $(RQ_LUA_C))
 BINS := $(BUILD)/imgcap-api $(BUILD)/imgcap-render $(BUILD)/imgcap-persist
 
 .PHONY: all test unit integration test-browser test-sanitize test-valgrind run clean deps \
-        check-deploy test-compose bench bench-outside fuzz lint fuzz-ci test-tsan test-hosts
+        check-deploy test-compose bench bench-outside fuzz lint fuzz-ci test-tsan test-tsan-ci \
+        test-hosts
 
 all: $(BINS)
 
@@ -166,7 +167,7 @@ test-valgrind: $(BUILD)/unit-tests
 # hub suites (a race report fails the test: check's fork mode sees the exit
 # code), then the queue and logging integration tests against TSan builds of the services (the
 # harness fails a test whose service printed a ThreadSanitizer report).
-TSAN_SUITES ?= mailbox regress_actor api_sse
+TSAN_SUITES ?= mailbox actor api_sse api_events api_backend
 TSAN_INTEGRATION ?= test_pipeline test_reliability test_hardening.LogFiles test_events
 test-tsan:
 	$(MAKE) BUILD=build/tsan OPT="-O1 -g" SAN=-fsanitize=thread build/tsan/unit-tests all
@@ -179,24 +180,44 @@ test-tsan:
 	TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp" IMGCAP_BIN_DIR=$(CURDIR)/build/tsan \
 	  python3 tests/integration/run.py $(TSAN_INTEGRATION)
 
+# CI's ThreadSanitizer run: every threaded unit suite, and the integration
+# tests that drive each service's actors through a burst, a restart and a
+# shutdown (the rest of test_reliability repeats those paths with longer waits).
+TSAN_CI_INTEGRATION := test_pipeline test_events test_hardening.LogFiles \
+    test_reliability.ReliabilityTest.test_sigterm_returns_in_flight_work \
+    test_reliability.ReliabilityTest.test_kill9_render_persist_and_redis_mid_burst
+test-tsan-ci:
+	$(MAKE) test-tsan TSAN_INTEGRATION="$(TSAN_CI_INTEGRATION)"
+
 # libFuzzer targets (tests/fuzz/fuzz.mk, clang-14): FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60
 fuzz:
 	$(MAKE) -f tests/fuzz/fuzz.mk run FUZZ_SECONDS=$(FUZZ_SECONDS)
 
-# Every target briefly (seeds and past crash inputs first), for CI.
+# For CI: seeds and past crash inputs first, then a minute for each target whose
+# code changed in the last days (tests/fuzz/changed.py), 10 s for the rest.
 fuzz-ci:
-	$(MAKE) -f tests/fuzz/fuzz.mk run FUZZ_SECONDS=10
+	$(MAKE) -f tests/fuzz/fuzz.mk run FUZZ_SECONDS=10 FUZZ_LONG_SECONDS=60
 
 # Static analysis of the project's C code; checks and exclusions are
 # documented in .clang-tidy. Both tools must report nothing.
 LINT_SRC = $(SHARED_SRC) $(wildcard services/*/*.c) $(wildcard tests/fuzz/*.c)
-lint: check-refs
+lint: check-refs format-check
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability,performance \
 	  --inline-suppr --suppress=missingIncludeSystem -D_GNU_SOURCE -Ishared -Iservices \
 	  $(LINT_SRC)
 	printf '%s\n' $(LINT_SRC) | xargs -P2 -I{} clang-tidy --quiet {} -- -std=gnu11 -D_GNU_SOURCE \
 	  -Ishared -Iservices $(PKG_CFLAGS)
+
+# Every C file follows .clang-format (clang-format 14, Debian's): format-check
+# fails on the first difference; `make format` rewrites the files in place.
+FORMAT_SRC = $(shell git ls-files '*.c' '*.h')
+.PHONY: format format-check
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_SRC)
+	@echo "format-check: $(words $(FORMAT_SRC)) files follow .clang-format"
+format:
+	clang-format -i $(FORMAT_SRC)
 
 # No tracked file may cite a design document outside the repository or an
 # issue number (tests/check_refs.py lists the patterns): the design is in the

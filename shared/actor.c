@@ -2,6 +2,7 @@
 #include "actor.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,7 +28,7 @@ int actor_start(actor_t *a, const char *name, size_t inbox_capacity, actor_fn fn
     a->ctx = ctx;
     if (inbox_capacity > 0) {
         a->inbox = mailbox_new(inbox_capacity);
-        if (!a->inbox) {
+        if (a->inbox == NULL) {
             log_error("actor %s: out of memory for its mailbox", name);
             return -1;
         }
@@ -43,9 +44,12 @@ int actor_start(actor_t *a, const char *name, size_t inbox_capacity, actor_fn fn
     return 0;
 }
 
-void actor_stop(actor_t *a) { a->stop = 1; }
+void actor_stop(actor_t *a) { atomic_store(&a->stop, 1); }
 
-int actor_should_stop(const actor_t *a) { return a->stop || actor_shutdown_requested; }
+int actor_should_stop(const actor_t *a)
+{
+    return atomic_load(&a->stop) || atomic_load(&actor_shutdown_requested);
+}
 
 void actor_join(actor_t *a)
 {
@@ -58,7 +62,7 @@ void actor_join(actor_t *a)
 static void on_stop_signal(int sig)
 {
     (void)sig;
-    actor_shutdown_requested = 1;
+    atomic_store(&actor_shutdown_requested, 1);
 }
 
 void actor_install_signals(void)

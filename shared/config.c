@@ -27,7 +27,7 @@ void config_defaults(config_t *cfg)
     snprintf(cfg->fonts_dir, sizeof cfg->fonts_dir, "fonts");
     cfg->font_size = 12;
     cfg->text_padding = 4;
-    cfg->band_mode = BAND_EXTEND;
+    cfg->band_mode = 0; /* extend */
     cfg->jpeg_quality = 90;
     snprintf(cfg->api_host, sizeof cfg->api_host, "0.0.0.0");
     cfg->api_port = 8000;
@@ -51,6 +51,9 @@ void config_defaults(config_t *cfg)
 
 /* Each variable: name, kind, where to store it, and bounds for numbers. */
 typedef enum { V_STR, V_INT, V_LL, V_LOG_LEVEL, V_BAND, V_BOOL, V_WORKERS } vkind_t;
+
+/* BAND_MODE's values; the index is render's band_mode_t (render.h). */
+static const char *const band_modes[] = {"extend", "overlay"};
 
 typedef struct {
     const char *name;
@@ -147,13 +150,13 @@ static int apply_var(config_t *cfg, const var_t *v, const char *value, char *err
         return 0;
     }
     case V_BAND:
-        if (!strcasecmp(value, "extend")) *(band_mode_t *)base = BAND_EXTEND;
-        else if (!strcasecmp(value, "overlay")) *(band_mode_t *)base = BAND_OVERLAY;
-        else {
-            snprintf(err, errlen, "%s: '%s' is not one of extend, overlay", v->name, value);
-            return -1;
-        }
-        return 0;
+        for (int i = 0; i < (int)(sizeof band_modes / sizeof band_modes[0]); i++)
+            if (!strcasecmp(value, band_modes[i])) {
+                *(int *)base = i;
+                return 0;
+            }
+        snprintf(err, errlen, "%s: '%s' is not one of extend, overlay", v->name, value);
+        return -1;
     case V_BOOL:
         if (!strcmp(value, "1") || !strcasecmp(value, "true") || !strcasecmp(value, "yes"))
             *(int *)base = 1;
@@ -186,7 +189,7 @@ int config_parse(config_t *cfg, config_lookup_fn lookup, void *ctx, char *err, s
     for (size_t i = 0; i < sizeof config_vars / sizeof config_vars[0]; i++) {
         const var_t *v = &config_vars[i];
         const char *value = lookup(v->name, ctx);
-        if (!value) continue;
+        if (value == NULL) continue;
         /* Empty means "use the default": docker compose passes empty strings
          * for variables that .env leaves blank. */
         if (!*value) continue;
@@ -217,7 +220,7 @@ struct config_env {
 
 void config_env_free(config_env_t *env)
 {
-    if (!env) return;
+    if (env == NULL) return;
     for (size_t i = 0; i < env->count; i++) {
         free(env->pairs[i].name);
         free(env->pairs[i].value);
@@ -232,12 +235,12 @@ static int env_add(config_env_t *env, const char *name, size_t nlen, const char 
     if (env->count == env->cap) {
         size_t cap = env->cap ? env->cap * 2 : 32;
         env_pair_t *p = realloc(env->pairs, cap * sizeof *p);
-        if (!p) return -1;
+        if (p == NULL) return -1;
         env->pairs = p;
         env->cap = cap;
     }
     char *n = strndup(name, nlen), *v = strndup(value, vlen);
-    if (!n || !v) {
+    if (n == NULL || v == NULL) {
         free(n);
         free(v);
         return -1;
@@ -257,7 +260,7 @@ static int is_name_char(char c, int first)
 config_env_t *config_env_parse(const char *text, size_t len, char *err, size_t errlen)
 {
     config_env_t *env = calloc(1, sizeof *env);
-    if (!env) {
+    if (env == NULL) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
@@ -288,7 +291,7 @@ config_env_t *config_env_parse(const char *text, size_t len, char *err, size_t e
         if (p < e && (*p == '"' || *p == '\'')) {
             char q = *p;
             const char *close = memchr(p + 1, q, (size_t)(e - p - 1));
-            if (!close) {
+            if (close == NULL) {
                 snprintf(err, errlen, ".env line %d: unterminated quote", lineno);
                 config_env_free(env);
                 return NULL;
@@ -324,20 +327,20 @@ const char *config_env_get(const config_env_t *env, const char *name)
 static const char *lookup_env_then_file(const char *name, void *ctx)
 {
     const char *v = getenv(name);
-    if (v) return v;
-    return ctx ? config_env_get((const config_env_t *)ctx, name) : NULL;
+    if (v != NULL) return v;
+    return ctx != NULL ? config_env_get((const config_env_t *)ctx, name) : NULL;
 }
 
 int config_load(config_t *cfg, char *err, size_t errlen)
 {
     config_defaults(cfg);
     const char *path = getenv("IMGCAP_ENV_FILE");
-    int explicit_path = path && *path;
+    int explicit_path = path != NULL && *path;
     if (!explicit_path) path = ".env";
 
     config_env_t *env = NULL;
     FILE *f = fopen(path, "rb");
-    if (!f) {
+    if (f == NULL) {
         if (explicit_path) {
             snprintf(err, errlen, "IMGCAP_ENV_FILE: cannot open %s: %s", path, strerror(errno));
             return -1;
@@ -351,7 +354,7 @@ int config_load(config_t *cfg, char *err, size_t errlen)
             if (len + n > cap) {
                 cap = (len + n) * 2;
                 char *t = realloc(text, cap);
-                if (!t) {
+                if (t == NULL) {
                     free(text);
                     fclose(f);
                     snprintf(err, errlen, "out of memory reading %s", path);
@@ -364,9 +367,9 @@ int config_load(config_t *cfg, char *err, size_t errlen)
         }
         fclose(f);
         char perr[256];
-        env = config_env_parse(text ? text : "", len, perr, sizeof perr);
+        env = config_env_parse(text != NULL ? text : "", len, perr, sizeof perr);
         free(text);
-        if (!env) {
+        if (env == NULL) {
             snprintf(err, errlen, "%s: %s", path, perr);
             return -1;
         }

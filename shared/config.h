@@ -9,8 +9,6 @@
 
 #include <stddef.h>
 
-typedef enum { BAND_EXTEND = 0, BAND_OVERLAY = 1 } band_mode_t;
-
 typedef struct config {
     char redis_url[512];      /* REDIS_URL  redis://host:port/db or unix:///path */
     char redis_prefix[64];    /* REDIS_PREFIX, default "imgcap:" */
@@ -26,7 +24,7 @@ typedef struct config {
     char fonts_dir[1024];     /* FONTS_DIR, the project's fonts/ (always searched) */
     int font_size;            /* FONT_SIZE px, 4..256 */
     int text_padding;         /* TEXT_PADDING px, 0..256 */
-    band_mode_t band_mode;    /* BAND_MODE extend|overlay */
+    int band_mode;            /* BAND_MODE extend|overlay -> render's band_mode_t */
     int jpeg_quality;         /* JPEG_QUALITY 1..100 */
     char api_host[256];       /* API_HOST */
     int api_port;             /* API_PORT */
@@ -58,7 +56,7 @@ typedef const char *(*config_lookup_fn)(const char *name, void *ctx);
 void config_defaults(config_t *cfg);
 
 /* Applies every variable `lookup` knows on top of cfg. Returns 0, or -1 with
- * err naming the variable and what was wrong with its value. */
+ * err set (naming the variable and what was wrong with its value). */
 int config_parse(config_t *cfg, config_lookup_fn lookup, void *ctx, char *err,
                  size_t errlen);
 
@@ -67,7 +65,7 @@ int config_parse(config_t *cfg, config_lookup_fn lookup, void *ctx, char *err,
 typedef struct config_env config_env_t;
 
 /* Parses the text of a .env file. Returns a new table the caller frees with
- * config_env_free(), or NULL with err set (line number of the bad line). */
+ * config_env_free(), or NULL with err set (naming the bad line). */
 config_env_t *config_env_parse(const char *text, size_t len, char *err, size_t errlen);
 const char *config_env_get(const config_env_t *env, const char *name);
 void config_env_free(config_env_t *env);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,7 @@ struct consumer {
 
 void job_free(job_t *job)
 {
-    if (!job) return;
+    if (job == NULL) return;
     free(job->payload);
     free(job->out);
     free(job);
@@ -71,7 +72,7 @@ static uint32_t boot_tag(void)
 {
     char id[64] = "";
     FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
-    if (!f) return 0;
+    if (f == NULL) return 0;
     int ok = fgets(id, sizeof id, f) != NULL;
     fclose(f);
     if (!ok) return 0;
@@ -134,7 +135,7 @@ static int reclaim_if_dead(const char *name, void *arg)
     if (consumer_ident_parse(name, &other) < 0) return 0;
     const char *why = consumer_ident_predecessor_dead(&rc->c->ident, rc->c->hostname, &other,
                                                       pid_running, NULL);
-    if (!why) return 0;
+    if (why == NULL) return 0;
     long n = rqueue_reclaim(rc->rq, rc->c->opts.queue, name);
     if (n < 0)
         log_warn("could not reclaim the in-flight ids of %s (%s); the reaper will after the lease",
@@ -171,7 +172,7 @@ int consumer_check(const config_t *cfg, const char *queue, char *err, size_t err
 {
     rqueue_t *rq = rqueue_open(cfg->redis_url, cfg->redis_prefix, NULL, 2000,
                                &actor_shutdown_requested, err, errlen);
-    if (!rq) return -1;
+    if (rq == NULL) return -1;
     char hostname[HOST_NAME_MAX + 1], base[CONSUMER_BASE_MAX];
     get_hostname(hostname, sizeof hostname);
     name_base(cfg, hostname, base, sizeof base);
@@ -180,7 +181,19 @@ int consumer_check(const config_t *cfg, const char *queue, char *err, size_t err
     int rc = rqueue_consumers(rq, queue, (long)cfg->lease_seconds * 1000, match_base, base);
     if (rc < 0) snprintf(err, errlen, "%s", rqueue_error(rq));
     rqueue_close(rq);
-    return rc;
+    return rc < 0 ? -1 : rc != 0 ? CONSUMER_LIVE : CONSUMER_NONE;
+}
+
+int consumer_check_main(const config_t *cfg, const char *service, const char *queue)
+{
+    log_open(service, NULL, LOG_WARN);
+    char err[512];
+    int live = consumer_check(cfg, queue, err, sizeof err);
+    if (live < 0)
+        fprintf(stderr, "imgcap-%s --check: redis: %s\n", service, err);
+    else if (live == CONSUMER_NONE)
+        fprintf(stderr, "imgcap-%s --check: no live %s consumer on this host\n", service, service);
+    return live == CONSUMER_LIVE ? 0 : 1;
 }
 
 /* Opens this actor's own Redis connection, waiting (with backoff, logged)
@@ -191,8 +204,9 @@ static rqueue_t *open_queue(const consumer_t *c, stop_flag_t *stop)
     for (int attempt = 0;; attempt++) {
         rqueue_t *rq = rqueue_open(c->opts.cfg->redis_url, c->opts.cfg->redis_prefix, c->name,
                                    0, stop, err, sizeof err);
-        if (rq) return rq;
-        if ((stop && *stop) || actor_shutdown_requested) return NULL;
+        if (rq != NULL) return rq;
+        if ((stop != NULL && atomic_load(stop)) || atomic_load(&actor_shutdown_requested))
+            return NULL;
         log_warn("%s (attempt %d); retrying", err, attempt + 1);
         time_sleep_ms(time_backoff_ms(attempt, 100, 3000), stop);
     }
@@ -209,7 +223,7 @@ static int redis_backoff(rqueue_t *rq, int attempt, const char *what, stop_flag_
 /* The next queue is full: wait, so that the pipeline pushes back to the api. */
 static int next_queue_full(consumer_t *c, rqueue_t *rq)
 {
-    if (!c->opts.next_queue) return 0;
+    if (c->opts.next_queue == NULL) return 0;
     long long n = rqueue_waiting(rq, c->opts.next_queue);
     return n >= c->opts.cfg->queue_max_depth;
 }
@@ -219,7 +233,7 @@ static job_t *job_from_msg(const rq_msg_t *msg)
 {
     job_t *job = calloc(1, sizeof *job);
     unsigned char *copy = malloc(msg->len ? msg->len : 1);
-    if (!job || !copy) {
+    if (job == NULL || copy == NULL) {
         free(job);
         free(copy);
         return NULL;
@@ -239,9 +253,9 @@ static void intake_main(actor_t *self)
     rqueue_t *rq = open_queue(c, &c->intake_stop);
     int failures = 0;
     uint64_t last_depth_check = 0;
-    while (rq && !c->intake_stop) {
+    while (rq != NULL && !atomic_load(&c->intake_stop)) {
         uint64_t now = time_mono_ms();
-        if (c->opts.next_queue && now - last_depth_check >= 200) {
+        if (c->opts.next_queue != NULL && now - last_depth_check >= 200) {
             last_depth_check = now;
             if (next_queue_full(c, rq)) {
                 log_debug("queue %s full, pausing intake", c->opts.next_queue);
@@ -265,7 +279,7 @@ static void intake_main(actor_t *self)
         failures = 0;
         for (int i = 0; i < n; i++) {
             job_t *job = job_from_msg(&msgs[i]);
-            if (!job) {
+            if (job == NULL) {
                 /* The id stays in our processing list and comes back through
                  * release or the reaper. Nothing better to do without memory. */
                 log_error("id=%s out of memory copying a %zu-byte payload", msgs[i].id,
@@ -275,10 +289,11 @@ static void intake_main(actor_t *self)
             if (job->attempts > 1)
                 log_info("id=%s redelivered (delivery %ld of at most %d)", job->id,
                          job->attempts, c->opts.cfg->max_attempts);
-            int pushed;
-            while ((pushed = mailbox_push(c->jobs, job, 200)) == 1 && !c->intake_stop)
+            mailbox_rc_t pushed;
+            while ((pushed = mailbox_push(c->jobs, job, 200)) == MAILBOX_TIMEOUT &&
+                   !atomic_load(&c->intake_stop))
                 ;
-            if (pushed != 0) {
+            if (pushed != MAILBOX_OK) {
                 /* Stopping while the workers were busy: this id and the rest of
                  * the batch stay in our processing list, returned by release. */
                 job_free(job);
@@ -320,8 +335,8 @@ static void apply_outcomes(consumer_t *c, rqueue_t **rqp, job_t **jobs, int n)
         }
     }
     for (int attempt = 0; pending > 0; attempt++) {
-        if (!*rqp) *rqp = open_queue(c, NULL);
-        if (!*rqp) return;
+        if (*rqp == NULL) *rqp = open_queue(c, NULL);
+        if (*rqp == NULL) return;
         /* Retry only what has no result yet, keeping the batch contiguous. */
         rq_op_t todo[OUTCOME_BATCH_MAX];
         int idx[OUTCOME_BATCH_MAX], m = 0;
@@ -349,7 +364,8 @@ static void apply_outcomes(consumer_t *c, rqueue_t **rqp, job_t **jobs, int n)
             }
         }
         if (!pending) return;
-        if (c->give_up_at_ms && time_mono_ms() > c->give_up_at_ms) {
+        uint64_t give_up_at_ms = atomic_load(&c->give_up_at_ms);
+        if (give_up_at_ms != 0 && time_mono_ms() > give_up_at_ms) {
             log_error("%d outcomes not recorded before the shutdown deadline; those ids stay "
                       "in flight and are redelivered", pending);
             return;
@@ -365,11 +381,12 @@ static void outcome_main(actor_t *self)
     void *item;
     /* Runs until its mailbox is closed and drained (consumer_stop). Whatever
      * queued up while the last batch was in flight goes out as the next batch. */
-    while (mailbox_pop(self->inbox, &item, -1) == 0) {
+    while (mailbox_pop(self->inbox, &item, -1) == MAILBOX_OK) {
         job_t *jobs[OUTCOME_BATCH_MAX];
         int n = 0;
         jobs[n++] = item;
-        while (n < OUTCOME_BATCH_MAX && mailbox_pop(self->inbox, &item, 0) == 0) jobs[n++] = item;
+        while (n < OUTCOME_BATCH_MAX && mailbox_pop(self->inbox, &item, 0) == MAILBOX_OK)
+            jobs[n++] = item;
         apply_outcomes(c, &rq, jobs, n);
         for (int i = 0; i < n; i++) job_free(jobs[i]);
     }
@@ -383,7 +400,7 @@ static void lease_main(actor_t *self)
     long lease_ms = (long)c->opts.cfg->lease_seconds * 1000;
     uint64_t next_reap = 0;
     int failures = 0;
-    while (rq && !c->lease_stop) {
+    while (rq != NULL && !atomic_load(&c->lease_stop)) {
         if (rqueue_heartbeat(rq, c->opts.queue) < 0) {
             failures = redis_backoff(rq, failures, "heartbeat", &c->lease_stop);
             continue;
@@ -409,7 +426,7 @@ static void lease_main(actor_t *self)
 consumer_t *consumer_start(const consumer_opts_t *opts)
 {
     consumer_t *c = calloc(1, sizeof *c);
-    if (!c) {
+    if (c == NULL) {
         log_error("out of memory");
         return NULL;
     }
@@ -421,14 +438,14 @@ consumer_t *consumer_start(const consumer_opts_t *opts)
         return NULL;
     }
     c->jobs = mailbox_new(opts->jobs_capacity ? opts->jobs_capacity : 1);
-    if (!c->jobs) {
+    if (c->jobs == NULL) {
         log_error("out of memory");
         free(c);
         return NULL;
     }
     /* Wait for Redis once here so the service logs a clear start-up state. */
     rqueue_t *probe = open_queue(c, NULL);
-    if (!probe) {
+    if (probe == NULL) {
         mailbox_free(c->jobs);
         free(c);
         return NULL;
@@ -440,9 +457,9 @@ consumer_t *consumer_start(const consumer_opts_t *opts)
     if (actor_start(&c->lease, "lease", 0, lease_main, c) < 0 ||
         actor_start(&c->outcome, "outcome", OUTCOME_CAPACITY, outcome_main, c) < 0 ||
         actor_start(&c->intake, "intake", 0, intake_main, c) < 0) {
-        c->intake_stop = 1;
-        c->lease_stop = 1;
-        if (c->outcome.inbox) mailbox_close(c->outcome.inbox);
+        atomic_store(&c->intake_stop, 1);
+        atomic_store(&c->lease_stop, 1);
+        if (c->outcome.inbox != NULL) mailbox_close(c->outcome.inbox);
         mailbox_close(c->jobs);
         actor_join(&c->intake);
         actor_join(&c->outcome);
@@ -456,7 +473,7 @@ consumer_t *consumer_start(const consumer_opts_t *opts)
 
 void consumer_finish(consumer_t *c, job_t *job)
 {
-    if (mailbox_push(c->outcome.inbox, job, -1) != 0) {
+    if (mailbox_push(c->outcome.inbox, job, -1) != MAILBOX_OK) {
         log_error("id=%s outcome dropped during shutdown; it stays in flight and is redelivered",
                   job->id);
         job_free(job);
@@ -465,29 +482,30 @@ void consumer_finish(consumer_t *c, job_t *job)
 
 void consumer_close_intake(consumer_t *c)
 {
-    c->give_up_at_ms = time_mono_ms() + (uint64_t)c->opts.cfg->shutdown_seconds * 1000;
-    c->intake_stop = 1;
+    atomic_store(&c->give_up_at_ms,
+                 time_mono_ms() + (uint64_t)c->opts.cfg->shutdown_seconds * 1000);
+    atomic_store(&c->intake_stop, 1);
     actor_join(&c->intake);
     mailbox_close(c->jobs);
 }
 
 void consumer_stop(consumer_t *c)
 {
-    if (!c) return;
-    if (!c->intake_stop) consumer_close_intake(c);
+    if (c == NULL) return;
+    if (!atomic_load(&c->intake_stop)) consumer_close_intake(c);
     /* Jobs nobody popped (workers already gone) go back to Redis via release. */
     void *item;
-    while (mailbox_pop(c->jobs, &item, 0) == 0) job_free(item);
+    while (mailbox_pop(c->jobs, &item, 0) == MAILBOX_OK) job_free(item);
     mailbox_close(c->outcome.inbox);
     actor_join(&c->outcome);
-    c->lease_stop = 1;
+    atomic_store(&c->lease_stop, 1);
     actor_join(&c->lease);
     char err[512];
     rqueue_t *rq = rqueue_open(c->opts.cfg->redis_url, c->opts.cfg->redis_prefix, c->name,
                                1000, &actor_shutdown_requested, err, sizeof err);
-    if (!rq || rqueue_release_all(rq, c->opts.queue) < 0)
+    if (rq == NULL || rqueue_release_all(rq, c->opts.queue) < 0)
         log_warn("could not return in-flight ids (%s); the reaper will after the lease",
-                 rq ? rqueue_error(rq) : err);
+                 rq != NULL ? rqueue_error(rq) : err);
     rqueue_close(rq);
     mailbox_free(c->jobs);
     log_info("consumer %s stopped", c->name);

@@ -55,11 +55,11 @@ typedef struct consumer consumer_t;
 
 /* Connects to Redis (waiting with backoff, each attempt logged, until
  * actor_shutdown_requested) and starts the intake, outcome and lease actors.
- * Returns the consumer (caller frees with consumer_stop()) or NULL, logged. */
+ * Returns the consumer (caller frees with consumer_stop()), or NULL (logged). */
 consumer_t *consumer_start(const consumer_opts_t *opts);
 
 /* The mailbox workers pop job_t * from. Popped jobs are owned by the worker
- * until it passes them to consumer_finish(). Pop returns -1 once the consumer
+ * until it passes them to consumer_finish(). Pop returns MAILBOX_CLOSED once the consumer
  * is stopping and the mailbox is drained: then the worker should exit. */
 mailbox_t *consumer_jobs(consumer_t *c);
 
@@ -79,9 +79,17 @@ void consumer_stop(consumer_t *c);
  * returns the in-flight ids of its surely dead predecessors to the queue. */
 const char *consumer_name(const consumer_t *c);
 
-/* `--check` (container healthcheck): 1 if a consumer of queue with this host's
- * name base (CONSUMER_NAME, else the hostname; see consumer_ident.h) has a
- * heartbeat younger than LEASE_SECONDS, 0 if none, -1 with err on error. */
+typedef enum { CONSUMER_NONE = 0, CONSUMER_LIVE = 1 } consumer_check_t;
+
+/* `--check` (container healthcheck): whether a consumer of queue with this
+ * host's name base (CONSUMER_NAME, else the hostname; see consumer_ident.h) has
+ * a heartbeat younger than LEASE_SECONDS. Returns CONSUMER_LIVE or
+ * CONSUMER_NONE, or -1 with err set. */
 int consumer_check(const config_t *cfg, const char *queue, char *err, size_t errlen);
+
+/* The whole `--check` of the consumer service imgcap-<service> on queue:
+ * consumer_check(), and on stderr why it is unhealthy. Returns the exit
+ * status: 0 when CONSUMER_LIVE, else 1. */
+int consumer_check_main(const config_t *cfg, const char *service, const char *queue);
 
 #endif

@@ -36,7 +36,7 @@ typedef struct consumer_ident {
 } consumer_ident_t;
 
 /* Writes the name of id into out (at least CONSUMER_NAME_MAX bytes). Returns 0,
- * or -1 if out is too small or base is empty. */
+ * or -1 when out is too small or base is empty. */
 int consumer_ident_format(const consumer_ident_t *id, char *out, size_t outlen);
 
 /* Parses a name written by consumer_ident_format(). Returns 0, or -1 when name

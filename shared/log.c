@@ -130,7 +130,7 @@ void log_write(log_level_t level, const char *fmt, ...)
     len += log_escape(line + len, sizeof line - len - 1, msg, msglen);
     line[len++] = '\n';
 
-    int fd = log_fd;
+    int fd = atomic_load(&log_fd);
     if (fd >= 0) log_write_all(fd, line, len);
     if (fd < 0 || atomic_load(&log_stderr_copy)) log_write_all(STDERR_FILENO, line, len);
 }
@@ -149,7 +149,7 @@ static void on_crash(int sig)
 {
     static const char head[] = " FATAL crash: signal ";
     char buf[64];
-    int fd = log_fd;
+    int fd = atomic_load(&log_fd);
     void *frames[64];
     int n = backtrace(frames, 64);
     int targets[2] = {fd, fd < 0 || atomic_load(&log_stderr_copy) ? STDERR_FILENO : -1};
@@ -169,7 +169,7 @@ static void on_crash(int sig)
         buf[len++] = ' ';
         log_write_all(out, buf, (size_t)len);
         const char *name = strsignal(sig); /* glibc: a static table, no allocation */
-        if (name) log_write_all(out, name, strlen(name));
+        if (name != NULL) log_write_all(out, name, strlen(name));
         log_write_all(out, ", backtrace:\n", 13);
         backtrace_symbols_fd(frames, n, out);
     }
@@ -198,7 +198,7 @@ int log_open(const char *service, const char *dir, log_level_t level)
     sa.sa_flags = SA_RESTART;
     sigaction(SIGHUP, &sa, NULL);
 
-    if (!dir || !*dir) return 0;
+    if (dir == NULL || !*dir) return 0;
     if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
         log_error("cannot create log directory %s: %s", dir, strerror(errno));
         return -1;
@@ -210,13 +210,13 @@ int log_open(const char *service, const char *dir, log_level_t level)
         log_path[0] = '\0';
         return -1;
     }
-    log_fd = fd;
+    atomic_store(&log_fd, fd);
     return 0;
 }
 
 void log_close(void)
 {
-    int fd = log_fd;
-    log_fd = -1;
+    int fd = atomic_load(&log_fd);
+    atomic_store(&log_fd, -1);
     if (fd >= 0) close(fd);
 }

@@ -10,13 +10,15 @@
 
 typedef enum { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 } log_level_t;
 
-/* Parses "debug", "info", "warn"/"warning", "error". Returns -1 if unknown. */
+/* Parses "debug", "info", "warn"/"warning", "error". Returns the level, or -1
+ * when s is none of them. */
 int log_level_parse(const char *s);
 
 /* Opens LOG_DIR/<service>.log (creating the directory) and installs the crash
  * handler (backtrace to the log on SIGSEGV/SIGBUS/SIGFPE/SIGILL/SIGABRT) and
  * the SIGHUP handler that reopens the file. dir may be NULL or "" for stderr
- * only. Returns 0, or -1 when the file cannot be opened (stderr still works). */
+ * only. Returns 0, or -1 (logged) when the directory or the file cannot be
+ * opened; stderr still works. */
 int log_open(const char *service, const char *dir, log_level_t level);
 void log_close(void);
 

@@ -22,9 +22,9 @@ mailbox_t *mailbox_new(size_t capacity)
 {
     if (capacity == 0) return NULL;
     mailbox_t *mb = calloc(1, sizeof *mb);
-    if (!mb) return NULL;
+    if (mb == NULL) return NULL;
     mb->items = calloc(capacity, sizeof *mb->items);
-    if (!mb->items) {
+    if (mb->items == NULL) {
         free(mb);
         return NULL;
     }
@@ -41,7 +41,7 @@ mailbox_t *mailbox_new(size_t capacity)
 
 void mailbox_free(mailbox_t *mb)
 {
-    if (!mb) return;
+    if (mb == NULL) return;
     pthread_mutex_destroy(&mb->lock);
     pthread_cond_destroy(&mb->not_empty);
     pthread_cond_destroy(&mb->not_full);
@@ -49,7 +49,7 @@ void mailbox_free(mailbox_t *mb)
     free(mb);
 }
 
-/* Waits on cond until pred holds; returns 0, or 1 on timeout. */
+/* Waits on cond until pred holds, or sets timed_out. */
 #define WAIT_UNTIL(mb, cond, pred, timeout_ms)                                              \
     do {                                                                                \
         struct timespec dl_;                                                            \
@@ -65,40 +65,40 @@ void mailbox_free(mailbox_t *mb)
         }                                                                               \
     } while (0)
 
-int mailbox_push(mailbox_t *mb, void *item, int timeout_ms)
+mailbox_rc_t mailbox_push(mailbox_t *mb, void *item, int timeout_ms)
 {
     int timed_out = 0;
     pthread_mutex_lock(&mb->lock);
     WAIT_UNTIL(mb, mb->not_full, mb->closed || mb->count < mb->capacity, timeout_ms);
-    int rc;
+    mailbox_rc_t rc;
     if (mb->closed) {
-        rc = -1;
+        rc = MAILBOX_CLOSED;
     } else if (timed_out) {
-        rc = 1;
+        rc = MAILBOX_TIMEOUT;
     } else {
         mb->items[(mb->head + mb->count) % mb->capacity] = item;
         mb->count++;
         pthread_cond_signal(&mb->not_empty);
-        rc = 0;
+        rc = MAILBOX_OK;
     }
     pthread_mutex_unlock(&mb->lock);
     return rc;
 }
 
-int mailbox_pop(mailbox_t *mb, void **item, int timeout_ms)
+mailbox_rc_t mailbox_pop(mailbox_t *mb, void **item, int timeout_ms)
 {
     int timed_out = 0;
     pthread_mutex_lock(&mb->lock);
     WAIT_UNTIL(mb, mb->not_empty, mb->closed || mb->count > 0, timeout_ms);
-    int rc;
+    mailbox_rc_t rc;
     if (mb->count > 0) {
         *item = mb->items[mb->head];
         mb->head = (mb->head + 1) % mb->capacity;
         mb->count--;
         pthread_cond_signal(&mb->not_full);
-        rc = 0;
+        rc = MAILBOX_OK;
     } else {
-        rc = timed_out ? 1 : -1;
+        rc = timed_out ? MAILBOX_TIMEOUT : MAILBOX_CLOSED;
     }
     pthread_mutex_unlock(&mb->lock);
     return rc;

@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,19 +33,37 @@ static void pgconn_trim(char *s)
 
 static void pgconn_copy_error(PGconn *conn, char *out, size_t outlen)
 {
-    snprintf(out, outlen, "%s", conn ? PQerrorMessage(conn) : "out of memory");
+    snprintf(out, outlen, "%s", conn != NULL ? PQerrorMessage(conn) : "out of memory");
     pgconn_trim(out);
 }
 
 static PGconn *pgconn_try(const char *conninfo)
 {
     /* Keywords before "dbname" are defaults: with expand_dbname the values from
-     * the conninfo string come later and win. */
-    const char *keys[] = {"connect_timeout", "keepalives_idle", "keepalives_interval",
-                          "keepalives_count", "fallback_application_name", "dbname",
+     * the conninfo string come later and win.
+     *
+     * Both ends of a connection must notice a lost link on their own:
+     * - tcp_user_timeout (client side) bounds how long sent data may stay
+     *   unacknowledged. Without it a query in flight when the server's host
+     *   vanishes waits out TCP's retransmission backoff (minutes, and long
+     *   after the link is back) instead of failing, resetting and retrying.
+     *   The kernel acknowledges whatever the server's load, so 10 s without
+     *   an ACK is a lost link.
+     * - idle_in_transaction_session_timeout (server side, sent as options)
+     *   ends a session that sits inside a transaction waiting for its client.
+     *   A persist cut off between its INSERTs and its COMMIT leaves such a
+     *   session holding the rows' locks, and the persist that takes its ids
+     *   over would wait on them until the server's keepalive gives up (hours).
+     *   imgcap's transactions never wait on their client, so 10 s idle inside
+     *   one means the client is gone. */
+    const char *keys[] = {"connect_timeout",   "keepalives_idle",
+                          "keepalives_interval", "keepalives_count",
+                          "tcp_user_timeout",  "options",
+                          "fallback_application_name", "dbname",
                           NULL};
-    const char *vals[] = {"5", "30", "10", "3", program_invocation_short_name,
-                          conninfo, NULL};
+    const char *vals[] = {"5", "30", "10", "3", "10000",
+                          "-c idle_in_transaction_session_timeout=10000",
+                          program_invocation_short_name, conninfo, NULL};
     return PQconnectdbParams(keys, vals, 1);
 }
 
@@ -53,7 +72,7 @@ PGconn *pgconn_connect(const char *conninfo, int wait_ms, stop_flag_t *stop)
     uint64_t start = time_mono_ms();
     for (int attempt = 0;; attempt++) {
         PGconn *conn = pgconn_try(conninfo);
-        if (conn && PQstatus(conn) == CONNECTION_OK) {
+        if (conn != NULL && PQstatus(conn) == CONNECTION_OK) {
             if (attempt > 0)
                 log_info("postgres: connected after %d failed attempts", attempt);
             return conn;
@@ -63,14 +82,15 @@ PGconn *pgconn_connect(const char *conninfo, int wait_ms, stop_flag_t *stop)
         PQfinish(conn);
         int delay = time_backoff_ms(attempt, 100, 5000);
         uint64_t elapsed = time_mono_ms() - start;
-        if ((stop && *stop) || (wait_ms >= 0 && elapsed + (uint64_t)delay > (uint64_t)wait_ms)) {
+        if ((stop != NULL && atomic_load(stop)) ||
+            (wait_ms >= 0 && elapsed + (uint64_t)delay > (uint64_t)wait_ms)) {
             log_error("postgres: connect attempt %d failed, giving up: %s", attempt + 1, err);
             return NULL;
         }
         log_warn("postgres: connect attempt %d failed, retrying in %d ms: %s", attempt + 1,
                  delay, err);
         time_sleep_ms(delay, stop);
-        if (stop && *stop) {
+        if (stop != NULL && atomic_load(stop)) {
             log_info("postgres: connect abandoned, stop requested");
             return NULL;
         }
@@ -80,7 +100,7 @@ PGconn *pgconn_connect(const char *conninfo, int wait_ms, stop_flag_t *stop)
 int pgconn_ensure(PGconn *conn, int *was_reset)
 {
     *was_reset = 0;
-    if (!conn) {
+    if (conn == NULL) {
         log_error("postgres: no connection object");
         return -1;
     }
@@ -109,7 +129,7 @@ static int pgconn_exec(PGconn *conn, const char *sql, const char *what)
         return 0;
     }
     char err[512];
-    snprintf(err, sizeof err, "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+    snprintf(err, sizeof err, "%s", res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(conn));
     pgconn_trim(err);
     log_error("postgres: migrate: %s failed: %s", what, err);
     PQclear(res);
@@ -137,13 +157,13 @@ static int pgconn_cmp_names(const void *a, const void *b)
 static char *pgconn_read_file(const char *path)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) {
+    if (f == NULL) {
         log_error("postgres: migrate: cannot open %s: %s", path, strerror(errno));
         return NULL;
     }
     char *buf = malloc(PGCONN_MAX_SQL_FILE + 1);
-    size_t n = buf ? fread(buf, 1, PGCONN_MAX_SQL_FILE + 1, f) : 0;
-    int bad = !buf || ferror(f) || n > PGCONN_MAX_SQL_FILE;
+    size_t n = buf != NULL ? fread(buf, 1, PGCONN_MAX_SQL_FILE + 1, f) : 0;
+    int bad = buf == NULL || ferror(f) || n > PGCONN_MAX_SQL_FILE;
     fclose(f);
     if (bad) {
         log_error("postgres: migrate: cannot read %s (too large, unreadable or no memory)",
@@ -160,7 +180,7 @@ static char *pgconn_read_file(const char *path)
 static int pgconn_list_migrations(const char *dir, char ***names)
 {
     DIR *d = opendir(dir);
-    if (!d) {
+    if (d == NULL) {
         log_error("postgres: migrate: cannot open SQL_DIR %s: %s", dir, strerror(errno));
         return -1;
     }
@@ -178,13 +198,13 @@ static int pgconn_list_migrations(const char *dir, char ***names)
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
             char **grown = realloc(list, (size_t)cap * sizeof *list);
-            if (!grown) {
+            if (grown == NULL) {
                 rc = -1;
                 break;
             }
             list = grown;
         }
-        if (!(list[n] = strdup(e->d_name))) {
+        if ((list[n] = strdup(e->d_name)) == NULL) {
             rc = -1;
             break;
         }
@@ -204,7 +224,7 @@ static int pgconn_list_migrations(const char *dir, char ***names)
     return n;
 }
 
-/* 1 if version is recorded, 0 if not, -1 on error. */
+/* Whether version is recorded: 1 or 0, or -1 (logged). */
 static int pgconn_is_applied(PGconn *conn, const char *version)
 {
     const char *params[1] = {version};
@@ -229,8 +249,7 @@ static int pgconn_apply(PGconn *conn, const char *dir, const char *file)
     snprintf(path, sizeof path, "%s/%s", dir, file);
     snprintf(version, sizeof version, "%.*s", (int)(strlen(file) - 4), file);
     char *sql = pgconn_read_file(path);
-    if (!sql)
-        return -1;
+    if (sql == NULL) return -1;
     int rc = -1;
     const char *params[1] = {version};
     if (pgconn_exec(conn, "BEGIN", "BEGIN") == 0) {

@@ -9,12 +9,12 @@
 
 /* Connects to conninfo, retrying with jittered backoff (each attempt logged)
  * until it works, *stop becomes nonzero, or wait_ms passes (-1 = forever).
- * Returns a connection the caller owns (PQfinish), or NULL. */
+ * Returns a connection the caller owns (PQfinish), or NULL (logged). */
 PGconn *pgconn_connect(const char *conninfo, int wait_ms, stop_flag_t *stop);
 
 /* Makes sure conn is usable: if it is CONNECTION_BAD, PQreset once. Returns 0
- * if usable, -1 otherwise (logged). *was_reset = 1 after a successful reset,
- * so prepared statements must be prepared again. */
+ * when usable, or -1 (logged). *was_reset = 1 after a successful reset, so
+ * prepared statements must be prepared again. */
 int pgconn_ensure(PGconn *conn, int *was_reset);
 
 /* Applies deploy/sql/NNN_*.sql files from sql_dir that are not yet in

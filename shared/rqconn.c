@@ -83,7 +83,7 @@ static int connect_once(rqconn_t *c)
         redisReply *r = redisCommand(ctx, "ROLE");
         char why[256];
         int role = sentinel_parse_role(r, why, sizeof why);
-        if (role != 1) {
+        if (role != SENTINEL_PRIMARY) {
             rqconn_set_err(c, "Redis %.200s:%d: %.250s", host, port, r != NULL ? why : ctx->errstr);
             if (r != NULL) freeReplyObject(r);
             rq_ha_distrust();

@@ -57,15 +57,16 @@ void rq_ha_distrust(void)
     if (H.nsentinels > 0) atomic_store(&H.first, (atomic_load(&H.first) + 1) % H.nsentinels);
 }
 
-/* One sentinel's answer: 1 with out filled, 0 unknown master, -1 error. */
+/* One sentinel's answer: SENTINEL_MASTER_FOUND with out filled,
+ * SENTINEL_NO_MASTER, or -1; err set unless found. */
 static int ask_sentinel(const sentinel_addr_t *s, sentinel_addr_t *out, char *err, size_t errlen)
 {
     struct timeval tv = {0, RQ_HA_SENTINEL_TIMEOUT_MS * 1000};
     redisContext *c = redisConnectWithTimeout(s->host, s->port, tv);
     if (c == NULL || c->err) {
         snprintf(err, errlen, "sentinel %s:%d: %s", s->host, s->port,
-                 c ? c->errstr : "out of memory");
-        if (c) redisFree(c);
+                 c != NULL ? c->errstr : "out of memory");
+        if (c != NULL) redisFree(c);
         return -1;
     }
     redisSetTimeout(c, tv);
@@ -78,7 +79,7 @@ static int ask_sentinel(const sentinel_addr_t *s, sentinel_addr_t *out, char *er
         char why[256] = "";
         rc = sentinel_parse_master_addr(r, out, why, sizeof why);
         if (rc < 0) snprintf(err, errlen, "sentinel %s:%d: %s", s->host, s->port, why);
-        if (rc == 0)
+        if (rc == SENTINEL_NO_MASTER)
             snprintf(err, errlen, "sentinel %s:%d does not know '%s'", s->host, s->port,
                      H.master_name);
         freeReplyObject(r);
@@ -95,7 +96,7 @@ int rq_ha_discover(char *host, size_t hostlen, int *port, char *err, size_t errl
         int i = (first + k) % H.nsentinels;
         sentinel_addr_t primary;
         char why[512];
-        if (ask_sentinel(&H.sentinels[i], &primary, why, sizeof why) != 1) {
+        if (ask_sentinel(&H.sentinels[i], &primary, why, sizeof why) != SENTINEL_MASTER_FOUND) {
             log_warn("redis: %s", why);
             snprintf(err, errlen, "no sentinel named the primary (last: %s)", why);
             continue;

@@ -12,8 +12,8 @@
 
 #include "config.h"
 
-/* Takes the Redis settings of cfg. Returns 0, or -1 with err naming the
- * variable (a WAIT that could outlast the command timeout). */
+/* Takes the Redis settings of cfg. Returns 0, or -1 with err set (naming the
+ * variable: a WAIT that could outlast the command timeout). */
 int rqueue_configure(const config_t *cfg, char *err, size_t errlen);
 
 /* For rqueue.c: */
@@ -23,7 +23,8 @@ int rq_ha_wait_replicas(void); /* 0 = no WAIT */
 int rq_ha_wait_timeout_ms(void);
 
 /* Asks the sentinels in turn (starting with the one that answered last) for
- * the primary's address. 0 with host/port filled, or -1 with err. */
+ * the primary's address. Returns 0 with host/port filled, or -1 with err set
+ * (each sentinel that did not name it is logged on the way). */
 int rq_ha_discover(char *host, size_t hostlen, int *port, char *err, size_t errlen);
 
 /* The address just discovered is not a primary (yet): ask the next sentinel

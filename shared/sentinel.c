@@ -105,7 +105,7 @@ int sentinel_parse_master_addr(const redisReply *r, sentinel_addr_t *out, char *
         snprintf(err, errlen, "sentinel: no reply");
         return -1;
     }
-    if (r->type == REDIS_REPLY_NIL) return 0;
+    if (r->type == REDIS_REPLY_NIL) return SENTINEL_NO_MASTER;
     if (r->type == REDIS_REPLY_ERROR) {
         snprintf(err, errlen, "sentinel: %.*s", (int)r->len, r->str);
         return -1;
@@ -128,7 +128,7 @@ int sentinel_parse_master_addr(const redisReply *r, sentinel_addr_t *out, char *
     memcpy(out->host, h->str, h->len);
     out->host[h->len] = '\0';
     out->port = port;
-    return 1;
+    return SENTINEL_MASTER_FOUND;
 }
 
 int sentinel_parse_role(const redisReply *r, char *err, size_t errlen)
@@ -147,12 +147,12 @@ int sentinel_parse_role(const redisReply *r, char *err, size_t errlen)
         return -1;
     }
     const redisReply *role = r->element[0];
-    if (role->len == 6 && memcmp(role->str, "master", 6) == 0) return 1;
+    if (role->len == 6 && memcmp(role->str, "master", 6) == 0) return SENTINEL_PRIMARY;
     if ((role->len == 5 && memcmp(role->str, "slave", 5) == 0) ||
         (role->len == 8 && memcmp(role->str, "sentinel", 8) == 0)) {
         snprintf(err, errlen, "ROLE: the server is a %.*s, not the primary", (int)role->len,
                  role->str);
-        return 0;
+        return SENTINEL_NOT_PRIMARY;
     }
     snprintf(err, errlen, "ROLE: unknown role '%.*s'", (int)(role->len > 32 ? 32 : role->len),
              role->str);

@@ -1,6 +1,7 @@
 /* timeutil.c - clocks, RFC 3339 timestamps and backoff. */
 #include "timeutil.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,7 +100,7 @@ void time_deadline(clockid_t clock, int timeout_ms, struct timespec *out)
 
 void time_sleep_ms(int ms, stop_flag_t *stop)
 {
-    while (ms > 0 && !(stop && *stop)) {
+    while (ms > 0 && !(stop != NULL && atomic_load(stop))) {
         int step = ms < 50 ? ms : 50;
         struct timespec ts = {step / 1000, (long)(step % 1000) * 1000000L};
         nanosleep(&ts, NULL);

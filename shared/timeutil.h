@@ -18,7 +18,7 @@ uint64_t time_mono_ns(void);
 void time_format_rfc3339_ms(uint64_t unix_ms, char *out, size_t outlen);
 
 /* Parses the format above (also without milliseconds, and with a +00:00
- * offset). Returns 0 and fills *unix_ms, or -1. */
+ * offset). Returns 0 with *unix_ms filled, or -1 when s is not such a time. */
 int time_parse_rfc3339(const char *s, uint64_t *unix_ms);
 
 /* The absolute time timeout_ms from now on `clock`, for pthread_cond_timedwait

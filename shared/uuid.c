@@ -53,7 +53,7 @@ static int hex_value(char c)
 
 int uuid_is_valid(const char *s)
 {
-    if (!s) return 0;
+    if (s == NULL) return 0;
     for (int i = 0; i < 36; i++) {
         if (i == 8 || i == 13 || i == 18 || i == 23) {
             if (s[i] != '-') return 0;

@@ -9,7 +9,7 @@
 
 /* Makes a new UUIDv7 for time unix_ms. Monotonic within a process: a second id
  * in the same millisecond gets a larger counter. Thread-safe. Returns 0, or -1
- * when the system has no randomness. */
+ * when the system has no randomness (getrandom failed). */
 int uuid_v7_make(uint64_t unix_ms, char out[UUID_STR_LEN]);
 
 /* 1 if s is a canonical UUID string (any version, lowercase or uppercase). */

@@ -25,7 +25,7 @@ int wire_encode(const wire_msg_t *m, unsigned char **out, size_t *outlen, char *
     json_t *h = json_pack("{s:s, s:s, s:s%, s:I}", "id", m->id, "received_at", m->received_at,
                           "description", m->description, dlen, "content_length",
                           (json_int_t)m->jpeg_len);
-    if (!h) {
+    if (h == NULL) {
         snprintf(err, errlen, "cannot build header");
         return -1;
     }
@@ -37,14 +37,14 @@ int wire_encode(const wire_msg_t *m, unsigned char **out, size_t *outlen, char *
      * characters, so the header never contains a raw newline. */
     char *header = json_dumps(h, JSON_COMPACT);
     json_decref(h);
-    if (!header) {
+    if (header == NULL) {
         snprintf(err, errlen, "cannot serialise header");
         return -1;
     }
     size_t hlen = strlen(header);
     size_t total = MAGIC_LEN + hlen + 1 + m->jpeg_len;
     unsigned char *buf = malloc(total);
-    if (!buf) {
+    if (buf == NULL) {
         free(header);
         snprintf(err, errlen, "out of memory (%zu bytes)", total);
         return -1;
@@ -74,7 +74,7 @@ static int copy_string(json_t *h, const char *key, char *dst, size_t cap, char *
     }
     memcpy(dst, json_string_value(v), len);
     dst[len] = '\0';
-    if (memchr(dst, '\0', len) || utf8_count(dst, len) < 0) {
+    if (memchr(dst, '\0', len) != NULL || utf8_count(dst, len) < 0) {
         snprintf(err, errlen, "header field %s is not valid UTF-8 text", key);
         return -1;
     }
@@ -91,15 +91,16 @@ int wire_decode(const unsigned char *buf, size_t len, wire_msg_t *m, char *err,
     }
     const unsigned char *hstart = buf + MAGIC_LEN;
     const unsigned char *nl = memchr(hstart, '\n', len - MAGIC_LEN);
-    if (!nl) {
+    if (nl == NULL) {
         snprintf(err, errlen, "header line not terminated");
         return -1;
     }
     json_error_t jerr;
     json_t *h = json_loadb((const char *)hstart, (size_t)(nl - hstart), JSON_REJECT_DUPLICATES,
                            &jerr);
-    if (!h || !json_is_object(h)) {
-        snprintf(err, errlen, "header is not a JSON object: %s", h ? "wrong type" : jerr.text);
+    if (h == NULL || !json_is_object(h)) {
+        snprintf(err, errlen, "header is not a JSON object: %s",
+                 h != NULL ? "wrong type" : jerr.text);
         json_decref(h);
         return -1;
     }

@@ -29,7 +29,7 @@ int wire_encode(const wire_msg_t *m, unsigned char **out, size_t *outlen, char *
 
 /* Decodes buf. m->jpeg points into buf, which must outlive m. Checks the magic,
  * the JSON, the required fields, UTF-8, the id and content_length. Returns 0, or
- * -1 with err saying what is wrong (a permanent error: the payload is poison). */
+ * -1 with err set (a permanent error: the payload is poison). */
 int wire_decode(const unsigned char *buf, size_t len, wire_msg_t *m, char *err,
                 size_t errlen);
 

@@ -27,7 +27,7 @@ static const struct {
 const char *api_asset_content_type(const char *name)
 {
     const char *slash = strrchr(name, '/');
-    const char *base = slash ? slash + 1 : name;
+    const char *base = slash != NULL ? slash + 1 : name;
     const char *dot = strrchr(base, '.');
     if (dot == NULL) /* LICENSE, NOTICE */
         return base[0] != '\0' ? "text/plain; charset=utf-8" : "application/octet-stream";

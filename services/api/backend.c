@@ -121,10 +121,7 @@ rqueue_t *api_backend_redis(api_conn_t *c, char *err, size_t errlen)
         return NULL;
     }
     c->rq = rqueue_open(P.cfg->redis_url, P.cfg->redis_prefix, NULL, 0, NULL, err, errlen);
-    if (c->rq == NULL) {
-        c->rq_retry_at = time_mono_ms() + BACKEND_RETRY_MS;
-        log_warn("redis: %s", err);
-    }
+    if (c->rq == NULL) c->rq_retry_at = time_mono_ms() + BACKEND_RETRY_MS;
     return c->rq;
 }
 
@@ -159,7 +156,6 @@ static int pg_ready(api_conn_t *c, char *err, size_t errlen)
         return -1;
     }
     if (prepare_all(c->pg, err, errlen) != 0) {
-        log_error("postgres: %s", err);
         PQfinish(c->pg);
         c->pg = NULL;
         c->pg_retry_at = time_mono_ms() + BACKEND_RETRY_MS;

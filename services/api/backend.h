@@ -31,19 +31,20 @@ int api_backend_init(const config_t *cfg, int size);
 void api_backend_shutdown(void);
 
 /* Takes a free slot, waiting up to timeout_ms while all are in use (a server
- * that hangs instead of refusing can hold every slot). NULL on timeout: the
- * functions below accept it and fail with "busy". */
+ * that hangs instead of refusing can hold every slot). Returns the slot, or
+ * NULL (logged) on timeout: the functions below accept it and fail with
+ * "busy". */
 api_conn_t *api_backend_acquire(int timeout_ms);
 void api_backend_release(api_conn_t *c); /* NULL is fine */
 
-/* The slot's Redis connection, opened on first use; NULL with err set when
- * Redis is unreachable. Owned by the slot: do not close it. */
+/* The slot's Redis connection, opened on first use. Returns it (owned by the
+ * slot: do not close it), or NULL with err set when Redis is unreachable. */
 rqueue_t *api_backend_redis(api_conn_t *c, char *err, size_t errlen);
 
 /* Runs one of the API's prepared statements on the slot's PostgreSQL
- * connection, reconnecting once if the connection was lost. Returns a result
- * with PGRES_TUPLES_OK the caller frees with PQclear(), or NULL with err set
- * (server down or query failed). */
+ * connection, reconnecting once if the connection was lost (that is logged).
+ * Returns a result with PGRES_TUPLES_OK the caller frees with PQclear(), or
+ * NULL with err set (server down or query failed). */
 typedef enum {
     API_SQL_LIST = 0,    /* $1 limit */
     API_SQL_LIST_BEFORE, /* $1 before id, $2 limit */

@@ -41,7 +41,7 @@ typedef struct api_blob {
 typedef struct api_blobcache api_blobcache_t;
 
 /* A blob of len bytes (data uninitialised) for id and path, with one
- * reference. NULL when out of memory or when id or path do not fit. */
+ * reference. Returns NULL when out of memory or when id or path do not fit. */
 api_blob_t *api_blob_new(const char *id, const char *path, size_t len);
 
 void api_blob_release(api_blob_t *b); /* NULL is fine */
@@ -52,7 +52,7 @@ int api_blob_current(const api_blob_t *b);
 
 /* A cache of at most slots blobs (rounded up to a multiple of 4) and max_bytes
  * of data. Freed with api_blobcache_free(), which releases the cache's
- * references. NULL when out of memory. */
+ * references. Returns NULL when out of memory. */
 api_blobcache_t *api_blobcache_new(size_t slots, size_t max_bytes);
 void api_blobcache_free(api_blobcache_t *c);
 

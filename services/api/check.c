@@ -86,6 +86,6 @@ int api_check_health(const config_t *cfg, int timeout_ms, char *body, size_t bod
     }
     int status = (resp[9] - '0') * 100 + (resp[10] - '0') * 10 + (resp[11] - '0');
     const char *b = strstr(resp, "\r\n\r\n");
-    snprintf(body, bodylen, "%s", b ? b + 4 : "");
+    snprintf(body, bodylen, "%s", b != NULL ? b + 4 : "");
     return status;
 }

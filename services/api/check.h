@@ -9,8 +9,8 @@
 
 /* Sends GET /health to API_HOST:API_PORT (a wildcard host is asked on the
  * loopback address of its family), waiting at most timeout_ms in total.
- * Returns the HTTP status, with the response body (cut to fit) in body; or -1
- * with the reason in body when nothing answered. */
+ * Returns the HTTP status, with the response body (cut to fit) in body, or -1
+ * with the reason in body (its err) when nothing answered. */
 int api_check_health(const config_t *cfg, int timeout_ms, char *body, size_t bodylen);
 
 #endif

@@ -96,7 +96,7 @@ static void events_run(actor_t *self)
             if (was_subscribed) api_sse_end_all(ev->hub);
             was_subscribed = 1;
             attempt = 0;
-            ev->connected = 1;
+            atomic_store(&ev->connected, 1);
             /* Anything published while we were away is lost: let every waiter
              * re-check now instead of at its next tick. */
             pthread_mutex_lock(&ev->mu);
@@ -108,12 +108,12 @@ static void events_run(actor_t *self)
             handle_event(ev, buf);
         } else if (n < 0) {
             log_warn("events: subscription lost: %s", rqevents_error(rq));
-            ev->connected = 0;
+            atomic_store(&ev->connected, 0);
             rqevents_close(rq);
             rq = NULL;
         }
     }
-    ev->connected = 0;
+    atomic_store(&ev->connected, 0);
     rqevents_close(rq);
 }
 
@@ -185,7 +185,7 @@ api_waiter_t *api_waiter_add(api_events_t *ev, const char *id)
     return w;
 }
 
-int api_waiter_wait(api_events_t *ev, api_waiter_t *w, int timeout_ms)
+api_wait_t api_waiter_wait(api_events_t *ev, api_waiter_t *w, int timeout_ms)
 {
     struct timespec ts;
     time_deadline(CLOCK_MONOTONIC, timeout_ms, &ts);
@@ -193,7 +193,9 @@ int api_waiter_wait(api_events_t *ev, api_waiter_t *w, int timeout_ms)
     while (w->fired == w->seen && !ev->stopping) {
         if (pthread_cond_timedwait(&w->cond, &ev->mu, &ts) != 0) break; /* ETIMEDOUT */
     }
-    int rc = ev->stopping ? -1 : w->fired != w->seen;
+    api_wait_t rc = ev->stopping          ? API_WAIT_STOPPING
+                    : w->fired != w->seen ? API_WAIT_EVENT
+                                          : API_WAIT_TIMEOUT;
     w->seen = w->fired;
     pthread_mutex_unlock(&ev->mu);
     return rc;

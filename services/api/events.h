@@ -20,8 +20,8 @@ typedef struct api_waiter api_waiter_t;
 
 /* Starts the subscriber actor, and the hub and feed of GET /api/events
  * (sse.h, feed.h; at most cfg->events_max_clients streams). It connects in the background (retrying
- * with backoff while Redis is down). Returns NULL (logged) on failure. The caller frees with
- * api_events_stop(). */
+ * with backoff while Redis is down). Returns the hub, which the caller frees with
+ * api_events_stop(), or NULL (logged). */
 api_events_t *api_events_start(const config_t *cfg, int max_waiters);
 
 /* Shutdown, step 1: wakes every waiter so held requests answer with what they
@@ -33,13 +33,16 @@ void api_events_quiesce(api_events_t *ev);
  * waiter must be removed by then: call after the HTTP server has stopped. */
 void api_events_stop(api_events_t *ev);
 
-/* Registers interest in id. NULL when max_waiters are already held or the
- * service is stopping: then answer without waiting. */
+/* Registers interest in id. Returns the waiter, or NULL when max_waiters are
+ * already held or the service is stopping: then answer without waiting. */
 api_waiter_t *api_waiter_add(api_events_t *ev, const char *id);
 
-/* Sleeps until an event for the id arrives or timeout_ms passes. Returns 1 if
- * an event arrived, 0 on timeout, -1 when the service is stopping. */
-int api_waiter_wait(api_events_t *ev, api_waiter_t *w, int timeout_ms);
+typedef enum { API_WAIT_STOPPING = -1, API_WAIT_TIMEOUT = 0, API_WAIT_EVENT = 1 } api_wait_t;
+
+/* Sleeps until an event for the id arrives or timeout_ms passes. Returns
+ * API_WAIT_EVENT, API_WAIT_TIMEOUT, or API_WAIT_STOPPING when the service is
+ * stopping. None is a failure. */
+api_wait_t api_waiter_wait(api_events_t *ev, api_waiter_t *w, int timeout_ms);
 
 void api_waiter_remove(api_events_t *ev, api_waiter_t *w);
 

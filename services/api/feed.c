@@ -46,7 +46,7 @@ void api_feed_offer(api_feed_t *f, const char *id, const char *status)
         return;
     }
     it->failed = failed;
-    if (mailbox_push(f->actor.inbox, it, 0) != 0) {
+    if (mailbox_push(f->actor.inbox, it, 0) != MAILBOX_OK) {
         if (atomic_fetch_add(&f->dropped, 1) % 1000 == 0)
             log_warn("events: the feed of /api/events is behind, dropping events");
         free(it);
@@ -76,13 +76,15 @@ static void look_up_rows(api_conn_t *conn, item_t **batch, int n)
     for (int row = 0; row < PQntuples(r); row++) {
         const char *id = PQgetvalue(r, row, 0);
         for (int i = 0; i < n; i++) {
-            if (batch[i]->failed || batch[i]->data || strcmp(batch[i]->id, id) != 0) continue;
+            if (batch[i]->failed || batch[i]->data != NULL || strcmp(batch[i]->id, id) != 0)
+                continue;
             char url[64];
             snprintf(url, sizeof url, "/api/images/%s", id);
             json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", id, "url", url,
                                     "description", PQgetvalue(r, row, 2), "received_at",
                                     PQgetvalue(r, row, 1), "stored_at", PQgetvalue(r, row, 3));
-            batch[i]->data = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+            batch[i]->data = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER)
+                                         : NULL;
             json_decref(doc);
         }
     }
@@ -97,14 +99,14 @@ static void look_up_failure(api_conn_t *conn, item_t *it)
     rqueue_t *rq = api_backend_redis(conn, err, sizeof err);
     if (rq == NULL || rqueue_get_status(rq, it->id, &st) != 0) {
         log_warn("id=%s events: cannot read the failure reason: %s", it->id,
-                 rq ? rqueue_error(rq) : err);
+                 rq != NULL ? rqueue_error(rq) : err);
         return;
     }
     /* A reason cut inside a UTF-8 sequence makes json_pack refuse it. */
     json_t *doc = json_pack("{s:s, s:s}", "id", it->id, "reason",
                             st.error[0] ? st.error : "processing failed");
     if (doc == NULL) doc = json_pack("{s:s, s:s}", "id", it->id, "reason", "processing failed");
-    it->data = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    it->data = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(doc);
 }
 
@@ -138,15 +140,15 @@ static void feed_run(actor_t *self)
     item_t *batch[FEED_BATCH];
     while (!actor_should_stop(self)) {
         void *p;
-        if (mailbox_pop(self->inbox, &p, 500) != 0) continue;
+        if (mailbox_pop(self->inbox, &p, 500) != MAILBOX_OK) continue;
         int n = 0;
         batch[n++] = p;
-        while (n < FEED_BATCH && mailbox_pop(self->inbox, &p, 0) == 0) batch[n++] = p;
+        while (n < FEED_BATCH && mailbox_pop(self->inbox, &p, 0) == MAILBOX_OK) batch[n++] = p;
         send_batch(f, batch, n);
     }
     /* Stopping: nobody offers any more (the subscriber stops first). */
     void *p;
-    while (mailbox_pop(self->inbox, &p, 0) == 0) free(p);
+    while (mailbox_pop(self->inbox, &p, 0) == MAILBOX_OK) free(p);
 }
 
 api_feed_t *api_feed_start(api_sse_t *hub)
@@ -164,7 +166,10 @@ api_feed_t *api_feed_start(api_sse_t *hub)
     return f;
 }
 
-unsigned long long api_feed_dropped(api_feed_t *f) { return f ? atomic_load(&f->dropped) : 0; }
+unsigned long long api_feed_dropped(api_feed_t *f)
+{
+    return f != NULL ? atomic_load(&f->dropped) : 0;
+}
 
 void api_feed_stop(api_feed_t *f)
 {

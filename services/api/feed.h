@@ -17,7 +17,8 @@
 typedef struct api_feed api_feed_t;
 
 /* Starts the feed's actor, which broadcasts to hub (which must outlive it).
- * NULL (logged) on failure. */
+ * Returns the feed (the caller stops it with api_feed_stop()), or NULL
+ * (logged). */
 api_feed_t *api_feed_start(api_sse_t *hub);
 
 /* Hands over one event; only "stored" and "failed" are kept. Never blocks. */

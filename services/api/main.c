@@ -4,6 +4,7 @@
  * Redis and PostgreSQL may be down at start or at any time: the API stays up,
  * answers 503 where it needs them (and /health says which one is down), and
  * reconnects on its own, so a missing dependency never makes it crash-loop. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -104,7 +105,7 @@ int main(int argc, char **argv)
     }
     log_info("imgcap-api started");
 
-    while (!actor_shutdown_requested) time_sleep_ms(200, &actor_shutdown_requested);
+    while (!atomic_load(&actor_shutdown_requested)) time_sleep_ms(200, &actor_shutdown_requested);
 
     log_info("stopping: no new connections, waking held requests");
     api_server_quiesce(srv);

@@ -13,14 +13,16 @@
 #define API_LIMIT_MAX 1000
 #define API_WAIT_MAX 30
 
-/* limit: 1..1000, default 100. */
+/* limit: 1..1000, default 100 (s NULL or ""). Returns 0, or -1 with err set. */
 int api_parse_limit(const char *s, int *out, char *err, size_t errlen);
 
-/* wait: 0..30 seconds, default 0. */
+/* wait: 0..30 seconds, default 0 (s NULL or ""). Returns 0, or -1 with err
+ * set. */
 int api_parse_wait(const char *s, int *out, char *err, size_t errlen);
 
 /* An image id or a `before` cursor: a canonical UUID, copied lowercased. NULL
- * is an error here (absence is the caller's business). */
+ * is an error here (absence is the caller's business). Returns 0, or -1 with
+ * err set. */
 int api_parse_id(const char *s, char out[UUID_STR_LEN], char *err, size_t errlen);
 
 /* 1 if an If-None-Match header value matches etag (a quoted strong tag such as

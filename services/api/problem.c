@@ -52,8 +52,9 @@ char *api_problem_json(int status, const char *type, const char *title, const ch
     json_t *doc = json_object();
     if (doc == NULL) return NULL;
     int bad = 0;
-    bad |= json_object_set_new(doc, "type", json_string(type ? type : "about:blank"));
-    bad |= json_object_set_new(doc, "title", json_string(title ? title : api_status_title(status)));
+    bad |= json_object_set_new(doc, "type", json_string(type != NULL ? type : "about:blank"));
+    bad |= json_object_set_new(doc, "title",
+                               json_string(title != NULL ? title : api_status_title(status)));
     bad |= json_object_set_new(doc, "status", json_integer(status));
     if (detail != NULL) bad |= json_object_set_new(doc, "detail", json_string(detail));
     if (nerrors > 0) {

@@ -21,7 +21,7 @@
 typedef struct api_rowcache api_rowcache_t;
 
 /* A cache of `slots` entries (rounded up to a multiple of 4). The caller frees it with
- * api_rowcache_free(). NULL when out of memory. */
+ * api_rowcache_free(). Returns NULL when out of memory. */
 api_rowcache_t *api_rowcache_new(size_t slots);
 void api_rowcache_free(api_rowcache_t *rc);
 

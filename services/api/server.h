@@ -1,5 +1,6 @@
-/* server.h - the HTTP side of the API: Ulfius instance, routes, handlers
- * (services/api/README.md).
+/* server.h - the HTTP side of the API: the Ulfius instance, its start and
+ * graceful stop; every request goes through the router (router.h) to a
+ * handler (handlers.h, images.h) (services/api/README.md).
  *
  * Threading: libmicrohttpd runs one thread per connection, at most
  * API_CONNECTION_LIMIT connections (further ones wait in the listen backlog),
@@ -41,7 +42,7 @@ typedef struct api_server api_server_t;
 int api_server_backend_size(const config_t *cfg);
 
 /* Binds API_HOST:API_PORT and starts serving. cfg and ev must outlive the
- * server. Returns the server (caller stops it with api_server_stop()) or
+ * server. Returns the server (caller stops it with api_server_stop()), or
  * NULL with err set. */
 api_server_t *api_server_start(const config_t *cfg, api_events_t *ev, char *err, size_t errlen);
 

@@ -127,7 +127,7 @@ api_sse_client_t *api_sse_attach(api_sse_t *h, api_sse_refusal_t *why)
         return NULL;
     }
     c->next = h->clients;
-    if (h->clients) h->clients->prev = c;
+    if (h->clients != NULL) h->clients->prev = c;
     h->clients = c;
     h->nclients++;
     pthread_mutex_unlock(&h->mu);
@@ -161,11 +161,11 @@ void api_sse_detach(api_sse_t *h, api_sse_client_t *c)
 {
     if (c == NULL) return;
     pthread_mutex_lock(&h->mu);
-    if (c->prev)
+    if (c->prev != NULL)
         c->prev->next = c->next;
     else
         h->clients = c->next;
-    if (c->next) c->next->prev = c->prev;
+    if (c->next != NULL) c->next->prev = c->prev;
     h->nclients--;
     pthread_mutex_unlock(&h->mu);
     pthread_cond_destroy(&c->cond);
@@ -187,7 +187,7 @@ long api_sse_format(char *out, size_t outlen, const char *event, const char *dat
     put(out, outlen, &pos, "event: ", 7);
     put(out, outlen, &pos, event, strlen(event));
     put(out, outlen, &pos, "\n", 1);
-    const char *d = data ? data : "";
+    const char *d = data != NULL ? data : "";
     size_t len = strlen(d), i = 0;
     for (;;) {
         size_t start = i;

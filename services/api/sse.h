@@ -26,15 +26,16 @@ typedef struct api_sse api_sse_t;
 typedef struct api_sse_client api_sse_client_t;
 
 /* A hub of at most max_clients streams, each buffering at most client_bytes,
- * sending a comment after heartbeat_ms without an event. NULL when out of
- * memory. Free with api_sse_free() once every client is detached. */
+ * sending a comment after heartbeat_ms without an event. Returns NULL when out
+ * of memory. Free with api_sse_free() once every client is detached. */
 api_sse_t *api_sse_new(int max_clients, size_t client_bytes, int heartbeat_ms);
 void api_sse_free(api_sse_t *h);
 
 typedef enum { API_SSE_OK = 0, API_SSE_FULL, API_SSE_STOPPING, API_SSE_NOMEM } api_sse_refusal_t;
 
-/* A new stream, whose first bytes set the client's retry delay. NULL with
- * *why set when max_clients are open, the hub is stopping or memory ran out. */
+/* A new stream, whose first bytes set the client's retry delay. Returns it, or
+ * NULL with *why set (max_clients are open, the hub is stopping or memory ran
+ * out). */
 api_sse_client_t *api_sse_attach(api_sse_t *h, api_sse_refusal_t *why);
 
 /* Copies up to max bytes of the stream's output into buf, waiting up to the

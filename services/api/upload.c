@@ -15,12 +15,13 @@ static int is_space(char c) { return c == ' ' || c == '\t'; }
 int api_multipart_boundary(const char *content_type, char *out, size_t outlen)
 {
     static const char type[] = "multipart/form-data";
-    if (content_type == NULL) return 1;
+    if (content_type == NULL) return API_BOUNDARY_NOT_MULTIPART;
     const char *p = content_type;
     while (is_space(*p)) p++;
-    if (strncasecmp(p, type, sizeof type - 1) != 0) return 1;
+    if (strncasecmp(p, type, sizeof type - 1) != 0) return API_BOUNDARY_NOT_MULTIPART;
     p += sizeof type - 1;
-    if (*p != '\0' && *p != ';' && !is_space(*p)) return 1; /* e.g. multipart/form-dataX */
+    if (*p != '\0' && *p != ';' && !is_space(*p))
+        return API_BOUNDARY_NOT_MULTIPART; /* e.g. multipart/form-dataX */
     /* Parameters: ; name=value or ; name="quoted" (RFC 9110 section 5.6.6). */
     while (*p != '\0') {
         while (is_space(*p) || *p == ';') p++;
@@ -58,7 +59,7 @@ int api_multipart_boundary(const char *content_type, char *out, size_t outlen)
         if (name_len == 8 && strncasecmp(name, "boundary", 8) == 0) {
             if (n == 0 || n > BOUNDARY_MAX || too_long || n + 1 > outlen) return -1;
             memcpy(out, value, n + 1);
-            return 0;
+            return API_BOUNDARY_FOUND;
         }
     }
     return -1;
@@ -303,10 +304,11 @@ int api_upload_check(const char *content_type, long long declared_length, const 
 
     char boundary[BOUNDARY_MAX + 1];
     int b = api_multipart_boundary(content_type, boundary, sizeof boundary);
-    if (b != 0) {
+    if (b != API_BOUNDARY_FOUND) {
         add_error(out, "Content-Type", "%s",
-                  b > 0 ? "must be multipart/form-data"
-                        : "multipart/form-data needs a valid boundary parameter");
+                  b == API_BOUNDARY_NOT_MULTIPART
+                      ? "must be multipart/form-data"
+                      : "multipart/form-data needs a valid boundary parameter");
         return verdict(out, 415, "Unsupported Media Type",
                        "the request body must be multipart/form-data");
     }

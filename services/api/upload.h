@@ -2,7 +2,7 @@
  * the validation table of README.md's HTTP API (413 / 415 / 422).
  *
  * No I/O and no allocation: parts point into the request body, which the caller
- * keeps alive while it uses them. The HTTP layer (server.c) only moves bytes in
+ * keeps alive while it uses them. The HTTP layer (handlers.c) only moves bytes in
  * and the verdict out, so every status decision is unit-tested here. */
 #ifndef IMGCAP_API_UPLOAD_H
 #define IMGCAP_API_UPLOAD_H
@@ -23,10 +23,12 @@ typedef struct api_part {
     size_t len;
 } api_part_t;
 
+typedef enum { API_BOUNDARY_FOUND = 0, API_BOUNDARY_NOT_MULTIPART = 1 } api_boundary_t;
+
 /* Copies the boundary parameter of a multipart/form-data Content-Type into out
- * (quotes removed). Returns 0, 1 when the type is not multipart/form-data at
- * all, -1 when it is but the boundary is missing or invalid (RFC 2046: 1..70
- * characters). */
+ * (quotes removed). Returns API_BOUNDARY_FOUND, API_BOUNDARY_NOT_MULTIPART when
+ * the type is not multipart/form-data at all, or -1 when it is but the
+ * boundary is missing or invalid (RFC 2046: 1..70 characters). */
 int api_multipart_boundary(const char *content_type, char *out, size_t outlen);
 
 /* Splits body into parts (RFC 7578, CRLF line ends; a preamble and epilogue

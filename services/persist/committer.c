@@ -24,9 +24,8 @@ enum { PERSIST_COMMIT_OK = 0, PERSIST_COMMIT_RETRY = -1, PERSIST_COMMIT_POISON =
 
 static void persist_result_error(PGconn *conn, PGresult *res, char *err, size_t errlen)
 {
-    const char *msg = res ? PQresultErrorMessage(res) : "";
-    if (!msg || !*msg)
-        msg = PQerrorMessage(conn);
+    const char *msg = res != NULL ? PQresultErrorMessage(res) : "";
+    if (msg == NULL || !*msg) msg = PQerrorMessage(conn);
     snprintf(err, errlen, "%s", msg);
     size_t n = strlen(err);
     while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
@@ -45,9 +44,9 @@ static int persist_simple(PGconn *conn, const char *sql, char *err, size_t errle
 
 static int persist_connect(persist_committer_t *cm, char *err, size_t errlen)
 {
-    if (!cm->conn) {
+    if (cm->conn == NULL) {
         cm->conn = pgconn_connect(cm->ctx->cfg->database_url, 0, NULL);
-        if (!cm->conn) {
+        if (cm->conn == NULL) {
             snprintf(err, errlen, "cannot connect");
             return -1;
         }
@@ -99,8 +98,8 @@ static int persist_commit_once(persist_committer_t *cm, persist_item_t **batch, 
             PQclear(res);
             continue;
         }
-        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-        int is_data = state && strncmp(state, "22", 2) == 0;
+        const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        int is_data = state != NULL && strncmp(state, "22", 2) == 0;
         char detail[400];
         persist_result_error(cm->conn, res, detail, sizeof detail);
         snprintf(err, errlen, "id=%s insert: %s", batch[i]->row.id, detail);
@@ -185,14 +184,12 @@ void persist_committer_run(actor_t *self)
     persist_item_t *batch[PERSIST_BATCH_MAX];
     for (;;) {
         void *p;
-        int rc = mailbox_pop(self->inbox, &p, -1);
-        if (rc < 0)
-            break;
-        if (rc > 0)
-            continue;
+        mailbox_rc_t rc = mailbox_pop(self->inbox, &p, -1);
+        if (rc == MAILBOX_CLOSED) break;
+        if (rc == MAILBOX_TIMEOUT) continue;
         size_t n = 0;
         batch[n++] = p;
-        while (n < PERSIST_BATCH_MAX && mailbox_pop(self->inbox, &p, 0) == 0)
+        while (n < PERSIST_BATCH_MAX && mailbox_pop(self->inbox, &p, 0) == MAILBOX_OK)
             batch[n++] = p;
         persist_commit_batch(&cm, batch, n);
     }

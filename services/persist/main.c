@@ -38,25 +38,12 @@ static void persist_usage(FILE *out)
           out);
 }
 
-static int persist_check(const config_t *cfg)
-{
-    log_open("persist", NULL, LOG_WARN);
-    char err[512];
-    int live = consumer_check(cfg, RQ_QUEUE_PERSIST, err, sizeof err);
-    if (live < 0)
-        fprintf(stderr, "imgcap-persist --check: redis: %s\n", err);
-    else if (live == 0)
-        fprintf(stderr, "imgcap-persist --check: no live persist consumer on this host\n");
-    return live == 1 ? 0 : 1;
-}
-
 /* Connects (waiting for PostgreSQL as long as it takes) and applies missing
  * schema scripts. Returns 0, or -1 (logged; also when stopped meanwhile). */
 static int persist_prepare_schema(const config_t *cfg)
 {
     PGconn *conn = pgconn_connect(cfg->database_url, -1, &actor_shutdown_requested);
-    if (!conn)
-        return -1;
+    if (conn == NULL) return -1;
     int rc = pgconn_migrate(conn, cfg->sql_dir);
     PQfinish(conn);
     if (rc < 0)
@@ -97,7 +84,7 @@ static void persist_shutdown(persist_ctx_t *ctx, actor_t *workers, int nworkers,
                              actor_t *committer)
 {
     uint64_t deadline = time_mono_ms() + (uint64_t)ctx->cfg->shutdown_seconds * 1000u;
-    __atomic_store_n(&ctx->deadline_mono_ms, deadline, __ATOMIC_RELEASE);
+    atomic_store_explicit(&ctx->deadline_mono_ms, deadline, memory_order_release);
     consumer_close_intake(ctx->consumer);
     for (int i = 0; i < nworkers; i++)
         actor_join(&workers[i]);
@@ -134,8 +121,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "imgcap-persist: configuration: %s\n", err);
         return 1;
     }
-    if (check)
-        return persist_check(&cfg);
+    if (check) return consumer_check_main(&cfg, "persist", RQ_QUEUE_PERSIST);
 
     log_set_stderr_copy(cfg.log_stderr);
     if (log_open("persist", cfg.log_dir, (log_level_t)cfg.log_level) < 0)
@@ -145,7 +131,7 @@ int main(int argc, char **argv)
 
     if (persist_prepare_schema(&cfg) < 0) {
         log_close();
-        return actor_shutdown_requested ? 0 : 1;
+        return atomic_load(&actor_shutdown_requested) ? 0 : 1;
     }
 
     int nworkers = cfg.persist_workers > 0 ? cfg.persist_workers : actor_cpu_count();
@@ -162,15 +148,15 @@ int main(int argc, char **argv)
     };
     persist_ctx_t ctx = {.cfg = &cfg, .consumer = NULL, .committer = NULL, .deadline_mono_ms = 0};
     ctx.consumer = consumer_start(&opts);
-    if (!ctx.consumer) {
+    if (ctx.consumer == NULL) {
         log_close();
-        return actor_shutdown_requested ? 0 : 1;
+        return atomic_load(&actor_shutdown_requested) ? 0 : 1;
     }
 
     actor_t committer;
     memset(&committer, 0, sizeof committer);
     actor_t *workers = calloc((size_t)nworkers, sizeof *workers);
-    int started = 0, failed = !workers;
+    int started = 0, failed = workers == NULL;
     ctx.committer = &committer;
     if (!failed)
         failed = actor_start(&committer, "committer", PERSIST_BATCH_MAX * 2,
@@ -183,7 +169,7 @@ int main(int argc, char **argv)
     }
     if (failed) {
         log_error("cannot start the persist actors");
-        persist_shutdown(&ctx, workers, workers ? started : 0, &committer);
+        persist_shutdown(&ctx, workers, workers != NULL ? started : 0, &committer);
         free(workers);
         log_close();
         return 1;
@@ -195,8 +181,7 @@ int main(int argc, char **argv)
     if (!sweeping)
         log_warn("cannot start the temp-file sweeper: interrupted writes stay on disk");
 
-    while (!actor_shutdown_requested)
-        time_sleep_ms(200, &actor_shutdown_requested);
+    while (!atomic_load(&actor_shutdown_requested)) time_sleep_ms(200, &actor_shutdown_requested);
     log_info("shutdown requested, draining (at most %d s)", cfg.shutdown_seconds);
     persist_shutdown(&ctx, workers, nworkers, &committer);
     if (sweeping)

@@ -10,8 +10,8 @@
  * dead-letter a message; only an undecodable payload or a value that can never
  * become a row does. During shutdown retries stop at the deadline and the job
  * is left in the processing list, which consumer_stop() returns to the queue. */
-#ifndef IMGCAP_PERSIST_H
-#define IMGCAP_PERSIST_H
+#ifndef IMGCAP_PERSIST_PERSIST_H
+#define IMGCAP_PERSIST_PERSIST_H
 
 #include <stdint.h>
 #include "actor.h"
@@ -25,7 +25,7 @@ typedef struct persist_ctx {
     const config_t *cfg;
     consumer_t *consumer;
     actor_t *committer;          /* workers push persist_item_t * into its inbox */
-    uint64_t deadline_mono_ms;   /* 0 while running; set once by main at shutdown */
+    _Atomic uint64_t deadline_mono_ms; /* 0 while running; set once by main at shutdown */
 } persist_ctx_t;
 
 /* What a worker hands the committer: the job (owned by the item) and its row.

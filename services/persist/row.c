@@ -37,7 +37,7 @@ int persist_path_build(const char *id, const char *received_at, char *out, size_
     }
     time_t t = (time_t)(ms / 1000u);
     struct tm tm;
-    if (!gmtime_r(&t, &tm) || tm.tm_year + 1900 > 9999) {
+    if (gmtime_r(&t, &tm) == NULL || tm.tm_year + 1900 > 9999) {
         snprintf(err, errlen, "received_at out of range");
         return -1;
     }

@@ -55,8 +55,8 @@ static int persist_mkdirs(char *path, char *err, size_t errlen)
         if (rc == 0) {
             char *slash = strrchr(path, '/');
             int frc;
-            if (!slash || slash == path) {
-                frc = persist_fsync_dir(slash ? "/" : ".", err, errlen);
+            if (slash == NULL || slash == path) {
+                frc = persist_fsync_dir(slash != NULL ? "/" : ".", err, errlen);
             } else {
                 *slash = '\0';
                 frc = persist_fsync_dir(path, err, errlen);
@@ -94,7 +94,7 @@ int persist_store_write(const char *storage_dir, const char *relpath, const void
     char final[PERSIST_STORE_PATH_MAX], dir[PERSIST_STORE_PATH_MAX], tmp[PERSIST_STORE_PATH_MAX];
     int n = snprintf(final, sizeof final, "%s/%s", storage_dir, relpath);
     const char *base = strrchr(final, '/');
-    if (n < 0 || (size_t)n >= sizeof final || !base) {
+    if (n < 0 || (size_t)n >= sizeof final || base == NULL) {
         snprintf(err, errlen, "path too long");
         return -1;
     }
@@ -121,15 +121,15 @@ int persist_store_write(const char *storage_dir, const char *relpath, const void
     else if (fsync(fd) < 0)
         step = "fsync";
     int saved = errno;
-    if (close(fd) < 0 && !step) {
+    if (close(fd) < 0 && step == NULL) {
         step = "close";
         saved = errno;
     }
-    if (!step && rename(tmp, final) < 0) {
+    if (step == NULL && rename(tmp, final) < 0) {
         step = "rename";
         saved = errno;
     }
-    if (step) {
+    if (step != NULL) {
         snprintf(err, errlen, "%s %s: %s", step, step[0] == 'r' ? final : tmp,
                  strerror(saved));
         unlink(tmp);
@@ -184,14 +184,14 @@ static long persist_sweep_tree(const char *storage_dir, time_t older_than, stop_
     long removed = 0;
     int depth = 0;
     size_t len = (size_t)snprintf(path, sizeof path, "%s", storage_dir);
-    if (len >= sizeof path || !(open_dirs[0] = opendir(path))) {
+    if (len >= sizeof path || (open_dirs[0] = opendir(path)) == NULL) {
         log_warn("sweep: cannot read %s: %s", storage_dir, strerror(errno));
         return 0;
     }
     dir_len[0] = len;
     while (depth >= 0) {
-        struct dirent *e = stop && atomic_load(stop) ? NULL : readdir(open_dirs[depth]);
-        if (!e) {
+        struct dirent *e = stop != NULL && atomic_load(stop) ? NULL : readdir(open_dirs[depth]);
+        if (e == NULL) {
             closedir(open_dirs[depth--]);
             continue;
         }
@@ -208,7 +208,7 @@ static long persist_sweep_tree(const char *storage_dir, time_t older_than, stop_
             if (depth + 1 >= SWEEP_MAX_DEPTH)
                 continue;
             DIR *d = opendir(path);
-            if (!d) {
+            if (d == NULL) {
                 log_warn("sweep: cannot read %s: %s", path, strerror(errno));
                 continue;
             }

@@ -14,8 +14,8 @@
 
 /* Writes data to storage_dir/relpath, creating the missing directories of
  * relpath (each new directory's entry fsynced too). Returns 0 once the file
- * is durable, or -1 with err naming the step and errno text (disk full,
- * permissions: transient from the caller's point of view). */
+ * is durable, or -1 with err set (the step and errno's text: disk full,
+ * permissions, transient from the caller's point of view). */
 int persist_store_write(const char *storage_dir, const char *relpath, const void *data,
                         size_t len, char *err, size_t errlen);
 
@@ -24,12 +24,13 @@ int persist_store_write(const char *storage_dir, const char *relpath, const void
  * change is at least min_age_s seconds old: a younger one may be another
  * persist's write in progress on the same volume. Stops early when *stop is
  * set. Returns how many it removed, or -1 with err set when storage_dir
- * cannot be read (an unreadable subdirectory or a file that cannot be
- * removed is logged and skipped). */
+ * cannot be read. An unreadable subdirectory or a file that cannot be removed
+ * is not a failure of the sweep: it is logged and skipped. */
 long persist_store_sweep(const char *storage_dir, int min_age_s, stop_flag_t *stop, char *err,
                          size_t errlen);
 
-/* Removes storage_dir/relpath; a missing file is fine. Returns 0 or -1. */
+/* Removes storage_dir/relpath; a missing file is fine. Returns 0, or -1 with
+ * err set. */
 int persist_store_remove(const char *storage_dir, const char *relpath, char *err,
                          size_t errlen);
 

@@ -1,5 +1,7 @@
 /* worker.c - persist worker actors: decode, write the file durably, hand the
  * row to the committer (see persist.h). */
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +18,7 @@
 
 int persist_past_deadline(const persist_ctx_t *ctx)
 {
-    uint64_t deadline = __atomic_load_n(&ctx->deadline_mono_ms, __ATOMIC_ACQUIRE);
+    uint64_t deadline = atomic_load_explicit(&ctx->deadline_mono_ms, memory_order_acquire);
     return deadline != 0 && time_mono_ms() >= deadline;
 }
 
@@ -35,9 +37,15 @@ void persist_retry_sleep(const persist_ctx_t *ctx, int ms)
     }
 }
 
-static void persist_dead(persist_ctx_t *ctx, job_t *job, const char *fmt, const char *detail)
+static void persist_dead(persist_ctx_t *ctx, job_t *job, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void persist_dead(persist_ctx_t *ctx, job_t *job, const char *fmt, ...)
 {
-    snprintf(job->reason, sizeof job->reason, fmt, detail);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(job->reason, sizeof job->reason, fmt, ap);
+    va_end(ap);
     log_error("id=%s dead-lettered: %s", job->id, job->reason);
     job->outcome = JOB_DEAD;
     consumer_finish(ctx->consumer, job);
@@ -89,7 +97,7 @@ static void persist_worker_handle(persist_ctx_t *ctx, job_t *job)
     }
     log_debug("id=%s file %s written (%zu bytes)", job->id, item->row.path, m.jpeg_len);
     item->job = job;
-    if (mailbox_push(ctx->committer->inbox, item, -1) < 0) {
+    if (mailbox_push(ctx->committer->inbox, item, -1) == MAILBOX_CLOSED) {
         /* Only if main closed the committer before joining the workers. */
         log_error("id=%s committer gone, left for redelivery", job->id);
         free(item);
@@ -103,11 +111,9 @@ void persist_worker_run(actor_t *self)
     mailbox_t *jobs = consumer_jobs(ctx->consumer);
     for (;;) {
         void *p;
-        int rc = mailbox_pop(jobs, &p, -1);
-        if (rc < 0)
-            break;
-        if (rc == 0)
-            persist_worker_handle(ctx, p);
+        mailbox_rc_t rc = mailbox_pop(jobs, &p, -1);
+        if (rc == MAILBOX_CLOSED) break;
+        if (rc == MAILBOX_OK) persist_worker_handle(ctx, p);
     }
     log_debug("worker done");
 }

@@ -82,7 +82,7 @@ static int block_uniform(const unsigned char *px, size_t pitch)
 
 static int quant_usable(const JQUANT_TBL *q)
 {
-    if (!q) return 0;
+    if (q == NULL) return 0;
     for (int k = 0; k < DCTSIZE2; k++)
         if (q->quantval[k] == 0) return 0;
     return 1;
@@ -109,7 +109,7 @@ static int grow(void **p, size_t *cap, size_t want, size_t unit)
 {
     if (want <= *cap) return 0;
     void *n = realloc(*p, want * unit);
-    if (!n) return -1;
+    if (n == NULL) return -1;
     *p = n;
     *cap = want;
     return 0;

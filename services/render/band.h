@@ -12,8 +12,8 @@
  * Padding follows libjpeg's idea: the plane is extended to whole MCUs by
  * repeating its last column and row, so edge blocks compress as well as
  * libjpeg's. Decoders crop padding away: it is never seen. */
-#ifndef RENDER_BAND_H
-#define RENDER_BAND_H
+#ifndef IMGCAP_RENDER_BAND_H
+#define IMGCAP_RENDER_BAND_H
 
 #include <stddef.h>
 #include <stdio.h> /* jpeglib.h needs FILE */
@@ -46,7 +46,8 @@ int render_band_supported(const struct jpeg_decompress_struct *src);
 
 /* Draws lo's lines (font f) as a band of height rows and fills b with its
  * blocks for src (after jpeg_read_header(); render_band_supported()).
- * 0, or -1 with err set (out of memory, a glyph that cannot be rendered). */
+ * Returns 0, or -1 with err set (out of memory, a glyph that cannot be
+ * rendered). */
 int render_band_compute(render_band_t *b, j_decompress_ptr src, int height, const layout_t *lo,
                         render_font_t *f, char *err, size_t errlen);
 

@@ -64,8 +64,7 @@ int render_draw_band(unsigned char *px, size_t stride, int width, int height,
             const layout_placed_t *pl = &lo->placed[k];
             const layout_glyph_t *lg = &lo->glyphs[pl->glyph];
             const render_glyph_t *g = render_font_glyph(f, lg->face, lg->index, err, errlen);
-            if (!g)
-                return -1;
+            if (g == NULL) return -1;
             if (!g->rows)
                 continue;
             /* per glyph rounding of the fractional pen, as before shaping */

@@ -1,7 +1,7 @@
 /* draw.h - paints the caption band: black, with antialiased white glyphs
  * placed by a layout. */
-#ifndef RENDER_DRAW_H
-#define RENDER_DRAW_H
+#ifndef IMGCAP_RENDER_DRAW_H
+#define IMGCAP_RENDER_DRAW_H
 
 #include <stddef.h>
 

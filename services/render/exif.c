@@ -55,8 +55,7 @@ int render_exif_orientation(const unsigned char *data, size_t len, size_t *value
         unsigned v = rd16(t + e + 8, be);
         if (v < 1 || v > 8)
             return 0;
-        if (value_off)
-            *value_off = 6 + e + 8;
+        if (value_off != NULL) *value_off = 6 + e + 8;
         return (int)v;
     }
     return 0;

@@ -1,7 +1,7 @@
 /* exif.h - the one EXIF fact render needs: IFD0's Orientation tag (0x0112).
  * Pure, no allocation. */
-#ifndef RENDER_EXIF_H
-#define RENDER_EXIF_H
+#ifndef IMGCAP_RENDER_EXIF_H
+#define IMGCAP_RENDER_EXIF_H
 
 #include <stddef.h>
 

@@ -65,8 +65,7 @@ static int fc_nadded;
 
 static void fc_add_dir_locked(const char *dir)
 {
-    if (!dir || !dir[0])
-        return;
+    if (dir == NULL || !dir[0]) return;
     for (int i = 0; i < fc_nadded; i++)
         if (strcmp(fc_added[i], dir) == 0)
             return;
@@ -91,7 +90,7 @@ void render_font_shutdown(void)
 int render_font_resolve(const char *font_path, const char *font_name, const char *fonts_dir,
                         char *out, size_t outlen, char *err, size_t errlen)
 {
-    if (font_path && font_path[0]) {
+    if (font_path != NULL && font_path[0]) {
         if (access(font_path, R_OK) != 0) {
             snprintf(err, errlen, "FONT_PATH %s is not readable", font_path);
             return -1;
@@ -104,24 +103,23 @@ int render_font_resolve(const char *font_path, const char *font_name, const char
     pthread_mutex_lock(&fc_lock);
     if (FcInit()) {
         fc_add_dir_locked(fonts_dir);
-        FcPattern *pat = FcNameParse((const FcChar8 *)(font_name && font_name[0]
-                                                           ? font_name : "DejaVu Sans"));
-        if (pat) {
+        FcPattern *pat = FcNameParse(
+            (const FcChar8 *)(font_name != NULL && font_name[0] ? font_name : "DejaVu Sans"));
+        if (pat != NULL) {
             FcPatternAddBool(pat, FC_SCALABLE, FcTrue);
             FcConfigSubstitute(NULL, pat, FcMatchPattern);
             FcDefaultSubstitute(pat);
             FcResult res;
             FcPattern *m = FcFontMatch(NULL, pat, &res);
             FcChar8 *file = NULL, *family = NULL;
-            if (m && FcPatternGetString(m, FC_FILE, 0, &file) == FcResultMatch) {
+            if (m != NULL && FcPatternGetString(m, FC_FILE, 0, &file) == FcResultMatch) {
                 FcPatternGetString(m, FC_FAMILY, 0, &family);
                 snprintf(out, outlen, "%s", (const char *)file);
                 log_info("font: FONT_NAME \"%s\" -> %s (family \"%s\")", font_name, out,
                          family ? (const char *)family : "?");
                 found = 1;
             }
-            if (m)
-                FcPatternDestroy(m);
+            if (m != NULL) FcPatternDestroy(m);
             FcPatternDestroy(pat);
         }
     } else {
@@ -130,7 +128,7 @@ int render_font_resolve(const char *font_path, const char *font_name, const char
     pthread_mutex_unlock(&fc_lock);
     if (found)
         return 0;
-    snprintf(out, outlen, "%s/DejaVuSans.ttf", fonts_dir && fonts_dir[0] ? fonts_dir : ".");
+    snprintf(out, outlen, "%s/DejaVuSans.ttf", fonts_dir != NULL && fonts_dir[0] ? fonts_dir : ".");
     if (access(out, R_OK) != 0) {
         snprintf(err, errlen, "no font for FONT_NAME \"%s\" and %s is missing", font_name,
                  out);
@@ -174,12 +172,12 @@ static int add_face(render_font_t *f, const char *path, int index, char *err, si
         goto not_usable;
     }
     hb_blob_t *blob = hb_blob_create_from_file_or_fail(path);
-    hb_face_t *hf = blob ? hb_face_create(blob, (unsigned)index) : NULL;
+    hb_face_t *hf = blob != NULL ? hb_face_create(blob, (unsigned)index) : NULL;
     hb_blob_destroy(blob);
-    fc->hb = hf ? hb_font_create(hf) : NULL;
+    fc->hb = hf != NULL ? hb_font_create(hf) : NULL;
     hb_face_destroy(hf);
     fc->path = strdup(path);
-    if (!fc->hb || !fc->path) {
+    if (fc->hb == NULL || fc->path == NULL) {
         snprintf(err, errlen, "font %s: out of memory or unreadable for HarfBuzz", path);
         hb_font_destroy(fc->hb);
         free(fc->path);
@@ -200,7 +198,7 @@ not_usable:
 render_font_t *render_font_open(const char *path, int size_px, char *err, size_t errlen)
 {
     render_font_t *f = calloc(1, sizeof *f);
-    if (!f) {
+    if (f == NULL) {
         snprintf(err, errlen, "font: out of memory");
         return NULL;
     }
@@ -209,7 +207,7 @@ render_font_t *render_font_open(const char *path, int size_px, char *err, size_t
     f->cache = calloc(CACHE_SLOTS, sizeof *f->cache);
     f->choices = malloc(CHOICE_SLOTS * sizeof *f->choices);
     f->buf = hb_buffer_create();
-    if (!f->cache || !f->choices || !hb_buffer_allocation_successful(f->buf)) {
+    if (f->cache == NULL || f->choices == NULL || !hb_buffer_allocation_successful(f->buf)) {
         snprintf(err, errlen, "font: out of memory");
         render_font_close(f);
         return NULL;
@@ -240,9 +238,8 @@ static void cache_clear(render_font_t *f)
 
 void render_font_close(render_font_t *f)
 {
-    if (!f)
-        return;
-    if (f->cache) {
+    if (f == NULL) return;
+    if (f->cache != NULL) {
         cache_clear(f);
         free(f->cache);
     }
@@ -254,8 +251,7 @@ void render_font_close(render_font_t *f)
         FT_Done_Face(f->faces[i].ft);
         free(f->faces[i].path);
     }
-    if (f->lib)
-        FT_Done_FreeType(f->lib);
+    if (f->lib != NULL) FT_Done_FreeType(f->lib);
     free(f);
 }
 
@@ -275,13 +271,13 @@ static int open_fallback(render_font_t *f, uint32_t cp)
     pthread_mutex_lock(&fc_lock);
     FcPattern *pat = FcPatternCreate();
     FcCharSet *cs = FcCharSetCreate();
-    if (pat && cs && FcCharSetAddChar(cs, cp) && FcPatternAddCharSet(pat, FC_CHARSET, cs) &&
-        FcPatternAddBool(pat, FC_SCALABLE, FcTrue)) {
+    if (pat != NULL && cs != NULL && FcCharSetAddChar(cs, cp) &&
+        FcPatternAddCharSet(pat, FC_CHARSET, cs) && FcPatternAddBool(pat, FC_SCALABLE, FcTrue)) {
         FcConfigSubstitute(NULL, pat, FcMatchPattern);
         FcDefaultSubstitute(pat);
         FcResult res;
         FcFontSet *set = FcFontSort(NULL, pat, FcTrue, NULL, &res);
-        for (int i = 0; set && i < set->nfont && !path[0]; i++) {
+        for (int i = 0; set != NULL && i < set->nfont && !path[0]; i++) {
             FcCharSet *have;
             FcChar8 *file;
             FcBool scalable;
@@ -295,13 +291,10 @@ static int open_fallback(render_font_t *f, uint32_t cp)
                 index = 0;
             snprintf(path, sizeof path, "%s", (const char *)file);
         }
-        if (set)
-            FcFontSetDestroy(set);
+        if (set != NULL) FcFontSetDestroy(set);
     }
-    if (cs)
-        FcCharSetDestroy(cs);
-    if (pat)
-        FcPatternDestroy(pat);
+    if (cs != NULL) FcCharSetDestroy(cs);
+    if (pat != NULL) FcPatternDestroy(pat);
     pthread_mutex_unlock(&fc_lock);
     if (!path[0])
         return -1;
@@ -382,19 +375,19 @@ static int emoji_face(render_font_t *f)
     int index = 0;
     pthread_mutex_lock(&fc_lock);
     FcPattern *pat = FcNameParse((const FcChar8 *)"emoji:color=true");
-    if (pat) {
+    if (pat != NULL) {
         FcConfigSubstitute(NULL, pat, FcMatchPattern);
         FcDefaultSubstitute(pat);
         FcResult res;
         FcPattern *m = FcFontMatch(NULL, pat, &res);
         FcChar8 *file;
         FcBool color;
-        if (m && FcPatternGetString(m, FC_FILE, 0, &file) == FcResultMatch &&
+        if (m != NULL && FcPatternGetString(m, FC_FILE, 0, &file) == FcResultMatch &&
             FcPatternGetBool(m, FC_COLOR, 0, &color) == FcResultMatch && color) {
             snprintf(path, sizeof path, "%s", (const char *)file);
             if (FcPatternGetInteger(m, FC_INDEX, 0, &index) != FcResultMatch) index = 0;
         }
-        if (m) FcPatternDestroy(m);
+        if (m != NULL) FcPatternDestroy(m);
         FcPatternDestroy(pat);
     }
     pthread_mutex_unlock(&fc_lock);
@@ -493,7 +486,7 @@ static unsigned char *color_to_gray(const FT_Bitmap *bm, double scale, int *w, i
     if (dw < 1) dw = 1;
     if (dh < 1) dh = 1;
     unsigned char *out = malloc((size_t)dw * (size_t)dh);
-    if (!out) return NULL;
+    if (out == NULL) return NULL;
     for (int y = 0; y < dh; y++) {
         int y0 = (int)(y / scale), y1 = (int)((y + 1) / scale);
         if (y1 <= y0) y1 = y0 + 1;
@@ -535,7 +528,7 @@ static int render_into(render_font_t *f, cache_entry_t *e, int face, unsigned gi
     unsigned char *bits = NULL;
     if (w && h && bm->pixel_mode == FT_PIXEL_MODE_BGRA) {
         bits = color_to_gray(bm, fc->color ? fc->scale : 1.0, &w, &h);
-        if (!bits) {
+        if (bits == NULL) {
             snprintf(err, errlen, "font: out of memory");
             return -1;
         }
@@ -550,7 +543,7 @@ static int render_into(render_font_t *f, cache_entry_t *e, int face, unsigned gi
             return -1;
         }
         bits = malloc((size_t)w * (size_t)h);
-        if (!bits) {
+        if (bits == NULL) {
             snprintf(err, errlen, "font: out of memory");
             return -1;
         }
@@ -631,7 +624,7 @@ static int shape_cb(void *ctx, const layout_run_t *run, const layout_glyph_t **o
     const hb_glyph_position_t *pos = hb_buffer_get_glyph_positions(buf, &count);
     if (count > f->shaped_cap) {
         layout_glyph_t *p = realloc(f->shaped, count * sizeof *p);
-        if (!p) {
+        if (p == NULL) {
             snprintf(err, errlen, "shaping: out of memory");
             return -1;
         }
@@ -640,7 +633,7 @@ static int shape_cb(void *ctx, const layout_run_t *run, const layout_glyph_t **o
     }
     for (unsigned k = 0; k < count; k++) {
         const render_glyph_t *rg = render_font_glyph(f, run->face, info[k].codepoint, err, errlen);
-        if (!rg) return -1;
+        if (rg == NULL) return -1;
         layout_glyph_t *g = &f->shaped[k];
         *g = rg->lg;
         g->cluster = run->ctx_start + info[k].cluster;

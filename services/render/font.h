@@ -13,8 +13,8 @@
  * that is the best match: the strike is scaled to the font size (about the
  * line height) and drawn in gray, its luminance over black, because the
  * caption band is black and white. */
-#ifndef RENDER_FONT_H
-#define RENDER_FONT_H
+#ifndef IMGCAP_RENDER_FONT_H
+#define IMGCAP_RENDER_FONT_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -44,14 +44,14 @@ int render_font_resolve(const char *font_path, const char *font_name, const char
  * is in use; a later resolve or fallback lookup initialises it again. */
 void render_font_shutdown(void);
 
-/* Opens path at size_px pixels. Caller owns the result (render_font_close()).
- * NULL with err set when the file is not a usable scalable font. */
+/* Opens path at size_px pixels. Returns the font, which the caller closes with
+ * render_font_close(), or NULL with err set (not a usable scalable font). */
 render_font_t *render_font_open(const char *path, int size_px, char *err, size_t errlen);
 void render_font_close(render_font_t *f);
 
 /* Glyph `index` of face `face` (as the layout's glyphs name them), rendered.
- * The result stays valid until the next call on f. NULL with err set on a
- * FreeType failure or a face that does not exist. */
+ * The result stays valid until the next call on f. Returns it, or NULL with
+ * err set (a FreeType failure or a face that does not exist). */
 const render_glyph_t *render_font_glyph(render_font_t *f, int face, unsigned index, char *err,
                                         size_t errlen);
 

@@ -43,8 +43,7 @@ static int grow(void **arr, size_t *cap, size_t need, size_t elem)
     while (n < need)
         n *= 2;
     void *p = realloc(*arr, n * elem);
-    if (!p)
-        return -1;
+    if (p == NULL) return -1;
     *arr = p;
     *cap = n;
     return 0;
@@ -66,10 +65,10 @@ static int reserve_cps(layout_t *lo, size_t n, char *err, size_t errlen)
     /* Each array is resized separately; on failure the ones already grown stay
      * valid and cap_cps is only raised once all of them are. */
     void *p;
-#define RESIZE(field)                                                                     \
-    do {                                                                                  \
-        if (!(p = realloc(lo->field, want * sizeof *lo->field))) return oom(err, errlen); \
-        lo->field = p;                                                                    \
+#define RESIZE(field)                                                                            \
+    do {                                                                                         \
+        if ((p = realloc(lo->field, want * sizeof *lo->field)) == NULL) return oom(err, errlen); \
+        lo->field = p;                                                                           \
     } while (0)
     RESIZE(cps);
     RESIZE(scps);
@@ -102,7 +101,7 @@ int layout_bidi_levels(const uint32_t *cps, size_t n, int dir, unsigned char *le
     FriBidiBracketType *brackets = malloc(n * sizeof *brackets);
     FriBidiLevel *lv = malloc(n * sizeof *lv);
     int par = -1;
-    if (types && brackets && lv) {
+    if (types != NULL && brackets != NULL && lv != NULL) {
         fribidi_get_bidi_types(cps, (FriBidiStrIndex)n, types);
         fribidi_get_bracket_types(cps, (FriBidiStrIndex)n, types, brackets);
         FriBidiParType pdir = dir == 1   ? FRIBIDI_PAR_LTR
@@ -340,7 +339,7 @@ int layout_uax14(layout_t *lo, const uint32_t *cps, size_t n, unsigned char *all
     }
     lo->u16map[k] = n;
     UErrorCode st = U_ZERO_ERROR;
-    if (!lo->breaker) {
+    if (lo->breaker == NULL) {
         lo->breaker = ubrk_open(UBRK_LINE, "", NULL, 0, &st);
         if (U_FAILURE(st)) {
             lo->breaker = NULL;
@@ -411,7 +410,7 @@ static int place_line(layout_t *lo, const layout_font_t *font, size_t r0, size_t
         return oom(err, errlen);
     size_t *piece = lo->order + np;
     unsigned char lv[64], *levels = np <= sizeof lv ? lv : malloc(np);
-    if (!levels) return oom(err, errlen);
+    if (levels == NULL) return oom(err, errlen);
     np = 0;
     for (size_t r = r0; r < r1; r++)
         if (lo->runs[r].start < b && lo->runs[r].start + lo->runs[r].len > a) {
@@ -575,7 +574,7 @@ int layout_baseline(const layout_t *lo, size_t i)
  * counts them all, like snprintf. */
 static void put(char *out, size_t outlen, size_t *n, const char *s, size_t len)
 {
-    if (out && *n + 1 < outlen) {
+    if (out != NULL && *n + 1 < outlen) {
         size_t room = outlen - 1 - *n;
         memcpy(out + *n, s, len < room ? len : room);
     }
@@ -616,8 +615,10 @@ static void put_fonts(const layout_t *lo, const layout_font_t *font, size_t l, c
             seen = lo->glyphs[lo->placed[j].glyph].face == face;
         if (seen) continue;
         char buf[32];
-        const char *name = font && font->face_name ? font->face_name(font->ctx, face) : NULL;
-        if (!name) {
+        const char *name = font != NULL && font->face_name != NULL
+                               ? font->face_name(font->ctx, face)
+                               : NULL;
+        if (name == NULL) {
             snprintf(buf, sizeof buf, "face %d", face);
             name = buf;
         }
@@ -653,8 +654,7 @@ size_t layout_format_json(const layout_t *lo, const layout_font_t *font, const c
     k = snprintf(num, sizeof num, "],\"line_height\":%d,\"band_height\":%d}", lo->line_height,
                  lo->band_height);
     put(out, outlen, &n, num, (size_t)k);
-    if (out && outlen)
-        out[n < outlen ? n : outlen - 1] = 0;
+    if (out != NULL && outlen) out[n < outlen ? n : outlen - 1] = 0;
     return n;
 }
 
@@ -678,6 +678,6 @@ void layout_free(layout_t *lo)
     free(lo->u16);
     free(lo->u16map);
     free(lo->allow);
-    if (lo->breaker) ubrk_close(lo->breaker);
+    if (lo->breaker != NULL) ubrk_close(lo->breaker);
     memset(lo, 0, sizeof *lo);
 }

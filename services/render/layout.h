@@ -35,8 +35,8 @@
  * Band height = lines * line_height + 2 * padding, plus the rows (if any) that
  * glyphs reaching above the ascender on the first line or below the descender
  * on the last line need so that no glyph is clipped (top_extra/bottom_extra). */
-#ifndef RENDER_LAYOUT_H
-#define RENDER_LAYOUT_H
+#ifndef IMGCAP_RENDER_LAYOUT_H
+#define IMGCAP_RENDER_LAYOUT_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -163,8 +163,8 @@ int layout_compute(layout_t *lo, const layout_font_t *font, const char *text,
  * before i (width of [a, b) = prefix[b] - prefix[a]); brk[i] the LAYOUT_BRK_*
  * class before item i; space[i] 1 for whitespace, dropped at a break. Appends
  * each line (the first max_lines only, unless max_lines is 0) to *spans (grown as needed; *cap its
- * capacity, *n its count). An empty or all-space range is one empty line. Returns 0, or -1 out of
- * memory. */
+ * capacity, *n its count). An empty or all-space range is one empty line. Returns 0, or -1 when
+ * out of memory. */
 int layout_wrap(const long *prefix, const unsigned char *brk, const unsigned char *space,
                 size_t start, size_t end, long avail, size_t max_lines, layout_span_t **spans,
                 size_t *n, size_t *cap);
@@ -178,7 +178,7 @@ int layout_uax14(layout_t *lo, const uint32_t *cps, size_t n, unsigned char *all
 /* Bidi levels of a paragraph of n code points by FriBiDi, rule L1 applied to
  * whitespace at its end and before segment separators. dir: 0 auto (first
  * strong character, LTR without one), 1 LTR, 2 RTL. Returns the paragraph
- * level (0 or 1), or -1 out of memory. */
+ * level (0 or 1), or -1 when out of memory. */
 int layout_bidi_levels(const uint32_t *cps, size_t n, int dir, unsigned char *levels);
 
 /* Rule L2: the visual order (left to right) of n items with these levels;

@@ -2,6 +2,7 @@
  * the one-shot CLI that runs the same render code on a file. */
 #include <errno.h>
 #include <malloc.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,7 @@ static int opts_from_config(const config_t *cfg, render_opts_t *o, char *font_fi
         .font_file = font_file,
         .font_size = cfg->font_size,
         .text_padding = cfg->text_padding,
-        .band_mode = cfg->band_mode,
+        .band_mode = (band_mode_t)cfg->band_mode,
         .jpeg_quality = cfg->jpeg_quality,
         .max_pixels = cfg->max_pixels,
     };
@@ -59,16 +60,15 @@ static int opts_from_config(const config_t *cfg, render_opts_t *o, char *font_fi
 static int read_file(const char *path, unsigned char **buf, size_t *len)
 {
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
+    if (f == NULL) return -1;
     size_t cap = 1 << 16, n = 0;
     unsigned char *p = malloc(cap);
-    while (p) {
+    while (p != NULL) {
         n += fread(p + n, 1, cap - n, f);
         if (n < cap)
             break;
         unsigned char *q = realloc(p, cap * 2);
-        if (!q) {
+        if (q == NULL) {
             free(p);
             p = NULL;
             break;
@@ -78,7 +78,7 @@ static int read_file(const char *path, unsigned char **buf, size_t *len)
     }
     int bad = ferror(f);
     fclose(f);
-    if (!p || bad) {
+    if (p == NULL || bad) {
         free(p);
         errno = bad ? EIO : ENOMEM;
         return -1;
@@ -91,8 +91,7 @@ static int read_file(const char *path, unsigned char **buf, size_t *len)
 static int write_file(const char *path, const unsigned char *buf, size_t len)
 {
     FILE *f = fopen(path, "wb");
-    if (!f)
-        return -1;
+    if (f == NULL) return -1;
     size_t n = fwrite(buf, 1, len, f);
     int rc = fclose(f);
     return n == len && rc == 0 ? 0 : -1;
@@ -112,7 +111,7 @@ static int run_once(const config_t *cfg, const char *in, const char *out, const 
         return 1;
     }
     render_ctx_t *ctx = render_ctx_new(&o, err, sizeof err);
-    if (!ctx) {
+    if (ctx == NULL) {
         log_error("%s", err);
         free(jpeg);
         return 1;
@@ -126,7 +125,7 @@ static int run_once(const config_t *cfg, const char *in, const char *out, const 
             layout_font_t lf = render_font_layout(render_font_of(ctx));
             size_t n = layout_format_json(lo, &lf, text, NULL, 0);
             char *json = malloc(n + 1);
-            if (json) {
+            if (json != NULL) {
                 layout_format_json(lo, &lf, text, json, n + 1);
                 printf("%s\n", json);
                 free(json);
@@ -165,17 +164,6 @@ static int run_once(const config_t *cfg, const char *in, const char *out, const 
     render_ctx_free(ctx);
     free(jpeg);
     return rc;
-}
-
-static int run_check(const config_t *cfg)
-{
-    char err[512];
-    int live = consumer_check(cfg, RQ_QUEUE_RENDER, err, sizeof err);
-    if (live < 0)
-        fprintf(stderr, "imgcap-render --check: %s\n", err);
-    else if (!live)
-        fprintf(stderr, "imgcap-render --check: no live render consumer on this host\n");
-    return live == 1 ? 0 : 1;
 }
 
 /* ---- service ---- */
@@ -231,19 +219,17 @@ static void worker_main(actor_t *self)
     char err[512];
     /* the worker's own FreeType library and buffers (created on its thread) */
     render_ctx_t *rc = render_ctx_new(&svc->opts, err, sizeof err);
-    if (!rc) {
+    if (rc == NULL) {
         log_error("cannot start: %s; stopping the service", err);
-        actor_shutdown_requested = 1;
+        atomic_store(&actor_shutdown_requested, 1);
         return;
     }
     mailbox_t *jobs = consumer_jobs(svc->consumer);
     for (;;) {
         void *item;
-        int r = mailbox_pop(jobs, &item, 1000);
-        if (r == 1)
-            continue;
-        if (r < 0)
-            break;
+        mailbox_rc_t r = mailbox_pop(jobs, &item, 1000);
+        if (r == MAILBOX_TIMEOUT) continue;
+        if (r == MAILBOX_CLOSED) break;
         job_t *job = item;
         process(rc, job);
         consumer_finish(svc->consumer, job);
@@ -260,7 +246,7 @@ static int run_service(const config_t *cfg)
         return 1;
     /* fail at start, not in every worker, when the font cannot be used */
     render_ctx_t *probe = render_ctx_new(&svc.opts, err, sizeof err);
-    if (!probe) {
+    if (probe == NULL) {
         log_error("%s", err);
         return 1;
     }
@@ -280,11 +266,10 @@ static int run_service(const config_t *cfg)
         .jobs_capacity = (size_t)n * 8,
     };
     svc.consumer = consumer_start(&co);
-    if (!svc.consumer)
-        return actor_shutdown_requested ? 0 : 1;
+    if (svc.consumer == NULL) return atomic_load(&actor_shutdown_requested) ? 0 : 1;
 
     actor_t *workers = calloc((size_t)n, sizeof *workers);
-    if (!workers) {
+    if (workers == NULL) {
         log_error("out of memory for %d workers", n);
         consumer_close_intake(svc.consumer);
         consumer_stop(svc.consumer);
@@ -306,7 +291,7 @@ static int run_service(const config_t *cfg)
         log_info("render: consumer %s, %d workers, font %s %dpx, band %s", 
                  consumer_name(svc.consumer), started, font_file, cfg->font_size,
                  cfg->band_mode == BAND_EXTEND ? "extend" : "overlay");
-        while (!actor_shutdown_requested)
+        while (!atomic_load(&actor_shutdown_requested))
             time_sleep_ms(200, &actor_shutdown_requested);
         log_info("render: shutting down");
     }
@@ -352,7 +337,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if ((once && !text) || (!once && (text || layout_only || repeat != 1)) || (once && check)) {
+    if ((once && text == NULL) || (!once && (text != NULL || layout_only || repeat != 1)) ||
+        (once && check)) {
         usage(stderr);
         return 2;
     }
@@ -374,8 +360,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "imgcap-render: configuration: %s\n", err);
         return 2;
     }
-    if (check)
-        return run_check(&cfg);
+    if (check) return consumer_check_main(&cfg, "render", RQ_QUEUE_RENDER);
     if (once) {
         /* the CLI logs to stderr only: a user's one-off run is not service history */
         log_open("render", NULL, (log_level_t)cfg.log_level);

@@ -1,7 +1,7 @@
 /* orient.h - applies an EXIF orientation to decoded pixels, so the output is
  * upright and can carry orientation 1. Pure. */
-#ifndef RENDER_ORIENT_H
-#define RENDER_ORIENT_H
+#ifndef IMGCAP_RENDER_ORIENT_H
+#define IMGCAP_RENDER_ORIENT_H
 
 #include <stddef.h>
 

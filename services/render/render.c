@@ -101,8 +101,7 @@ static int bytes_reserve(bytes_t *b, size_t n)
     if (n <= b->cap)
         return 0;
     unsigned char *p = realloc(b->p, n);
-    if (!p)
-        return -1;
+    if (p == NULL) return -1;
     b->p = p;
     b->cap = n;
     return 0;
@@ -151,8 +150,7 @@ static void jerr_progress(j_common_ptr ci)
 static void md_grow(j_compress_ptr ci, memdst_t *m, size_t want)
 {
     unsigned char *p = realloc(*m->buf, want);
-    if (!p)
-        ERREXIT(ci, JERR_OUT_OF_MEMORY);
+    if (p == NULL) ERREXIT(ci, JERR_OUT_OF_MEMORY);
     *m->buf = p;
     *m->cap = want;
 }
@@ -233,7 +231,7 @@ static void scan_markers(render_ctx_t *c)
 {
     c->orientation = 0;
     c->icc_gray = c->icc_rgb = 0;
-    for (jpeg_saved_marker_ptr m = c->src.marker_list; m; m = m->next) {
+    for (jpeg_saved_marker_ptr m = c->src.marker_list; m != NULL; m = m->next) {
         if (m->marker == JPEG_APP0 + 1 && !c->orientation)
             c->orientation = render_exif_orientation(m->data, m->data_length, NULL);
         if (is_icc(m) && m->data[12] == 1 && m->data_length >= 14 + 20) {
@@ -250,7 +248,7 @@ static void scan_markers(render_ctx_t *c)
  * colour space still matches the output, the ICC profile. */
 static void write_markers(render_ctx_t *c, j_compress_ptr ci, int keep_icc)
 {
-    for (jpeg_saved_marker_ptr m = c->src.marker_list; m; m = m->next) {
+    for (jpeg_saved_marker_ptr m = c->src.marker_list; m != NULL; m = m->next) {
         if (m->marker == JPEG_APP0 + 1) {
             size_t off;
             if (render_exif_orientation(m->data, m->data_length, &off) > 1) {
@@ -388,8 +386,9 @@ static int run_coefficients(render_ctx_t *c, int have_band, char *err, size_t er
 }
 
 /* The splice (splice.h) of a source render_splice_parse() accepted. Returns
- * 0 when done, -1 on a failure (err set), 1 when the band does not fit the
- * source's tables or its scan is not proven sound (logged at debug level).
+ * RENDER_SPLICE_DONE, RENDER_SPLICE_NO_FIT when the band does not fit the
+ * source's tables or its scan is not proven sound (logged at debug level), or
+ * -1 with err set.
  * c->src stays just past its header.
  *
  * The picture's scan goes out undecoded, so a corrupt upload must be caught
@@ -410,14 +409,15 @@ static int run_splice(render_ctx_t *c, const render_splice_src_t *sp, char *err,
         snprintf(err, errlen, "%s", why);
         return -1;
     }
-    if (rc > 0 || render_splice_check_scan(c->in, sp, s, c->tables, why, sizeof why) < 0) {
+    if (rc == RENDER_SPLICE_NO_FIT ||
+        render_splice_check_scan(c->in, sp, s, c->tables, why, sizeof why) < 0) {
         log_debug("render: no splice: %s", why);
-        return 1;
+        return RENDER_SPLICE_NO_FIT;
     }
     c->out_w = (int)s->image_width;
     c->out_h = (int)s->image_height + c->lo.band_height;
     c->last_spliced = 1;
-    return 0;
+    return RENDER_SPLICE_DONE;
 }
 
 /* The picture's rows kept bit-exact: by the splice where the source allows
@@ -438,8 +438,7 @@ static int run_lossless(render_ctx_t *c, char *err, size_t errlen)
                 return -1;
             have_band = 1;
             int rc = run_splice(c, &sp, err, errlen);
-            if (rc <= 0)
-                return rc;
+            if (rc != RENDER_SPLICE_NO_FIT) return rc;
         }
     }
     return run_coefficients(c, have_band, err, errlen);
@@ -551,7 +550,7 @@ static int run_steps(render_ctx_t *c)
         return 0;
     c->out_cap = c->in_len + (size_t)c->lo.width * (size_t)c->lo.band_height + 8192;
     c->out = malloc(c->out_cap);
-    if (!c->out) {
+    if (c->out == NULL) {
         c->out_cap = 0;
         snprintf(c->err, c->errlen, "out of memory for the output");
         return -1;
@@ -636,7 +635,7 @@ int render_layout_jpeg(render_ctx_t *c, const unsigned char *jpeg, size_t len,
 
 const char *render_last_path(const render_ctx_t *c)
 {
-    return c->last_path ? c->last_path : "";
+    return c->last_path != NULL ? c->last_path : "";
 }
 
 render_font_t *render_font_of(render_ctx_t *c) { return c->font; }
@@ -649,7 +648,7 @@ int render_last_spliced(const render_ctx_t *c)
 render_ctx_t *render_ctx_new(const render_opts_t *opts, char *err, size_t errlen)
 {
     render_ctx_t *c = calloc(1, sizeof *c);
-    if (!c) {
+    if (c == NULL) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
@@ -657,12 +656,12 @@ render_ctx_t *render_ctx_new(const render_opts_t *opts, char *err, size_t errlen
     snprintf(c->font_file, sizeof c->font_file, "%s", opts->font_file);
     c->o.font_file = c->font_file;
     c->font = render_font_open(c->font_file, opts->font_size, err, errlen);
-    if (!c->font) {
+    if (c->font == NULL) {
         free(c);
         return NULL;
     }
     c->tables = render_splice_cache_new();
-    if (!c->tables) {
+    if (c->tables == NULL) {
         snprintf(err, errlen, "out of memory");
         render_font_close(c->font);
         free(c);
@@ -677,8 +676,7 @@ render_ctx_t *render_ctx_new(const render_opts_t *opts, char *err, size_t errlen
 
 void render_ctx_free(render_ctx_t *c)
 {
-    if (!c)
-        return;
+    if (c == NULL) return;
     render_font_close(c->font);
     layout_free(&c->lo);
     free(c->px.p);

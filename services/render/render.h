@@ -16,14 +16,18 @@
  * input becomes an ordinary YCbCr JPEG (its CMYK profile is dropped).
  *
  * A render_ctx_t holds a FreeType font and reusable buffers: one per thread. */
-#ifndef RENDER_RENDER_H
-#define RENDER_RENDER_H
+#ifndef IMGCAP_RENDER_RENDER_H
+#define IMGCAP_RENDER_RENDER_H
 
 #include <stddef.h>
 
 #include "config.h"
 #include "font.h"
 #include "layout.h"
+
+/* Where the band goes: below the picture, or over its bottom. BAND_MODE's
+ * values, in the order config.c parses them into config_t.band_mode. */
+typedef enum { BAND_EXTEND = 0, BAND_OVERLAY = 1 } band_mode_t;
 
 typedef struct render_opts {
     const char *font_file;   /* from render_font_resolve() */
@@ -38,21 +42,23 @@ typedef struct render_opts {
 
 typedef struct render_ctx render_ctx_t;
 
-/* Opens the font. Caller owns the result (render_ctx_free()). NULL with err. */
+/* Opens the font. Returns the context, which the caller frees with
+ * render_ctx_free(), or NULL with err set. */
 render_ctx_t *render_ctx_new(const render_opts_t *opts, char *err, size_t errlen);
 void render_ctx_free(render_ctx_t *ctx);
 
 /* Captions jpeg[0..len) with text (UTF-8). On success returns 0, *out is a new
  * buffer the caller frees with free(), and *out_w x *out_h its size. On a
  * failure (not a JPEG, corrupt or truncated data, over max_pixels, ...)
- * returns -1 with err holding the reason (libjpeg's message where it has one);
- * *out is NULL then. */
+ * returns -1 with err set (libjpeg's message where it has one); *out is NULL
+ * then. */
 int render_caption(render_ctx_t *ctx, const unsigned char *jpeg, size_t len, const char *text,
                    size_t text_len, unsigned char **out, size_t *out_len, int *out_w,
                    int *out_h, char *err, size_t errlen);
 
 /* Reads only the JPEG's header and lays text out for its upright width. The
- * layout belongs to ctx and stays valid until the next call on ctx. */
+ * layout belongs to ctx and stays valid until the next call on ctx. Returns 0
+ * with *out set, or -1 with err set. */
 int render_layout_jpeg(render_ctx_t *ctx, const unsigned char *jpeg, size_t len,
                        const char *text, size_t text_len, const layout_t **out, char *err,
                        size_t errlen);

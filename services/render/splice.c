@@ -74,7 +74,7 @@ int render_splice_parse(const unsigned char *in, size_t len, render_splice_src_t
      * EOI, or there are more scans (or something this route does not copy). */
     for (size_t j = data; j + 1 < len; j++) {
         const unsigned char *ff = memchr(in + j, 0xFF, len - 1 - j);
-        if (!ff) break;
+        if (ff == NULL) break;
         j = (size_t)(ff - in);
         if (in[j + 1] == 0x00 || in[j + 1] == 0xFF) continue;
         if (in[j + 1] >= 0xD0 && in[j + 1] <= 0xD7) {
@@ -106,7 +106,7 @@ typedef struct huff {
 static int huff_build(const JHUFF_TBL *t, int dc, int no, huff_t *h, char *why, size_t whylen)
 {
     const char *kind = dc ? "DC" : "AC";
-    if (!t) {
+    if (t == NULL) {
         snprintf(why, whylen, "no DHT for %s table %d", kind, no);
         return -1;
     }
@@ -430,7 +430,7 @@ static int scan_data_split(scan_data_t *sd, const unsigned char *in, size_t from
 {
     if (to - from > sd->clean_cap) {
         unsigned char *p = realloc(sd->clean, to - from);
-        if (!p) return -1;
+        if (p == NULL) return -1;
         sd->clean = p;
         sd->clean_cap = to - from;
     }
@@ -438,10 +438,10 @@ static int scan_data_split(scan_data_t *sd, const unsigned char *in, size_t from
     const unsigned char *s = in + from, *e = in + to;
     while (s < e) {
         const unsigned char *ff = memchr(s, 0xFF, (size_t)(e - s));
-        size_t run = (size_t)((ff ? ff : e) - s);
+        size_t run = (size_t)((ff != NULL ? ff : e) - s);
         memcpy(sd->clean + sd->clean_len, s, run);
         sd->clean_len += run;
-        if (!ff) break;
+        if (ff == NULL) break;
         if (ff + 1 < e && ff[1] == 0x00) { /* a stuffed 0xFF data byte */
             sd->clean[sd->clean_len++] = 0xFF;
             s = ff + 2;
@@ -450,7 +450,7 @@ static int scan_data_split(scan_data_t *sd, const unsigned char *in, size_t from
         if (sd->nmarks == sd->marks_cap) {
             size_t n = sd->marks_cap ? 2 * sd->marks_cap : 16;
             scan_mark_t *m = realloc(sd->mark, n * sizeof *m);
-            if (!m) return -1;
+            if (m == NULL) return -1;
             sd->mark = m;
             sd->marks_cap = n;
         }
@@ -503,7 +503,7 @@ static inline void bitr_topup(bitr_t *r)
 static bitr_t segment(const scan_data_t *sd, size_t i)
 {
     /* A scan with no data bytes left clean unallocated: NULL + 0 is undefined. */
-    if (!sd->clean) return (bitr_t){NULL, NULL, 0, 0};
+    if (sd->clean == NULL) return (bitr_t){NULL, NULL, 0, 0};
     size_t from = i ? sd->mark[i - 1].at : 0;
     size_t to = i < sd->nmarks ? sd->mark[i].at : sd->clean_len;
     return (bitr_t){sd->clean + from, sd->clean + to, 0, 0};
@@ -568,7 +568,7 @@ render_splice_cache_t *render_splice_cache_new(void)
 
 void render_splice_cache_free(render_splice_cache_t *cache)
 {
-    if (!cache) return;
+    if (cache == NULL) return;
     free(cache->scan.clean);
     free(cache->scan.mark);
     free(cache);
@@ -578,7 +578,7 @@ void render_splice_cache_free(render_splice_cache_t *cache)
 static const dtab_t *cached_build(cached_tab_t *c, const JHUFF_TBL *t, int dc, int no, char *why,
                                   size_t whylen)
 {
-    if (!t) {
+    if (t == NULL) {
         c->valid = 0;
         snprintf(why, whylen, "no DHT for %s table %d", dc ? "DC" : "AC", no);
         return NULL;
@@ -601,9 +601,9 @@ int render_splice_check_scan(const unsigned char *in, const render_splice_src_t 
                              j_decompress_ptr src, render_splice_cache_t *cache, char *why,
                              size_t whylen)
 {
-    if (cache) return check_scan(in, sp, src, cache, why, whylen);
+    if (cache != NULL) return check_scan(in, sp, src, cache, why, whylen);
     render_splice_cache_t *own = render_splice_cache_new();
-    if (!own) {
+    if (own == NULL) {
         snprintf(why, whylen, "out of memory for the decoding tables");
         return -1;
     }
@@ -632,7 +632,7 @@ static int check_scan(const unsigned char *in, const render_splice_src_t *sp, j_
                                          whylen);
         const dtab_t *act = cached_build(&cache->ac[a], src->ac_huff_tbl_ptrs[a], 0, a, why,
                                          whylen);
-        if (!dct || !act) return -1;
+        if (dct == NULL || act == NULL) return -1;
         int nb = nscan == 1 ? 1 : comp->h_samp_factor * comp->v_samp_factor;
         if (nb < 1 || nb > SAMP_BLOCKS_MAX) {
             snprintf(why, whylen, "sampling factors out of range");
@@ -692,7 +692,7 @@ static int reserve(unsigned char **out, size_t *cap, size_t need, char *why, siz
     if (need <= *cap) return 0;
     size_t n = *cap * 2 > need ? *cap * 2 : need;
     unsigned char *p = realloc(*out, n);
-    if (!p) {
+    if (p == NULL) {
         snprintf(why, whylen, "out of memory for the spliced image");
         return -1;
     }
@@ -701,10 +701,10 @@ static int reserve(unsigned char **out, size_t *cap, size_t need, char *why, siz
     return 0;
 }
 
-static int unfit(char *why, size_t whylen, const char *what)
+static render_splice_rc_t unfit(char *why, size_t whylen, const char *what)
 {
     snprintf(why, whylen, "%s", what);
-    return 1;
+    return RENDER_SPLICE_NO_FIT;
 }
 
 int render_splice_write(const unsigned char *in, const render_splice_src_t *sp,
@@ -767,9 +767,9 @@ int render_splice_write(const unsigned char *in, const render_splice_src_t *sp,
         if (d < 0 || d >= NUM_HUFF_TBLS || a < 0 || a >= NUM_HUFF_TBLS)
             return unfit(why, whylen, "Huffman table number out of range");
         if (!built_dc[d] && huff_build(src->dc_huff_tbl_ptrs[d], 1, d, &dct[d], why, whylen))
-            return 1;
+            return RENDER_SPLICE_NO_FIT;
         if (!built_ac[a] && huff_build(src->ac_huff_tbl_ptrs[a], 0, a, &act[a], why, whylen))
-            return 1;
+            return RENDER_SPLICE_NO_FIT;
         built_dc[d] = built_ac[a] = 1;
         blocks_in_mcu += nscan == 1 ? 1 : comp->h_samp_factor * comp->v_samp_factor;
     }
@@ -824,7 +824,7 @@ int render_splice_write(const unsigned char *in, const render_splice_src_t *sp,
                         if (encode_block(&w, rows[i][y][mc * (unsigned long)bw + (unsigned long)x],
                                          &last_dc[i], &dct[comp->dc_tbl_no], &act[comp->ac_tbl_no],
                                          why, whylen))
-                            return 1;
+                            return RENDER_SPLICE_NO_FIT;
             }
             len = (size_t)(w.p - *out);
         }
@@ -835,5 +835,5 @@ int render_splice_write(const unsigned char *in, const render_splice_src_t *sp,
     *w.p++ = 0xFF;
     *w.p++ = 0xD9;
     *out_len = (size_t)(w.p - *out);
-    return 0;
+    return RENDER_SPLICE_DONE;
 }

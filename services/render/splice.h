@@ -18,8 +18,8 @@
  * render_splice_write() does not look at the picture's scan data: the
  * caller must prove it sound with render_splice_check_scan() first, or a
  * corrupt upload would be passed on instead of failing. */
-#ifndef RENDER_SPLICE_H
-#define RENDER_SPLICE_H
+#ifndef IMGCAP_RENDER_SPLICE_H
+#define IMGCAP_RENDER_SPLICE_H
 
 #include <stddef.h>
 #include <stdio.h> /* jpeglib.h needs FILE */
@@ -39,8 +39,8 @@ typedef struct render_splice_src {
 } render_splice_src_t;
 
 /* Walks in[0..len): SOI, marker segments, one SOF0/SOF1 frame, one scan of
- * every frame component, EOI right after the scan's data. 0 with sp filled,
- * or -1 with the reason in why when the layout does not allow a splice (not a
+ * every frame component, EOI right after the scan's data. Returns 0 with sp
+ * filled, or -1 with why set when the layout does not allow a splice (not a
  * verdict on the file: the caller takes another route). */
 int render_splice_parse(const unsigned char *in, size_t len, render_splice_src_t *sp, char *why,
                         size_t whylen);
@@ -57,12 +57,14 @@ void render_splice_cache_free(render_splice_cache_t *cache);
  * exactly the frame's MCUs, every code in the tables, every block within its
  * 64 coefficients, the RST markers in sequence right after each interval's
  * last byte and EOI right after the last MCU's. libjpeg reads such data
- * without any warning. -1 with why otherwise, which is not a verdict: this is
+ * without any warning. -1 with why set otherwise, which is not a verdict: this is
  * stricter than libjpeg (the caller then asks libjpeg). cache: tables to
  * reuse and update, or NULL to build them for this call only. */
 int render_splice_check_scan(const unsigned char *in, const render_splice_src_t *sp,
                              j_decompress_ptr src, render_splice_cache_t *cache, char *why,
                              size_t whylen);
+
+typedef enum { RENDER_SPLICE_DONE = 0, RENDER_SPLICE_NO_FIT = 1 } render_splice_rc_t;
 
 /* Writes the captioned JPEG: in (parsed into sp) above the band.
  * src: the source's decompressor after jpeg_read_header() (geometry, the scan's
@@ -71,10 +73,11 @@ int render_splice_check_scan(const unsigned char *in, const render_splice_src_t 
  *   quantization.
  * *out (capacity *cap, grown with realloc; the caller owns it in every case)
  * receives *out_len bytes.
- * Returns 0; 1 with the reason in why when the splice does not fit (a band
- * symbol without a code in the source's Huffman tables, an MCU count over the
- * DRI field, a restart interval that does not end with the picture, ...):
- * *out then holds nothing useful; -1 with why set when out of memory. */
+ * Returns RENDER_SPLICE_DONE; RENDER_SPLICE_NO_FIT with the reason in why when
+ * the splice does not fit (a band symbol without a code in the source's
+ * Huffman tables, an MCU count over the DRI field, a restart interval that
+ * does not end with the picture, ...): *out then holds nothing useful; or -1
+ * with why set when out of memory. */
 int render_splice_write(const unsigned char *in, const render_splice_src_t *sp,
                         j_decompress_ptr src, const render_band_t *band, unsigned char **out,
                         size_t *cap, size_t *out_len, char *why, size_t whylen);

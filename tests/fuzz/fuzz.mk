@@ -1,6 +1,10 @@
 # fuzz.mk - libFuzzer targets for the code that reads untrusted bytes. Driven by
 # the top-level Makefile (`make fuzz`, `make fuzz-ci`); usable alone:
 #   make -f tests/fuzz/fuzz.mk run FUZZ_SECONDS=60 [FUZZ_TARGETS="wire utf8"]
+#   make -f tests/fuzz/fuzz.mk run FUZZ_SECONDS=10 FUZZ_LONG_SECONDS=60
+# The second form (CI's) gives FUZZ_LONG_SECONDS to each target whose code a
+# commit of the last FUZZ_CHANGED_DAYS days touched (tests/fuzz/changed.py)
+# and FUZZ_SECONDS to the rest; FUZZ_JOBS targets run at once.
 #
 # The project's .c files are compiled again with clang and
 # -fsanitize=fuzzer-no-link,address,undefined into build/fuzz/obj (the gcc
@@ -14,7 +18,10 @@
 FUZZ_CC      ?= clang-14
 FUZZ_BUILD   ?= build/fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= wire utf8 config upload params exif layout splice render consumer_ident \
+FUZZ_LONG_SECONDS ?=
+FUZZ_CHANGED_DAYS ?= 2
+FUZZ_JOBS    ?= 2
+FUZZ_TARGETS ?= wire utf8 config upload params router exif layout splice render consumer_ident \
                 sentinel
 PKGS         := libulfius liborcania hiredis libpq libturbojpeg libjpeg freetype2 fontconfig jansson \
                 harfbuzz fribidi icu-uc
@@ -50,28 +57,27 @@ $(LIB): $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
+# The .d and the link map say which project files a target is built from
+# (tests/fuzz/changed.py reads them).
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(LIB)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(LIB) $(FUZZ_LIBS) -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -MMD -MF $@.d $< $(LIB) $(FUZZ_LIBS) \
+	  -Wl,-Map=$@.map -o $@
 
-# -rss_limit_mb and -max_len keep the renderer (MAX_PIXELS is small in its
-# target) and the multipart parser within this machine; the dictionary
-# tests/fuzz/<target>.dict is used when present.
+# Every target runs even when one fails (tests/fuzz/run_one.sh runs one).
 run: $(BINS)
-	@failed=; for t in $(FUZZ_TARGETS); do \
-	  mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/crash/$$t; \
-	  dict=; [ -f tests/fuzz/$$t.dict ] && dict=-dict=tests/fuzz/$$t.dict; \
-	  echo "== fuzz_$$t: $(FUZZ_SECONDS) s"; \
-	  IMGCAP_ROOT=$(CURDIR) LSAN_OPTIONS=suppressions=$(CURDIR)/tests/fuzz/lsan.supp \
-	    $(FUZZ_BUILD)/fuzz_$$t $$dict -max_total_time=$(FUZZ_SECONDS) \
-	    -max_len=65536 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
-	    -artifact_prefix=$(FUZZ_BUILD)/crash/$$t/ \
-	    $(FUZZ_BUILD)/corpus/$$t tests/fuzz/seeds/$$t > $(FUZZ_BUILD)/fuzz_$$t.log 2>&1 \
-	    || failed="$$failed $$t"; \
-	  grep -E '^(stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)|SUMMARY)' \
-	    $(FUZZ_BUILD)/fuzz_$$t.log; \
-	done; \
-	if [ -n "$$failed" ]; then \
-	  echo "fuzz: FAILED:$$failed (logs: $(FUZZ_BUILD)/fuzz_<target>.log, inputs: $(FUZZ_BUILD)/crash/)"; \
+	@long=; if [ -n "$(FUZZ_LONG_SECONDS)" ]; then \
+	  long=$$(python3 tests/fuzz/changed.py $(FUZZ_BUILD) $(FUZZ_CHANGED_DAYS) $(FUZZ_TARGETS) \
+	          | tr '\n' ' ') || exit 1; \
+	  echo "fuzz: changed in the last $(FUZZ_CHANGED_DAYS) days, $(FUZZ_LONG_SECONDS) s each: $${long:-none}"; \
+	fi; \
+	for t in $(FUZZ_TARGETS); do \
+	  s=$(FUZZ_SECONDS); case " $$long " in *" $$t "*) s=$(FUZZ_LONG_SECONDS);; esac; \
+	  echo "$(FUZZ_BUILD) $$t $$s"; \
+	done | xargs -P $(FUZZ_JOBS) -L 1 tests/fuzz/run_one.sh | tee $(FUZZ_BUILD)/run.out; \
+	failed=$$(sed -n 's/^== fuzz_\([^:]*\): .*FAILED.*/\1/p' $(FUZZ_BUILD)/run.out | tr '\n' ' '); \
+	ran=$$(grep -c '^== fuzz_' $(FUZZ_BUILD)/run.out); \
+	if [ -n "$$failed" ] || [ "$$ran" -ne $(words $(FUZZ_TARGETS)) ]; then \
+	  echo "fuzz: FAILED: $${failed}($$ran of $(words $(FUZZ_TARGETS)) ran; logs: $(FUZZ_BUILD)/fuzz_<target>.log, inputs: $(FUZZ_BUILD)/crash/)"; \
 	  exit 1; \
 	fi; echo "fuzz: $(words $(FUZZ_TARGETS)) targets, no crash"
 

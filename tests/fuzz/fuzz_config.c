@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             cfg.jpeg_quality > 100 || cfg.api_port < 1 || cfg.api_port > 65535 ||
             cfg.max_pixels < 1 || cfg.queue_max_depth < 1 || cfg.max_attempts < 1 ||
             cfg.api_workers < 1 || cfg.render_workers < 1 || cfg.persist_workers < 1 ||
-            (cfg.band_mode != BAND_EXTEND && cfg.band_mode != BAND_OVERLAY) ||
+            cfg.band_mode < 0 || cfg.band_mode > 1 || /* extend, overlay */
             memchr(cfg.redis_url, '\0', sizeof cfg.redis_url) == NULL ||
             memchr(cfg.api_token, '\0', sizeof cfg.api_token) == NULL)
             abort();

@@ -17,6 +17,23 @@ static void check_addr(const sentinel_addr_t *a)
     if (n == 0 || n == sizeof a->host || a->port < 1 || a->port > 65535) abort();
 }
 
+/* hiredis (0.14) allocates an array reply's element table as soon as it reads
+ * the `*<count>` header, so "*4444444444" is a 35 GB calloc inside hiredis,
+ * not a finding about the parsers under test: inputs announcing an aggregate
+ * of more than 1024 elements are skipped. Real answers have at most a few. */
+static int aggregates_bounded(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != '*' && p[i] != '%' && p[i] != '~' && p[i] != '>') continue;
+        unsigned long v = 0;
+        for (size_t j = i + 1; j < n && p[j] >= '0' && p[j] <= '9'; j++) {
+            v = v * 10 + (unsigned long)(p[j] - '0');
+            if (v > 1024) return 0;
+        }
+    }
+    return 1;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const uint8_t *nl = memchr(data, '\n', size);
@@ -31,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (n == 0 || n > 4) abort();
     for (int i = 0; i < n; i++) check_addr(&addrs[i]);
     free(list);
-    if (nl == NULL) return 0;
+    if (nl == NULL || !aggregates_bounded(nl + 1, size - first - 1)) return 0;
 
     redisReader *rd = redisReaderCreate();
     if (rd == NULL) return 0;
@@ -40,9 +57,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         while (redisReaderGetReply(rd, &reply) == REDIS_OK && reply != NULL) {
             const redisReply *r = reply;
             sentinel_addr_t a;
-            if (sentinel_parse_master_addr(r, &a, err, sizeof err) == 1) check_addr(&a);
+            if (sentinel_parse_master_addr(r, &a, err, sizeof err) == SENTINEL_MASTER_FOUND)
+                check_addr(&a);
             int role = sentinel_parse_role(r, err, sizeof err);
-            if (role < -1 || role > 1) abort();
+            if (role != -1 && role != SENTINEL_NOT_PRIMARY && role != SENTINEL_PRIMARY) abort();
             if (r->type == REDIS_REPLY_ERROR) sentinel_error_needs_rediscovery(r->str);
             freeReplyObject(reply);
             reply = NULL;

@@ -108,6 +108,13 @@ def main():
     write("params", "id", b"\x02018F3C2A-7B1D-7C3E-9A4F-0123456789AB")
     write("params", "etag", b'\x03W/"0190a3b4-0000-7000-8000-000000000000", "x", *')
 
+    # router: selector byte (0 route, 1 decode, 2 token), then two NUL-separated strings.
+    write("router", "image", b"\x00GET\0/api/images/" + UUID.encode())
+    write("router", "odd_path", b"\x00POST\0//api//images/%2F%00+%zz/")
+    write("router", "asset", b"\x00HEAD\0/assets/swagger-ui/swagger-ui.css")
+    write("router", "decode", b"\x01\0a%41%4a+%%00%4%")
+    write("router", "token", b"\x02s3cret\0bearer   s3cret")
+
     write("exif", "le", exif(b"II", [(0x0110, 2, 4, 0), (0x0112, 3, 1, 6)]))
     write("exif", "be", exif(b"MM", [(0x0112, 3, 1, 8)], ifd_off=12))
     write("exif", "no_orientation", exif(b"II", [(0x010F, 2, 4, 0)]))

@@ -31,6 +31,7 @@ from harness import Redis, Stack, read_data, wait_until  # noqa: E402
 from netns import Network  # noqa: E402
 
 LEASE_SECONDS = 3
+PG_CUT_SECONDS = 30
 # A cut link shows as a command timing out: keep that short so the tests are.
 APP_ENV = {
     "LEASE_SECONDS": str(LEASE_SECONDS),
@@ -179,6 +180,24 @@ class Cluster:
                 self.redis("HGETALL", "imgcap:status:" + i)))
         return "\n".join(out)
 
+    def pg_sessions(self, host, column="state"):
+        """`column` of pg_stat_activity for the sessions of `host`'s clients."""
+        return self.psql("SELECT %s FROM pg_stat_activity WHERE client_addr = '%s'"
+                         % (column, self.net.addr(host))).split("\n")
+
+    def pg_lock(self, table):
+        """A session holding `table` locked against inserts until it reads
+        "COMMIT;" on its stdin (Popen.communicate)."""
+        p = subprocess.Popen(["psql", "-h", self.pg.host, "-p", str(self.pg.pg_port),
+                              "-U", "imgcap", "-d", "imgcap", "-v", "ON_ERROR_STOP=1", "-q"],
+                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        p.stdin.write(b"BEGIN; LOCK TABLE %s IN SHARE MODE;\n" % table.encode())
+        p.stdin.flush()
+        wait_until(lambda: self.psql("SELECT count(*) FROM pg_locks WHERE granted AND "
+                                     "relation = '%s'::regclass AND mode = 'ShareLock'"
+                                     % table) != "0", 10, what="the lock on " + table)
+        return p
+
     def held_by(self, host, queue="*"):
         """Ids in the processing lists of `host`'s consumers (named
         <host>-<service>-<incarnation>) of `queue`."""
@@ -228,26 +247,35 @@ class HostsTest(unittest.TestCase):
         phases = []
         burst = Uploads([a, b], 160, threads=6, pause=0.01).start()
         wait_until(lambda: len(burst.accepted) >= 40, 60, what="40 uploads accepted")
-        # PostgreSQL's host cut briefly so that persist on every app host takes
-        # ids and holds them (file written, row waiting): B surely holds work,
-        # taken completely, when its own link is cut.
-        c.net.cut("pg")
+        # The images table locked against inserts, so that persist on every app
+        # host takes ids and holds them (file written, row waiting in an open
+        # transaction): B surely holds work, taken completely, when its own
+        # link is cut. The lock is released while B is cut off: B's first INSERT
+        # then completes on the server, its answer is lost, and B's session
+        # waits inside its transaction, keeping that row's lock after B is gone.
+        # A takes B's ids over and inserts the same rows; the server ends B's
+        # session after 10 s idle (idle_in_transaction_session_timeout,
+        # shared/pgconn.c). Without that, A would wait until B came back.
+        lock = c.pg_lock("images")
+        wait_until(lambda: "Lock" in c.pg_sessions("b", "wait_event_type"), 30,
+                   what="b's persist to wait on the table lock")
         last, since = None, time.monotonic()
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 10
         while time.monotonic() - since < 1.0 and time.monotonic() < deadline:
             now = c.held_by("b", "persist")
             if now != last or not now:
                 last, since = now, time.monotonic()
             time.sleep(0.05)
-        self.assertTrue(last, "b's persist took nothing while PostgreSQL was cut off")
+        self.assertTrue(last, "b's persist took nothing while the table was locked")
         burst.skip.add(b.host)
         c.net.cut("b")
         cut_at = time.monotonic()
         phases.append(("b cut", cut_at - t0))
         held = sorted(c.held_by("b", "persist"))
         held_all = c.held_by("b")
-        time.sleep(1)
-        c.net.restore("pg")
+        lock.communicate(b"COMMIT;\n", timeout=30)
+        wait_until(lambda: "idle in transaction" in c.pg_sessions("b"), 30,
+                   what="b's session to wait inside its transaction")
         # A's reaper gives B's ids to A once B's lease has run out; A stores them.
         wait_until(lambda: not c.held_by("b") and not c.live_consumers("b"),
                    LEASE_SECONDS + 20, what="b's lease to expire and its ids to be reaped")
@@ -258,7 +286,9 @@ class HostsTest(unittest.TestCase):
                        == str(len(held_all)),
                        60, interval=0.2, what="a to store b's reaped ids")
         except TimeoutError as e:
-            self.fail("%s\n%s\n%s" % (e, c.where(held_all), a.log("persist")[-3000:]))
+            notes = [ln for ln in a.log("persist").splitlines() if "redelivered" not in ln]
+            self.fail("%s\n%s\na's persist log:\n%s"
+                      % (e, c.where(held_all), "\n".join(notes[-40:])))
         phases.append(("a stored them", time.monotonic() - t0))
         # The lease runs from B's last heartbeat, which may predate the cut: keep
         # B away for longer than LEASE_SECONDS all the same.
@@ -324,19 +354,31 @@ class HostsTest(unittest.TestCase):
         after = a.upload(JPEG, "after")
         self.assertEqual(after.status, 202)
 
-        # PostgreSQL's host cut off mid-burst: persist retries, nothing dead.
-        burst = Uploads([a], 120, threads=4, pause=0.02).start()
-        time.sleep(0.5)
+        # PostgreSQL's host cut off mid-burst, with persist's commits in flight:
+        # persist retries, nothing dead. The cut is long enough that TCP's
+        # retransmission backoff alone would wake those connections only about
+        # 20 s after the link returns; tcp_user_timeout (10 s, shared/pgconn.c)
+        # fails them during the cut, so persist reconnects as soon as it can.
+        burst = Uploads([a], 200, threads=4, pause=0.02).start()
+        wait_until(lambda: len(burst.accepted) >= 20, 30, what="20 uploads accepted")
         c.net.cut("pg")
-        time.sleep(LEASE_SECONDS + 3)
+        time.sleep(PG_CUT_SECONDS)
         during = len(burst.accepted)
         c.net.restore("pg")
+        restored = time.monotonic()
         burst.join()
-        self.assertGreater(during, 20, "the burst did not overlap the cut")
+        self.assertGreater(during, 40, "the burst did not overlap the cut")
         c.assert_exactly_once([first, after.json()["id"]] + burst.accepted)
+        recovered_s = time.monotonic() - restored
+        # A reconnect after the restore takes at most one backoff step (5 s) and
+        # one connect; generous for a loaded machine, far below the ~20 s of
+        # retransmission backoff.
+        self.assertLess(recovered_s, 15, "persist took %.1f s to resume after PostgreSQL's "
+                        "link returned" % recovered_s)
         print("\n  redis cut: uploads answered 503 in %.1f-%.1f s, /health in %.1f s; "
-              "pg cut %d s: %d accepted, each stored once"
-              % (min(times), max(times), health_s, LEASE_SECONDS + 3, len(burst.accepted)))
+              "pg cut %d s: %d accepted, each stored once %.1f s after the link returned"
+              % (min(times), max(times), health_s, PG_CUT_SECONDS, len(burst.accepted),
+                 recovered_s))
 
     def _failover(self, wait_replicas):
         """Primary's host lost mid-burst; Sentinel promotes the replica.

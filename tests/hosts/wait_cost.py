@@ -33,15 +33,21 @@ def resp(*args):
     return b"".join(out)
 
 
+def start_primary_and_replica(cluster):
+    """Redis r1 and its replica r2, in sync; returns r1."""
+    primary = cluster.start_redis("r1", 2)
+    replica = cluster.start_redis("r2", 3, replica_of=primary)
+    wait_until(lambda: b"master_link_status:up" in replica.redis("INFO", "replication"),
+               20, what="replica in sync")
+    return primary
+
+
 def enqueue_round_trips(rounds=500):
     """Median and p99 ms of the api's enqueue pipeline (MULTI, SET of a
     47 KB payload, LPUSH, EXEC), without and with WAIT 1, one connection."""
     cluster = Cluster(None)
     try:
-        primary = cluster.start_redis("r1", 2)
-        replica = cluster.start_redis("r2", 3, replica_of=primary)
-        wait_until(lambda: b"master_link_status:up" in replica.redis("INFO", "replication"),
-                   20, what="replica in sync")
+        primary = start_primary_and_replica(cluster)
         r = primary.redis
         r("PING")
         payload = open(IMAGE, "rb").read()
@@ -70,10 +76,7 @@ def enqueue_round_trips(rounds=500):
 def one_run(wait, n, c):
     cluster = Cluster(None)
     try:
-        primary = cluster.start_redis("r1", 2)
-        replica = cluster.start_redis("r2", 3, replica_of=primary)
-        wait_until(lambda: b"master_link_status:up" in replica.redis("INFO", "replication"),
-                   20, what="replica in sync")
+        primary = start_primary_and_replica(cluster)
         cluster.start_pg()
         app = cluster.add_app("a", 11, env={"REDIS_WAIT_REPLICAS": str(wait),
                                             "LEASE_SECONDS": "30", "REDIS_TIMEOUT_MS": "10000"})

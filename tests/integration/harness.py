@@ -15,6 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import unittest
 import uuid
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -472,3 +473,22 @@ class Stack:
 def read_data(name):
     with open(os.path.join(DATA_DIR, name), "rb") as f:
         return f.read()
+
+
+class StackTestCase(unittest.TestCase):
+    """Tests that share one private Stack: started before the class's first
+    test (as cls.stack / self.stack) and closed after its last. A subclass
+    sets STACK_SERVICES and STACK_ENV."""
+
+    STACK_SERVICES = ("api", "render", "persist")
+    STACK_ENV = None
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.stack = Stack(services=cls.STACK_SERVICES, env=cls.STACK_ENV).__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stack.close()
+        super().tearDownClass()

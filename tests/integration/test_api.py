@@ -13,7 +13,8 @@ import time
 import unittest
 import uuid
 
-from harness import BIN_DIR, ROOT, Stack, decode_jpeg, multipart, read_data, wait_until
+from harness import (BIN_DIR, ROOT, Stack, StackTestCase, decode_jpeg, multipart, read_data,
+                     wait_until)
 
 CAPTION = "С начала фазы запрещающего сигнала прошло: 7 секунд"
 JPEG = read_data("camera_640x480_progressive.jpg")
@@ -36,18 +37,13 @@ def raw_post(stack, body, content_type, extra_headers=None):
     return stack.request("POST", "/api/images", body=body, headers=headers)
 
 
-class UploadValidation(unittest.TestCase):
+class UploadValidation(StackTestCase):
     """Malformed uploads get exactly the documented code and a problem body,
     and the API still accepts the next good upload. Only the api runs: the
     uploads stay queued."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.stack = Stack(services=("api",), env={"MAX_UPLOAD_BYTES": "200000"}).__enter__()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stack.__exit__(None, None, None)
+    STACK_SERVICES = ("api",)
+    STACK_ENV = {"MAX_UPLOAD_BYTES": "200000"}
 
     def assert_still_accepts(self):
         r = self.stack.upload(JPEG, "still fine")
@@ -289,16 +285,8 @@ def check_openapi_31(test, doc):
     test.assertIn(CAPTION, json.dumps(doc, ensure_ascii=False))
 
 
-class Pipeline(unittest.TestCase):
+class Pipeline(StackTestCase):
     """api + render + persist: upload, wait, fetch, cache, list."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.stack = Stack(services=("api", "render", "persist")).__enter__()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stack.__exit__(None, None, None)
 
     def upload_and_wait(self, jpeg=JPEG, text=CAPTION):
         r = self.stack.upload(jpeg, text)

@@ -12,7 +12,7 @@ import time
 import unittest
 import uuid
 
-from harness import Stack, read_data, wait_until
+from harness import Stack, StackTestCase, read_data, wait_until
 
 JPEG = read_data("camera_640x480_progressive.jpg")
 
@@ -104,15 +104,7 @@ def metric(stack, name):
     return int(m.group(1)) if m else None
 
 
-class Events(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.stack = Stack(services=("api", "render", "persist")).__enter__()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stack.__exit__(None, None, None)
-
+class Events(StackTestCase):
     def test_stored_and_failed_events(self):
         es = EventStream(self.stack.api_port)
         try:

@@ -13,7 +13,7 @@ import time
 import unittest
 import uuid
 
-from harness import Stack, multipart, read_data, wait_until
+from harness import Stack, StackTestCase, multipart, read_data, wait_until
 
 JPEG = read_data("camera_674x480.jpg")
 SERVICES = ("api", "render", "persist")
@@ -76,16 +76,10 @@ class CrashBacktrace(unittest.TestCase):
                     self.assertRegex(trace, SYMBOL_FRAME % name, trace[:2000])
 
 
-class LogFiles(unittest.TestCase):
+class LogFiles(StackTestCase):
     """Log rotation, log injection and what never reaches a log."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.stack = Stack(services=SERVICES).__enter__()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stack.__exit__(None, None, None)
+    STACK_SERVICES = SERVICES
 
     def test_sighup_reopens_log_file(self):
         stack = self.stack
@@ -222,17 +216,11 @@ class BearerToken(unittest.TestCase):
                              "health stays open for orchestrators")
 
 
-class Limits(unittest.TestCase):
+class Limits(StackTestCase):
     """Body, part count, header size, description and pixels have documented
     limits; after each refusal the next good upload still works."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.stack = Stack(services=("api",)).__enter__()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stack.__exit__(None, None, None)
+    STACK_SERVICES = ("api",)
 
     def assert_next_upload_works(self):
         r = self.stack.upload(JPEG, "the next good upload")

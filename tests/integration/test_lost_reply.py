@@ -39,9 +39,13 @@ class LostTakeReplyTest(unittest.TestCase):
             lost = r.json()["id"]
             self.assertEqual(s.redis("LREM", "imgcap:q:render", 0, lost), 1)
             s.start_service("render")
-            wait_until(lambda: any(n.startswith(b"lost-reply-render") for n in
-                                   s.redis("ZRANGE", "imgcap:consumers:render", 0, -1)),
-                       20, what="render to heartbeat")
+            # "started" is logged once the consumer has heartbeated and looked
+            # for dead predecessors, when its takes begin: Redis must be busy
+            # during a take, not during that start-up work.
+            # (s.log() holds the log file and stderr: count distinct lines.)
+            wait_until(lambda: len({ln for ln in s.log("render").splitlines()
+                                    if "of queue render started" in ln}) == 2,
+                       20, what="the restarted render to take")
             s.redis("EVAL", BUSY, 1, "imgcap:q:render", lost, 2500000)
             # Redis ran render's take after render had given up on it.
             s.wait_stored([lost], timeout=30)

@@ -4,7 +4,7 @@ import os
 import subprocess
 import unittest
 
-from harness import BIN_DIR, DATA_DIR, ROOT, Stack, decode_jpeg, read_data
+from harness import BIN_DIR, DATA_DIR, ROOT, StackTestCase, decode_jpeg, read_data
 
 CAPTION = "С начала фазы запрещающего сигнала прошло: 7 секунд"
 LONG_CAPTION = ("Нарушение зафиксировано камерой: транспортное средство пересекло стоп-линию "
@@ -23,14 +23,10 @@ def layout(text, image_name):
     return json.loads(out.stdout)
 
 
-class PipelineTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.stack = Stack().__enter__()
-
+class PipelineTest(StackTestCase):
     @classmethod
     def tearDownClass(cls):
-        cls.stack.__exit__(None, None, None)
+        super().tearDownClass()
         for name, code in cls.stack.exit_codes.items():
             assert code == 0, "%s exited with %s on SIGTERM" % (name, code)
 

@@ -6,7 +6,7 @@ import os
 import re
 import unittest
 
-from harness import ROOT, Stack
+from harness import ROOT, Stack, StackTestCase
 
 WEB = os.path.join(ROOT, "services", "api", "web")
 
@@ -16,14 +16,8 @@ def read(*parts):
         return f.read()
 
 
-class Docs(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.stack = Stack(services=("api",)).__enter__()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stack.__exit__(None, None, None)
+class Docs(StackTestCase):
+    STACK_SERVICES = ("api",)
 
     def test_docs_page_uses_the_embedded_swagger_ui(self):
         r = self.stack.request("GET", "/docs")

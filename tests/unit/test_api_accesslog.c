@@ -8,16 +8,15 @@
 #include <unistd.h>
 
 #include "api/accesslog.h"
+#include "unit_util.h"
 
-static char *read_all(const char *path)
+/* The file's text, valid until the next call. */
+static const char *read_all(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) return NULL;
-    static char buf[4 << 20];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return buf;
+    static buf_t last;
+    free(last.p);
+    last = fx_read_file(path);
+    return (const char *)last.p;
 }
 
 static int count_lines(const char *s)
@@ -29,14 +28,14 @@ static int count_lines(const char *s)
 
 START_TEST(lines_batch_escape_and_reach_the_file)
 {
-    char dir[] = "/tmp/imgcap-accesslog-XXXXXX", path[64];
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char dir[64], path[96];
+    fx_tempdir(dir, sizeof dir, "accesslog");
     snprintf(path, sizeof path, "%s/svc.log", dir);
     api_accesslog_t *a = api_accesslog_open("svc", dir, 0);
     ck_assert_ptr_nonnull(a);
     api_accesslog_request(a, "GET", "/a\nb\\c", 200, 1250000, "-", NULL);
     api_accesslog_flush(a);
-    char *text = read_all(path);
+    const char *text = read_all(path);
     ck_assert_ptr_nonnull(text);
     ck_assert_int_eq(count_lines(text), 1);
     ck_assert_ptr_nonnull(strstr(text, " INFO svc["));
@@ -54,15 +53,14 @@ START_TEST(lines_batch_escape_and_reach_the_file)
     const char *last = strstr(text, "http: GET /line/2999 404 299.9ms id=-\n");
     ck_assert_ptr_nonnull(last);
     ck_assert_str_eq(last, "http: GET /line/2999 404 299.9ms id=-\n");
-    unlink(path);
-    rmdir(dir);
+    fx_rmtree(dir);
 }
 END_TEST
 
 START_TEST(rotated_file_is_reopened_at_the_next_flush)
 {
-    char dir[] = "/tmp/imgcap-accesslog-XXXXXX", path[64], old[80];
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char dir[64], path[96], old[112];
+    fx_tempdir(dir, sizeof dir, "accesslog");
     snprintf(path, sizeof path, "%s/svc.log", dir);
     snprintf(old, sizeof old, "%s/svc.log.1", dir);
     api_accesslog_t *a = api_accesslog_open("svc", dir, 0);
@@ -74,16 +72,14 @@ START_TEST(rotated_file_is_reopened_at_the_next_flush)
     ck_assert_ptr_nonnull(strstr(read_all(old), "http: GET /before 200 0.0ms id=-\n"));
     ck_assert_ptr_null(strstr(read_all(old), "after"));
     ck_assert_ptr_nonnull(strstr(read_all(path), "http: GET /after 200 0.0ms id=-\n"));
-    unlink(path);
-    unlink(old);
-    rmdir(dir);
+    fx_rmtree(dir);
 }
 END_TEST
 
 START_TEST(refused_requests_say_why)
 {
-    char dir[] = "/tmp/imgcap-accesslog-XXXXXX", path[64];
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char dir[64], path[96];
+    fx_tempdir(dir, sizeof dir, "accesslog");
     snprintf(path, sizeof path, "%s/svc.log", dir);
     api_accesslog_t *a = api_accesslog_open("svc", dir, 0);
     ck_assert_ptr_nonnull(a);
@@ -102,7 +98,7 @@ START_TEST(refused_requests_say_why)
     memset(url, '\x01', sizeof url - 1);
     api_accesslog_request(a, "GET", url, 404, 0, "-", "there is no resource at this path");
     api_accesslog_close(a);
-    char *text = read_all(path);
+    const char *text = read_all(path);
     ck_assert_int_eq(count_lines(text), 6);
     ck_assert_ptr_nonnull(strstr(
         text, "http: GET /api/images/x 422 0.3ms id=- why=\"a parameter is not valid (id: must be "
@@ -117,8 +113,7 @@ START_TEST(refused_requests_say_why)
     ck_assert_int_eq((int)(end - q - 1), API_ACCESSLOG_WHY_MAX - 1); /* "x" + 149 x "я" */
     ck_assert_int_eq(end[1], '\n');
     ck_assert_ptr_nonnull(strstr(text, " why=\"there is no resource at this path\"\n"));
-    unlink(path);
-    rmdir(dir);
+    fx_rmtree(dir);
 }
 END_TEST
 
@@ -140,8 +135,8 @@ static void *writer(void *arg)
 
 START_TEST(concurrent_writers_lose_nothing_and_keep_their_order)
 {
-    char dir[] = "/tmp/imgcap-accesslog-XXXXXX", path[64];
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char dir[64], path[96];
+    fx_tempdir(dir, sizeof dir, "accesslog");
     snprintf(path, sizeof path, "%s/svc.log", dir);
     shared_log = api_accesslog_open("svc", dir, 0);
     pthread_t th[WRITERS];
@@ -166,8 +161,7 @@ START_TEST(concurrent_writers_lose_nothing_and_keep_their_order)
         next[w]++;
     }
     for (int w = 0; w < WRITERS; w++) ck_assert_int_eq(next[w], PER_WRITER);
-    unlink(path);
-    rmdir(dir);
+    fx_rmtree(dir);
 }
 END_TEST
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api/assets.h"
+#include "unit_util.h"
 
 START_TEST(content_types)
 {
@@ -27,28 +28,20 @@ END_TEST
  * excludes the NUL that terminates it, and its ETag is quoted hex. */
 START_TEST(embedded_files_match_the_tree)
 {
-    const char *root = getenv("IMGCAP_ROOT");
-    ck_assert_ptr_nonnull(root);
     ck_assert_uint_ge(api_assets_count, 2);
     for (unsigned i = 0; i < api_assets_count; i++) {
         const api_asset_t *a = &api_assets[i];
-        char path[1024];
+        char rel[512], path[1024];
         if (strcmp(a->name, "openapi.json") == 0)
-            snprintf(path, sizeof path, "%s/services/api/%s", root, a->name);
+            snprintf(rel, sizeof rel, "services/api/%s", a->name);
         else
-            snprintf(path, sizeof path, "%s/services/api/web/%s", root, a->name);
-        FILE *f = fopen(path, "rb");
-        ck_assert_msg(f != NULL, "%s", path);
-        fseek(f, 0, SEEK_END);
-        long size = ftell(f);
-        rewind(f);
-        char *want = malloc((size_t)size + 1);
-        ck_assert_uint_eq(fread(want, 1, (size_t)size, f), (size_t)size);
-        fclose(f);
-        ck_assert_uint_eq(a->len, (size_t)size);
-        ck_assert_int_eq(memcmp(a->data, want, a->len), 0);
+            snprintf(rel, sizeof rel, "services/api/web/%s", a->name);
+        fx_root_path(path, sizeof path, rel);
+        buf_t want = fx_read_file(path);
+        ck_assert_uint_eq(a->len, want.n);
+        ck_assert_int_eq(memcmp(a->data, want.p, a->len), 0);
         ck_assert_int_eq(a->data[a->len], 0);
-        free(want);
+        free(want.p);
         ck_assert_uint_eq(strlen(a->etag), 34);
         ck_assert(a->etag[0] == '"' && a->etag[33] == '"');
         ck_assert_uint_eq(strspn(a->etag + 1, "0123456789abcdef"), 32);

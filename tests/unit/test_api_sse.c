@@ -77,6 +77,29 @@ START_TEST(hello_events_and_heartbeat)
 }
 END_TEST
 
+/* A frame larger than api_sse_broadcast()'s stack buffer (1 KiB) reaches the
+ * stream whole, framed as api_sse_format() frames it. */
+START_TEST(large_frames_are_whole)
+{
+    static char data[3001], want[4096], got[4096];
+    memset(data, 'x', sizeof data - 1);
+    data[1500] = '\n';
+    long n = api_sse_format(want, sizeof want, "stored", data);
+    ck_assert_int_gt(n, 1024);
+    ck_assert_int_lt(n, (long)sizeof want);
+    api_sse_t *h = api_sse_new(1, 8192, 60000);
+    api_sse_refusal_t why;
+    api_sse_client_t *c = api_sse_attach(h, &why);
+    ck_assert_ptr_nonnull(c);
+    read_all(h, c, got, sizeof got); /* the hello */
+    ck_assert_int_eq(api_sse_broadcast(h, "stored", data), 0);
+    ck_assert_uint_eq(read_all(h, c, got, sizeof got), (size_t)n);
+    ck_assert_str_eq(got, want);
+    api_sse_detach(h, c);
+    api_sse_free(h);
+}
+END_TEST
+
 static int open_streams(api_sse_t *h)
 {
     int n;
@@ -266,6 +289,7 @@ Suite *api_sse_suite(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, format_events);
     tcase_add_test(tc, hello_events_and_heartbeat);
+    tcase_add_test(tc, large_frames_are_whole);
     tcase_add_test(tc, client_limit);
     tcase_add_test(tc, slow_client_is_cut_off);
     tcase_add_test(tc, quiesce_ends_streams_after_their_output);

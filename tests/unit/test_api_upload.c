@@ -25,10 +25,10 @@ static int check_fields(const void *img, size_t img_len, const char *desc, size_
     api_upload_input_t in = {.content_type = "multipart/form-data; boundary=x",
                              .declared_length = -1,
                              .body_len = 100,
-                             .image = img ? &ip : NULL,
-                             .image_count = img ? 1 : 0,
-                             .description = desc ? &dp : NULL,
-                             .description_count = desc ? 1 : 0};
+                             .image = img != NULL ? &ip : NULL,
+                             .image_count = img != NULL ? 1 : 0,
+                             .description = desc != NULL ? &dp : NULL,
+                             .description_count = desc != NULL ? 1 : 0};
     return api_upload_validate(&in, MAX_BYTES, out);
 }
 

@@ -10,31 +10,20 @@
 #include <unistd.h>
 
 #include "persist/store.h"
+#include "unit_util.h"
 
-static char root[256];
+static char root[64];
 
-static void setup(void)
-{
-    snprintf(root, sizeof root, "/tmp/imgcap-store-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(root));
-}
+static void setup(void) { fx_tempdir(root, sizeof root, "store"); }
 
-static void teardown(void)
-{
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    ck_assert_int_eq(system(cmd), 0);
-}
+static void teardown(void) { fx_rmtree(root); }
 
-static size_t read_back(const char *rel, char *buf, size_t cap)
+/* root/rel's bytes; the caller frees p. */
+static buf_t read_back(const char *rel)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", root, rel);
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    size_t n = fread(buf, 1, cap, f);
-    fclose(f);
-    return n;
+    return fx_read_file(path);
 }
 
 static int count_entries(const char *rel)
@@ -53,13 +42,15 @@ static int count_entries(const char *rel)
 
 START_TEST(write_creates_dirs_and_file)
 {
-    char err[256], buf[64];
+    char err[256];
     char storage[300];
     snprintf(storage, sizeof storage, "%s/images", root); /* missing too */
-    ck_assert_int_eq(persist_store_write(storage, "2026/11/28/a.jpg", "hello", 5, err,
-                                         sizeof err), 0);
-    ck_assert_uint_eq(read_back("images/2026/11/28/a.jpg", buf, sizeof buf), 5);
-    ck_assert_int_eq(memcmp(buf, "hello", 5), 0);
+    ck_assert_int_eq(persist_store_write(storage, "2026/11/28/a.jpg", "hello", 5, err, sizeof err),
+                     0);
+    buf_t b = read_back("images/2026/11/28/a.jpg");
+    ck_assert_uint_eq(b.n, 5);
+    ck_assert_int_eq(memcmp(b.p, "hello", 5), 0);
+    free(b.p);
     struct stat st;
     char path[512];
     snprintf(path, sizeof path, "%s/images/2026/11/28/a.jpg", root);
@@ -71,11 +62,13 @@ END_TEST
 
 START_TEST(rewrite_replaces_whole_file)
 {
-    char err[256], buf[64];
-    ck_assert_int_eq(persist_store_write(root, "x/b.jpg", "a longer first body", 19, err,
-                                         sizeof err), 0);
+    char err[256];
+    ck_assert_int_eq(
+        persist_store_write(root, "x/b.jpg", "a longer first body", 19, err, sizeof err), 0);
     ck_assert_int_eq(persist_store_write(root, "x/b.jpg", "short", 5, err, sizeof err), 0);
-    ck_assert_uint_eq(read_back("x/b.jpg", buf, sizeof buf), 5);
+    buf_t b = read_back("x/b.jpg");
+    ck_assert_str_eq((const char *)b.p, "short");
+    free(b.p);
     ck_assert_int_eq(count_entries("x"), 1);
 }
 END_TEST
@@ -85,9 +78,7 @@ START_TEST(unwritable_dir_fails_with_reason)
     char err[256];
     char storage[300];
     snprintf(storage, sizeof storage, "%s/file", root);
-    FILE *f = fopen(storage, "w");
-    ck_assert_ptr_nonnull(f);
-    fclose(f);
+    fx_write_file(storage, "", 0);
     /* A regular file where a directory should be: fails even as root. */
     ck_assert_int_eq(persist_store_write(storage, "2026/c.jpg", "x", 1, err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "mkdir"));
@@ -109,10 +100,7 @@ static void make_file(const char *rel, int age_s)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", root, rel);
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    fputs("partial", f);
-    fclose(f);
+    fx_write_file(path, "partial", 7);
     struct timeval then[2];
     gettimeofday(&then[0], NULL);
     then[0].tv_sec -= age_s;
@@ -135,7 +123,8 @@ START_TEST(sweep_removes_old_temp_files_only)
 {
     char err[256], dir[400];
     snprintf(dir, sizeof dir, "%s/2026/11/28/deeper", root);
-    ck_assert_int_eq(persist_store_write(root, "2026/11/28/deeper/x.jpg", "x", 1, err, sizeof err), 0);
+    ck_assert_int_eq(persist_store_write(root, "2026/11/28/deeper/x.jpg", "x", 1, err, sizeof err),
+                     0);
     ck_assert_int_eq(persist_store_write(root, "2026/11/27/a.jpg", "a", 1, err, sizeof err), 0);
     make_file("2026/11/27/.b.jpg.Ab12Cd", 3600);        /* a killed write: swept */
     make_file("2026/11/28/.c.jpg.zz99QQ", 3600);        /* swept */

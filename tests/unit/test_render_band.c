@@ -11,64 +11,19 @@
 #include "render/band.h"
 #include "render/font.h"
 #include "render/layout.h"
-
-/* Every libjpeg error fails the test where it happens. */
-static void on_error(j_common_ptr ci)
-{
-    char msg[JMSG_LENGTH_MAX];
-    ci->err->format_message(ci, msg);
-    ck_abort_msg("libjpeg: %s", msg);
-}
-
-static void strict_errors(struct jpeg_error_mgr *e)
-{
-    jpeg_std_error(e);
-    e->error_exit = on_error;
-}
-
-/* d reads jpg[0..len) up to its first scan. */
-static void read_header(j_decompress_ptr d, struct jpeg_error_mgr *e, const unsigned char *jpg,
-                        unsigned long len)
-{
-    strict_errors(e);
-    d->err = e;
-    jpeg_create_decompress(d);
-    jpeg_mem_src(d, jpg, len);
-    jpeg_read_header(d, TRUE);
-}
+#include "unit_util.h"
 
 /* A w x h JPEG of px (nc = 1 gray, 3 YCbCr samples given as RGB), with the
- * sampling factors hv[ci] = {h, v}, quality 90, the float DCT. */
-static unsigned char *make_jpeg(const unsigned char *px, int w, int h, int nc, int hv[][2],
-                                unsigned long *len)
+ * sampling factors hv[ci] = {h, v} (Cr's always 1x1), quality 90, the float DCT. */
+static buf_t make_jpeg(const unsigned char *px, int w, int h, int nc, int hv[][2])
 {
-    struct jpeg_compress_struct c;
-    struct jpeg_error_mgr e;
-    strict_errors(&e);
-    c.err = &e;
-    unsigned char *buf = NULL;
-    *len = 0;
-    jpeg_create_compress(&c);
-    jpeg_mem_dest(&c, &buf, len);
-    c.image_width = (JDIMENSION)w;
-    c.image_height = (JDIMENSION)h;
-    c.input_components = nc;
-    c.in_color_space = nc == 1 ? JCS_GRAYSCALE : JCS_RGB;
-    jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, 90, TRUE);
-    c.dct_method = JDCT_FLOAT;
-    for (int ci = 0; ci < nc; ci++) {
-        c.comp_info[ci].h_samp_factor = hv[ci][0];
-        c.comp_info[ci].v_samp_factor = hv[ci][1];
+    fx_jpeg_spec_t s = {.quality = 90, .float_dct = 1, .h0 = hv[0][0], .v0 = hv[0][1]};
+    if (nc == 3) {
+        ck_assert(hv[2][0] == 1 && hv[2][1] == 1);
+        s.h1 = hv[1][0];
+        s.v1 = hv[1][1];
     }
-    jpeg_start_compress(&c, TRUE);
-    while (c.next_scanline < c.image_height) {
-        JSAMPROW row = (JSAMPROW)px + (size_t)c.next_scanline * (size_t)w * (size_t)nc;
-        jpeg_write_scanlines(&c, &row, 1);
-    }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
-    return buf;
+    return fx_jpeg_encode(px, (size_t)w * (size_t)nc, w, h, nc, &s);
 }
 
 /* Gray 64x64 with what a band holds (hard edges, flat areas) and what it
@@ -97,12 +52,11 @@ START_TEST(fdct_like_libjpeg_float)
     unsigned char px[64 * 64];
     test_picture(px);
     int hv[1][2] = {{1, 1}};
-    unsigned long len;
-    unsigned char *jpg = make_jpeg(px, 64, 64, 1, hv, &len);
+    buf_t jpg = make_jpeg(px, 64, 64, 1, hv);
 
     struct jpeg_decompress_struct d;
     struct jpeg_error_mgr e;
-    read_header(&d, &e, jpg, len);
+    fx_jpeg_read_header(&d, &e, &jpg);
     jvirt_barray_ptr *coef = jpeg_read_coefficients(&d);
     float div[DCTSIZE2];
     render_band_divisors(d.comp_info[0].quant_table->quantval, div);
@@ -128,7 +82,7 @@ START_TEST(fdct_like_libjpeg_float)
     ck_assert_int_gt(nonzero, total / 4);
     jpeg_finish_decompress(&d);
     jpeg_destroy_decompress(&d);
-    free(jpg);
+    free(jpg.p);
 }
 END_TEST
 
@@ -138,12 +92,12 @@ static unsigned char *decode_band(j_decompress_ptr src, const render_band_t *b)
 {
     struct jpeg_compress_struct c;
     struct jpeg_error_mgr e;
-    strict_errors(&e);
+    fx_jpeg_strict(&e);
     c.err = &e;
-    unsigned char *jpg = NULL;
+    unsigned char *out_jpg = NULL;
     unsigned long len = 0;
     jpeg_create_compress(&c);
-    jpeg_mem_dest(&c, &jpg, &len);
+    jpeg_mem_dest(&c, &out_jpg, &len);
     jpeg_copy_critical_parameters(src, &c);
     c.image_height = (JDIMENSION)b->height;
     jvirt_barray_ptr arr[MAX_COMPONENTS];
@@ -163,7 +117,8 @@ static unsigned char *decode_band(j_decompress_ptr src, const render_band_t *b)
     jpeg_destroy_compress(&c);
 
     struct jpeg_decompress_struct d;
-    read_header(&d, &e, jpg, len);
+    buf_t jpg = {out_jpg, len};
+    fx_jpeg_read_header(&d, &e, &jpg);
     d.out_color_space = d.num_components == 1 ? JCS_GRAYSCALE : JCS_YCbCr;
     d.do_fancy_upsampling = FALSE;
     jpeg_start_decompress(&d);
@@ -175,18 +130,8 @@ static unsigned char *decode_band(j_decompress_ptr src, const render_band_t *b)
     }
     jpeg_finish_decompress(&d);
     jpeg_destroy_decompress(&d);
-    free(jpg);
+    free(jpg.p);
     return out;
-}
-
-static render_font_t *open_font(void)
-{
-    const char *root = getenv("IMGCAP_ROOT");
-    char path[1024], err[256];
-    snprintf(path, sizeof path, "%s/fonts/DejaVuSans.ttf", root ? root : ".");
-    render_font_t *f = render_font_open(path, 12, err, sizeof err);
-    ck_assert_msg(f != NULL, "%s", err);
-    return f;
 }
 
 /* Every sampling: the geometry of the blocks, DC-only blocks where there is
@@ -205,15 +150,14 @@ START_TEST(every_sampling)
     int nc = hv[1][0] ? 3 : 1;
     unsigned char src_px[67 * 16 * 3];
     memset(src_px, 90, sizeof src_px);
-    unsigned long len;
-    unsigned char *jpg = make_jpeg(src_px, w, 16, nc, hv, &len);
+    buf_t jpg = make_jpeg(src_px, w, 16, nc, hv);
 
     struct jpeg_decompress_struct d;
     struct jpeg_error_mgr e;
-    read_header(&d, &e, jpg, len);
+    fx_jpeg_read_header(&d, &e, &jpg);
     ck_assert_int_eq(render_band_supported(&d), 1);
 
-    render_font_t *f = open_font();
+    render_font_t *f = fx_font_open(12);
     layout_font_t lf = render_font_layout(f);
     layout_t lo = {0};
     char err[256];
@@ -278,7 +222,7 @@ START_TEST(every_sampling)
     layout_free(&lo);
     render_font_close(f);
     jpeg_destroy_decompress(&d);
-    free(jpg);
+    free(jpg.p);
 }
 END_TEST
 
@@ -288,11 +232,10 @@ START_TEST(unsupported_sources)
     unsigned char px[16 * 16 * 3];
     memset(px, 50, sizeof px);
     int hv[3][2] = {{2, 2}, {1, 1}, {1, 1}};
-    unsigned long len;
-    unsigned char *jpg = make_jpeg(px, 16, 16, 3, hv, &len);
+    buf_t jpg = make_jpeg(px, 16, 16, 3, hv);
     struct jpeg_decompress_struct d;
     struct jpeg_error_mgr e;
-    read_header(&d, &e, jpg, len);
+    fx_jpeg_read_header(&d, &e, &jpg);
     ck_assert_int_eq(render_band_supported(&d), 1);
     d.jpeg_color_space = JCS_RGB;
     ck_assert_int_eq(render_band_supported(&d), 0);
@@ -305,7 +248,7 @@ START_TEST(unsupported_sources)
     ck_assert_int_eq(render_band_compute(&b, &d, 8, &lo, NULL, err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "no band"));
     jpeg_destroy_decompress(&d);
-    free(jpg);
+    free(jpg.p);
 }
 END_TEST
 

@@ -4,13 +4,12 @@
  * always copies coefficients (render_opts_t.no_splice). When the splice is
  * taken, its output must decode without any libjpeg warning, be taller by
  * the band, keep the source's picture rows bit-exact (decoded without fancy
- * upsampling, see stack-notes), keep the source's markers and tables, and
+ * upsampling), keep the source's markers and tables, and
  * carry exactly the coefficient route's DCT coefficients in every block a
  * decoder shows: so its band is the same band, pixel for pixel, whatever the
  * decoder. When it is not taken, the output is byte for byte the coefficient
  * route's (or the re-encode's). */
 #include <check.h>
-#include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,90 +19,13 @@
 
 #include "render/render.h"
 #include "render/splice.h"
+#include "unit_util.h"
 
-typedef struct buf {
-    unsigned char *p;
-    size_t n;
-} buf_t;
-
-static buf_t data_file(const char *name)
+/* Decodes to RGB or gray, strictly (a libjpeg warning fails the test);
+ * fancy = libjpeg's default chroma upsampling. */
+static fx_img_t decode(const buf_t *b, int fancy)
 {
-    const char *root = getenv("IMGCAP_ROOT");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/tests/data/%s", root ? root : ".", name);
-    buf_t b = {0};
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    b.n = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    b.p = malloc(b.n);
-    ck_assert_uint_eq(fread(b.p, 1, b.n, f), b.n);
-    fclose(f);
-    return b;
-}
-
-/* ---- strict libjpeg: any warning is a failure ---- */
-
-typedef struct serr {
-    struct jpeg_error_mgr pub;
-    jmp_buf jb;
-    char msg[JMSG_LENGTH_MAX];
-} serr_t;
-
-static void serr_exit(j_common_ptr ci)
-{
-    serr_t *e = (serr_t *)ci->err;
-    ci->err->format_message(ci, e->msg);
-    longjmp(e->jb, 1);
-}
-
-static void serr_emit(j_common_ptr ci, int level)
-{
-    if (level < 0) serr_exit(ci);
-}
-
-static void strict_err(struct jpeg_decompress_struct *d, serr_t *e)
-{
-    d->err = jpeg_std_error(&e->pub);
-    e->pub.error_exit = serr_exit;
-    e->pub.emit_message = serr_emit;
-    e->msg[0] = 0;
-}
-
-typedef struct img {
-    unsigned char *px;
-    int w, h, nc;
-} img_t;
-
-/* Decodes to RGB or gray; fancy = libjpeg's default chroma upsampling. */
-static img_t decode(const buf_t *b, int fancy)
-{
-    struct jpeg_decompress_struct d;
-    serr_t e;
-    img_t im = {0};
-    strict_err(&d, &e);
-    if (setjmp(e.jb)) {
-        jpeg_destroy_decompress(&d);
-        ck_abort_msg("decode: %s", e.msg);
-    }
-    jpeg_create_decompress(&d);
-    jpeg_mem_src(&d, b->p, (unsigned long)b->n);
-    jpeg_read_header(&d, TRUE);
-    d.do_fancy_upsampling = (boolean)fancy;
-    d.out_color_space = d.jpeg_color_space == JCS_GRAYSCALE ? JCS_GRAYSCALE : JCS_RGB;
-    jpeg_start_decompress(&d);
-    im.w = (int)d.output_width;
-    im.h = (int)d.output_height;
-    im.nc = d.output_components;
-    im.px = malloc((size_t)im.w * (size_t)im.h * (size_t)im.nc);
-    while (d.output_scanline < d.output_height) {
-        JSAMPROW row = im.px + (size_t)d.output_scanline * (size_t)im.w * (size_t)im.nc;
-        jpeg_read_scanlines(&d, &row, 1);
-    }
-    jpeg_finish_decompress(&d);
-    jpeg_destroy_decompress(&d);
-    return im;
+    return fx_jpeg_decode(b, fancy ? FX_DECODE_FANCY : 0);
 }
 
 /* The DCT coefficients a decoder shows (blocks inside each component's
@@ -128,13 +50,10 @@ typedef struct coefs {
 static void coefs_read(const buf_t *b, coefs_t *c)
 {
     struct jpeg_decompress_struct d;
-    serr_t e;
+    struct jpeg_error_mgr e;
     memset(c, 0, sizeof *c);
-    strict_err(&d, &e);
-    if (setjmp(e.jb)) {
-        jpeg_destroy_decompress(&d);
-        ck_abort_msg("coefficients: %s", e.msg);
-    }
+    fx_jpeg_strict(&e);
+    d.err = &e;
     jpeg_create_decompress(&d);
     jpeg_mem_src(&d, b->p, (unsigned long)b->n);
     for (int m = 0; m < 16; m++) jpeg_save_markers(&d, JPEG_APP0 + m, 0xFFFF);
@@ -167,7 +86,7 @@ static void coefs_read(const buf_t *b, coefs_t *c)
                    (size_t)c->wib[ci] * sizeof(JBLOCK));
         }
     }
-    for (jpeg_saved_marker_ptr m = d.marker_list; m && c->nmarkers < 32; m = m->next) {
+    for (jpeg_saved_marker_ptr m = d.marker_list; m != NULL && c->nmarkers < 32; m = m->next) {
         c->markers[c->nmarkers].code = m->marker;
         c->markers[c->nmarkers].len = m->data_length;
         c->markers[c->nmarkers].data = malloc(m->data_length + 1);
@@ -241,66 +160,38 @@ typedef struct spec {
                    difference, no AC coefficient */
 } spec_t;
 
-static img_t camera(void)
+/* The camera picture tiled to s->w x s->h (or a flat or blocky pattern),
+ * with a COM marker the splice must keep. */
+static buf_t encode(const fx_img_t *cam, const spec_t *s)
 {
-    buf_t b = data_file("camera_674x480.jpg");
-    img_t im = decode(&b, 1);
-    free(b.p);
-    return im;
-}
-
-static buf_t encode(const img_t *cam, const spec_t *s)
-{
-    struct jpeg_compress_struct c;
-    struct jpeg_error_mgr e;
-    unsigned char *out = NULL;
-    unsigned long out_len = 0;
-    c.err = jpeg_std_error(&e);
-    jpeg_create_compress(&c);
-    jpeg_mem_dest(&c, &out, &out_len);
-    c.image_width = (JDIMENSION)s->w;
-    c.image_height = (JDIMENSION)s->h;
-    c.input_components = 3;
-    c.in_color_space = JCS_RGB;
-    jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, s->quality ? s->quality : 85, TRUE);
-    if (s->gray)
-        jpeg_set_colorspace(&c, JCS_GRAYSCALE);
-    else if (s->h0) {
-        c.comp_info[0].h_samp_factor = s->h0;
-        c.comp_info[0].v_samp_factor = s->v0;
-    }
-    c.restart_interval = (unsigned)s->restart_mcus;
-    c.restart_in_rows = s->restart_rows;
-    c.optimize_coding = (boolean)s->optimize;
-    c.arith_code = (boolean)s->arith;
-    if (s->progressive) jpeg_simple_progression(&c);
-    jpeg_start_compress(&c, TRUE);
-    const unsigned char com[] = "a comment the splice keeps";
-    jpeg_write_marker(&c, JPEG_COM, com, sizeof com - 1);
-    unsigned char *row = malloc((size_t)s->w * 3);
-    while (c.next_scanline < c.image_height) {
-        int y = (int)c.next_scanline % cam->h;
+    unsigned char *px = malloc((size_t)s->w * (size_t)s->h * 3);
+    ck_assert_ptr_nonnull(px);
+    for (int y = 0; y < s->h; y++)
         for (int x = 0; x < s->w; x++) {
-            const unsigned char *p = cam->px +
-                                     ((size_t)y * (size_t)cam->w + (size_t)(x % cam->w)) * 3;
+            unsigned char *q = px + ((size_t)y * (size_t)s->w + (size_t)x) * 3;
+            int cy = y % cam->h;
             if (s->flat || s->blocky) {
-                unsigned v = s->flat
-                                 ? 128
-                                 : ((unsigned)(x / 8) * 2654435761u ^ (unsigned)(y / 8) * 40503u) >>
-                                       24;
-                memset(row + 3 * x, (int)v, 3);
+                unsigned v = s->flat ? 128
+                                     : ((unsigned)(x / 8) * 2654435761u ^
+                                        (unsigned)(cy / 8) * 40503u) >>
+                                           24;
+                memset(q, (int)v, 3);
             } else {
-                memcpy(row + 3 * x, p, 3);
+                memcpy(q, cam->px + ((size_t)cy * (size_t)cam->w + (size_t)(x % cam->w)) * 3, 3);
             }
         }
-        JSAMPROW r = row;
-        jpeg_write_scanlines(&c, &r, 1);
-    }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
-    free(row);
-    buf_t b = {out, out_len};
+    fx_jpeg_spec_t j = {.gray = s->gray,
+                        .h0 = s->h0,
+                        .v0 = s->v0,
+                        .quality = s->quality,
+                        .restart_mcus = s->restart_mcus,
+                        .restart_rows = s->restart_rows,
+                        .optimize = s->optimize,
+                        .progressive = s->progressive,
+                        .arith = s->arith,
+                        .comment = "a comment the splice keeps"};
+    buf_t b = fx_jpeg_encode(px, (size_t)s->w * 3, s->w, s->h, 3, &j);
+    free(px);
     return b;
 }
 
@@ -319,24 +210,11 @@ static int zz_natural(int k)
     return zz[k];
 }
 
-static const char *caption = "Speeding 87 km/h \xd0\x95\xd0\xb3\xd0\xbe\xd1\x80 "
-                             "\xc3\x85ngstr\xc3\xb6m gjpqy, a long caption that wraps";
-
 static render_ctx_t *ctx_new(int no_splice)
 {
-    const char *root = getenv("IMGCAP_ROOT");
-    char path[1024], err[256];
-    snprintf(path, sizeof path, "%s/fonts/DejaVuSans.ttf", root ? root : ".");
-    render_opts_t o = {.font_file = path,
-                       .font_size = 12,
-                       .text_padding = 4,
-                       .band_mode = BAND_EXTEND,
-                       .jpeg_quality = 90,
-                       .max_pixels = 40000000,
-                       .no_splice = no_splice};
-    render_ctx_t *ctx = render_ctx_new(&o, err, sizeof err);
-    ck_assert_msg(ctx != NULL, "%s", err);
-    return ctx;
+    render_opts_t o = fx_render_opts();
+    o.no_splice = no_splice;
+    return fx_render_ctx(&o);
 }
 
 typedef struct out {
@@ -368,15 +246,8 @@ static void render_ok(render_ctx_t *ctx, const buf_t *in, const char *text, out_
 static int scan_proven(const buf_t *in, const render_splice_src_t *sp, char *why, size_t whylen)
 {
     struct jpeg_decompress_struct d;
-    serr_t e;
-    strict_err(&d, &e);
-    jpeg_create_decompress(&d);
-    if (setjmp(e.jb)) {
-        jpeg_destroy_decompress(&d);
-        ck_abort_msg("header: %s", e.msg);
-    }
-    jpeg_mem_src(&d, in->p, (unsigned long)in->n);
-    jpeg_read_header(&d, TRUE);
+    struct jpeg_error_mgr e;
+    fx_jpeg_read_header(&d, &e, in);
     int ok = render_splice_check_scan(in->p, sp, &d, NULL, why, whylen) == 0;
     jpeg_destroy_decompress(&d);
     return ok;
@@ -446,7 +317,7 @@ static int check_route(const buf_t *in, const char *text, int expect)
         /* and in pixels: the picture's rows bit-exact without fancy
          * upsampling; the whole image equal to the coefficient route's
          * with it */
-        img_t a = decode(in, 0), b = decode(&s.b, 0);
+        fx_img_t a = decode(in, 0), b = decode(&s.b, 0);
         ck_assert_int_eq(b.w, a.w);
         ck_assert_int_eq(b.h, s.h);
         ck_assert(memcmp(a.px, b.px, (size_t)a.w * (size_t)a.h * (size_t)a.nc) == 0);
@@ -485,8 +356,8 @@ START_TEST(corpus_spliced)
     const char *files[] = {"camera_674x480.jpg", "camera_674x480_444.jpg",
                            "camera_674x480_gray.jpg", "synthetic_640x480.jpg"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
-        buf_t in = data_file(files[i]);
-        check_route(&in, caption, 1);
+        buf_t in = fx_data_file(files[i]);
+        check_route(&in, fx_caption, 1);
         free(in.p);
     }
 }
@@ -494,7 +365,7 @@ END_TEST
 
 START_TEST(variants_spliced)
 {
-    img_t cam = camera();
+    fx_img_t cam = fx_camera(FX_DECODE_FANCY);
     const spec_t specs[] = {
         {.w = 674, .h = 480, .h0 = 2, .v0 = 1}, /* 4:2:2 */
         {.w = 674, .h = 480, .h0 = 4, .v0 = 1}, /* 4:1:1 */
@@ -510,7 +381,7 @@ START_TEST(variants_spliced)
     };
     for (size_t i = 0; i < sizeof specs / sizeof *specs; i++) {
         buf_t in = encode(&cam, &specs[i]);
-        check_route(&in, caption, 1);
+        check_route(&in, fx_caption, 1);
         free(in.p);
     }
     /* band far taller than the picture (one MCU): an RST after every band
@@ -530,7 +401,7 @@ END_TEST
 
 START_TEST(not_spliced)
 {
-    img_t cam = camera();
+    fx_img_t cam = fx_camera(FX_DECODE_FANCY);
     const spec_t specs[] = {
         {.w = 674, .h = 480, .progressive = 1},
         {.w = 674, .h = 480, .arith = 1},
@@ -546,11 +417,11 @@ START_TEST(not_spliced)
     };
     for (size_t i = 0; i < sizeof specs / sizeof *specs; i++) {
         buf_t in = encode(&cam, &specs[i]);
-        check_route(&in, caption, 0);
+        check_route(&in, fx_caption, 0);
         free(in.p);
     }
-    buf_t in = data_file("camera_640x480_progressive.jpg");
-    check_route(&in, caption, 0);
+    buf_t in = fx_data_file("camera_640x480_progressive.jpg");
+    check_route(&in, fx_caption, 0);
     free(in.p);
     free(cam.px);
 }
@@ -559,13 +430,13 @@ END_TEST
 /* Optimized tables of a real picture: spliced or not, always correct. */
 START_TEST(optimized_tables)
 {
-    img_t cam = camera();
+    fx_img_t cam = fx_camera(FX_DECODE_FANCY);
     spec_t specs[] = {{.w = 674, .h = 480, .optimize = 1},
                       {.w = 674, .h = 480, .optimize = 1, .quality = 95},
                       {.w = 674, .h = 480, .optimize = 1, .gray = 1}};
     for (size_t i = 0; i < sizeof specs / sizeof *specs; i++) {
         buf_t in = encode(&cam, &specs[i]);
-        check_route(&in, caption, -1);
+        check_route(&in, fx_caption, -1);
         free(in.p);
     }
     free(cam.px);
@@ -647,7 +518,7 @@ static buf_t splice_bytes(const buf_t *in, size_t at, const char *ins, size_t n)
 
 START_TEST(odd_scan_data)
 {
-    buf_t in = data_file("camera_674x480.jpg");
+    buf_t in = fx_data_file("camera_674x480.jpg");
     render_splice_src_t sp;
     char err[512];
     ck_assert_int_eq(render_splice_parse(in.p, in.n, &sp, err, sizeof err), 0);
@@ -656,36 +527,36 @@ START_TEST(odd_scan_data)
     buf_t b = splice_bytes(&in, sp.scan_end, "\xff\xff\xff", 3);
     ck_assert_int_eq(render_splice_parse(b.p, b.n, &sp, err, sizeof err), 0);
     ck_assert_uint_eq(sp.scan_end, in.n - 2);
-    check_route(&b, caption, 1);
+    check_route(&b, fx_caption, 1);
     free(b.p);
     /* stray bytes before EOI: libjpeg at most warns (render.c lets that
      * pass), but the splice would put them in front of its RST, where they
      * are extraneous data: the coefficient copy runs instead */
     b = splice_bytes(&in, sp.scan_end, "0123456789abcdef0123456789abcdef", 32);
-    check_route(&b, caption, 0);
+    check_route(&b, fx_caption, 0);
     free(b.p);
     b = splice_bytes(&in, sp.scan_end, "\x12\x34", 2);
-    check_route(&b, caption, 0);
+    check_route(&b, fx_caption, 0);
     free(b.p);
     /* a COM after the scan: not copied by this route */
     b = splice_bytes(&in, sp.scan_end, "\xff\xfe\x00\x04hi", 6);
     ck_assert_int_eq(render_splice_parse(b.p, b.n, &sp, err, sizeof err), -1);
-    check_route(&b, caption, 0);
+    check_route(&b, fx_caption, 0);
     free(b.p);
     /* an RST marker in the data of a scan without restart interval, before
      * the last MCU's bits: fails as on the coefficient route */
     b = splice_bytes(&in, in.n - 10, "\xff\xd0", 2);
     render_ctx_t *sx = ctx_new(0), *cx = ctx_new(1);
     out_t o;
-    ck_assert_int_eq(render(sx, &b, caption, &o, err, sizeof err), -1);
-    ck_assert_int_eq(render(cx, &b, caption, &o, err, sizeof err), -1);
+    ck_assert_int_eq(render(sx, &b, fx_caption, &o, err, sizeof err), -1);
+    ck_assert_int_eq(render(cx, &b, fx_caption, &o, err, sizeof err), -1);
     free(b.p);
     /* an EOI in the middle of the scan: parse ends the data there, the read
      * of the picture finds it short */
     b = splice_bytes(&in, in.n / 2, "\xff\xd9", 2);
-    ck_assert_int_eq(render(sx, &b, caption, &o, err, sizeof err), -1);
+    ck_assert_int_eq(render(sx, &b, fx_caption, &o, err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "JPEG"));
-    ck_assert_int_eq(render(cx, &b, caption, &o, err, sizeof err), -1);
+    ck_assert_int_eq(render(cx, &b, fx_caption, &o, err, sizeof err), -1);
     free(b.p);
     /* no scan data at all (SOS, then EOI): refused without touching the
      * empty scan buffer (a null pointer plus zero, undefined behaviour) */
@@ -700,7 +571,7 @@ START_TEST(odd_scan_data)
     /* truncated: no EOI at all */
     buf_t cut = {in.p, in.n - 100};
     ck_assert_int_eq(render_splice_parse(cut.p, cut.n, &sp, err, sizeof err), -1);
-    ck_assert_int_eq(render(sx, &cut, caption, &o, err, sizeof err), -1);
+    ck_assert_int_eq(render(sx, &cut, fx_caption, &o, err, sizeof err), -1);
     render_ctx_free(sx);
     render_ctx_free(cx);
     free(in.p);
@@ -711,7 +582,7 @@ END_TEST
  * for the output, but the job must still fail as on the coefficient route. */
 START_TEST(corrupt_scan_data)
 {
-    buf_t in = data_file("camera_674x480.jpg");
+    buf_t in = fx_data_file("camera_674x480.jpg");
     render_ctx_t *sx = ctx_new(0), *cx = ctx_new(1);
     int failed = 0;
     for (unsigned seed = 1; seed <= 8; seed++) {
@@ -721,8 +592,8 @@ START_TEST(corrupt_scan_data)
             b.p[i] = (unsigned char)(i * 37 * seed) == 0xFF ? 0 : (unsigned char)(i * 37 * seed);
         out_t s, c;
         char es[512], ec[512];
-        int rs = render(sx, &b, caption, &s, es, sizeof es);
-        int rcx = render(cx, &b, caption, &c, ec, sizeof ec);
+        int rs = render(sx, &b, fx_caption, &s, es, sizeof es);
+        int rcx = render(cx, &b, fx_caption, &c, ec, sizeof ec);
         ck_assert_int_eq(rs, rcx);
         if (rs < 0) {
             ck_assert_str_eq(es, ec);
@@ -752,7 +623,7 @@ START_TEST(missing_symbols)
 {
     for (int kind = SYN_DC_SMALL; kind <= SYN_ALL; kind++) {
         buf_t in = synth_tables(kind);
-        check_route(&in, caption, kind == SYN_NO_ZRL ? -1 : kind == SYN_ALL);
+        check_route(&in, fx_caption, kind == SYN_NO_ZRL ? -1 : kind == SYN_ALL);
         free(in.p);
     }
 }
@@ -773,12 +644,8 @@ START_TEST(encoder_direct)
         const buf_t *src_buf = i < sizeof bands / sizeof *bands ? &pic : &nozrl;
         buf_t band = synth_tables(i < sizeof bands / sizeof *bands ? bands[i] : SYN_ALL);
         struct jpeg_decompress_struct s;
-        serr_t es;
-        strict_err(&s, &es);
-        jpeg_create_decompress(&s);
-        if (setjmp(es.jb)) ck_abort_msg("libjpeg: %s", es.msg);
-        jpeg_mem_src(&s, src_buf->p, (unsigned long)src_buf->n);
-        jpeg_read_header(&s, TRUE);
+        struct jpeg_error_mgr es;
+        fx_jpeg_read_header(&s, &es, src_buf);
         coefs_t bc;
         coefs_read(&band, &bc);
         render_band_t rb;
@@ -823,9 +690,9 @@ END_TEST
  * give the same verdict, and the same output. */
 START_TEST(scan_check_differential)
 {
-    img_t cam = camera();
+    fx_img_t cam = fx_camera(FX_DECODE_FANCY);
     spec_t rst = {.w = 674, .h = 480, .restart_rows = 1};
-    buf_t srcs[2] = {data_file("camera_674x480.jpg"), encode(&cam, &rst)};
+    buf_t srcs[2] = {fx_data_file("camera_674x480.jpg"), encode(&cam, &rst)};
     free(cam.px);
     render_ctx_t *sx = ctx_new(0), *cx = ctx_new(1);
     int proven = 0, refused = 0;
@@ -902,7 +769,7 @@ static int ref_huff_build(const JHUFF_TBL *t, int dc, int no, ref_huff_t *h, cha
                           size_t whylen)
 {
     const char *kind = dc ? "DC" : "AC";
-    if (!t) {
+    if (t == NULL) {
         snprintf(why, whylen, "no DHT for %s table %d", kind, no);
         return -1;
     }
@@ -1147,15 +1014,15 @@ static unsigned lcg_next(unsigned long long *s)
 
 START_TEST(scan_check_matches_reference)
 {
-    img_t cam = camera();
+    fx_img_t cam = fx_camera(FX_DECODE_FANCY);
     spec_t rst_rows = {.w = 674, .h = 480, .restart_rows = 1};
     spec_t rst_odd = {.w = 674, .h = 480, .restart_mcus = 7, .optimize = 1};
     spec_t opt_gray = {.w = 674, .h = 480, .gray = 1, .optimize = 1};
     spec_t h2v2_rst = {.w = 674, .h = 480, .h0 = 2, .v0 = 2, .restart_mcus = 3, .quality = 97};
-    buf_t srcs[] = {data_file("camera_674x480.jpg"),
-                    data_file("camera_674x480_444.jpg"),
-                    data_file("camera_674x480_gray.jpg"),
-                    data_file("synthetic_640x480.jpg"),
+    buf_t srcs[] = {fx_data_file("camera_674x480.jpg"),
+                    fx_data_file("camera_674x480_444.jpg"),
+                    fx_data_file("camera_674x480_gray.jpg"),
+                    fx_data_file("synthetic_640x480.jpg"),
                     encode(&cam, &rst_rows),
                     encode(&cam, &rst_odd),
                     encode(&cam, &opt_gray),
@@ -1173,12 +1040,8 @@ START_TEST(scan_check_matches_reference)
         char why[256], rwhy[256];
         ck_assert_int_eq(render_splice_parse(in->p, in->n, &sp, why, sizeof why), 0);
         struct jpeg_decompress_struct d;
-        serr_t e;
-        strict_err(&d, &e);
-        jpeg_create_decompress(&d);
-        if (setjmp(e.jb)) ck_abort_msg("header: %s", e.msg);
-        jpeg_mem_src(&d, in->p, (unsigned long)in->n);
-        jpeg_read_header(&d, TRUE); /* the corruptions leave the header alone */
+        struct jpeg_error_mgr e;
+        fx_jpeg_read_header(&d, &e, in); /* the corruptions leave the header alone */
         ck_assert_int_eq(render_splice_check_scan(in->p, &sp, &d, NULL, why, sizeof why), 0);
         ck_assert_int_eq(ref_check_scan(in->p, &sp, &d, rwhy, sizeof rwhy), 0);
         for (int i = 0; i < 300; i++) {
@@ -1195,7 +1058,7 @@ START_TEST(scan_check_matches_reference)
                     at = end - 1 - lcg_next(&seed) % 32;
                 } else if (where == 2) {
                     const unsigned char *ff = memchr(b.p + at, 0xFF, end - at);
-                    if (ff) at = (size_t)(ff - b.p) + lcg_next(&seed) % 3;
+                    if (ff != NULL) at = (size_t)(ff - b.p) + lcg_next(&seed) % 3;
                     if (at >= end) at = end - 1;
                 }
                 unsigned r = lcg_next(&seed), kind = r % 7;

@@ -50,7 +50,7 @@ START_TEST(list_refuses_malformed_entries)
         "a,,b",  "a,",       "fd00::1:26379", "[fd00::1", "[fd00::1]x", "[]:1",
         "h h:1", "h:123456", "a:1,b:2,c:3",   NULL,
     };
-    for (const char *const *p = bad; *p; p++) {
+    for (const char *const *p = bad; *p != NULL; p++) {
         err[0] = '\0';
         ck_assert_msg(sentinel_parse_list(*p, a, 2, err, sizeof err) == -1, "accepted '%s'", *p);
         ck_assert_msg(strstr(err, "REDIS_SENTINELS") != NULL, "'%s': %s", *p, err);
@@ -83,7 +83,7 @@ START_TEST(master_addr_reply)
         "+OK\r\n",
         NULL,
     };
-    for (const char *const *p = bad; *p; p++) {
+    for (const char *const *p = bad; *p != NULL; p++) {
         r = resp(*p);
         ck_assert_msg(sentinel_parse_master_addr(r, &a, err, sizeof err) == -1, "accepted %s", *p);
         freeReplyObject(r);
@@ -107,7 +107,7 @@ START_TEST(role_reply)
     freeReplyObject(r);
     static const char *const bad[] = {"-NOPERM no\r\n",          "*0\r\n",           "*1\r\n:1\r\n",
                                       "*1\r\n$7\r\nmasters\r\n", "$6\r\nmaster\r\n", NULL};
-    for (const char *const *p = bad; *p; p++) {
+    for (const char *const *p = bad; *p != NULL; p++) {
         r = resp(*p);
         ck_assert_msg(sentinel_parse_role(r, err, sizeof err) == -1, "accepted %s", *p);
         freeReplyObject(r);

@@ -9,8 +9,8 @@ START_TEST(counts_code_points)
 {
     ck_assert_int_eq(COUNT("abc"), 3);
     ck_assert_int_eq(COUNT(""), 0);
-    ck_assert_int_eq(COUNT("Привет"), 6);     /* 2-byte */
-    ck_assert_int_eq(COUNT("€"), 1);          /* 3-byte */
+    ck_assert_int_eq(COUNT("Привет"), 6);           /* 2-byte */
+    ck_assert_int_eq(COUNT("€"), 1);                /* 3-byte */
     ck_assert_int_eq(COUNT("\xF0\x9F\x98\x80"), 1); /* U+1F600, 4-byte */
     ck_assert_int_eq(COUNT("С начала фазы запрещающего сигнала прошло: 7 секунд"), 51);
 }
@@ -27,20 +27,20 @@ START_TEST(rejects_invalid)
     ck_assert_int_eq(COUNT("\xF4\x90\x80\x80"), -1); /* above U+10FFFF */
     ck_assert_int_eq(COUNT("\xF5\x80\x80\x80"), -1);
     ck_assert_int_eq(COUNT("\xFF"), -1);
-    ck_assert_int_eq(COUNT("\x80"), -1);             /* lone continuation */
-    ck_assert_int_eq(COUNT("\xD0"), -1);             /* truncated */
-    ck_assert_int_eq(COUNT("\xE2\x82"), -1);         /* truncated */
-    ck_assert_int_eq(COUNT("ab\xE2\x28\xA1"), -1);   /* bad continuation */
-    ck_assert_int_eq(utf8_count("a\0b", 3), -1);     /* NUL is not text */
+    ck_assert_int_eq(COUNT("\x80"), -1);           /* lone continuation */
+    ck_assert_int_eq(COUNT("\xD0"), -1);           /* truncated */
+    ck_assert_int_eq(COUNT("\xE2\x82"), -1);       /* truncated */
+    ck_assert_int_eq(COUNT("ab\xE2\x28\xA1"), -1); /* bad continuation */
+    ck_assert_int_eq(utf8_count("a\0b", 3), -1);   /* NUL is not text */
 }
 END_TEST
 
 START_TEST(accepts_boundaries)
 {
-    ck_assert_int_eq(COUNT("\xED\x9F\xBF"), 1);      /* U+D7FF */
-    ck_assert_int_eq(COUNT("\xEE\x80\x80"), 1);      /* U+E000 */
-    ck_assert_int_eq(COUNT("\xF4\x8F\xBF\xBF"), 1);  /* U+10FFFF */
-    ck_assert_int_eq(COUNT("\xC2\x80"), 1);          /* U+0080 */
+    ck_assert_int_eq(COUNT("\xED\x9F\xBF"), 1);     /* U+D7FF */
+    ck_assert_int_eq(COUNT("\xEE\x80\x80"), 1);     /* U+E000 */
+    ck_assert_int_eq(COUNT("\xF4\x8F\xBF\xBF"), 1); /* U+10FFFF */
+    ck_assert_int_eq(COUNT("\xC2\x80"), 1);         /* U+0080 */
 }
 END_TEST
 

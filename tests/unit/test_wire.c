@@ -58,28 +58,33 @@ START_TEST(rejects_bad_payloads)
     ck_assert_int_eq(decode_text("IMGCAP1\n[1,2]\n", err, sizeof err), -1);
     ck_assert_int_eq(decode_text("IMGCAP1\n{\"id\":\"x\",\"received_at\":\"t\","
                                  "\"description\":\"d\",\"content_length\":0}\n",
-                                 err, sizeof err), -1);
+                                 err, sizeof err),
+                     -1);
     ck_assert(strstr(err, "UUID") != NULL);
     /* content_length mismatch */
     ck_assert_int_eq(decode_text("IMGCAP1\n{\"id\":\"0192f0c8-1234-7abc-8def-0123456789ab\","
                                  "\"received_at\":\"t\",\"description\":\"d\","
                                  "\"content_length\":5}\nabc",
-                                 err, sizeof err), -1);
+                                 err, sizeof err),
+                     -1);
     ck_assert(strstr(err, "content_length") != NULL);
     /* missing description */
     ck_assert_int_eq(decode_text("IMGCAP1\n{\"id\":\"0192f0c8-1234-7abc-8def-0123456789ab\","
                                  "\"received_at\":\"t\",\"content_length\":0}\n",
-                                 err, sizeof err), -1);
+                                 err, sizeof err),
+                     -1);
     ck_assert(strstr(err, "description") != NULL);
     /* embedded NUL in description */
     ck_assert_int_eq(decode_text("IMGCAP1\n{\"id\":\"0192f0c8-1234-7abc-8def-0123456789ab\","
                                  "\"received_at\":\"t\",\"description\":\"a\\u0000b\","
                                  "\"content_length\":0}\n",
-                                 err, sizeof err), -1);
+                                 err, sizeof err),
+                     -1);
     ck_assert_int_eq(decode_text("IMGCAP1\n{\"id\":\"0192f0c8-1234-7abc-8def-0123456789ab\","
                                  "\"received_at\":\"t\",\"description\":\"ok\","
                                  "\"content_length\":0}\n",
-                                 err, sizeof err), 0);
+                                 err, sizeof err),
+                     0);
 }
 END_TEST
 

@@ -1,7 +1,7 @@
-/* Captions in every script: the layout against the Unicode conformance data
- * (bidi: BidiCharacterTest.txt; line breaking: LineBreakTest.txt, both from
- * Debian's unicode-data) and against HarfBuzz's own hb-shape (Debian's
- * libharfbuzz-bin) on the fonts the image ships (deploy/deps.sh). */
+/* Unit tests of services/render/font.c: font resolution, shaping against
+ * HarfBuzz's own hb-shape (Debian's libharfbuzz-bin) on the fonts the image
+ * ships (deploy/deps.sh), fallback faces per character, emoji, and the
+ * missing-glyph box. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,181 +9,7 @@
 
 #include "render/font.h"
 #include "render/layout.h"
-
-#define BIDI_TEST "/usr/share/unicode/BidiCharacterTest.txt"
-#define LINEBREAK_TEST "/usr/share/unicode/auxiliary/LineBreakTest.txt"
-
-/* Up to max hex code points from s (space separated) into cps. */
-static size_t parse_cps(const char *s, uint32_t *cps, size_t max)
-{
-    size_t n = 0;
-    char *end;
-    while (n < max) {
-        unsigned long v = strtoul(s, &end, 16);
-        if (end == s) break;
-        cps[n++] = (uint32_t)v;
-        s = end;
-    }
-    return n;
-}
-
-/* Each line of BidiCharacterTest.txt: levels by layout_bidi_levels() (FriBiDi
- * and rule L1), order by layout_bidi_reorder() (rule L2) over the characters
- * X9 keeps (those the file gives a level). */
-START_TEST(bidi_conformance)
-{
-    FILE *f = fopen(BIDI_TEST, "r");
-    ck_assert_msg(f != NULL, "%s missing: install unicode-data (deploy/deps.sh)", BIDI_TEST);
-    char line[8192];
-    long tested = 0, failed = 0;
-    uint32_t cps[512];
-    unsigned char levels[512], kept_lv[512];
-    size_t kept[512], order[512];
-    while (fgets(line, sizeof line, f)) {
-        if (line[0] == '#' || line[0] == '\n') continue;
-        char *fld[5];
-        char *p = line;
-        int nf = 0;
-        for (; nf < 5 && p; nf++) {
-            fld[nf] = p;
-            p = strchr(p, ';');
-            if (p) *p++ = 0;
-        }
-        ck_assert_int_eq(nf, 5);
-        size_t n = parse_cps(fld[0], cps, 512);
-        int dir = (int)strtol(fld[1], NULL, 10); /* 0 LTR, 1 RTL, 2 auto */
-        int want_par = (int)strtol(fld[2], NULL, 10);
-        int par = layout_bidi_levels(cps, n, dir == 2 ? 0 : dir == 0 ? 1 : 2, levels);
-        int ok = par == want_par;
-        /* expected levels ('x' = removed by X9) */
-        size_t nk = 0;
-        char *q = fld[3];
-        for (size_t i = 0; i < n && ok; i++) {
-            while (*q == ' ') q++;
-            if (*q == 'x') {
-                q++;
-                continue;
-            }
-            char *end;
-            long lv = strtol(q, &end, 10);
-            ok = end != q && lv == levels[i];
-            q = end;
-            kept_lv[nk] = levels[i];
-            kept[nk++] = i;
-        }
-        if (ok) {
-            layout_bidi_reorder(kept_lv, nk, order);
-            q = fld[4];
-            for (size_t k = 0; k < nk && ok; k++) {
-                char *end;
-                long idx = strtol(q, &end, 10);
-                ok = end != q && (size_t)idx == kept[order[k]];
-                q = end;
-            }
-        }
-        tested++;
-        if (!ok && failed++ < 5)
-            fprintf(stderr, "bidi: failed: %s;%s;%s (got paragraph level %d)\n", fld[0], fld[1],
-                    fld[2], par);
-    }
-    fclose(f);
-    ck_assert_int_gt(tested, 90000);
-    ck_assert_msg(failed == 0, "%ld of %ld BidiCharacterTest lines fail", failed, tested);
-}
-END_TEST
-
-static int hy_or_is(uint32_t cp) { return cp == 0x2C || cp == 0x2D || cp == 0x2E; }
-
-/* Each line of LineBreakTest.txt: "× 0023 × 0020 ÷ 0023 ÷": the marks
- * between code points must be layout_uax14()'s answers. ICU tailors rule
- * LB25 (numbers) with the regular expression UAX #14 gives for it, which
- * keeps a hyphen or a comma/full stop with what follows in a few cases
- * ("-#", ",0", "a.2 ", " .35"): a difference is accepted only right before
- * or within two code points after U+002C, U+002D or U+002E, and those lines
- * are counted. */
-START_TEST(linebreak_conformance)
-{
-    FILE *f = fopen(LINEBREAK_TEST, "r");
-    ck_assert_msg(f != NULL, "%s missing: install unicode-data (deploy/deps.sh)", LINEBREAK_TEST);
-    layout_t lo = {0};
-    char line[4096], err[256];
-    long tested = 0, failed = 0, tailored = 0;
-    uint32_t cps[256];
-    unsigned char want[256], got[256];
-    while (fgets(line, sizeof line, f)) {
-        char *hash = strchr(line, '#');
-        if (hash) *hash = 0;
-        size_t n = 0;
-        char *p = line;
-        memset(want, 0, sizeof want);
-        /* tokens: "\xc3\x97" (no break) or "\xc3\xb7" (break), then hex */
-        while (*p && n < 256) {
-            while (*p == ' ' || *p == '\t') p++;
-            if (!strncmp(p, "\xc3\x97", 2) || !strncmp(p, "\xc3\xb7", 2)) {
-                if (n > 0 && n < 256) want[n] = p[1] == '\xb7';
-                p += 2;
-                continue;
-            }
-            char *end;
-            unsigned long v = strtoul(p, &end, 16);
-            if (end == p) break;
-            cps[n++] = (uint32_t)v;
-            p = end;
-        }
-        if (n < 2) continue;
-        ck_assert_msg(layout_uax14(&lo, cps, n, got, err, sizeof err) == 0, "%s", err);
-        int ok = 1, lb25 = 1;
-        for (size_t i = 1; i < n; i++) {
-            if (got[i] == want[i]) continue;
-            ok = 0;
-            lb25 = lb25 &&
-                   (hy_or_is(cps[i]) || hy_or_is(cps[i - 1]) || (i >= 2 && hy_or_is(cps[i - 2])));
-        }
-        tested++;
-        if (ok) continue;
-        if (lb25) {
-            tailored++;
-            continue;
-        }
-        if (failed++ < 5) {
-            fprintf(stderr, "linebreak: failed:");
-            for (size_t i = 0; i < n; i++)
-                fprintf(stderr, " %04X%s", cps[i], i + 1 < n ? (got[i + 1] ? " /" : "") : "");
-            fprintf(stderr, "\n");
-        }
-    }
-    fclose(f);
-    layout_free(&lo);
-    ck_assert_int_gt(tested, 7000);
-    ck_assert_msg(failed == 0, "%ld of %ld LineBreakTest lines fail", failed, tested);
-    ck_assert_msg(tailored <= 30, "%ld lines differ after a hyphen, comma or full stop", tailored);
-}
-END_TEST
-
-/* Break opportunities the issue named: Thai between words (a dictionary),
- * CJK between ideographs but never before closing punctuation. */
-START_TEST(dictionary_and_cjk_breaks)
-{
-    layout_t lo = {0};
-    char err[256];
-    unsigned char allow[64];
-    /* "ระบบสร้าง" = ระบบ + สร้าง: one break, before ส (index 4) */
-    const uint32_t thai[] = {0x0E23, 0x0E30, 0x0E1A, 0x0E1A, 0x0E2A,
-                             0x0E23, 0x0E49, 0x0E32, 0x0E07};
-    ck_assert_int_eq(layout_uax14(&lo, thai, 9, allow, err, sizeof err), 0);
-    for (size_t i = 1; i < 9; i++)
-        ck_assert_msg(allow[i] == (i == 4), "Thai: break before %zu is %d", i, allow[i]);
-    /* "中文。测试）好": no break before 。 (2) or ） (5) */
-    const uint32_t cjk[] = {0x4E2D, 0x6587, 0x3002, 0x6D4B, 0x8BD5, 0xFF09, 0x597D};
-    ck_assert_int_eq(layout_uax14(&lo, cjk, 7, allow, err, sizeof err), 0);
-    ck_assert_int_eq(allow[1], 1);
-    ck_assert_int_eq(allow[2], 0);
-    ck_assert_int_eq(allow[3], 1);
-    ck_assert_int_eq(allow[5], 0);
-    ck_assert_int_eq(allow[6], 1);
-    layout_free(&lo);
-}
-END_TEST
+#include "unit_util.h"
 
 /* ---- shaping against hb-shape ---- */
 
@@ -233,7 +59,7 @@ static void expect_like_hb_shape(const char *family, const char *text, int size)
     ck_assert_msg(f != NULL, "%s", err);
     layout_font_t lf = render_font_layout(f);
     const char *got_family = lf.face_name(lf.ctx, 0);
-    ck_assert_msg(got_family && strcmp(got_family, family) == 0,
+    ck_assert_msg(got_family != NULL && strcmp(got_family, family) == 0,
                   "font \"%s\" is not installed (got %s): deploy/deps.sh", family, path);
     layout_t lo = {0};
     ck_assert_msg(layout_compute(&lo, &lf, text, strlen(text), 100000, 0, err, sizeof err) == 0,
@@ -356,11 +182,8 @@ END_TEST
  * an emoji with its skin-tone modifier stays one glyph of the emoji font. */
 START_TEST(fallback_per_character)
 {
-    const char *root = getenv("IMGCAP_ROOT");
-    char path[1024], err[256];
-    snprintf(path, sizeof path, "%s/fonts/DejaVuSans.ttf", root ? root : ".");
-    render_font_t *f = render_font_open(path, 28, err, sizeof err);
-    ck_assert_msg(f != NULL, "%s", err);
+    char err[256];
+    render_font_t *f = fx_font_open(28);
     layout_font_t lf = render_font_layout(f);
     /* Latin, Arabic (DejaVu has it), Devanagari, Thai, CJK, thumbs up + tone */
     const char *text = "Cam \xd9\x85\xd8\xb1\xd8\xad\xd8\xa8\xd8\xa7 \xe0\xa4\xa8\xe0\xa4\xae"
@@ -384,8 +207,8 @@ START_TEST(fallback_per_character)
         while (i < lo.ncps && lo.cps[i] != want[w].cp) i++;
         ck_assert_uint_lt(i, lo.ncps);
         const char *name = lf.face_name(lf.ctx, lo.faces[i]);
-        ck_assert_msg(name && strcmp(name, want[w].family) == 0, "U+%04X from %s, want %s",
-                      want[w].cp, name ? name : "?", want[w].family);
+        ck_assert_msg(name != NULL && strcmp(name, want[w].family) == 0, "U+%04X from %s, want %s",
+                      want[w].cp, name != NULL ? name : "?", want[w].family);
     }
     /* the thumbs up and its modifier: one cluster, one glyph */
     size_t thumbs = 0;
@@ -401,21 +224,18 @@ END_TEST
  * character keeps its default presentation. */
 START_TEST(emoji_variation_selectors)
 {
-    const char *root = getenv("IMGCAP_ROOT");
-    char path[1024], err[256];
-    snprintf(path, sizeof path, "%s/fonts/DejaVuSans.ttf", root ? root : ".");
-    render_font_t *f = render_font_open(path, 28, err, sizeof err);
-    ck_assert_msg(f != NULL, "%s", err);
+    char err[256];
+    render_font_t *f = fx_font_open(28);
     layout_font_t lf = render_font_layout(f);
     const struct {
         const char *text;
         const char *family;
     } cases[] = {
-        {"\xe2\x9d\xa4\xef\xb8\x8f", "Noto Color Emoji"},     /* heart + VS16 */
-        {"\xe2\x9d\xa4", "DejaVu Sans"},                      /* heart: text by default */
-        {"\xf0\x9f\x98\x80", "Noto Color Emoji"},             /* grinning face: emoji */
-        {"\xf0\x9f\x98\x80\xef\xb8\x8e", "DejaVu Sans"},      /* + VS15: text */
-        {"1\xef\xb8\x8f\xe2\x83\xa3", "Noto Color Emoji"},     /* keycap one */
+        {"\xe2\x9d\xa4\xef\xb8\x8f", "Noto Color Emoji"},  /* heart + VS16 */
+        {"\xe2\x9d\xa4", "DejaVu Sans"},                   /* heart: text by default */
+        {"\xf0\x9f\x98\x80", "Noto Color Emoji"},          /* grinning face: emoji */
+        {"\xf0\x9f\x98\x80\xef\xb8\x8e", "DejaVu Sans"},   /* + VS15: text */
+        {"1\xef\xb8\x8f\xe2\x83\xa3", "Noto Color Emoji"}, /* keycap one */
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         layout_t lo = {0};
@@ -423,8 +243,8 @@ START_TEST(emoji_variation_selectors)
                                         err, sizeof err),
                          0);
         const char *name = lf.face_name(lf.ctx, lo.faces[0]);
-        ck_assert_msg(name && strcmp(name, cases[c].family) == 0, "case %zu: %s, want %s", c,
-                      name ? name : "?", cases[c].family);
+        ck_assert_msg(name != NULL && strcmp(name, cases[c].family) == 0, "case %zu: %s, want %s",
+                      c, name != NULL ? name : "?", cases[c].family);
         for (size_t i = 1; i < lo.ncps; i++) ck_assert_int_eq(lo.faces[i], lo.faces[0]);
         ck_assert_uint_eq(lo.nglyphs >= 1, 1);
         ck_assert_uint_ne(lo.glyphs[0].index, 0);
@@ -437,12 +257,9 @@ END_TEST
 /* Emoji are drawn at about the line height, from the colour strike scaled. */
 START_TEST(emoji_scaled_to_line_height)
 {
-    const char *root = getenv("IMGCAP_ROOT");
-    char path[1024], err[256];
-    snprintf(path, sizeof path, "%s/fonts/DejaVuSans.ttf", root ? root : ".");
+    char err[256];
     for (int size = 12; size <= 48; size += 12) {
-        render_font_t *f = render_font_open(path, size, err, sizeof err);
-        ck_assert_msg(f != NULL, "%s", err);
+        render_font_t *f = fx_font_open(size);
         layout_font_t lf = render_font_layout(f);
         layout_t lo = {0};
         const char *text = "\xf0\x9f\x98\x80"; /* grinning face */
@@ -464,22 +281,65 @@ START_TEST(emoji_scaled_to_line_height)
 }
 END_TEST
 
-Suite *scripts_suite(void)
+START_TEST(font_resolution)
 {
-    Suite *s = suite_create("scripts");
-    TCase *tc = tcase_create("conformance");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, bidi_conformance);
-    tcase_add_test(tc, linebreak_conformance);
-    tcase_add_test(tc, dictionary_and_cjk_breaks);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("fonts");
+    char dir[1024], path[1024], err[256];
+    fx_root_path(dir, sizeof dir, "fonts");
+    ck_assert_msg(render_font_resolve("", "DejaVu Sans", dir, path, sizeof path, err, sizeof err) ==
+                      0,
+                  "%s", err);
+    ck_assert_ptr_nonnull(strstr(path, "DejaVuSans.ttf"));
+    /* fonts-liberation2 is a dependency of the render image (deploy/deps.sh) */
+    ck_assert_msg(render_font_resolve(NULL, "Arial", dir, path, sizeof path, err, sizeof err) == 0,
+                  "%s", err);
+    ck_assert_msg(strstr(path, "LiberationSans") != NULL, "Arial -> %s", path);
+    ck_assert_int_eq(
+        render_font_resolve(fx_font_path(), "Arial", "", path, sizeof path, err, sizeof err), 0);
+    ck_assert_str_eq(path, fx_font_path());
+    ck_assert_int_eq(
+        render_font_resolve("/nonexistent.ttf", "Arial", "", path, sizeof path, err, sizeof err),
+        -1);
+    ck_assert_ptr_nonnull(strstr(err, "FONT_PATH"));
+}
+END_TEST
+
+START_TEST(missing_glyphs_not_dropped)
+{
+    render_font_t *f = fx_font_open(12);
+    layout_font_t lf = render_font_layout(f);
+    layout_t lo = {0};
+    char err[256];
+    /* U+10FFFD (private use) is in no font: DejaVu's .notdef box, with an
+     * advance and ink; a CJK ideograph comes from a fallback face */
+    const char *text = "\xf4\x8f\xbf\xbd\xe4\xb8\xad";
+    ck_assert_int_eq(layout_compute(&lo, &lf, text, strlen(text), 300, 4, err, sizeof err), 0);
+    ck_assert_uint_eq(lo.nglyphs, 2);
+    ck_assert_int_eq(lo.glyphs[0].face, 0);
+    ck_assert_uint_eq(lo.glyphs[0].index, 0);
+    ck_assert_int_gt(lo.glyphs[0].advance, 0);
+    const render_glyph_t *g = render_font_glyph(f, 0, 0, err, sizeof err);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_gt(g->rows * g->width, 0);
+    ck_assert_int_gt(lo.glyphs[1].face, 0);
+    ck_assert_uint_gt(lo.glyphs[1].index, 0);
+    ck_assert_int_gt(lo.glyphs[1].advance, 0);
+    layout_free(&lo);
+    render_font_close(f);
+}
+END_TEST
+
+Suite *render_font_suite(void)
+{
+    Suite *s = suite_create("render_font");
+    TCase *tc = tcase_create("fonts");
     tcase_set_timeout(tc, 120);
     tcase_add_checked_fixture(tc, NULL, render_font_shutdown);
     tcase_add_test(tc, shaping_like_hb_shape);
     tcase_add_test(tc, fallback_per_character);
     tcase_add_test(tc, emoji_scaled_to_line_height);
     tcase_add_test(tc, emoji_variation_selectors);
+    tcase_add_test(tc, font_resolution);
+    tcase_add_test(tc, missing_glyphs_not_dropped);
     suite_add_tcase(s, tc);
     return s;
 }

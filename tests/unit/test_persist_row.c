@@ -1,4 +1,4 @@
-/* Unit tests of persist's pure parts: file path and row building. */
+/* Unit tests of services/persist/row.c: the file path and the row of an image. */
 #include <check.h>
 #include <string.h>
 
@@ -9,8 +9,8 @@ static const char *ID = "01935f1e-7c2a-7b3e-8f00-0123456789ab";
 START_TEST(path_from_received_at)
 {
     char out[PERSIST_PATH_MAX], err[128];
-    ck_assert_int_eq(persist_path_build(ID, "2026-11-28T12:34:56.789Z", out, sizeof out, err,
-                                        sizeof err), 0);
+    ck_assert_int_eq(
+        persist_path_build(ID, "2026-11-28T12:34:56.789Z", out, sizeof out, err, sizeof err), 0);
     ck_assert_str_eq(out, "2026/11/28/01935f1e-7c2a-7b3e-8f00-0123456789ab.jpg");
 }
 END_TEST
@@ -20,10 +20,11 @@ START_TEST(path_uses_utc_date_and_lowercase_id)
     char out[PERSIST_PATH_MAX], err[128];
     ck_assert_int_eq(persist_path_build("01935F1E-7C2A-7B3E-8F00-0123456789AB",
                                         "2026-01-09T23:59:59.999+00:00", out, sizeof out, err,
-                                        sizeof err), 0);
+                                        sizeof err),
+                     0);
     ck_assert_str_eq(out, "2026/01/09/01935f1e-7c2a-7b3e-8f00-0123456789ab.jpg");
-    ck_assert_int_eq(persist_path_build(ID, "2027-01-01T00:00:00Z", out, sizeof out, err,
-                                        sizeof err), 0);
+    ck_assert_int_eq(
+        persist_path_build(ID, "2027-01-01T00:00:00Z", out, sizeof out, err, sizeof err), 0);
     ck_assert_str_eq(out, "2027/01/01/01935f1e-7c2a-7b3e-8f00-0123456789ab.jpg");
 }
 END_TEST
@@ -32,13 +33,15 @@ START_TEST(path_rejects_bad_id_and_time)
 {
     char out[PERSIST_PATH_MAX], err[128];
     ck_assert_int_eq(persist_path_build("../../etc/passwd", "2026-11-28T12:34:56.789Z", out,
-                                        sizeof out, err, sizeof err), -1);
+                                        sizeof out, err, sizeof err),
+                     -1);
     ck_assert_int_eq(persist_path_build("01935f1e-7c2a-7b3e-8f00-0123456789a/",
                                         "2026-11-28T12:34:56.789Z", out, sizeof out, err,
-                                        sizeof err), -1);
+                                        sizeof err),
+                     -1);
     ck_assert_int_eq(persist_path_build(ID, "yesterday", out, sizeof out, err, sizeof err), -1);
-    ck_assert_int_eq(persist_path_build(ID, "2026-13-28T12:34:56Z", out, sizeof out, err,
-                                        sizeof err), -1);
+    ck_assert_int_eq(
+        persist_path_build(ID, "2026-13-28T12:34:56Z", out, sizeof out, err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "received_at"));
 }
 END_TEST
@@ -46,8 +49,8 @@ END_TEST
 START_TEST(path_needs_room)
 {
     char out[20], err[128];
-    ck_assert_int_eq(persist_path_build(ID, "2026-11-28T12:34:56.789Z", out, sizeof out, err,
-                                        sizeof err), -1);
+    ck_assert_int_eq(
+        persist_path_build(ID, "2026-11-28T12:34:56.789Z", out, sizeof out, err, sizeof err), -1);
 }
 END_TEST
 
@@ -117,9 +120,9 @@ START_TEST(insert_is_idempotent_sql)
 }
 END_TEST
 
-Suite *persist_suite(void)
+Suite *persist_row_suite(void)
 {
-    Suite *s = suite_create("persist");
+    Suite *s = suite_create("persist_row");
     TCase *tc = tcase_create("row");
     tcase_add_test(tc, path_from_received_at);
     tcase_add_test(tc, path_uses_utc_date_and_lowercase_id);

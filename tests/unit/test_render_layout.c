@@ -1,5 +1,8 @@
-/* Layout: exact results with a fake fixed-advance font, then the real DejaVu
- * Sans from fonts/ checked against independent measurements. */
+/* Unit tests of services/render/layout.c: exact results with a fake
+ * fixed-advance font, the real DejaVu Sans from fonts/ checked against
+ * independent measurements, and the Unicode conformance data (bidi:
+ * BidiCharacterTest.txt; line breaking: LineBreakTest.txt, both from Debian's
+ * unicode-data). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,9 +10,13 @@
 
 #include "render/font.h"
 #include "render/layout.h"
+#include "unit_util.h"
 #include "utf8.h"
 
 #include <harfbuzz/hb.h>
+
+#define BIDI_TEST "/usr/share/unicode/BidiCharacterTest.txt"
+#define LINEBREAK_TEST "/usr/share/unicode/auxiliary/LineBreakTest.txt"
 
 /* Fake font: every glyph 6 px wide, ascender 9, descender -3 (line 12).
  * "AV" kerns by -1 px (the A's advance shrinks, as a shaper's kerning does).
@@ -58,17 +65,17 @@ static void expect_lines(const layout_font_t *font, const char *text, int width,
 {
     layout_t lo = {0};
     char err[256];
-    ck_assert_msg(layout_compute(&lo, font, text, strlen(text), width, padding, err,
-                                 sizeof err) == 0, "%s", err);
+    ck_assert_msg(layout_compute(&lo, font, text, strlen(text), width, padding, err, sizeof err) ==
+                      0,
+                  "%s", err);
     size_t n = 0;
-    while (want[n])
-        n++;
+    while (want[n]) n++;
     ck_assert_msg(lo.nlines == n, "\"%s\": %zu lines, want %zu", text, lo.nlines, n);
     for (size_t i = 0; i < n; i++) {
         size_t a = lo.offsets[lo.lines[i].start], b = lo.offsets[lo.lines[i].end];
         ck_assert_msg(b - a == strlen(want[i]) && memcmp(text + a, want[i], b - a) == 0,
-                      "\"%s\" line %zu: \"%.*s\", want \"%s\"", text, i, (int)(b - a),
-                      text + a, want[i]);
+                      "\"%s\" line %zu: \"%.*s\", want \"%s\"", text, i, (int)(b - a), text + a,
+                      want[i]);
     }
     ck_assert_int_eq(lo.band_height, band_height);
     layout_free(&lo);
@@ -90,7 +97,14 @@ START_TEST(fake_golden)
     expect_lines(&fake, "hello      world", 50, 4, LINES("hello", "world"), 32);
     expect_lines(&fake, "a\tb", 50, 4, LINES("a\tb"), 20);
     /* no-break space glues: "aaaa\u00a0bbb" (8 chars) must be split, not wrapped */
-    expect_lines(&fake, "aaaa\xc2\xa0" "bbb", 50, 4, LINES("aaaa\xc2\xa0" "bb", "b"), 32);
+    expect_lines(&fake,
+                 "aaaa\xc2\xa0"
+                 "bbb",
+                 50, 4,
+                 LINES("aaaa\xc2\xa0"
+                       "bb",
+                       "b"),
+                 32);
     /* narrower than one glyph: still one glyph per line, never an empty line */
     expect_lines(&fake, "abc", 8, 4, LINES("a", "b", "c"), 44);
     /* padding 0: the whole width is available */
@@ -221,8 +235,7 @@ START_TEST(fake_cyrillic_200)
     for (int w = 0; w < 20; w++) {
         for (int i = 0; i < 9; i++)
             n += (size_t)utf8_encode(0x0430 + (uint32_t)((w + i) % 32), text + n);
-        if (w < 19)
-            text[n++] = ' ';
+        if (w < 19) text[n++] = ' ';
     }
     n += (size_t)utf8_encode(0x044F, text + n);
     text[n] = 0;
@@ -291,14 +304,9 @@ static int dejavu_size;
 
 static render_font_t *dejavu(int size)
 {
-    const char *root = getenv("IMGCAP_ROOT");
-    char path[1024], err[256];
-    snprintf(path, sizeof path, "%s/fonts/DejaVuSans.ttf", root ? root : ".");
-    snprintf(dejavu_path, sizeof dejavu_path, "%s", path);
+    snprintf(dejavu_path, sizeof dejavu_path, "%s", fx_font_path());
     dejavu_size = size;
-    render_font_t *f = render_font_open(path, size, err, sizeof err);
-    ck_assert_msg(f != NULL, "%s", err);
-    return f;
+    return fx_font_open(size);
 }
 
 /* Width of cps[a, b) measured here with HarfBuzz on the font file itself,
@@ -332,10 +340,7 @@ static long measure(render_font_t *f, const layout_t *lo, size_t a, size_t b)
     return measure_file(dejavu_path, dejavu_size, lo, a, b);
 }
 
-static int is_sp(uint32_t cp)
-{
-    return cp == ' ' || cp == '\t';
-}
+static int is_sp(uint32_t cp) { return cp == ' ' || cp == '\t'; }
 
 /* Every line fits, and the next line's first word (or, for a split word, its
  * next character) would not have fitted on it. */
@@ -344,8 +349,9 @@ static void check_greedy(render_font_t *f, const char *text, int width, int padd
     layout_font_t lf = render_font_layout(f);
     layout_t lo = {0};
     char err[256];
-    ck_assert_msg(layout_compute(&lo, &lf, text, strlen(text), width, padding, err,
-                                 sizeof err) == 0, "%s", err);
+    ck_assert_msg(layout_compute(&lo, &lf, text, strlen(text), width, padding, err, sizeof err) ==
+                      0,
+                  "%s", err);
     long avail = (long)(width - 2 * padding) * 64;
     for (size_t l = 0; l < lo.nlines; l++) {
         const layout_line_t *ln = &lo.lines[l];
@@ -355,14 +361,11 @@ static void check_greedy(render_font_t *f, const char *text, int width, int padd
         for (size_t i = ln->start + 1; i < ln->end; i++) clusters += lo.brk[i] != LAYOUT_BRK_NONE;
         if (clusters > 1) /* a lone cluster wider than the line is allowed */
             ck_assert_msg(w <= avail, "line %zu is %ld/64 px wide, %ld available", l, w, avail);
-        if (l + 1 == lo.nlines)
-            break;
+        if (l + 1 == lo.nlines) break;
         size_t next = lo.lines[l + 1].start, gap = ln->end;
-        while (gap < next && is_sp(lo.cps[gap]))
-            gap++;
-        if (gap < next)
-            continue; /* an explicit newline separates them */
-        size_t stop = next + 1; /* the next cluster (a ligature is one) */
+        while (gap < next && is_sp(lo.cps[gap])) gap++;
+        if (gap < next) continue; /* an explicit newline separates them */
+        size_t stop = next + 1;   /* the next cluster (a ligature is one) */
         while (stop < lo.ncps && lo.brk[stop] == LAYOUT_BRK_NONE) stop++;
         if (lo.brk[next] == LAYOUT_BRK_ALLOW) { /* wrapped at a break: the next segment */
             while (stop < lo.ncps && lo.brk[stop] != LAYOUT_BRK_ALLOW && lo.cps[stop] != '\n')
@@ -429,8 +432,7 @@ START_TEST(real_golden)
     layout_t lo = {0};
     char err[256];
     ck_assert_int_eq(utf8_count(cyr150, strlen(cyr150)), 150);
-    ck_assert_int_eq(layout_compute(&lo, &lf, cyr150, strlen(cyr150), 674, 4, err, sizeof err),
-                     0);
+    ck_assert_int_eq(layout_compute(&lo, &lf, cyr150, strlen(cyr150), 674, 4, err, sizeof err), 0);
     char json[2048];
     layout_format_json(&lo, &lf, cyr150, json, sizeof json);
     ck_assert_msg(lo.nlines == 2 && lo.band_height == 38, "%s", json);
@@ -453,10 +455,8 @@ START_TEST(real_golden)
         NULL};
     expect_lines(&lf, cyr150, 674, 4, cyr_lines, 2 * 15 + 8);
 
-    const char *const narrow[] = {"The quick", "brown fox", "jumps over the", "lazy dog",
-                                  NULL};
-    expect_lines(&lf, "The quick brown fox jumps over the lazy dog", 100, 4, narrow,
-                 4 * 15 + 8);
+    const char *const narrow[] = {"The quick", "brown fox", "jumps over the", "lazy dog", NULL};
+    expect_lines(&lf, "The quick brown fox jumps over the lazy dog", 100, 4, narrow, 4 * 15 + 8);
     const char *const split[] = {"Donaudampfschi", "fffahrtsgesellsch", "aft", NULL};
     expect_lines(&lf, "Donaudampfschifffahrtsgesellschaft", 110, 4, split, 3 * 15 + 8);
     render_font_close(f);
@@ -473,8 +473,7 @@ START_TEST(real_cyrillic_200)
         memcpy(text + n, word, strlen(word));
         n += strlen(word);
     }
-    while (utf8_count(text, n) < 200)
-        n += (size_t)utf8_encode(0x0416, text + n);
+    while (utf8_count(text, n) < 200) n += (size_t)utf8_encode(0x0416, text + n);
     text[n] = 0;
     ck_assert_int_eq(utf8_count(text, n), 200);
     layout_font_t lf = render_font_layout(f);
@@ -484,8 +483,7 @@ START_TEST(real_cyrillic_200)
     layout_format_json(&lo, &lf, text, json, sizeof json);
     ck_assert_msg(lo.nlines == 3 && lo.band_height == 3 * 15 + 8, "%s", json);
     layout_free(&lo);
-    for (int w = 16; w <= 800; w += 37)
-        check_greedy(f, text, w, 4);
+    for (int w = 16; w <= 800; w += 37) check_greedy(f, text, w, 4);
     render_font_close(f);
 }
 END_TEST
@@ -503,8 +501,7 @@ START_TEST(real_greedy_widths)
     for (size_t t = 0; t < sizeof texts / sizeof *texts; t++)
         for (int w = 8; w <= 700; w += 23)
             for (int pad = 0; pad <= 8; pad += 4)
-                if (w > 2 * pad)
-                    check_greedy(f, texts[t], w, pad);
+                if (w > 2 * pad) check_greedy(f, texts[t], w, pad);
     render_font_close(f);
 }
 END_TEST
@@ -514,8 +511,8 @@ END_TEST
 START_TEST(real_no_clipping)
 {
     const char *texts[] = {"\xc3\x85\xc3\x89\xd0\x81\xd0\x99\xc7\xba gjpqy|",
-                           "\xc7\xba\xc7\xba\xc7\xba\n\xe1\xba\xa4 \xc8\xb6 g\xc5\xb3j",
-                           "\xc3\x85", "g", "__y__"};
+                           "\xc7\xba\xc7\xba\xc7\xba\n\xe1\xba\xa4 \xc8\xb6 g\xc5\xb3j", "\xc3\x85",
+                           "g", "__y__"};
     for (int size = 8; size <= 40; size += 8) {
         render_font_t *f = dejavu(size);
         layout_font_t lf = render_font_layout(f);
@@ -523,8 +520,9 @@ START_TEST(real_no_clipping)
             for (int pad = 0; pad <= 4; pad += 4) {
                 layout_t lo = {0};
                 char err[256];
-                ck_assert_int_eq(layout_compute(&lo, &lf, texts[t], strlen(texts[t]), 300, pad,
-                                                err, sizeof err), 0);
+                ck_assert_int_eq(
+                    layout_compute(&lo, &lf, texts[t], strlen(texts[t]), 300, pad, err, sizeof err),
+                    0);
                 for (size_t l = 0; l < lo.nlines; l++) {
                     int base = layout_baseline(&lo, l);
                     const layout_line_t *ln = &lo.lines[l];
@@ -533,8 +531,7 @@ START_TEST(real_no_clipping)
                         const render_glyph_t *g = render_font_glyph(f, lg->face, lg->index, err,
                                                                     sizeof err);
                         ck_assert_ptr_nonnull(g);
-                        if (!g->rows)
-                            continue;
+                        if (!g->rows) continue;
                         int top = base - (int)((lo.placed[k].y + 32) >> 6) - g->bitmap_top;
                         ck_assert_msg(top >= 0, "size %d glyph %u clipped at top", size, lg->index);
                         ck_assert_msg(top + g->rows <= lo.band_height,
@@ -549,56 +546,181 @@ START_TEST(real_no_clipping)
 }
 END_TEST
 
-START_TEST(font_resolution)
+/* Up to max hex code points from s (space separated) into cps. */
+static size_t parse_cps(const char *s, uint32_t *cps, size_t max)
 {
-    const char *root = getenv("IMGCAP_ROOT");
-    char dir[1024], path[1024], err[256];
-    snprintf(dir, sizeof dir, "%s/fonts", root ? root : ".");
-    ck_assert_msg(render_font_resolve("", "DejaVu Sans", dir, path, sizeof path, err,
-                                      sizeof err) == 0, "%s", err);
-    ck_assert_ptr_nonnull(strstr(path, "DejaVuSans.ttf"));
-    /* fonts-liberation2 is a dependency of the render image (deploy/deps.sh) */
-    ck_assert_msg(render_font_resolve(NULL, "Arial", dir, path, sizeof path, err,
-                                      sizeof err) == 0, "%s", err);
-    ck_assert_msg(strstr(path, "LiberationSans") != NULL, "Arial -> %s", path);
-    snprintf(dir, sizeof dir, "%s/fonts/DejaVuSans.ttf", root ? root : ".");
-    ck_assert_int_eq(render_font_resolve(dir, "Arial", "", path, sizeof path, err, sizeof err),
-                     0);
-    ck_assert_str_eq(path, dir);
-    ck_assert_int_eq(render_font_resolve("/nonexistent.ttf", "Arial", "", path, sizeof path,
-                                         err, sizeof err), -1);
-    ck_assert_ptr_nonnull(strstr(err, "FONT_PATH"));
+    size_t n = 0;
+    char *end;
+    while (n < max) {
+        unsigned long v = strtoul(s, &end, 16);
+        if (end == s) break;
+        cps[n++] = (uint32_t)v;
+        s = end;
+    }
+    return n;
+}
+
+/* Each line of BidiCharacterTest.txt: levels by layout_bidi_levels() (FriBiDi
+ * and rule L1), order by layout_bidi_reorder() (rule L2) over the characters
+ * X9 keeps (those the file gives a level). */
+START_TEST(bidi_conformance)
+{
+    FILE *f = fopen(BIDI_TEST, "r");
+    ck_assert_msg(f != NULL, "%s missing: install unicode-data (deploy/deps.sh)", BIDI_TEST);
+    char line[8192];
+    long tested = 0, failed = 0;
+    uint32_t cps[512];
+    unsigned char levels[512], kept_lv[512];
+    size_t kept[512], order[512];
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (line[0] == '#' || line[0] == '\n') continue;
+        char *fld[5];
+        char *p = line;
+        int nf = 0;
+        for (; nf < 5 && p != NULL; nf++) {
+            fld[nf] = p;
+            p = strchr(p, ';');
+            if (p != NULL) *p++ = 0;
+        }
+        ck_assert_int_eq(nf, 5);
+        size_t n = parse_cps(fld[0], cps, 512);
+        int dir = (int)strtol(fld[1], NULL, 10); /* 0 LTR, 1 RTL, 2 auto */
+        int want_par = (int)strtol(fld[2], NULL, 10);
+        int par = layout_bidi_levels(cps, n, dir == 2 ? 0 : dir == 0 ? 1 : 2, levels);
+        int ok = par == want_par;
+        /* expected levels ('x' = removed by X9) */
+        size_t nk = 0;
+        char *q = fld[3];
+        for (size_t i = 0; i < n && ok; i++) {
+            while (*q == ' ') q++;
+            if (*q == 'x') {
+                q++;
+                continue;
+            }
+            char *end;
+            long lv = strtol(q, &end, 10);
+            ok = end != q && lv == levels[i];
+            q = end;
+            kept_lv[nk] = levels[i];
+            kept[nk++] = i;
+        }
+        if (ok) {
+            layout_bidi_reorder(kept_lv, nk, order);
+            q = fld[4];
+            for (size_t k = 0; k < nk && ok; k++) {
+                char *end;
+                long idx = strtol(q, &end, 10);
+                ok = end != q && (size_t)idx == kept[order[k]];
+                q = end;
+            }
+        }
+        tested++;
+        if (!ok && failed++ < 5)
+            fprintf(stderr, "bidi: failed: %s;%s;%s (got paragraph level %d)\n", fld[0], fld[1],
+                    fld[2], par);
+    }
+    fclose(f);
+    ck_assert_int_gt(tested, 90000);
+    ck_assert_msg(failed == 0, "%ld of %ld BidiCharacterTest lines fail", failed, tested);
 }
 END_TEST
 
-START_TEST(missing_glyphs_not_dropped)
+static int hy_or_is(uint32_t cp) { return cp == 0x2C || cp == 0x2D || cp == 0x2E; }
+
+/* Each line of LineBreakTest.txt: "× 0023 × 0020 ÷ 0023 ÷": the marks
+ * between code points must be layout_uax14()'s answers. ICU tailors rule
+ * LB25 (numbers) with the regular expression UAX #14 gives for it, which
+ * keeps a hyphen or a comma/full stop with what follows in a few cases
+ * ("-#", ",0", "a.2 ", " .35"): a difference is accepted only right before
+ * or within two code points after U+002C, U+002D or U+002E, and those lines
+ * are counted. */
+START_TEST(linebreak_conformance)
 {
-    render_font_t *f = dejavu(12);
-    layout_font_t lf = render_font_layout(f);
+    FILE *f = fopen(LINEBREAK_TEST, "r");
+    ck_assert_msg(f != NULL, "%s missing: install unicode-data (deploy/deps.sh)", LINEBREAK_TEST);
+    layout_t lo = {0};
+    char line[4096], err[256];
+    long tested = 0, failed = 0, tailored = 0;
+    uint32_t cps[256];
+    unsigned char want[256], got[256];
+    while (fgets(line, sizeof line, f) != NULL) {
+        char *hash = strchr(line, '#');
+        if (hash != NULL) *hash = 0;
+        size_t n = 0;
+        char *p = line;
+        memset(want, 0, sizeof want);
+        /* tokens: "\xc3\x97" (no break) or "\xc3\xb7" (break), then hex */
+        while (*p && n < 256) {
+            while (*p == ' ' || *p == '\t') p++;
+            if (strncmp(p, "\xc3\x97", 2) == 0 || strncmp(p, "\xc3\xb7", 2) == 0) {
+                if (n > 0 && n < 256) want[n] = p[1] == '\xb7';
+                p += 2;
+                continue;
+            }
+            char *end;
+            unsigned long v = strtoul(p, &end, 16);
+            if (end == p) break;
+            cps[n++] = (uint32_t)v;
+            p = end;
+        }
+        if (n < 2) continue;
+        ck_assert_msg(layout_uax14(&lo, cps, n, got, err, sizeof err) == 0, "%s", err);
+        int ok = 1, lb25 = 1;
+        for (size_t i = 1; i < n; i++) {
+            if (got[i] == want[i]) continue;
+            ok = 0;
+            lb25 = lb25 &&
+                   (hy_or_is(cps[i]) || hy_or_is(cps[i - 1]) || (i >= 2 && hy_or_is(cps[i - 2])));
+        }
+        tested++;
+        if (ok) continue;
+        if (lb25) {
+            tailored++;
+            continue;
+        }
+        if (failed++ < 5) {
+            fprintf(stderr, "linebreak: failed:");
+            for (size_t i = 0; i < n; i++)
+                fprintf(stderr, " %04X%s", cps[i], i + 1 < n ? (got[i + 1] ? " /" : "") : "");
+            fprintf(stderr, "\n");
+        }
+    }
+    fclose(f);
+    layout_free(&lo);
+    ck_assert_int_gt(tested, 7000);
+    ck_assert_msg(failed == 0, "%ld of %ld LineBreakTest lines fail", failed, tested);
+    ck_assert_msg(tailored <= 30, "%ld lines differ after a hyphen, comma or full stop", tailored);
+}
+END_TEST
+
+/* Break opportunities the issue named: Thai between words (a dictionary),
+ * CJK between ideographs but never before closing punctuation. */
+START_TEST(dictionary_and_cjk_breaks)
+{
     layout_t lo = {0};
     char err[256];
-    /* U+10FFFD (private use) is in no font: DejaVu's .notdef box, with an
-     * advance and ink; a CJK ideograph comes from a fallback face */
-    const char *text = "\xf4\x8f\xbf\xbd\xe4\xb8\xad";
-    ck_assert_int_eq(layout_compute(&lo, &lf, text, strlen(text), 300, 4, err, sizeof err), 0);
-    ck_assert_uint_eq(lo.nglyphs, 2);
-    ck_assert_int_eq(lo.glyphs[0].face, 0);
-    ck_assert_uint_eq(lo.glyphs[0].index, 0);
-    ck_assert_int_gt(lo.glyphs[0].advance, 0);
-    const render_glyph_t *g = render_font_glyph(f, 0, 0, err, sizeof err);
-    ck_assert_ptr_nonnull(g);
-    ck_assert_int_gt(g->rows * g->width, 0);
-    ck_assert_int_gt(lo.glyphs[1].face, 0);
-    ck_assert_uint_gt(lo.glyphs[1].index, 0);
-    ck_assert_int_gt(lo.glyphs[1].advance, 0);
+    unsigned char allow[64];
+    /* "ระบบสร้าง" = ระบบ + สร้าง: one break, before ส (index 4) */
+    const uint32_t thai[] = {0x0E23, 0x0E30, 0x0E1A, 0x0E1A, 0x0E2A,
+                             0x0E23, 0x0E49, 0x0E32, 0x0E07};
+    ck_assert_int_eq(layout_uax14(&lo, thai, 9, allow, err, sizeof err), 0);
+    for (size_t i = 1; i < 9; i++)
+        ck_assert_msg(allow[i] == (i == 4), "Thai: break before %zu is %d", i, allow[i]);
+    /* "中文。测试）好": no break before 。 (2) or ） (5) */
+    const uint32_t cjk[] = {0x4E2D, 0x6587, 0x3002, 0x6D4B, 0x8BD5, 0xFF09, 0x597D};
+    ck_assert_int_eq(layout_uax14(&lo, cjk, 7, allow, err, sizeof err), 0);
+    ck_assert_int_eq(allow[1], 1);
+    ck_assert_int_eq(allow[2], 0);
+    ck_assert_int_eq(allow[3], 1);
+    ck_assert_int_eq(allow[5], 0);
+    ck_assert_int_eq(allow[6], 1);
     layout_free(&lo);
-    render_font_close(f);
 }
 END_TEST
 
-Suite *layout_suite(void)
+Suite *render_layout_suite(void)
 {
-    Suite *s = suite_create("layout");
+    Suite *s = suite_create("render_layout");
     TCase *tc = tcase_create("fake");
     tcase_add_test(tc, fake_golden);
     tcase_add_test(tc, fake_whitespace_only);
@@ -618,8 +740,12 @@ Suite *layout_suite(void)
     tcase_add_test(tc, real_cyrillic_200);
     tcase_add_test(tc, real_greedy_widths);
     tcase_add_test(tc, real_no_clipping);
-    tcase_add_test(tc, font_resolution);
-    tcase_add_test(tc, missing_glyphs_not_dropped);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("conformance");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, bidi_conformance);
+    tcase_add_test(tc, linebreak_conformance);
+    tcase_add_test(tc, dictionary_and_cjk_breaks);
     suite_add_tcase(s, tc);
     return s;
 }

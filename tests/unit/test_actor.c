@@ -91,9 +91,9 @@ START_TEST(stop_flag_reaches_polling_actor)
 }
 END_TEST
 
-Suite *regress_actor_suite(void)
+Suite *actor_suite(void)
 {
-    Suite *s = suite_create("regress_actor");
+    Suite *s = suite_create("actor");
     TCase *tc = tcase_create("threads");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, pipeline_of_actors_loses_nothing);

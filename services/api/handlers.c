@@ -1,0 +1,362 @@
+/* handlers.c - uploads, the list, the event stream, /health, /metrics, the
+ * embedded files and /docs (see handlers.h). */
+#include "handlers.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "assets.h"
+#include "images.h"
+#include "log.h"
+#include "metrics.h"
+#include "params.h"
+#include "rqueue.h"
+#include "sse.h"
+#include "timeutil.h"
+#include "uuid.h"
+#include "wire.h"
+
+#define SSE_BLOCK (16 * 1024) /* a read of an event stream hands over at most this */
+
+/* ---- POST /api/images ---- */
+
+static long long declared_length(const api_call_t *c)
+{
+    const char *s = api_req_header(c, "Content-Length");
+    if (s == NULL || *s == '\0') return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < 0) return -1;
+    return v;
+}
+
+void api_handle_upload(api_call_t *c)
+{
+    const config_t *cfg = c->env->cfg;
+    api_part_t parts[API_MULTIPART_MAX_PARTS];
+    api_upload_t v;
+    if (api_upload_check(api_req_header(c, "Content-Type"), declared_length(c), c->req->binary_body,
+                         c->req->binary_body_length, cfg->max_upload_bytes, parts, &v) != 0) {
+        api_reply_problem(c, v.status, v.status == 422 ? API_PROBLEM_VALIDATION : NULL, v.title,
+                          v.detail, v.errors, v.nerrors, NULL);
+        return;
+    }
+
+    char err[256];
+    rqueue_t *rq = api_backend_redis(api_call_conn(c), err, sizeof err);
+    if (rq == NULL) {
+        log_warn("upload refused: redis: %s", err);
+        api_reply_unavailable(c, API_PROBLEM_UNAVAILABLE, "the queue (Redis) is unreachable", "2");
+        return;
+    }
+    /* A dead connection is only noticed by the command that fails on it and
+     * rqueue reconnects on the next call: idempotent reads get one retry, so a
+     * restarted Redis costs no error (this LLEN also vets the connection the
+     * enqueue will use, which must not be retried blindly). */
+    long long waiting = rqueue_waiting(rq, RQ_QUEUE_RENDER);
+    if (waiting < 0) waiting = rqueue_waiting(rq, RQ_QUEUE_RENDER);
+    if (waiting < 0) {
+        log_warn("redis: LLEN q:render failed: %s", rqueue_error(rq));
+        api_reply_unavailable(c, API_PROBLEM_UNAVAILABLE, "the queue (Redis) is unreachable", "2");
+        return;
+    }
+    if (waiting >= cfg->queue_max_depth) {
+        api_reply_unavailable(c, API_PROBLEM_QUEUE_FULL,
+                              "the render queue is full (QUEUE_MAX_DEPTH); retry later", "1");
+        return;
+    }
+
+    wire_msg_t m;
+    memset(&m, 0, sizeof m);
+    uint64_t now = time_now_ms();
+    if (uuid_v7_make(now, m.id) != 0) {
+        api_reply_internal(c, "uuid_v7_make failed: no randomness");
+        return;
+    }
+    snprintf(c->id, sizeof c->id, "%s", m.id);
+    time_format_rfc3339_ms(now, m.received_at, sizeof m.received_at);
+    /* At most 200 code points of at most 4 bytes: validated, so it fits. */
+    memcpy(m.description, v.description, v.description_len);
+    m.description[v.description_len] = '\0';
+    m.jpeg = v.image;
+    m.jpeg_len = v.image_len;
+    unsigned char *payload = NULL;
+    size_t plen = 0;
+    if (wire_encode(&m, &payload, &plen, err, sizeof err) != 0) {
+        api_reply_internal(c, "%s", err);
+        return;
+    }
+    int rc = rqueue_enqueue(rq, RQ_QUEUE_RENDER, m.id, payload, plen);
+    free(payload);
+    if (rc != 0) {
+        log_error("id=%s enqueue failed: %s", m.id, rqueue_error(rq));
+        api_reply_unavailable(c, API_PROBLEM_UNAVAILABLE, "the queue (Redis) is unreachable", "2");
+        return;
+    }
+    api_metrics_upload_accepted();
+    char location[64];
+    snprintf(location, sizeof location, "/api/images/%s", m.id);
+    api_set_header(c, "Location", location);
+    api_reply_json(c, 202,
+                   json_pack("{s:s, s:s, s:s, s:s%}", "id", m.id, "status", "queued", "received_at",
+                             m.received_at, "description", m.description, v.description_len));
+}
+
+/* ---- GET /api/images ---- */
+
+void api_handle_list(api_call_t *c)
+{
+    char err[160], before[UUID_STR_LEN] = "";
+    int limit;
+    if (api_parse_limit(api_req_query(c, "limit"), &limit, err, sizeof err) != 0) {
+        api_reply_field_error(c, "limit", err);
+        return;
+    }
+    const char *b = api_req_query(c, "before");
+    if (b != NULL && api_parse_id(b, before, err, sizeof err) != 0) {
+        api_reply_field_error(c, "before", err);
+        return;
+    }
+    char lim[16];
+    snprintf(lim, sizeof lim, "%d", limit + 1); /* one more tells whether a next page exists */
+    const char *params[2] = {before, lim};
+    char dberr[512];
+    PGresult *r = before[0] != '\0' ? api_backend_query(api_call_conn(c), API_SQL_LIST_BEFORE, 2,
+                                                        params, dberr, sizeof dberr)
+                                    : api_backend_query(api_call_conn(c), API_SQL_LIST, 1,
+                                                        params + 1, dberr, sizeof dberr);
+    if (r == NULL) {
+        log_warn("list: %s", dberr);
+        api_reply_unavailable(c, API_PROBLEM_UNAVAILABLE, "the database is unreachable", "2");
+        return;
+    }
+    int rows = PQntuples(r);
+    int n = rows > limit ? limit : rows;
+    json_t *items = json_array();
+    for (int i = 0; i < n && items != NULL; i++) {
+        char url[64];
+        snprintf(url, sizeof url, "/api/images/%s", PQgetvalue(r, i, 0));
+        json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:s}", "id", PQgetvalue(r, i, 0),
+                                               "received_at", PQgetvalue(r, i, 1), "description",
+                                               PQgetvalue(r, i, 2), "url", url));
+    }
+    json_t *next = json_null();
+    if (rows > limit) {
+        char url[128], link[160];
+        snprintf(url, sizeof url, "/api/images?limit=%d&before=%s", limit, PQgetvalue(r, n - 1, 0));
+        snprintf(link, sizeof link, "<%s>; rel=\"next\"", url);
+        api_set_header(c, "Link", link);
+        json_decref(next);
+        next = json_string(url);
+    }
+    PQclear(r);
+    api_reply_json(c, 200, json_pack("{s:o, s:o}", "items", items, "next", next));
+}
+
+/* ---- GET /api/events ---- */
+
+typedef struct event_stream {
+    api_sse_t *hub;
+    api_sse_client_t *client;
+} event_stream_t;
+
+/* Runs on the connection's thread and may block there (up to the
+ * heartbeat): libmicrohttpd gives each connection a thread of its own. */
+static ssize_t event_stream_read(void *cls, uint64_t offset, char *buf, size_t max)
+{
+    (void)offset;
+    event_stream_t *es = cls;
+    ssize_t n = api_sse_read(es->hub, es->client, buf, max);
+    return n > 0 ? n : U_STREAM_END;
+}
+
+static void event_stream_free(void *cls)
+{
+    event_stream_t *es = cls;
+    api_sse_detach(es->hub, es->client);
+    free(es);
+}
+
+void api_handle_events(api_call_t *c)
+{
+    api_sse_t *hub = api_events_hub(c->env->ev);
+    api_sse_refusal_t why;
+    event_stream_t *es = malloc(sizeof *es);
+    api_sse_client_t *client = es != NULL ? api_sse_attach(hub, &why) : NULL;
+    if (client == NULL) {
+        free(es);
+        if (es == NULL || why == API_SSE_NOMEM)
+            api_reply_internal(c, "cannot open an event stream (out of memory)");
+        else
+            api_reply_unavailable(c, NULL,
+                                  why == API_SSE_FULL
+                                      ? "too many event streams are open (EVENTS_MAX_CLIENTS)"
+                                      : "the service is stopping",
+                                  "5");
+        return;
+    }
+    es->hub = hub;
+    es->client = client;
+    if (ulfius_set_stream_response(c->resp, 200, event_stream_read, event_stream_free,
+                                   U_STREAM_SIZE_UNKNOWN, SSE_BLOCK, es) != U_OK) {
+        event_stream_free(es);
+        api_reply_internal(c, "cannot set up an event stream (out of memory)");
+        return;
+    }
+    api_set_header(c, "Content-Type", "text/event-stream; charset=utf-8");
+    api_set_header(c, "Cache-Control", "no-cache");
+    api_set_header(c, "X-Accel-Buffering", "no"); /* nginx: pass events on at once */
+}
+
+/* ---- /health, /metrics ---- */
+
+static json_t *queue_json(const rq_stats_t *s, int ok)
+{
+    if (!ok) return json_pack("{s:n, s:n, s:n}", "waiting", "in_flight", "dead");
+    return json_pack("{s:I, s:I, s:I}", "waiting", (json_int_t)s->waiting, "in_flight",
+                     (json_int_t)s->in_flight, "dead", (json_int_t)s->dead);
+}
+
+/* Reads both queues' stats. 0, or -1 when Redis did not answer (logged). */
+static int read_stats(api_call_t *c, rq_stats_t *render, rq_stats_t *persist)
+{
+    const config_t *cfg = c->env->cfg;
+    char err[256];
+    rqueue_t *rq = api_backend_redis(api_call_conn(c), err, sizeof err);
+    long lease_ms = (long)cfg->lease_seconds * 1000;
+    if (rq == NULL) {
+        log_warn("redis: stats unavailable: %s", err);
+        return -1;
+    }
+    if (rqueue_stats(rq, RQ_QUEUE_RENDER, lease_ms, render) != 0 &&
+        rqueue_stats(rq, RQ_QUEUE_RENDER, lease_ms, render) != 0) { /* one retry */
+        log_warn("redis: stats failed: %s", rqueue_error(rq));
+        return -1;
+    }
+    if (rqueue_stats(rq, RQ_QUEUE_PERSIST, lease_ms, persist) != 0) {
+        log_warn("redis: stats failed: %s", rqueue_error(rq));
+        return -1;
+    }
+    return 0;
+}
+
+void api_handle_health(api_call_t *c)
+{
+    rq_stats_t render = {0}, persist = {0};
+    int redis_ok = read_stats(c, &render, &persist) == 0;
+    char err[512];
+    PGresult *r = api_backend_query(api_call_conn(c), API_SQL_PING, 0, NULL, err, sizeof err);
+    int pg_ok = r != NULL;
+    if (r != NULL)
+        PQclear(r);
+    else
+        log_warn("health: %s", err);
+    int ok = redis_ok && pg_ok;
+    json_t *workers = redis_ok ? json_pack("{s:I, s:I}", "render", (json_int_t)render.consumers,
+                                           "persist", (json_int_t)persist.consumers)
+                               : json_pack("{s:n, s:n}", "render", "persist");
+    api_reply_json(c, ok ? 200 : 503,
+                   json_pack("{s:s, s:s, s:s, s:{s:o, s:o}, s:o}", "status",
+                             ok ? "ok" : "unavailable", "redis", redis_ok ? "ok" : "down",
+                             "postgres", pg_ok ? "ok" : "down", "queues", "render",
+                             queue_json(&render, redis_ok), "persist",
+                             queue_json(&persist, redis_ok), "workers", workers));
+}
+
+void api_handle_metrics(api_call_t *c)
+{
+    api_events_t *ev = c->env->ev;
+    rq_stats_t render = {0}, persist = {0};
+    int redis_ok = read_stats(c, &render, &persist) == 0;
+    api_queue_gauges_t g = {.render = redis_ok ? &render : NULL,
+                            .persist = redis_ok ? &persist : NULL,
+                            .waiters = api_events_waiters(ev),
+                            .events_subscribed = api_events_connected(ev)};
+    api_images_usage(c->env->images, &g.cached_images, &g.cached_bytes);
+    api_sse_stats(api_events_hub(ev), &g.event_streams, &g.event_streams_cut);
+    g.events_dropped = api_events_dropped(ev);
+    char *text = api_metrics_render(&g);
+    if (text == NULL) {
+        api_reply_internal(c, "cannot render metrics (out of memory)");
+        return;
+    }
+    api_reply_bytes(c, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
+    free(text);
+}
+
+/* ---- embedded files, /docs ---- */
+
+static ssize_t asset_stream_read(void *cls, uint64_t offset, char *buf, size_t max)
+{
+    const api_asset_t *a = cls;
+    if (offset >= a->len) return U_STREAM_END;
+    size_t n = a->len - (size_t)offset < max ? a->len - (size_t)offset : max;
+    memcpy(buf, a->data + offset, n);
+    return (ssize_t)n;
+}
+
+/* Answers an embedded file: 200, or 304 when If-None-Match names its ETag.
+ * A large file is streamed from the binary's memory rather than copied into
+ * a response buffer per request. */
+static void serve_asset(api_call_t *c, const api_asset_t *a)
+{
+    api_set_cache_headers(c, a->etag, API_CACHE_REVALIDATE);
+    if (api_etag_matches(api_req_header(c, "If-None-Match"), a->etag)) {
+        api_reply_not_modified(c, (long long)a->len);
+        return;
+    }
+    if (a->len <= API_STREAM_BLOCK) {
+        api_reply_bytes(c, 200, api_asset_content_type(a->name), (const char *)a->data, a->len);
+        return;
+    }
+    if (ulfius_set_stream_response(c->resp, 200, asset_stream_read, NULL, a->len, API_STREAM_BLOCK,
+                                   (void *)a) != U_OK) {
+        api_reply_internal(c, "cannot set up a response (out of memory)");
+        return;
+    }
+    api_set_header(c, "Content-Type", api_asset_content_type(a->name));
+}
+
+static void serve_named_asset(api_call_t *c, const char *name)
+{
+    const api_asset_t *a = api_asset_find(name);
+    if (a == NULL) {
+        api_reply_not_found(c);
+        return;
+    }
+    serve_asset(c, a);
+}
+
+void api_handle_openapi(api_call_t *c) { serve_named_asset(c, "openapi.json"); }
+
+/* services/api/web/index.html */
+void api_handle_page(api_call_t *c) { serve_named_asset(c, "index.html"); }
+
+/* The page's own files (services/api/web/). */
+void api_handle_asset(api_call_t *c)
+{
+    /* index.html and openapi.json have their own routes; a name with a '/'
+     * cannot come from one URL segment. */
+    if (strcmp(c->match.param, "index.html") == 0 || strcmp(c->match.param, "openapi.json") == 0) {
+        api_reply_not_found(c);
+        return;
+    }
+    serve_named_asset(c, c->match.param);
+}
+
+/* The vendored swagger-ui-dist files. */
+void api_handle_swagger_asset(api_call_t *c)
+{
+    char name[64];
+    snprintf(name, sizeof name, "swagger-ui/%s", c->match.param);
+    serve_named_asset(c, name);
+}
+
+void api_handle_docs(api_call_t *c)
+{
+    api_set_header(c, "Cache-Control", API_CACHE_REVALIDATE);
+    api_reply_bytes(c, 200, "text/html; charset=utf-8", c->env->docs_html, c->env->docs_len);
+}
