@@ -36,7 +36,6 @@ UNIT_SRC    := $(wildcard tests/unit/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
-SHARED_OBJ  := $(call obj,$(SHARED_SRC))
 SHARED_LIB  := $(BUILD)/libimgcap-shared.a
 API_OBJ     := $(call obj,$(API_SRC))
 RENDER_OBJ  := $(call obj,$(RENDER_SRC))
@@ -57,6 +56,13 @@ API_OBJ     += $(call obj,$(API_ASSET_C) $(BUILD)/gen/assets_index.c)
 .SECONDARY: $(API_ASSET_C)
 # The C identifier of the embedded file $$f (a shell fragment).
 ASSET_SYM    = asset_$$(printf %s "$$f" | tr -c 'A-Za-z0-9' _)
+
+# rqueue's Lua scripts (shared/lua/), embedded by the same rule and archived
+# with shared/, so only the binaries that use rqueue link them. rqueue.c names
+# each one asset_shared_lua_<name>_lua.
+RQ_LUA_C    := $(patsubst %,$(BUILD)/gen/asset/%.c,$(wildcard shared/lua/*.lua))
+SHARED_OBJ  := $(call obj,$(SHARED_SRC) $(RQ_LUA_C))
+.SECONDARY: $(RQ_LUA_C)
 
 BINS := $(BUILD)/imgcap-api $(BUILD)/imgcap-render $(BUILD)/imgcap-persist
 

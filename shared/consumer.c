@@ -170,7 +170,8 @@ static int match_base(const char *name, void *arg) { return consumer_ident_has_b
 
 int consumer_check(const config_t *cfg, const char *queue, char *err, size_t errlen)
 {
-    rqueue_t *rq = rqueue_open(cfg->redis_url, cfg->redis_prefix, NULL, 2000, err, errlen);
+    rqueue_t *rq = rqueue_open(cfg->redis_url, cfg->redis_prefix, NULL, 2000,
+                               &actor_shutdown_requested, err, errlen);
     if (rq == NULL) return -1;
     char hostname[HOST_NAME_MAX + 1], base[CONSUMER_BASE_MAX];
     get_hostname(hostname, sizeof hostname);
@@ -202,7 +203,7 @@ static rqueue_t *open_queue(const consumer_t *c, stop_flag_t *stop)
     char err[512];
     for (int attempt = 0;; attempt++) {
         rqueue_t *rq = rqueue_open(c->opts.cfg->redis_url, c->opts.cfg->redis_prefix, c->name,
-                                   0, err, sizeof err);
+                                   0, stop, err, sizeof err);
         if (rq != NULL) return rq;
         if ((stop != NULL && atomic_load(stop)) || atomic_load(&actor_shutdown_requested))
             return NULL;
@@ -350,10 +351,10 @@ static void apply_outcomes(consumer_t *c, rqueue_t **rqp, job_t **jobs, int n)
             rq_op_t *op = &ops[idx[j]];
             op->result = todo[j].result;
             job_t *job = jobs[idx[j]];
-            if (op->result == 1) {
+            if (op->result == 0) {
                 log_debug("id=%s %s done in %.1f ms", job->id, outcome_name(job->outcome),
                           (double)(time_mono_ns() - job->taken_mono_ns) / 1e6);
-            } else if (op->result == 0) {
+            } else if (op->result == RQ_NOT_OURS) {
                 /* We were presumed dead and our in-flight ids were given to another
                  * consumer: that one owns the id now, so ours must not count. */
                 log_warn("id=%s %s skipped: no longer ours (lease expired and reaped)", job->id,
@@ -501,10 +502,10 @@ void consumer_stop(consumer_t *c)
     actor_join(&c->lease);
     char err[512];
     rqueue_t *rq = rqueue_open(c->opts.cfg->redis_url, c->opts.cfg->redis_prefix, c->name,
-                               1000, err, sizeof err);
+                               1000, &actor_shutdown_requested, err, sizeof err);
     if (rq == NULL || rqueue_release_all(rq, c->opts.queue) < 0)
         log_warn("could not return in-flight ids (%s); the reaper will after the lease",
-                 rq ? rqueue_error(rq) : err);
+                 rq != NULL ? rqueue_error(rq) : err);
     rqueue_close(rq);
     mailbox_free(c->jobs);
     log_info("consumer %s stopped", c->name);

@@ -8,18 +8,22 @@
  *   P consumers:Q             ZSET consumer -> last heartbeat (ms, Redis clock)
  *   P attempts:Q              HASH id -> deliveries
  *   P status:<id>             HASH stage, updated_at, error (TTL 7 days)
- *   P events                  pub/sub channel, {"id","status","at"} (at: unix ms)
+ *   P events                  pub/sub channel, {"id","status","at"} (at: unix ms);
+ *                             rqevents.h subscribes to it
  *
  * One rqueue_t per actor: it owns a hiredis context, which must not be shared
  * between threads. A lost connection is re-established on the next call (with
  * the error logged); functions return -1 with the reason in rqueue_error().
  * Which server a connection reaches (REDIS_URL's, or the primary Sentinel
  * names), its command timeout and the WAIT for replicas are set process-wide
- * by rqueue_configure() (rqha.h). */
+ * by rqueue_configure() (rqha.h). The Lua scripts are the files of shared/lua/. */
 #ifndef IMGCAP_RQUEUE_H
 #define IMGCAP_RQUEUE_H
 
 #include <stddef.h>
+
+#include "rqueue_url.h"
+#include "timeutil.h"
 #include "uuid.h"
 
 #define RQ_QUEUE_RENDER "render"
@@ -34,7 +38,7 @@ typedef struct rq_msg {
     char id[UUID_STR_LEN];
     const unsigned char *payload; /* owned by the rqueue, valid until its next call */
     size_t len;
-    long attempts;                /* deliveries including this one */
+    long attempts; /* deliveries including this one */
 } rq_msg_t;
 
 typedef struct rq_stats {
@@ -42,78 +46,76 @@ typedef struct rq_stats {
 } rq_stats_t;
 
 typedef struct rq_status {
-    char stage[16];      /* queued, rendering, rendered, stored, failed; "" = unknown */
+    char stage[16]; /* queued, rendering, rendered, stored, failed; "" = unknown */
     char error[512];
     long long updated_at; /* unix ms */
 } rq_status_t;
 
-/* Connects to url (redis://[:password@]host[:port][/db], or unix:///path.sock).
- * consumer names this connection's processing lists (may be NULL for a producer).
- * Waits for Redis for at most connect_timeout_ms (0 = one try). The caller owns
- * the result and frees it with rqueue_close(). NULL with err filled on failure. */
+/* Connects to url (REDIS_URL: rqueue_url.h). consumer names this connection's
+ * processing lists (may be NULL for a producer). Waits for Redis for at most
+ * connect_timeout_ms (0 = one try), and no longer once *stop is nonzero (stop
+ * may be NULL). The caller owns the result and frees it with rqueue_close().
+ * NULL with err filled on failure. */
 rqueue_t *rqueue_open(const char *url, const char *prefix, const char *consumer,
-                      int connect_timeout_ms, char *err, size_t errlen);
+                      int connect_timeout_ms, stop_flag_t *stop, char *err, size_t errlen);
 void rqueue_close(rqueue_t *rq);
 const char *rqueue_error(const rqueue_t *rq);
 
 /* Producer: stores payload, pushes id on queue, sets status "queued" in one
  * MULTI/EXEC, then publishes the event, all pipelined in one round trip.
  * Returns 0 only after EXEC succeeded. */
-int rqueue_enqueue(rqueue_t *rq, const char *queue, const char *id,
-                   const void *payload, size_t len);
+int rqueue_enqueue(rqueue_t *rq, const char *queue, const char *id, const void *payload,
+                   size_t len);
 
 /* LLEN of the work list, or -1. */
 long long rqueue_waiting(rqueue_t *rq, const char *queue);
 
-/* Consumer: waits up to timeout_ms for an id (BLMOVE into this consumer's
- * processing list), counts the delivery and loads the payload. An id past
- * max_attempts deliveries, or whose payload is gone, is dead-lettered here and
- * not returned. Sets status `stage` ("rendering"). Returns 1 with *out filled,
- * 0 on timeout, -1 on error. */
-int rqueue_take(rqueue_t *rq, const char *queue, int timeout_ms, int max_attempts,
-                const char *stage, rq_msg_t *out);
-
-/* Takes up to max ids in one round trip (a Lua loop of LMOVE plus the same
- * bookkeeping as rqueue_take), then loads their payloads with one pipelined
- * batch of GETs. Waits up to timeout_ms (BLMOVE) only when the work list is
- * empty. out must have room for max messages; their payloads are owned by the
- * rqueue and valid until its next call. Returns the number taken (0 on
- * timeout) or -1 on error. */
-int rqueue_take_many(rqueue_t *rq, const char *queue, int max, int timeout_ms,
-                     int max_attempts, const char *stage, rq_msg_t *out);
+/* Consumer: takes up to max ids into this consumer's processing list in one
+ * round trip (take_many.lua: LMOVE, then each delivery counted and its status
+ * set to `stage`), then loads their payloads with one pipelined batch of GETs.
+ * An id past max_attempts deliveries, or whose payload is gone, is
+ * dead-lettered or dropped there and not returned. Waits up to timeout_ms
+ * (BLMOVE, then take_one.lua) only when the work list is empty. out must have
+ * room for max messages; their payloads are owned by the rqueue and valid
+ * until its next call. Returns the number taken (0 when none came within
+ * timeout_ms) or -1 on error. */
+int rqueue_take_many(rqueue_t *rq, const char *queue, int max, int timeout_ms, int max_attempts,
+                     const char *stage, rq_msg_t *out);
 
 /* One outcome for rqueue_apply(). */
 typedef enum { RQ_OP_FORWARD, RQ_OP_ACK, RQ_OP_DEAD } rq_op_kind_t;
+
+/* The outcome of an op that is not a failure, besides 0 (applied). */
+enum {
+    /* The id is not in this consumer's processing list (any more): the reaper
+     * or a release gave it to another consumer, or this op already took
+     * effect. Nothing was changed. */
+    RQ_NOT_OURS = 1,
+};
 
 typedef struct rq_op {
     rq_op_kind_t kind;
     const char *id;
     const void *payload; /* RQ_OP_FORWARD: the next queue's payload */
     size_t len;
-    const char *text;    /* stage (FORWARD, ACK) or reason (DEAD) */
-    int result;          /* out: 1 done, 0 no longer ours (reaped), -1 error */
+    const char *text; /* stage (FORWARD, ACK) or reason (DEAD) */
+    int result;       /* out: 0 applied, RQ_NOT_OURS, or -1 error (retry it) */
 } rq_op_t;
 
 /* Applies n outcomes of ids this consumer holds on `queue` in one pipelined
- * round trip (so one AOF fsync covers them all). Each op has the semantics of
- * rqueue_forward / rqueue_ack, or dead-letters the id (processing -> q:Q:dead,
- * status "failed" with `text` as the reason). Returns 0 when every op has a
- * result >= 0, else -1 with rqueue_error() set: retry the ops whose result
- * is -1 (a retried op that already took effect answers 0, never twice). */
-int rqueue_apply(rqueue_t *rq, const char *queue, const char *next_queue, rq_op_t *ops,
-                 int n);
-
-/* Atomic handoff (Lua): if id is still in this consumer's processing list of
- * `from`, removes it, stores payload as msg:<to>:<id>, pushes id on `to`,
- * deletes msg:<from>:<id> and sets status `stage`. Returns 1 if handed off,
- * 0 if this consumer no longer owned the id (it was reaped), -1 on error. */
-int rqueue_forward(rqueue_t *rq, const char *from, const char *id, const char *to,
-                   const void *payload, size_t len, const char *stage);
-
-/* Ack (Lua): if id is in this consumer's processing list, removes it, deletes
- * its payload and attempts count, sets status `stage`. Returns 1, 0 if not
- * owned any more, -1 on error. */
-int rqueue_ack(rqueue_t *rq, const char *queue, const char *id, const char *stage);
+ * round trip (so one AOF fsync covers them all). Each takes effect only if the
+ * id is still in this consumer's processing list of `queue`:
+ *   RQ_OP_FORWARD hands it to next_queue (forward.lua: payload stored as
+ *     msg:<next_queue>:<id>, id pushed on next_queue, msg:<queue>:<id>
+ *     deleted, status `text`), atomically;
+ *   RQ_OP_ACK removes it with its payload and delivery count, status `text`
+ *     (ack.lua);
+ *   RQ_OP_DEAD moves it to q:Q:dead, status "failed" with `text` as the
+ *     reason, payload kept (dead.lua).
+ * Returns 0 when no op has result -1, else -1 with rqueue_error() set: retry
+ * the ops whose result is -1 (a retried op that already took effect answers
+ * RQ_NOT_OURS, never applies twice). */
+int rqueue_apply(rqueue_t *rq, const char *queue, const char *next_queue, rq_op_t *ops, int n);
 
 /* status:<id> of an id: stage, error, updated_at. */
 int rqueue_get_status(rqueue_t *rq, const char *id, rq_status_t *out);
@@ -145,23 +147,5 @@ int rqueue_stats(rqueue_t *rq, const char *queue, long lease_ms, rq_stats_t *out
  * (0 when the walk ended), or -1 on error. */
 int rqueue_consumers(rqueue_t *rq, const char *queue, long lease_ms,
                      int (*each)(const char *name, void *arg), void *arg);
-
-/* Parsed REDIS_URL (pure, for tests). */
-typedef struct rq_url {
-    char host[256];
-    int port;          /* 6379 by default */
-    char path[512];    /* unix socket path, "" for TCP */
-    char password[256];
-    int db;
-} rq_url_t;
-int rqueue_parse_url(const char *url, rq_url_t *out, char *err, size_t errlen);
-
-/* Subscriber side of the events channel: a separate connection (a subscribed
- * connection can do nothing else). rqueue_subscribe() switches rq to subscriber
- * mode; rqueue_next_event() waits up to timeout_ms for one event and copies its
- * JSON into buf. Returns 1 with an event, 0 on timeout, -1 on error (then open a
- * new rqueue and subscribe again). */
-int rqueue_subscribe(rqueue_t *rq);
-int rqueue_next_event(rqueue_t *rq, int timeout_ms, char *buf, size_t buflen);
 
 #endif

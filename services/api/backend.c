@@ -120,7 +120,7 @@ rqueue_t *api_backend_redis(api_conn_t *c, char *err, size_t errlen)
         snprintf(err, errlen, "Redis is unreachable (retrying shortly)");
         return NULL;
     }
-    c->rq = rqueue_open(P.cfg->redis_url, P.cfg->redis_prefix, NULL, 0, err, errlen);
+    c->rq = rqueue_open(P.cfg->redis_url, P.cfg->redis_prefix, NULL, 0, NULL, err, errlen);
     if (c->rq == NULL) c->rq_retry_at = time_mono_ms() + BACKEND_RETRY_MS;
     return c->rq;
 }

@@ -12,7 +12,7 @@
 #include "feed.h"
 #include "log.h"
 #include "metrics.h"
-#include "rqueue.h"
+#include "rqevents.h"
 #include "timeutil.h"
 #include "uuid.h"
 
@@ -75,17 +75,12 @@ static void handle_event(api_events_t *ev, const char *text)
 static void events_run(actor_t *self)
 {
     api_events_t *ev = self->ctx;
-    rqueue_t *rq = NULL;
+    rqevents_t *rq = NULL;
     int attempt = 0, was_subscribed = 0;
     char buf[2048], err[256];
     while (!actor_should_stop(self)) {
         if (rq == NULL) {
-            rq = rqueue_open(ev->cfg->redis_url, ev->cfg->redis_prefix, NULL, 0, err, sizeof err);
-            if (rq != NULL && rqueue_subscribe(rq) != 0) {
-                snprintf(err, sizeof err, "%s", rqueue_error(rq));
-                rqueue_close(rq);
-                rq = NULL;
-            }
+            rq = rqevents_open(ev->cfg->redis_url, ev->cfg->redis_prefix, err, sizeof err);
             if (rq == NULL) {
                 int delay = time_backoff_ms(attempt++, 200, 5000);
                 log_warn("events: cannot subscribe (%s), retrying in %d ms", err, delay);
@@ -108,18 +103,18 @@ static void events_run(actor_t *self)
             wake_locked(ev, NULL);
             pthread_mutex_unlock(&ev->mu);
         }
-        int n = rqueue_next_event(rq, 500, buf, sizeof buf);
-        if (n > 0) {
+        int n = rqevents_next(rq, 500, buf, sizeof buf);
+        if (n == 0) {
             handle_event(ev, buf);
         } else if (n < 0) {
-            log_warn("events: subscription lost: %s", rqueue_error(rq));
+            log_warn("events: subscription lost: %s", rqevents_error(rq));
             atomic_store(&ev->connected, 0);
-            rqueue_close(rq);
+            rqevents_close(rq);
             rq = NULL;
         }
     }
     atomic_store(&ev->connected, 0);
-    rqueue_close(rq);
+    rqevents_close(rq);
 }
 
 api_events_t *api_events_start(const config_t *cfg, int max_waiters)

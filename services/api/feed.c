@@ -99,7 +99,7 @@ static void look_up_failure(api_conn_t *conn, item_t *it)
     rqueue_t *rq = api_backend_redis(conn, err, sizeof err);
     if (rq == NULL || rqueue_get_status(rq, it->id, &st) != 0) {
         log_warn("id=%s events: cannot read the failure reason: %s", it->id,
-                 rq ? rqueue_error(rq) : err);
+                 rq != NULL ? rqueue_error(rq) : err);
         return;
     }
     /* A reason cut inside a UTF-8 sequence makes json_pack refuse it. */

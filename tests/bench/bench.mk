@@ -19,15 +19,15 @@ $(BENCH)/loadgen: tests/bench/loadgen.c tests/bench/benchutil.h
 	$(CC) $(CFLAGS) $(shell pkg-config --cflags libcurl) $< \
 	  $(shell pkg-config --libs libcurl) -o $@
 
-# Not built by `make bench`: queueops links the shared objects `make` built, so
-# it follows shared/rqueue.c. Build it with
+# Not built by `make bench`: queueops links the shared archive `make` built
+# (shared/ and the Lua scripts it embeds), so it follows shared/rqueue.c.
+# Build it with
 #   make && make -f tests/bench/bench.mk queueops
-QUEUEOPS_OBJ := $(addprefix $(BUILD)/obj/shared/,rqueue.o rqha.o sentinel.o uuid.o log.o timeutil.o \
-                  actor.o mailbox.o)
+SHARED_LIB := $(BUILD)/libimgcap-shared.a
 
-$(BENCH)/queueops: tests/bench/queueops.c tests/bench/benchutil.h $(QUEUEOPS_OBJ)
+$(BENCH)/queueops: tests/bench/queueops.c tests/bench/benchutil.h $(SHARED_LIB)
 	@mkdir -p $(BENCH)
-	$(CC) $(CFLAGS) -Ishared $(shell pkg-config --cflags hiredis) $< $(QUEUEOPS_OBJ) \
+	$(CC) $(CFLAGS) -Ishared $(shell pkg-config --cflags hiredis) $< $(SHARED_LIB) \
 	  $(shell pkg-config --libs hiredis) -lpthread -o $@
 
 queueops: $(BENCH)/queueops

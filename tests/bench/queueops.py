@@ -1,6 +1,8 @@
-"""Runs queueops.c against a private redis-server started with the project's
+"""Runs queueops.c (shared/rqueue.c's calls, one message per call and in
+batches) against a private redis-server started with the project's
 deploy/redis.conf (appendfsync always) in a temp dir, and prints its JSON line
-with a small table. Not part of `make bench`:
+with a small table (enqueue is one per call in both columns, as in the api).
+Not part of `make bench`:
 
     make && make -f tests/bench/bench.mk queueops
     python3 tests/bench/queueops.py [n [k [rounds]]]
@@ -35,15 +37,16 @@ def main():
         redis.wait(20)
         shutil.rmtree(tmp, ignore_errors=True)
     res = bench.last_json(out)
-    print("Redis round trips of one image, one connection, appendfsync always "
-          "(us per message, best of %d rounds, batches of %d)" % (res["rounds"], res["k"]))
-    total = {"current": 0.0, "batched": 0.0}
+    print("Redis round trips of one image through shared/rqueue.c, one connection, "
+          "appendfsync always (us per message, best of %d rounds)" % res["rounds"])
+    cols = ("batch_1", "batch_k")
+    print("  %-14s %10s %10s" % ("", "1 per call", "%d per call" % res["k"]))
+    total = dict.fromkeys(cols, 0.0)
     for step, v in res["us_per_message"].items():
-        print("  %-14s current %8.1f   batched %8.1f" % (step, v["current"], v["batched"]))
-        for k in total:
-            total[k] += v[k]
-    print("  %-14s current %8.1f   batched %8.1f" % ("total", total["current"],
-                                                     total["batched"]))
+        print("  %-14s %10.1f %10.1f" % (step, v["batch_1"], v["batch_k"]))
+        for c in cols:
+            total[c] += v[c]
+    print("  %-14s %10.1f %10.1f" % ("total", total["batch_1"], total["batch_k"]))
     print(json.dumps(res, separators=(",", ":")))
 
 

@@ -35,17 +35,23 @@ FUZZ_LIBS    := $(shell pkg-config --libs $(PKGS)) -lpthread -lm
 LIB_SRC := $(wildcard shared/*.c) \
            $(filter-out %/main.c,$(wildcard services/api/*.c services/render/*.c \
                                             services/persist/*.c))
-LIB_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(LIB_SRC))
+# rqueue's Lua scripts (shared/lua/), embedded by the top-level Makefile's rule.
+LUA_C   := $(patsubst %,$(FUZZ_BUILD)/gen/asset/%.c,$(wildcard shared/lua/*.lua))
+LIB_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(LIB_SRC) $(LUA_C))
 LIB     := $(FUZZ_BUILD)/libimgcap.a
 BINS    := $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))
 
 .PHONY: build run
+.SECONDARY: $(LUA_C)
 
 build: $(BINS)
 
 $(FUZZ_BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(LUA_C): $(FUZZ_BUILD)/gen/asset/%.c: %
+	$(MAKE) -f Makefile BUILD=$(FUZZ_BUILD) $@
 
 $(LIB): $(LIB_OBJ)
 	rm -f $@
