@@ -16,17 +16,16 @@ typedef void (*actor_fn)(actor_t *self);
 struct actor {
     char name[32];
     pthread_t thread;
-    mailbox_t *inbox;     /* owned by the actor; NULL if it has none */
+    mailbox_t *inbox; /* owned by the actor; NULL if it has none */
     actor_fn fn;
-    void *ctx;            /* the service's state, not owned */
-    stop_flag_t stop;     /* set by actor_stop() */
+    void *ctx;        /* the service's state, not owned */
+    stop_flag_t stop; /* set by actor_stop() */
     int started;
 };
 
 /* Creates the actor's inbox (capacity 0 = no inbox) and starts its thread, which
  * names itself `name` in log lines. Returns 0, or -1 (logged). */
-int actor_start(actor_t *a, const char *name, size_t inbox_capacity, actor_fn fn,
-                void *ctx);
+int actor_start(actor_t *a, const char *name, size_t inbox_capacity, actor_fn fn, void *ctx);
 
 /* Asks the actor to stop: sets the flag; the inbox is left open so that work
  * already queued can drain. */

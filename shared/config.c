@@ -63,8 +63,14 @@ typedef struct {
     long long min, max;
 } var_t;
 
-#define STR(n, f) {n, V_STR, offsetof(config_t, f), sizeof(((config_t *)0)->f), 0, 0}
-#define NUM(n, k, f, lo, hi) {n, k, offsetof(config_t, f), 0, lo, hi}
+#define STR(n, f)                                                         \
+    {                                                                     \
+        n, V_STR, offsetof(config_t, f), sizeof(((config_t *)0)->f), 0, 0 \
+    }
+#define NUM(n, k, f, lo, hi)                   \
+    {                                          \
+        n, k, offsetof(config_t, f), 0, lo, hi \
+    }
 
 static const var_t config_vars[] = {
     STR("REDIS_URL", redis_url),
@@ -160,8 +166,8 @@ static int apply_var(config_t *cfg, const var_t *v, const char *value, char *err
     case V_BOOL:
         if (!strcmp(value, "1") || !strcasecmp(value, "true") || !strcasecmp(value, "yes"))
             *(int *)base = 1;
-        else if (!strcmp(value, "0") || !strcasecmp(value, "false") ||
-                 !strcasecmp(value, "no") || !*value)
+        else if (!strcmp(value, "0") || !strcasecmp(value, "false") || !strcasecmp(value, "no") ||
+                 !*value)
             *(int *)base = 0;
         else {
             snprintf(err, errlen, "%s: '%s' is not a boolean (0/1)", v->name, value);
@@ -172,13 +178,15 @@ static int apply_var(config_t *cfg, const var_t *v, const char *value, char *err
     case V_LL:
     case V_WORKERS:
         if (parse_ll(value, &n) < 0 || n < v->min || n > v->max) {
-            snprintf(err, errlen, "%s: '%s' is not a whole number in %lld..%lld", v->name,
-                     value, v->min, v->max);
+            snprintf(err, errlen, "%s: '%s' is not a whole number in %lld..%lld", v->name, value,
+                     v->min, v->max);
             return -1;
         }
         if (v->kind == V_WORKERS && n == 0) n = actor_cpu_count();
-        if (v->kind == V_LL) *(long long *)base = n;
-        else *(int *)base = (int)n;
+        if (v->kind == V_LL)
+            *(long long *)base = n;
+        else
+            *(int *)base = (int)n;
         return 0;
     }
     return -1;
@@ -229,8 +237,7 @@ void config_env_free(config_env_t *env)
     free(env);
 }
 
-static int env_add(config_env_t *env, const char *name, size_t nlen, const char *value,
-                   size_t vlen)
+static int env_add(config_env_t *env, const char *name, size_t nlen, const char *value, size_t vlen)
 {
     if (env->count == env->cap) {
         size_t cap = env->cap ? env->cap * 2 : 32;

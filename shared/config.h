@@ -10,43 +10,43 @@
 #include <stddef.h>
 
 typedef struct config {
-    char redis_url[512];      /* REDIS_URL  redis://host:port/db or unix:///path */
-    char redis_prefix[64];    /* REDIS_PREFIX, default "imgcap:" */
+    char redis_url[512];         /* REDIS_URL  redis://host:port/db or unix:///path */
+    char redis_prefix[64];       /* REDIS_PREFIX, default "imgcap:" */
     char redis_sentinels[1024];  /* REDIS_SENTINELS host:port,... ("" = REDIS_URL's host) */
     char redis_master_name[128]; /* REDIS_MASTER_NAME, the primary's name in Sentinel */
     int redis_wait_replicas;     /* REDIS_WAIT_REPLICAS, WAIT for this many replicas (0 = no) */
     int redis_wait_timeout_ms;   /* REDIS_WAIT_TIMEOUT_MS, bound on that WAIT */
     int redis_timeout_ms;        /* REDIS_TIMEOUT_MS, bound on one Redis command */
-    char database_url[1024];  /* DATABASE_URL, a libpq conninfo or URI */
-    char storage_dir[1024];   /* STORAGE_DIR */
-    char font_name[256];      /* FONT_NAME, resolved with fontconfig */
-    char font_path[1024];     /* FONT_PATH, overrides FONT_NAME when set */
-    char fonts_dir[1024];     /* FONTS_DIR, the project's fonts/ (always searched) */
-    int font_size;            /* FONT_SIZE px, 4..256 */
-    int text_padding;         /* TEXT_PADDING px, 0..256 */
-    int band_mode;            /* BAND_MODE extend|overlay -> render's band_mode_t */
-    int jpeg_quality;         /* JPEG_QUALITY 1..100 */
-    char api_host[256];       /* API_HOST */
-    int api_port;             /* API_PORT */
-    long long max_upload_bytes; /* MAX_UPLOAD_BYTES */
-    long long max_pixels;     /* MAX_PIXELS */
-    long queue_max_depth;     /* QUEUE_MAX_DEPTH, applies to q:render and q:persist */
-    int max_attempts;         /* MAX_ATTEMPTS */
-    int lease_seconds;        /* LEASE_SECONDS */
-    int api_workers;          /* API_WORKERS, 0 in the file = CPU count */
-    int render_workers;       /* RENDER_WORKERS */
-    int persist_workers;      /* PERSIST_WORKERS */
-    char log_dir[1024];       /* LOG_DIR */
-    int log_level;            /* LOG_LEVEL debug|info|warn|error -> log_level_t */
-    int log_stderr;           /* LOG_STDERR 0|1: log lines copied to stderr too */
-    int shutdown_seconds;     /* SHUTDOWN_SECONDS */
-    char swagger_ui_url[512]; /* SWAGGER_UI_URL, base URL of swagger-ui-dist assets;
-                                 empty = the copy embedded in the api */
-    char api_token[256];      /* API_TOKEN, empty = uploads open */
-    int api_token_reads;      /* API_TOKEN_READS 0|1 */
-    char consumer_name[128];  /* CONSUMER_NAME: base of consumer names, empty = hostname */
-    char sql_dir[1024];       /* SQL_DIR, the numbered schema scripts (deploy/sql) */
-    int events_max_clients;   /* EVENTS_MAX_CLIENTS, open GET /api/events streams */
+    char database_url[1024];     /* DATABASE_URL, a libpq conninfo or URI */
+    char storage_dir[1024];      /* STORAGE_DIR */
+    char font_name[256];         /* FONT_NAME, resolved with fontconfig */
+    char font_path[1024];        /* FONT_PATH, overrides FONT_NAME when set */
+    char fonts_dir[1024];        /* FONTS_DIR, the project's fonts/ (always searched) */
+    int font_size;               /* FONT_SIZE px, 4..256 */
+    int text_padding;            /* TEXT_PADDING px, 0..256 */
+    int band_mode;               /* BAND_MODE extend|overlay -> render's band_mode_t */
+    int jpeg_quality;            /* JPEG_QUALITY 1..100 */
+    char api_host[256];          /* API_HOST */
+    int api_port;                /* API_PORT */
+    long long max_upload_bytes;  /* MAX_UPLOAD_BYTES */
+    long long max_pixels;        /* MAX_PIXELS */
+    long queue_max_depth;        /* QUEUE_MAX_DEPTH, applies to q:render and q:persist */
+    int max_attempts;            /* MAX_ATTEMPTS */
+    int lease_seconds;           /* LEASE_SECONDS */
+    int api_workers;             /* API_WORKERS, 0 in the file = CPU count */
+    int render_workers;          /* RENDER_WORKERS */
+    int persist_workers;         /* PERSIST_WORKERS */
+    char log_dir[1024];          /* LOG_DIR */
+    int log_level;               /* LOG_LEVEL debug|info|warn|error -> log_level_t */
+    int log_stderr;              /* LOG_STDERR 0|1: log lines copied to stderr too */
+    int shutdown_seconds;        /* SHUTDOWN_SECONDS */
+    char swagger_ui_url[512];    /* SWAGGER_UI_URL, base URL of swagger-ui-dist assets;
+                                    empty = the copy embedded in the api */
+    char api_token[256];         /* API_TOKEN, empty = uploads open */
+    int api_token_reads;         /* API_TOKEN_READS 0|1 */
+    char consumer_name[128];     /* CONSUMER_NAME: base of consumer names, empty = hostname */
+    char sql_dir[1024];          /* SQL_DIR, the numbered schema scripts (deploy/sql) */
+    int events_max_clients;      /* EVENTS_MAX_CLIENTS, open GET /api/events streams */
 } config_t;
 
 /* Returns the value of `name` or NULL when unset. */
@@ -57,8 +57,7 @@ void config_defaults(config_t *cfg);
 
 /* Applies every variable `lookup` knows on top of cfg. Returns 0, or -1 with
  * err set (naming the variable and what was wrong with its value). */
-int config_parse(config_t *cfg, config_lookup_fn lookup, void *ctx, char *err,
-                 size_t errlen);
+int config_parse(config_t *cfg, config_lookup_fn lookup, void *ctx, char *err, size_t errlen);
 
 /* A parsed .env file: KEY=VALUE lines, '#' comments, optional "export ",
  * single or double quotes around the value. */

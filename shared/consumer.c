@@ -18,9 +18,9 @@
 #include "timeutil.h"
 
 #define TAKE_TIMEOUT_MS 1000
-#define TAKE_BATCH_MAX 32     /* ids taken per round trip, at most */
+#define TAKE_BATCH_MAX 32 /* ids taken per round trip, at most */
 #define OUTCOME_CAPACITY 256
-#define OUTCOME_BATCH_MAX 64  /* outcomes applied per round trip, at most */
+#define OUTCOME_BATCH_MAX 64 /* outcomes applied per round trip, at most */
 
 _Static_assert(CONSUMER_NAME_MAX <= RQ_CONSUMER_MAX, "a consumer name must fit an rqueue");
 
@@ -29,7 +29,7 @@ struct consumer {
     consumer_ident_t ident;
     char hostname[HOST_NAME_MAX + 1];
     char name[CONSUMER_NAME_MAX];
-    mailbox_t *jobs;      /* intake -> workers */
+    mailbox_t *jobs; /* intake -> workers */
     actor_t intake, outcome, lease;
     stop_flag_t intake_stop;
     stop_flag_t lease_stop;
@@ -92,8 +92,7 @@ static uint32_t pidns_tag(void)
     char *end;
     errno = 0;
     unsigned long long ino = strtoull(link + 5, &end, 10);
-    if (errno || end == link + 5 || strcmp(end, "]") != 0 || ino == 0 || ino > UINT32_MAX)
-        return 0;
+    if (errno || end == link + 5 || strcmp(end, "]") != 0 || ino == 0 || ino > UINT32_MAX) return 0;
     return (uint32_t)ino;
 }
 
@@ -202,8 +201,8 @@ static rqueue_t *open_queue(const consumer_t *c, stop_flag_t *stop)
 {
     char err[512];
     for (int attempt = 0;; attempt++) {
-        rqueue_t *rq = rqueue_open(c->opts.cfg->redis_url, c->opts.cfg->redis_prefix, c->name,
-                                   0, stop, err, sizeof err);
+        rqueue_t *rq = rqueue_open(c->opts.cfg->redis_url, c->opts.cfg->redis_prefix, c->name, 0,
+                                   stop, err, sizeof err);
         if (rq != NULL) return rq;
         if ((stop != NULL && atomic_load(stop)) || atomic_load(&actor_shutdown_requested))
             return NULL;
@@ -287,8 +286,8 @@ static void intake_main(actor_t *self)
                 continue;
             }
             if (job->attempts > 1)
-                log_info("id=%s redelivered (delivery %ld of at most %d)", job->id,
-                         job->attempts, c->opts.cfg->max_attempts);
+                log_info("id=%s redelivered (delivery %ld of at most %d)", job->id, job->attempts,
+                         c->opts.cfg->max_attempts);
             mailbox_rc_t pushed;
             while ((pushed = mailbox_push(c->jobs, job, 200)) == MAILBOX_TIMEOUT &&
                    !atomic_load(&c->intake_stop))
@@ -367,7 +366,8 @@ static void apply_outcomes(consumer_t *c, rqueue_t **rqp, job_t **jobs, int n)
         uint64_t give_up_at_ms = atomic_load(&c->give_up_at_ms);
         if (give_up_at_ms != 0 && time_mono_ms() > give_up_at_ms) {
             log_error("%d outcomes not recorded before the shutdown deadline; those ids stay "
-                      "in flight and are redelivered", pending);
+                      "in flight and are redelivered",
+                      pending);
             return;
         }
         redis_backoff(*rqp, attempt, "recording outcomes", NULL);
@@ -412,8 +412,8 @@ static void lease_main(actor_t *self)
             if (rqueue_reap(rq, c->opts.queue, lease_ms, &moved) < 0)
                 log_warn("reaper failed: %s", rqueue_error(rq));
             else if (moved > 0)
-                log_warn("reaper returned %ld in-flight ids of silent consumers to queue %s",
-                         moved, c->opts.queue);
+                log_warn("reaper returned %ld in-flight ids of silent consumers to queue %s", moved,
+                         c->opts.queue);
             /* Reap often enough that a dead consumer's work waits at most
              * about 1.3 leases. */
             next_reap = now + (uint64_t)(lease_ms / 3 > 1000 ? lease_ms / 3 : 1000);
@@ -501,8 +501,8 @@ void consumer_stop(consumer_t *c)
     atomic_store(&c->lease_stop, 1);
     actor_join(&c->lease);
     char err[512];
-    rqueue_t *rq = rqueue_open(c->opts.cfg->redis_url, c->opts.cfg->redis_prefix, c->name,
-                               1000, &actor_shutdown_requested, err, sizeof err);
+    rqueue_t *rq = rqueue_open(c->opts.cfg->redis_url, c->opts.cfg->redis_prefix, c->name, 1000,
+                               &actor_shutdown_requested, err, sizeof err);
     if (rq == NULL || rqueue_release_all(rq, c->opts.queue) < 0)
         log_warn("could not return in-flight ids (%s); the reaper will after the lease",
                  rq != NULL ? rqueue_error(rq) : err);

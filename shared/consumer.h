@@ -28,14 +28,14 @@ typedef enum {
 
 typedef struct job {
     char id[UUID_STR_LEN];
-    unsigned char *payload;   /* owned by the job (the wire-format message) */
+    unsigned char *payload; /* owned by the job (the wire-format message) */
     size_t len;
-    long attempts;            /* deliveries including this one */
-    uint64_t taken_mono_ns;   /* when intake took it, for stage latency */
-    job_outcome_t outcome;    /* set by the worker before consumer_finish() */
-    unsigned char *out;       /* JOB_FORWARD: next payload, owned by the job */
+    long attempts;          /* deliveries including this one */
+    uint64_t taken_mono_ns; /* when intake took it, for stage latency */
+    job_outcome_t outcome;  /* set by the worker before consumer_finish() */
+    unsigned char *out;     /* JOB_FORWARD: next payload, owned by the job */
     size_t out_len;
-    char reason[512];         /* JOB_DEAD: why, logged and stored in status */
+    char reason[512]; /* JOB_DEAD: why, logged and stored in status */
 } job_t;
 
 /* Frees the job, its payload and out. NULL is fine. */
@@ -43,12 +43,12 @@ void job_free(job_t *job);
 
 typedef struct consumer_opts {
     const config_t *cfg;
-    const char *queue;        /* RQ_QUEUE_RENDER or RQ_QUEUE_PERSIST */
-    const char *next_queue;   /* queue JOB_FORWARD hands to; NULL if none */
-    const char *taken_stage;  /* status when taken: "rendering", "persisting" */
-    const char *next_stage;   /* status after JOB_FORWARD: "rendered" */
-    const char *done_stage;   /* status after JOB_ACK: "stored" */
-    size_t jobs_capacity;     /* bound of the jobs mailbox (>= 1) */
+    const char *queue;       /* RQ_QUEUE_RENDER or RQ_QUEUE_PERSIST */
+    const char *next_queue;  /* queue JOB_FORWARD hands to; NULL if none */
+    const char *taken_stage; /* status when taken: "rendering", "persisting" */
+    const char *next_stage;  /* status after JOB_FORWARD: "rendered" */
+    const char *done_stage;  /* status after JOB_ACK: "stored" */
+    size_t jobs_capacity;    /* bound of the jobs mailbox (>= 1) */
 } consumer_opts_t;
 
 typedef struct consumer consumer_t;

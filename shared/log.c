@@ -124,8 +124,8 @@ void log_write(log_level_t level, const char *fmt, ...)
     char ts[32];
     time_format_rfc3339_ms(time_now_ms(), ts, sizeof ts);
     int pid = atomic_load(&log_pid);
-    int h = snprintf(line, sizeof line, "%s %s %s[%d] %s: ", ts, level_names[level],
-                     log_service, pid ? pid : (int)getpid(), log_thread_name);
+    int h = snprintf(line, sizeof line, "%s %s %s[%d] %s: ", ts, level_names[level], log_service,
+                     pid ? pid : (int)getpid(), log_thread_name);
     size_t len = (size_t)h;
     len += log_escape(line + len, sizeof line - len - 1, msg, msglen);
     line[len++] = '\n';

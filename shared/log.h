@@ -31,8 +31,7 @@ void log_set_stderr_copy(int on);
 /* Names the calling thread in log lines ("main", "worker-2"); copied. */
 void log_set_thread_name(const char *name);
 
-void log_write(log_level_t level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void log_write(log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_debug(...) log_write(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...) log_write(LOG_INFO, __VA_ARGS__)

@@ -50,19 +50,19 @@ void mailbox_free(mailbox_t *mb)
 }
 
 /* Waits on cond until pred holds, or sets timed_out. */
-#define WAIT_UNTIL(mb, cond, pred, timeout_ms)                                              \
-    do {                                                                                \
-        struct timespec dl_;                                                            \
-        if ((timeout_ms) >= 0) time_deadline(CLOCK_MONOTONIC, (timeout_ms), &dl_);                      \
-        while (!(pred)) {                                                               \
-            if ((timeout_ms) < 0) {                                                     \
-                pthread_cond_wait(&(cond), &(mb)->lock);                                \
-            } else if (pthread_cond_timedwait(&(cond), &(mb)->lock, &dl_) == ETIMEDOUT &&  \
-                       !(pred)) {                                                       \
-                timed_out = 1;                                                          \
-                break;                                                                  \
-            }                                                                           \
-        }                                                                               \
+#define WAIT_UNTIL(mb, cond, pred, timeout_ms)                                            \
+    do {                                                                                  \
+        struct timespec dl_;                                                              \
+        if ((timeout_ms) >= 0) time_deadline(CLOCK_MONOTONIC, (timeout_ms), &dl_);        \
+        while (!(pred)) {                                                                 \
+            if ((timeout_ms) < 0) {                                                       \
+                pthread_cond_wait(&(cond), &(mb)->lock);                                  \
+            } else if (pthread_cond_timedwait(&(cond), &(mb)->lock, &dl_) == ETIMEDOUT && \
+                       !(pred)) {                                                         \
+                timed_out = 1;                                                            \
+                break;                                                                    \
+            }                                                                             \
+        }                                                                                 \
     } while (0)
 
 mailbox_rc_t mailbox_push(mailbox_t *mb, void *item, int timeout_ms)

@@ -27,8 +27,7 @@
 static void pgconn_trim(char *s)
 {
     size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' '))
-        s[--n] = '\0';
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ')) s[--n] = '\0';
 }
 
 static void pgconn_copy_error(PGconn *conn, char *out, size_t outlen)
@@ -56,14 +55,18 @@ static PGconn *pgconn_try(const char *conninfo)
      *   over would wait on them until the server's keepalive gives up (hours).
      *   imgcap's transactions never wait on their client, so 10 s idle inside
      *   one means the client is gone. */
-    const char *keys[] = {"connect_timeout",   "keepalives_idle",
-                          "keepalives_interval", "keepalives_count",
-                          "tcp_user_timeout",  "options",
-                          "fallback_application_name", "dbname",
-                          NULL};
-    const char *vals[] = {"5", "30", "10", "3", "10000",
+    const char *keys[] = {"connect_timeout",           "keepalives_idle",  "keepalives_interval",
+                          "keepalives_count",          "tcp_user_timeout", "options",
+                          "fallback_application_name", "dbname",           NULL};
+    const char *vals[] = {"5",
+                          "30",
+                          "10",
+                          "3",
+                          "10000",
                           "-c idle_in_transaction_session_timeout=10000",
-                          program_invocation_short_name, conninfo, NULL};
+                          program_invocation_short_name,
+                          conninfo,
+                          NULL};
     return PQconnectdbParams(keys, vals, 1);
 }
 
@@ -73,8 +76,7 @@ PGconn *pgconn_connect(const char *conninfo, int wait_ms, stop_flag_t *stop)
     for (int attempt = 0;; attempt++) {
         PGconn *conn = pgconn_try(conninfo);
         if (conn != NULL && PQstatus(conn) == CONNECTION_OK) {
-            if (attempt > 0)
-                log_info("postgres: connected after %d failed attempts", attempt);
+            if (attempt > 0) log_info("postgres: connected after %d failed attempts", attempt);
             return conn;
         }
         char err[512];
@@ -87,8 +89,8 @@ PGconn *pgconn_connect(const char *conninfo, int wait_ms, stop_flag_t *stop)
             log_error("postgres: connect attempt %d failed, giving up: %s", attempt + 1, err);
             return NULL;
         }
-        log_warn("postgres: connect attempt %d failed, retrying in %d ms: %s", attempt + 1,
-                 delay, err);
+        log_warn("postgres: connect attempt %d failed, retrying in %d ms: %s", attempt + 1, delay,
+                 err);
         time_sleep_ms(delay, stop);
         if (stop != NULL && atomic_load(stop)) {
             log_info("postgres: connect abandoned, stop requested");
@@ -104,8 +106,7 @@ int pgconn_ensure(PGconn *conn, int *was_reset)
         log_error("postgres: no connection object");
         return -1;
     }
-    if (PQstatus(conn) == CONNECTION_OK)
-        return 0;
+    if (PQstatus(conn) == CONNECTION_OK) return 0;
     PQreset(conn);
     if (PQstatus(conn) != CONNECTION_OK) {
         char err[512];
@@ -140,11 +141,9 @@ static int pgconn_exec(PGconn *conn, const char *sql, const char *what)
 static int pgconn_is_migration(const char *name)
 {
     size_t n = strlen(name);
-    if (n < 9 || strcmp(name + n - 4, ".sql") != 0)
-        return 0;
+    if (n < 9 || strcmp(name + n - 4, ".sql") != 0) return 0;
     for (int i = 0; i < 3; i++)
-        if (name[i] < '0' || name[i] > '9')
-            return 0;
+        if (name[i] < '0' || name[i] > '9') return 0;
     return name[3] == '_';
 }
 
@@ -166,8 +165,7 @@ static char *pgconn_read_file(const char *path)
     int bad = buf == NULL || ferror(f) || n > PGCONN_MAX_SQL_FILE;
     fclose(f);
     if (bad) {
-        log_error("postgres: migrate: cannot read %s (too large, unreadable or no memory)",
-                  path);
+        log_error("postgres: migrate: cannot read %s (too large, unreadable or no memory)", path);
         free(buf);
         return NULL;
     }
@@ -188,8 +186,7 @@ static int pgconn_list_migrations(const char *dir, char ***names)
     int n = 0, cap = 0, rc = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        if (!pgconn_is_migration(e->d_name))
-            continue;
+        if (!pgconn_is_migration(e->d_name)) continue;
         if (n == PGCONN_MAX_MIGRATIONS) {
             log_error("postgres: migrate: more than %d files in %s", n, dir);
             rc = -1;
@@ -212,14 +209,12 @@ static int pgconn_list_migrations(const char *dir, char ***names)
     }
     closedir(d);
     if (rc < 0) {
-        for (int i = 0; i < n; i++)
-            free(list[i]);
+        for (int i = 0; i < n; i++) free(list[i]);
         free(list);
         log_error("postgres: migrate: cannot list %s", dir);
         return -1;
     }
-    if (n > 0)
-        qsort(list, (size_t)n, sizeof *list, pgconn_cmp_names);
+    if (n > 0) qsort(list, (size_t)n, sizeof *list, pgconn_cmp_names);
     *names = list;
     return n;
 }
@@ -228,8 +223,8 @@ static int pgconn_list_migrations(const char *dir, char ***names)
 static int pgconn_is_applied(PGconn *conn, const char *version)
 {
     const char *params[1] = {version};
-    PGresult *res = PQexecParams(conn, "SELECT 1 FROM schema_migrations WHERE version = $1",
-                                 1, NULL, params, NULL, NULL, 0);
+    PGresult *res = PQexecParams(conn, "SELECT 1 FROM schema_migrations WHERE version = $1", 1,
+                                 NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         char err[512];
         snprintf(err, sizeof err, "%s", PQresultErrorMessage(res));
@@ -254,9 +249,8 @@ static int pgconn_apply(PGconn *conn, const char *dir, const char *file)
     const char *params[1] = {version};
     if (pgconn_exec(conn, "BEGIN", "BEGIN") == 0) {
         if (pgconn_exec(conn, sql, file) == 0) {
-            PGresult *res = PQexecParams(
-                conn, "INSERT INTO schema_migrations(version) VALUES ($1)", 1, NULL, params,
-                NULL, NULL, 0);
+            PGresult *res = PQexecParams(conn, "INSERT INTO schema_migrations(version) VALUES ($1)",
+                                         1, NULL, params, NULL, NULL, 0);
             int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
             if (!ok) {
                 char err[512];
@@ -265,15 +259,13 @@ static int pgconn_apply(PGconn *conn, const char *dir, const char *file)
                 log_error("postgres: migrate: cannot record %s: %s", version, err);
             }
             PQclear(res);
-            if (ok && pgconn_exec(conn, "COMMIT", "COMMIT") == 0)
-                rc = 0;
+            if (ok && pgconn_exec(conn, "COMMIT", "COMMIT") == 0) rc = 0;
         }
         if (rc < 0 && PQtransactionStatus(conn) != PQTRANS_IDLE)
             pgconn_exec(conn, "ROLLBACK", "ROLLBACK");
     }
     free(sql);
-    if (rc == 0)
-        log_info("postgres: migrate: applied %s", file);
+    if (rc == 0) log_info("postgres: migrate: applied %s", file);
     return rc;
 }
 
@@ -281,8 +273,7 @@ int pgconn_migrate(PGconn *conn, const char *sql_dir)
 {
     char **names = NULL;
     int n = pgconn_list_migrations(sql_dir, &names);
-    if (n < 0)
-        return -1;
+    if (n < 0) return -1;
     /* The lock is taken before the bookkeeping table exists: two concurrent
      * CREATE TABLE IF NOT EXISTS can still collide on the catalog. */
     int rc = pgconn_exec(conn, "SELECT pg_advisory_lock(" PGCONN_MIGRATE_LOCK_KEY ")",
@@ -312,8 +303,7 @@ int pgconn_migrate(PGconn *conn, const char *sql_dir)
             log_info("postgres: migrate: schema up to date (%d files, %d applied now)", n,
                      applied_now);
     }
-    for (int i = 0; i < n; i++)
-        free(names[i]);
+    for (int i = 0; i < n; i++) free(names[i]);
     free(names);
     return rc;
 }

@@ -10,8 +10,8 @@
  * sanitizers (TSan) and the compiler see the cross-thread handoff. */
 typedef _Atomic int stop_flag_t;
 
-uint64_t time_now_ms(void);   /* Unix time in milliseconds (CLOCK_REALTIME) */
-uint64_t time_mono_ms(void);  /* CLOCK_MONOTONIC milliseconds, for timeouts */
+uint64_t time_now_ms(void);  /* Unix time in milliseconds (CLOCK_REALTIME) */
+uint64_t time_mono_ms(void); /* CLOCK_MONOTONIC milliseconds, for timeouts */
 uint64_t time_mono_ns(void);
 
 /* "2026-11-28T12:34:56.789Z" for unix_ms; out needs 25 bytes. */

@@ -10,8 +10,7 @@
 
 #define MAGIC_LEN (sizeof WIRE_MAGIC - 1)
 
-int wire_encode(const wire_msg_t *m, unsigned char **out, size_t *outlen, char *err,
-                size_t errlen)
+int wire_encode(const wire_msg_t *m, unsigned char **out, size_t *outlen, char *err, size_t errlen)
 {
     size_t dlen = strlen(m->description);
     if (!uuid_is_valid(m->id)) {
@@ -59,8 +58,7 @@ int wire_encode(const wire_msg_t *m, unsigned char **out, size_t *outlen, char *
     return 0;
 }
 
-static int copy_string(json_t *h, const char *key, char *dst, size_t cap, char *err,
-                       size_t errlen)
+static int copy_string(json_t *h, const char *key, char *dst, size_t cap, char *err, size_t errlen)
 {
     json_t *v = json_object_get(h, key);
     if (!json_is_string(v)) {
@@ -81,8 +79,7 @@ static int copy_string(json_t *h, const char *key, char *dst, size_t cap, char *
     return 0;
 }
 
-int wire_decode(const unsigned char *buf, size_t len, wire_msg_t *m, char *err,
-                size_t errlen)
+int wire_decode(const unsigned char *buf, size_t len, wire_msg_t *m, char *err, size_t errlen)
 {
     memset(m, 0, sizeof *m);
     if (len < MAGIC_LEN || memcmp(buf, WIRE_MAGIC, MAGIC_LEN) != 0) {

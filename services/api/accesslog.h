@@ -30,9 +30,9 @@ typedef struct api_accesslog api_accesslog_t;
 
 /* Starts the access log of service (the name in its lines) writing to
  * dir/<service>.log (none when dir is NULL or "") and, when to_stderr or while
- * that file cannot be opened, to stderr (LOG_STDERR, as log_set_stderr_copy()). The caller closes it with api_accesslog_close(). NULL (logged) when
- * out of memory or the thread cannot start; an unopenable file is logged and
- * retried at each flush. */
+ * that file cannot be opened, to stderr (LOG_STDERR, as log_set_stderr_copy()). The caller closes
+ * it with api_accesslog_close(). NULL (logged) when out of memory or the thread cannot start; an
+ * unopenable file is logged and retried at each flush. */
 api_accesslog_t *api_accesslog_open(const char *service, const char *dir, int to_stderr);
 
 /* Appends the line of one answered request, with "http" as its thread:

@@ -15,8 +15,8 @@
 
 typedef struct persist_committer {
     persist_ctx_t *ctx;
-    PGconn *conn;      /* NULL until the first successful connect */
-    int prepared;      /* PERSIST_STMT exists on the current session */
+    PGconn *conn; /* NULL until the first successful connect */
+    int prepared; /* PERSIST_STMT exists on the current session */
 } persist_committer_t;
 
 /* Result of one commit attempt. */
@@ -28,16 +28,14 @@ static void persist_result_error(PGconn *conn, PGresult *res, char *err, size_t 
     if (msg == NULL || !*msg) msg = PQerrorMessage(conn);
     snprintf(err, errlen, "%s", msg);
     size_t n = strlen(err);
-    while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
-        err[--n] = '\0';
+    while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' ')) err[--n] = '\0';
 }
 
 static int persist_simple(PGconn *conn, const char *sql, char *err, size_t errlen)
 {
     PGresult *res = PQexec(conn, sql);
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok)
-        persist_result_error(conn, res, err, errlen);
+    if (!ok) persist_result_error(conn, res, err, errlen);
     PQclear(res);
     return ok ? 0 : -1;
 }
@@ -57,21 +55,18 @@ static int persist_connect(persist_committer_t *cm, char *err, size_t errlen)
         snprintf(err, errlen, "connection lost, reconnect failed");
         return -1;
     }
-    if (was_reset)
-        cm->prepared = 0;
+    if (was_reset) cm->prepared = 0;
     /* A previous attempt may have died mid-transaction on a live session. */
     if (PQtransactionStatus(cm->conn) != PQTRANS_IDLE &&
         persist_simple(cm->conn, "ROLLBACK", err, errlen) < 0)
         return -1;
     if (!cm->prepared) {
-        PGresult *res = PQprepare(cm->conn, PERSIST_STMT, PERSIST_INSERT_SQL,
-                                  PERSIST_ROW_NPARAMS, NULL);
+        PGresult *res = PQprepare(cm->conn, PERSIST_STMT, PERSIST_INSERT_SQL, PERSIST_ROW_NPARAMS,
+                                  NULL);
         int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-        if (!ok)
-            persist_result_error(cm->conn, res, err, errlen);
+        if (!ok) persist_result_error(cm->conn, res, err, errlen);
         PQclear(res);
-        if (!ok)
-            return -1;
+        if (!ok) return -1;
         cm->prepared = 1;
     }
     return 0;
@@ -85,15 +80,13 @@ static int persist_connect(persist_committer_t *cm, char *err, size_t errlen)
 static int persist_commit_once(persist_committer_t *cm, persist_item_t **batch, size_t n,
                                size_t *poison, char *err, size_t errlen)
 {
-    if (persist_connect(cm, err, errlen) < 0)
-        return PERSIST_COMMIT_RETRY;
-    if (persist_simple(cm->conn, "BEGIN", err, errlen) < 0)
-        return PERSIST_COMMIT_RETRY;
+    if (persist_connect(cm, err, errlen) < 0) return PERSIST_COMMIT_RETRY;
+    if (persist_simple(cm->conn, "BEGIN", err, errlen) < 0) return PERSIST_COMMIT_RETRY;
     for (size_t i = 0; i < n; i++) {
         const char *values[PERSIST_ROW_NPARAMS];
         persist_row_params(&batch[i]->row, values);
-        PGresult *res = PQexecPrepared(cm->conn, PERSIST_STMT, PERSIST_ROW_NPARAMS, values,
-                                       NULL, NULL, 0);
+        PGresult *res = PQexecPrepared(cm->conn, PERSIST_STMT, PERSIST_ROW_NPARAMS, values, NULL,
+                                       NULL, 0);
         if (PQresultStatus(res) == PGRES_COMMAND_OK) {
             PQclear(res);
             continue;
@@ -116,8 +109,7 @@ static int persist_commit_once(persist_committer_t *cm, persist_item_t **batch, 
     }
     /* A COMMIT whose answer is lost is retried: ON CONFLICT DO NOTHING makes
      * the second insert of a committed row a no-op. */
-    if (persist_simple(cm->conn, "COMMIT", err, errlen) < 0)
-        return PERSIST_COMMIT_RETRY;
+    if (persist_simple(cm->conn, "COMMIT", err, errlen) < 0) return PERSIST_COMMIT_RETRY;
     return PERSIST_COMMIT_OK;
 }
 
@@ -152,8 +144,7 @@ static void persist_commit_batch(persist_committer_t *cm, persist_item_t **batch
                      err);
             log_error("id=%s dead-lettered: %s", bad->job->id, bad->job->reason);
             char rmerr[256];
-            if (persist_store_remove(ctx->cfg->storage_dir, bad->row.path, rmerr,
-                                     sizeof rmerr) < 0)
+            if (persist_store_remove(ctx->cfg->storage_dir, bad->row.path, rmerr, sizeof rmerr) < 0)
                 log_warn("id=%s cannot remove its orphan file: %s", bad->job->id, rmerr);
             bad->job->outcome = JOB_DEAD;
             consumer_finish(ctx->consumer, bad->job);
@@ -162,8 +153,7 @@ static void persist_commit_batch(persist_committer_t *cm, persist_item_t **batch
             continue;
         }
         if (persist_past_deadline(ctx)) {
-            log_warn("postgres: shutdown deadline passed, %zu ids left for redelivery: %s", n,
-                     err);
+            log_warn("postgres: shutdown deadline passed, %zu ids left for redelivery: %s", n, err);
             for (size_t i = 0; i < n; i++) {
                 job_free(batch[i]->job);
                 free(batch[i]);
@@ -172,7 +162,8 @@ static void persist_commit_batch(persist_committer_t *cm, persist_item_t **batch
         }
         int delay = persist_retry_delay(attempt);
         log_error("postgres: commit of %zu rows (first id=%s) failed (attempt %d), retrying "
-                  "in %d ms: %s", n, batch[0]->job->id, attempt + 1, delay, err);
+                  "in %d ms: %s",
+                  n, batch[0]->job->id, attempt + 1, delay, err);
         persist_retry_sleep(ctx, delay);
         attempt++;
     }

@@ -46,8 +46,7 @@ static int persist_prepare_schema(const config_t *cfg)
     if (conn == NULL) return -1;
     int rc = pgconn_migrate(conn, cfg->sql_dir);
     PQfinish(conn);
-    if (rc < 0)
-        log_error("schema migration from %s failed", cfg->sql_dir);
+    if (rc < 0) log_error("schema migration from %s failed", cfg->sql_dir);
     return rc;
 }
 
@@ -80,14 +79,12 @@ static void *persist_sweeper(void *arg)
 
 /* Stops whatever started: workers drain the jobs mailbox, then the committer
  * drains its own, then the consumer returns what is left to the queue. */
-static void persist_shutdown(persist_ctx_t *ctx, actor_t *workers, int nworkers,
-                             actor_t *committer)
+static void persist_shutdown(persist_ctx_t *ctx, actor_t *workers, int nworkers, actor_t *committer)
 {
     uint64_t deadline = time_mono_ms() + (uint64_t)ctx->cfg->shutdown_seconds * 1000u;
     atomic_store_explicit(&ctx->deadline_mono_ms, deadline, memory_order_release);
     consumer_close_intake(ctx->consumer);
-    for (int i = 0; i < nworkers; i++)
-        actor_join(&workers[i]);
+    for (int i = 0; i < nworkers; i++) actor_join(&workers[i]);
     if (committer->started) {
         mailbox_close(committer->inbox);
         actor_join(committer);
@@ -159,13 +156,12 @@ int main(int argc, char **argv)
     int started = 0, failed = workers == NULL;
     ctx.committer = &committer;
     if (!failed)
-        failed = actor_start(&committer, "committer", PERSIST_BATCH_MAX * 2,
-                             persist_committer_run, &ctx) < 0;
+        failed = actor_start(&committer, "committer", PERSIST_BATCH_MAX * 2, persist_committer_run,
+                             &ctx) < 0;
     for (; !failed && started < nworkers; started++) {
         char name[32];
         snprintf(name, sizeof name, "worker-%d", started + 1);
-        if (actor_start(&workers[started], name, 0, persist_worker_run, &ctx) < 0)
-            failed = 1;
+        if (actor_start(&workers[started], name, 0, persist_worker_run, &ctx) < 0) failed = 1;
     }
     if (failed) {
         log_error("cannot start the persist actors");
@@ -174,18 +170,16 @@ int main(int argc, char **argv)
         log_close();
         return 1;
     }
-    log_info("persist started as consumer %s: %d workers, storage %s",
-             consumer_name(ctx.consumer), nworkers, cfg.storage_dir);
+    log_info("persist started as consumer %s: %d workers, storage %s", consumer_name(ctx.consumer),
+             nworkers, cfg.storage_dir);
     pthread_t sweeper;
     int sweeping = pthread_create(&sweeper, NULL, persist_sweeper, &cfg) == 0;
-    if (!sweeping)
-        log_warn("cannot start the temp-file sweeper: interrupted writes stay on disk");
+    if (!sweeping) log_warn("cannot start the temp-file sweeper: interrupted writes stay on disk");
 
     while (!atomic_load(&actor_shutdown_requested)) time_sleep_ms(200, &actor_shutdown_requested);
     log_info("shutdown requested, draining (at most %d s)", cfg.shutdown_seconds);
     persist_shutdown(&ctx, workers, nworkers, &committer);
-    if (sweeping)
-        pthread_join(sweeper, NULL);
+    if (sweeping) pthread_join(sweeper, NULL);
     free(workers);
     log_info("persist stopped");
     log_close();

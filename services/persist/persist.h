@@ -24,7 +24,7 @@
 typedef struct persist_ctx {
     const config_t *cfg;
     consumer_t *consumer;
-    actor_t *committer;          /* workers push persist_item_t * into its inbox */
+    actor_t *committer;                /* workers push persist_item_t * into its inbox */
     _Atomic uint64_t deadline_mono_ms; /* 0 while running; set once by main at shutdown */
 } persist_ctx_t;
 

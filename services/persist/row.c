@@ -21,8 +21,8 @@ static void persist_lower_id(const char *id, char out[UUID_STR_LEN])
     out[UUID_STR_LEN - 1] = '\0';
 }
 
-int persist_path_build(const char *id, const char *received_at, char *out, size_t outlen,
-                       char *err, size_t errlen)
+int persist_path_build(const char *id, const char *received_at, char *out, size_t outlen, char *err,
+                       size_t errlen)
 {
     /* The id becomes a file name: only a canonical UUID may, so no value of it
      * can climb out of STORAGE_DIR. */

@@ -19,8 +19,8 @@ extern const char PERSIST_INSERT_SQL[];
 /* One images row as text parameters. Plain values, no pointers: a row can be
  * copied and outlives the payload it was built from. */
 typedef struct persist_row {
-    char id[UUID_STR_LEN];    /* lowercase */
-    char received_at[32];     /* normalized RFC 3339 UTC with milliseconds */
+    char id[UUID_STR_LEN]; /* lowercase */
+    char received_at[32];  /* normalized RFC 3339 UTC with milliseconds */
     char description[WIRE_MAX_DESCRIPTION_BYTES + 1];
     char path[PERSIST_PATH_MAX]; /* relative to STORAGE_DIR */
     char width[16], height[16];  /* "" = unknown -> NULL */
@@ -30,8 +30,8 @@ typedef struct persist_row {
 /* Writes the STORAGE_DIR-relative path of image `id` received at `received_at`
  * (RFC 3339): "YYYY/MM/DD/<id>.jpg", the date in UTC, the id lowercased.
  * Returns 0, or -1 with err set (invalid id or timestamp, out too small). */
-int persist_path_build(const char *id, const char *received_at, char *out, size_t outlen,
-                       char *err, size_t errlen);
+int persist_path_build(const char *id, const char *received_at, char *out, size_t outlen, char *err,
+                       size_t errlen);
 
 /* Fills row from a decoded message. Returns 0, or -1 with err set when the
  * message cannot become a row (a permanent error: the message is poison). */

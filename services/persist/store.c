@@ -39,11 +39,9 @@ static int persist_fsync_dir(const char *dir, char *err, size_t errlen)
 static int persist_mkdirs(char *path, char *err, size_t errlen)
 {
     struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return 0;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return 0;
     for (char *p = path + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
+        if (*p != '/' && *p != '\0') continue;
         char saved = *p;
         *p = '\0';
         int rc = mkdir(path, 0755);
@@ -68,8 +66,7 @@ static int persist_mkdirs(char *path, char *err, size_t errlen)
             }
         }
         *p = saved;
-        if (saved == '\0')
-            return 0;
+        if (saved == '\0') return 0;
     }
 }
 
@@ -78,8 +75,7 @@ static int persist_write_all(int fd, const unsigned char *data, size_t len)
     while (len > 0) {
         ssize_t n = write(fd, data, len);
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             return -1;
         }
         data += n;
@@ -88,8 +84,8 @@ static int persist_write_all(int fd, const unsigned char *data, size_t len)
     return 0;
 }
 
-int persist_store_write(const char *storage_dir, const char *relpath, const void *data,
-                        size_t len, char *err, size_t errlen)
+int persist_store_write(const char *storage_dir, const char *relpath, const void *data, size_t len,
+                        char *err, size_t errlen)
 {
     char final[PERSIST_STORE_PATH_MAX], dir[PERSIST_STORE_PATH_MAX], tmp[PERSIST_STORE_PATH_MAX];
     int n = snprintf(final, sizeof final, "%s/%s", storage_dir, relpath);
@@ -105,8 +101,7 @@ int persist_store_write(const char *storage_dir, const char *relpath, const void
         snprintf(err, errlen, "path too long");
         return -1;
     }
-    if (persist_mkdirs(dir, err, errlen) < 0)
-        return -1;
+    if (persist_mkdirs(dir, err, errlen) < 0) return -1;
 
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
@@ -130,16 +125,14 @@ int persist_store_write(const char *storage_dir, const char *relpath, const void
         saved = errno;
     }
     if (step != NULL) {
-        snprintf(err, errlen, "%s %s: %s", step, step[0] == 'r' ? final : tmp,
-                 strerror(saved));
+        snprintf(err, errlen, "%s %s: %s", step, step[0] == 'r' ? final : tmp, strerror(saved));
         unlink(tmp);
         return -1;
     }
     return persist_fsync_dir(dir, err, errlen);
 }
 
-int persist_store_remove(const char *storage_dir, const char *relpath, char *err,
-                         size_t errlen)
+int persist_store_remove(const char *storage_dir, const char *relpath, char *err, size_t errlen)
 {
     char path[PERSIST_STORE_PATH_MAX];
     int n = snprintf(path, sizeof path, "%s/%s", storage_dir, relpath);
@@ -164,8 +157,7 @@ static int persist_is_temp_name(const char *name)
         return 0;
     for (size_t i = n - 6; i < n; i++) {
         char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
-            return 0;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) return 0;
     }
     return 1;
 }
@@ -195,18 +187,14 @@ static long persist_sweep_tree(const char *storage_dir, time_t older_than, stop_
             closedir(open_dirs[depth--]);
             continue;
         }
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
         len = dir_len[depth];
         int n = snprintf(path + len, sizeof path - len, "/%s", e->d_name);
-        if (n < 0 || (size_t)n >= sizeof path - len)
-            continue;
+        if (n < 0 || (size_t)n >= sizeof path - len) continue;
         struct stat st;
-        if (lstat(path, &st) < 0)
-            continue; /* gone meanwhile */
+        if (lstat(path, &st) < 0) continue; /* gone meanwhile */
         if (S_ISDIR(st.st_mode)) {
-            if (depth + 1 >= SWEEP_MAX_DEPTH)
-                continue;
+            if (depth + 1 >= SWEEP_MAX_DEPTH) continue;
             DIR *d = opendir(path);
             if (d == NULL) {
                 log_warn("sweep: cannot read %s: %s", path, strerror(errno));
@@ -230,8 +218,7 @@ long persist_store_sweep(const char *storage_dir, int min_age_s, stop_flag_t *st
 {
     struct stat st;
     if (stat(storage_dir, &st) < 0) {
-        if (errno == ENOENT)
-            return 0; /* nothing stored yet: nothing to sweep */
+        if (errno == ENOENT) return 0; /* nothing stored yet: nothing to sweep */
         snprintf(err, errlen, "STORAGE_DIR %s: %s", storage_dir, strerror(errno));
         return -1;
     }

@@ -16,8 +16,8 @@
  * relpath (each new directory's entry fsynced too). Returns 0 once the file
  * is durable, or -1 with err set (the step and errno's text: disk full,
  * permissions, transient from the caller's point of view). */
-int persist_store_write(const char *storage_dir, const char *relpath, const void *data,
-                        size_t len, char *err, size_t errlen);
+int persist_store_write(const char *storage_dir, const char *relpath, const void *data, size_t len,
+                        char *err, size_t errlen);
 
 /* Removes the temp files a killed writer left behind (".<name>.jpg.XXXXXX",
  * see persist_store_write()) anywhere below storage_dir, when their last
@@ -31,7 +31,6 @@ long persist_store_sweep(const char *storage_dir, int min_age_s, stop_flag_t *st
 
 /* Removes storage_dir/relpath; a missing file is fine. Returns 0, or -1 with
  * err set. */
-int persist_store_remove(const char *storage_dir, const char *relpath, char *err,
-                         size_t errlen);
+int persist_store_remove(const char *storage_dir, const char *relpath, char *err, size_t errlen);
 
 #endif

@@ -85,7 +85,8 @@ static void persist_worker_handle(persist_ctx_t *ctx, job_t *job)
             break;
         if (persist_past_deadline(ctx)) {
             log_warn("id=%s left for redelivery: shutdown deadline passed while the file "
-                     "could not be written: %s", job->id, err);
+                     "could not be written: %s",
+                     job->id, err);
             free(item);
             job_free(job);
             return;

@@ -3,8 +3,7 @@
 
 #include <string.h>
 
-static void fill_black(unsigned char *px, size_t stride, int width, int height,
-                       draw_space_t space)
+static void fill_black(unsigned char *px, size_t stride, int width, int height, draw_space_t space)
 {
     for (int y = 0; y < height; y++) {
         unsigned char *row = px + (size_t)y * stride;
@@ -31,8 +30,7 @@ static void blit(unsigned char *px, size_t stride, int width, int height, draw_s
     int gx1 = x0 + g->width > width ? width - x0 : g->width;
     for (int gy = 0; gy < g->rows; gy++) {
         int y = y0 + gy;
-        if (y < 0 || y >= height)
-            continue;
+        if (y < 0 || y >= height) continue;
         const unsigned char *src = g->bitmap + (size_t)gy * (size_t)g->pitch;
         unsigned char *row = px + (size_t)y * stride;
         if (nc == 1) {
@@ -46,15 +44,13 @@ static void blit(unsigned char *px, size_t stride, int width, int height, draw_s
         for (int gx = gx0; gx < gx1; gx++) {
             unsigned char cov = src[gx];
             unsigned char *p = row + (size_t)(x0 + gx) * (size_t)nc;
-            for (int c = 0; c < lit; c++)
-                p[c] = p[c] > cov ? p[c] : cov;
+            for (int c = 0; c < lit; c++) p[c] = p[c] > cov ? p[c] : cov;
         }
     }
 }
 
-int render_draw_band(unsigned char *px, size_t stride, int width, int height,
-                     draw_space_t space, const layout_t *lo, render_font_t *f, char *err,
-                     size_t errlen)
+int render_draw_band(unsigned char *px, size_t stride, int width, int height, draw_space_t space,
+                     const layout_t *lo, render_font_t *f, char *err, size_t errlen)
 {
     fill_black(px, stride, width, height, space);
     for (size_t l = 0; l < lo->nlines; l++) {
@@ -65,8 +61,7 @@ int render_draw_band(unsigned char *px, size_t stride, int width, int height,
             const layout_glyph_t *lg = &lo->glyphs[pl->glyph];
             const render_glyph_t *g = render_font_glyph(f, lg->face, lg->index, err, errlen);
             if (g == NULL) return -1;
-            if (!g->rows)
-                continue;
+            if (!g->rows) continue;
             /* per glyph rounding of the fractional pen, as before shaping */
             int x = left + (int)((pl->x + 32) >> 6) + g->bitmap_left;
             int y = base - (int)((pl->y + 32) >> 6) - g->bitmap_top;

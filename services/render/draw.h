@@ -17,8 +17,7 @@ typedef enum { DRAW_GRAY, DRAW_RGB, DRAW_YCBCR } draw_space_t;
  * overlapping glyphs stay white. Ink outside the rectangle is cut off (only
  * possible when a glyph is wider than the image). Returns 0, or -1 with err
  * set when a glyph cannot be rendered. */
-int render_draw_band(unsigned char *px, size_t stride, int width, int height,
-                     draw_space_t space, const layout_t *lo, render_font_t *f, char *err,
-                     size_t errlen);
+int render_draw_band(unsigned char *px, size_t stride, int width, int height, draw_space_t space,
+                     const layout_t *lo, render_font_t *f, char *err, size_t errlen);
 
 #endif

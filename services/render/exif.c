@@ -11,16 +11,15 @@ static unsigned rd16(const unsigned char *p, int be)
 
 static unsigned long rd32(const unsigned char *p, int be)
 {
-    return be ? (unsigned long)p[0] << 24 | (unsigned long)p[1] << 16 |
-                    (unsigned long)p[2] << 8 | p[3]
-              : (unsigned long)p[3] << 24 | (unsigned long)p[2] << 16 |
-                    (unsigned long)p[1] << 8 | p[0];
+    return be ? (unsigned long)p[0] << 24 | (unsigned long)p[1] << 16 | (unsigned long)p[2] << 8 |
+                    p[3]
+              : (unsigned long)p[3] << 24 | (unsigned long)p[2] << 16 | (unsigned long)p[1] << 8 |
+                    p[0];
 }
 
 static int tiff_order(const unsigned char *t, size_t tlen, int *be)
 {
-    if (tlen < 8)
-        return -1;
+    if (tlen < 8) return -1;
     if (t[0] == 'M' && t[1] == 'M')
         *be = 1;
     else if (t[0] == 'I' && t[1] == 'I')
@@ -32,29 +31,22 @@ static int tiff_order(const unsigned char *t, size_t tlen, int *be)
 
 int render_exif_orientation(const unsigned char *data, size_t len, size_t *value_off)
 {
-    if (len < 6 || memcmp(data, "Exif\0\0", 6) != 0)
-        return 0;
+    if (len < 6 || memcmp(data, "Exif\0\0", 6) != 0) return 0;
     const unsigned char *t = data + 6;
     size_t tlen = len - 6;
     int be;
-    if (tiff_order(t, tlen, &be) < 0)
-        return 0;
+    if (tiff_order(t, tlen, &be) < 0) return 0;
     unsigned long ifd = rd32(t + 4, be);
-    if (ifd > tlen - 2)
-        return 0;
+    if (ifd > tlen - 2) return 0;
     unsigned n = rd16(t + ifd, be);
     for (unsigned i = 0; i < n; i++) {
         unsigned long e = ifd + 2 + 12ul * i;
-        if (tlen < 12 || e > tlen - 12)
-            return 0;
-        if (rd16(t + e, be) != 0x0112)
-            continue;
+        if (tlen < 12 || e > tlen - 12) return 0;
+        if (rd16(t + e, be) != 0x0112) continue;
         /* SHORT, count 1: the value sits in the first two bytes of the field */
-        if (rd16(t + e + 2, be) != 3 || rd32(t + e + 4, be) != 1)
-            return 0;
+        if (rd16(t + e + 2, be) != 3 || rd32(t + e + 4, be) != 1) return 0;
         unsigned v = rd16(t + e + 8, be);
-        if (v < 1 || v > 8)
-            return 0;
+        if (v < 1 || v > 8) return 0;
         if (value_off != NULL) *value_off = 6 + e + 8;
         return (int)v;
     }
@@ -64,8 +56,7 @@ int render_exif_orientation(const unsigned char *data, size_t len, size_t *value
 void render_exif_set_orientation(unsigned char *data, size_t len, size_t value_off, int value)
 {
     int be;
-    if (len < 6 || value_off + 2 > len || tiff_order(data + 6, len - 6, &be) < 0)
-        return;
+    if (len < 6 || value_off + 2 > len || tiff_order(data + 6, len - 6, &be) < 0) return;
     data[value_off + (be ? 0 : 1)] = 0;
     data[value_off + (be ? 1 : 0)] = (unsigned char)value;
 }

@@ -23,7 +23,7 @@ typedef struct cache_entry {
     uint32_t key; /* face << 24 | glyph index */
     int used;
     render_glyph_t g;
-    unsigned char *bits;     /* owned; g.bitmap points here */
+    unsigned char *bits; /* owned; g.bitmap points here */
 } cache_entry_t;
 
 typedef struct choice {
@@ -45,7 +45,7 @@ struct render_font {
     face_t faces[MAX_FACES];
     int nfaces;
     int size_px;
-    cache_entry_t *cache;    /* CACHE_SLOTS entries, owned */
+    cache_entry_t *cache; /* CACHE_SLOTS entries, owned */
     size_t cached;
     choice_t *choices; /* CHOICE_SLOTS entries, owned */
     size_t nchoices;
@@ -67,16 +67,14 @@ static void fc_add_dir_locked(const char *dir)
 {
     if (dir == NULL || !dir[0]) return;
     for (int i = 0; i < fc_nadded; i++)
-        if (strcmp(fc_added[i], dir) == 0)
-            return;
+        if (strcmp(fc_added[i], dir) == 0) return;
     if (access(dir, R_OK | X_OK) != 0) {
         log_warn("font: fonts dir %s not readable, not searched", dir);
         return;
     }
     if (!FcConfigAppFontAddDir(NULL, (const FcChar8 *)dir))
         log_warn("font: fontconfig could not add fonts dir %s", dir);
-    if (fc_nadded < 8)
-        snprintf(fc_added[fc_nadded++], sizeof fc_added[0], "%s", dir);
+    if (fc_nadded < 8) snprintf(fc_added[fc_nadded++], sizeof fc_added[0], "%s", dir);
 }
 
 void render_font_shutdown(void)
@@ -126,12 +124,10 @@ int render_font_resolve(const char *font_path, const char *font_name, const char
         log_warn("font: fontconfig failed to initialise");
     }
     pthread_mutex_unlock(&fc_lock);
-    if (found)
-        return 0;
+    if (found) return 0;
     snprintf(out, outlen, "%s/DejaVuSans.ttf", fonts_dir != NULL && fonts_dir[0] ? fonts_dir : ".");
     if (access(out, R_OK) != 0) {
-        snprintf(err, errlen, "no font for FONT_NAME \"%s\" and %s is missing", font_name,
-                 out);
+        snprintf(err, errlen, "no font for FONT_NAME \"%s\" and %s is missing", font_name, out);
         return -1;
     }
     log_info("font: FONT_NAME \"%s\" not matched by fontconfig, using %s", font_name, out);
@@ -255,17 +251,13 @@ void render_font_close(render_font_t *f)
     free(f);
 }
 
-int render_font_face_count(const render_font_t *f)
-{
-    return f->nfaces;
-}
+int render_font_face_count(const render_font_t *f) { return f->nfaces; }
 
 /* Asks fontconfig for a scalable font that has cp and opens it. Returns the
  * face number, or -1 when there is none (or no room for another face). */
 static int open_fallback(render_font_t *f, uint32_t cp)
 {
-    if (f->nfaces >= MAX_FACES)
-        return -1;
+    if (f->nfaces >= MAX_FACES) return -1;
     char path[1024] = "";
     int index = 0;
     pthread_mutex_lock(&fc_lock);
@@ -284,11 +276,9 @@ static int open_fallback(render_font_t *f, uint32_t cp)
             if (FcPatternGetCharSet(set->fonts[i], FC_CHARSET, 0, &have) != FcResultMatch ||
                 !FcCharSetHasChar(have, cp) ||
                 FcPatternGetBool(set->fonts[i], FC_SCALABLE, 0, &scalable) != FcResultMatch ||
-                !scalable ||
-                FcPatternGetString(set->fonts[i], FC_FILE, 0, &file) != FcResultMatch)
+                !scalable || FcPatternGetString(set->fonts[i], FC_FILE, 0, &file) != FcResultMatch)
                 continue;
-            if (FcPatternGetInteger(set->fonts[i], FC_INDEX, 0, &index) != FcResultMatch)
-                index = 0;
+            if (FcPatternGetInteger(set->fonts[i], FC_INDEX, 0, &index) != FcResultMatch) index = 0;
             snprintf(path, sizeof path, "%s", (const char *)file);
         }
         if (set != NULL) FcFontSetDestroy(set);
@@ -296,8 +286,7 @@ static int open_fallback(render_font_t *f, uint32_t cp)
     if (cs != NULL) FcCharSetDestroy(cs);
     if (pat != NULL) FcPatternDestroy(pat);
     pthread_mutex_unlock(&fc_lock);
-    if (!path[0])
-        return -1;
+    if (!path[0]) return -1;
     for (int i = 0; i < f->nfaces; i++)
         if (strcmp(f->faces[i].path, path) == 0 && f->faces[i].index == index)
             return FT_Get_Char_Index(f->faces[i].ft, cp) ? i : -1;
@@ -553,8 +542,7 @@ static int render_into(render_font_t *f, cache_entry_t *e, int face, unsigned gi
             if (bm->pixel_mode == FT_PIXEL_MODE_GRAY) {
                 memcpy(dst, src, (size_t)w);
             } else {
-                for (int x = 0; x < w; x++)
-                    dst[x] = (src[x >> 3] & (0x80 >> (x & 7))) ? 255 : 0;
+                for (int x = 0; x < w; x++) dst[x] = (src[x >> 3] & (0x80 >> (x & 7))) ? 255 : 0;
             }
         }
     }
@@ -653,10 +641,7 @@ static const char *face_name_cb(void *ctx, int face)
     return f->faces[face].ft->family_name;
 }
 
-static int round26(FT_Pos v)
-{
-    return (int)(v >= 0 ? (v + 32) >> 6 : -((-v + 32) >> 6));
-}
+static int round26(FT_Pos v) { return (int)(v >= 0 ? (v + 32) >> 6 : -((-v + 32) >> 6)); }
 
 layout_font_t render_font_layout(render_font_t *f)
 {

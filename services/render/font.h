@@ -26,7 +26,7 @@ typedef struct render_font render_font_t;
 /* A rendered glyph: 8-bit coverage, `rows` rows of `width` bytes, `pitch`
  * bytes apart; bitmap_left/top place it relative to the pen and baseline. */
 typedef struct render_glyph {
-    layout_glyph_t lg;         /* face, index, advance, ink extents */
+    layout_glyph_t lg; /* face, index, advance, ink extents */
     int bitmap_left, bitmap_top;
     int width, rows, pitch;
     const unsigned char *bitmap; /* owned by the font */

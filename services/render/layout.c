@@ -37,11 +37,9 @@ static int is_space(uint32_t cp)
 
 static int grow(void **arr, size_t *cap, size_t need, size_t elem)
 {
-    if (need <= *cap)
-        return 0;
+    if (need <= *cap) return 0;
     size_t n = *cap ? *cap : 64;
-    while (n < need)
-        n *= 2;
+    while (n < need) n *= 2;
     void *p = realloc(*arr, n * elem);
     if (p == NULL) return -1;
     *arr = p;
@@ -57,11 +55,9 @@ static int oom(char *err, size_t errlen)
 
 static int reserve_cps(layout_t *lo, size_t n, char *err, size_t errlen)
 {
-    if (n + 1 <= lo->cap_cps)
-        return 0;
+    if (n + 1 <= lo->cap_cps) return 0;
     size_t want = lo->cap_cps ? lo->cap_cps : 64;
-    while (want < n + 1)
-        want *= 2;
+    while (want < n + 1) want *= 2;
     /* Each array is resized separately; on failure the ones already grown stay
      * valid and cap_cps is only raised once all of them are. */
     void *p;
@@ -379,10 +375,7 @@ static int find_breaks(layout_t *lo, size_t p, size_t e, char *err, size_t errle
     return 0;
 }
 
-static int px_ceil(long w26)
-{
-    return (int)((w26 + 63) >> 6);
-}
+static int px_ceil(long w26) { return (int)((w26 + 63) >> 6); }
 
 /* Places line [a, b) of a paragraph whose runs are lo->runs[r0, r1). */
 static int place_line(layout_t *lo, const layout_font_t *font, size_t r0, size_t r1, size_t a,
@@ -483,11 +476,9 @@ static int layout_paragraph(layout_t *lo, const layout_font_t *font, size_t p, s
 static void trim_empty_lines(layout_t *lo)
 {
     size_t first = 0;
-    while (first < lo->nlines && lo->lines[first].start == lo->lines[first].end)
-        first++;
+    while (first < lo->nlines && lo->lines[first].start == lo->lines[first].end) first++;
     size_t last = lo->nlines;
-    while (last > first && lo->lines[last - 1].start == lo->lines[last - 1].end)
-        last--;
+    while (last > first && lo->lines[last - 1].start == lo->lines[last - 1].end) last--;
     memmove(lo->lines, lo->lines + first, (last - first) * sizeof *lo->lines);
     lo->nlines = last - first;
 }
@@ -502,8 +493,7 @@ static void fit_ink(layout_t *lo, const layout_font_t *font)
     for (size_t l = 0; l < lo->nlines; l++) {
         const layout_line_t *ln = &lo->lines[l];
         int above = lo->padding + font->ascender + (int)l * lo->line_height;
-        int below = lo->padding - font->descender +
-                    (int)(lo->nlines - 1 - l) * lo->line_height;
+        int below = lo->padding - font->descender + (int)(lo->nlines - 1 - l) * lo->line_height;
         for (size_t k = ln->first; k < ln->first + ln->count; k++) {
             const layout_glyph_t *g = &lo->glyphs[lo->placed[k].glyph];
             int dy = round26(lo->placed[k].y);
@@ -515,8 +505,8 @@ static void fit_ink(layout_t *lo, const layout_font_t *font)
     lo->bottom_extra = bottom;
 }
 
-int layout_compute(layout_t *lo, const layout_font_t *font, const char *text,
-                   size_t text_len, int width, int padding, char *err, size_t errlen)
+int layout_compute(layout_t *lo, const layout_font_t *font, const char *text, size_t text_len,
+                   int width, int padding, char *err, size_t errlen)
 {
     lo->ncps = lo->nlines = lo->nglyphs = lo->nruns = lo->nplaced = 0;
     lo->width = width;
@@ -525,8 +515,7 @@ int layout_compute(layout_t *lo, const layout_font_t *font, const char *text,
     lo->line_height = font->ascender - font->descender;
 
     /* At most one code point per byte. */
-    if (reserve_cps(lo, text_len, err, errlen) < 0)
-        return -1;
+    if (reserve_cps(lo, text_len, err, errlen) < 0) return -1;
     size_t pos = 0;
     while (pos < text_len) {
         size_t at = pos;
@@ -549,14 +538,11 @@ int layout_compute(layout_t *lo, const layout_font_t *font, const char *text,
     size_t p = 0;
     for (;;) {
         size_t e = p;
-        while (e < lo->ncps && !is_newline(lo->cps[e]))
-            e++;
+        while (e < lo->ncps && !is_newline(lo->cps[e])) e++;
         if (layout_paragraph(lo, font, p, e, avail, err, errlen) < 0) return -1;
-        if (e == lo->ncps)
-            break;
+        if (e == lo->ncps) break;
         p = e + 1;
-        if (lo->cps[e] == '\r' && p < lo->ncps && lo->cps[p] == '\n')
-            p++;
+        if (lo->cps[e] == '\r' && p < lo->ncps && lo->cps[p] == '\n') p++;
     }
     trim_empty_lines(lo);
     fit_ink(lo, font);

@@ -156,8 +156,8 @@ typedef struct layout {
 
 /* Lays out text (UTF-8, text_len bytes) for an image `width` px wide. Returns
  * 0, or -1 with err set (invalid UTF-8, out of memory, shaping failure). */
-int layout_compute(layout_t *lo, const layout_font_t *font, const char *text,
-                   size_t text_len, int width, int padding, char *err, size_t errlen);
+int layout_compute(layout_t *lo, const layout_font_t *font, const char *text, size_t text_len,
+                   int width, int padding, char *err, size_t errlen);
 
 /* Greedy wrap of items [start, end): prefix[i] is the 26.6 width of the items
  * before i (width of [a, b) = prefix[b] - prefix[a]); brk[i] the LAYOUT_BRK_*

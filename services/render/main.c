@@ -36,12 +36,11 @@ static void usage(FILE *f)
             RQ_QUEUE_RENDER, RQ_QUEUE_PERSIST);
 }
 
-static int opts_from_config(const config_t *cfg, render_opts_t *o, char *font_file,
-                            size_t font_len)
+static int opts_from_config(const config_t *cfg, render_opts_t *o, char *font_file, size_t font_len)
 {
     char err[512];
-    if (render_font_resolve(cfg->font_path, cfg->font_name, cfg->fonts_dir, font_file,
-                            font_len, err, sizeof err) < 0) {
+    if (render_font_resolve(cfg->font_path, cfg->font_name, cfg->fonts_dir, font_file, font_len,
+                            err, sizeof err) < 0) {
         log_error("font: %s", err);
         return -1;
     }
@@ -65,8 +64,7 @@ static int read_file(const char *path, unsigned char **buf, size_t *len)
     unsigned char *p = malloc(cap);
     while (p != NULL) {
         n += fread(p + n, 1, cap - n, f);
-        if (n < cap)
-            break;
+        if (n < cap) break;
         unsigned char *q = realloc(p, cap * 2);
         if (q == NULL) {
             free(p);
@@ -102,8 +100,7 @@ static int run_once(const config_t *cfg, const char *in, const char *out, const 
 {
     render_opts_t o;
     char font_file[1024], err[512];
-    if (opts_from_config(cfg, &o, font_file, sizeof font_file) < 0)
-        return 1;
+    if (opts_from_config(cfg, &o, font_file, sizeof font_file) < 0) return 1;
     unsigned char *jpeg;
     size_t len;
     if (read_file(in, &jpeg, &len) < 0) {
@@ -152,9 +149,9 @@ static int run_once(const config_t *cfg, const char *in, const char *out, const 
         } else {
             rc = 0;
             if (repeat > 1)
-                printf("%ld renders, mean %.3f ms per image (%s path, %dx%d, %zu bytes)\n",
-                       repeat, (double)(t1 - t0) / 1e6 / (double)repeat,
-                       render_last_path(ctx), w, h, img_len);
+                printf("%ld renders, mean %.3f ms per image (%s path, %dx%d, %zu bytes)\n", repeat,
+                       (double)(t1 - t0) / 1e6 / (double)repeat, render_last_path(ctx), w, h,
+                       img_len);
             else
                 log_info("%s -> %s: %dx%d, %zu bytes, %s path", in, out, w, h, img_len,
                          render_last_path(ctx));
@@ -187,8 +184,8 @@ static void process(render_ctx_t *rc, job_t *job)
     unsigned char *img;
     size_t img_len;
     int w, h;
-    if (render_caption(rc, m.jpeg, m.jpeg_len, m.description, strlen(m.description), &img,
-                       &img_len, &w, &h, err, sizeof err) < 0) {
+    if (render_caption(rc, m.jpeg, m.jpeg_len, m.description, strlen(m.description), &img, &img_len,
+                       &w, &h, err, sizeof err) < 0) {
         log_error("id=%s render failed: %s", job->id, err);
         job->outcome = JOB_DEAD;
         snprintf(job->reason, sizeof job->reason, "render failed: %s", err);
@@ -208,9 +205,8 @@ static void process(render_ctx_t *rc, job_t *job)
         return;
     }
     job->outcome = JOB_FORWARD;
-    log_debug("id=%s rendered %dx%d, %zu bytes, %s path, %.2f ms (attempt %ld)", job->id, w,
-              h, img_len, render_last_path(rc), (double)(time_mono_ns() - t0) / 1e6,
-              job->attempts);
+    log_debug("id=%s rendered %dx%d, %zu bytes, %s path, %.2f ms (attempt %ld)", job->id, w, h,
+              img_len, render_last_path(rc), (double)(time_mono_ns() - t0) / 1e6, job->attempts);
 }
 
 static void worker_main(actor_t *self)
@@ -242,8 +238,7 @@ static int run_service(const config_t *cfg)
     service_t svc = {0};
     char font_file[1024], err[512];
     actor_install_signals();
-    if (opts_from_config(cfg, &svc.opts, font_file, sizeof font_file) < 0)
-        return 1;
+    if (opts_from_config(cfg, &svc.opts, font_file, sizeof font_file) < 0) return 1;
     /* fail at start, not in every worker, when the font cannot be used */
     render_ctx_t *probe = render_ctx_new(&svc.opts, err, sizeof err);
     if (probe == NULL) {
@@ -279,8 +274,7 @@ static int run_service(const config_t *cfg)
     for (int i = 0; i < n; i++) {
         char name[32];
         snprintf(name, sizeof name, "worker-%d", i + 1);
-        if (actor_start(&workers[i], name, 0, worker_main, &svc) < 0)
-            break;
+        if (actor_start(&workers[i], name, 0, worker_main, &svc) < 0) break;
         started++;
     }
     int rc = 0;
@@ -288,7 +282,7 @@ static int run_service(const config_t *cfg)
         log_error("no render worker could start");
         rc = 1;
     } else {
-        log_info("render: consumer %s, %d workers, font %s %dpx, band %s", 
+        log_info("render: consumer %s, %d workers, font %s %dpx, band %s",
                  consumer_name(svc.consumer), started, font_file, cfg->font_size,
                  cfg->band_mode == BAND_EXTEND ? "extend" : "overlay");
         while (!atomic_load(&actor_shutdown_requested))
@@ -296,8 +290,7 @@ static int run_service(const config_t *cfg)
         log_info("render: shutting down");
     }
     consumer_close_intake(svc.consumer);
-    for (int i = 0; i < started; i++)
-        actor_join(&workers[i]);
+    for (int i = 0; i < started; i++) actor_join(&workers[i]);
     consumer_stop(svc.consumer);
     free(workers);
     log_info("render: stopped");

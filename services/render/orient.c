@@ -13,8 +13,8 @@ void render_orient_size(int w, int h, int o, int *vw, int *vh)
     *vh = o >= 5 ? w : h;
 }
 
-void render_orient_pixels(const unsigned char *src, int w, int h, int nc, int o,
-                          unsigned char *dst, size_t dst_stride)
+void render_orient_pixels(const unsigned char *src, int w, int h, int nc, int o, unsigned char *dst,
+                          size_t dst_stride)
 {
     int vw, vh;
     render_orient_size(w, h, o, &vw, &vh);
@@ -24,14 +24,46 @@ void render_orient_pixels(const unsigned char *src, int w, int h, int nc, int o,
               last_col = (ptrdiff_t)(w - 1) * nc;
     ptrdiff_t base, ax, ay;
     switch (o) {
-    case 2: base = last_col; ax = -nc; ay = row; break;
-    case 3: base = last_row + last_col; ax = -nc; ay = -row; break;
-    case 4: base = last_row; ax = nc; ay = -row; break;
-    case 5: base = 0; ax = row; ay = nc; break;
-    case 6: base = last_row; ax = -row; ay = nc; break;
-    case 7: base = last_row + last_col; ax = -row; ay = -nc; break;
-    case 8: base = last_col; ax = row; ay = -nc; break;
-    default: base = 0; ax = nc; ay = row; break;
+    case 2:
+        base = last_col;
+        ax = -nc;
+        ay = row;
+        break;
+    case 3:
+        base = last_row + last_col;
+        ax = -nc;
+        ay = -row;
+        break;
+    case 4:
+        base = last_row;
+        ax = nc;
+        ay = -row;
+        break;
+    case 5:
+        base = 0;
+        ax = row;
+        ay = nc;
+        break;
+    case 6:
+        base = last_row;
+        ax = -row;
+        ay = nc;
+        break;
+    case 7:
+        base = last_row + last_col;
+        ax = -row;
+        ay = -nc;
+        break;
+    case 8:
+        base = last_col;
+        ax = row;
+        ay = -nc;
+        break;
+    default:
+        base = 0;
+        ax = nc;
+        ay = row;
+        break;
     }
     for (int y = 0; y < vh; y++) {
         const unsigned char *s = src + base + (ptrdiff_t)y * ay;
@@ -43,11 +75,9 @@ void render_orient_pixels(const unsigned char *src, int w, int h, int nc, int o,
                 d[2] = s[2];
             }
         } else if (nc == 1) {
-            for (int x = 0; x < vw; x++, s += ax)
-                *d++ = *s;
+            for (int x = 0; x < vw; x++, s += ax) *d++ = *s;
         } else {
-            for (int x = 0; x < vw; x++, s += ax, d += nc)
-                memcpy(d, s, (size_t)nc);
+            for (int x = 0; x < vw; x++, s += ax, d += nc) memcpy(d, s, (size_t)nc);
         }
     }
 }

@@ -10,7 +10,7 @@ void render_orient_size(int w, int h, int o, int *vw, int *vh);
 
 /* src: w x h pixels of nc bytes, rows packed. dst: the upright image (size
  * from render_orient_size), rows dst_stride bytes apart. */
-void render_orient_pixels(const unsigned char *src, int w, int h, int nc, int o,
-                          unsigned char *dst, size_t dst_stride);
+void render_orient_pixels(const unsigned char *src, int w, int h, int nc, int o, unsigned char *dst,
+                          size_t dst_stride);
 
 #endif

@@ -58,25 +58,25 @@ struct render_ctx {
     const char *last_path;
     int last_spliced;
 
-    bytes_t px, tmp, row, marker; /* reused across jobs */
-    render_band_t band;           /* the lossless routes' band, reused too */
+    bytes_t px, tmp, row, marker;  /* reused across jobs */
+    render_band_t band;            /* the lossless routes' band, reused too */
     render_splice_cache_t *tables; /* the splice walk's decoding tables */
 
     /* the job in progress */
     int layout_only;
-    char *err;              /* the caller's error buffer */
+    char *err; /* the caller's error buffer */
     size_t errlen;
     const unsigned char *in;
     size_t in_len;
     const char *text;
     size_t text_len;
-    unsigned char *out;     /* owned here until render_caption() hands it over */
+    unsigned char *out; /* owned here until render_caption() hands it over */
     size_t out_cap;
     size_t out_len;
     int out_w, out_h;
     int in_w, in_h;
     int orientation;
-    int icc_gray, icc_rgb;     /* colour space of the source's ICC profile */
+    int icc_gray, icc_rgb; /* colour space of the source's ICC profile */
 
     jerr_t jerr;
     struct jpeg_progress_mgr progress;
@@ -98,8 +98,7 @@ static void bytes_trim(bytes_t *b)
 
 static int bytes_reserve(bytes_t *b, size_t n)
 {
-    if (n <= b->cap)
-        return 0;
+    if (n <= b->cap) return 0;
     unsigned char *p = realloc(b->p, n);
     if (p == NULL) return -1;
     b->p = p;
@@ -121,14 +120,13 @@ static void jerr_exit(j_common_ptr ci)
 /* Warnings that do not mean lost picture data stay warnings. */
 static int warning_is_benign(int code)
 {
-    return code == JWRN_EXTRANEOUS_DATA || code == JWRN_JFIF_MAJOR ||
-           code == JWRN_ADOBE_XFORM || code == JWRN_BOGUS_ICC;
+    return code == JWRN_EXTRANEOUS_DATA || code == JWRN_JFIF_MAJOR || code == JWRN_ADOBE_XFORM ||
+           code == JWRN_BOGUS_ICC;
 }
 
 static void jerr_emit(j_common_ptr ci, int level)
 {
-    if (level >= 0)
-        return;
+    if (level >= 0) return;
     if (warning_is_benign(ci->err->msg_code)) {
         ci->err->num_warnings++;
         return;
@@ -138,12 +136,10 @@ static void jerr_emit(j_common_ptr ci, int level)
 
 static void jerr_progress(j_common_ptr ci)
 {
-    if (!ci->is_decompressor ||
-        ((j_decompress_ptr)ci)->input_scan_number <= RENDER_MAX_SCANS)
+    if (!ci->is_decompressor || ((j_decompress_ptr)ci)->input_scan_number <= RENDER_MAX_SCANS)
         return;
     jerr_t *e = (jerr_t *)ci->err;
-    snprintf(e->msg, sizeof e->msg, "more than %d scans in a progressive JPEG",
-             RENDER_MAX_SCANS);
+    snprintf(e->msg, sizeof e->msg, "more than %d scans in a progressive JPEG", RENDER_MAX_SCANS);
     longjmp(e->jb, 1);
 }
 
@@ -158,8 +154,7 @@ static void md_grow(j_compress_ptr ci, memdst_t *m, size_t want)
 static void md_init(j_compress_ptr ci)
 {
     memdst_t *m = (memdst_t *)ci->dest;
-    if (*m->cap < 4096)
-        md_grow(ci, m, 4096);
+    if (*m->cap < 4096) md_grow(ci, m, 4096);
     m->pub.next_output_byte = *m->buf;
     m->pub.free_in_buffer = *m->cap;
 }
@@ -210,10 +205,8 @@ static void open_compress(render_ctx_t *c, j_compress_ptr ci, int *live)
 
 static void destroy_all(render_ctx_t *c)
 {
-    if (c->live_dst)
-        jpeg_destroy_compress(&c->dst);
-    if (c->live_src)
-        jpeg_destroy_decompress(&c->src);
+    if (c->live_dst) jpeg_destroy_compress(&c->dst);
+    if (c->live_src) jpeg_destroy_decompress(&c->src);
     c->live_dst = c->live_src = 0;
 }
 
@@ -240,8 +233,7 @@ static void scan_markers(render_ctx_t *c)
             c->icc_rgb = memcmp(cs, "RGB ", 4) == 0;
         }
     }
-    if (!c->orientation)
-        c->orientation = 1;
+    if (!c->orientation) c->orientation = 1;
 }
 
 /* EXIF (orientation rewritten to 1: the output is upright) and, when its
@@ -252,8 +244,7 @@ static void write_markers(render_ctx_t *c, j_compress_ptr ci, int keep_icc)
         if (m->marker == JPEG_APP0 + 1) {
             size_t off;
             if (render_exif_orientation(m->data, m->data_length, &off) > 1) {
-                if (bytes_reserve(&c->marker, m->data_length) < 0)
-                    ERREXIT(ci, JERR_OUT_OF_MEMORY);
+                if (bytes_reserve(&c->marker, m->data_length) < 0) ERREXIT(ci, JERR_OUT_OF_MEMORY);
                 memcpy(c->marker.p, m->data, m->data_length);
                 render_exif_set_orientation(c->marker.p, m->data_length, off, 1);
                 jpeg_write_marker(ci, m->marker, c->marker.p, m->data_length);
@@ -268,15 +259,9 @@ static void write_markers(render_ctx_t *c, j_compress_ptr ci, int keep_icc)
 
 /* ---- the job ---- */
 
-static int ceil_div(long a, long b)
-{
-    return (int)((a + b - 1) / b);
-}
+static int ceil_div(long a, long b) { return (int)((a + b - 1) / b); }
 
-static int round_up(int a, int b)
-{
-    return ceil_div(a, b) * b;
-}
+static int round_up(int a, int b) { return ceil_div(a, b) * b; }
 
 /* Header, limits, orientation and layout. Returns 0, or -1 with err set;
  * libjpeg errors longjmp to the caller's setjmp. */
@@ -296,11 +281,9 @@ static int prepare(render_ctx_t *c, char *err, size_t errlen)
     }
     scan_markers(c);
     int vw, vh;
-    render_orient_size((int)c->src.image_width, (int)c->src.image_height, c->orientation, &vw,
-                       &vh);
+    render_orient_size((int)c->src.image_width, (int)c->src.image_height, c->orientation, &vw, &vh);
     layout_font_t lf = render_font_layout(c->font);
-    if (layout_compute(&c->lo, &lf, c->text, c->text_len, vw, c->o.text_padding, err,
-                       errlen) < 0)
+    if (layout_compute(&c->lo, &lf, c->text, c->text_len, vw, c->o.text_padding, err, errlen) < 0)
         return -1;
     /* The band can be far larger than the picture (a wide strip with many
      * caption lines): the limit holds for what this job allocates, the output. */
@@ -308,8 +291,10 @@ static int prepare(render_ctx_t *c, char *err, size_t errlen)
     long long out_h = c->o.band_mode == BAND_EXTEND ? (long long)vh + band_h
                                                     : (vh > band_h ? vh : band_h);
     if ((long long)vw * out_h > c->o.max_pixels) {
-        snprintf(err, errlen, "captioned image would be %dx%lld = %lld pixels, over MAX_PIXELS "
-                 "(%lld)", vw, out_h, (long long)vw * out_h, c->o.max_pixels);
+        snprintf(err, errlen,
+                 "captioned image would be %dx%lld = %lld pixels, over MAX_PIXELS "
+                 "(%lld)",
+                 vw, out_h, (long long)vw * out_h, c->o.max_pixels);
         return -1;
     }
     return 0;
@@ -356,8 +341,8 @@ static int run_coefficients(render_ctx_t *c, int have_band, char *err, size_t er
         /* a whole number of MCU rows, so a multiple of v_samp_factor; without
          * a band (empty caption, no padding) dst_rows == src_rows */
         int src_rows = (int)comp->height_in_blocks;
-        size_t row_bytes =
-            (size_t)round_up((int)comp->width_in_blocks, comp->h_samp_factor) * sizeof(JBLOCK);
+        size_t row_bytes = (size_t)round_up((int)comp->width_in_blocks, comp->h_samp_factor) *
+                           sizeof(JBLOCK);
         for (int r = 0; r < dst_rows[ci]; r++) {
             JBLOCKARRAY d = s->mem->access_virt_barray((j_common_ptr)s, c->dst_coef[ci],
                                                        (JDIMENSION)r, 1, TRUE);
@@ -398,8 +383,7 @@ static int run_coefficients(render_ctx_t *c, int have_band, char *err, size_t er
  * libjpeg's read). Anything else, corrupt or merely unusual, is left to the
  * coefficient copy and libjpeg's verdict. The walk comes last: sources whose
  * tables lack a band symbol (optimized tables) are refused more cheaply. */
-static int run_splice(render_ctx_t *c, const render_splice_src_t *sp, char *err,
-                      size_t errlen)
+static int run_splice(render_ctx_t *c, const render_splice_src_t *sp, char *err, size_t errlen)
 {
     j_decompress_ptr s = &c->src;
     char why[160];
@@ -502,11 +486,9 @@ static int run_reencode(render_ctx_t *c, char *err, size_t errlen)
         unsigned char *dst_row = target + (size_t)s->output_scanline * src_stride;
         JSAMPROW row = cmyk ? c->row.p : dst_row;
         jpeg_read_scanlines(s, &row, 1);
-        if (cmyk)
-            cmyk_to_rgb(c->row.p, dst_row, w, s->saw_Adobe_marker);
+        if (cmyk) cmyk_to_rgb(c->row.p, dst_row, w, s->saw_Adobe_marker);
     }
-    if (o != 1)
-        render_orient_pixels(c->tmp.p, w, h, nc, o, c->px.p, stride);
+    if (o != 1) render_orient_pixels(c->tmp.p, w, h, nc, o, c->px.p, stride);
     if (render_draw_band(c->px.p + (size_t)(oh - band_h) * stride, stride, vw, band_h, space,
                          &c->lo, c->font, err, errlen) < 0)
         return -1;
@@ -516,8 +498,9 @@ static int run_reencode(render_ctx_t *c, char *err, size_t errlen)
     c->dst.image_width = (JDIMENSION)vw;
     c->dst.image_height = (JDIMENSION)oh;
     c->dst.input_components = nc;
-    c->dst.in_color_space = space == DRAW_GRAY ? JCS_GRAYSCALE
-                            : space == DRAW_YCBCR ? JCS_YCbCr : JCS_RGB;
+    c->dst.in_color_space = space == DRAW_GRAY    ? JCS_GRAYSCALE
+                            : space == DRAW_YCBCR ? JCS_YCbCr
+                                                  : JCS_RGB;
     jpeg_set_defaults(&c->dst);
     jpeg_set_quality(&c->dst, c->o.jpeg_quality, TRUE);
     if (space == DRAW_YCBCR) {
@@ -544,10 +527,8 @@ static int run_reencode(render_ctx_t *c, char *err, size_t errlen)
 
 static int run_steps(render_ctx_t *c)
 {
-    if (prepare(c, c->err, c->errlen) < 0)
-        return -1;
-    if (c->layout_only)
-        return 0;
+    if (prepare(c, c->err, c->errlen) < 0) return -1;
+    if (c->layout_only) return 0;
     c->out_cap = c->in_len + (size_t)c->lo.width * (size_t)c->lo.band_height + 8192;
     c->out = malloc(c->out_cap);
     if (c->out == NULL) {
@@ -593,8 +574,8 @@ static void job_begin(render_ctx_t *c, const unsigned char *jpeg, size_t len, co
 }
 
 int render_caption(render_ctx_t *c, const unsigned char *jpeg, size_t len, const char *text,
-                   size_t text_len, unsigned char **out, size_t *out_len, int *out_w,
-                   int *out_h, char *err, size_t errlen)
+                   size_t text_len, unsigned char **out, size_t *out_len, int *out_w, int *out_h,
+                   char *err, size_t errlen)
 {
     *out = NULL;
     *out_len = 0;
@@ -612,8 +593,8 @@ int render_caption(render_ctx_t *c, const unsigned char *jpeg, size_t len, const
         return -1;
     }
     log_debug("render: %s path%s, %dx%d -> %dx%d, %zu -> %zu bytes", c->last_path,
-              c->last_spliced ? " (entropy splice)" : "", c->in_w, c->in_h, c->out_w, c->out_h,
-              len, c->out_len);
+              c->last_spliced ? " (entropy splice)" : "", c->in_w, c->in_h, c->out_w, c->out_h, len,
+              c->out_len);
     *out = c->out;
     *out_len = c->out_len;
     *out_w = c->out_w;
@@ -622,9 +603,8 @@ int render_caption(render_ctx_t *c, const unsigned char *jpeg, size_t len, const
     return 0;
 }
 
-int render_layout_jpeg(render_ctx_t *c, const unsigned char *jpeg, size_t len,
-                       const char *text, size_t text_len, const layout_t **out, char *err,
-                       size_t errlen)
+int render_layout_jpeg(render_ctx_t *c, const unsigned char *jpeg, size_t len, const char *text,
+                       size_t text_len, const layout_t **out, char *err, size_t errlen)
 {
     job_begin(c, jpeg, len, text, text_len, 1, err, errlen);
     int rc = run_job(c);
@@ -640,10 +620,7 @@ const char *render_last_path(const render_ctx_t *c)
 
 render_font_t *render_font_of(render_ctx_t *c) { return c->font; }
 
-int render_last_spliced(const render_ctx_t *c)
-{
-    return c->last_spliced;
-}
+int render_last_spliced(const render_ctx_t *c) { return c->last_spliced; }
 
 render_ctx_t *render_ctx_new(const render_opts_t *opts, char *err, size_t errlen)
 {

@@ -30,14 +30,14 @@
 typedef enum { BAND_EXTEND = 0, BAND_OVERLAY = 1 } band_mode_t;
 
 typedef struct render_opts {
-    const char *font_file;   /* from render_font_resolve() */
-    int font_size;           /* px */
-    int text_padding;        /* px */
+    const char *font_file; /* from render_font_resolve() */
+    int font_size;         /* px */
+    int text_padding;      /* px */
     band_mode_t band_mode;
-    int jpeg_quality;        /* re-encode path only */
-    long long max_pixels;    /* inputs with more pixels are refused */
-    int no_splice;           /* 1: the lossless path always copies coefficients
-                                (tests and benchmarks compare the two) */
+    int jpeg_quality;     /* re-encode path only */
+    long long max_pixels; /* inputs with more pixels are refused */
+    int no_splice;        /* 1: the lossless path always copies coefficients
+                             (tests and benchmarks compare the two) */
 } render_opts_t;
 
 typedef struct render_ctx render_ctx_t;
@@ -53,15 +53,14 @@ void render_ctx_free(render_ctx_t *ctx);
  * returns -1 with err set (libjpeg's message where it has one); *out is NULL
  * then. */
 int render_caption(render_ctx_t *ctx, const unsigned char *jpeg, size_t len, const char *text,
-                   size_t text_len, unsigned char **out, size_t *out_len, int *out_w,
-                   int *out_h, char *err, size_t errlen);
+                   size_t text_len, unsigned char **out, size_t *out_len, int *out_w, int *out_h,
+                   char *err, size_t errlen);
 
 /* Reads only the JPEG's header and lays text out for its upright width. The
  * layout belongs to ctx and stays valid until the next call on ctx. Returns 0
  * with *out set, or -1 with err set. */
-int render_layout_jpeg(render_ctx_t *ctx, const unsigned char *jpeg, size_t len,
-                       const char *text, size_t text_len, const layout_t **out, char *err,
-                       size_t errlen);
+int render_layout_jpeg(render_ctx_t *ctx, const unsigned char *jpeg, size_t len, const char *text,
+                       size_t text_len, const layout_t **out, char *err, size_t errlen);
 
 /* Which path the last successful render_caption() took: "lossless" or
  * "reencode" (for logs and tests). */

@@ -208,7 +208,8 @@ int main(int argc, char **argv)
         }
     curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, o.c);
 
-    double t0 = bench_clock_ms(CLOCK_MONOTONIC), wall0 = bench_clock_ms(CLOCK_REALTIME), deadline = t0 + o.deadline_s * 1e3;
+    double t0 = bench_clock_ms(CLOCK_MONOTONIC), wall0 = bench_clock_ms(CLOCK_REALTIME),
+           deadline = t0 + o.deadline_s * 1e3;
     int timed_out = 0;
     while (done < o.n) {
         double now = bench_clock_ms(CLOCK_MONOTONIC);
