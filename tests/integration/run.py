@@ -1,7 +1,16 @@
 """Runs the integration tests (tests/integration/test_*.py) and prints a closing
-line 'N passed, N failed'. Usage: run.py [pattern ...] (substring of test ids)."""
+line 'N passed, N failed'. Usage: run.py [pattern ...] (substring of test ids).
+
+With IMGCAP_TEST_JOBS=N (N > 1) the test modules run in N processes at once,
+the largest first; each module's output is printed whole when it ends, with
+its time. Every test starts its own servers on free ports, so modules do not
+share anything; most of a test's time is spent waiting on servers, so two
+modules fit on two cores."""
 import os
+import re
+import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -17,6 +26,43 @@ def iter_tests(suite):
             yield t
 
 
+def run_modules(tests, jobs):
+    """Runs each module of `tests` in its own run.py process, `jobs` at a time.
+    Returns (passed, failed)."""
+    modules = sorted({t.id().split(".")[0] for t in tests},
+                     key=lambda m: -os.path.getsize(os.path.join(HERE, m + ".py")))
+    lock = threading.Lock()
+    totals = {"passed": 0, "failed": 0}
+
+    def worker():
+        while True:
+            with lock:
+                if not modules:
+                    return
+                m = modules.pop(0)
+            t0 = time.monotonic()
+            r = subprocess.run([sys.executable, os.path.join(HERE, "run.py"), m + "."],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               env=dict(os.environ, IMGCAP_TEST_JOBS="1"))
+            out = r.stdout.decode(errors="replace")
+            counts = re.findall(r"^(\d+) passed, (\d+) failed$", out, re.M)
+            passed, failed = (int(counts[-1][0]), int(counts[-1][1])) if counts else (0, 1)
+            if r.returncode != 0 and failed == 0:
+                failed = 1
+            with lock:
+                print("==== %s: %.1fs, %d passed, %d failed\n%s" %
+                      (m, time.monotonic() - t0, passed, failed, out), flush=True)
+                totals["passed"] += passed
+                totals["failed"] += failed
+
+    threads = [threading.Thread(target=worker) for _ in range(jobs)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return totals["passed"], totals["failed"]
+
+
 def main():
     patterns = sys.argv[1:]
     loader = unittest.TestLoader()
@@ -26,6 +72,15 @@ def main():
     if patterns:
         tests = [t for t in tests if any(p in t.id() for p in patterns)]
     started = time.monotonic()
+    jobs = int(os.environ.get("IMGCAP_TEST_JOBS", "1") or "1")
+    if jobs > 1 and len({t.id().split(".")[0] for t in tests}) > 1:
+        passed, failed = run_modules([t for t in tests if t not in errors], jobs)
+        print("integration: %.1fs (%d processes)" % (time.monotonic() - started, jobs))
+        if errors and not patterns:
+            print("%d test modules failed to import" % len(errors))
+            failed += len(errors)
+        print("%d passed, %d failed" % (passed, failed))
+        return 0 if failed == 0 and passed > 0 else 1
     result = unittest.TextTestRunner(verbosity=2).run(unittest.TestSuite(tests))
     # Count tests, not sub-test failures: a test with three failing subTests
     # is one failed test.
