@@ -5,6 +5,7 @@ stored exactly once (one row, one file) or dead-lettered with a reason, and the
 work and processing lists are empty."""
 import glob
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -69,6 +70,16 @@ class Burst:
         for t in self.workers:
             t.join()
         return self
+
+
+def reclaimed(s):
+    """How many in-flight ids render's new incarnation says it reclaimed from
+    dead predecessors (0 before it says so). At least what the test counted
+    when it killed the old one: a take the dead process had sent (a BLMOVE
+    waiting at Redis, a script in its socket) can still move an id into its
+    list after the count, and that id comes back the same way."""
+    found = re.findall(r"reclaimed (\d+) in-flight ids", s.log("render"))
+    return max((int(n) for n in found), default=0)
 
 
 class ReliabilityTest(unittest.TestCase):
@@ -231,8 +242,7 @@ class ReliabilityTest(unittest.TestCase):
                 s.procs.pop("render").wait()
                 return n
             stranded = self.restart_mid_burst(s, kill, lambda: s.start_service("render"))
-            wait_until(lambda: "reclaimed %d in-flight ids" % stranded in s.log("render"), 10,
-                       what="the reclaim logged")
+            wait_until(lambda: reclaimed(s) >= stranded, 10, what="the reclaim logged")
             # The same with CONSUMER_NAME, which used to be the whole consumer name: the
             # restarted process took over the dead one's heartbeat and never saw its
             # processing list again.
@@ -264,7 +274,7 @@ class ReliabilityTest(unittest.TestCase):
             first.wait()
             names = [n.decode() for n in s.redis("ZRANGE", "imgcap:consumers:render", 0, -1)]
             self.assertEqual(len(names), 1, names)
-            self.assertIn("reclaimed %d in-flight ids" % stranded, s.log("render"))
+            self.assertGreaterEqual(reclaimed(s), stranded, s.log("render"))
             # Stop the namespace's init (unshare itself ignores SIGTERM).
             os.kill(namespace_init(s.procs["render"]), signal.SIGTERM)
             self.assertEqual(s.stop_service("render"), 0)
