@@ -72,7 +72,12 @@ def main():
         for n in names:
             if n.endswith(".o"):
                 objects_by_name.setdefault(n, []).append(os.path.join(root, n))
-    changed = changed_files(days)
+    try:
+        changed = changed_files(days)
+    except (OSError, subprocess.CalledProcessError):
+        # Not a git checkout (an exported tree): every target counts as changed.
+        print("\n".join(targets))
+        return
     for t in targets:
         files = target_files(build, t, objects_by_name)
         if files is None or files & changed:
