@@ -63,6 +63,20 @@ def run_modules(tests, jobs):
     return totals["passed"], totals["failed"]
 
 
+def run_here(tests):
+    """Runs `tests` in this process. Returns (passed, failed)."""
+    result = unittest.TextTestRunner(verbosity=2).run(unittest.TestSuite(tests))
+    # Count tests, not sub-test failures: a test with three failing subTests
+    # is one failed test.
+    def test_id(t):
+        return getattr(t, "test_case", t).id()
+    failed = len({test_id(t) for t, _ in result.failures + result.errors} |
+                 {test_id(t) for t in result.unexpectedSuccesses})
+    skipped = len(result.skipped)
+    # A skip is not a pass: it is counted as a failure here.
+    return result.testsRun - failed - skipped, failed + skipped
+
+
 def main():
     patterns = sys.argv[1:]
     loader = unittest.TestLoader()
@@ -74,28 +88,18 @@ def main():
     started = time.monotonic()
     jobs = int(os.environ.get("IMGCAP_TEST_JOBS", "1") or "1")
     if jobs > 1 and len({t.id().split(".")[0] for t in tests}) > 1:
+        # A module that failed to import has no module to run: count it here.
         passed, failed = run_modules([t for t in tests if t not in errors], jobs)
-        print("integration: %.1fs (%d processes)" % (time.monotonic() - started, jobs))
-        if errors and not patterns:
-            print("%d test modules failed to import" % len(errors))
-            failed += len(errors)
-        print("%d passed, %d failed" % (passed, failed))
-        return 0 if failed == 0 and passed > 0 else 1
-    result = unittest.TextTestRunner(verbosity=2).run(unittest.TestSuite(tests))
-    # Count tests, not sub-test failures: a test with three failing subTests
-    # is one failed test.
-    def test_id(t):
-        return getattr(t, "test_case", t).id()
-    failed = len({test_id(t) for t, _ in result.failures + result.errors} |
-                 {test_id(t) for t in result.unexpectedSuccesses})
-    skipped = len(result.skipped)
-    passed = result.testsRun - failed - skipped
-    print("integration: %.1fs" % (time.monotonic() - started))
+        failed += len([t for t in tests if t in errors])
+        how = " (%d processes)" % jobs
+    else:
+        passed, failed = run_here(tests)
+        how = ""
+    print("integration: %.1fs%s" % (time.monotonic() - started, how))
     if errors and not patterns:
         print("%d test modules failed to import" % len(errors))
-    # A skip is not a pass: it is counted as a failure here.
-    print("%d passed, %d failed" % (passed, failed + skipped))
-    return 0 if failed + skipped == 0 and result.testsRun > 0 else 1
+    print("%d passed, %d failed" % (passed, failed))
+    return 0 if failed == 0 and passed > 0 else 1
 
 
 if __name__ == "__main__":
