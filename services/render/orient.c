@@ -23,48 +23,19 @@ void render_orient_pixels(const unsigned char *src, int w, int h, int nc, int o,
     ptrdiff_t row = (ptrdiff_t)w * nc, last_row = (ptrdiff_t)(h - 1) * row,
               last_col = (ptrdiff_t)(w - 1) * nc;
     ptrdiff_t base, ax, ay;
+    /* One orientation per line: the switch reads as the table it is. */
+    /* clang-format off */
     switch (o) {
-    case 2:
-        base = last_col;
-        ax = -nc;
-        ay = row;
-        break;
-    case 3:
-        base = last_row + last_col;
-        ax = -nc;
-        ay = -row;
-        break;
-    case 4:
-        base = last_row;
-        ax = nc;
-        ay = -row;
-        break;
-    case 5:
-        base = 0;
-        ax = row;
-        ay = nc;
-        break;
-    case 6:
-        base = last_row;
-        ax = -row;
-        ay = nc;
-        break;
-    case 7:
-        base = last_row + last_col;
-        ax = -row;
-        ay = -nc;
-        break;
-    case 8:
-        base = last_col;
-        ax = row;
-        ay = -nc;
-        break;
-    default:
-        base = 0;
-        ax = nc;
-        ay = row;
-        break;
+    case 2: base = last_col;            ax = -nc;  ay = row;  break;
+    case 3: base = last_row + last_col; ax = -nc;  ay = -row; break;
+    case 4: base = last_row;            ax = nc;   ay = -row; break;
+    case 5: base = 0;                   ax = row;  ay = nc;   break;
+    case 6: base = last_row;            ax = -row; ay = nc;   break;
+    case 7: base = last_row + last_col; ax = -row; ay = -nc;  break;
+    case 8: base = last_col;            ax = row;  ay = -nc;  break;
+    default: base = 0;                  ax = nc;   ay = row;  break;
     }
+    /* clang-format on */
     for (int y = 0; y < vh; y++) {
         const unsigned char *s = src + base + (ptrdiff_t)y * ay;
         unsigned char *d = dst + (size_t)y * dst_stride;
