@@ -47,10 +47,99 @@ void config_defaults(config_t *cfg)
     cfg->swagger_ui_url[0] = '\0'; /* served by the api itself (/assets/swagger-ui) */
     snprintf(cfg->sql_dir, sizeof cfg->sql_dir, "deploy/sql");
     cfg->events_max_clients = 256;
+    cfg->thumbnail_size = 320;
+    cfg->retention_s = 0; /* keep forever */
+    /* 1 GB: what both queues at the default QUEUE_MAX_DEPTH hold in typical
+     * (~50 KB) images must still fit after uploads stop (README.md,
+     * Retention and disk space). */
+    cfg->storage_min_free = 1000LL * 1000 * 1000;
+    cfg->storage_min_free_bp = 0;
+    cfg->storage_recycle = 0;
+}
+
+int config_parse_duration(const char *s, long long *seconds)
+{
+    static const struct {
+        char unit;
+        long long seconds;
+    } units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', 7 * 86400}};
+    if (s[0] < '0' || s[0] > '9') return -1;
+    errno = 0;
+    char *end;
+    long long n = strtoll(s, &end, 10);
+    if (errno != 0 || n <= 0 || end[0] == '\0' || end[1] != '\0') return -1;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (end[0] == units[i].unit) {
+            /* 100 years is more than any retention means; it also keeps every
+             * product below overflow. */
+            if (n > 100LL * 366 * 86400 / units[i].seconds) return -1;
+            *seconds = n * units[i].seconds;
+            return 0;
+        }
+    return -1;
+}
+
+int config_parse_space(const char *s, long long *bytes, int *bp)
+{
+    static const struct {
+        const char *unit;
+        long long factor;
+    } units[] = {{"", 1},
+                 {"B", 1},
+                 {"KB", 1000LL},
+                 {"MB", 1000LL * 1000},
+                 {"GB", 1000LL * 1000 * 1000},
+                 {"TB", 1000LL * 1000 * 1000 * 1000},
+                 {"KiB", 1LL << 10},
+                 {"MiB", 1LL << 20},
+                 {"GiB", 1LL << 30},
+                 {"TiB", 1LL << 40}};
+    *bytes = 0;
+    *bp = 0;
+    if (s[0] < '0' || s[0] > '9') return -1;
+    errno = 0;
+    char *end;
+    long long n = strtoll(s, &end, 10);
+    if (errno != 0) return -1;
+    if (*end == '.' || *end == '%') {
+        /* A percentage: whole part, up to two decimals, '%'. */
+        long long frac = 0;
+        int digits = 0;
+        if (*end == '.') {
+            for (end++; *end >= '0' && *end <= '9'; end++) {
+                if (++digits > 2) return -1;
+                frac = frac * 10 + (*end - '0');
+            }
+            if (digits == 0) return -1;
+            if (digits == 1) frac *= 10;
+        }
+        if (end[0] != '%' || end[1] != '\0' || n > 100) return -1;
+        long long v = n * 100 + frac;
+        if (v > 10000) return -1;
+        *bp = (int)v;
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strcasecmp(end, units[i].unit) == 0) {
+            if (n > LLONG_MAX / units[i].factor) return -1;
+            *bytes = n * units[i].factor;
+            return 0;
+        }
+    return -1;
 }
 
 /* Each variable: name, kind, where to store it, and bounds for numbers. */
-typedef enum { V_STR, V_INT, V_LL, V_LOG_LEVEL, V_BAND, V_BOOL, V_WORKERS } vkind_t;
+typedef enum {
+    V_STR,
+    V_INT,
+    V_LL,
+    V_LOG_LEVEL,
+    V_BAND,
+    V_BOOL,
+    V_WORKERS,
+    V_DURATION, /* long long seconds, config_parse_duration */
+    V_SPACE,    /* storage_min_free + storage_min_free_bp, config_parse_space */
+} vkind_t;
 
 /* BAND_MODE's values; the index is render's band_mode_t (render.h). */
 static const char *const band_modes[] = {"extend", "overlay"};
@@ -109,6 +198,10 @@ static const var_t config_vars[] = {
     STR("CONSUMER_NAME", consumer_name),
     STR("SQL_DIR", sql_dir),
     NUM("EVENTS_MAX_CLIENTS", V_INT, events_max_clients, 1, 1024),
+    NUM("THUMBNAIL_SIZE", V_INT, thumbnail_size, 16, 2048),
+    NUM("RETENTION", V_DURATION, retention_s, 0, 0),
+    NUM("STORAGE_MIN_FREE", V_SPACE, storage_min_free, 0, 0),
+    NUM("STORAGE_RECYCLE", V_BOOL, storage_recycle, 0, 1),
 };
 
 static int parse_ll(const char *s, long long *out)
@@ -171,6 +264,25 @@ static int apply_var(config_t *cfg, const var_t *v, const char *value, char *err
             *(int *)base = 0;
         else {
             snprintf(err, errlen, "%s: '%s' is not a boolean (0/1)", v->name, value);
+            return -1;
+        }
+        return 0;
+    case V_DURATION:
+        if (config_parse_duration(value, &n) < 0) {
+            snprintf(err, errlen,
+                     "%s: '%s' is not a duration (a whole number and s, m, h, d or w: "
+                     "90s, 12h, 30d)",
+                     v->name, value);
+            return -1;
+        }
+        *(long long *)base = n;
+        return 0;
+    case V_SPACE:
+        if (config_parse_space(value, &cfg->storage_min_free, &cfg->storage_min_free_bp) < 0) {
+            snprintf(err, errlen,
+                     "%s: '%s' is not an amount of space (bytes with a unit: 500MB, 2GB, "
+                     "1GiB; or a percentage of the filesystem: 5%%)",
+                     v->name, value);
             return -1;
         }
         return 0;

@@ -47,7 +47,25 @@ typedef struct config {
     char consumer_name[128];     /* CONSUMER_NAME: base of consumer names, empty = hostname */
     char sql_dir[1024];          /* SQL_DIR, the numbered schema scripts (deploy/sql) */
     int events_max_clients;      /* EVENTS_MAX_CLIENTS, open GET /api/events streams */
+    int thumbnail_size;          /* THUMBNAIL_SIZE px, the longer side of a thumbnail */
+    long long retention_s;       /* RETENTION in seconds ("90s", "12h", "30d"); 0 = forever */
+    long long storage_min_free;  /* STORAGE_MIN_FREE in bytes ("500MB", "2GB")... */
+    int storage_min_free_bp;     /* ...or in basis points of the filesystem ("5%" = 500);
+                                    the other one is 0 */
+    int storage_recycle;         /* STORAGE_RECYCLE 0|1: delete the oldest images to keep
+                                    STORAGE_MIN_FREE free */
 } config_t;
+
+/* Parses a duration: a whole number and a unit, s m h d or w ("90s", "12h",
+ * "30d"). Returns 0 with *seconds set (> 0), or -1 when s is not one. Pure. */
+int config_parse_duration(const char *s, long long *seconds);
+
+/* Parses an amount of disk space: bytes with an optional unit (B, KB MB GB TB
+ * in powers of 1000, KiB MiB GiB TiB in powers of 1024: "500MB", "2GiB"), or
+ * a percentage of the filesystem with up to two decimals ("5%", "2.5%").
+ * Returns 0 with exactly one of *bytes and *bp (basis points, 100 = 1 %)
+ * nonzero, or both 0 for "0"; -1 when s is not one. Pure. */
+int config_parse_space(const char *s, long long *bytes, int *bp);
 
 /* Returns the value of `name` or NULL when unset. */
 typedef const char *(*config_lookup_fn)(const char *name, void *ctx);

@@ -677,6 +677,66 @@ int rqueue_get_status(rqueue_t *rq, const char *id, rq_status_t *out)
     return 0;
 }
 
+int rqueue_mark_deleted(rqueue_t *rq, const char *id)
+{
+    if (rqconn_ensure(&rq->conn) < 0) return -1;
+    char status[256], now[32], event[256], channel[128];
+    snprintf(status, sizeof status, "%sstatus:%s", rq->prefix, id);
+    snprintf(channel, sizeof channel, "%sevents", rq->prefix);
+    snprintf(now, sizeof now, "%llu", (unsigned long long)time_now_ms());
+    snprintf(event, sizeof event, "{\"id\":\"%s\",\"status\":\"deleted\",\"at\":%s}", id, now);
+    const char *hset[] = {"HSET", status, "stage", "deleted", "updated_at", now, "error", ""};
+    const char *expire[] = {"EXPIRE", status, RQ_STATUS_TTL_S};
+    const char *publish[] = {"PUBLISH", channel, event};
+    rqconn_t *c = &rq->conn;
+    if (rqconn_append(c, 8, hset, NULL) < 0 || rqconn_append(c, 3, expire, NULL) < 0 ||
+        rqconn_append(c, 3, publish, NULL) < 0)
+        return -1;
+    redisReply *r[3];
+    int rc = rqconn_read_replies(c, r, 3);
+    note_error_replies(rq, r, 3);
+    for (int i = 0; rc == 0 && i < 3; i++)
+        if (r[i] == NULL || r[i]->type == REDIS_REPLY_ERROR) rc = -1;
+    for (int i = 0; i < 3; i++) freeReplyObject(r[i]);
+    return rc;
+}
+
+int rqueue_counter_add(rqueue_t *rq, const char *name, long long n)
+{
+    char key[256], by[32];
+    snprintf(key, sizeof key, "%scounters", rq->prefix);
+    snprintf(by, sizeof by, "%lld", n);
+    const char *argv[] = {"HINCRBY", key, name, by};
+    redisReply *r = rqconn_command(&rq->conn, 4, argv, NULL);
+    if (r == NULL) return -1;
+    int rc = r->type == REDIS_REPLY_INTEGER ? 0 : -1;
+    if (rc < 0)
+        rqconn_set_err(&rq->conn, "HINCRBY %s: %s", name,
+                       r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    freeReplyObject(r);
+    return rc;
+}
+
+int rqueue_counters_get(rqueue_t *rq, const char *const *names, int n, long long *values)
+{
+    enum { MAX_COUNTERS = 16 };
+    if (n < 0 || n > MAX_COUNTERS) return -1;
+    char key[256];
+    snprintf(key, sizeof key, "%scounters", rq->prefix);
+    const char *argv[2 + MAX_COUNTERS] = {"HMGET", key};
+    for (int i = 0; i < n; i++) argv[2 + i] = names[i];
+    redisReply *r = rqconn_command(&rq->conn, 2 + n, argv, NULL);
+    if (r == NULL) return -1;
+    int rc = r->type == REDIS_REPLY_ARRAY && r->elements == (size_t)n ? 0 : -1;
+    for (int i = 0; i < n; i++)
+        values[i] = rc == 0 && r->element[i]->type == REDIS_REPLY_STRING
+                        ? strtoll(r->element[i]->str, NULL, 10)
+                        : 0;
+    if (rc < 0) rqconn_set_err(&rq->conn, "HMGET counters: unexpected reply");
+    freeReplyObject(r);
+    return rc;
+}
+
 int rqueue_heartbeat(rqueue_t *rq, const char *queue)
 {
     const char *args[] = {queue, rq->consumer};

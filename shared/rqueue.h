@@ -120,6 +120,26 @@ int rqueue_apply(rqueue_t *rq, const char *queue, const char *next_queue, rq_op_
 /* status:<id> of an id: stage, error, updated_at. */
 int rqueue_get_status(rqueue_t *rq, const char *id, rq_status_t *out);
 
+/* Marks id deleted (DELETE /api/images/{id}): status:<id> stage "deleted"
+ * with the status TTL, and a {"id","status":"deleted","at"} event, so every
+ * api forgets its cached copies and event streams can drop the image.
+ * Returns 0, or -1 (rqueue_error). */
+int rqueue_mark_deleted(rqueue_t *rq, const char *id);
+
+/* Counters every process adds to and the api's /metrics reports (hash
+ * P counters), whichever process did the counting. */
+#define RQ_COUNTER_DELETED_API "images_deleted_api"
+#define RQ_COUNTER_DELETED_RETENTION "images_deleted_retention"
+#define RQ_COUNTER_DELETED_RECYCLE "images_deleted_recycle"
+#define RQ_COUNTER_FILES_PURGED "image_files_purged"
+
+/* HINCRBY counters <name> n. Returns 0, or -1 (rqueue_error). */
+int rqueue_counter_add(rqueue_t *rq, const char *name, long long n);
+
+/* Reads n counters into values (0 for one never added to). Returns 0, or -1
+ * (rqueue_error). */
+int rqueue_counters_get(rqueue_t *rq, const char *const *names, int n, long long *values);
+
 /* Heartbeat: ZADD consumers:Q <redis time ms> <consumer>. */
 int rqueue_heartbeat(rqueue_t *rq, const char *queue);
 

@@ -10,6 +10,18 @@
 
 #define MAGIC_LEN (sizeof WIRE_MAGIC - 1)
 
+int wire_camera_is_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > WIRE_MAX_CAMERA) return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
 int wire_encode(const wire_msg_t *m, unsigned char **out, size_t *outlen, char *err, size_t errlen)
 {
     size_t dlen = strlen(m->description);
@@ -19,6 +31,11 @@ int wire_encode(const wire_msg_t *m, unsigned char **out, size_t *outlen, char *
     }
     if (utf8_count(m->description, dlen) < 0) {
         snprintf(err, errlen, "description is not valid UTF-8");
+        return -1;
+    }
+    size_t clen = strlen(m->camera);
+    if (clen > 0 && !wire_camera_is_valid(m->camera, clen)) {
+        snprintf(err, errlen, "invalid camera name");
         return -1;
     }
     json_t *h = json_pack("{s:s, s:s, s:s%, s:I}", "id", m->id, "received_at", m->received_at,
@@ -32,6 +49,9 @@ int wire_encode(const wire_msg_t *m, unsigned char **out, size_t *outlen, char *
         json_object_set_new(h, "width", json_integer(m->width));
         json_object_set_new(h, "height", json_integer(m->height));
     }
+    if (clen > 0) json_object_set_new(h, "camera", json_string(m->camera));
+    if (m->thumb_len > 0)
+        json_object_set_new(h, "thumbnail_length", json_integer((json_int_t)m->thumb_len));
     /* JSON_ENSURE_ASCII is off: UTF-8 stays UTF-8; jansson escapes control
      * characters, so the header never contains a raw newline. */
     char *header = json_dumps(h, JSON_COMPACT);
@@ -41,7 +61,7 @@ int wire_encode(const wire_msg_t *m, unsigned char **out, size_t *outlen, char *
         return -1;
     }
     size_t hlen = strlen(header);
-    size_t total = MAGIC_LEN + hlen + 1 + m->jpeg_len;
+    size_t total = MAGIC_LEN + hlen + 1 + m->jpeg_len + m->thumb_len;
     unsigned char *buf = malloc(total);
     if (buf == NULL) {
         free(header);
@@ -52,6 +72,7 @@ int wire_encode(const wire_msg_t *m, unsigned char **out, size_t *outlen, char *
     memcpy(buf + MAGIC_LEN, header, hlen);
     buf[MAGIC_LEN + hlen] = '\n';
     if (m->jpeg_len) memcpy(buf + MAGIC_LEN + hlen + 1, m->jpeg, m->jpeg_len);
+    if (m->thumb_len) memcpy(buf + MAGIC_LEN + hlen + 1 + m->jpeg_len, m->thumb, m->thumb_len);
     free(header);
     *out = buf;
     *outlen = total;
@@ -110,10 +131,27 @@ int wire_decode(const unsigned char *buf, size_t len, wire_msg_t *m, char *err, 
         snprintf(err, errlen, "header id is not a UUID");
         goto out;
     }
+    json_t *cam = json_object_get(h, "camera");
+    if (cam != NULL) {
+        if (!json_is_string(cam) ||
+            !wire_camera_is_valid(json_string_value(cam), json_string_length(cam))) {
+            snprintf(err, errlen, "header field camera is not a camera name");
+            goto out;
+        }
+        memcpy(m->camera, json_string_value(cam), json_string_length(cam) + 1);
+    }
     json_t *cl = json_object_get(h, "content_length");
+    json_t *tl = json_object_get(h, "thumbnail_length");
     size_t body = len - (size_t)(nl + 1 - buf);
+    if (tl != NULL && (!json_is_integer(tl) || json_integer_value(tl) <= 0 ||
+                       (size_t)json_integer_value(tl) > body)) {
+        snprintf(err, errlen, "thumbnail_length is not a size within the %zu bytes that follow",
+                 body);
+        goto out;
+    }
+    size_t thumb = tl != NULL ? (size_t)json_integer_value(tl) : 0;
     if (!json_is_integer(cl) || json_integer_value(cl) < 0 ||
-        (size_t)json_integer_value(cl) != body) {
+        (size_t)json_integer_value(cl) != body - thumb) {
         snprintf(err, errlen, "content_length does not match the %zu bytes that follow", body);
         goto out;
     }
@@ -125,7 +163,11 @@ int wire_decode(const unsigned char *buf, size_t len, wire_msg_t *m, char *err, 
         m->height = (int)json_integer_value(hh);
     }
     m->jpeg = nl + 1;
-    m->jpeg_len = body;
+    m->jpeg_len = body - thumb;
+    if (thumb > 0) {
+        m->thumb = m->jpeg + m->jpeg_len;
+        m->thumb_len = thumb;
+    }
     rc = 0;
 out:
     json_decref(h);

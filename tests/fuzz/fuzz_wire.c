@@ -35,7 +35,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (memchr(err, '\0', sizeof err) == NULL) abort();
         return 0;
     }
-    if (m.jpeg < data || m.jpeg + m.jpeg_len != data + size) abort();
+    if (m.jpeg < data || m.jpeg + m.jpeg_len + m.thumb_len != data + size) abort();
+    if ((m.thumb != NULL) != (m.thumb_len > 0)) abort();
+    if (m.camera[0] != '\0' && !wire_camera_is_valid(m.camera, strlen(m.camera))) abort();
 
     unsigned char *out = NULL;
     size_t outlen = 0;
@@ -43,7 +45,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (wire_decode(out, outlen, &m2, err, sizeof err) != 0) abort();
     if (strcmp(m.id, m2.id) != 0 || strcmp(m.received_at, m2.received_at) != 0 ||
         strcmp(m.description, m2.description) != 0 || m.jpeg_len != m2.jpeg_len ||
-        m.width != m2.width || m.height != m2.height || memcmp(m.jpeg, m2.jpeg, m.jpeg_len) != 0)
+        m.width != m2.width || m.height != m2.height || memcmp(m.jpeg, m2.jpeg, m.jpeg_len) != 0 ||
+        strcmp(m.camera, m2.camera) != 0 || m.thumb_len != m2.thumb_len ||
+        (m.thumb_len > 0 && memcmp(m.thumb, m2.thumb, m.thumb_len) != 0))
         abort();
     free(out);
 

@@ -85,6 +85,76 @@ START_TEST(malformed_values_name_the_variable)
 }
 END_TEST
 
+START_TEST(frame_store_variables)
+{
+    config_t cfg;
+    char err[256];
+    const char *none[] = {NULL};
+    ck_assert_int_eq(fx_config_parse(&cfg, none, err, sizeof err), 0);
+    ck_assert_int_eq(cfg.thumbnail_size, 320);
+    ck_assert_int_eq(cfg.retention_s, 0); /* keep forever */
+    ck_assert_int_eq(cfg.storage_min_free, 1000LL * 1000 * 1000);
+    ck_assert_int_eq(cfg.storage_min_free_bp, 0);
+    ck_assert_int_eq(cfg.storage_recycle, 0);
+
+    const char *set[] = {"RETENTION",        "30d", "STORAGE_MIN_FREE", "2.5%",
+                         "STORAGE_RECYCLE",  "1",   "THUMBNAIL_SIZE",   "200",
+                         NULL};
+    ck_assert_int_eq(fx_config_parse(&cfg, set, err, sizeof err), 0);
+    ck_assert_int_eq(cfg.retention_s, 30LL * 86400);
+    ck_assert_int_eq(cfg.storage_min_free, 0);
+    ck_assert_int_eq(cfg.storage_min_free_bp, 250);
+    ck_assert_int_eq(cfg.storage_recycle, 1);
+    ck_assert_int_eq(cfg.thumbnail_size, 200);
+
+    const char *bad[][3] = {{"RETENTION", "30", NULL},         {"RETENTION", "-5s", NULL},
+                            {"RETENTION", "1y", NULL},         {"RETENTION", "0s", NULL},
+                            {"STORAGE_MIN_FREE", "5 %", NULL}, {"STORAGE_MIN_FREE", "101%", NULL},
+                            {"STORAGE_MIN_FREE", "2QB", NULL}, {"STORAGE_MIN_FREE", "1.234%", NULL},
+                            {"THUMBNAIL_SIZE", "8", NULL}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_int_eq(fx_config_parse(&cfg, bad[i], err, sizeof err), -1);
+        ck_assert_msg(strstr(err, bad[i][0]) != NULL, "%s: %s", bad[i][0], err);
+    }
+}
+END_TEST
+
+START_TEST(durations_and_space)
+{
+    long long v, b;
+    int bp;
+    ck_assert_int_eq(config_parse_duration("90s", &v), 0);
+    ck_assert_int_eq(v, 90);
+    ck_assert_int_eq(config_parse_duration("15m", &v), 0);
+    ck_assert_int_eq(v, 900);
+    ck_assert_int_eq(config_parse_duration("12h", &v), 0);
+    ck_assert_int_eq(v, 43200);
+    ck_assert_int_eq(config_parse_duration("2w", &v), 0);
+    ck_assert_int_eq(v, 14 * 86400);
+    ck_assert_int_eq(config_parse_duration("h", &v), -1);
+    ck_assert_int_eq(config_parse_duration("1hh", &v), -1);
+    ck_assert_int_eq(config_parse_duration("99999999999999d", &v), -1);
+
+    ck_assert_int_eq(config_parse_space("500MB", &b, &bp), 0);
+    ck_assert_int_eq(b, 500LL * 1000 * 1000);
+    ck_assert_int_eq(bp, 0);
+    ck_assert_int_eq(config_parse_space("2GiB", &b, &bp), 0);
+    ck_assert_int_eq(b, 2LL << 30);
+    ck_assert_int_eq(config_parse_space("4096", &b, &bp), 0);
+    ck_assert_int_eq(b, 4096);
+    ck_assert_int_eq(config_parse_space("5%", &b, &bp), 0);
+    ck_assert_int_eq(b, 0);
+    ck_assert_int_eq(bp, 500);
+    ck_assert_int_eq(config_parse_space("0.5%", &b, &bp), 0);
+    ck_assert_int_eq(bp, 50);
+    ck_assert_int_eq(config_parse_space("0", &b, &bp), 0);
+    ck_assert_int_eq(b + bp, 0);
+    ck_assert_int_eq(config_parse_space("9999999999TB", &b, &bp), -1);
+    ck_assert_int_eq(config_parse_space("5.%", &b, &bp), -1);
+    ck_assert_int_eq(config_parse_space("MB", &b, &bp), -1);
+}
+END_TEST
+
 START_TEST(env_file)
 {
     const char *text = "# comment\n"
@@ -137,6 +207,8 @@ Suite *config_suite(void)
     tcase_add_test(tc, overrides);
     tcase_add_test(tc, malformed_values_name_the_variable);
     tcase_add_test(tc, env_file);
+    tcase_add_test(tc, frame_store_variables);
+    tcase_add_test(tc, durations_and_space);
     tcase_add_test(tc, redis_ha_variables);
     suite_add_tcase(s, tc);
     return s;

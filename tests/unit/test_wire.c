@@ -43,6 +43,61 @@ START_TEST(round_trip)
 }
 END_TEST
 
+START_TEST(camera_and_thumbnail_round_trip)
+{
+    wire_msg_t m = sample(), d;
+    static const unsigned char thumb[] = {0xFF, 0xD8, 0xFF, 0xDB, '\n', 0xFF, 0xD9};
+    strcpy(m.camera, "cam-12.north_A");
+    m.thumb = thumb;
+    m.thumb_len = sizeof thumb;
+    unsigned char *buf;
+    size_t len;
+    char err[256];
+    ck_assert_int_eq(wire_encode(&m, &buf, &len, err, sizeof err), 0);
+    ck_assert_int_eq(wire_decode(buf, len, &d, err, sizeof err), 0);
+    ck_assert_str_eq(d.camera, "cam-12.north_A");
+    ck_assert_uint_eq(d.jpeg_len, m.jpeg_len);
+    ck_assert(memcmp(d.jpeg, m.jpeg, m.jpeg_len) == 0);
+    ck_assert_uint_eq(d.thumb_len, sizeof thumb);
+    ck_assert_ptr_eq(d.thumb, d.jpeg + d.jpeg_len);
+    ck_assert(memcmp(d.thumb, thumb, sizeof thumb) == 0);
+    free(buf);
+
+    /* Without either, neither comes back. */
+    m = sample();
+    ck_assert_int_eq(wire_encode(&m, &buf, &len, err, sizeof err), 0);
+    ck_assert_ptr_null(strstr((const char *)buf, "camera"));
+    ck_assert_int_eq(wire_decode(buf, len, &d, err, sizeof err), 0);
+    ck_assert_str_eq(d.camera, "");
+    ck_assert_ptr_null(d.thumb);
+    ck_assert_uint_eq(d.thumb_len, 0);
+    free(buf);
+}
+END_TEST
+
+START_TEST(camera_names)
+{
+    ck_assert_int_eq(wire_camera_is_valid("cam-1", 5), 1);
+    ck_assert_int_eq(wire_camera_is_valid("A.b_c-9", 7), 1);
+    ck_assert_int_eq(wire_camera_is_valid("", 0), 0);
+    ck_assert_int_eq(wire_camera_is_valid("cam 1", 5), 0);
+    ck_assert_int_eq(wire_camera_is_valid("cam/1", 5), 0);
+    ck_assert_int_eq(wire_camera_is_valid("камера", strlen("камера")), 0);
+    char name[WIRE_MAX_CAMERA + 2];
+    memset(name, 'x', sizeof name);
+    ck_assert_int_eq(wire_camera_is_valid(name, WIRE_MAX_CAMERA), 1);
+    ck_assert_int_eq(wire_camera_is_valid(name, WIRE_MAX_CAMERA + 1), 0);
+
+    wire_msg_t m = sample();
+    unsigned char *buf;
+    size_t len;
+    char err[256];
+    strcpy(m.camera, "bad name");
+    ck_assert_int_eq(wire_encode(&m, &buf, &len, err, sizeof err), -1);
+    ck_assert(strstr(err, "camera") != NULL);
+}
+END_TEST
+
 static int decode_text(const char *text, char *err, size_t errlen)
 {
     wire_msg_t d;
@@ -85,6 +140,24 @@ START_TEST(rejects_bad_payloads)
                                  "\"content_length\":0}\n",
                                  err, sizeof err),
                      0);
+    /* a thumbnail longer than what follows, or a camera that is no name */
+    ck_assert_int_eq(decode_text("IMGCAP1\n{\"id\":\"0192f0c8-1234-7abc-8def-0123456789ab\","
+                                 "\"received_at\":\"t\",\"description\":\"ok\","
+                                 "\"content_length\":1,\"thumbnail_length\":5}\nabc",
+                                 err, sizeof err),
+                     -1);
+    ck_assert(strstr(err, "thumbnail_length") != NULL);
+    ck_assert_int_eq(decode_text("IMGCAP1\n{\"id\":\"0192f0c8-1234-7abc-8def-0123456789ab\","
+                                 "\"received_at\":\"t\",\"description\":\"ok\","
+                                 "\"content_length\":1,\"thumbnail_length\":2}\nabc",
+                                 err, sizeof err),
+                     0);
+    ck_assert_int_eq(decode_text("IMGCAP1\n{\"id\":\"0192f0c8-1234-7abc-8def-0123456789ab\","
+                                 "\"received_at\":\"t\",\"description\":\"ok\","
+                                 "\"camera\":\"a b\",\"content_length\":0}\n",
+                                 err, sizeof err),
+                     -1);
+    ck_assert(strstr(err, "camera") != NULL);
 }
 END_TEST
 
@@ -106,6 +179,8 @@ Suite *wire_suite(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, round_trip);
     tcase_add_test(tc, rejects_bad_payloads);
+    tcase_add_test(tc, camera_and_thumbnail_round_trip);
+    tcase_add_test(tc, camera_names);
     tcase_add_test(tc, encode_rejects_invalid_utf8);
     suite_add_tcase(s, tc);
     return s;
