@@ -15,7 +15,7 @@ import subprocess
 import time
 import unittest
 
-from harness import BIN_DIR, Stack, read_data, wait_until
+from harness import BIN_DIR, ROOT, Stack, read_data, wait_until
 
 JPEG = read_data("camera_674x480.jpg")
 P = "imgcap:"
@@ -278,8 +278,10 @@ class PersistLifecycle(unittest.TestCase):
             self.assertEqual(check_persist(s), 1)
             s.start_service("persist")
             wait_until(lambda: check_persist(s) == 0, 20, what="--check healthy")
-            self.assertEqual(s.psql("SELECT string_agg(version, ',') FROM schema_migrations"),
-                             "001_images")
+            scripts = sorted(f[:-4] for f in os.listdir(os.path.join(ROOT, "deploy", "sql"))
+                             if f.endswith(".sql"))
+            self.assertEqual(s.psql("SELECT string_agg(version, ',' ORDER BY version) "
+                                    "FROM schema_migrations"), ",".join(scripts))
             id_ = make_id()
             enqueue(s, id_, payload(id_, rfc3339(datetime.datetime.utcnow()), "x"))
             s.wait_stored([id_])
