@@ -6,6 +6,14 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
+int storage_thumb_path(const char *image_path, char *out, size_t outlen)
+{
+    size_t n = strlen(image_path);
+    if (n < 4 || strcmp(image_path + n - 4, ".jpg") != 0) return -1;
+    int w = snprintf(out, outlen, "%.*s.thumb.jpg", (int)(n - 4), image_path);
+    return w < 0 || (size_t)w >= outlen ? -1 : 0;
+}
+
 long long storage_min_free_bytes(const config_t *cfg, long long total)
 {
     if (cfg->storage_min_free_bp > 0)

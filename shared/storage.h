@@ -19,6 +19,11 @@ typedef struct storage_space {
     int low;                  /* free_bytes < min_free_bytes */
 } storage_space_t;
 
+/* The thumbnail's path beside an image's: "YYYY/MM/DD/<id>.jpg" ->
+ * "YYYY/MM/DD/<id>.thumb.jpg". Returns 0, or -1 when image_path does not end
+ * in ".jpg" or out is too small. Pure. */
+int storage_thumb_path(const char *image_path, char *out, size_t outlen);
+
 /* STORAGE_MIN_FREE in bytes for a filesystem of total bytes. Pure. */
 long long storage_min_free_bytes(const config_t *cfg, long long total);
 

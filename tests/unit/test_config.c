@@ -97,9 +97,9 @@ START_TEST(frame_store_variables)
     ck_assert_int_eq(cfg.storage_min_free_bp, 0);
     ck_assert_int_eq(cfg.storage_recycle, 0);
 
-    const char *set[] = {"RETENTION",        "30d", "STORAGE_MIN_FREE", "2.5%",
-                         "STORAGE_RECYCLE",  "1",   "THUMBNAIL_SIZE",   "200",
-                         NULL};
+    const char *set[] = {
+        "RETENTION", "30d", "STORAGE_MIN_FREE", "2.5%", "STORAGE_RECYCLE", "1", "THUMBNAIL_SIZE",
+        "200",       NULL};
     ck_assert_int_eq(fx_config_parse(&cfg, set, err, sizeof err), 0);
     ck_assert_int_eq(cfg.retention_s, 30LL * 86400);
     ck_assert_int_eq(cfg.storage_min_free, 0);

@@ -24,6 +24,18 @@ START_TEST(min_free_bytes_or_percent)
 }
 END_TEST
 
+START_TEST(thumbnail_beside_the_image)
+{
+    char out[64];
+    ck_assert_int_eq(
+        storage_thumb_path("2026/12/06/0192f0c8-1234-7abc-8def-0123456789ab.jpg", out, sizeof out),
+        0);
+    ck_assert_str_eq(out, "2026/12/06/0192f0c8-1234-7abc-8def-0123456789ab.thumb.jpg");
+    ck_assert_int_eq(storage_thumb_path("a.png", out, sizeof out), -1);
+    ck_assert_int_eq(storage_thumb_path("x.jpg", out, 8), -1); /* "x.thumb.jpg" needs 12 */
+}
+END_TEST
+
 START_TEST(reads_the_filesystem_of_a_missing_dir)
 {
     config_t cfg;
@@ -59,6 +71,7 @@ Suite *storage_suite(void)
     Suite *s = suite_create("storage");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, min_free_bytes_or_percent);
+    tcase_add_test(tc, thumbnail_beside_the_image);
     tcase_add_test(tc, reads_the_filesystem_of_a_missing_dir);
     suite_add_tcase(s, tc);
     return s;
