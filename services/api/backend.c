@@ -54,6 +54,7 @@ static struct {
     pthread_cond_t freed;
     api_conn_t *slots;
     int size;
+    int waiting; /* threads inside api_backend_acquire() waiting for a slot */
     api_conn_t *free_list;
 } P = {.mu = PTHREAD_MUTEX_INITIALIZER, .freed = PTHREAD_COND_INITIALIZER};
 
@@ -87,14 +88,24 @@ api_conn_t *api_backend_acquire(int timeout_ms)
     struct timespec ts;
     time_deadline(CLOCK_REALTIME, timeout_ms, &ts);
     pthread_mutex_lock(&P.mu);
+    P.waiting++;
     while (P.free_list == NULL)
         if (pthread_cond_timedwait(&P.freed, &P.mu, &ts) != 0) break;
+    P.waiting--;
     api_conn_t *c = P.free_list;
     if (c != NULL) P.free_list = c->next_free;
     pthread_mutex_unlock(&P.mu);
     if (c == NULL)
         log_warn("backend: all %d Redis/PostgreSQL slots busy for %d ms", P.size, timeout_ms);
     return c;
+}
+
+int api_backend_waiting(void)
+{
+    pthread_mutex_lock(&P.mu);
+    int n = P.waiting;
+    pthread_mutex_unlock(&P.mu);
+    return n;
 }
 
 void api_backend_release(api_conn_t *c)

@@ -37,6 +37,10 @@ void api_backend_shutdown(void);
 api_conn_t *api_backend_acquire(int timeout_ms);
 void api_backend_release(api_conn_t *c); /* NULL is fine */
 
+/* Threads waiting in api_backend_acquire() right now (tests: a release is
+ * known to wake a waiter only once one waits). */
+int api_backend_waiting(void);
+
 /* The slot's Redis connection, opened on first use. Returns it (owned by the
  * slot: do not close it), or NULL with err set when Redis is unreachable. */
 rqueue_t *api_backend_redis(api_conn_t *c, char *err, size_t errlen);
