@@ -1,6 +1,6 @@
 /* call.h - one HTTP request being answered: what its handler may use (the
  * server's shared parts, the matched route, a backend slot) and the helpers
- * every handler answers with (services/api/README.md, Files).
+ * every handler answers with (services/api/README.md, the table of files).
  *
  * A call lives on the stack of server.c's dispatch() for one request, on the
  * connection's own thread; handlers (handlers.h, images.h) fill its response.
