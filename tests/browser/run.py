@@ -1,8 +1,10 @@
 """Browser tests: a private imgcap stack (tests/integration/harness.py: real
 redis-server, PostgreSQL and the three services), then browser.mjs drives
 Debian's chromium through playwright-core against its api with every outside
-host blocked. Usage: run.py [check ...] (default: all). Needs
-`npm ci` in tests/browser/ (make test-browser runs it)."""
+host blocked. Usage: run.py [check ...] [--screenshot FILE] (default: all
+checks; the gallery and camera checks save FILE). Needs `npm ci` in
+tests/browser/ (make test-browser runs it). The checks of CHECKS share one stack
+seeded by seed(); those of TOKEN_CHECKS run against one with API_TOKEN set."""
 import calendar
 import json
 import os
@@ -16,8 +18,9 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
 from harness import DATA_DIR, Stack, multipart, read_data  # noqa: E402
 
-# In this order. The first six need only what the api had before the frame
-# store; the others need its list filters, thumbnails, cameras and DELETE.
+# In this order. docs to livefilter (and token) need only what the api had
+# before the frame store; search to nodelete (and delete) need its list
+# filters, cameras, thumbnails and DELETE.
 CHECKS = ["docs", "gallery", "viewer", "upload", "live", "errors", "livefilter",
           "search", "timerange", "camera", "filterurl", "thumbnails", "nodelete"]
 TOKEN_CHECKS = ["token", "delete"]  # against a stack with API_TOKEN set
