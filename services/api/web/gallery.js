@@ -654,8 +654,8 @@
         'with the token the server was started with.';
     }
     if (r.status === 403) {
-      return sentence(doc.detail) ||
-        'This server does not allow deleting (HTTP 403): it needs API_TOKEN to be configured.';
+      return 'This server does not allow deleting (HTTP 403): ' +
+        `${sentence(doc.detail) || 'It needs API_TOKEN to be configured.'}`;
     }
     if (r.status === 404) return 'This image was already deleted (HTTP 404).';
     const why = sentence(doc.detail) || `The image was not deleted (HTTP ${r.status}).`;
