@@ -29,15 +29,24 @@ static const struct {
                              "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), description FROM images "
                              "WHERE images.id < $1::uuid ORDER BY images.id DESC LIMIT $2::int",
                              2},
-    [API_SQL_GET] = {"api_get", "SELECT path, bytes FROM images WHERE id = $1::uuid", 1},
+    /* One round trip tells a stored image from a deleted one: a deleted id
+     * may still have a status in Redis, which must not make it "pending". */
+    [API_SQL_GET] = {"api_get",
+                     "SELECT i.path, i.bytes, i.thumb_bytes, d.id IS NOT NULL "
+                     "FROM (VALUES ($1::uuid)) AS v (id) "
+                     "LEFT JOIN images i ON i.id = v.id "
+                     "LEFT JOIN image_deletions d ON d.id = v.id",
+                     1},
     [API_SQL_PING] = {"api_ping", "SELECT 1", 0},
     [API_SQL_EVENTS] = {"api_events",
                         "SELECT id::text, to_char(received_at AT TIME ZONE 'UTC', "
                         "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), description, "
                         "to_char(stored_at AT TIME ZONE 'UTC', "
-                        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM images "
+                        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), camera, thumb_bytes FROM images "
                         "WHERE id = ANY($1::uuid[])",
                         1},
+    /* deploy/sql/002_frame_store.sql explains the function and its races. */
+    [API_SQL_DELETE] = {"api_delete", "SELECT imgcap_delete_image($1::uuid, $2::boolean)", 2},
 };
 
 struct api_conn {

@@ -129,6 +129,8 @@ def main():
     write("router", "image", b"\x00GET\0/api/images/" + UUID.encode())
     write("router", "odd_path", b"\x00POST\0//api//images/%2F%00+%zz/")
     write("router", "asset", b"\x00HEAD\0/assets/swagger-ui/swagger-ui.css")
+    write("router", "thumbnail", b"\x00GET\0/api/images/" + UUID.encode() + b"/thumbnail")
+    write("router", "delete", b"\x00DELETE\0/api/images/" + UUID.encode())
     write("router", "decode", b"\x01\0a%41%4a+%%00%4%")
     write("router", "token", b"\x02s3cret\0bearer   s3cret")
 
