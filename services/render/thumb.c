@@ -80,17 +80,17 @@ struct render_thumb {
     /* the call in progress */
     const unsigned char *in;
     size_t in_len;
-    int sw, sh;     /* decoded (scaled) size */
+    int sw, sh;       /* decoded (scaled) size */
     long long pw, ph; /* a thumbnail pixel's width and height in units (below) */
     long long uw, uh; /* a decoded pixel's */
-    int tw, th;     /* thumbnail size */
-    int nc;         /* components of the thumbnail's pixels: 1 or 3 */
-    int dec_nc;     /* components decoded: 4 for CMYK, else nc */
-    int cmyk;       /* decoded as CMYK, turned into RGB here */
-    int icc_gray;   /* ICC profile colour space of the source */
-    int icc_rgb;    /* */
-    int cur;        /* next thumbnail row */
-    int vacc_empty; /* nothing summed into vacc for row cur yet */
+    int tw, th;       /* thumbnail size */
+    int nc;           /* components of the thumbnail's pixels: 1 or 3 */
+    int dec_nc;       /* components decoded: 4 for CMYK, else nc */
+    int cmyk;         /* decoded as CMYK, turned into RGB here */
+    int icc_gray;     /* ICC profile colour space of the source */
+    int icc_rgb;      /* */
+    int cur;          /* next thumbnail row */
+    int vacc_empty;   /* nothing summed into vacc for row cur yet */
 };
 
 static int buf_reserve(buf_t *b, size_t n)
@@ -410,8 +410,8 @@ static int decode(render_thumb_t *t, char *err, size_t errlen)
     if (buf_reserve(&t->px, px_stride * (size_t)t->th) < 0 ||
         buf_reserve(&t->rowp, (size_t)batch * sizeof(JSAMPROW)) < 0 ||
         ((!same || t->cmyk) && buf_reserve(&t->rows, in_stride * (size_t)batch) < 0) ||
-        (!same && (buf_reserve(&t->vacc, in_stride * sizeof(uint32_t)) < 0 ||
-                   plan_columns(t) < 0))) {
+        (!same &&
+         (buf_reserve(&t->vacc, in_stride * sizeof(uint32_t)) < 0 || plan_columns(t) < 0))) {
         snprintf(err, errlen, "out of memory for a %dx%d thumbnail", t->tw, t->th);
         return -1;
     }
@@ -444,9 +444,9 @@ static void encode(render_thumb_t *t)
     c->image_width = (JDIMENSION)t->tw;
     c->image_height = (JDIMENSION)t->th;
     c->input_components = t->nc;
-    c->in_color_space = t->nc == 1                               ? JCS_GRAYSCALE
+    c->in_color_space = t->nc == 1                            ? JCS_GRAYSCALE
                         : t->src.out_color_space == JCS_YCbCr ? JCS_YCbCr
-                                                                 : JCS_RGB;
+                                                              : JCS_RGB;
     jpeg_set_defaults(c); /* YCbCr 4:2:0 (or gray), Huffman tables not optimized */
     jpeg_set_quality(c, RENDER_THUMB_QUALITY, TRUE);
     jpeg_start_compress(c, TRUE);
@@ -469,8 +469,8 @@ static int run(render_thumb_t *t, char *err, size_t errlen)
 }
 
 int render_thumb_make(render_thumb_t *t, const unsigned char *jpeg, size_t len,
-                      const unsigned char **out, size_t *out_len, int *out_w, int *out_h,
-                      char *err, size_t errlen)
+                      const unsigned char **out, size_t *out_len, int *out_w, int *out_h, char *err,
+                      size_t errlen)
 {
     *out = NULL;
     *out_len = 0;

@@ -47,7 +47,7 @@ int render_thumb_scale(int longest, int size);
  * (not a JPEG, corrupt or truncated data, over max_pixels) returns -1 with err
  * set (libjpeg's message where it has one); *out is NULL then. */
 int render_thumb_make(render_thumb_t *t, const unsigned char *jpeg, size_t len,
-                      const unsigned char **out, size_t *out_len, int *out_w, int *out_h,
-                      char *err, size_t errlen);
+                      const unsigned char **out, size_t *out_len, int *out_w, int *out_h, char *err,
+                      size_t errlen);
 
 #endif

@@ -71,8 +71,8 @@ static double *box_ref(const fx_img_t *src, int w, int h)
                 double wy = fmin(y1, sy + 1) - fmax(y0, sy);
                 for (int sx = (int)x0; sx < src->w && sx < x1; sx++) {
                     double wx = fmin(x1, sx + 1) - fmax(x0, sx);
-                    const unsigned char *p =
-                        src->px + ((size_t)sy * (size_t)src->w + (size_t)sx) * (size_t)nc;
+                    const unsigned char *p = src->px + ((size_t)sy * (size_t)src->w + (size_t)sx) *
+                                                           (size_t)nc;
                     for (int c = 0; c < nc; c++) o[c] += wx * wy * p[c];
                 }
             }
@@ -115,8 +115,8 @@ static unsigned char *picture(int w, int h, int nc, int (*f)(int x, int y, int c
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
             for (int c = 0; c < nc; c++)
-                px[((size_t)y * (size_t)w + (size_t)x) * (size_t)nc + (size_t)c] =
-                    (unsigned char)f(x, y, c, w);
+                px[((size_t)y * (size_t)w + (size_t)x) * (size_t)nc + (size_t)c] = (unsigned char)f(
+                    x, y, c, w);
     return px;
 }
 
@@ -146,9 +146,9 @@ START_TEST(geometry_pure)
         {674, 480, 200, 200, 142}, /* 142.43 */
         {1000, 1000, 320, 320, 320},
         {640, 480, 320, 320, 240},
-        {641, 3, 320, 320, 1},  /* 1.498: nearest */
-        {640, 3, 320, 320, 2},  /* 1.5: halves up */
-        {700, 1, 320, 320, 1},  /* 0.46: at least 1 px */
+        {641, 3, 320, 320, 1}, /* 1.498: nearest */
+        {640, 3, 320, 320, 2}, /* 1.5: halves up */
+        {700, 1, 320, 320, 1}, /* 0.46: at least 1 px */
         {1, 65000, 320, 1, 320},
         {320, 100, 320, 320, 100}, /* the longer side is the size already */
         {200, 150, 320, 200, 150}, /* never upscaled */
@@ -198,7 +198,7 @@ START_TEST(geometry_real)
 {
     static const struct {
         int w, h;
-    } sizes[] = {{674, 518}, {518, 674}, {641, 3}, {3, 641}, {100, 80}, {333, 517},
+    } sizes[] = {{674, 518}, {518, 674}, {641, 3}, {3, 641},   {100, 80},  {333, 517},
                  {1, 700},   {999, 17},  {321, 9}, {320, 240}, {2600, 40}, {17, 1}};
     static const fx_jpeg_spec_t specs[] = {
         {0},
@@ -290,7 +290,8 @@ START_TEST(content_uniform)
             ck_assert_int_eq(im.nc, nc);
             for (size_t p = 0; p < (size_t)im.w * (size_t)im.h; p++)
                 for (int c = 0; c < nc; c++) {
-                    int v = im.px[p * (size_t)nc + (size_t)c], want = gray ? 200 : uniform(0, 0, c, 0);
+                    int v = im.px[p * (size_t)nc + (size_t)c],
+                        want = gray ? 200 : uniform(0, 0, c, 0);
                     ck_assert_msg(abs(v - want) <= 3, "%dx%d gray %d: pixel %zu channel %d = %d",
                                   sizes[i].w, sizes[i].h, gray, p, c, v);
                 }
@@ -438,12 +439,8 @@ START_TEST(corrupt_inputs)
         size_t n;
         const char *why;
     } bad[] = {
-        {cam.p, cam.n / 2, "Premature end"},
-        {cam.p, 300, NULL},
-        {trunc.p, trunc.n, NULL},
-        {notj.p, notj.n, "Not a JPEG"},
-        {garbled, cam.n, NULL},
-        {cam.p, 0, NULL},
+        {cam.p, cam.n / 2, "Premature end"}, {cam.p, 300, NULL},     {trunc.p, trunc.n, NULL},
+        {notj.p, notj.n, "Not a JPEG"},      {garbled, cam.n, NULL}, {cam.p, 0, NULL},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const unsigned char *out = (const unsigned char *)"x";
