@@ -357,10 +357,10 @@ static int start_decode(render_thumb_t *t, char *err, size_t errlen)
     int m = render_thumb_scale(w > h ? w : h, t->size);
     s->scale_num = (unsigned)m;
     s->scale_denom = 8;
-    /* Neither changes the scaled 4:2:0 decode (libjpeg scales chroma up in
-     * its IDCT there), and both save time at full scale (small sources). */
+    /* No effect on a scaled 4:2:0 decode (libjpeg scales chroma up in its
+     * IDCT there); 6 % fewer instructions at full scale (a small source).
+     * JDCT_IFAST saves under 0.5 % either way: the accurate IDCT is kept. */
     s->do_fancy_upsampling = FALSE;
-    s->dct_method = JDCT_IFAST;
     t->cmyk = 0;
     switch (s->jpeg_color_space) {
     case JCS_GRAYSCALE:
