@@ -247,10 +247,17 @@ static void emit_row(render_thumb_t *t)
         for (int x = 0; x < t->tw; x++, o += 3) {
             const uint32_t *s = v + (size_t)taps[x].first * 3, *w = xw + taps[x].w;
             uint64_t a0 = half, a1 = half, a2 = half;
-            for (int k = 0; k < taps[x].n; k++, s += 3) {
-                a0 += (uint64_t)w[k] * s[0];
-                a1 += (uint64_t)w[k] * s[1];
-                a2 += (uint64_t)w[k] * s[2];
+            int n = taps[x].n;
+            if (n == 2) { /* most columns below a ratio of 2: unrolled */
+                a0 += (uint64_t)w[0] * s[0] + (uint64_t)w[1] * s[3];
+                a1 += (uint64_t)w[0] * s[1] + (uint64_t)w[1] * s[4];
+                a2 += (uint64_t)w[0] * s[2] + (uint64_t)w[1] * s[5];
+            } else {
+                for (int k = 0; k < n; k++, s += 3) {
+                    a0 += (uint64_t)w[k] * s[0];
+                    a1 += (uint64_t)w[k] * s[1];
+                    a2 += (uint64_t)w[k] * s[2];
+                }
             }
             o[0] = (unsigned char)(a0 >> (2 * WEIGHT_BITS));
             o[1] = (unsigned char)(a1 >> (2 * WEIGHT_BITS));
@@ -260,7 +267,10 @@ static void emit_row(render_thumb_t *t)
         for (int x = 0; x < t->tw; x++) {
             const uint32_t *s = v + taps[x].first, *w = xw + taps[x].w;
             uint64_t a = half;
-            for (int k = 0; k < taps[x].n; k++) a += (uint64_t)w[k] * s[k];
+            if (taps[x].n == 2)
+                a += (uint64_t)w[0] * s[0] + (uint64_t)w[1] * s[1];
+            else
+                for (int k = 0; k < taps[x].n; k++) a += (uint64_t)w[k] * s[k];
             o[x] = (unsigned char)(a >> (2 * WEIGHT_BITS));
         }
     }
