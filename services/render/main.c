@@ -16,6 +16,7 @@
 #include "render.h"
 #include "rqha.h"
 #include "rqueue.h"
+#include "thumb.h"
 #include "timeutil.h"
 #include "wire.h"
 
@@ -23,16 +24,20 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: imgcap-render                 run the render service (queue %s -> %s)\n"
-            "       imgcap-render --once IN.jpg OUT.jpg --text TEXT [--layout] [--repeat N]\n"
+            "       imgcap-render --once IN.jpg OUT.jpg --text TEXT [--thumbnail THUMB.jpg]\n"
+            "                     [--layout] [--repeat N]\n"
             "       imgcap-render --check         exit 0 if this host has a live render consumer\n"
             "       imgcap-render --help\n"
             "\n"
             "--once renders one file with the service's code and configuration.\n"
+            "  --thumbnail THUMB.jpg  also write the thumbnail of OUT (THUMBNAIL_SIZE)\n"
             "  --layout    print the layout as one line of JSON instead of writing OUT\n"
-            "  --repeat N  render N times and print the mean milliseconds per image\n"
+            "  --repeat N  render N times and print the mean milliseconds per image, then\n"
+            "              render and make the thumbnail N times and print that mean too\n"
             "Configuration comes from the environment and .env (IMGCAP_ENV_FILE): FONT_NAME,\n"
             "FONT_PATH, FONTS_DIR, FONT_SIZE, TEXT_PADDING, BAND_MODE, JPEG_QUALITY,\n"
-            "MAX_PIXELS, RENDER_WORKERS, REDIS_URL, REDIS_PREFIX, LOG_DIR, LOG_LEVEL, ...\n",
+            "MAX_PIXELS, THUMBNAIL_SIZE, RENDER_WORKERS, REDIS_URL, REDIS_PREFIX, LOG_DIR,\n"
+            "LOG_LEVEL, ...\n",
             RQ_QUEUE_RENDER, RQ_QUEUE_PERSIST);
 }
 
@@ -95,8 +100,78 @@ static int write_file(const char *path, const unsigned char *buf, size_t len)
     return n == len && rc == 0 ? 0 : -1;
 }
 
-static int run_once(const config_t *cfg, const char *in, const char *out, const char *text,
-                    int layout_only, long repeat)
+/* Renders in to out (and its thumbnail to thumb_out unless NULL) with ctx and
+ * tc. With repeat > 1, renders repeat times and prints the mean, then renders
+ * and makes the thumbnail repeat times and prints that mean: the caption
+ * alone and the service's whole job. Returns the exit status. */
+static int once_render(render_ctx_t *ctx, render_thumb_t *tc, const unsigned char *jpeg, size_t len,
+                       const char *in, const char *out, const char *thumb_out, const char *text,
+                       long repeat)
+{
+    char err[512];
+    unsigned char *img = NULL;
+    size_t img_len = 0;
+    const unsigned char *thumb = NULL;
+    size_t thumb_len = 0;
+    int w = 0, h = 0, tw = 0, th = 0, rc = 1;
+    uint64_t t0 = time_mono_ns();
+    long i;
+    for (i = 0; i < repeat; i++) {
+        free(img);
+        if (render_caption(ctx, jpeg, len, text, strlen(text), &img, &img_len, &w, &h, err,
+                           sizeof err) < 0)
+            break;
+    }
+    uint64_t t1 = time_mono_ns(), t2 = t1;
+    if (i < repeat) {
+        log_error("%s: %s", in, err);
+        return 1;
+    }
+    int thumb_failed = 0;
+    if (repeat > 1) {
+        for (i = 0; i < repeat && !thumb_failed; i++) {
+            free(img);
+            /* the same input rendered a moment ago: only the thumbnail can fail */
+            thumb_failed = render_caption(ctx, jpeg, len, text, strlen(text), &img, &img_len, &w,
+                                          &h, err, sizeof err) < 0 ||
+                           render_thumb_make(tc, img, img_len, &thumb, &thumb_len, &tw, &th, err,
+                                             sizeof err) < 0;
+        }
+        t2 = time_mono_ns();
+    } else if (thumb_out != NULL) {
+        thumb_failed = render_thumb_make(tc, img, img_len, &thumb, &thumb_len, &tw, &th, err,
+                                         sizeof err) < 0;
+    }
+    if (thumb_failed) {
+        log_error("%s: thumbnail: %s", in, err);
+        free(img);
+        return 1;
+    }
+    if (write_file(out, img, img_len) < 0) {
+        log_error("cannot write %s: %s", out, strerror(errno));
+    } else if (thumb_out != NULL && write_file(thumb_out, thumb, thumb_len) < 0) {
+        log_error("cannot write %s: %s", thumb_out, strerror(errno));
+    } else {
+        rc = 0;
+        if (repeat > 1) {
+            printf("%ld renders, mean %.3f ms per image (%s path, %dx%d, %zu bytes)\n", repeat,
+                   (double)(t1 - t0) / 1e6 / (double)repeat, render_last_path(ctx), w, h, img_len);
+            printf("%ld renders + thumbnails, mean %.3f ms per image (thumbnail %dx%d, %zu "
+                   "bytes)\n",
+                   repeat, (double)(t2 - t1) / 1e6 / (double)repeat, tw, th, thumb_len);
+        } else {
+            log_info("%s -> %s: %dx%d, %zu bytes, %s path", in, out, w, h, img_len,
+                     render_last_path(ctx));
+            if (thumb_out != NULL)
+                log_info("thumbnail -> %s: %dx%d, %zu bytes", thumb_out, tw, th, thumb_len);
+        }
+    }
+    free(img);
+    return rc;
+}
+
+static int run_once(const config_t *cfg, const char *in, const char *out, const char *thumb_out,
+                    const char *text, int layout_only, long repeat)
 {
     render_opts_t o;
     char font_file[1024], err[512];
@@ -130,33 +205,12 @@ static int run_once(const config_t *cfg, const char *in, const char *out, const 
             }
         }
     } else {
-        unsigned char *img = NULL;
-        size_t img_len = 0;
-        int w = 0, h = 0;
-        uint64_t t0 = time_mono_ns();
-        long i;
-        for (i = 0; i < repeat; i++) {
-            free(img);
-            if (render_caption(ctx, jpeg, len, text, strlen(text), &img, &img_len, &w, &h, err,
-                               sizeof err) < 0)
-                break;
-        }
-        uint64_t t1 = time_mono_ns();
-        if (i < repeat) {
-            log_error("%s: %s", in, err);
-        } else if (write_file(out, img, img_len) < 0) {
-            log_error("cannot write %s: %s", out, strerror(errno));
-        } else {
-            rc = 0;
-            if (repeat > 1)
-                printf("%ld renders, mean %.3f ms per image (%s path, %dx%d, %zu bytes)\n", repeat,
-                       (double)(t1 - t0) / 1e6 / (double)repeat, render_last_path(ctx), w, h,
-                       img_len);
-            else
-                log_info("%s -> %s: %dx%d, %zu bytes, %s path", in, out, w, h, img_len,
-                         render_last_path(ctx));
-        }
-        free(img);
+        render_thumb_t *tc = render_thumb_new(cfg->thumbnail_size, cfg->max_pixels);
+        if (tc == NULL)
+            log_error("out of memory for the thumbnail context");
+        else
+            rc = once_render(ctx, tc, jpeg, len, in, out, thumb_out, text, repeat);
+        render_thumb_free(tc);
     }
     render_ctx_free(ctx);
     free(jpeg);
@@ -167,10 +221,11 @@ static int run_once(const config_t *cfg, const char *in, const char *out, const 
 
 typedef struct service {
     render_opts_t opts;
+    int thumbnail_size;
     consumer_t *consumer;
 } service_t;
 
-static void process(render_ctx_t *rc, job_t *job)
+static void process(render_ctx_t *rc, render_thumb_t *tc, job_t *job)
 {
     wire_msg_t m;
     char err[400]; /* leaves room for a prefix in job->reason */
@@ -191,11 +246,24 @@ static void process(render_ctx_t *rc, job_t *job)
         snprintf(job->reason, sizeof job->reason, "render failed: %s", err);
         return;
     }
-    wire_msg_t o = m;
+    uint64_t t1 = time_mono_ns();
+    /* A thumbnail of render's own output fails only when out of memory (or
+     * on a bug): the image goes on without one (thumb_bytes NULL). */
+    const unsigned char *thumb;
+    size_t thumb_len;
+    int tw = 0, th = 0;
+    if (render_thumb_make(tc, img, img_len, &thumb, &thumb_len, &tw, &th, err, sizeof err) < 0) {
+        log_warn("id=%s no thumbnail, forwarded without one: %s", job->id, err);
+        thumb = NULL;
+        thumb_len = 0;
+    }
+    wire_msg_t o = m; /* id, received_at, description, camera */
     o.jpeg = img;
     o.jpeg_len = img_len;
     o.width = w;
     o.height = h;
+    o.thumb = thumb;
+    o.thumb_len = thumb_len;
     int enc = wire_encode(&o, &job->out, &job->out_len, err, sizeof err);
     free(img);
     if (enc < 0) {
@@ -205,8 +273,10 @@ static void process(render_ctx_t *rc, job_t *job)
         return;
     }
     job->outcome = JOB_FORWARD;
-    log_debug("id=%s rendered %dx%d, %zu bytes, %s path, %.2f ms (attempt %ld)", job->id, w, h,
-              img_len, render_last_path(rc), (double)(time_mono_ns() - t0) / 1e6, job->attempts);
+    log_debug("id=%s rendered %dx%d, %zu bytes, %s path, %.2f ms; thumbnail %dx%d, %zu bytes, "
+              "%.2f ms (attempt %ld)",
+              job->id, w, h, img_len, render_last_path(rc), (double)(t1 - t0) / 1e6, tw, th,
+              thumb_len, (double)(time_mono_ns() - t1) / 1e6, job->attempts);
 }
 
 static void worker_main(actor_t *self)
@@ -220,6 +290,13 @@ static void worker_main(actor_t *self)
         atomic_store(&actor_shutdown_requested, 1);
         return;
     }
+    render_thumb_t *tc = render_thumb_new(svc->thumbnail_size, svc->opts.max_pixels);
+    if (tc == NULL) {
+        log_error("cannot start: out of memory for the thumbnail context; stopping the service");
+        atomic_store(&actor_shutdown_requested, 1);
+        render_ctx_free(rc);
+        return;
+    }
     mailbox_t *jobs = consumer_jobs(svc->consumer);
     for (;;) {
         void *item;
@@ -227,9 +304,10 @@ static void worker_main(actor_t *self)
         if (r == MAILBOX_TIMEOUT) continue;
         if (r == MAILBOX_CLOSED) break;
         job_t *job = item;
-        process(rc, job);
+        process(rc, tc, job);
         consumer_finish(svc->consumer, job);
     }
+    render_thumb_free(tc);
     render_ctx_free(rc);
 }
 
@@ -239,6 +317,7 @@ static int run_service(const config_t *cfg)
     char font_file[1024], err[512];
     actor_install_signals();
     if (opts_from_config(cfg, &svc.opts, font_file, sizeof font_file) < 0) return 1;
+    svc.thumbnail_size = cfg->thumbnail_size;
     /* fail at start, not in every worker, when the font cannot be used */
     render_ctx_t *probe = render_ctx_new(&svc.opts, err, sizeof err);
     if (probe == NULL) {
@@ -282,9 +361,9 @@ static int run_service(const config_t *cfg)
         log_error("no render worker could start");
         rc = 1;
     } else {
-        log_info("render: consumer %s, %d workers, font %s %dpx, band %s",
+        log_info("render: consumer %s, %d workers, font %s %dpx, band %s, thumbnails %d px",
                  consumer_name(svc.consumer), started, font_file, cfg->font_size,
-                 cfg->band_mode == BAND_EXTEND ? "extend" : "overlay");
+                 cfg->band_mode == BAND_EXTEND ? "extend" : "overlay", cfg->thumbnail_size);
         while (!atomic_load(&actor_shutdown_requested))
             time_sleep_ms(200, &actor_shutdown_requested);
         log_info("render: shutting down");
@@ -299,7 +378,7 @@ static int run_service(const config_t *cfg)
 
 int main(int argc, char **argv)
 {
-    const char *in = NULL, *out = NULL, *text = NULL;
+    const char *in = NULL, *out = NULL, *text = NULL, *thumb_out = NULL;
     int once = 0, layout_only = 0, check = 0;
     long repeat = 1;
     for (int i = 1; i < argc; i++) {
@@ -313,6 +392,8 @@ int main(int argc, char **argv)
             out = argv[++i];
         } else if (!strcmp(a, "--text") && i + 1 < argc) {
             text = argv[++i];
+        } else if (!strcmp(a, "--thumbnail") && i + 1 < argc) {
+            thumb_out = argv[++i];
         } else if (!strcmp(a, "--layout")) {
             layout_only = 1;
         } else if (!strcmp(a, "--repeat") && i + 1 < argc) {
@@ -330,8 +411,9 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if ((once && text == NULL) || (!once && (text != NULL || layout_only || repeat != 1)) ||
-        (once && check)) {
+    if ((once && text == NULL) ||
+        (!once && (text != NULL || layout_only || repeat != 1 || thumb_out != NULL)) ||
+        (once && check) || (layout_only && thumb_out != NULL)) {
         usage(stderr);
         return 2;
     }
@@ -357,7 +439,7 @@ int main(int argc, char **argv)
     if (once) {
         /* the CLI logs to stderr only: a user's one-off run is not service history */
         log_open("render", NULL, (log_level_t)cfg.log_level);
-        int rc = run_once(&cfg, in, out, text, layout_only, repeat);
+        int rc = run_once(&cfg, in, out, thumb_out, text, layout_only, repeat);
         render_font_shutdown();
         log_close();
         return rc;

@@ -21,7 +21,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_LONG_SECONDS ?=
 FUZZ_CHANGED_DAYS ?= 2
 FUZZ_JOBS    ?= 2
-FUZZ_TARGETS ?= wire utf8 config upload params router exif layout splice render consumer_ident \
+FUZZ_TARGETS ?= wire utf8 config upload params router exif layout splice render thumb consumer_ident \
                 sentinel rqueue_url uuid
 PKGS         := libulfius liborcania hiredis libpq libturbojpeg libjpeg freetype2 fontconfig jansson \
                 harfbuzz fribidi icu-uc

@@ -205,6 +205,20 @@ def render_seeds():
     for name in ("lossless420", "lossless444", "restart", "gray", "420", "odd"):
         with open(os.path.join(SEEDS, "render", name), "rb") as f:
             write("splice", name, f.read()[1:])
+    thumb_seeds()
+
+
+def thumb_seeds():
+    """The thumbnail target: render's seeds with its own option byte (the
+    thumbnail size), and the camera picture at half size (337x240, within the
+    target's MAX_PIXELS), to 64 px."""
+    for i, name in enumerate(sorted(os.listdir(os.path.join(SEEDS, "render")))):
+        if name.startswith("regress-"):
+            continue
+        with open(os.path.join(SEEDS, "render", name), "rb") as f:
+            write("thumb", name, bytes([i % 4]) + f.read()[1:])
+    half = run(["djpeg", "-scale", "1/2", "-ppm"], jpeg("camera_674x480.jpg"))
+    write("thumb", "camera", b"\x01" + run(["cjpeg", "-quality", "80"], half))
 
 if __name__ == "__main__":
     main()

@@ -1,5 +1,5 @@
-"""imgcap-render: the one-shot CLI (--once/--layout/--repeat/--help/--check) and
-the service's worker path on a real redis-server (render only)."""
+"""imgcap-render: the one-shot CLI (--once/--thumbnail/--layout/--repeat/--help/--check)
+and the service's worker path on a real redis-server (render only)."""
 import json
 import os
 import re
@@ -29,6 +29,17 @@ def run(*args, env=None, check=False):
     return p
 
 
+def thumb_size(w, h, size):
+    """The thumbnail's size (services/render/thumb.h): the longer side becomes
+    size, the other rounds to the nearest pixel (halves up), at least 1; never
+    upscaled."""
+    longest, shortest = max(w, h), min(w, h)
+    if longest <= size:
+        return w, h
+    other = max(1, (2 * shortest * size + longest) // (2 * longest))
+    return (size, other) if w >= h else (other, size)
+
+
 def uuid7():
     ms = int(time.time() * 1000)
     r = uuid.uuid4().int
@@ -55,10 +66,13 @@ class CliTest(unittest.TestCase):
     def test_help(self):
         p = run("--help")
         self.assertEqual(p.returncode, 0)
-        for word in ("--once", "--layout", "--repeat", "--check"):
+        for word in ("--once", "--thumbnail", "--layout", "--repeat", "--check"):
             self.assertIn(word, p.stdout.decode())
         self.assertEqual(run("--bogus").returncode, 2)
         self.assertEqual(run("--once", CAMERA, self.out()).returncode, 2)  # no --text
+        self.assertEqual(run("--once", CAMERA, self.out(), "--text", "x", "--layout",
+                             "--thumbnail", self.out("t.jpg")).returncode, 2)
+        self.assertEqual(run("--thumbnail", self.out("t.jpg")).returncode, 2)
 
     def test_layout_json(self):
         doc = self.layout(CAMERA, CYRILLIC_150)
@@ -126,9 +140,57 @@ class CliTest(unittest.TestCase):
         m = re.search(rb"5 renders, mean ([0-9.]+) ms per image", p.stdout)
         self.assertIsNotNone(m, p.stdout)
         self.assertGreater(float(m.group(1)), 0)
+        # then the service's whole job: the render and the thumbnail
+        m = re.search(rb"\n5 renders \+ thumbnails, mean ([0-9.]+) ms per image \(thumbnail "
+                      rb"320x246, [0-9]+ bytes\)", p.stdout)
+        self.assertIsNotNone(m, p.stdout)
+        self.assertGreater(float(m.group(1)), 0)
         self.assertTrue(os.path.getsize(self.out()) > 1000)
         self.assertEqual(run("--once", CAMERA, self.out(), "--text", "x", "--repeat", "0")
                          .returncode, 2)
+
+    def test_thumbnail(self):
+        """--thumbnail writes the thumbnail of OUT: its longer side THUMBNAIL_SIZE,
+        aspect kept, baseline 4:2:0; never larger than OUT."""
+        portrait = os.path.join(self.tmp, "portrait.jpg")
+        subprocess.run(["convert", CAMERA, "-crop", "301x480+100+0", "+repage", portrait],
+                       check=True)
+        small = os.path.join(self.tmp, "small.jpg")
+        subprocess.run(["convert", CAMERA, "-resize", "150x107!", small], check=True)
+        thumb = self.out("thumb.jpg")
+        for size in (320, 200):
+            for src, text in ((CAMERA, CYRILLIC_150), (portrait, "x"), (small, "x")):
+                if os.path.exists(thumb):
+                    os.unlink(thumb)
+                p = run("--once", src, self.out(), "--text", text, "--thumbnail", thumb,
+                        env={"THUMBNAIL_SIZE": str(size)}, check=True)
+                with open(self.out(), "rb") as f:
+                    w, h, _, _ = decode_jpeg(f.read())
+                with open(thumb, "rb") as f:
+                    data = f.read()
+                tw, th, channels, px = decode_jpeg(data)
+                self.assertEqual((tw, th), thumb_size(w, h, size), (src, size, w, h))
+                self.assertEqual(channels, 3)
+                self.assertLessEqual(max(tw, th), size)
+                # baseline (SOF0), 4:2:0 (luma sampled 2x2, chroma 1x1)
+                sof = data.index(b"\xff\xc0")
+                self.assertEqual(data[sof + 11:sof + 18:3], b"\x22\x11\x11")
+                self.assertIn(("thumbnail -> %s: %dx%d" % (thumb, tw, th)).encode(), p.stderr)
+        self.assertEqual(thumb_size(674, 518, 320), (320, 246))
+        self.assertEqual(thumb_size(674, 518, 200), (200, 154))
+        # the band is in the thumbnail: its bottom rows are dark, with some light text
+        run("--once", CAMERA, self.out(), "--text", CYRILLIC_150, "--thumbnail", thumb,
+            check=True)
+        with open(thumb, "rb") as f:
+            tw, th, _, px = decode_jpeg(f.read())
+        band = px[(th - 12) * tw * 3:]
+        self.assertLess(sum(band) / len(band), 60)
+        self.assertGreater(max(band), 120)
+        # a thumbnail that cannot be written fails the run
+        p = run("--once", CAMERA, self.out(), "--text", "x", "--thumbnail",
+                os.path.join(self.tmp, "no", "such", "dir.jpg"))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"cannot write", p.stderr)
 
     def test_failures(self):
         for name, reason in (("truncated.jpg", b"Premature end of JPEG file"),
@@ -171,27 +233,35 @@ class CliTest(unittest.TestCase):
         self.assertEqual(p.returncode, 1)
 
 
-def wire(msg_id, description, jpeg):
+def wire(msg_id, description, jpeg, camera=None):
     header = {"id": msg_id, "received_at": "2026-11-28T12:34:56.789Z",
               "description": description, "content_length": len(jpeg)}
+    if camera is not None:
+        header["camera"] = camera
     return (b"IMGCAP1\n" + json.dumps(header, ensure_ascii=False).encode() + b"\n" + jpeg)
 
 
 def parse_wire(payload):
+    """(header, JPEG, thumbnail JPEG or None)."""
     assert payload.startswith(b"IMGCAP1\n")
     head, body = payload[8:].split(b"\n", 1)
-    return json.loads(head), body
+    head = json.loads(head)
+    n = head["content_length"]
+    assert len(body) == n + head.get("thumbnail_length", 0)
+    return head, body[:n], body[n:] if "thumbnail_length" in head else None
 
 
 class ServiceTest(unittest.TestCase):
     """Render alone on a real Redis: good jobs are forwarded to q:persist with the
-    new size, poison goes to the dead list at once with libjpeg's reason."""
+    new size, their camera and the thumbnail, poison goes to the dead list at
+    once with libjpeg's reason."""
 
     def test_forward_and_dead_letter(self):
-        with Stack(services=("render",)) as s:
+        with Stack(services=("render",), env={"THUMBNAIL_SIZE": "200"}) as s:
             r = s.redis
             good, bad, poison = uuid7(), uuid7(), uuid7()
-            jobs = ((good, wire(good, CYRILLIC_150, read_data("camera_674x480.jpg"))),
+            jobs = ((good, wire(good, CYRILLIC_150, read_data("camera_674x480.jpg"),
+                                camera="cam-7.north_1")),
                     (bad, wire(bad, "broken", read_data("truncated.jpg"))),
                     (poison, b"IMGCAP1\n{not json\n"))
             for msg_id, payload in jobs:
@@ -201,12 +271,16 @@ class ServiceTest(unittest.TestCase):
                        and r("LLEN", "imgcap:q:render:dead") == 2, 30,
                        what="render to forward one job and dead-letter two")
             self.assertEqual(r("LRANGE", "imgcap:q:persist", 0, -1), [good.encode()])
-            head, jpeg = parse_wire(r("GET", "imgcap:msg:persist:" + good))
+            head, jpeg, thumb = parse_wire(r("GET", "imgcap:msg:persist:" + good))
             self.assertEqual(head["id"], good)
             self.assertEqual(head["description"], CYRILLIC_150)
+            self.assertEqual(head["camera"], "cam-7.north_1")  # passed through
             w, h, _, _ = decode_jpeg(jpeg)
             self.assertEqual((head["width"], head["height"]), (w, h))
             self.assertEqual((w, h), (674, 480 + 38))
+            self.assertEqual(head["thumbnail_length"], len(thumb))
+            tw, th, _, _ = decode_jpeg(thumb)
+            self.assertEqual((tw, th), (200, 154))
             self.assertIsNone(r("GET", "imgcap:msg:render:" + good))
             status = dict(zip(*[iter(r("HGETALL", "imgcap:status:" + bad))] * 2))
             self.assertEqual(status[b"stage"], b"failed")
