@@ -87,17 +87,15 @@ static const char PERSIST_CLAIM_SQL[] = "SELECT imgcap_claim_ids($1::uuid[])";
 static int persist_claim(PGconn *conn, persist_item_t **batch, size_t n, char *err, size_t errlen)
 {
     char ids[PERSIST_CLAIM_MAX];
-    size_t len = 0;
-    ids[len++] = '{';
+    const char *idv[PERSIST_BATCH_MAX];
     for (size_t i = 0; i < n; i++) {
         batch[i]->deleted = 0;
-        size_t idlen = strlen(batch[i]->row.id);
-        if (i > 0) ids[len++] = ',';
-        memcpy(ids + len, batch[i]->row.id, idlen);
-        len += idlen;
+        idv[i] = batch[i]->row.id;
     }
-    ids[len++] = '}';
-    ids[len] = '\0';
+    if (persist_uuid_array(idv, n, ids, sizeof ids) < 0) {
+        snprintf(err, errlen, "imgcap_claim_ids: %zu ids do not fit", n);
+        return -1;
+    }
     const char *values[1] = {ids};
     PGresult *res = PQexecParams(conn, PERSIST_CLAIM_SQL, 1, NULL, values, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {

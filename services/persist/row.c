@@ -99,3 +99,20 @@ void persist_row_params(const persist_row_t *row, const char *values[PERSIST_ROW
     values[7] = row->camera[0] ? row->camera : NULL;
     values[8] = row->thumb_bytes[0] ? row->thumb_bytes : NULL;
 }
+
+int persist_uuid_array(const char *const *ids, size_t n, char *out, size_t outlen)
+{
+    size_t len = 0;
+    if (outlen < 3) return -1;
+    out[len++] = '{';
+    for (size_t i = 0; i < n; i++) {
+        size_t idlen = strlen(ids[i]);
+        if (len + idlen + 3 > outlen) return -1; /* ",", "}", NUL */
+        if (i > 0) out[len++] = ',';
+        memcpy(out + len, ids[i], idlen);
+        len += idlen;
+    }
+    out[len++] = '}';
+    out[len] = '\0';
+    return 0;
+}

@@ -48,4 +48,9 @@ int persist_row_build(const wire_msg_t *m, persist_row_t *row, char *err, size_t
  * The pointers live as long as row. */
 void persist_row_params(const persist_row_t *row, const char *values[PERSIST_ROW_NPARAMS]);
 
+/* Writes the PostgreSQL array literal of ids[0..n) ("{id,id,...}", "{}" for
+ * none), the text of a uuid[] parameter. The ids must be canonical UUIDs
+ * (nothing in them needs quoting). Returns 0, or -1 when out is too small. */
+int persist_uuid_array(const char *const *ids, size_t n, char *out, size_t outlen);
+
 #endif

@@ -177,6 +177,11 @@ int persist_store_write(const char *storage_dir, const char *relpath, const void
     return persist_store_write_files(storage_dir, &f, 1, err, errlen);
 }
 
+int persist_store_sync_dir(const char *dir, char *err, size_t errlen)
+{
+    return persist_fsync_dir(dir, err, errlen);
+}
+
 int persist_store_remove(const char *storage_dir, const char *relpath, char *err, size_t errlen)
 {
     char path[PERSIST_STORE_PATH_MAX];

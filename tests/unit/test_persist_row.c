@@ -150,6 +150,24 @@ START_TEST(insert_is_idempotent_sql)
 }
 END_TEST
 
+START_TEST(uuid_array_literal)
+{
+    const char *ids[] = {ID, "01935f1e-7c2a-7b3e-8f00-0123456789ac"};
+    char out[80];
+    ck_assert_int_eq(persist_uuid_array(ids, 0, out, sizeof out), 0);
+    ck_assert_str_eq(out, "{}");
+    ck_assert_int_eq(persist_uuid_array(ids, 1, out, sizeof out), 0);
+    ck_assert_str_eq(out, "{01935f1e-7c2a-7b3e-8f00-0123456789ab}");
+    ck_assert_int_eq(persist_uuid_array(ids, 2, out, sizeof out), 0);
+    ck_assert_str_eq(out, "{01935f1e-7c2a-7b3e-8f00-0123456789ab,"
+                          "01935f1e-7c2a-7b3e-8f00-0123456789ac}");
+    /* exactly the room needed: 2 x 36 + 3 and the NUL */
+    ck_assert_int_eq(persist_uuid_array(ids, 2, out, 76), 0);
+    ck_assert_int_eq(persist_uuid_array(ids, 2, out, 75), -1);
+    ck_assert_int_eq(persist_uuid_array(ids, 0, out, 2), -1);
+}
+END_TEST
+
 Suite *persist_row_suite(void)
 {
     Suite *s = suite_create("persist_row");
@@ -163,6 +181,7 @@ Suite *persist_row_suite(void)
     tcase_add_test(tc, row_unknown_size_is_null);
     tcase_add_test(tc, row_refuses_empty_image_and_bad_time);
     tcase_add_test(tc, insert_is_idempotent_sql);
+    tcase_add_test(tc, uuid_array_literal);
     suite_add_tcase(s, tc);
     return s;
 }
