@@ -58,9 +58,9 @@ static const char *const JANITOR_COUNTERS[JANITOR_NCOUNTERS] = {
 typedef struct janitor {
     actor_t *self;
     const config_t *cfg;
-    PGconn *conn;  /* NULL until connected */
-    int listening; /* LISTEN imgcap_purge is in effect on conn's session */
-    rqueue_t *rq;  /* NULL until Redis answered */
+    PGconn *conn;                         /* NULL until connected */
+    int listening;                        /* LISTEN imgcap_purge is in effect on conn's session */
+    rqueue_t *rq;                         /* NULL until Redis answered */
     long long pending[JANITOR_NCOUNTERS]; /* counted, not yet added in Redis */
     uint64_t next_counter_try_ms;
     int counters_failing;
@@ -443,8 +443,9 @@ static int janitor_cycle(janitor_t *j, char *err, size_t errlen)
     uint64_t now = time_mono_ms();
     if (j->cfg->retention_s > 0 && now >= j->next_retention_ms) {
         if (janitor_retention(j, err, errlen) < 0) return -1;
-        j->next_retention_ms =
-            now + (uint64_t)persist_janitor_retention_interval_s(j->cfg->retention_s) * 1000u;
+        j->next_retention_ms = now +
+                               (uint64_t)persist_janitor_retention_interval_s(j->cfg->retention_s) *
+                                   1000u;
     }
     if (janitor_space(j, err, errlen) < 0) return -1;
     if (j->purge_wanted || now >= j->next_purge_ms) {
