@@ -526,7 +526,7 @@ void persist_janitor_run(actor_t *self)
     j.next_purge_ms = now;
     j.next_prune_ms = now;
     if (j.cfg->retention_s > 0)
-        log_info("janitor: RETENTION %lld s, a pass every %d s", j.cfg->retention_s,
+        log_info("RETENTION %lld s, a pass every %d s", j.cfg->retention_s,
                  persist_janitor_retention_interval_s(j.cfg->retention_s));
     for (int attempt = 0; !janitor_stopping(&j);) {
         char err[1024];
@@ -535,12 +535,12 @@ void persist_janitor_run(actor_t *self)
         if (rc < 0) {
             if (janitor_stopping(&j)) break;
             int delay = time_backoff_ms(attempt, JANITOR_RETRY_BASE_MS, JANITOR_RETRY_CAP_MS);
-            log_error("janitor: %s (attempt %d), retrying in %d ms", err, attempt + 1, delay);
+            log_error("%s (attempt %d), retrying in %d ms", err, attempt + 1, delay);
             attempt++;
             janitor_sleep(&j, delay);
             continue;
         }
-        if (attempt > 0) log_info("janitor: working again after %d failed attempts", attempt);
+        if (attempt > 0) log_info("working again after %d failed attempts", attempt);
         attempt = 0;
         janitor_wait(&j, JANITOR_TICK_MS);
     }

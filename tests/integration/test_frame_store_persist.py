@@ -207,7 +207,9 @@ class Retention(unittest.TestCase):
                 self.assertEqual(files_of(s.storage_dir), [])
             finally:
                 second.terminate()
+                t0 = time.time()
                 self.assertEqual(second.wait(30), 0)
+            self.assertLess(time.time() - t0, 5, "SIGTERM stops persist and its janitor promptly")
             self.assertEqual(s.stop_service("persist"), 0)
             with open(os.path.join(env["LOG_DIR"], "persist.log")) as f:
                 log2 = f.read()
@@ -260,6 +262,22 @@ class Tombstones(unittest.TestCase):
             wait_until(lambda: counter(s, "image_files_purged") == 2, 10, what="counter")
             self.assertEqual(s.psql("SELECT reason, purged_at IS NOT NULL FROM image_deletions"),
                              "delete|t")
+
+
+    def test_redis_down_does_not_stop_deletion(self):
+        with Stack(services=("persist",)) as s:
+            id_ = make_id()
+            enqueue(s, id_, payload(id_, at_ms(id_ms(id_)), "deleted while Redis is down"))
+            s.wait_stored([id_])
+            wait_until(s.queues_at_rest, 20, what="ack")
+            s.stop_redis()
+            self.assertEqual(s.psql("SELECT imgcap_delete_image('%s', false)" % id_), "deleted")
+            wait_until(lambda: files_of(s.storage_dir) == [], 10, what="files purged")
+            self.assertEqual(s.psql("SELECT purged_at IS NOT NULL FROM image_deletions"), "t")
+            s.start_redis()
+            # The count kept meanwhile is added once Redis answers.
+            wait_until(lambda: counter(s, "image_files_purged") == 2, 20, what="counter")
+            self.assertIn("counters: Redis unavailable", log_file(s))
 
 
 class Migration(unittest.TestCase):
