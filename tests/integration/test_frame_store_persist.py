@@ -280,6 +280,54 @@ class Tombstones(unittest.TestCase):
             self.assertIn("counters: Redis unavailable", log_file(s))
 
 
+    def test_start_resumes_purge_and_prunes_tombstones(self):
+        """The purge list is durable: deletions whose files were not removed yet
+        (a persist killed in between) are finished by the next start. Purged
+        retention/recycle tombstones go after 8 days, 'delete' ones never."""
+        with Stack(services=()) as s:
+            pending = [make_id() for _ in range(3)]
+            insert_stored(s, pending, s.storage_dir)
+            s.psql("DELETE FROM images")
+            s.psql("INSERT INTO image_deletions (id, path, reason) VALUES %s" % ",".join(
+                "('%s', '%s', 'delete')" % (i, image_path(i)) for i in pending))
+            old_r, old_d, recent_r = make_id(), make_id(), make_id()
+            s.psql("INSERT INTO image_deletions (id, path, reason, deleted_at, purged_at) VALUES "
+                   "('%s', '', 'retention', now() - interval '9 days', now() - interval '9 days'),"
+                   "('%s', '', 'delete', now() - interval '9 days', now() - interval '9 days'),"
+                   "('%s', '', 'recycle', now() - interval '7 days', now() - interval '7 days')"
+                   % (old_r, old_d, recent_r))
+            self.assertEqual(len(files_of(s.storage_dir)), 6)
+            s.start_service("persist")
+            wait_until(lambda: files_of(s.storage_dir) == [], 20, what="pending files purged")
+            wait_until(lambda: s.psql("SELECT count(*) FROM image_deletions WHERE purged_at IS "
+                                      "NULL") == "0", 10, what="marked purged")
+            wait_until(lambda: s.psql("SELECT count(*) FROM image_deletions WHERE id = '%s'"
+                                      % old_r) == "0", 10, what="old retention tombstone pruned")
+            self.assertEqual(s.psql("SELECT count(*) FROM image_deletions WHERE id IN "
+                                    "('%s', '%s')" % (old_d, recent_r)), "2")
+            self.assertEqual(s.psql("SELECT count(*) FROM image_deletions"), "5")
+            wait_until(lambda: counter(s, "image_files_purged") == 6, 10, what="counter")
+
+
+    def test_postgres_restart_retried_and_listen_renewed(self):
+        with Stack(services=("persist",)) as s:
+            id_ = make_id()
+            enqueue(s, id_, payload(id_, at_ms(id_ms(id_)), "survives a PostgreSQL restart"))
+            s.wait_stored([id_])
+            wait_until(s.queues_at_rest, 20, what="ack")
+            s.stop_pg_server()
+            time.sleep(3)
+            s.start_pg_server()
+            wait_until(lambda: "working again after" in log_file(s), 60,
+                       what="the janitor reconnected")
+            self.assertIn("janitor: ", log_file(s))
+            t0 = time.time()
+            self.assertEqual(s.psql("SELECT imgcap_delete_image('%s', false)" % id_), "deleted")
+            # Woken by the NOTIFY on its new session, not by the 10 s fallback.
+            wait_until(lambda: files_of(s.storage_dir) == [], 8, what="files purged")
+            self.assertLess(time.time() - t0, 5)
+
+
 class Migration(unittest.TestCase):
     def test_002_over_rows_of_001(self):
         with Stack(services=()) as s:
