@@ -169,16 +169,17 @@ static void persist_remove_from_batch(persist_item_t **batch, size_t *n, size_t 
     (*n)--;
 }
 
-/* Removes the files just written for an id that was deleted while in the
- * pipeline (its tombstone's purge may have run before they existed). A file
- * that cannot be removed is logged: it is an orphan no row points to. */
+/* Removes the files just written for an item that gets no row: an id deleted
+ * while in the pipeline (its tombstone's purge may have run before they
+ * existed) or a row refused as data. A file that cannot be removed is logged:
+ * it is an orphan no row points to. */
 static void persist_remove_files(const persist_ctx_t *ctx, const persist_item_t *item)
 {
     const char *paths[2] = {item->row.path, item->row.thumb_path};
     for (int i = 0; i < 2; i++) {
         char rmerr[256];
         if (persist_store_remove(ctx->cfg->storage_dir, paths[i], rmerr, sizeof rmerr) < 0)
-            log_warn("id=%s cannot remove the file of a deleted image: %s", item->job->id, rmerr);
+            log_warn("id=%s cannot remove its orphan file: %s", item->job->id, rmerr);
     }
 }
 
@@ -215,12 +216,7 @@ static void persist_commit_batch(persist_committer_t *cm, persist_item_t **batch
             snprintf(bad->job->reason, sizeof bad->job->reason, "database refused the row: %.400s",
                      err);
             log_error("id=%s dead-lettered: %s", bad->job->id, bad->job->reason);
-            char rmerr[256];
-            if (persist_store_remove(ctx->cfg->storage_dir, bad->row.path, rmerr, sizeof rmerr) <
-                    0 ||
-                persist_store_remove(ctx->cfg->storage_dir, bad->row.thumb_path, rmerr,
-                                     sizeof rmerr) < 0)
-                log_warn("id=%s cannot remove its orphan file: %s", bad->job->id, rmerr);
+            persist_remove_files(ctx, bad);
             bad->job->outcome = JOB_DEAD;
             consumer_finish(ctx->consumer, bad->job);
             free(bad);

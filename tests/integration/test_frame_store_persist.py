@@ -9,6 +9,7 @@ tmpfs.
 Messages are put on q:persist directly (as render's handoff would), so these
 tests need only the persist binary."""
 import datetime
+import json
 import os
 import subprocess
 import tempfile
@@ -16,7 +17,7 @@ import time
 import unittest
 
 from harness import BIN_DIR, ROOT, Stack, read_data, wait_until
-from test_persist import enqueue, make_id, rfc3339, stage, text
+from test_persist import enqueue, make_id, rfc3339, stage
 
 JPEG = read_data("camera_674x480.jpg")
 THUMB = read_data("camera_640x480_progressive.jpg")[:4000]
@@ -25,7 +26,6 @@ P = "imgcap:"
 
 def payload(id_, received_at, description, camera=None, thumb=THUMB, jpeg=JPEG):
     """The wire format render hands to persist, with the thumbnail after the JPEG."""
-    import json
     header = {"id": id_, "received_at": received_at, "description": description,
               "content_length": len(jpeg), "width": 674, "height": 498}
     if camera is not None:
