@@ -326,7 +326,7 @@ static void apply_outcomes(consumer_t *c, rqueue_t **rqp, job_t **jobs, int n)
             ops[i].text = c->opts.next_stage;
         } else if (job->outcome == JOB_ACK) {
             ops[i].kind = RQ_OP_ACK;
-            ops[i].text = c->opts.done_stage;
+            ops[i].text = job->ack_stage != NULL ? job->ack_stage : c->opts.done_stage;
         } else {
             ops[i].kind = RQ_OP_DEAD;
             ops[i].text = job->reason;

@@ -36,6 +36,10 @@ typedef struct job {
     unsigned char *out;     /* JOB_FORWARD: next payload, owned by the job */
     size_t out_len;
     char reason[512]; /* JOB_DEAD: why, logged and stored in status */
+    /* JOB_ACK: the status stage to record instead of the consumer's
+     * done_stage (persist: "deleted" for an id deleted while in the
+     * pipeline); NULL = done_stage. A static string, not owned. */
+    const char *ack_stage;
 } job_t;
 
 /* Frees the job, its payload and out. NULL is fine. */

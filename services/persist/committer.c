@@ -72,6 +72,48 @@ static int persist_connect(persist_committer_t *cm, char *err, size_t errlen)
     return 0;
 }
 
+/* Everything of the claim's parameter: "{" + ids separated by "," + "}". */
+#define PERSIST_CLAIM_MAX (PERSIST_BATCH_MAX * UUID_STR_LEN + 3)
+
+static const char PERSIST_CLAIM_SQL[] = "SELECT imgcap_claim_ids($1::uuid[])";
+
+/* First statement of a batch transaction: imgcap_claim_ids() takes a shared
+ * advisory lock on each id of the batch (a DELETE or the janitor's expiry of
+ * one of them waits for this COMMIT, and this one for theirs) and returns the
+ * ids that have a tombstone in image_deletions: deleted while they were still
+ * in the pipeline, or before a late redelivery. Sets each item's deleted flag.
+ * One round trip: the ids go as one array literal (canonical UUIDs, nothing
+ * to escape). Returns 0, or -1 with err set. */
+static int persist_claim(PGconn *conn, persist_item_t **batch, size_t n, char *err, size_t errlen)
+{
+    char ids[PERSIST_CLAIM_MAX];
+    const char *idv[PERSIST_BATCH_MAX];
+    for (size_t i = 0; i < n; i++) {
+        batch[i]->deleted = 0;
+        idv[i] = batch[i]->row.id;
+    }
+    if (persist_uuid_array(idv, n, ids, sizeof ids) < 0) {
+        snprintf(err, errlen, "imgcap_claim_ids: %zu ids do not fit", n);
+        return -1;
+    }
+    const char *values[1] = {ids};
+    PGresult *res = PQexecParams(conn, PERSIST_CLAIM_SQL, 1, NULL, values, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        char detail[400];
+        persist_result_error(conn, res, detail, sizeof detail);
+        snprintf(err, errlen, "imgcap_claim_ids: %s", detail);
+        PQclear(res);
+        return -1;
+    }
+    for (int r = 0; r < PQntuples(res); r++) {
+        const char *id = PQgetvalue(res, r, 0);
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(batch[i]->row.id, id) == 0) batch[i]->deleted = 1;
+    }
+    PQclear(res);
+    return 0;
+}
+
 /* One attempt at inserting batch[0..n) in one transaction. On
  * PERSIST_COMMIT_POISON, *poison is the row PostgreSQL refused as data (SQLSTATE
  * class 22): it can never be inserted, retrying would block every row behind
@@ -82,7 +124,15 @@ static int persist_commit_once(persist_committer_t *cm, persist_item_t **batch, 
 {
     if (persist_connect(cm, err, errlen) < 0) return PERSIST_COMMIT_RETRY;
     if (persist_simple(cm->conn, "BEGIN", err, errlen) < 0) return PERSIST_COMMIT_RETRY;
+    if (persist_claim(cm->conn, batch, n, err, errlen) < 0) {
+        if (PQstatus(cm->conn) == CONNECTION_OK) {
+            char ignored[64];
+            persist_simple(cm->conn, "ROLLBACK", ignored, sizeof ignored);
+        }
+        return PERSIST_COMMIT_RETRY;
+    }
     for (size_t i = 0; i < n; i++) {
+        if (batch[i]->deleted) continue;
         const char *values[PERSIST_ROW_NPARAMS];
         persist_row_params(&batch[i]->row, values);
         PGresult *res = PQexecPrepared(cm->conn, PERSIST_STMT, PERSIST_ROW_NPARAMS, values, NULL,
@@ -119,6 +169,20 @@ static void persist_remove_from_batch(persist_item_t **batch, size_t *n, size_t 
     (*n)--;
 }
 
+/* Removes the files just written for an item that gets no row: an id deleted
+ * while in the pipeline (its tombstone's purge may have run before they
+ * existed) or a row refused as data. A file that cannot be removed is logged:
+ * it is an orphan no row points to. */
+static void persist_remove_files(const persist_ctx_t *ctx, const persist_item_t *item)
+{
+    const char *paths[2] = {item->row.path, item->row.thumb_path};
+    for (int i = 0; i < 2; i++) {
+        char rmerr[256];
+        if (persist_store_remove(ctx->cfg->storage_dir, paths[i], rmerr, sizeof rmerr) < 0)
+            log_warn("id=%s cannot remove its orphan file: %s", item->job->id, rmerr);
+    }
+}
+
 static void persist_commit_batch(persist_committer_t *cm, persist_item_t **batch, size_t n)
 {
     persist_ctx_t *ctx = cm->ctx;
@@ -131,8 +195,17 @@ static void persist_commit_batch(persist_committer_t *cm, persist_item_t **batch
                 log_info("postgres: batch of %zu rows committed after %d failed attempts", n,
                          attempt);
             for (size_t i = 0; i < n; i++) {
-                log_debug("id=%s stored at %s", batch[i]->job->id, batch[i]->row.path);
                 batch[i]->job->outcome = JOB_ACK;
+                if (batch[i]->deleted) {
+                    /* Not inserted: acked so that it leaves the pipeline, with the
+                     * stage "deleted" (never "stored"), and never dead-lettered. */
+                    persist_remove_files(ctx, batch[i]);
+                    log_info("id=%s deleted while in the pipeline: not stored, its files removed",
+                             batch[i]->job->id);
+                    batch[i]->job->ack_stage = "deleted";
+                } else {
+                    log_debug("id=%s stored at %s", batch[i]->job->id, batch[i]->row.path);
+                }
                 consumer_finish(ctx->consumer, batch[i]->job);
                 free(batch[i]);
             }
@@ -143,9 +216,7 @@ static void persist_commit_batch(persist_committer_t *cm, persist_item_t **batch
             snprintf(bad->job->reason, sizeof bad->job->reason, "database refused the row: %.400s",
                      err);
             log_error("id=%s dead-lettered: %s", bad->job->id, bad->job->reason);
-            char rmerr[256];
-            if (persist_store_remove(ctx->cfg->storage_dir, bad->row.path, rmerr, sizeof rmerr) < 0)
-                log_warn("id=%s cannot remove its orphan file: %s", bad->job->id, rmerr);
+            persist_remove_files(ctx, bad);
             bad->job->outcome = JOB_DEAD;
             consumer_finish(ctx->consumer, bad->job);
             free(bad);

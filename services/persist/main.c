@@ -10,6 +10,7 @@
 #include "actor.h"
 #include "config.h"
 #include "consumer.h"
+#include "janitor.h"
 #include "log.h"
 #include "persist.h"
 #include "pgconn.h"
@@ -25,7 +26,10 @@ static void persist_usage(FILE *out)
           "Consumes the persist queue on Redis: writes each image to\n"
           "STORAGE_DIR/YYYY/MM/DD/<id>.jpg (atomically, fsynced) and inserts its row\n"
           "into PostgreSQL, then acknowledges the message. Applies the missing schema\n"
-          "scripts of SQL_DIR at start. Stops gracefully on SIGINT/SIGTERM.\n"
+          "scripts of SQL_DIR at start. Its janitor deletes images older than\n"
+          "RETENTION, the oldest ones while STORAGE_DIR has less than STORAGE_MIN_FREE\n"
+          "free when STORAGE_RECYCLE=1, and removes the files of deleted images.\n"
+          "Stops gracefully on SIGINT/SIGTERM.\n"
           "\n"
           "  --check  exit 0 if a persist consumer of this host has a live heartbeat\n"
           "           in Redis (container healthcheck), 1 otherwise\n"
@@ -34,7 +38,8 @@ static void persist_usage(FILE *out)
           "Configuration (environment, then the .env file named by IMGCAP_ENV_FILE,\n"
           "default ./.env): REDIS_URL, REDIS_PREFIX, DATABASE_URL, STORAGE_DIR, SQL_DIR,\n"
           "PERSIST_WORKERS, QUEUE_MAX_DEPTH, MAX_ATTEMPTS, LEASE_SECONDS, CONSUMER_NAME,\n"
-          "LOG_DIR, LOG_LEVEL, SHUTDOWN_SECONDS.\n",
+          "LOG_DIR, LOG_LEVEL, SHUTDOWN_SECONDS, RETENTION, STORAGE_MIN_FREE,\n"
+          "STORAGE_RECYCLE.\n",
           out);
 }
 
@@ -77,12 +82,16 @@ static void *persist_sweeper(void *arg)
     return NULL;
 }
 
-/* Stops whatever started: workers drain the jobs mailbox, then the committer
- * drains its own, then the consumer returns what is left to the queue. */
-static void persist_shutdown(persist_ctx_t *ctx, actor_t *workers, int nworkers, actor_t *committer)
+/* Stops whatever started: the janitor is told to stop at once (it holds no
+ * job), workers drain the jobs mailbox, then the committer drains its own,
+ * then the consumer returns what is left to the queue; the janitor is joined
+ * last (by then it has finished its statement and added its counts). */
+static void persist_shutdown(persist_ctx_t *ctx, actor_t *workers, int nworkers, actor_t *committer,
+                             actor_t *janitor)
 {
     uint64_t deadline = time_mono_ms() + (uint64_t)ctx->cfg->shutdown_seconds * 1000u;
     atomic_store_explicit(&ctx->deadline_mono_ms, deadline, memory_order_release);
+    if (janitor->started) actor_stop(janitor);
     consumer_close_intake(ctx->consumer);
     for (int i = 0; i < nworkers; i++) actor_join(&workers[i]);
     if (committer->started) {
@@ -90,6 +99,7 @@ static void persist_shutdown(persist_ctx_t *ctx, actor_t *workers, int nworkers,
         actor_join(committer);
     }
     consumer_stop(ctx->consumer);
+    if (janitor->started) actor_join(janitor);
 }
 
 int main(int argc, char **argv)
@@ -150,8 +160,9 @@ int main(int argc, char **argv)
         return atomic_load(&actor_shutdown_requested) ? 0 : 1;
     }
 
-    actor_t committer;
+    actor_t committer, janitor;
     memset(&committer, 0, sizeof committer);
+    memset(&janitor, 0, sizeof janitor);
     actor_t *workers = calloc((size_t)nworkers, sizeof *workers);
     int started = 0, failed = workers == NULL;
     ctx.committer = &committer;
@@ -163,9 +174,10 @@ int main(int argc, char **argv)
         snprintf(name, sizeof name, "worker-%d", started + 1);
         if (actor_start(&workers[started], name, 0, persist_worker_run, &ctx) < 0) failed = 1;
     }
+    if (!failed) failed = actor_start(&janitor, "janitor", 0, persist_janitor_run, &ctx) < 0;
     if (failed) {
         log_error("cannot start the persist actors");
-        persist_shutdown(&ctx, workers, workers != NULL ? started : 0, &committer);
+        persist_shutdown(&ctx, workers, workers != NULL ? started : 0, &committer, &janitor);
         free(workers);
         log_close();
         return 1;
@@ -178,7 +190,7 @@ int main(int argc, char **argv)
 
     while (!atomic_load(&actor_shutdown_requested)) time_sleep_ms(200, &actor_shutdown_requested);
     log_info("shutdown requested, draining (at most %d s)", cfg.shutdown_seconds);
-    persist_shutdown(&ctx, workers, nworkers, &committer);
+    persist_shutdown(&ctx, workers, nworkers, &committer, &janitor);
     if (sweeping) pthread_join(sweeper, NULL);
     free(workers);
     log_info("persist stopped");

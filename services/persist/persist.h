@@ -34,6 +34,7 @@ typedef struct persist_ctx {
 typedef struct persist_item {
     job_t *job;
     persist_row_t row;
+    int deleted; /* set by the committer: imgcap_claim_ids() found a tombstone */
 } persist_item_t;
 
 /* Actor bodies; self->ctx is a persist_ctx_t. */

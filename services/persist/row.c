@@ -7,11 +7,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "storage.h"
 #include "timeutil.h"
 
 const char PERSIST_INSERT_SQL[] =
-    "INSERT INTO images (id, received_at, description, path, width, height, bytes) "
-    "VALUES ($1::uuid, $2::timestamptz, $3, $4, $5::int, $6::int, $7::int) "
+    "INSERT INTO images (id, received_at, description, path, width, height, bytes, camera, "
+    "thumb_bytes) "
+    "VALUES ($1::uuid, $2::timestamptz, $3, $4, $5::int, $6::int, $7::int, $8, $9::int) "
     "ON CONFLICT (id) DO NOTHING";
 
 static void persist_lower_id(const char *id, char out[UUID_STR_LEN])
@@ -61,6 +63,14 @@ int persist_row_build(const wire_msg_t *m, persist_row_t *row, char *err, size_t
         snprintf(err, errlen, "image size %zu out of range", m->jpeg_len);
         return -1;
     }
+    if (m->thumb_len > INT_MAX) {
+        snprintf(err, errlen, "thumbnail size %zu out of range", m->thumb_len);
+        return -1;
+    }
+    if (storage_thumb_path(row->path, row->thumb_path, sizeof row->thumb_path) < 0) {
+        snprintf(err, errlen, "thumbnail path buffer too small");
+        return -1;
+    }
     uint64_t ms;
     time_parse_rfc3339(m->received_at, &ms); /* validated by persist_path_build */
     time_format_rfc3339_ms(ms, row->received_at, sizeof row->received_at);
@@ -71,6 +81,9 @@ int persist_row_build(const wire_msg_t *m, persist_row_t *row, char *err, size_t
         snprintf(row->height, sizeof row->height, "%d", m->height);
     }
     snprintf(row->bytes, sizeof row->bytes, "%zu", m->jpeg_len);
+    snprintf(row->camera, sizeof row->camera, "%s", m->camera);
+    if (m->thumb != NULL && m->thumb_len > 0)
+        snprintf(row->thumb_bytes, sizeof row->thumb_bytes, "%zu", m->thumb_len);
     return 0;
 }
 
@@ -83,4 +96,23 @@ void persist_row_params(const persist_row_t *row, const char *values[PERSIST_ROW
     values[4] = row->width[0] ? row->width : NULL;
     values[5] = row->height[0] ? row->height : NULL;
     values[6] = row->bytes;
+    values[7] = row->camera[0] ? row->camera : NULL;
+    values[8] = row->thumb_bytes[0] ? row->thumb_bytes : NULL;
+}
+
+int persist_uuid_array(const char *const *ids, size_t n, char *out, size_t outlen)
+{
+    size_t len = 0;
+    if (outlen < 3) return -1;
+    out[len++] = '{';
+    for (size_t i = 0; i < n; i++) {
+        size_t idlen = strlen(ids[i]);
+        if (len + idlen + 3 > outlen) return -1; /* ",", "}", NUL */
+        if (i > 0) out[len++] = ',';
+        memcpy(out + len, ids[i], idlen);
+        len += idlen;
+    }
+    out[len++] = '}';
+    out[len] = '\0';
+    return 0;
 }

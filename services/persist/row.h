@@ -9,11 +9,12 @@
 
 /* "YYYY/MM/DD/" + 36-character id + ".jpg" + NUL, with room to spare. */
 #define PERSIST_PATH_MAX 64
-#define PERSIST_ROW_NPARAMS 7
+#define PERSIST_ROW_NPARAMS 9
 
 /* The INSERT the committer prepares; parameters in persist_row_params() order
  * ($1 id, $2 received_at, $3 description, $4 path, $5 width, $6 height,
- * $7 bytes), all sent as text. A redelivered id inserts nothing. */
+ * $7 bytes, $8 camera, $9 thumb_bytes), all sent as text. A redelivered id
+ * inserts nothing. */
 extern const char PERSIST_INSERT_SQL[];
 
 /* One images row as text parameters. Plain values, no pointers: a row can be
@@ -25,6 +26,11 @@ typedef struct persist_row {
     char path[PERSIST_PATH_MAX]; /* relative to STORAGE_DIR */
     char width[16], height[16];  /* "" = unknown -> NULL */
     char bytes[24];
+    char camera[WIRE_MAX_CAMERA + 1];  /* "" = none -> NULL */
+    char thumb_bytes[24];              /* "" = no thumbnail -> NULL */
+    char thumb_path[PERSIST_PATH_MAX]; /* "YYYY/MM/DD/<id>.thumb.jpg", not a parameter: the
+                                        * file persist writes when thumb_bytes is set and
+                                        * removes with the image */
 } persist_row_t;
 
 /* Writes the STORAGE_DIR-relative path of image `id` received at `received_at`
@@ -37,8 +43,14 @@ int persist_path_build(const char *id, const char *received_at, char *out, size_
  * message cannot become a row (a permanent error: the message is poison). */
 int persist_row_build(const wire_msg_t *m, persist_row_t *row, char *err, size_t errlen);
 
-/* Points values[] at row's fields in $1..$7 order; NULL for unknown sizes.
+/* Points values[] at row's fields in $1..$9 order; NULL for unknown sizes,
+ * no camera and no thumbnail.
  * The pointers live as long as row. */
 void persist_row_params(const persist_row_t *row, const char *values[PERSIST_ROW_NPARAMS]);
+
+/* Writes the PostgreSQL array literal of ids[0..n) ("{id,id,...}", "{}" for
+ * none), the text of a uuid[] parameter. The ids must be canonical UUIDs
+ * (nothing in them needs quoting). Returns 0, or -1 when out is too small. */
+int persist_uuid_array(const char *const *ids, size_t n, char *out, size_t outlen);
 
 #endif

@@ -84,25 +84,35 @@ static int persist_write_all(int fd, const unsigned char *data, size_t len)
     return 0;
 }
 
-int persist_store_write(const char *storage_dir, const char *relpath, const void *data, size_t len,
-                        char *err, size_t errlen)
+/* storage_dir/relpath split into its directory and its final path. Returns 0,
+ * or -1 with err set. */
+static int persist_split_path(const char *storage_dir, const char *relpath,
+                              char final[PERSIST_STORE_PATH_MAX], char dir[PERSIST_STORE_PATH_MAX],
+                              char *err, size_t errlen)
 {
-    char final[PERSIST_STORE_PATH_MAX], dir[PERSIST_STORE_PATH_MAX], tmp[PERSIST_STORE_PATH_MAX];
-    int n = snprintf(final, sizeof final, "%s/%s", storage_dir, relpath);
+    int n = snprintf(final, PERSIST_STORE_PATH_MAX, "%s/%s", storage_dir, relpath);
     const char *base = strrchr(final, '/');
-    if (n < 0 || (size_t)n >= sizeof final || base == NULL) {
+    if (n < 0 || n >= PERSIST_STORE_PATH_MAX || base == NULL) {
         snprintf(err, errlen, "path too long");
         return -1;
     }
-    snprintf(dir, sizeof dir, "%.*s", (int)(base - final), final);
-    /* Dot-prefixed so a directory listing never mistakes it for an image. */
-    n = snprintf(tmp, sizeof tmp, "%s/.%s.XXXXXX", dir, base + 1);
+    snprintf(dir, PERSIST_STORE_PATH_MAX, "%.*s", (int)(base - final), final);
+    return 0;
+}
+
+/* Temp file, write, fsync, rename onto final (in dir, which exists); no
+ * directory fsync. Returns 0, or -1 with err set (the temp file removed). */
+static int persist_write_one(const char *final, const char *dir, const void *data, size_t len,
+                             char *err, size_t errlen)
+{
+    char tmp[PERSIST_STORE_PATH_MAX];
+    /* Dot-prefixed so a directory listing never mistakes it for an image; the
+     * sweeper recognizes the shape ".<name>.jpg.XXXXXX". */
+    int n = snprintf(tmp, sizeof tmp, "%s/.%s.XXXXXX", dir, strrchr(final, '/') + 1);
     if (n < 0 || (size_t)n >= sizeof tmp) {
         snprintf(err, errlen, "path too long");
         return -1;
     }
-    if (persist_mkdirs(dir, err, errlen) < 0) return -1;
-
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
         snprintf(err, errlen, "create temp file in %s: %s", dir, strerror(errno));
@@ -129,6 +139,46 @@ int persist_store_write(const char *storage_dir, const char *relpath, const void
         unlink(tmp);
         return -1;
     }
+    return 0;
+}
+
+int persist_store_write_files(const char *storage_dir, const persist_file_t *files, size_t n,
+                              char *err, size_t errlen)
+{
+    char final[PERSIST_STORE_PATH_MAX], dir[PERSIST_STORE_PATH_MAX];
+    char other[PERSIST_STORE_PATH_MAX], other_dir[PERSIST_STORE_PATH_MAX];
+    if (n == 0) {
+        snprintf(err, errlen, "no file to write");
+        return -1;
+    }
+    if (persist_split_path(storage_dir, files[0].relpath, final, dir, err, errlen) < 0) return -1;
+    for (size_t i = 1; i < n; i++) {
+        if (persist_split_path(storage_dir, files[i].relpath, other, other_dir, err, errlen) < 0)
+            return -1;
+        if (strcmp(other_dir, dir) != 0) {
+            snprintf(err, errlen, "%s and %s are not in one directory", files[0].relpath,
+                     files[i].relpath);
+            return -1;
+        }
+    }
+    if (persist_mkdirs(dir, err, errlen) < 0) return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0) snprintf(final, sizeof final, "%s/%s", storage_dir, files[i].relpath);
+        if (persist_write_one(final, dir, files[i].data, files[i].len, err, errlen) < 0) return -1;
+    }
+    /* One fsync makes every rename above durable. */
+    return persist_fsync_dir(dir, err, errlen);
+}
+
+int persist_store_write(const char *storage_dir, const char *relpath, const void *data, size_t len,
+                        char *err, size_t errlen)
+{
+    persist_file_t f = {.relpath = relpath, .data = data, .len = len};
+    return persist_store_write_files(storage_dir, &f, 1, err, errlen);
+}
+
+int persist_store_sync_dir(const char *dir, char *err, size_t errlen)
+{
     return persist_fsync_dir(dir, err, errlen);
 }
 

@@ -79,9 +79,12 @@ static void persist_worker_handle(persist_ctx_t *ctx, job_t *job)
         persist_dead(ctx, job, "cannot store: %s", err);
         return;
     }
+    /* The image and its thumbnail beside it, one directory fsync for both. */
+    persist_file_t files[2] = {{item->row.path, m.jpeg, m.jpeg_len},
+                               {item->row.thumb_path, m.thumb, m.thumb_len}};
+    size_t nfiles = item->row.thumb_bytes[0] ? 2 : 1;
     for (int attempt = 0;; attempt++) {
-        if (persist_store_write(ctx->cfg->storage_dir, item->row.path, m.jpeg, m.jpeg_len, err,
-                                sizeof err) == 0)
+        if (persist_store_write_files(ctx->cfg->storage_dir, files, nfiles, err, sizeof err) == 0)
             break;
         if (persist_past_deadline(ctx)) {
             log_warn("id=%s left for redelivery: shutdown deadline passed while the file "
@@ -96,7 +99,8 @@ static void persist_worker_handle(persist_ctx_t *ctx, job_t *job)
                   item->row.path, attempt + 1, delay, err);
         persist_retry_sleep(ctx, delay);
     }
-    log_debug("id=%s file %s written (%zu bytes)", job->id, item->row.path, m.jpeg_len);
+    log_debug("id=%s file %s written (%zu bytes, thumbnail %zu bytes)", job->id, item->row.path,
+              m.jpeg_len, nfiles > 1 ? m.thumb_len : 0);
     item->job = job;
     if (mailbox_push(ctx->committer->inbox, item, -1) == MAILBOX_CLOSED) {
         /* Only if main closed the committer before joining the workers. */

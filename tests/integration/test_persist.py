@@ -292,7 +292,7 @@ class PersistLifecycle(unittest.TestCase):
             # A second start finds nothing to migrate.
             s.start_service("persist")
             wait_until(lambda: check_persist(s) == 0, 20, what="--check healthy again")
-            self.assertEqual(s.psql("SELECT count(*) FROM schema_migrations"), "1")
+            self.assertEqual(s.psql("SELECT count(*) FROM schema_migrations"), str(len(scripts)))
 
     def test_sigterm_while_postgres_down_returns_work(self):
         with Stack(services=("persist",)) as s:

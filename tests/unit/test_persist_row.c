@@ -84,6 +84,33 @@ START_TEST(row_from_message)
     ck_assert_str_eq(v[4], "640");
     ck_assert_str_eq(v[5], "517");
     ck_assert_str_eq(v[6], "8");
+    ck_assert_ptr_null(v[7]); /* no camera */
+    ck_assert_ptr_null(v[8]); /* no thumbnail */
+    ck_assert_str_eq(row.thumb_path, "2026/11/28/01935f1e-7c2a-7b3e-8f00-0123456789ab.thumb.jpg");
+}
+END_TEST
+
+START_TEST(row_camera_and_thumbnail)
+{
+    static const unsigned char thumb[] = {0xff, 0xd8, 0xff, 0xd9, 0};
+    wire_msg_t m = sample();
+    strcpy(m.camera, "cam-07.north_A");
+    m.thumb = thumb;
+    m.thumb_len = 4;
+    persist_row_t row;
+    char err[128];
+    ck_assert_int_eq(persist_row_build(&m, &row, err, sizeof err), 0);
+    const char *v[PERSIST_ROW_NPARAMS];
+    persist_row_params(&row, v);
+    ck_assert_str_eq(v[7], "cam-07.north_A");
+    ck_assert_str_eq(v[8], "4");
+    ck_assert_str_eq(row.thumb_path, "2026/11/28/01935f1e-7c2a-7b3e-8f00-0123456789ab.thumb.jpg");
+    /* an empty thumbnail is none */
+    m.thumb_len = 0;
+    ck_assert_int_eq(persist_row_build(&m, &row, err, sizeof err), 0);
+    persist_row_params(&row, v);
+    ck_assert_ptr_null(v[8]);
+    ck_assert_str_eq(v[7], "cam-07.north_A");
 }
 END_TEST
 
@@ -117,6 +144,27 @@ END_TEST
 START_TEST(insert_is_idempotent_sql)
 {
     ck_assert_ptr_nonnull(strstr(PERSIST_INSERT_SQL, "ON CONFLICT (id) DO NOTHING"));
+    ck_assert_ptr_nonnull(strstr(PERSIST_INSERT_SQL, "camera, thumb_bytes)"));
+    ck_assert_ptr_nonnull(strstr(PERSIST_INSERT_SQL, "$8, $9::int)"));
+    ck_assert_ptr_null(strstr(PERSIST_INSERT_SQL, "$10"));
+}
+END_TEST
+
+START_TEST(uuid_array_literal)
+{
+    const char *ids[] = {ID, "01935f1e-7c2a-7b3e-8f00-0123456789ac"};
+    char out[80];
+    ck_assert_int_eq(persist_uuid_array(ids, 0, out, sizeof out), 0);
+    ck_assert_str_eq(out, "{}");
+    ck_assert_int_eq(persist_uuid_array(ids, 1, out, sizeof out), 0);
+    ck_assert_str_eq(out, "{01935f1e-7c2a-7b3e-8f00-0123456789ab}");
+    ck_assert_int_eq(persist_uuid_array(ids, 2, out, sizeof out), 0);
+    ck_assert_str_eq(out, "{01935f1e-7c2a-7b3e-8f00-0123456789ab,"
+                          "01935f1e-7c2a-7b3e-8f00-0123456789ac}");
+    /* exactly the room needed: 2 x 36 + 3 and the NUL */
+    ck_assert_int_eq(persist_uuid_array(ids, 2, out, 76), 0);
+    ck_assert_int_eq(persist_uuid_array(ids, 2, out, 75), -1);
+    ck_assert_int_eq(persist_uuid_array(ids, 0, out, 2), -1);
 }
 END_TEST
 
@@ -129,9 +177,11 @@ Suite *persist_row_suite(void)
     tcase_add_test(tc, path_rejects_bad_id_and_time);
     tcase_add_test(tc, path_needs_room);
     tcase_add_test(tc, row_from_message);
+    tcase_add_test(tc, row_camera_and_thumbnail);
     tcase_add_test(tc, row_unknown_size_is_null);
     tcase_add_test(tc, row_refuses_empty_image_and_bad_time);
     tcase_add_test(tc, insert_is_idempotent_sql);
+    tcase_add_test(tc, uuid_array_literal);
     suite_add_tcase(s, tc);
     return s;
 }

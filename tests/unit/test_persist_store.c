@@ -85,6 +85,42 @@ START_TEST(unwritable_dir_fails_with_reason)
 }
 END_TEST
 
+START_TEST(write_files_image_and_thumbnail)
+{
+    char err[256];
+    persist_file_t files[2] = {{"2026/11/28/e.jpg", "image", 5},
+                               {"2026/11/28/e.thumb.jpg", "th", 2}};
+    ck_assert_int_eq(persist_store_write_files(root, files, 2, err, sizeof err), 0);
+    buf_t b = read_back("2026/11/28/e.jpg");
+    ck_assert_uint_eq(b.n, 5);
+    ck_assert_int_eq(memcmp(b.p, "image", 5), 0);
+    free(b.p);
+    b = read_back("2026/11/28/e.thumb.jpg");
+    ck_assert_uint_eq(b.n, 2);
+    ck_assert_int_eq(memcmp(b.p, "th", 2), 0);
+    free(b.p);
+    ck_assert_int_eq(count_entries("2026/11/28"), 2); /* no temp file left */
+    /* a redelivery replaces both */
+    files[1].data = "TH";
+    ck_assert_int_eq(persist_store_write_files(root, files, 2, err, sizeof err), 0);
+    b = read_back("2026/11/28/e.thumb.jpg");
+    ck_assert_int_eq(memcmp(b.p, "TH", 2), 0);
+    free(b.p);
+    ck_assert_int_eq(count_entries("2026/11/28"), 2);
+}
+END_TEST
+
+START_TEST(write_files_refuses_two_directories)
+{
+    char err[256];
+    persist_file_t files[2] = {{"2026/11/28/f.jpg", "x", 1}, {"2026/11/29/f.thumb.jpg", "y", 1}};
+    ck_assert_int_eq(persist_store_write_files(root, files, 2, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "one directory"));
+    ck_assert_int_eq(count_entries("."), 0); /* nothing written */
+    ck_assert_int_eq(persist_store_write_files(root, files, 0, err, sizeof err), -1);
+}
+END_TEST
+
 START_TEST(remove_is_idempotent)
 {
     char err[256];
@@ -128,13 +164,15 @@ START_TEST(sweep_removes_old_temp_files_only)
     ck_assert_int_eq(persist_store_write(root, "2026/11/27/a.jpg", "a", 1, err, sizeof err), 0);
     make_file("2026/11/27/.b.jpg.Ab12Cd", 3600);        /* a killed write: swept */
     make_file("2026/11/28/.c.jpg.zz99QQ", 3600);        /* swept */
+    make_file("2026/11/28/.c.thumb.jpg.Qq11Ww", 3600);  /* a thumbnail's: swept */
     make_file("2026/11/28/.d.jpg.xY7kLm", 5);           /* in progress: kept */
     make_file("2026/11/28/.keep", 3600);                /* not ours: kept */
     make_file("2026/11/28/.e.png.Ab12Cd", 3600);        /* not ours: kept */
     make_file("2026/11/28/deeper/.f.jpg.Ab12Cd", 3600); /* too deep: kept */
     stop_flag_t stop = 0;
-    ck_assert_int_eq(persist_store_sweep(root, 600, &stop, err, sizeof err), 2);
+    ck_assert_int_eq(persist_store_sweep(root, 600, &stop, err, sizeof err), 3);
     ck_assert(!exists("2026/11/27/.b.jpg.Ab12Cd"));
+    ck_assert(!exists("2026/11/28/.c.thumb.jpg.Qq11Ww"));
     ck_assert(!exists("2026/11/28/.c.jpg.zz99QQ"));
     ck_assert(exists("2026/11/28/.d.jpg.xY7kLm"));
     ck_assert(exists("2026/11/28/.keep"));
@@ -165,6 +203,8 @@ Suite *persist_store_suite(void)
     tcase_add_test(tc, write_creates_dirs_and_file);
     tcase_add_test(tc, rewrite_replaces_whole_file);
     tcase_add_test(tc, unwritable_dir_fails_with_reason);
+    tcase_add_test(tc, write_files_image_and_thumbnail);
+    tcase_add_test(tc, write_files_refuses_two_directories);
     tcase_add_test(tc, remove_is_idempotent);
     tcase_add_test(tc, sweep_removes_old_temp_files_only);
     suite_add_tcase(s, tc);
