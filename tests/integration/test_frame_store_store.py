@@ -387,9 +387,6 @@ class Deletion(StackTestCase):
         finally:
             es.close()
 
-    @unittest.skipUnless(os.environ.get("IMGCAP_EXPECT_THUMBNAILS"),
-                         "render makes thumbnails on the merged branch: set "
-                         "IMGCAP_EXPECT_THUMBNAILS=1 there")
     def test_uploaded_image_gets_thumbnail(self):
         image_id, body = self.upload_stored("thumbnail end to end")
         r = self.stack.request("GET", "/api/images/%s/thumbnail" % image_id)
@@ -465,11 +462,10 @@ class DeleteInPipeline(unittest.TestCase):
             is_problem(self, s.request("GET", "/api/images/" + image_id), 404)
             is_problem(self, s.request("GET", "/api/images/%s/thumbnail" % image_id), 404)
             is_problem(self, s.request("GET", "/api/images/%s?wait=1" % image_id), 404)
-            if os.environ.get("IMGCAP_EXPECT_CLAIMS"):
-                # persist's imgcap_claim_ids (merged branch): no row, ever.
-                self.assertEqual(s.psql("SELECT count(*) FROM images WHERE id = '%s'" % image_id),
-                                 "0")
-                self.assertNotIn(image_id, s.request("GET", "/api/images").body.decode())
+            # persist's imgcap_claim_ids saw the tombstone: no row, ever.
+            self.assertEqual(s.psql("SELECT count(*) FROM images WHERE id = '%s'" % image_id),
+                             "0")
+            self.assertNotIn(image_id, s.request("GET", "/api/images").body.decode())
 
 
 STORAGE_TMPFS_SIZE = "8m"
