@@ -81,6 +81,10 @@ void api_handle_upload(api_call_t *c)
     /* At most 200 code points of at most 4 bytes: validated, so it fits. */
     memcpy(m.description, v.description, v.description_len);
     m.description[v.description_len] = '\0';
+    if (v.camera != NULL) { /* validated: 1..WIRE_MAX_CAMERA bytes */
+        memcpy(m.camera, v.camera, v.camera_len);
+        m.camera[v.camera_len] = '\0';
+    }
     m.jpeg = v.image;
     m.jpeg_len = v.image_len;
     unsigned char *payload = NULL;
@@ -101,8 +105,9 @@ void api_handle_upload(api_call_t *c)
     snprintf(location, sizeof location, "/api/images/%s", m.id);
     api_set_header(c, "Location", location);
     api_reply_json(c, 202,
-                   json_pack("{s:s, s:s, s:s, s:s%}", "id", m.id, "status", "queued", "received_at",
-                             m.received_at, "description", m.description, v.description_len));
+                   json_pack("{s:s, s:s, s:s, s:s%, s:s?}", "id", m.id, "status", "queued",
+                             "received_at", m.received_at, "description", m.description,
+                             v.description_len, "camera", v.camera != NULL ? m.camera : NULL));
 }
 
 /* ---- GET /api/images ---- */

@@ -102,6 +102,12 @@ def main():
     write("upload", "preamble", b"MULTIPART/FORM-DATA;boundary=xyz\0preamble\r\n" +
           multipart([("image", jp, None), ("description", b"x" * 201, None)]) + b"epilogue")
     write("upload", "json", b"application/json\0{\"image\":1}")
+    write("upload", "camera", b"multipart/form-data; boundary=xyz\0" +
+          multipart([("camera", b"gate-3.north_1", None), ("image", jp, "a.jpg"),
+                     ("description", desc, None)]))
+    write("upload", "camera_bad", b"multipart/form-data; boundary=xyz\0" +
+          multipart([("image", jp, "a.jpg"), ("description", desc, None), ("camera", b"", None),
+                     ("camera", b"gate 3", None)]))
 
     write("params", "limit", b"\x00100")
     write("params", "wait", b"\x01030")
