@@ -109,6 +109,14 @@ def main():
           multipart([("image", jp, "a.jpg"), ("description", desc, None), ("camera", b"", None),
                      ("camera", b"gate 3", None)]))
 
+    # listquery: a mask of the present fields (limit, before, from, to, q,
+    # camera), then their values separated by NULs.
+    write("listquery", "all", b"\x3f" + b"\0".join([
+        b"20", UUID.encode(), b"2026-12-06T10:30:00.25+01:00", b"2026-12-07T00:00:00Z",
+        "Камера 50%_\\".encode(), b"gate-3.n_1"]))
+    write("listquery", "window", b"\x0c\0\0002026-12-06T09:30:00Z\0002026-12-06 10:30:00 01:00")
+    write("listquery", "q_only", b"\x10\0\0\0\0" + "ΑΘΗΝΑ 東京 مرحبا".encode())
+    write("listquery", "bad_to", b"\x0c\0\0002026-12-06T09:30:00Z\0002026-12-06T09:30:00Z")
     write("params", "limit", b"\x00100")
     write("params", "wait", b"\x01030")
     write("params", "id", b"\x02018F3C2A-7B1D-7C3E-9A4F-0123456789AB")
