@@ -138,8 +138,8 @@ int api_listquery_build(const api_list_query_t *q, api_list_sql_t *out)
         api_uuid_floor(floor_ms(q->from_us), out->from_id);
         if (time_format_rfc3339_us(q->from_us, out->from_ts, sizeof out->from_ts) != 0) return -1;
         int a = param(out, out->from_id), b = param(out, out->from_ts);
-        if (sql_add(out, &len, "%simages.id >= $%d::uuid AND received_at >= $%d::timestamptz",
-                    sep, a, b) != 0)
+        if (sql_add(out, &len, "%simages.id >= $%d::uuid AND received_at >= $%d::timestamptz", sep,
+                    a, b) != 0)
             return -1;
         sep = " AND ";
     }
@@ -147,8 +147,8 @@ int api_listquery_build(const api_list_query_t *q, api_list_sql_t *out)
         api_uuid_floor(ceil_ms(q->to_us), out->to_id);
         if (time_format_rfc3339_us(q->to_us, out->to_ts, sizeof out->to_ts) != 0) return -1;
         int a = param(out, out->to_id), b = param(out, out->to_ts);
-        if (sql_add(out, &len, "%simages.id < $%d::uuid AND received_at < $%d::timestamptz", sep,
-                    a, b) != 0)
+        if (sql_add(out, &len, "%simages.id < $%d::uuid AND received_at < $%d::timestamptz", sep, a,
+                    b) != 0)
             return -1;
         sep = " AND ";
     }
@@ -161,7 +161,10 @@ int api_listquery_build(const api_list_query_t *q, api_list_sql_t *out)
         sep = " AND ";
     }
     if (q->camera != NULL) {
-        if (sql_add(out, &len, "%scamera = $%d::text", sep, param(out, q->camera)) != 0) return -1;
+        /* Equality written as a range, ordered by (camera, id): see listquery.h. */
+        int k = param(out, q->camera);
+        if (sql_add(out, &len, "%scamera >= $%d::text AND camera <= $%d::text", sep, k, k) != 0)
+            return -1;
         sep = " AND ";
     }
     if (q->before[0] != '\0') {
@@ -169,7 +172,8 @@ int api_listquery_build(const api_list_query_t *q, api_list_sql_t *out)
             return -1;
     }
     snprintf(out->limit, sizeof out->limit, "%d", q->limit + 1);
-    return sql_add(out, &len, " ORDER BY images.id DESC LIMIT $%d::int", param(out, out->limit));
+    return sql_add(out, &len, " ORDER BY %simages.id DESC LIMIT $%d::int",
+                   q->camera != NULL ? "camera DESC, " : "", param(out, out->limit));
 }
 
 /* Appends "&name=<value percent-encoded>" at out + *len. */

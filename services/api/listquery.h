@@ -11,7 +11,15 @@
  *   - q becomes lower(description) LIKE '%' || lower(<q, LIKE-escaped>) ||
  *     '%' ESCAPE '\', which the trigram index on lower(description) serves
  *     from three characters on;
- *   - camera = camera (index on (camera, id)); before: id < before;
+ *   - camera: camera >= camera AND camera <= camera, ORDER BY camera DESC,
+ *     id DESC. The same rows and order as camera = camera ORDER BY id DESC
+ *     (a deterministic collation is equal only on equal bytes), but no
+ *     longer a constant that makes the camera column drop out of the ORDER
+ *     BY: only the index on (camera, id) gives that order, so it is used
+ *     whatever the statistics say. With camera = ... the planner reads the
+ *     primary key backward whenever a camera is frequent, and a camera
+ *     whose frames are all old then costs a scan of every newer row;
+ *   - before: id < before;
  *   - ORDER BY id DESC LIMIT limit + 1 (one more row says a next page exists).
  * Its columns, like the api's prepared list statements (backend.c): id,
  * received_at (RFC 3339 UTC, milliseconds), description, camera (NULL =

@@ -42,8 +42,8 @@ static void check_url(const char *url, long n)
     for (long i = 0; i < n; i++) {
         char c = url[i];
         int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                 c == '-' || c == '.' || c == '_' || c == '~' || c == '&' || c == '=' ||
-                 c == '?' || c == '/';
+                 c == '-' || c == '.' || c == '_' || c == '~' || c == '&' || c == '=' || c == '?' ||
+                 c == '/';
         if (c == '%') {
             const char *hex = "0123456789ABCDEF";
             if (i + 2 >= n || url[i + 1] == '\0' || url[i + 2] == '\0' ||
@@ -81,8 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *field = NULL;
     char err[256];
     if (api_listquery_parse(&in, &q, &field, err, sizeof err) != 0) {
-        static const char *const names[NFIELDS] = {"limit", "before", "from",
-                                                   "to",    "q",      "camera"};
+        static const char *const names[NFIELDS] = {"limit", "before", "from", "to", "q", "camera"};
         int known = 0;
         for (int i = 0; i < NFIELDS; i++) known |= field != NULL && strcmp(field, names[i]) == 0;
         if (!known || memchr(err, '\0', sizeof err) == NULL) abort();
@@ -99,8 +98,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (api_listquery_filtered(&q) != (q.has_from || q.has_to || q.q != NULL || q.camera != NULL))
         abort();
     char url[API_LISTQUERY_URL_MAX];
-    check_url(url, api_listquery_next_url(&q, "0192f5e4-7a3b-7c3d-8e4f-123456789abc", url,
-                                          sizeof url));
+    check_url(url,
+              api_listquery_next_url(&q, "0192f5e4-7a3b-7c3d-8e4f-123456789abc", url, sizeof url));
     free(s);
     free(buf);
     return 0;

@@ -10,8 +10,8 @@
 #include "api/params.h"
 #include "uuid.h"
 
-#define SELECT                                                                                     \
-    "SELECT id::text, to_char(received_at AT TIME ZONE 'UTC', "                                    \
+#define SELECT                                                  \
+    "SELECT id::text, to_char(received_at AT TIME ZONE 'UTC', " \
     "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), description, camera, thumb_bytes FROM images"
 
 /* A known UUIDv7 and the unix milliseconds of its first 48 bits. */
@@ -200,8 +200,8 @@ START_TEST(sql_each_filter)
 
     api_list_query_t c = {.limit = 5, .camera = "gate-3"};
     ck_assert_int_eq(api_listquery_build(&c, &s), 0);
-    ck_assert_str_eq(s.sql,
-                     SELECT " WHERE camera = $1::text ORDER BY images.id DESC LIMIT $2::int");
+    ck_assert_str_eq(s.sql, SELECT " WHERE camera >= $1::text AND camera <= $1::text ORDER BY "
+                                   "camera DESC, images.id DESC LIMIT $2::int");
     ck_assert_ptr_eq(s.params[0], c.camera);
 }
 END_TEST
@@ -221,8 +221,9 @@ START_TEST(sql_all_filters)
     ck_assert_str_eq(s.sql, SELECT " WHERE images.id >= $1::uuid AND received_at >= "
                                    "$2::timestamptz AND images.id < $3::uuid AND received_at < "
                                    "$4::timestamptz AND lower(description) LIKE '%' || "
-                                   "lower($5::text) || '%' ESCAPE '\\' AND camera = $6::text AND "
-                                   "images.id < $7::uuid ORDER BY images.id DESC LIMIT $8::int");
+                                   "lower($5::text) || '%' ESCAPE '\\' AND camera >= $6::text AND "
+                                   "camera <= $6::text AND images.id < $7::uuid ORDER BY camera "
+                                   "DESC, images.id DESC LIMIT $8::int");
     ck_assert_int_eq(s.nparams, 8);
     ck_assert_str_eq(s.params[0], "0192f5e4-7a3b-0000-0000-000000000000");
     ck_assert_str_eq(s.params[1], "2024-11-04T06:37:24.411999Z");
@@ -263,11 +264,12 @@ START_TEST(sql_every_combination)
         ck_assert_int_eq(strstr(s.sql, "received_at >=") != NULL, !!(mask & 1));
         ck_assert_int_eq(strstr(s.sql, "received_at <") != NULL, !!(mask & 2));
         ck_assert_int_eq(strstr(s.sql, "LIKE") != NULL, !!(mask & 4));
-        ck_assert_int_eq(strstr(s.sql, "camera =") != NULL, !!(mask & 8));
+        ck_assert_int_eq(strstr(s.sql, "camera >=") != NULL, !!(mask & 8));
+        ck_assert_int_eq(strstr(s.sql, "ORDER BY camera DESC, images.id DESC") != NULL,
+                         !!(mask & 8));
         ck_assert_int_eq(strstr(s.sql, " WHERE ") != NULL, mask != 0);
         ck_assert_int_eq(strncmp(s.sql, SELECT, strlen(SELECT)), 0);
-        const char *tail = strstr(s.sql, " ORDER BY images.id DESC LIMIT $");
-        ck_assert_ptr_nonnull(tail);
+        ck_assert_ptr_nonnull(strstr(s.sql, "images.id DESC LIMIT $"));
         ck_assert_str_eq(s.params[s.nparams - 1], "4");
         ck_assert_ptr_null(strstr(s.sql, "AND AND"));
         ck_assert_ptr_null(strstr(s.sql, "WHERE AND"));
