@@ -121,6 +121,9 @@ def main():
     write("params", "wait", b"\x01030")
     write("params", "id", b"\x02018F3C2A-7B1D-7C3E-9A4F-0123456789AB")
     write("params", "etag", b'\x03W/"0190a3b4-0000-7000-8000-000000000000", "x", *')
+    write("params", "time", b"\x042026-12-06T10:30:00.123456789+01:00")
+    write("params", "q", "\x05Вокзал 50%_".encode())
+    write("params", "camera", b"\x06gate-3.north")
 
     # router: selector byte (0 route, 1 decode, 2 token), then two NUL-separated strings.
     write("router", "image", b"\x00GET\0/api/images/" + UUID.encode())
