@@ -180,6 +180,15 @@ class FindFrames(StackTestCase):
         self.assertEqual(self.stack.psql("SELECT lower('ВОКЗАЛ ΑΘΗΝΑ ÀÉÎ Ǆ')"),
                          "вокзал αθηνα àéî ǆ")
 
+    def test_camera_is_stored(self):
+        """The upload's camera reaches the row (through render and persist),
+        NULL without one: what the camera filter reads."""
+        stored = dict(line.split("|") for line in self.stack.psql(
+            "SELECT id, coalesce(camera, '<null>') FROM images").splitlines())
+        for u in self.uploaded:
+            self.assertEqual(stored[u["id"]], u["camera"] or "<null>",
+                             "images.camera of %s (%r)" % (u["id"], u["description"]))
+
     def test_items_carry_camera_and_thumbnail_url(self):
         items = self.fetch_all({}, 1000)
         self.assertEqual([i["id"] for i in items], self.reference())
@@ -198,11 +207,6 @@ class FindFrames(StackTestCase):
                 self.assertEqual(item["thumbnail_url"], "/api/images/%s/thumbnail" % item["id"])
             else:
                 self.assertIsNone(item["thumbnail_url"])
-        # The camera is stored as uploaded (NULL without one).
-        stored = dict(line.split("|") for line in self.stack.psql(
-            "SELECT id, coalesce(camera, '<null>') FROM images").splitlines())
-        for u in self.uploaded:
-            self.assertEqual(stored[u["id"]], u["camera"] or "<null>")
 
     def test_q(self):
         for q in QUERIES:
