@@ -461,6 +461,19 @@ class FindFramesPlans(unittest.TestCase):
         self.assertRegex(plan, r"Index (Only )?Scan Backward using images_camera_id_idx")
         self.assertNotIn("Rows Removed by Filter", plan)
 
+    def test_filtered_query_after_a_postgres_restart(self):
+        """A filtered query that finds its connection dead reconnects once
+        and is answered, like the prepared statements."""
+        path = "/api/images?" + urllib.parse.urlencode({"q": "зебра", "camera": "cam-07"})
+        first = self.stack.request("GET", path)
+        self.assertEqual(first.status, 200, first.body)
+        self.stack.stop_pg_server()
+        self.stack.start_pg_server()
+        again = self.stack.request("GET", path)
+        self.assertEqual(again.status, 200, again.body)
+        self.assertEqual(again.json(), first.json())
+        self.assertIn("reconnecting", self.stack.log("api"))
+
     def test_primary_key_for_a_time_window(self):
         # One hour of rows, by id range: 3600 of them.
         doc, plan = self.plan_of("from=2026-01-01T03:00:00Z&to=2026-01-01T04:00:00%2B00:00"
