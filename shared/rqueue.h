@@ -1,15 +1,7 @@
 /* rqueue.h - at-least-once work queues on Redis lists (shared/README.md, Queues).
  *
- * Keys (prefix P, queue Q):
- *   P q:Q                     work list of ids (LPUSH in, BLMOVE RIGHT out)
- *   P msg:Q:<id>              payload (wire format)
- *   P q:Q:processing:<cons>   in-flight ids of one consumer
- *   P q:Q:dead                dead-lettered ids (payload kept)
- *   P consumers:Q             ZSET consumer -> last heartbeat (ms, Redis clock)
- *   P attempts:Q              HASH id -> deliveries
- *   P status:<id>             HASH stage, updated_at, error (TTL 7 days)
- *   P events                  pub/sub channel, {"id","status","at"} (at: unix ms);
- *                             rqevents.h subscribes to it
+ * The keys it uses, their types and contents are listed once, in
+ * shared/README.md (Keys).
  *
  * One rqueue_t per actor: it owns a hiredis context, which must not be shared
  * between threads. A lost connection is re-established on the next call (with
@@ -46,7 +38,7 @@ typedef struct rq_stats {
 } rq_stats_t;
 
 typedef struct rq_status {
-    char stage[16]; /* queued, rendering, rendered, stored, failed; "" = unknown */
+    char stage[16]; /* a stage of shared/README.md's list (Keys); "" = unknown */
     char error[512];
     long long updated_at; /* unix ms */
 } rq_status_t;

@@ -14,5 +14,6 @@ CREATE TABLE IF NOT EXISTS images (
     stored_at   timestamptz NOT NULL DEFAULT now()
 );
 
--- The list endpoint pages newest first with a keyset on (received_at, id).
+-- An index 002_frame_store.sql drops: the list pages by id alone (UUIDv7 ids
+-- sort by time), so no query used it.
 CREATE INDEX IF NOT EXISTS images_received_at_id_idx ON images (received_at DESC, id DESC);

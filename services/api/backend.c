@@ -30,15 +30,24 @@ static const struct {
                              "thumb_bytes FROM images "
                              "WHERE images.id < $1::uuid ORDER BY images.id DESC LIMIT $2::int",
                              2},
-    [API_SQL_GET] = {"api_get", "SELECT path, bytes FROM images WHERE id = $1::uuid", 1},
+    /* One round trip tells a stored image from a deleted one: a deleted id
+     * may still have a status in Redis, which must not make it "pending". */
+    [API_SQL_GET] = {"api_get",
+                     "SELECT i.path, i.bytes, i.thumb_bytes, d.id IS NOT NULL "
+                     "FROM (VALUES ($1::uuid)) AS v (id) "
+                     "LEFT JOIN images i ON i.id = v.id "
+                     "LEFT JOIN image_deletions d ON d.id = v.id",
+                     1},
     [API_SQL_PING] = {"api_ping", "SELECT 1", 0},
     [API_SQL_EVENTS] = {"api_events",
                         "SELECT id::text, to_char(received_at AT TIME ZONE 'UTC', "
                         "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), description, "
                         "to_char(stored_at AT TIME ZONE 'UTC', "
-                        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM images "
+                        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), camera, thumb_bytes FROM images "
                         "WHERE id = ANY($1::uuid[])",
                         1},
+    /* deploy/sql/002_frame_store.sql explains the function and its races. */
+    [API_SQL_DELETE] = {"api_delete", "SELECT imgcap_delete_image($1::uuid, $2::boolean)", 2},
 };
 
 struct api_conn {
@@ -55,6 +64,7 @@ static struct {
     pthread_cond_t freed;
     api_conn_t *slots;
     int size;
+    int waiting; /* threads inside api_backend_acquire() waiting for a slot */
     api_conn_t *free_list;
 } P = {.mu = PTHREAD_MUTEX_INITIALIZER, .freed = PTHREAD_COND_INITIALIZER};
 
@@ -88,14 +98,24 @@ api_conn_t *api_backend_acquire(int timeout_ms)
     struct timespec ts;
     time_deadline(CLOCK_REALTIME, timeout_ms, &ts);
     pthread_mutex_lock(&P.mu);
+    P.waiting++;
     while (P.free_list == NULL)
         if (pthread_cond_timedwait(&P.freed, &P.mu, &ts) != 0) break;
+    P.waiting--;
     api_conn_t *c = P.free_list;
     if (c != NULL) P.free_list = c->next_free;
     pthread_mutex_unlock(&P.mu);
     if (c == NULL)
         log_warn("backend: all %d Redis/PostgreSQL slots busy for %d ms", P.size, timeout_ms);
     return c;
+}
+
+int api_backend_waiting(void)
+{
+    pthread_mutex_lock(&P.mu);
+    int n = P.waiting;
+    pthread_mutex_unlock(&P.mu);
+    return n;
 }
 
 void api_backend_release(api_conn_t *c)

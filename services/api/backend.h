@@ -37,6 +37,10 @@ void api_backend_shutdown(void);
 api_conn_t *api_backend_acquire(int timeout_ms);
 void api_backend_release(api_conn_t *c); /* NULL is fine */
 
+/* Threads waiting in api_backend_acquire() right now (tests: a release is
+ * known to wake a waiter only once one waits). */
+int api_backend_waiting(void);
+
 /* The slot's Redis connection, opened on first use. Returns it (owned by the
  * slot: do not close it), or NULL with err set when Redis is unreachable. */
 rqueue_t *api_backend_redis(api_conn_t *c, char *err, size_t errlen);
@@ -48,9 +52,12 @@ rqueue_t *api_backend_redis(api_conn_t *c, char *err, size_t errlen);
 typedef enum {
     API_SQL_LIST = 0,    /* $1 limit */
     API_SQL_LIST_BEFORE, /* $1 before id, $2 limit */
-    API_SQL_GET,         /* $1 id -> path, bytes */
+    API_SQL_GET,         /* $1 id -> path, bytes, thumb_bytes, deleted: always one row, path
+                            NULL when there is no row, deleted 't' when the id was deleted */
     API_SQL_PING,
-    API_SQL_EVENTS, /* $1 uuid[] -> id, received_at, description, stored_at */
+    API_SQL_EVENTS, /* $1 uuid[] -> id, received_at, description, stored_at, camera,
+                       thumb_bytes */
+    API_SQL_DELETE, /* $1 id, $2 in_pipeline -> 'deleted' | 'gone' | 'unknown' */
     API_SQL_COUNT
 } api_sql_t;
 PGresult *api_backend_query(api_conn_t *c, api_sql_t which, int nparams, const char *const *params,

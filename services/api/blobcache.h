@@ -24,11 +24,11 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#define API_BLOB_ID_MAX 40
+#define API_BLOB_ID_MAX 40    /* a key: an image id, or the id and a short suffix */
 #define API_BLOB_PATH_MAX 256 /* longer paths are simply not cached */
 
 typedef struct api_blob {
-    char id[API_BLOB_ID_MAX];     /* the image id */
+    char id[API_BLOB_ID_MAX];     /* the key: the image id, or id + suffix (images.c) */
     char path[API_BLOB_PATH_MAX]; /* the resolved file the bytes came from */
     dev_t dev;                    /* identity of that file when it was read */
     ino_t ino;

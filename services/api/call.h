@@ -1,6 +1,6 @@
 /* call.h - one HTTP request being answered: what its handler may use (the
  * server's shared parts, the matched route, a backend slot) and the helpers
- * every handler answers with (services/api/README.md, Files).
+ * every handler answers with (services/api/README.md, the table of files).
  *
  * A call lives on the stack of server.c's dispatch() for one request, on the
  * connection's own thread; handlers (handlers.h, images.h) fill its response.
@@ -16,12 +16,14 @@
 #include "config.h"
 #include "events.h"
 #include "router.h"
+#include "space.h"
 #include "upload.h"
 
 #define API_PROBLEM_VALIDATION "urn:imgcap:problem:validation-error"
 #define API_PROBLEM_FAILED "urn:imgcap:problem:image-failed"
 #define API_PROBLEM_QUEUE_FULL "urn:imgcap:problem:queue-full"
 #define API_PROBLEM_UNAVAILABLE "urn:imgcap:problem:dependency-unavailable"
+#define API_PROBLEM_STORAGE_FULL "urn:imgcap:problem:storage-full"
 
 /* Stored images never change. */
 #define API_CACHE_IMMUTABLE "public, max-age=31536000, immutable"
@@ -39,6 +41,7 @@ typedef struct api_env {
     const config_t *cfg;
     api_events_t *ev;
     api_images_t *images; /* the image reads' caches (images.h) */
+    api_space_t *space;   /* STORAGE_DIR's free space (space.h) */
     const char *docs_html;
     size_t docs_len;
 } api_env_t;

@@ -30,9 +30,11 @@ struct api_events {
     api_waiter_t *waiters;
     int nwaiters, max_waiters;
     int stopping;
-    atomic_int connected; /* read by /metrics threads */
-    api_sse_t *hub;       /* GET /api/events streams */
-    api_feed_t *feed;     /* events -> hub */
+    atomic_int connected;                          /* read by /metrics threads */
+    api_sse_t *hub;                                /* GET /api/events streams */
+    api_feed_t *feed;                              /* events -> hub */
+    void (*on_deleted)(void *arg, const char *id); /* under mu */
+    void *on_deleted_arg;
 };
 
 /* Signals waiters of id, or all of them when id is NULL. Caller holds mu. */
@@ -67,6 +69,12 @@ static void handle_event(api_events_t *ev, const char *text)
         api_feed_offer(ev->feed, id, status);
         pthread_mutex_lock(&ev->mu);
         wake_locked(ev, id);
+        pthread_mutex_unlock(&ev->mu);
+    } else if (strcmp(status, "deleted") == 0) {
+        api_feed_offer(ev->feed, id, status);
+        pthread_mutex_lock(&ev->mu);
+        if (ev->on_deleted != NULL) ev->on_deleted(ev->on_deleted_arg, id);
+        wake_locked(ev, id); /* a ?wait on it answers 404 now */
         pthread_mutex_unlock(&ev->mu);
     }
     json_decref(doc);
@@ -159,6 +167,14 @@ void api_events_stop(api_events_t *ev)
     api_sse_free(ev->hub);
     pthread_mutex_destroy(&ev->mu);
     free(ev);
+}
+
+void api_events_on_deleted(api_events_t *ev, void (*fn)(void *arg, const char *id), void *arg)
+{
+    pthread_mutex_lock(&ev->mu);
+    ev->on_deleted = fn;
+    ev->on_deleted_arg = arg;
+    pthread_mutex_unlock(&ev->mu);
 }
 
 api_waiter_t *api_waiter_add(api_events_t *ev, const char *id)

@@ -33,6 +33,12 @@ void api_events_quiesce(api_events_t *ev);
  * waiter must be removed by then: call after the HTTP server has stopped. */
 void api_events_stop(api_events_t *ev);
 
+/* Sets the function the actor calls with the id of every deleted image (the
+ * status "deleted" on the events channel: a DELETE on this api or another),
+ * on its own thread, so that cached copies are dropped at once; fn NULL
+ * removes it. The call returns only when no call of the previous fn runs. */
+void api_events_on_deleted(api_events_t *ev, void (*fn)(void *arg, const char *id), void *arg);
+
 /* Registers interest in id. Returns the waiter, or NULL when max_waiters are
  * already held or the service is stopping: then answer without waiting. */
 api_waiter_t *api_waiter_add(api_events_t *ev, const char *id);

@@ -17,9 +17,13 @@
 #define FEED_BATCH 64
 #define FEED_BACKEND_WAIT_MS 2000
 
+typedef enum { ITEM_STORED, ITEM_FAILED, ITEM_DELETED } item_kind_t;
+
+static const char *const ITEM_EVENT[] = {"stored", "failed", "deleted"};
+
 typedef struct item {
     char id[UUID_STR_LEN];
-    int failed; /* else stored */
+    item_kind_t kind;
     char *data; /* the event's JSON once looked up, NULL when it could not be */
 } item_t;
 
@@ -32,8 +36,15 @@ struct api_feed {
 void api_feed_offer(api_feed_t *f, const char *id, const char *status)
 {
     if (f == NULL) return;
-    int failed = strcmp(status, "failed") == 0;
-    if (!failed && strcmp(status, "stored") != 0) return;
+    item_kind_t kind;
+    if (strcmp(status, "stored") == 0)
+        kind = ITEM_STORED;
+    else if (strcmp(status, "failed") == 0)
+        kind = ITEM_FAILED;
+    else if (strcmp(status, "deleted") == 0)
+        kind = ITEM_DELETED;
+    else
+        return;
     int clients;
     unsigned long long cut;
     api_sse_stats(f->hub, &clients, &cut);
@@ -45,7 +56,7 @@ void api_feed_offer(api_feed_t *f, const char *id, const char *status)
         free(it);
         return;
     }
-    it->failed = failed;
+    it->kind = kind;
     if (mailbox_push(f->actor.inbox, it, 0) != MAILBOX_OK) {
         if (atomic_fetch_add(&f->dropped, 1) % 1000 == 0)
             log_warn("events: the feed of /api/events is behind, dropping events");
@@ -60,7 +71,7 @@ static void look_up_rows(api_conn_t *conn, item_t **batch, int n)
     size_t pos = 0;
     ids[pos++] = '{';
     for (int i = 0; i < n; i++) {
-        if (batch[i]->failed) continue;
+        if (batch[i]->kind != ITEM_STORED) continue;
         pos += (size_t)snprintf(ids + pos, sizeof ids - pos, "%s%s", pos > 1 ? "," : "",
                                 batch[i]->id);
     }
@@ -76,13 +87,19 @@ static void look_up_rows(api_conn_t *conn, item_t **batch, int n)
     for (int row = 0; row < PQntuples(r); row++) {
         const char *id = PQgetvalue(r, row, 0);
         for (int i = 0; i < n; i++) {
-            if (batch[i]->failed || batch[i]->data != NULL || strcmp(batch[i]->id, id) != 0)
+            if (batch[i]->kind != ITEM_STORED || batch[i]->data != NULL ||
+                strcmp(batch[i]->id, id) != 0)
                 continue;
-            char url[64];
+            char url[64], thumb[80];
             snprintf(url, sizeof url, "/api/images/%s", id);
-            json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", id, "url", url,
+            snprintf(thumb, sizeof thumb, "/api/images/%s/thumbnail", id);
+            json_t *camera = PQgetisnull(r, row, 4) ? json_null()
+                                                    : json_string(PQgetvalue(r, row, 4));
+            json_t *thumbnail_url = PQgetisnull(r, row, 5) ? json_null() : json_string(thumb);
+            json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "id", id, "url", url,
                                     "description", PQgetvalue(r, row, 2), "received_at",
-                                    PQgetvalue(r, row, 1), "stored_at", PQgetvalue(r, row, 3));
+                                    PQgetvalue(r, row, 1), "stored_at", PQgetvalue(r, row, 3),
+                                    "camera", camera, "thumbnail_url", thumbnail_url);
             batch[i]->data = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER)
                                          : NULL;
             json_decref(doc);
@@ -110,23 +127,39 @@ static void look_up_failure(api_conn_t *conn, item_t *it)
     json_decref(doc);
 }
 
+/* A deleted item needs no lookup: its id is all there is to say. */
+static void fill_deleted(item_t *it)
+{
+    json_t *doc = json_pack("{s:s}", "id", it->id);
+    it->data = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+}
+
 static void send_batch(api_feed_t *f, item_t **batch, int n)
 {
-    api_conn_t *conn = api_backend_acquire(FEED_BACKEND_WAIT_MS);
-    if (conn == NULL) {
-        log_warn("events: no backend connection free, %d events not sent", n);
-    } else {
-        look_up_rows(conn, batch, n);
-        for (int i = 0; i < n; i++)
-            if (batch[i]->failed) look_up_failure(conn, batch[i]);
-        api_backend_release(conn);
+    int lookups = 0;
+    for (int i = 0; i < n; i++) {
+        if (batch[i]->kind == ITEM_DELETED)
+            fill_deleted(batch[i]);
+        else
+            lookups++;
+    }
+    if (lookups > 0) {
+        api_conn_t *conn = api_backend_acquire(FEED_BACKEND_WAIT_MS);
+        if (conn == NULL) {
+            log_warn("events: no backend connection free, %d events not sent", lookups);
+        } else {
+            look_up_rows(conn, batch, n);
+            for (int i = 0; i < n; i++)
+                if (batch[i]->kind == ITEM_FAILED) look_up_failure(conn, batch[i]);
+            api_backend_release(conn);
+        }
     }
     for (int i = 0; i < n; i++) {
         if (batch[i]->data != NULL) {
-            int cut = api_sse_broadcast(f->hub, batch[i]->failed ? "failed" : "stored",
-                                        batch[i]->data);
+            int cut = api_sse_broadcast(f->hub, ITEM_EVENT[batch[i]->kind], batch[i]->data);
             if (cut > 0) log_warn("events: %d slow /api/events clients cut off", cut);
-        } else if (!batch[i]->failed) {
+        } else if (batch[i]->kind == ITEM_STORED) {
             log_debug("id=%s events: no row, no stored event sent", batch[i]->id);
         }
         free(batch[i]->data);

@@ -3,8 +3,9 @@
  *
  * The events channel carries {"id","status","at"} only. The feed, an actor
  * of its own, adds what a client shows: for "stored" the row (description,
- * received_at, stored_at: one PostgreSQL query per batch of up to
- * FEED_BATCH ids), for "failed" the reason (status:<id> in Redis). It takes a
+ * received_at, stored_at, camera, whether it has a thumbnail: one PostgreSQL
+ * query per batch of up to FEED_BATCH ids), for "failed" the reason
+ * (status:<id> in Redis); "deleted" is passed on with its id alone. It takes a
  * backend slot only for those lookups, never for a stream. Events are
  * offered without blocking the subscriber: when the feed is behind by
  * FEED_QUEUE events, new ones are dropped (counted), and nothing is looked
@@ -21,7 +22,8 @@ typedef struct api_feed api_feed_t;
  * (logged). */
 api_feed_t *api_feed_start(api_sse_t *hub);
 
-/* Hands over one event; only "stored" and "failed" are kept. Never blocks. */
+/* Hands over one event; only "stored", "failed" and "deleted" are kept.
+ * Never blocks. */
 void api_feed_offer(api_feed_t *f, const char *id, const char *status);
 
 /* Events dropped because the feed was behind. */

@@ -34,8 +34,32 @@ static long long declared_length(const api_call_t *c)
     return v;
 }
 
+/* 1 after answering 503 storage-full when STORAGE_DIR's free space is under
+ * STORAGE_MIN_FREE (an accepted upload would only wait in Redis for room, or
+ * fill the disk); 0 otherwise, also when the space cannot be measured (that
+ * is logged, and persist fails on its own if the disk is full). */
+static int refused_for_storage(api_call_t *c)
+{
+    storage_space_t sp;
+    char err[256];
+    if (api_space_get(c->env->space, time_mono_ms(), &sp, err, sizeof err) != 0) {
+        log_warn("upload: cannot measure STORAGE_DIR's free space: %s", err);
+        return 0;
+    }
+    if (!sp.low) return 0;
+    char detail[256];
+    snprintf(detail, sizeof detail,
+             "STORAGE_DIR has %lld bytes free, under STORAGE_MIN_FREE (%lld bytes); retry later",
+             sp.free_bytes, sp.min_free_bytes);
+    api_metrics_upload_refused_storage();
+    api_set_header(c, "Retry-After", "30");
+    api_reply_problem(c, 503, API_PROBLEM_STORAGE_FULL, "Storage full", detail, NULL, 0, NULL);
+    return 1;
+}
+
 void api_handle_upload(api_call_t *c)
 {
+    if (refused_for_storage(c)) return;
     const config_t *cfg = c->env->cfg;
     api_part_t parts[API_MULTIPART_MAX_PARTS];
     api_upload_t v;
@@ -282,6 +306,31 @@ static int read_stats(api_call_t *c, rq_stats_t *render, rq_stats_t *persist)
     return 0;
 }
 
+/* The "storage" member of /health; *low set when the free space is under
+ * STORAGE_MIN_FREE. */
+static json_t *storage_json(api_call_t *c, int *low)
+{
+    storage_space_t sp;
+    char err[256];
+    *low = 0;
+    if (api_space_get(c->env->space, time_mono_ms(), &sp, err, sizeof err) != 0) {
+        log_warn("health: %s", err);
+        return json_pack("{s:s, s:s}", "status", "unknown", "reason", err);
+    }
+    json_t *doc = json_pack("{s:s, s:I, s:I, s:I}", "status", sp.low ? "low" : "ok", "free_bytes",
+                            (json_int_t)sp.free_bytes, "total_bytes", (json_int_t)sp.total_bytes,
+                            "min_free_bytes", (json_int_t)sp.min_free_bytes);
+    if (sp.low) {
+        char reason[200];
+        snprintf(reason, sizeof reason,
+                 "%lld bytes free, under STORAGE_MIN_FREE (%lld bytes): uploads are refused",
+                 sp.free_bytes, sp.min_free_bytes);
+        json_object_set_new(doc, "reason", json_string(reason));
+        *low = 1;
+    }
+    return doc;
+}
+
 void api_handle_health(api_call_t *c)
 {
     rq_stats_t render = {0}, persist = {0};
@@ -293,16 +342,43 @@ void api_handle_health(api_call_t *c)
         PQclear(r);
     else
         log_warn("health: %s", err);
-    int ok = redis_ok && pg_ok;
+    int ok = redis_ok && pg_ok, low;
+    json_t *storage = storage_json(c, &low);
+    /* Low storage degrades (uploads are refused) but reads still work:
+     * still 200, so that a load balancer keeps sending reads. */
+    const char *status = !ok ? "unavailable" : low ? "degraded" : "ok";
     json_t *workers = redis_ok ? json_pack("{s:I, s:I}", "render", (json_int_t)render.consumers,
                                            "persist", (json_int_t)persist.consumers)
                                : json_pack("{s:n, s:n}", "render", "persist");
     api_reply_json(c, ok ? 200 : 503,
-                   json_pack("{s:s, s:s, s:s, s:{s:o, s:o}, s:o}", "status",
-                             ok ? "ok" : "unavailable", "redis", redis_ok ? "ok" : "down",
-                             "postgres", pg_ok ? "ok" : "down", "queues", "render",
-                             queue_json(&render, redis_ok), "persist",
-                             queue_json(&persist, redis_ok), "workers", workers));
+                   json_pack("{s:s, s:s, s:s, s:{s:o, s:o}, s:o, s:o}", "status", status, "redis",
+                             redis_ok ? "ok" : "down", "postgres", pg_ok ? "ok" : "down", "queues",
+                             "render", queue_json(&render, redis_ok), "persist",
+                             queue_json(&persist, redis_ok), "workers", workers, "storage",
+                             storage));
+}
+
+/* The deletion counters every process keeps in Redis. 0, or -1 (logged). */
+static int read_store_counters(api_call_t *c, api_store_counters_t *out)
+{
+    static const char *const names[] = {RQ_COUNTER_DELETED_API, RQ_COUNTER_DELETED_RETENTION,
+                                        RQ_COUNTER_DELETED_RECYCLE, RQ_COUNTER_FILES_PURGED};
+    long long v[4];
+    char err[256];
+    rqueue_t *rq = api_backend_redis(api_call_conn(c), err, sizeof err);
+    if (rq == NULL) {
+        log_warn("redis: counters unavailable: %s", err);
+        return -1;
+    }
+    if (rqueue_counters_get(rq, names, 4, v) != 0) {
+        log_warn("redis: counters failed: %s", rqueue_error(rq));
+        return -1;
+    }
+    out->deleted_api = v[0];
+    out->deleted_retention = v[1];
+    out->deleted_recycle = v[2];
+    out->files_purged = v[3];
+    return 0;
 }
 
 void api_handle_metrics(api_call_t *c)
@@ -310,10 +386,18 @@ void api_handle_metrics(api_call_t *c)
     api_events_t *ev = c->env->ev;
     rq_stats_t render = {0}, persist = {0};
     int redis_ok = read_stats(c, &render, &persist) == 0;
+    api_store_counters_t counters;
+    storage_space_t space;
+    char err[256];
     api_queue_gauges_t g = {.render = redis_ok ? &render : NULL,
                             .persist = redis_ok ? &persist : NULL,
                             .waiters = api_events_waiters(ev),
                             .events_subscribed = api_events_connected(ev)};
+    if (redis_ok && read_store_counters(c, &counters) == 0) g.counters = &counters;
+    if (api_space_get(c->env->space, time_mono_ms(), &space, err, sizeof err) == 0)
+        g.storage = &space;
+    else
+        log_warn("metrics: %s", err);
     api_images_usage(c->env->images, &g.cached_images, &g.cached_bytes);
     api_sse_stats(api_events_hub(ev), &g.event_streams, &g.event_streams_cut);
     g.events_dropped = api_events_dropped(ev);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "params.h"
 #include "rowcache.h"
 #include "rqueue.h"
+#include "storage.h"
 #include "timeutil.h"
 #include "utf8.h"
 
@@ -27,13 +29,19 @@
 #define BLOB_SLOTS 4096
 #define BLOB_CACHE_BYTES (32u * 1024 * 1024)
 #define BLOB_MAX_BYTES (1024 * 1024)
+/* The caches' key of a thumbnail: the image id and this suffix. */
+#define THUMB_KEY_SUFFIX ".t"
 
 struct api_images {
     const char *storage_dir;
     pthread_mutex_t storage_mu;
     char storage_real[PATH_MAX]; /* storage_dir resolved, once it exists */
-    api_rowcache_t *rows;        /* id -> resolved path */
-    api_blobcache_t *blobs;      /* id -> file bytes */
+    api_rowcache_t *rows;        /* key (id, or id + THUMB_KEY_SUFFIX) -> resolved path */
+    api_blobcache_t *blobs;      /* key -> file bytes */
+    /* Deletions seen (api_images_forget). A read that looked its image up
+     * before one and caches what it read afterwards drops that entry again
+     * (cache_settle), so no deleted image comes back into a cache. */
+    _Atomic unsigned long forgets;
 };
 
 api_images_t *api_images_new(const char *storage_dir)
@@ -65,6 +73,54 @@ void api_images_usage(api_images_t *im, size_t *images, size_t *bytes)
     api_blobcache_usage(im->blobs, images, bytes);
 }
 
+/* The caches' key of the thumbnail of id into key (UUID_STR_LEN + 2 bytes). */
+static void thumb_key(const char *id, char *key, size_t keylen)
+{
+    snprintf(key, keylen, "%s" THUMB_KEY_SUFFIX, id);
+}
+
+void api_images_forget(api_images_t *im, const char *id)
+{
+    /* Counted first: a read that cached after these evictions sees it. */
+    atomic_fetch_add(&im->forgets, 1);
+    char key[UUID_STR_LEN + 2];
+    thumb_key(id, key, sizeof key);
+    api_blobcache_evict(im->blobs, id);
+    api_rowcache_evict(im->rows, id);
+    api_blobcache_evict(im->blobs, key);
+    api_rowcache_evict(im->rows, key);
+}
+
+/* What one request reads: an image or its thumbnail. */
+typedef struct target {
+    char id[UUID_STR_LEN];
+    int thumb;                    /* the thumbnail, else the image */
+    char key[UUID_STR_LEN + 2];   /* the caches' key */
+    char etag[UUID_STR_LEN + 10]; /* "\"<id>\"" or "\"<id>.thumb\"" */
+    unsigned long forgets;        /* im->forgets when the request began */
+} target_t;
+
+static void target_init(target_t *t, api_images_t *im, const char *id, int thumb)
+{
+    snprintf(t->id, sizeof t->id, "%s", id);
+    t->thumb = thumb;
+    if (thumb)
+        thumb_key(id, t->key, sizeof t->key);
+    else
+        snprintf(t->key, sizeof t->key, "%s", id);
+    snprintf(t->etag, sizeof t->etag, thumb ? "\"%s.thumb\"" : "\"%s\"", id);
+    t->forgets = atomic_load(&im->forgets);
+}
+
+/* After caching t's entries: when a deletion was seen since the request
+ * began, its image may be the deleted one, so they go again. */
+static void cache_settle(api_images_t *im, const target_t *t)
+{
+    if (atomic_load(&im->forgets) == t->forgets) return;
+    api_blobcache_evict(im->blobs, t->key);
+    api_rowcache_evict(im->rows, t->key);
+}
+
 /* Writes strerror(e) to err; returns -1. */
 static int fail_errno(int e, char *err, size_t errlen)
 {
@@ -72,34 +128,63 @@ static int fail_errno(int e, char *err, size_t errlen)
     return -1;
 }
 
-typedef enum { IMG_ERROR, IMG_STORED, IMG_PENDING, IMG_FAILED, IMG_UNKNOWN } img_state_t;
+typedef enum {
+    IMG_ERROR,
+    IMG_STORED,
+    IMG_PENDING,
+    IMG_FAILED,
+    IMG_UNKNOWN,  /* never seen, or deleted */
+    IMG_NO_THUMB, /* stored without a thumbnail (a thumbnail was asked for) */
+} img_state_t;
 
 typedef struct lookup {
     img_state_t state;
-    char path[1024];    /* IMG_STORED: relative to STORAGE_DIR */
-    long long bytes;    /* IMG_STORED: file size from the row, -1 if unknown */
+    char path[1024];    /* IMG_STORED: the target's file, relative to STORAGE_DIR */
+    long long bytes;    /* IMG_STORED: its size from the row, -1 if unknown */
     int cached;         /* IMG_STORED from the row cache: path is resolved */
     rq_status_t status; /* IMG_PENDING / IMG_FAILED */
     char err[512];      /* IMG_ERROR: what was unreachable */
 } lookup_t;
 
-static void look_up(api_conn_t *conn, const char *id, lookup_t *out)
+/* The stored row of r (API_SQL_GET's one row, which has an image) into out. */
+static void take_row(const target_t *t, PGresult *r, lookup_t *out)
+{
+    const char *path = PQgetvalue(r, 0, 0);
+    int col = t->thumb ? 2 : 1;
+    out->bytes = PQgetisnull(r, 0, col) ? -1 : strtoll(PQgetvalue(r, 0, col), NULL, 10);
+    out->state = IMG_STORED;
+    if (!t->thumb) {
+        snprintf(out->path, sizeof out->path, "%s", path);
+        return;
+    }
+    /* thumb_bytes NULL: stored before thumbnails, or render could not make one. */
+    if (out->bytes < 0) {
+        out->state = IMG_NO_THUMB;
+    } else if (storage_thumb_path(path, out->path, sizeof out->path) != 0) {
+        log_warn("id=%s stored path %s has no thumbnail name (not *.jpg)", t->id, path);
+        out->state = IMG_NO_THUMB;
+    }
+}
+
+static void look_up(api_conn_t *conn, const target_t *t, lookup_t *out)
 {
     memset(out, 0, sizeof *out);
-    const char *params[1] = {id};
+    const char *params[1] = {t->id};
     PGresult *r = api_backend_query(conn, API_SQL_GET, 1, params, out->err, sizeof out->err);
     if (r == NULL) {
         out->state = IMG_ERROR;
         return;
     }
-    if (PQntuples(r) > 0) {
-        snprintf(out->path, sizeof out->path, "%s", PQgetvalue(r, 0, 0));
-        out->bytes = PQgetisnull(r, 0, 1) ? -1 : strtoll(PQgetvalue(r, 0, 1), NULL, 10);
-        PQclear(r);
-        out->state = IMG_STORED;
+    int has_row = PQntuples(r) > 0 && !PQgetisnull(r, 0, 0);
+    int deleted = PQntuples(r) > 0 && strcmp(PQgetvalue(r, 0, 3), "t") == 0;
+    if (has_row && !deleted) take_row(t, r, out);
+    PQclear(r);
+    if (has_row && !deleted) return;
+    if (deleted) {
+        /* Its status in Redis may still say where it was in the pipeline. */
+        out->state = IMG_UNKNOWN;
         return;
     }
-    PQclear(r);
     rqueue_t *rq = api_backend_redis(conn, out->err, sizeof out->err);
     if (rq == NULL) {
         out->state = IMG_ERROR;
@@ -107,13 +192,13 @@ static void look_up(api_conn_t *conn, const char *id, lookup_t *out)
     }
     /* One retry: a dead connection is only noticed by the command that fails
      * on it, and rqueue reconnects on the next call. */
-    if (rqueue_get_status(rq, id, &out->status) != 0 &&
-        rqueue_get_status(rq, id, &out->status) != 0) {
+    if (rqueue_get_status(rq, t->id, &out->status) != 0 &&
+        rqueue_get_status(rq, t->id, &out->status) != 0) {
         snprintf(out->err, sizeof out->err, "%s", rqueue_error(rq));
         out->state = IMG_ERROR;
         return;
     }
-    if (out->status.stage[0] == '\0')
+    if (out->status.stage[0] == '\0' || strcmp(out->status.stage, "deleted") == 0)
         out->state = IMG_UNKNOWN;
     else if (strcmp(out->status.stage, "failed") == 0)
         out->state = IMG_FAILED;
@@ -160,32 +245,36 @@ static void file_stream_free(void *cls)
 }
 
 /* Resolves relpath inside STORAGE_DIR into real (a PATH_MAX buffer), refusing
- * any path that escapes it. 0, or -1 after answering 500. */
-static int resolve_stored(api_call_t *c, const char *relpath, char *real)
+ * any path that escapes it. Returns 0, or -1 with err set and *eno the errno
+ * (EPERM for an escaping path). */
+static int resolve_stored(api_images_t *im, const char *relpath, char *real, int *eno, char *err,
+                          size_t errlen)
 {
-    api_images_t *im = c->env->images;
     char root[PATH_MAX], full[PATH_MAX * 2];
     if (storage_root(im, root) != 0) {
-        api_reply_internal(c, "STORAGE_DIR %s: %s", im->storage_dir, strerror(errno));
+        *eno = errno;
+        snprintf(err, errlen, "STORAGE_DIR %s: %s", im->storage_dir, strerror(*eno));
         return -1;
     }
     snprintf(full, sizeof full, "%s/%s", root, relpath);
     if (realpath(full, real) == NULL) {
-        api_reply_internal(c, "stored file %s: %s", relpath, strerror(errno));
+        *eno = errno;
+        snprintf(err, errlen, "stored file %s: %s", relpath, strerror(*eno));
         return -1;
     }
     size_t rl = strlen(root);
     if (strncmp(real, root, rl) != 0 || real[rl] != '/') {
-        api_reply_internal(c, "refusing stored path %s: it escapes STORAGE_DIR", relpath);
+        *eno = EPERM;
+        snprintf(err, errlen, "refusing stored path %s: it escapes STORAGE_DIR", relpath);
         return -1;
     }
     return 0;
 }
 
-/* The validators of every answer with a stored image (200 and 304). */
-static void set_image_cache_headers(api_call_t *c, const char *etag)
+/* The validators of every answer with a stored file (200 and 304). */
+static void set_image_cache_headers(api_call_t *c, const target_t *t)
 {
-    api_set_cache_headers(c, etag, API_CACHE_IMMUTABLE);
+    api_set_cache_headers(c, t->etag, API_CACHE_IMMUTABLE);
 }
 
 /* Sets up the 200 with b's bytes. 0, or -1 (out of memory) with nothing
@@ -195,7 +284,7 @@ static void set_image_cache_headers(api_call_t *c, const char *etag)
  * in one sendmsg(), a stream in two sends after zeroing a block for it (the
  * stream measured ~10 % fewer requests/s). Ulfius copies the body twice on
  * the way (here, then into MHD's buffer); no call of its API avoids that. */
-static int send_blob(api_call_t *c, const char *etag, const api_blob_t *b)
+static int send_blob(api_call_t *c, const target_t *t, const api_blob_t *b)
 {
     int head = c->req->http_verb != NULL && strcmp(c->req->http_verb, "HEAD") == 0;
     if (head && b->len > 0) {
@@ -205,16 +294,16 @@ static int send_blob(api_call_t *c, const char *etag, const api_blob_t *b)
         return -1;
     }
     api_set_header(c, "Content-Type", "image/jpeg");
-    set_image_cache_headers(c, etag);
+    set_image_cache_headers(c, t);
     return 0;
 }
 
 /* Reads the whole regular file open as fd (st its fstat) into a new blob
  * (the caller releases it), or NULL with err set. */
-static api_blob_t *read_blob(const char *id, const char *real, int fd, const struct stat *st,
+static api_blob_t *read_blob(const char *key, const char *real, int fd, const struct stat *st,
                              char *err, size_t errlen)
 {
-    api_blob_t *b = api_blob_new(id, real, (size_t)st->st_size);
+    api_blob_t *b = api_blob_new(key, real, (size_t)st->st_size);
     if (b == NULL) {
         fail_errno(ENOMEM, err, errlen);
         return NULL;
@@ -237,25 +326,34 @@ static api_blob_t *read_blob(const char *id, const char *real, int fd, const str
 }
 
 /* Sets up the 200 with the file at real: read into the blob cache when it is
- * small enough, streamed otherwise. 0, or -1 with err set and nothing
- * answered yet. */
-static int send_file(api_call_t *c, const char *id, const char *etag, const char *real, char *err,
+ * small enough, streamed otherwise. Once open, the file is answered whole even
+ * if it is removed meanwhile (the descriptor keeps it). 0, or -1 with err set,
+ * *eno the errno, and nothing answered yet. */
+static int send_file(api_call_t *c, const target_t *t, const char *real, int *eno, char *err,
                      size_t errlen)
 {
     int fd = open(real, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return fail_errno(errno, err, errlen);
+    if (fd < 0) {
+        *eno = errno;
+        return fail_errno(*eno, err, errlen);
+    }
     struct stat st;
     int e = fstat(fd, &st) != 0 ? errno : !S_ISREG(st.st_mode) ? EINVAL : 0;
     if (e != 0) {
         close(fd);
+        *eno = e;
         return fail_errno(e, err, errlen);
     }
+    *eno = ENOMEM; /* the only failure left but a short read, EIO */
     if (st.st_size <= BLOB_MAX_BYTES) {
-        api_blob_t *b = read_blob(id, real, fd, &st, err, errlen);
+        api_blob_t *b = read_blob(t->key, real, fd, &st, err, errlen);
         close(fd);
-        if (b == NULL) return -1;
+        if (b == NULL) {
+            *eno = EIO;
+            return -1;
+        }
         api_blobcache_put(c->env->images->blobs, b);
-        int rc = send_blob(c, etag, b);
+        int rc = send_blob(c, t, b);
         api_blob_release(b);
         return rc == 0 ? 0 : fail_errno(ENOMEM, err, errlen);
     }
@@ -274,27 +372,28 @@ static int send_file(api_call_t *c, const char *id, const char *etag, const char
         return fail_errno(ENOMEM, err, errlen);
     }
     api_set_header(c, "Content-Type", "image/jpeg");
-    set_image_cache_headers(c, etag);
+    set_image_cache_headers(c, t);
     return 0;
 }
 
-/* 1 after answering 304 when If-None-Match names etag (the image's 200 body
- * has bytes bytes); 0 without answering otherwise. */
-static int answered_not_modified(api_call_t *c, const char *etag, long long bytes)
+/* 1 after answering 304 when If-None-Match names t's ETag (its 200 body has
+ * bytes bytes); 0 without answering otherwise. */
+static int answered_not_modified(api_call_t *c, const target_t *t, long long bytes)
 {
-    if (!api_etag_matches(api_req_header(c, "If-None-Match"), etag)) return 0;
-    set_image_cache_headers(c, etag);
+    if (!api_etag_matches(api_req_header(c, "If-None-Match"), t->etag)) return 0;
+    set_image_cache_headers(c, t);
     api_reply_not_modified(c, bytes);
     return 1;
 }
 
-/* The forgetting of a cached entry whose file has vanished or was replaced:
- * the caller looks the image up again. */
-static void evict_gone(api_call_t *c, const char *id)
+/* The forgetting of an entry whose file has vanished (deleted, or removed
+ * by hand) or was replaced: the caller looks the image up again. */
+static void evict_gone(api_call_t *c, const target_t *t, int cached)
 {
-    log_warn("id=%s cached file is gone, looking the image up again", id);
-    api_blobcache_evict(c->env->images->blobs, id);
-    api_rowcache_evict(c->env->images->rows, id);
+    log_warn("id=%s %s%s is gone, looking the image up again", t->id,
+             cached ? "cached file" : "stored file", t->thumb ? " (thumbnail)" : "");
+    api_blobcache_evict(c->env->images->blobs, t->key);
+    api_rowcache_evict(c->env->images->rows, t->key);
 }
 
 /* Cuts s at its first invalid UTF-8 sequence. */
@@ -310,12 +409,12 @@ static void utf8_truncate_valid(char *s)
     }
 }
 
-/* Finds where id stands, holding the request up to wait_s seconds while it is
+/* Finds where t stands, holding the request up to wait_s seconds while it is
  * in the pipeline. */
-static void find_image(api_call_t *c, const char *id, int wait_s, int use_cache, lookup_t *lk)
+static void find_image(api_call_t *c, const target_t *t, int wait_s, int use_cache, lookup_t *lk)
 {
     memset(lk, 0, sizeof *lk);
-    if (use_cache && api_rowcache_get(c->env->images->rows, id, lk->path, &lk->bytes)) {
+    if (use_cache && api_rowcache_get(c->env->images->rows, t->key, lk->path, &lk->bytes)) {
         lk->state = IMG_STORED;
         lk->cached = 1;
         return;
@@ -324,13 +423,13 @@ static void find_image(api_call_t *c, const char *id, int wait_s, int use_cache,
     api_waiter_t *w = NULL;
     uint64_t deadline = time_mono_ms() + (uint64_t)wait_s * 1000;
     for (;;) {
-        look_up(api_call_conn(c), id, lk);
+        look_up(api_call_conn(c), t, lk);
         if (lk->state != IMG_PENDING || wait_s == 0) break;
         api_call_release(c); /* never hold a backend slot while sleeping */
         if (w == NULL) {
             /* Register, then look again: an event between the first look and
              * the registration would otherwise be missed. */
-            w = api_waiter_add(ev, id);
+            w = api_waiter_add(ev, t->id);
             if (w == NULL) break; /* too many waiters or stopping: answer now */
             continue;
         }
@@ -344,51 +443,56 @@ static void find_image(api_call_t *c, const char *id, int wait_s, int use_cache,
 
 typedef enum {
     SERVE_ANSWERED = 0, /* 200, 304 or 500 set up */
-    SERVE_FILE_GONE,    /* nothing answered: the cached entry's file is gone or replaced */
+    SERVE_FILE_GONE,    /* nothing answered: the file is gone (deleted?) or replaced */
 } serve_outcome_t;
 
-/* Answers a stored image (200, 304 or 500), or finds the file of a cached
- * row gone (the caller evicts it and looks again). */
-static serve_outcome_t serve_stored(api_call_t *c, const char *id, const lookup_t *lk)
+/* Answers a stored file (200, 304 or 500), or finds it gone: a cached entry's
+ * file missing or replaced, or a looked-up row's file missing (the image may
+ * have been deleted since). The caller then looks again; on that last try
+ * (last_try) a missing file is a 500: a row without its file. */
+static serve_outcome_t serve_stored(api_call_t *c, const target_t *t, const lookup_t *lk,
+                                    int last_try)
 {
-    char etag[UUID_STR_LEN + 2], real[PATH_MAX], err[256];
-    snprintf(etag, sizeof etag, "\"%s\"", id);
-    if (answered_not_modified(c, etag, lk->bytes)) return SERVE_ANSWERED;
-    if (lk->cached)
+    api_images_t *im = c->env->images;
+    char real[PATH_MAX], err[PATH_MAX + 128];
+    int eno = 0;
+    if (answered_not_modified(c, t, lk->bytes)) return SERVE_ANSWERED;
+    if (lk->cached) {
         snprintf(real, sizeof real, "%s", lk->path);
-    else if (resolve_stored(c, lk->path, real) != 0)
+    } else if (resolve_stored(im, lk->path, real, &eno, err, sizeof err) != 0) {
+        if (!last_try && (eno == ENOENT || eno == ENOTDIR)) return SERVE_FILE_GONE;
+        api_reply_internal(c, "%s", err);
         return SERVE_ANSWERED;
-    if (send_file(c, id, etag, real, err, sizeof err) != 0) {
-        if (lk->cached) return SERVE_FILE_GONE;
+    }
+    if (send_file(c, t, real, &eno, err, sizeof err) != 0) {
+        if (!last_try && (lk->cached || eno == ENOENT || eno == ENOTDIR)) return SERVE_FILE_GONE;
         api_reply_internal(c, "stored file %s: %s", real, err);
         return SERVE_ANSWERED;
     }
-    if (!lk->cached) api_rowcache_put(c->env->images->rows, id, real, lk->bytes);
+    if (!lk->cached) api_rowcache_put(im->rows, t->key, real, lk->bytes);
+    cache_settle(im, t);
     return SERVE_ANSWERED;
 }
 
 /* Answers from the blob cache (200 or 304), or finds the file the blob was
  * read from gone or replaced. */
-static serve_outcome_t serve_blob(api_call_t *c, const char *id, const api_blob_t *b)
+static serve_outcome_t serve_blob(api_call_t *c, const target_t *t, const api_blob_t *b)
 {
-    char etag[UUID_STR_LEN + 2];
-    snprintf(etag, sizeof etag, "\"%s\"", id);
-    if (answered_not_modified(c, etag, (long long)b->len)) return SERVE_ANSWERED;
+    if (answered_not_modified(c, t, (long long)b->len)) return SERVE_ANSWERED;
     if (!api_blob_current(b)) return SERVE_FILE_GONE;
-    if (send_blob(c, etag, b) != 0)
-        api_reply_internal(c, "cannot set up a response (out of memory)");
+    if (send_blob(c, t, b) != 0) api_reply_internal(c, "cannot set up a response (out of memory)");
     return SERVE_ANSWERED;
 }
 
-/* Answers an id that is not stored (yet): 202, 422, 404 or 503. */
-static void reply_not_stored(api_call_t *c, const char *id, lookup_t *lk)
+/* Answers a target that is not stored (yet): 202, 422, 404 or 503. */
+static void reply_not_stored(api_call_t *c, const target_t *t, lookup_t *lk)
 {
     switch (lk->state) {
     case IMG_STORED:
         return;
     case IMG_PENDING:
         api_set_header(c, "Retry-After", "1");
-        api_reply_json(c, 202, json_pack("{s:s, s:s}", "id", id, "status", lk->status.stage));
+        api_reply_json(c, 202, json_pack("{s:s, s:s}", "id", t->id, "status", lk->status.stage));
         return;
     case IMG_FAILED: {
         /* The stored reason may have been cut inside a UTF-8 sequence. */
@@ -397,7 +501,8 @@ static void reply_not_stored(api_call_t *c, const char *id, lookup_t *lk)
         /* The pipeline state is "state" here ("status" is the problem's HTTP
          * status, 422); the 202 of the same resource names the stage "status",
          * as it is no problem document. */
-        json_t *extra = json_pack("{s:s, s:s, s:s}", "id", id, "state", "failed", "reason", reason);
+        json_t *extra = json_pack("{s:s, s:s, s:s}", "id", t->id, "state", "failed", "reason",
+                                  reason);
         char detail[600];
         snprintf(detail, sizeof detail, "the image could not be processed: %s", reason);
         api_reply_problem(c, 422, API_PROBLEM_FAILED, "Image processing failed", detail, NULL, 0,
@@ -407,16 +512,21 @@ static void reply_not_stored(api_call_t *c, const char *id, lookup_t *lk)
     case IMG_UNKNOWN:
         api_reply_problem(c, 404, NULL, NULL, "no image with this id", NULL, 0, NULL);
         return;
+    case IMG_NO_THUMB:
+        api_reply_problem(c, 404, NULL, NULL, "this image has no thumbnail", NULL, 0, NULL);
+        return;
     case IMG_ERROR:
-        log_warn("id=%s lookup failed: %s", id, lk->err);
+        log_warn("id=%s lookup failed: %s", t->id, lk->err);
         api_reply_unavailable(c, API_PROBLEM_UNAVAILABLE,
                               "the database or the queue is unreachable", "2");
         return;
     }
 }
 
-void api_handle_image(api_call_t *c)
+/* GET/HEAD of an image (thumb 0) or its thumbnail (thumb 1). */
+static void serve_target(api_call_t *c, int thumb)
 {
+    api_images_t *im = c->env->images;
     char err[160], id[UUID_STR_LEN];
     int wait_s;
     if (api_parse_id(c->match.param, id, err, sizeof err) != 0) {
@@ -428,22 +538,117 @@ void api_handle_image(api_call_t *c)
         api_reply_field_error(c, "wait", err);
         return;
     }
+    target_t t = {.thumb = thumb};
+    target_init(&t, im, id, thumb);
 
     lookup_t lk;
     int use_cache = 1;
-    api_blob_t *b = api_blobcache_get(c->env->images->blobs, id);
+    api_blob_t *b = api_blobcache_get(im->blobs, t.key);
     if (b != NULL) {
-        serve_outcome_t r = serve_blob(c, id, b);
+        serve_outcome_t r = serve_blob(c, &t, b);
         api_blob_release(b);
         if (r == SERVE_ANSWERED) return;
-        evict_gone(c, id);
+        evict_gone(c, &t, 1);
         use_cache = 0;
     }
-    find_image(c, id, wait_s, use_cache, &lk);
-    if (lk.state == IMG_STORED && serve_stored(c, id, &lk) == SERVE_FILE_GONE) {
-        evict_gone(c, id);
-        find_image(c, id, wait_s, 0, &lk);
-        if (lk.state == IMG_STORED) serve_stored(c, id, &lk);
+    find_image(c, &t, wait_s, use_cache, &lk);
+    if (lk.state == IMG_STORED && serve_stored(c, &t, &lk, 0) == SERVE_FILE_GONE) {
+        /* Most likely deleted since the lookup: the row is gone by now, as
+         * files are removed only after their row. */
+        evict_gone(c, &t, lk.cached);
+        find_image(c, &t, 0, 0, &lk);
+        if (lk.state == IMG_STORED) serve_stored(c, &t, &lk, 1);
     }
-    reply_not_stored(c, id, &lk);
+    reply_not_stored(c, &t, &lk);
+}
+
+void api_handle_image(api_call_t *c) { serve_target(c, 0); }
+
+void api_handle_thumbnail(api_call_t *c) { serve_target(c, 1); }
+
+/* ---- DELETE /api/images/{id} ---- */
+
+/* imgcap_delete_image(id, in_pipeline) into out ("deleted", "gone" or
+ * "unknown"). Returns 0, or -1 with err set (the database is unreachable). */
+static int delete_row(api_call_t *c, const char *id, int in_pipeline, char *out, size_t outlen,
+                      char *err, size_t errlen)
+{
+    const char *params[2] = {id, in_pipeline ? "true" : "false"};
+    PGresult *r = api_backend_query(api_call_conn(c), API_SQL_DELETE, 2, params, err, errlen);
+    if (r == NULL) return -1;
+    snprintf(out, outlen, "%s", PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+    return 0;
+}
+
+/* status:<id> into st (stage "" when Redis knows nothing of id). Returns 0,
+ * or -1 with err set (Redis is unreachable). */
+static int pipeline_status(api_call_t *c, const char *id, rq_status_t *st, char *err, size_t errlen)
+{
+    rqueue_t *rq = api_backend_redis(api_call_conn(c), err, errlen);
+    if (rq == NULL) return -1;
+    /* One retry: a dead connection is only noticed by the command that fails on it. */
+    if (rqueue_get_status(rq, id, st) == 0 || rqueue_get_status(rq, id, st) == 0) return 0;
+    snprintf(err, errlen, "%s", rqueue_error(rq));
+    return -1;
+}
+
+/* After a deletion: other apis forget their copies when they see the
+ * deleted status (events.c), and the count is shared (P counters). Neither
+ * can undo the deletion, so a failure is only logged. */
+static void publish_deleted(api_call_t *c, const char *id)
+{
+    char err[256];
+    rqueue_t *rq = api_backend_redis(api_call_conn(c), err, sizeof err);
+    if (rq == NULL) {
+        log_warn("id=%s deleted, but Redis is unreachable (%s): other apis keep their cached "
+                 "copies until they find the files gone",
+                 id, err);
+        return;
+    }
+    if (rqueue_mark_deleted(rq, id) != 0 && rqueue_mark_deleted(rq, id) != 0)
+        log_warn("id=%s deleted, but the deleted status was not published: %s", id,
+                 rqueue_error(rq));
+    if (rqueue_counter_add(rq, RQ_COUNTER_DELETED_API, 1) != 0)
+        log_warn("id=%s deleted, but not counted: %s", id, rqueue_error(rq));
+}
+
+void api_handle_delete(api_call_t *c)
+{
+    char err[512], id[UUID_STR_LEN], outcome[16];
+    if (api_parse_id(c->match.param, id, err, sizeof err) != 0) {
+        api_reply_field_error(c, "id", err);
+        return;
+    }
+    snprintf(c->id, sizeof c->id, "%s", id);
+    if (delete_row(c, id, 0, outcome, sizeof outcome, err, sizeof err) != 0) {
+        log_warn("id=%s delete: %s", id, err);
+        api_reply_unavailable(c, API_PROBLEM_UNAVAILABLE, "the database is unreachable", "2");
+        return;
+    }
+    if (strcmp(outcome, "unknown") == 0) {
+        /* No row and no tombstone: is it still in the pipeline? Then a
+         * tombstone keeps persist from ever storing it. */
+        rq_status_t st;
+        if (pipeline_status(c, id, &st, err, sizeof err) != 0) {
+            log_warn("id=%s delete: redis: %s", id, err);
+            api_reply_unavailable(c, API_PROBLEM_UNAVAILABLE, "the queue (Redis) is unreachable",
+                                  "2");
+            return;
+        }
+        if (st.stage[0] != '\0' && strcmp(st.stage, "deleted") != 0 &&
+            delete_row(c, id, 1, outcome, sizeof outcome, err, sizeof err) != 0) {
+            log_warn("id=%s delete: %s", id, err);
+            api_reply_unavailable(c, API_PROBLEM_UNAVAILABLE, "the database is unreachable", "2");
+            return;
+        }
+    }
+    if (strcmp(outcome, "deleted") != 0) {
+        api_reply_problem(c, 404, NULL, NULL, "no image with this id", NULL, 0, NULL);
+        return;
+    }
+    log_info("id=%s deleted", id);
+    api_images_forget(c->env->images, id);
+    publish_deleted(c, id);
+    c->resp->status = 204;
 }

@@ -1,6 +1,7 @@
-/* images.h - GET/HEAD /api/images/{id}: a stored image from memory or disk,
- * the pipeline state of one that is not stored yet, and ?wait
- * (services/api/README.md, Reads and ?wait, Caches). */
+/* images.h - GET/HEAD /api/images/{id} and /api/images/{id}/thumbnail: a
+ * stored image or its thumbnail from memory or disk, the pipeline state of
+ * one that is not stored yet, and ?wait; DELETE /api/images/{id}
+ * (services/api/README.md, Reads and ?wait, Caches, Deletion). */
 #ifndef IMGCAP_API_IMAGES_H
 #define IMGCAP_API_IMAGES_H
 
@@ -8,8 +9,8 @@
 
 #include "call.h"
 
-/* The caches of stored images (row cache: id -> resolved path; blob cache:
- * id -> file bytes) and the resolved STORAGE_DIR. storage_dir must outlive
+/* The caches of stored images and thumbnails (row cache: key -> resolved
+ * path; blob cache: key -> file bytes) and the resolved STORAGE_DIR. storage_dir must outlive
  * them. Returns them (caller frees with api_images_free()) or NULL when out
  * of memory. */
 api_images_t *api_images_new(const char *storage_dir);
@@ -18,7 +19,19 @@ void api_images_free(api_images_t *im); /* NULL is fine */
 /* The images and bytes the blob cache holds (for /metrics). */
 void api_images_usage(api_images_t *im, size_t *images, size_t *bytes);
 
+/* Drops every cached copy of image id (the image and its thumbnail) and
+ * keeps reads that were under way from caching it again: the image was
+ * deleted. Thread-safe. */
+void api_images_forget(api_images_t *im, const char *id);
+
 /* The handler of GET/HEAD /api/images/{id} (c->match.param). */
 void api_handle_image(api_call_t *c);
+
+/* The handler of GET/HEAD /api/images/{id}/thumbnail. */
+void api_handle_thumbnail(api_call_t *c);
+
+/* The handler of DELETE /api/images/{id}: 204, 404, 422 or 503 (dispatch()
+ * has checked the token). */
+void api_handle_delete(api_call_t *c);
 
 #endif

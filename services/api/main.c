@@ -28,7 +28,9 @@ static void usage(FILE *f)
                "  POST /api/images            upload a JPEG and a description (multipart)\n"
                "  GET  /api/images            list stored images, newest first\n"
                "  GET  /api/images/{id}       the captioned JPEG (?wait=N to wait for it)\n"
-               "  GET  /api/events            stored/failed events (Server-Sent Events)\n"
+               "  GET  /api/images/{id}/thumbnail  its thumbnail\n"
+               "  DELETE /api/images/{id}     delete it (needs API_TOKEN)\n"
+               "  GET  /api/events            stored/failed/deleted events (Server-Sent Events)\n"
                "  GET  /                      the gallery page; /docs Swagger UI\n"
                "  GET  /health, /metrics, /api/openapi.json, /assets/...\n"
                "\n"
@@ -39,9 +41,9 @@ static void usage(FILE *f)
                "Configuration comes from the environment and the .env file\n"
                "(IMGCAP_ENV_FILE, default ./.env). Used here: API_HOST, API_PORT, API_WORKERS\n"
                "(Redis/PostgreSQL connections = max(4*API_WORKERS, 16)), REDIS_URL, REDIS_PREFIX,\n"
-               "DATABASE_URL, STORAGE_DIR, MAX_UPLOAD_BYTES, QUEUE_MAX_DEPTH, LEASE_SECONDS,\n"
-               "SWAGGER_UI_URL, API_TOKEN, API_TOKEN_READS, EVENTS_MAX_CLIENTS, LOG_DIR,\n"
-               "LOG_LEVEL, SHUTDOWN_SECONDS.\n");
+               "DATABASE_URL, STORAGE_DIR, STORAGE_MIN_FREE, MAX_UPLOAD_BYTES, QUEUE_MAX_DEPTH,\n"
+               "LEASE_SECONDS, SWAGGER_UI_URL, API_TOKEN, API_TOKEN_READS, EVENTS_MAX_CLIENTS,\n"
+               "LOG_DIR, LOG_LEVEL, SHUTDOWN_SECONDS.\n");
 }
 
 int main(int argc, char **argv)

@@ -8,14 +8,19 @@
 #include <string.h>
 
 static const char *const ROUTE_LABELS[API_ROUTE_COUNT] = {
-    "/api/images", "/api/images/{id}", "/health", "/api/openapi.json", "/docs", "/metrics", "/",
-    "/assets/...", "/api/events",      "other"};
+    "/api/images", "/api/images/{id}",
+    "/health",     "/api/openapi.json",
+    "/docs",       "/metrics",
+    "/",           "/assets/...",
+    "/api/events", "/api/images/{id}/thumbnail",
+    "other"};
 
-static const char *const METHODS[] = {"GET", "HEAD", "POST", "OTHER"};
-#define N_METHODS 4
+static const char *const METHODS[] = {"GET", "HEAD", "POST", "DELETE", "OTHER"};
+#define N_METHODS 5
 
 /* The statuses the API answers; anything else is counted as "other". */
-static const int STATUSES[] = {200, 202, 304, 400, 401, 404, 405, 413, 415, 422, 500, 503};
+static const int STATUSES[] = {200, 202, 204, 304, 400, 401, 403,
+                               404, 405, 413, 415, 422, 500, 503};
 #define N_STATUSES ((int)(sizeof STATUSES / sizeof STATUSES[0]))
 
 /* Handler time buckets, seconds: from a cached 304 to a ?wait=30. */
@@ -38,7 +43,7 @@ static struct {
     pthread_mutex_t mu;
     unsigned long long requests[API_ROUTE_COUNT][N_METHODS][N_STATUSES + 1];
     histogram_t duration[API_ROUTE_COUNT];
-    unsigned long long uploads_accepted, stored, failed;
+    unsigned long long uploads_accepted, uploads_refused_storage, stored, failed;
     histogram_t pipeline;
 } M = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -85,6 +90,13 @@ void api_metrics_upload_accepted(void)
     pthread_mutex_unlock(&M.mu);
 }
 
+void api_metrics_upload_refused_storage(void)
+{
+    pthread_mutex_lock(&M.mu);
+    M.uploads_refused_storage++;
+    pthread_mutex_unlock(&M.mu);
+}
+
 void api_metrics_pipeline_event(const char *status, double latency_s)
 {
     int stored = strcmp(status, "stored") == 0, failed = strcmp(status, "failed") == 0;
@@ -104,7 +116,7 @@ void api_metrics_reset(void)
     memset(M.requests, 0, sizeof M.requests);
     memset(M.duration, 0, sizeof M.duration);
     memset(&M.pipeline, 0, sizeof M.pipeline);
-    M.uploads_accepted = M.stored = M.failed = 0;
+    M.uploads_accepted = M.uploads_refused_storage = M.stored = M.failed = 0;
     pthread_mutex_unlock(&M.mu);
 }
 
@@ -168,6 +180,33 @@ static void out_queue(outbuf_t *b, const char *metric, const char *queue, const 
             *(const long long *)((const char *)s + offset));
 }
 
+/* Deletions, purged files (from Redis, every process's) and the storage. */
+static void out_store(outbuf_t *b, const api_queue_gauges_t *g)
+{
+    out(b, "# HELP imgcap_images_deleted_total Images deleted, by reason (DELETE, RETENTION, "
+           "STORAGE_RECYCLE), counted by every process.\n"
+           "# TYPE imgcap_images_deleted_total counter\n");
+    if (g->counters != NULL)
+        out(b,
+            "imgcap_images_deleted_total{reason=\"delete\"} %lld\n"
+            "imgcap_images_deleted_total{reason=\"retention\"} %lld\n"
+            "imgcap_images_deleted_total{reason=\"recycle\"} %lld\n",
+            g->counters->deleted_api, g->counters->deleted_retention, g->counters->deleted_recycle);
+    out(b, "# HELP imgcap_image_files_purged_total Files of deleted images removed from "
+           "STORAGE_DIR.\n"
+           "# TYPE imgcap_image_files_purged_total counter\n");
+    if (g->counters != NULL)
+        out(b, "imgcap_image_files_purged_total %lld\n", g->counters->files_purged);
+    out(b, "# HELP imgcap_storage_free_bytes Free bytes of STORAGE_DIR's filesystem.\n"
+           "# TYPE imgcap_storage_free_bytes gauge\n");
+    if (g->storage != NULL) out(b, "imgcap_storage_free_bytes %lld\n", g->storage->free_bytes);
+    out(b, "# HELP imgcap_storage_min_free_bytes STORAGE_MIN_FREE in bytes: uploads are refused "
+           "below it.\n"
+           "# TYPE imgcap_storage_min_free_bytes gauge\n");
+    if (g->storage != NULL)
+        out(b, "imgcap_storage_min_free_bytes %lld\n", g->storage->min_free_bytes);
+}
+
 char *api_metrics_render(const api_queue_gauges_t *g)
 {
     outbuf_t b = {.cap = 16384};
@@ -204,8 +243,12 @@ char *api_metrics_render(const api_queue_gauges_t *g)
     out(&b,
         "# HELP imgcap_uploads_accepted_total Uploads answered 202 and queued.\n"
         "# TYPE imgcap_uploads_accepted_total counter\n"
-        "imgcap_uploads_accepted_total %llu\n",
-        M.uploads_accepted);
+        "imgcap_uploads_accepted_total %llu\n"
+        "# HELP imgcap_uploads_refused_storage_total Uploads answered 503 because STORAGE_DIR "
+        "had less free space than STORAGE_MIN_FREE.\n"
+        "# TYPE imgcap_uploads_refused_storage_total counter\n"
+        "imgcap_uploads_refused_storage_total %llu\n",
+        M.uploads_accepted, M.uploads_refused_storage);
     out(&b,
         "# HELP imgcap_images_stored_total Images stored, seen on the events channel by "
         "this process.\n"
@@ -268,6 +311,7 @@ char *api_metrics_render(const api_queue_gauges_t *g)
         "/api/events was behind.\n"
         "# TYPE imgcap_api_events_dropped_total counter\nimgcap_api_events_dropped_total %llu\n",
         g->event_streams, g->event_streams_cut, g->events_dropped);
+    out_store(&b, g);
     if (b.oom) {
         free(b.s);
         return NULL;

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "rqueue.h"
+#include "storage.h"
 
 typedef enum {
     API_ROUTE_IMAGES = 0, /* /api/images */
@@ -18,10 +19,11 @@ typedef enum {
     API_ROUTE_OPENAPI,
     API_ROUTE_DOCS,
     API_ROUTE_METRICS,
-    API_ROUTE_PAGE,   /* / (the gallery) */
-    API_ROUTE_ASSETS, /* /assets/... */
-    API_ROUTE_EVENTS, /* /api/events */
-    API_ROUTE_OTHER,  /* unknown paths (404) */
+    API_ROUTE_PAGE,      /* / (the gallery) */
+    API_ROUTE_ASSETS,    /* /assets/... */
+    API_ROUTE_EVENTS,    /* /api/events */
+    API_ROUTE_THUMBNAIL, /* /api/images/{id}/thumbnail */
+    API_ROUTE_OTHER,     /* unknown paths (404) */
     API_ROUTE_COUNT
 } api_route_t;
 
@@ -34,9 +36,18 @@ void api_metrics_observe(api_route_t route, const char *method, int status, doub
 /* One upload accepted (202). */
 void api_metrics_upload_accepted(void);
 
+/* One upload refused (503) because STORAGE_DIR's free space was low. */
+void api_metrics_upload_refused_storage(void);
+
 /* One pipeline event seen on the events channel: "stored" or "failed" are
  * counted; latency_s is upload-to-event time (< 0 when unknown). */
 void api_metrics_pipeline_event(const char *status, double latency_s);
+
+/* Deletions and purged files counted by every process in Redis (P counters:
+ * RQ_COUNTER_*), read at scrape time. */
+typedef struct api_store_counters {
+    long long deleted_api, deleted_retention, deleted_recycle, files_purged;
+} api_store_counters_t;
 
 /* Queue gauges for the scrape; NULL when Redis could not be asked. */
 typedef struct api_queue_gauges {
@@ -49,6 +60,8 @@ typedef struct api_queue_gauges {
     int event_streams;                    /* open GET /api/events streams (sse.h) */
     unsigned long long event_streams_cut; /* streams cut off for reading too slowly */
     unsigned long long events_dropped;    /* events the feed was too far behind to take */
+    const api_store_counters_t *counters; /* NULL when Redis could not be asked */
+    const storage_space_t *storage;       /* NULL when STORAGE_DIR could not be measured */
 } api_queue_gauges_t;
 
 /* Renders the text exposition format (version 0.0.4). Returns a string the

@@ -11,23 +11,33 @@ typedef struct route {
     const char *allow; /* methods for 405's Allow header */
     api_handler_t get; /* GET and HEAD */
     api_handler_t post;
-    int read_auth; /* guarded by API_TOKEN when API_TOKEN_READS=1 */
+    api_handler_t del; /* DELETE */
+    int read_auth;     /* guarded by API_TOKEN when API_TOKEN_READS=1 */
 } route_t;
 
 /* First match wins. The asset routes cannot take each other's paths: a "*"
  * is exactly one segment. */
 static const route_t ROUTES[] = {
-    {API_ROUTE_IMAGES, "api/images", "GET, HEAD, POST", API_HANDLER_LIST, API_HANDLER_UPLOAD, 1},
-    {API_ROUTE_IMAGE, "api/images/*", "GET, HEAD", API_HANDLER_IMAGE, API_HANDLER_NONE, 1},
-    {API_ROUTE_HEALTH, "health", "GET, HEAD", API_HANDLER_HEALTH, API_HANDLER_NONE, 0},
-    {API_ROUTE_OPENAPI, "api/openapi.json", "GET, HEAD", API_HANDLER_OPENAPI, API_HANDLER_NONE, 0},
-    {API_ROUTE_DOCS, "docs", "GET, HEAD", API_HANDLER_DOCS, API_HANDLER_NONE, 0},
-    {API_ROUTE_METRICS, "metrics", "GET, HEAD", API_HANDLER_METRICS, API_HANDLER_NONE, 0},
-    {API_ROUTE_ASSETS, "assets/*", "GET, HEAD", API_HANDLER_ASSET, API_HANDLER_NONE, 0},
-    {API_ROUTE_ASSETS, "assets/swagger-ui/*", "GET, HEAD", API_HANDLER_SWAGGER_ASSET,
+    {API_ROUTE_IMAGES, "api/images", "GET, HEAD, POST", API_HANDLER_LIST, API_HANDLER_UPLOAD,
+     API_HANDLER_NONE, 1},
+    {API_ROUTE_IMAGE, "api/images/*", "GET, HEAD, DELETE", API_HANDLER_IMAGE, API_HANDLER_NONE,
+     API_HANDLER_DELETE, 1},
+    {API_ROUTE_THUMBNAIL, "api/images/*/thumbnail", "GET, HEAD", API_HANDLER_THUMBNAIL,
+     API_HANDLER_NONE, API_HANDLER_NONE, 1},
+    {API_ROUTE_HEALTH, "health", "GET, HEAD", API_HANDLER_HEALTH, API_HANDLER_NONE,
      API_HANDLER_NONE, 0},
-    {API_ROUTE_EVENTS, "api/events", "GET, HEAD", API_HANDLER_EVENTS, API_HANDLER_NONE, 1},
-    {API_ROUTE_PAGE, "", "GET, HEAD", API_HANDLER_PAGE, API_HANDLER_NONE, 0},
+    {API_ROUTE_OPENAPI, "api/openapi.json", "GET, HEAD", API_HANDLER_OPENAPI, API_HANDLER_NONE,
+     API_HANDLER_NONE, 0},
+    {API_ROUTE_DOCS, "docs", "GET, HEAD", API_HANDLER_DOCS, API_HANDLER_NONE, API_HANDLER_NONE, 0},
+    {API_ROUTE_METRICS, "metrics", "GET, HEAD", API_HANDLER_METRICS, API_HANDLER_NONE,
+     API_HANDLER_NONE, 0},
+    {API_ROUTE_ASSETS, "assets/*", "GET, HEAD", API_HANDLER_ASSET, API_HANDLER_NONE,
+     API_HANDLER_NONE, 0},
+    {API_ROUTE_ASSETS, "assets/swagger-ui/*", "GET, HEAD", API_HANDLER_SWAGGER_ASSET,
+     API_HANDLER_NONE, API_HANDLER_NONE, 0},
+    {API_ROUTE_EVENTS, "api/events", "GET, HEAD", API_HANDLER_EVENTS, API_HANDLER_NONE,
+     API_HANDLER_NONE, 1},
+    {API_ROUTE_PAGE, "", "GET, HEAD", API_HANDLER_PAGE, API_HANDLER_NONE, API_HANDLER_NONE, 0},
 };
 
 static int hex_value(char h)
@@ -81,6 +91,7 @@ api_match_outcome_t api_route_match(const char *method, const char *url_path, ap
     m->handler = API_HANDLER_NONE;
     m->allow = NULL;
     m->is_post = strcmp(meth, "POST") == 0;
+    m->is_delete = strcmp(meth, "DELETE") == 0;
     m->read_auth = 0;
     m->param[0] = '\0';
     const route_t *r = NULL;
@@ -98,6 +109,8 @@ api_match_outcome_t api_route_match(const char *method, const char *url_path, ap
         m->handler = r->get;
     else if (m->is_post)
         m->handler = r->post;
+    else if (m->is_delete)
+        m->handler = r->del;
     return m->handler == API_HANDLER_NONE ? API_MATCH_NO_METHOD : API_MATCH_FOUND;
 }
 
@@ -123,6 +136,8 @@ int api_bearer_ok(const char *authorization, const char *token)
 int api_authorized(const api_match_t *m, const char *authorization, const char *token,
                    int token_reads)
 {
+    /* Deleting is never open: without a configured token it is disabled. */
+    if (m->is_delete) return token[0] != '\0' && api_bearer_ok(authorization, token);
     if (token[0] == '\0') return 1;
     if (!m->is_post && !(token_reads && m->read_auth)) return 1;
     return api_bearer_ok(authorization, token);

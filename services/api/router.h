@@ -18,10 +18,12 @@
 
 /* The handler a matched request goes to (handlers.h, images.h). */
 typedef enum {
-    API_HANDLER_NONE = 0, /* no route (404) or a method the route does not take (405) */
-    API_HANDLER_LIST,     /* GET/HEAD /api/images */
-    API_HANDLER_UPLOAD,   /* POST /api/images */
-    API_HANDLER_IMAGE,    /* GET/HEAD /api/images/{id} */
+    API_HANDLER_NONE = 0,  /* no route (404) or a method the route does not take (405) */
+    API_HANDLER_LIST,      /* GET/HEAD /api/images */
+    API_HANDLER_UPLOAD,    /* POST /api/images */
+    API_HANDLER_IMAGE,     /* GET/HEAD /api/images/{id} */
+    API_HANDLER_DELETE,    /* DELETE /api/images/{id} */
+    API_HANDLER_THUMBNAIL, /* GET/HEAD /api/images/{id}/thumbnail */
     API_HANDLER_HEALTH,
     API_HANDLER_OPENAPI,
     API_HANDLER_DOCS,
@@ -48,6 +50,7 @@ typedef struct api_match {
     api_handler_t handler; /* API_HANDLER_NONE unless API_MATCH_FOUND */
     const char *allow;     /* the path's methods, for 405's Allow; NULL when no path matched */
     int is_post;           /* the method is POST (an upload: always guarded by API_TOKEN) */
+    int is_delete;         /* the method is DELETE: needs API_TOKEN configured and sent */
     int read_auth;         /* a read guarded by API_TOKEN when API_TOKEN_READS=1 */
     char param[API_ROUTE_PARAM_SIZE]; /* the "*" segment, decoded, cut to fit */
 } api_match_t;
@@ -71,7 +74,9 @@ int api_bearer_ok(const char *authorization, const char *token);
 
 /* 1 if a request matched as m may be answered: API_TOKEN (token) is empty,
  * or the request is a read that API_TOKEN_READS (token_reads) does not
- * guard, or authorization carries the token (api_bearer_ok). 0 otherwise. */
+ * guard, or authorization carries the token (api_bearer_ok). 0 otherwise.
+ * A DELETE always needs the token: 0 while none is configured (the caller
+ * answers 403 then, 401 otherwise). */
 int api_authorized(const api_match_t *m, const char *authorization, const char *token,
                    int token_reads);
 

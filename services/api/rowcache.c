@@ -7,12 +7,11 @@
 #include <string.h>
 
 #include "idhash.h"
-#include "uuid.h"
 
 #define WAYS 4
 
 typedef struct entry {
-    char id[UUID_STR_LEN]; /* "" = empty slot */
+    char id[API_ROWCACHE_KEY_MAX]; /* the key; "" = empty slot */
     char path[API_ROWCACHE_PATH_MAX];
     long long bytes;
     uint64_t used; /* tick of the last get or put: a full set replaces its oldest */
@@ -76,7 +75,7 @@ int api_rowcache_get(api_rowcache_t *rc, const char *id, char *path, long long *
 void api_rowcache_put(api_rowcache_t *rc, const char *id, const char *path, long long bytes)
 {
     size_t plen = strlen(path), ilen = strlen(id);
-    if (plen >= API_ROWCACHE_PATH_MAX || ilen >= UUID_STR_LEN) return;
+    if (plen >= API_ROWCACHE_PATH_MAX || ilen >= API_ROWCACHE_KEY_MAX) return;
     pthread_mutex_lock(&rc->mu);
     entry_t *set = set_of(rc, id), *e = find(set, id);
     for (int w = 0; e == NULL && w < WAYS; w++)

@@ -40,6 +40,8 @@ static const api_handler_fn HANDLERS[API_HANDLER_COUNT] = {
     [API_HANDLER_LIST] = api_handle_list,
     [API_HANDLER_UPLOAD] = api_handle_upload,
     [API_HANDLER_IMAGE] = api_handle_image,
+    [API_HANDLER_DELETE] = api_handle_delete,
+    [API_HANDLER_THUMBNAIL] = api_handle_thumbnail,
     [API_HANDLER_HEALTH] = api_handle_health,
     [API_HANDLER_OPENAPI] = api_handle_openapi,
     [API_HANDLER_DOCS] = api_handle_docs,
@@ -50,7 +52,7 @@ static const api_handler_fn HANDLERS[API_HANDLER_COUNT] = {
     [API_HANDLER_PAGE] = api_handle_page,
 };
 
-/* Every request: route (router.h), refuse (404, 405, 401) or call the
+/* Every request: route (router.h), refuse (404, 405, 401, 403) or call the
  * handler, then count it and log it. */
 static int dispatch(const struct _u_request *req, struct _u_response *resp, void *user_data)
 {
@@ -73,9 +75,15 @@ static int dispatch(const struct _u_request *req, struct _u_response *resp, void
         api_reply_problem(&c, 405, NULL, NULL, "this method is not allowed on this resource", NULL,
                           0, NULL);
         break;
-    case API_MATCH_FOUND:
-        if (!api_authorized(&c.match, api_req_header(&c, "Authorization"), cfg->api_token,
-                            cfg->api_token_reads)) {
+    case API_MATCH_FOUND: {
+        int ok = api_authorized(&c.match, api_req_header(&c, "Authorization"), cfg->api_token,
+                                cfg->api_token_reads);
+        if (!ok && cfg->api_token[0] == '\0') {
+            /* Only a DELETE is refused without a configured token: anyone
+             * could delete otherwise. */
+            api_reply_problem(&c, 403, NULL, NULL, "deletion is disabled: set API_TOKEN", NULL, 0,
+                              NULL);
+        } else if (!ok) {
             api_set_header(&c, "WWW-Authenticate", "Bearer realm=\"imgcap\"");
             api_reply_problem(&c, 401, NULL, NULL, "a valid bearer token is required", NULL, 0,
                               NULL);
@@ -83,6 +91,7 @@ static int dispatch(const struct _u_request *req, struct _u_response *resp, void
             HANDLERS[c.match.handler](&c);
         }
         break;
+    }
     }
     api_call_release(&c);
     uint64_t elapsed = time_mono_ns() - t0;
@@ -153,12 +162,17 @@ static int resolve_bind(api_server_t *s, unsigned int *flags, char *err, size_t 
     return 0;
 }
 
+/* The events actor's call for a deleted image (events.h). */
+static void forget_deleted(void *arg, const char *id) { api_images_forget(arg, id); }
+
 /* Frees what api_server_start() set up, whatever part of it succeeded. */
 static void server_free(api_server_t *s)
 {
+    api_events_on_deleted(s->env.ev, NULL, NULL);
     if (s->inst_ready) ulfius_clean_instance(&s->inst);
     free(s->docs_html);
     api_images_free(s->env.images);
+    api_space_free(s->env.space);
     api_accesslog_close(s->alog);
     free(s);
 }
@@ -175,13 +189,15 @@ api_server_t *api_server_start(const config_t *cfg, api_events_t *ev, char *err,
     unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                          MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     s->env.images = api_images_new(cfg->storage_dir);
+    s->env.space = api_space_new(cfg);
     s->alog = api_accesslog_open("api", cfg->log_dir, cfg->log_stderr);
     s->docs_html = api_docs_html(cfg->swagger_ui_url, &s->env.docs_len);
     s->env.docs_html = s->docs_html;
-    if (s->env.images == NULL || s->alog == NULL || s->docs_html == NULL) {
+    if (s->env.images == NULL || s->env.space == NULL || s->alog == NULL || s->docs_html == NULL) {
         snprintf(err, errlen, "out of memory or no thread for the access log");
         goto fail;
     }
+    api_events_on_deleted(ev, forget_deleted, s->env.images);
     if (resolve_bind(s, &flags, err, errlen) != 0) goto fail;
     if (ulfius_init_instance(&s->inst, (unsigned int)cfg->api_port, NULL, NULL) != U_OK) {
         snprintf(err, errlen, "ulfius_init_instance failed");

@@ -13,12 +13,15 @@ Parts, all in one run on this machine:
      stored_at latency, CPU per image per process, peak RSS, lost/duplicates;
      then latency again at half the measured stored rate;
   3. reads: wrk against GET /api/images/{id} and GET /api/images?limit=100,
-     beside an nginx of our own serving the same stored file.
+     beside an nginx of our own serving the same stored file;
+  4. find: a million rows COPYed into the same PostgreSQL, then the list's
+     filters (q, from/to, camera, all three) beside the unfiltered first page
+     (find_bench.py; FIND_ROWS, FIND_REQUESTS).
 
 Environment: BENCH_N (uploads, 2000), BENCH_C (concurrency, 64: the peak-RSS
 target is stated at 64 concurrent uploads),
 BENCH_READ_SECONDS (per wrk run, 5), BENCH_PARTS (comma list of
-render,e2e,reads; default all), BENCH_KEEP=1 keeps the temp dir,
+render,e2e,reads,find; default all), BENCH_KEEP=1 keeps the temp dir,
 IMGCAP_BIN_DIR (build/), BENCH_BIN_DIR (build/bench).
 """
 import datetime
@@ -40,6 +43,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import harness  # noqa: E402  (decode_jpeg, free_port)
+from find_bench import bench_find, print_find  # noqa: E402
 
 BIN_DIR = os.environ.get("IMGCAP_BIN_DIR", os.path.join(ROOT, "build"))
 BENCH_BIN = os.environ.get("BENCH_BIN_DIR", os.path.join(ROOT, "build", "bench"))
@@ -54,7 +58,7 @@ assert len(CAPTION) == 150
 N = int(os.environ.get("BENCH_N", "2000"))
 C = int(os.environ.get("BENCH_C", "64"))
 READ_SECONDS = int(os.environ.get("BENCH_READ_SECONDS", "5"))
-PARTS = set(os.environ.get("BENCH_PARTS", "render,e2e,reads").split(","))
+PARTS = set(os.environ.get("BENCH_PARTS", "render,e2e,reads,find").split(","))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -691,6 +695,13 @@ def print_table(r):
                     cpu or "-", "  non-2xx %d" % w["non_2xx"] if w["non_2xx"] else ""))
             print("   api / nginx = %.2f (one id), %.2f (every id)" % (
                 rs["api_vs_nginx"], rs["api_vs_nginx_all"]))
+    f = r.get("find")
+    if f:
+        print()
+        if "error" in f:
+            print("4. find  not measured: %s" % f["error"])
+        else:
+            print_find(f)
     print()
 
 
@@ -709,7 +720,7 @@ def main():
             except (RuntimeError, ValueError, OSError, subprocess.TimeoutExpired) as ex:
                 results["render"] = {"error": str(ex)[:500]}
                 failed = True
-        if PARTS & {"e2e", "reads"}:
+        if PARTS & {"e2e", "reads", "find"}:
             log("starting the local stack")
             stack = LocalStack(tmp)
             try:
@@ -717,10 +728,11 @@ def main():
                 results["stack"] = {"workers": health.get("workers")}
                 psql = Psql(stack.pg_port, os.path.join(tmp, "psql.err"))
             except (RuntimeError, OSError, subprocess.TimeoutExpired) as ex:
-                for part in PARTS & {"e2e", "reads"}:
+                for part in PARTS & {"e2e", "reads", "find"}:
                     results[part] = {"error": "stack: " + str(ex)[:500]}
                 failed = True
-        for part, fn in (("e2e", bench_e2e), ("reads", bench_reads)):
+        # find last: its million rows would change what the others measure.
+        for part, fn in (("e2e", bench_e2e), ("reads", bench_reads), ("find", bench_find)):
             if part in PARTS and psql:
                 log(part)
                 try:

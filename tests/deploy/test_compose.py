@@ -11,6 +11,10 @@ repository root with the project's own docker-compose.yml, compose.override.yml
   08 --scale render=3 --scale persist=2: every replica takes part
   09 `compose stop` during a burst, then `up`: graceful exits, nothing lost
   10 `down` then `up`: every image and row kept
+  11 DELETE with API_TOKEN set: 401 without the token, 204 with it; the row,
+     the image and its thumbnail gone (the files removed by persist's janitor)
+  12 RETENTION=20s: every image older than that deleted (row, file, thumbnail),
+     a new one kept until it is 20 s old, then deleted too
 
 After each burst every 202 id must be stored exactly once: one row in PostgreSQL,
 one file in the images volume, listed once by GET /api/images, nothing
@@ -230,10 +234,10 @@ class ComposeStack(unittest.TestCase):
     def redis(self, *args):
         return self.exec("redis", ["redis-cli"] + list(args)).strip()
 
-    def request(self, method, path, timeout=30):
+    def request(self, method, path, timeout=30, body=None, headers=None):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
-            conn.request(method, path)
+            conn.request(method, path, body=body, headers=headers or {})
             r = conn.getresponse()
             return harness.Response(r.status, r.getheaders(), r.read())
         finally:
@@ -244,9 +248,12 @@ class ComposeStack(unittest.TestCase):
     def rows(self):
         return collections.Counter(self.psql("SELECT id FROM images").split())
 
-    def files(self):
+    def files(self, suffix=".jpg"):
+        """Stored files by id: images (suffix .jpg), or thumbnails (.thumb.jpg)."""
         out = self.exec("persist", ["find", "/data/images", "-type", "f", "-name", "*.jpg"])
-        return collections.Counter(os.path.basename(p)[:-4] for p in out.split())
+        names = [os.path.basename(p) for p in out.split()]
+        return collections.Counter(n[:-len(suffix)] for n in names if n.endswith(suffix) and
+                                   (suffix != ".jpg" or not n.endswith(".thumb.jpg")))
 
     def listed(self):
         ids, path = collections.Counter(), "/api/images?limit=1000"
@@ -291,7 +298,9 @@ class ComposeStack(unittest.TestCase):
                          self.queue_report(), self.save_logs()))
         log("%d rows present %.1f s after the burst" % (len(ids), time.monotonic() - t))
         rows, files, listed = self.rows(), self.files(), self.listed()
-        for what, counts in (("rows", rows), ("files", files), ("listed", listed)):
+        thumbs = self.files(".thumb.jpg")
+        for what, counts in (("rows", rows), ("files", files), ("listed", listed),
+                             ("thumbnails", thumbs)):
             wrong = {i: counts[i] for i in ids if counts[i] != 1}
             self.assertEqual(wrong, {}, "ids not exactly once in %s" % what)
         for q in ("render", "persist"):
@@ -494,6 +503,85 @@ class ComposeStack(unittest.TestCase):
         self.assert_no_strays()
         r = self.request("GET", "/api/images/%s" % sorted(self.stored)[0])
         self.assertEqual(r.status, 200)
+
+    def recreate(self, **env):
+        """Sets environment variables of the stack and lets Compose recreate
+        the containers whose configuration changed, as an operator would."""
+        self.env.update(env)
+        self.compose("up", "-d", "--no-build", *self.scale)
+        self.wait_healthy(self.want())
+
+    def upload(self, desc, token=None):
+        body, ctype = harness.multipart([("image", JPEG, "a.jpg", "image/jpeg"),
+                                         ("description", desc.encode(), None, None),
+                                         ("camera", b"compose-cam", None, None)])
+        headers = {"Content-Type": ctype}
+        if token:
+            headers["Authorization"] = "Bearer " + token
+        r = self.request("POST", "/api/images", body=body, headers=headers)
+        self.assertEqual(r.status, 202, r.body[:300])
+        image_id = r.json()["id"]
+        r = self.request("GET", "/api/images/%s?wait=30" % image_id)
+        self.assertEqual(r.status, 200, r.body[:300])
+        return image_id
+
+    def gone(self, image_id):
+        """No row, no image file, no thumbnail, and 404 for both through the API."""
+        return (self.psql("SELECT count(*) FROM images WHERE id = '%s'" % image_id).strip() == "0"
+                and image_id not in self.files() and image_id not in self.files(".thumb.jpg")
+                and self.request("GET", "/api/images/%s" % image_id).status == 404
+                and self.request("GET", "/api/images/%s/thumbnail" % image_id).status == 404)
+
+    def test_11_delete(self):
+        token = "compose-test-token-%s" % uuid.uuid4().hex[:8]
+        self.recreate(API_TOKEN=token)
+        image_id = self.upload("to be deleted", token)
+        self.assertEqual(self.files(".thumb.jpg")[image_id], 1)
+        r = self.request("DELETE", "/api/images/%s" % image_id)
+        self.assertEqual(r.status, 401, r.body[:300])
+        r = self.request("DELETE", "/api/images/%s" % image_id,
+                         headers={"Authorization": "Bearer " + token})
+        self.assertEqual(r.status, 204, r.body[:300])
+        harness.wait_until(lambda: self.gone(image_id), 30, interval=0.5,
+                           what="deleted image gone: row, files, API")
+        self.assertEqual(self.psql("SELECT reason, purged_at IS NOT NULL FROM image_deletions "
+                                   "WHERE id = '%s'" % image_id).strip(), "delete|t")
+        r = self.request("DELETE", "/api/images/%s" % image_id,
+                         headers={"Authorization": "Bearer " + token})
+        self.assertEqual(r.status, 404, r.body[:300])
+        type(self).token = token
+
+    def test_12_retention(self):
+        before = set(self.rows())
+        self.assertTrue(before)
+        retention = 20
+        t0 = time.time()
+        self.recreate(RETENTION="%ds" % retention)
+        young = self.upload("young", getattr(self, "token", None))
+        received = self.psql("SELECT extract(epoch FROM received_at) FROM images "
+                             "WHERE id = '%s'" % young).strip()
+        received = float(received)
+        # Every image of the earlier scenarios is older than the retention by
+        # now: gone within min(60, RETENTION/2) s of expiring, with some slack
+        # for the recreated containers.
+        harness.wait_until(lambda: not (set(self.rows()) & before), 60, interval=1,
+                           what="images older than RETENTION deleted")
+        log("%d old images deleted %.1f s after RETENTION was set" % (len(before),
+                                                                      time.time() - t0))
+        self.assertEqual(set(self.files()) & before, set())
+        self.assertEqual(set(self.files(".thumb.jpg")) & before, set())
+        # The young one is kept while it is younger than the retention...
+        while time.time() < received + retention - 2:
+            self.assertEqual(self.request("GET", "/api/images/%s" % young).status, 200,
+                             "an image younger than RETENTION was deleted")
+            time.sleep(1)
+        # ...and deleted once it is not.
+        harness.wait_until(lambda: self.gone(young), retention / 2 + 20, interval=1,
+                           what="the young image deleted once expired")
+        deleted = int(self.redis("HGET", "imgcap:counters", "images_deleted_retention") or 0)
+        self.assertGreaterEqual(deleted, len(before) + 1)
+        # Leave the stack as it was for tearDown.
+        self.recreate(RETENTION="")
 
 
 if __name__ == "__main__":

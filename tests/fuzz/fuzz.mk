@@ -22,7 +22,7 @@ FUZZ_LONG_SECONDS ?=
 FUZZ_CHANGED_DAYS ?= 2
 FUZZ_JOBS    ?= 2
 FUZZ_TARGETS ?= wire utf8 config upload params listquery router exif layout splice render \
-                consumer_ident sentinel
+                consumer_ident sentinel rqueue_url uuid
 PKGS         := libulfius liborcania hiredis libpq libturbojpeg libjpeg freetype2 fontconfig jansson \
                 harfbuzz fribidi icu-uc
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all

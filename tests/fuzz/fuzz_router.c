@@ -44,7 +44,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         if (r != API_MATCH_NO_PATH && ((int)m.route < 0 || (int)m.route >= (int)API_ROUTE_OTHER))
             abort();
+        if ((m.is_post != 0 && m.is_post != 1) || (m.is_delete != 0 && m.is_delete != 1) ||
+            (m.is_post && m.is_delete))
+            abort();
         (void)api_authorized(&m, b, "tok", 1);
+        /* Without a configured token nothing may be deleted. */
+        if (m.is_delete && api_authorized(&m, b, "", 0)) abort();
         break;
     }
     case 1: {

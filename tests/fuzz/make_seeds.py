@@ -72,6 +72,10 @@ def main():
     write("wire", "bad_length", wire("x", body, cl=5))
     write("wire", "bad_json", b"IMGCAP1\n{\"id\":\n\xff\xd8")
     write("wire", "dup_key", b'IMGCAP1\n{"id":"a","id":"b"}\n')
+    write("wire", "camera_thumb", wire("x", body + body[:40], {"camera": "cam-12.north",
+                                                               "thumbnail_length": 40,
+                                                               "width": 8, "height": 8},
+                                       cl=len(body)))
 
     write("utf8", "ascii", "Camera 12, lane 3")
     write("utf8", "cyrillic", "С начала фазы запрещающего сигнала прошло: 7 секунд")
@@ -87,6 +91,19 @@ def main():
           "MAX_PIXELS=40e6\r\nLOG_LEVEL=warning\nAPI_TOKEN_READS=yes\n")
     write("config", "bad_values", "JPEG_QUALITY=101\nAPI_PORT=0x50\nMAX_PIXELS=1e19\n")
     write("config", "bad_line", "FOO\n'unterminated=\nA='x\n")
+    write("config", "frame_store", "RETENTION=30d\nSTORAGE_MIN_FREE=2.5%\nSTORAGE_RECYCLE=1\n"
+          "THUMBNAIL_SIZE=200\n")
+    write("config", "space_bytes", "STORAGE_MIN_FREE=500MB\nRETENTION=90s\n")
+
+    for name, url in (("tcp", "redis://:secret@redis.example:6380/2"),
+                      ("bare", "redis://127.0.0.1"), ("unix", "unix:///run/redis/redis.sock"),
+                      ("v6", "redis://[::1]:6379/0"), ("bad_port", "redis://h:99999")):
+        write("rqueue_url", name, url)
+    for name, id_ in (("v7", "0192f0c8-1234-7abc-8def-0123456789ab"),
+                      ("upper", "0192F0C8-1234-7ABC-8DEF-0123456789AB"),
+                      ("short", "0192f0c8-1234-7abc-8def-0123456789a"),
+                      ("dashes", "0192f0c81234-7abc-8def-0123456789ab-")):
+        write("uuid", name, id_)
 
     jp = body[:64]
     desc = "Камера 12: зелёный".encode()
@@ -129,6 +146,8 @@ def main():
     write("router", "image", b"\x00GET\0/api/images/" + UUID.encode())
     write("router", "odd_path", b"\x00POST\0//api//images/%2F%00+%zz/")
     write("router", "asset", b"\x00HEAD\0/assets/swagger-ui/swagger-ui.css")
+    write("router", "thumbnail", b"\x00GET\0/api/images/" + UUID.encode() + b"/thumbnail")
+    write("router", "delete", b"\x00DELETE\0/api/images/" + UUID.encode())
     write("router", "decode", b"\x01\0a%41%4a+%%00%4%")
     write("router", "token", b"\x02s3cret\0bearer   s3cret")
 

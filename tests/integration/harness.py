@@ -218,6 +218,10 @@ class Stack:
             "RENDER_WORKERS": "2",
             "PERSIST_WORKERS": "2",
             "API_WORKERS": "4",
+            # The default (1GB) would make the api refuse every upload on a
+            # machine with less free space in /tmp; tests of the storage gate
+            # set their own.
+            "STORAGE_MIN_FREE": "1MB",
         }
         self.env.update(self.extra_env)
         self.redis = Redis(self.redis_port, host)

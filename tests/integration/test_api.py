@@ -170,7 +170,7 @@ class UploadValidation(StackTestCase):
         self.assertEqual(r.header("Allow"), "GET, HEAD, POST")
         r = self.stack.request("POST", "/api/images/" + str(uuid.uuid4()), body=b"x")
         is_problem(self, r, 405)
-        self.assertEqual(r.header("Allow"), "GET, HEAD")
+        self.assertEqual(r.header("Allow"), "GET, HEAD, DELETE")
         r = self.stack.request("PUT", "/health", body=b"x")
         is_problem(self, r, 405)
 

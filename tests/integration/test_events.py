@@ -127,8 +127,14 @@ class Events(StackTestCase):
             self.assertEqual(data["received_at"], accepted["received_at"])
             self.assertRegex(data["stored_at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
             self.assertGreaterEqual(data["stored_at"], data["received_at"])
-            self.assertEqual(sorted(data), ["description", "id", "received_at", "stored_at",
-                                            "url"])
+            self.assertEqual(sorted(data), ["camera", "description", "id", "received_at",
+                                            "stored_at", "thumbnail_url", "url"])
+            # As the row says: no camera was given; a thumbnail when render made one.
+            self.assertIsNone(data["camera"])
+            has_thumb = self.stack.psql("SELECT thumb_bytes IS NOT NULL FROM images "
+                                        "WHERE id = '%s'" % accepted["id"]) == "t"
+            self.assertEqual(data["thumbnail_url"],
+                             "/api/images/%s/thumbnail" % accepted["id"] if has_thumb else None)
 
             bad = self.stack.upload(read_data("truncated.jpg"), "broken").json()["id"]
             kind, data = es.next_event("failed")

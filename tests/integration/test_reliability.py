@@ -188,16 +188,32 @@ class ReliabilityTest(unittest.TestCase):
         with Stack(env={"LEASE_SECONDS": "2"}) as s:
             render = s.procs["render"]
             s.stop_service("persist")
-            ids = [s.upload(JPEGS[k % 3], "lease %d" % k).json()["id"] for k in range(20)]
-            render.send_signal(signal.SIGSTOP)  # hung, heartbeat stops too
+            burst = Burst(s, 40, pause=0.005).start()
+
+            # Hung while it holds work (checked while it is stopped, so the
+            # list cannot change under us); its heartbeat stops too.
+            def stopped_holding():
+                render.send_signal(signal.SIGSTOP)
+                lists = s.redis("KEYS", "imgcap:q:render:processing:*")
+                held = [i.decode() for k in lists for i in s.redis("LRANGE", k, 0, -1)]
+                if not held:
+                    render.send_signal(signal.SIGCONT)
+                    time.sleep(0.02)
+                return held
+            held = wait_until(stopped_holding, 60, interval=0, what="render holding ids")
+            burst.join()
             more = [s.upload(JPEGS[k % 3], "stall %d" % k).json()["id"] for k in range(10)]
             s.start_service("render", extra_env={"CONSUMER_NAME": "second"})
             s.procs["render-2"] = s.procs.pop("render")
             s.procs["render"] = render
-            time.sleep(4)  # past the lease: the second consumer reaps and finishes
-            render.send_signal(signal.SIGCONT)
             s.start_service("persist")
-            self.assert_exactly_once(s, ids + more)
+            # The reaper gave the stalled render's ids to the second one, which
+            # got them stored while the first is still stopped: without a
+            # reaper they would wait for the first to resume.
+            s.wait_stored(held + more, timeout=60)
+            self.assertEqual(render.poll(), None, "the stalled render is still there")
+            render.send_signal(signal.SIGCONT)
+            self.assert_exactly_once(s, burst.accepted + more)
 
     # -- a crashed consumer restarted under the same identity (container restart) --
 

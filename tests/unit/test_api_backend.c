@@ -6,6 +6,7 @@
 #include <check.h>
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #include "api/backend.h"
 
@@ -49,15 +50,22 @@ static void *acquire_waiting(void *arg)
     return api_backend_acquire(30000);
 }
 
-/* A request waiting for a slot gets the one released, long before its timeout. */
+/* A request waiting for a slot gets the one released, long before its
+ * timeout. The release comes only once the request is known to wait, so it is
+ * the wake-up that hands the slot over (had the wake-up been lost, the request
+ * would wait its 30 s out and get nothing). */
 START_TEST(release_wakes_a_waiting_request)
 {
     config_defaults(&cfg);
     ck_assert_int_eq(api_backend_init(&cfg, 1), 0);
     api_conn_t *held = api_backend_acquire(0);
     ck_assert_ptr_nonnull(held);
+    ck_assert_int_eq(api_backend_waiting(), 0);
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, acquire_waiting, NULL), 0);
+    for (int i = 0; i < 5000 && api_backend_waiting() == 0; i++)
+        nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = 1000000}, NULL);
+    ck_assert_int_eq(api_backend_waiting(), 1);
     api_backend_release(held);
     void *got = NULL;
     ck_assert_int_eq(pthread_join(th, &got), 0);

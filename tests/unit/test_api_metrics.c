@@ -65,6 +65,58 @@ START_TEST(counts_requests_and_events)
 }
 END_TEST
 
+START_TEST(deletions_thumbnails_and_storage)
+{
+    api_metrics_reset();
+    api_metrics_observe(API_ROUTE_IMAGE, "DELETE", 204, 0.004);
+    api_metrics_observe(API_ROUTE_IMAGE, "DELETE", 403, 0.0001);
+    api_metrics_observe(API_ROUTE_THUMBNAIL, "GET", 200, 0.0002);
+    api_metrics_observe(API_ROUTE_IMAGES, "POST", 503, 0.0001);
+    api_metrics_upload_refused_storage();
+    api_metrics_upload_refused_storage();
+    api_metrics_pipeline_event("deleted", 1.0); /* not a pipeline outcome */
+    api_store_counters_t counters = {
+        .deleted_api = 3, .deleted_retention = 40, .deleted_recycle = 5, .files_purged = 47};
+    storage_space_t space = {
+        .free_bytes = 123456789, .total_bytes = 999999999, .min_free_bytes = 200000000, .low = 1};
+    rq_stats_t q = {0};
+    api_queue_gauges_t g = {.render = &q, .persist = &q, .counters = &counters, .storage = &space};
+    char *t = api_metrics_render(&g);
+    ck_assert_ptr_nonnull(t);
+    ck_assert(has_line(t, "imgcap_http_requests_total{route=\"/api/images/{id}\",method=\"DELETE\","
+                          "status=\"204\"} 1"));
+    ck_assert(has_line(t, "imgcap_http_requests_total{route=\"/api/images/{id}\",method=\"DELETE\","
+                          "status=\"403\"} 1"));
+    ck_assert(has_line(t, "imgcap_http_requests_total{route=\"/api/images/{id}/thumbnail\","
+                          "method=\"GET\",status=\"200\"} 1"));
+    ck_assert(has_line(t, "imgcap_uploads_refused_storage_total 2"));
+    ck_assert(has_line(t, "imgcap_uploads_accepted_total 0"));
+    ck_assert(has_line(t, "imgcap_images_stored_total 0"));
+    ck_assert(has_line(t, "imgcap_images_deleted_total{reason=\"delete\"} 3"));
+    ck_assert(has_line(t, "imgcap_images_deleted_total{reason=\"retention\"} 40"));
+    ck_assert(has_line(t, "imgcap_images_deleted_total{reason=\"recycle\"} 5"));
+    ck_assert(has_line(t, "imgcap_image_files_purged_total 47"));
+    ck_assert(has_line(t, "# TYPE imgcap_images_deleted_total counter"));
+    ck_assert(has_line(t, "# TYPE imgcap_image_files_purged_total counter"));
+    ck_assert(has_line(t, "imgcap_storage_free_bytes 123456789"));
+    ck_assert(has_line(t, "imgcap_storage_min_free_bytes 200000000"));
+    ck_assert(has_line(t, "# TYPE imgcap_storage_free_bytes gauge"));
+    free(t);
+
+    /* Redis or the filesystem could not be asked: no samples, never a 0 that
+     * would read as "nothing deleted" or "disk full". */
+    api_queue_gauges_t none = {0};
+    t = api_metrics_render(&none);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_ptr_null(strstr(t, "imgcap_images_deleted_total{"));
+    ck_assert_ptr_null(strstr(t, "\nimgcap_image_files_purged_total "));
+    ck_assert_ptr_null(strstr(t, "\nimgcap_storage_free_bytes "));
+    ck_assert_ptr_null(strstr(t, "\nimgcap_storage_min_free_bytes "));
+    ck_assert(has_line(t, "imgcap_uploads_refused_storage_total 2"));
+    free(t);
+}
+END_TEST
+
 START_TEST(redis_down_has_no_queue_samples)
 {
     api_metrics_reset();
@@ -84,6 +136,7 @@ Suite *api_metrics_suite(void)
     TCase *tc = tcase_create("render");
     tcase_add_test(tc, counts_requests_and_events);
     tcase_add_test(tc, redis_down_has_no_queue_samples);
+    tcase_add_test(tc, deletions_thumbnails_and_storage);
     suite_add_tcase(s, tc);
     return s;
 }

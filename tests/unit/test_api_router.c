@@ -33,9 +33,21 @@ START_TEST(every_route)
     ck_assert_int_eq(m.is_post, 1);
     expect("GET", "/api/images/" ID, API_MATCH_FOUND, API_ROUTE_IMAGE, API_HANDLER_IMAGE, &m);
     ck_assert_str_eq(m.param, ID);
+    ck_assert_str_eq(m.allow, "GET, HEAD, DELETE");
+    ck_assert_int_eq(m.read_auth, 1);
+    ck_assert_int_eq(m.is_delete, 0);
+    expect("HEAD", "/api/images/" ID, API_MATCH_FOUND, API_ROUTE_IMAGE, API_HANDLER_IMAGE, &m);
+    expect("DELETE", "/api/images/" ID, API_MATCH_FOUND, API_ROUTE_IMAGE, API_HANDLER_DELETE, &m);
+    ck_assert_str_eq(m.param, ID);
+    ck_assert_int_eq(m.is_delete, 1);
+    ck_assert_int_eq(m.is_post, 0);
+    expect("GET", "/api/images/" ID "/thumbnail", API_MATCH_FOUND, API_ROUTE_THUMBNAIL,
+           API_HANDLER_THUMBNAIL, &m);
+    ck_assert_str_eq(m.param, ID);
     ck_assert_str_eq(m.allow, "GET, HEAD");
     ck_assert_int_eq(m.read_auth, 1);
-    expect("HEAD", "/api/images/" ID, API_MATCH_FOUND, API_ROUTE_IMAGE, API_HANDLER_IMAGE, &m);
+    expect("HEAD", "/api/images/" ID "/thumbnail", API_MATCH_FOUND, API_ROUTE_THUMBNAIL,
+           API_HANDLER_THUMBNAIL, &m);
     expect("GET", "/health", API_MATCH_FOUND, API_ROUTE_HEALTH, API_HANDLER_HEALTH, &m);
     ck_assert_int_eq(m.read_auth, 0);
     expect("GET", "/api/openapi.json", API_MATCH_FOUND, API_ROUTE_OPENAPI, API_HANDLER_OPENAPI, &m);
@@ -61,7 +73,17 @@ START_TEST(wrong_methods)
     api_match_t m;
     /* A known path with a method it does not take: 405 with its Allow. */
     expect("POST", "/api/images/" ID, API_MATCH_NO_METHOD, API_ROUTE_IMAGE, API_HANDLER_NONE, &m);
+    ck_assert_str_eq(m.allow, "GET, HEAD, DELETE");
+    expect("PUT", "/api/images/" ID, API_MATCH_NO_METHOD, API_ROUTE_IMAGE, API_HANDLER_NONE, &m);
+    /* A thumbnail is deleted with its image, never alone. */
+    expect("DELETE", "/api/images/" ID "/thumbnail", API_MATCH_NO_METHOD, API_ROUTE_THUMBNAIL,
+           API_HANDLER_NONE, &m);
     ck_assert_str_eq(m.allow, "GET, HEAD");
+    expect("POST", "/api/images/" ID "/thumbnail", API_MATCH_NO_METHOD, API_ROUTE_THUMBNAIL,
+           API_HANDLER_NONE, &m);
+    /* Methods are case-sensitive: "delete" is not DELETE. */
+    expect("delete", "/api/images/" ID, API_MATCH_NO_METHOD, API_ROUTE_IMAGE, API_HANDLER_NONE, &m);
+    ck_assert_int_eq(m.is_delete, 0);
     expect("DELETE", "/api/images", API_MATCH_NO_METHOD, API_ROUTE_IMAGES, API_HANDLER_NONE, &m);
     ck_assert_str_eq(m.allow, "GET, HEAD, POST");
     expect("PUT", "/health", API_MATCH_NO_METHOD, API_ROUTE_HEALTH, API_HANDLER_NONE, &m);
@@ -110,6 +132,10 @@ START_TEST(odd_paths)
         "/docs/x",
         "/api/openapi.json/x",
         "/api/events/x",
+        "/api/images/" ID "/thumbnails",
+        "/api/images/" ID "/Thumbnail",
+        "/api/images/" ID "/thumbnail/x",
+        "/api/images/thumbnail/x",
         "/api/images/" ID "/x", /* last: see below */
     };
     for (size_t i = 0; i < sizeof no_route / sizeof no_route[0]; i++)
@@ -121,6 +147,12 @@ START_TEST(odd_paths)
     /* The "*" segment is decoded; the others are not. */
     expect("GET", "/api/images/%2F", API_MATCH_FOUND, API_ROUTE_IMAGE, API_HANDLER_IMAGE, &m);
     ck_assert_str_eq(m.param, "/");
+    expect("GET", "//api/images/%30x//thumbnail/", API_MATCH_FOUND, API_ROUTE_THUMBNAIL,
+           API_HANDLER_THUMBNAIL, &m);
+    ck_assert_str_eq(m.param, "0x");
+    /* "thumbnail" as the id is the image route: an id is one segment. */
+    expect("GET", "/api/images/thumbnail", API_MATCH_FOUND, API_ROUTE_IMAGE, API_HANDLER_IMAGE, &m);
+    ck_assert_str_eq(m.param, "thumbnail");
     expect("GET", "/assets/a%2Fb", API_MATCH_FOUND, API_ROUTE_ASSETS, API_HANDLER_ASSET, &m);
     ck_assert_str_eq(m.param, "a/b");
     /* A long segment is cut to API_ROUTE_PARAM_SIZE - 1 bytes, one more than an id. */
@@ -250,6 +282,28 @@ START_TEST(authorization)
     }
     for (size_t i = 0; i < sizeof open / sizeof open[0]; i++)
         ck_assert_int_eq(authorized("GET", open[i], NULL, "tok", 1), 1);
+    const char *thumb = "/api/images/" ID "/thumbnail";
+    ck_assert_int_eq(authorized("GET", thumb, NULL, "", 1), 1);
+    ck_assert_int_eq(authorized("GET", thumb, NULL, "tok", 0), 1);
+    ck_assert_int_eq(authorized("GET", thumb, NULL, "tok", 1), 0);
+    ck_assert_int_eq(authorized("GET", thumb, ok, "tok", 1), 1);
+}
+END_TEST
+
+START_TEST(deletion_needs_the_token)
+{
+    const char *img = "/api/images/" ID;
+    /* Without API_TOKEN a DELETE is never authorized (dispatch answers 403),
+     * whatever the header says: an empty token cannot match. */
+    ck_assert_int_eq(authorized("DELETE", img, NULL, "", 0), 0);
+    ck_assert_int_eq(authorized("DELETE", img, "Bearer ", "", 1), 0);
+    ck_assert_int_eq(authorized("DELETE", img, "Bearer tok", "", 0), 0);
+    /* With it, only the right bearer token, whatever API_TOKEN_READS says. */
+    ck_assert_int_eq(authorized("DELETE", img, NULL, "tok", 0), 0);
+    ck_assert_int_eq(authorized("DELETE", img, "Bearer nope", "tok", 0), 0);
+    ck_assert_int_eq(authorized("DELETE", img, "Basic tok", "tok", 1), 0);
+    ck_assert_int_eq(authorized("DELETE", img, "Bearer tok", "tok", 0), 1);
+    ck_assert_int_eq(authorized("DELETE", img, "bearer  tok", "tok", 1), 1);
 }
 END_TEST
 
@@ -283,6 +337,7 @@ Suite *api_router_suite(void)
     tcase_add_test(tc, url_decoding);
     tcase_add_test(tc, bearer_token);
     tcase_add_test(tc, authorization);
+    tcase_add_test(tc, deletion_needs_the_token);
     tcase_add_test(tc, docs_page);
     suite_add_tcase(s, tc);
     return s;

@@ -28,6 +28,34 @@ START_TEST(put_get_evict)
 }
 END_TEST
 
+START_TEST(keys_of_an_image_and_its_thumbnail)
+{
+    api_rowcache_t *rc = api_rowcache_new(64);
+    char path[API_ROWCACHE_PATH_MAX];
+    long long bytes = 0;
+    api_rowcache_put(rc, ID_A, "/data/a.jpg", 40000);
+    api_rowcache_put(rc, ID_A ".t", "/data/a.thumb.jpg", 9000);
+    ck_assert_int_eq(api_rowcache_get(rc, ID_A ".t", path, &bytes), 1);
+    ck_assert_str_eq(path, "/data/a.thumb.jpg");
+    ck_assert_int_eq(bytes, 9000);
+    ck_assert_int_eq(api_rowcache_get(rc, ID_A, path, &bytes), 1);
+    ck_assert_str_eq(path, "/data/a.jpg");
+    api_rowcache_evict(rc, ID_A);
+    ck_assert_int_eq(api_rowcache_get(rc, ID_A, path, &bytes), 0);
+    ck_assert_int_eq(api_rowcache_get(rc, ID_A ".t", path, &bytes), 1);
+    /* A key of API_ROWCACHE_KEY_MAX bytes or more is not cached. */
+    char key[API_ROWCACHE_KEY_MAX + 1];
+    memset(key, 'k', sizeof key - 1);
+    key[sizeof key - 1] = '\0';
+    api_rowcache_put(rc, key, "/x", 1);
+    ck_assert_int_eq(api_rowcache_get(rc, key, path, &bytes), 0);
+    key[API_ROWCACHE_KEY_MAX - 1] = '\0';
+    api_rowcache_put(rc, key, "/x", 1);
+    ck_assert_int_eq(api_rowcache_get(rc, key, path, &bytes), 1);
+    api_rowcache_free(rc);
+}
+END_TEST
+
 START_TEST(full_set_replaces_its_oldest_and_long_paths_are_skipped)
 {
     /* One set of 4 ways. */
@@ -84,6 +112,7 @@ Suite *api_rowcache_suite(void)
     Suite *s = suite_create("api_rowcache");
     TCase *tc = tcase_create("cache");
     tcase_add_test(tc, put_get_evict);
+    tcase_add_test(tc, keys_of_an_image_and_its_thumbnail);
     tcase_add_test(tc, full_set_replaces_its_oldest_and_long_paths_are_skipped);
     tcase_add_test(tc, thousands_of_ids_fit);
     suite_add_tcase(s, tc);

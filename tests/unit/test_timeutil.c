@@ -167,6 +167,30 @@ START_TEST(backoff_bounds)
 }
 END_TEST
 
+/* The delay is drawn from [base, min(cap, base << attempt)]: it grows with the
+ * attempt up to the cap, and it is spread over that range (full jitter), so a
+ * constant or a jitter-free backoff fails here. 400 draws per attempt make a
+ * false failure practically impossible (each bound below has a chance of
+ * at least 1/4 per draw). */
+START_TEST(backoff_grows_and_jitters)
+{
+    for (int attempt = 1; attempt < 20; attempt++) {
+        int cap = attempt < 6 ? 50 << attempt : 3000;
+        if (cap > 3000) cap = 3000;
+        int lo = cap, hi = 0;
+        for (int i = 0; i < 400; i++) {
+            int d = time_backoff_ms(attempt, 50, 3000);
+            ck_assert_int_le(d, cap);
+            if (d < lo) lo = d;
+            if (d > hi) hi = d;
+        }
+        /* Some draws in the top quarter of the range, some in the bottom one. */
+        ck_assert_msg(hi > cap - (cap - 50) / 4, "attempt %d: max %d of cap %d", attempt, hi, cap);
+        ck_assert_msg(lo < 50 + (cap - 50) / 4, "attempt %d: min %d", attempt, lo);
+    }
+}
+END_TEST
+
 Suite *timeutil_suite(void)
 {
     Suite *s = suite_create("timeutil");
@@ -176,6 +200,7 @@ Suite *timeutil_suite(void)
     tcase_add_test(tc, rfc3339_us_rejects);
     tcase_add_test(tc, rfc3339_us_format);
     tcase_add_test(tc, backoff_bounds);
+    tcase_add_test(tc, backoff_grows_and_jitters);
     suite_add_tcase(s, tc);
     return s;
 }

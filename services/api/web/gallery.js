@@ -1,21 +1,28 @@
 // gallery.js - the page at GET /: stored images newest first (GET /api/images,
-// keyset pages as the user scrolls), live additions from GET /api/events,
-// an upload form posting to POST /api/images without leaving the page.
+// keyset pages as the user scrolls) narrowed by the filter bar (q, from, to,
+// camera, kept in the page's address), live additions and deletions from
+// GET /api/events, an upload form posting to POST /api/images without leaving
+// the page, deleting with DELETE /api/images/{id} once the API token is known.
 // Plain JavaScript, no framework, nothing from another host.
 'use strict';
 (() => {
   const PAGE = 24;
   const MAX_CHARS = 200; // code points, as the api counts them
+  const DEBOUNCE_MS = 300;
   const TOKEN_KEY = 'imgcap-token';
-  const FIELD_NAMES = { image: 'Image', description: 'Description' };
+  const CAMERA_RE = /^[A-Za-z0-9._-]{1,64}$/; // the api's rule for a camera name
+  const FIELD_NAMES = { image: 'Image', description: 'Description', camera: 'Camera' };
+  const FILTERS = ['q', 'from', 'to', 'camera'];
 
   const $ = (id) => document.getElementById(id);
   const gallery = $('gallery');
   const galleryStatus = $('gallery-status');
+  const notice = $('notice');
   const moreButton = $('more');
   const live = $('live');
   const form = $('upload');
   const fileInput = $('image');
+  const cameraInput = $('camera');
   const desc = $('description');
   const count = $('description-count');
   const alertBox = $('upload-error');
@@ -25,24 +32,62 @@
   const viewer = $('viewer');
   const viewerImg = $('viewer-img');
   const viewerCaption = $('viewer-caption');
+  const confirmBox = $('confirm');
+  const confirmText = $('confirm-text');
+  const confirmError = $('confirm-error');
+  const confirmDelete = $('confirm-delete');
+  const signinButton = $('signin-button');
+  const signin = $('signin');
+  const signinToken = $('signin-token');
+  const filterInputs = {
+    q: $('f-q'), from: $('f-from'), to: $('f-to'), camera: $('f-camera'),
+  };
 
-  let next = `/api/images?limit=${PAGE}`; // the next page, null after the last
+  let active = {}; // the filters in force: q, from, to (RFC 3339), camera
+  let next = null; // the next page, null after the last
   let loading = false;
+  let generation = 0; // bumped by every new filter: older answers are dropped
+  let controller = null; // aborts the list request of older filters
   const shown = new Map(); // id -> its <figure>
 
-  // ---- the API token (uploads), kept for this browser session ----
+  // ---- the API token (uploads, deleting), kept for this browser session ----
 
-  tokenInput.value = sessionStorage.getItem(TOKEN_KEY) || '';
-  tokenBox.open = tokenInput.value !== '';
-  tokenInput.addEventListener('input', () => {
-    const t = tokenInput.value.trim();
-    if (t) sessionStorage.setItem(TOKEN_KEY, t);
-    else sessionStorage.removeItem(TOKEN_KEY);
-  });
+  const token = () => tokenInput.value.trim();
   function authHeaders() {
-    const t = tokenInput.value.trim();
+    const t = token();
     return t ? { Authorization: `Bearer ${t}` } : {};
   }
+  function tokenChanged() {
+    const t = token();
+    if (t) sessionStorage.setItem(TOKEN_KEY, t);
+    else sessionStorage.removeItem(TOKEN_KEY);
+    document.body.classList.toggle('can-delete', t !== '');
+    signinButton.textContent = t ? 'Sign out' : 'Sign in to delete';
+  }
+  tokenInput.value = sessionStorage.getItem(TOKEN_KEY) || '';
+  tokenBox.open = tokenInput.value !== '';
+  tokenInput.addEventListener('input', tokenChanged);
+  tokenChanged();
+
+  signinButton.addEventListener('click', () => {
+    if (token()) {
+      tokenInput.value = '';
+      tokenChanged();
+      notice.textContent = 'Signed out: the token is forgotten.';
+      return;
+    }
+    signinToken.value = '';
+    signin.returnValue = '';
+    signin.showModal();
+  });
+  $('signin-cancel').addEventListener('click', () => signin.close('cancel'));
+  signin.addEventListener('close', () => {
+    if (signin.returnValue !== 'ok' || !signinToken.value.trim()) return;
+    tokenInput.value = signinToken.value.trim();
+    signinToken.value = '';
+    tokenChanged();
+    notice.textContent = 'Signed in: each image has a Delete button.';
+  });
 
   // ---- figures ----
 
@@ -59,8 +104,8 @@
     return Number.isFinite(ms) ? new Date(ms).toISOString() : '';
   }
 
-  // item: {id, url, description, received_at}; state: stored, pending or
-  // failed (with reason).
+  // item: {id, url, thumbnail_url, description, camera, received_at}; state:
+  // stored, pending or failed (with reason).
   function figure(item, state, reason) {
     const fig = document.createElement('figure');
     fig.className = `item ${state}`;
@@ -71,10 +116,17 @@
       link.href = item.url;
       link.className = 'open';
       const img = document.createElement('img');
-      img.src = item.url;
       img.alt = item.description;
       img.loading = 'lazy';
       img.decoding = 'async';
+      if (item.thumbnail_url) {
+        // A thumbnail that cannot be had (deleted meanwhile, an older api)
+        // gives way to the image once.
+        img.addEventListener('error', () => {
+          if (img.getAttribute('src') !== item.url) img.src = item.url;
+        }, { once: true });
+      }
+      img.src = item.thumbnail_url || item.url;
       link.append(img);
       link.addEventListener('click', (e) => {
         e.preventDefault();
@@ -94,12 +146,30 @@
     text.className = 'desc';
     text.textContent = item.description || '(description unknown)';
     caption.append(text);
+    const meta = document.createElement('span');
+    meta.className = 'meta';
     const at = item.received_at || timeOfId(item.id);
     if (at) {
       const time = document.createElement('time');
       time.dateTime = at;
       time.textContent = localTime(at);
-      caption.append(time);
+      meta.append(time);
+    }
+    if (item.camera) {
+      const cam = document.createElement('span');
+      cam.className = 'camera';
+      cam.textContent = item.camera;
+      meta.append(cam);
+    }
+    caption.append(meta);
+    if (state === 'stored') {
+      const del = document.createElement('button');
+      del.type = 'button';
+      del.className = 'delete danger small';
+      del.textContent = 'Delete';
+      del.setAttribute('aria-label', `Delete “${item.description}”`);
+      del.addEventListener('click', () => askDelete(item));
+      caption.append(del);
     }
     fig.append(caption);
     return fig;
@@ -124,6 +194,14 @@
     galleryStatus.textContent = '';
   }
 
+  function unplace(id) {
+    const fig = shown.get(id);
+    if (!fig) return;
+    shown.delete(id);
+    fig.remove();
+    if (!shown.size && !next) galleryStatus.textContent = emptyText();
+  }
+
   const stateOf = (id) => {
     const fig = shown.get(id);
     return fig ? fig.className.replace('item ', '') : null;
@@ -136,23 +214,172 @@
   function showFailed(id, reason) {
     if (stateOf(id) === 'failed') return;
     const old = shown.get(id);
+    // Whether another client's upload matches the filters cannot be told
+    // from its failure: with filters, only the shown ones are marked.
+    if (!old && filtering()) return;
     const item = { id, description: '', received_at: '' };
     if (old) {
       item.description = old.querySelector('.desc').textContent;
       const t = old.querySelector('time');
       item.received_at = t ? t.dateTime : '';
+      const cam = old.querySelector('.camera');
+      if (cam) item.camera = cam.textContent;
     }
     place(id, figure(item, 'failed', reason));
   }
 
+  // ---- filters ----
+
+  const pad = (n) => String(n).padStart(2, '0');
+
+  // A datetime-local value (the viewer's local time) as RFC 3339 in UTC.
+  function toRfc3339(local) {
+    const d = new Date(local);
+    if (!local || Number.isNaN(d.getTime())) return '';
+    return d.toISOString().replace('.000Z', 'Z');
+  }
+
+  // RFC 3339 as a datetime-local value in the viewer's local time.
+  function toLocalInput(iso) {
+    const d = new Date(iso);
+    if (Number.isNaN(d.getTime())) return '';
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T` +
+      `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  }
+
+  // The filters as the inputs say now.
+  function readFilters() {
+    const f = {};
+    const q = filterInputs.q.value;
+    if (q.trim() !== '') f.q = q;
+    for (const name of ['from', 'to']) {
+      const v = toRfc3339(filterInputs[name].value);
+      if (v) f[name] = v;
+    }
+    const cam = filterInputs.camera.value.trim();
+    if (cam) f.camera = cam;
+    return f;
+  }
+
+  const filtering = () => Object.keys(active).length > 0;
+  const sameFilters = (a, b) => FILTERS.every((k) => (a[k] || '') === (b[k] || ''));
+
+  function listUrl() {
+    const p = new URLSearchParams({ limit: String(PAGE) });
+    for (const k of FILTERS) if (active[k]) p.set(k, active[k]);
+    // A space as %20: URLSearchParams writes "+", which not every parser reads
+    // as a space (a "+" of the value itself is %2B).
+    return `/api/images?${p.toString().replace(/\+/g, '%20')}`;
+  }
+
+  // Whether a stored image belongs in the filtered list (the api's rules:
+  // camera exact, q a case-insensitive substring, from <= received_at < to).
+  function matches(item) {
+    if (active.camera && item.camera !== active.camera) return false;
+    if (active.q && !(item.description || '').toLocaleLowerCase()
+      .includes(active.q.toLocaleLowerCase())) return false;
+    const at = Date.parse(item.received_at || timeOfId(item.id));
+    if (active.from && !(at >= Date.parse(active.from))) return false;
+    if (active.to && !(at < Date.parse(active.to))) return false;
+    return true;
+  }
+
+  function clearFieldErrors() {
+    for (const k of FILTERS) {
+      $(`f-${k}-error`).textContent = '';
+      filterInputs[k].removeAttribute('aria-invalid');
+    }
+  }
+
+  // Shows a 422's field errors next to the filters they name; true when it
+  // named at least one.
+  function showFieldErrors(doc) {
+    let named = false;
+    for (const e of doc.errors || []) {
+      if (!FILTERS.includes(e.field)) continue;
+      $(`f-${e.field}-error`).textContent = sentence(e.message);
+      filterInputs[e.field].setAttribute('aria-invalid', 'true');
+      named = true;
+    }
+    return named;
+  }
+
+  // The page's address carries the filters, so a filtered view can be
+  // bookmarked and reloaded.
+  function writeAddress() {
+    const p = new URLSearchParams();
+    for (const k of FILTERS) if (active[k]) p.set(k, active[k]);
+    const search = p.toString();
+    const url = `${window.location.pathname}${search ? `?${search}` : ''}${window.location.hash}`;
+    if (url !== `${window.location.pathname}${window.location.search}${window.location.hash}`)
+      window.history.replaceState(null, '', url);
+  }
+
+  function readAddress() {
+    const p = new URLSearchParams(window.location.search);
+    const f = {};
+    for (const k of FILTERS) {
+      const v = p.get(k);
+      if (v) f[k] = v;
+    }
+    filterInputs.q.value = f.q || '';
+    filterInputs.camera.value = f.camera || '';
+    // A time that is no time still goes to the api, which says what is wrong.
+    filterInputs.from.value = f.from ? toLocalInput(f.from) : '';
+    filterInputs.to.value = f.to ? toLocalInput(f.to) : '';
+    return f;
+  }
+
+  // The list again from its first page with filters f.
+  function reload(f) {
+    active = f;
+    writeAddress();
+    clearFieldErrors();
+    generation++;
+    if (controller) controller.abort();
+    controller = null;
+    loading = false;
+    shown.clear();
+    gallery.replaceChildren();
+    next = listUrl();
+    loadMore();
+  }
+
+  function filtersChanged() {
+    const f = readFilters();
+    if (!sameFilters(f, active)) reload(f);
+  }
+
+  let debounce = null;
+  function filtersTyped() {
+    clearTimeout(debounce);
+    debounce = setTimeout(filtersChanged, DEBOUNCE_MS);
+  }
+  for (const k of ['q', 'camera']) filterInputs[k].addEventListener('input', filtersTyped);
+  for (const k of ['from', 'to']) {
+    filterInputs[k].addEventListener('input', filtersTyped);
+    filterInputs[k].addEventListener('change', filtersTyped);
+  }
+  $('filters').addEventListener('submit', (e) => {
+    e.preventDefault(); // Enter: at once
+    clearTimeout(debounce);
+    filtersChanged();
+  });
+  $('f-clear').addEventListener('click', () => {
+    clearTimeout(debounce);
+    for (const k of FILTERS) filterInputs[k].value = '';
+    filtersChanged();
+    clearFieldErrors();
+    filterInputs.q.focus();
+  });
+
   // ---- the list, page by page ----
 
-  async function problemDetail(r) {
+  async function readProblem(r) {
     try {
-      const doc = await r.json();
-      return doc.detail || `HTTP ${r.status}`;
+      return await r.json();
     } catch {
-      return `HTTP ${r.status}`;
+      return {}; // not a problem document: the status says enough
     }
   }
 
@@ -160,18 +387,38 @@
     return galleryStatus.getBoundingClientRect().top < window.innerHeight + 600;
   }
 
+  const emptyText = () => (filtering()
+    ? 'No images match these filters.'
+    : 'No images yet: upload one above.');
+
   async function loadMore() {
     if (loading || !next) return;
     loading = true;
+    const mine = generation;
+    controller = new AbortController();
     galleryStatus.textContent = 'Loading…';
     try {
-      const r = await fetch(next, { headers: authHeaders() });
-      if (!r.ok) throw new Error(await problemDetail(r));
+      const r = await fetch(next, { headers: authHeaders(), signal: controller.signal });
+      if (!r.ok) {
+        const doc = await readProblem(r);
+        if (mine !== generation) return;
+        if (r.status === 422 && showFieldErrors(doc)) {
+          next = null;
+          loading = false;
+          moreButton.hidden = true;
+          galleryStatus.textContent =
+            'No images: a filter is not valid (see the message next to it).';
+          return;
+        }
+        throw new Error(doc.detail || `HTTP ${r.status}`);
+      }
       const page = await r.json();
+      if (mine !== generation) return;
       for (const item of page.items) showStored(item);
       next = page.next;
-      galleryStatus.textContent = shown.size ? '' : 'No images yet: upload one above.';
+      galleryStatus.textContent = shown.size ? '' : emptyText();
     } catch (e) {
+      if (mine !== generation) return;
       galleryStatus.textContent = `The images cannot be loaded: ${e.message}`;
       loading = false;
       moreButton.hidden = !next;
@@ -182,12 +429,16 @@
     if (next && nearBottom()) loadMore(); // a tall window shows the whole page
   }
 
-  // After the event stream was interrupted: what was stored meanwhile is on
-  // the first page (events are not replayed).
+  // After the event stream was interrupted: what was stored (or deleted)
+  // meanwhile shows on the first page (events are not replayed).
   async function catchUp() {
+    const mine = generation;
     try {
-      const r = await fetch(`/api/images?limit=${PAGE}`, { headers: authHeaders() });
-      if (r.ok) for (const item of (await r.json()).items) showStored(item);
+      const r = await fetch(listUrl(), { headers: authHeaders() });
+      if (!r.ok || mine !== generation) return;
+      const items = (await r.json()).items;
+      if (mine !== generation) return;
+      for (const item of items) showStored(item);
     } catch {
       // the next reconnection tries again
     }
@@ -210,11 +461,15 @@
       if (everOpen) catchUp();
       everOpen = true;
     };
-    events.addEventListener('stored', (e) => showStored(JSON.parse(e.data)));
+    events.addEventListener('stored', (e) => {
+      const item = JSON.parse(e.data);
+      if (shown.has(item.id) || matches(item)) showStored(item);
+    });
     events.addEventListener('failed', (e) => {
       const d = JSON.parse(e.data);
       showFailed(d.id, d.reason);
     });
+    events.addEventListener('deleted', (e) => gone(JSON.parse(e.data).id));
     events.onerror = () => {
       live.textContent = 'reconnecting…';
       live.classList.remove('on');
@@ -251,12 +506,7 @@
   }
 
   async function showProblem(r) {
-    let doc = {};
-    try {
-      doc = await r.json();
-    } catch {
-      // not a problem document: the status says enough
-    }
+    const doc = await readProblem(r);
     let headline = sentence(doc.detail) || `The upload failed (HTTP ${r.status}).`;
     if (r.status === 401) {
       headline = 'This server needs an API token for uploads. Enter it under “API token” ' +
@@ -279,9 +529,10 @@
     for (let i = 0; i < 10 && stateOf(item.id) === 'pending'; i++) {
       try {
         const r = await fetch(`/api/images/${item.id}?wait=20`, { headers: authHeaders() });
+        if (stateOf(item.id) !== 'pending') return undefined;
         if (r.status === 200) return showStored({ ...item, url: `/api/images/${item.id}` });
-        if (r.status === 422) return showFailed(item.id, await problemDetail(r));
-        if (r.status === 404) return undefined;
+        if (r.status === 422) return showFailed(item.id, (await readProblem(r)).detail);
+        if (r.status === 404) return unplace(item.id);
       } catch {
         await new Promise((resolve) => setTimeout(resolve, 2000));
       }
@@ -293,11 +544,17 @@
     e.preventDefault();
     alertBox.replaceChildren();
     const file = fileInput.files[0];
+    const camera = cameraInput.value.trim();
     const problems = [];
     if (!file) problems.push('Image: Choose a JPEG file.');
     const n = codePoints(desc.value);
     if (n === 0) problems.push('Description: Write one (1 to 200 characters).');
     if (n > MAX_CHARS) problems.push(`Description: ${n - MAX_CHARS} characters too many.`);
+    if (camera && !CAMERA_RE.test(camera)) {
+      problems.push('Camera: Use 1 to 64 characters of A–Z, a–z, 0–9, “.”, “_” and “-”, ' +
+        'or leave it empty.');
+    }
+    cameraInput.toggleAttribute('aria-invalid', camera !== '' && !CAMERA_RE.test(camera));
     if (problems.length) {
       showAlert('The upload needs a few changes.', problems);
       return;
@@ -305,6 +562,7 @@
     const body = new FormData();
     body.append('image', file);
     body.append('description', desc.value);
+    if (camera) body.append('camera', camera);
     const button = form.querySelector('button[type=submit]');
     button.disabled = true;
     uploadStatus.textContent = 'Uploading…';
@@ -312,10 +570,15 @@
       const r = await fetch('/api/images', { method: 'POST', body, headers: authHeaders() });
       if (r.status === 202) {
         const accepted = await r.json();
-        uploadStatus.textContent = 'Uploaded: it appears below once it is captioned.';
+        if (accepted.camera === undefined) accepted.camera = camera || null;
         fileInput.value = '';
         desc.value = '';
         updateCount();
+        if (!matches(accepted)) {
+          uploadStatus.textContent = 'Uploaded; it is not shown: it does not match the filters.';
+          return;
+        }
+        uploadStatus.textContent = 'Uploaded: it appears below once it is captioned.';
         // Its event may have come first (a failure is quick) without the
         // description, which the answer has.
         const state = stateOf(accepted.id);
@@ -339,17 +602,96 @@
 
   // ---- full size ----
 
+  let viewing = null; // the item in the viewer
+
+  function caption(item) {
+    const parts = [item.description, localTime(item.received_at || timeOfId(item.id))];
+    if (item.camera) parts.push(`camera ${item.camera}`);
+    return parts.join(' — ');
+  }
+
   function openViewer(item) {
+    viewing = item;
     viewerImg.src = item.url;
     viewerImg.alt = item.description;
-    viewerCaption.textContent = `${item.description} — ${localTime(item.received_at)}`;
+    viewerCaption.textContent = caption(item);
     viewer.showModal();
   }
   viewer.addEventListener('click', (e) => {
     if (e.target === viewer) viewer.close(); // a click outside the picture
   });
+  viewer.addEventListener('close', () => { viewing = null; });
+  $('viewer-delete').addEventListener('click', () => {
+    if (viewing) askDelete(viewing);
+  });
+
+  // ---- deleting ----
+
+  let deleting = null; // the item the confirmation is about
+
+  // An image deleted here or elsewhere (event: deleted).
+  function gone(id) {
+    unplace(id);
+    if (viewing && viewing.id === id) viewer.close();
+  }
+
+  function askDelete(item) {
+    deleting = item;
+    const at = localTime(item.received_at || timeOfId(item.id));
+    confirmText.textContent = `“${item.description}” (${at}) is removed for everyone. ` +
+      'This cannot be undone.';
+    confirmError.replaceChildren();
+    confirmDelete.disabled = false;
+    confirmDelete.textContent = 'Delete';
+    confirmBox.showModal();
+    $('confirm-cancel').focus(); // the safe choice is the default one
+  }
+  confirmBox.addEventListener('close', () => { deleting = null; });
+
+  function deleteError(r, doc) {
+    if (r.status === 401) {
+      return 'The server refused the API token (HTTP 401). Sign out and sign in again ' +
+        'with the token the server was started with.';
+    }
+    if (r.status === 403) {
+      return 'This server does not allow deleting (HTTP 403): ' +
+        `${sentence(doc.detail) || 'It needs API_TOKEN to be configured.'}`;
+    }
+    if (r.status === 404) return 'This image was already deleted (HTTP 404).';
+    const why = sentence(doc.detail) || `The image was not deleted (HTTP ${r.status}).`;
+    return r.status === 503 ? `${why} Try again in a moment.` : why;
+  }
+
+  confirmDelete.addEventListener('click', async () => {
+    const item = deleting;
+    if (!item) return;
+    confirmDelete.disabled = true;
+    confirmDelete.textContent = 'Deleting…';
+    confirmError.replaceChildren();
+    let message = '';
+    try {
+      const r = await fetch(`/api/images/${encodeURIComponent(item.id)}`,
+        { method: 'DELETE', headers: authHeaders() });
+      if (r.status === 204) {
+        confirmBox.close();
+        gone(item.id);
+        notice.textContent = `Deleted “${item.description}”.`;
+        return;
+      }
+      message = deleteError(r, await readProblem(r));
+      if (r.status === 404) gone(item.id);
+    } catch (err) {
+      message = `The request did not reach the server (${err.message}).`;
+    }
+    if (deleting !== item) return; // closed meanwhile
+    const p = document.createElement('p');
+    p.textContent = message;
+    confirmError.replaceChildren(p);
+    confirmDelete.textContent = 'Delete';
+    confirmDelete.disabled = false;
+  });
 
   updateCount();
-  loadMore();
+  reload(readAddress());
   connect();
 })();
