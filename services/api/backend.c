@@ -21,12 +21,13 @@ static const struct {
      * ordering by the text would scan and sort the whole table. */
     [API_SQL_LIST] = {"api_list",
                       "SELECT id::text, to_char(received_at AT TIME ZONE 'UTC', "
-                      "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), description FROM images "
-                      "ORDER BY images.id DESC LIMIT $1::int",
+                      "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), description, camera, thumb_bytes "
+                      "FROM images ORDER BY images.id DESC LIMIT $1::int",
                       1},
     [API_SQL_LIST_BEFORE] = {"api_list_before",
                              "SELECT id::text, to_char(received_at AT TIME ZONE 'UTC', "
-                             "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), description FROM images "
+                             "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), description, camera, "
+                             "thumb_bytes FROM images "
                              "WHERE images.id < $1::uuid ORDER BY images.id DESC LIMIT $2::int",
                              2},
     /* One round trip tells a stored image from a deleted one: a deleted id
@@ -184,8 +185,10 @@ static int pg_ready(api_conn_t *c, char *err, size_t errlen)
     return 0;
 }
 
-PGresult *api_backend_query(api_conn_t *c, api_sql_t which, int nparams, const char *const *params,
-                            char *err, size_t errlen)
+/* One statement, prepared (name) or not (sql with its parameters), with
+ * one fresh try after a lost connection; a query error gets none. */
+static PGresult *exec_once_more(api_conn_t *c, const char *name, const char *sql, int nparams,
+                                const char *const *params, char *err, size_t errlen)
 {
     if (c == NULL) {
         snprintf(err, errlen, "%s", BUSY);
@@ -193,13 +196,25 @@ PGresult *api_backend_query(api_conn_t *c, api_sql_t which, int nparams, const c
     }
     for (int attempt = 0; attempt < 2; attempt++) {
         if (pg_ready(c, err, errlen) != 0) return NULL;
-        PGresult *r = PQexecPrepared(c->pg, SQL[which].name, nparams, params, NULL, NULL, 0);
+        PGresult *r = name != NULL ? PQexecPrepared(c->pg, name, nparams, params, NULL, NULL, 0)
+                                   : PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
         if (PQresultStatus(r) == PGRES_TUPLES_OK) return r;
-        snprintf(err, errlen, "%s: %s", SQL[which].name, PQerrorMessage(c->pg));
+        snprintf(err, errlen, "%s: %s", name != NULL ? name : "query", PQerrorMessage(c->pg));
         PQclear(r);
-        /* A lost connection gets one fresh try; a query error does not. */
         if (PQstatus(c->pg) == CONNECTION_OK) return NULL;
         log_warn("postgres: connection lost (%s), reconnecting", err);
     }
     return NULL;
+}
+
+PGresult *api_backend_query(api_conn_t *c, api_sql_t which, int nparams, const char *const *params,
+                            char *err, size_t errlen)
+{
+    return exec_once_more(c, SQL[which].name, NULL, nparams, params, err, errlen);
+}
+
+PGresult *api_backend_query_text(api_conn_t *c, const char *sql, int nparams,
+                                 const char *const *params, char *err, size_t errlen)
+{
+    return exec_once_more(c, NULL, sql, nparams, params, err, errlen);
 }

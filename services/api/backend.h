@@ -63,4 +63,11 @@ typedef enum {
 PGresult *api_backend_query(api_conn_t *c, api_sql_t which, int nparams, const char *const *params,
                             char *err, size_t errlen);
 
+/* Runs sql with text parameters $1..$nparams (PQexecParams: planned for
+ * these values, for queries whose text varies, such as the filtered list of
+ * listquery.h), reconnecting once like api_backend_query(). Returns a result
+ * with PGRES_TUPLES_OK the caller frees with PQclear(), or NULL with err set. */
+PGresult *api_backend_query_text(api_conn_t *c, const char *sql, int nparams,
+                                 const char *const *params, char *err, size_t errlen);
+
 #endif

@@ -9,6 +9,7 @@
 
 #include "assets.h"
 #include "images.h"
+#include "listquery.h"
 #include "log.h"
 #include "metrics.h"
 #include "params.h"
@@ -105,6 +106,10 @@ void api_handle_upload(api_call_t *c)
     /* At most 200 code points of at most 4 bytes: validated, so it fits. */
     memcpy(m.description, v.description, v.description_len);
     m.description[v.description_len] = '\0';
+    if (v.camera != NULL) { /* validated: 1..WIRE_MAX_CAMERA bytes */
+        memcpy(m.camera, v.camera, v.camera_len);
+        m.camera[v.camera_len] = '\0';
+    }
     m.jpeg = v.image;
     m.jpeg_len = v.image_len;
     unsigned char *payload = NULL;
@@ -125,56 +130,90 @@ void api_handle_upload(api_call_t *c)
     snprintf(location, sizeof location, "/api/images/%s", m.id);
     api_set_header(c, "Location", location);
     api_reply_json(c, 202,
-                   json_pack("{s:s, s:s, s:s, s:s%}", "id", m.id, "status", "queued", "received_at",
-                             m.received_at, "description", m.description, v.description_len));
+                   json_pack("{s:s, s:s, s:s, s:s%, s:s?}", "id", m.id, "status", "queued",
+                             "received_at", m.received_at, "description", m.description,
+                             v.description_len, "camera", v.camera != NULL ? m.camera : NULL));
 }
 
 /* ---- GET /api/images ---- */
 
 void api_handle_list(api_call_t *c)
 {
-    char err[160], before[UUID_STR_LEN] = "";
-    int limit;
-    if (api_parse_limit(api_req_query(c, "limit"), &limit, err, sizeof err) != 0) {
-        api_reply_field_error(c, "limit", err);
+    api_list_params_t in = {.limit = api_req_query(c, "limit"),
+                            .before = api_req_query(c, "before"),
+                            .from = api_req_query(c, "from"),
+                            .to = api_req_query(c, "to"),
+                            .q = api_req_query(c, "q"),
+                            .camera = api_req_query(c, "camera")};
+    api_list_query_t q;
+    const char *field;
+    char err[160];
+    if (api_listquery_parse(&in, &q, &field, err, sizeof err) != 0) {
+        api_reply_field_error(c, field, err);
         return;
     }
-    const char *b = api_req_query(c, "before");
-    if (b != NULL && api_parse_id(b, before, err, sizeof err) != 0) {
-        api_reply_field_error(c, "before", err);
-        return;
-    }
-    char lim[16];
-    snprintf(lim, sizeof lim, "%d", limit + 1); /* one more tells whether a next page exists */
-    const char *params[2] = {before, lim};
     char dberr[512];
-    PGresult *r = before[0] != '\0' ? api_backend_query(api_call_conn(c), API_SQL_LIST_BEFORE, 2,
-                                                        params, dberr, sizeof dberr)
-                                    : api_backend_query(api_call_conn(c), API_SQL_LIST, 1,
-                                                        params + 1, dberr, sizeof dberr);
+    PGresult *r;
+    if (api_listquery_filtered(&q)) {
+        /* Built for its filters, planned for its values (listquery.h). */
+        api_list_sql_t *sql = malloc(sizeof *sql);
+        if (sql == NULL || api_listquery_build(&q, sql) != 0) {
+            free(sql);
+            api_reply_internal(c, "list: cannot build the query");
+            return;
+        }
+        r = api_backend_query_text(api_call_conn(c), sql->sql, sql->nparams, sql->params, dberr,
+                                   sizeof dberr);
+        free(sql);
+    } else {
+        char lim[16];
+        snprintf(lim, sizeof lim, "%d",
+                 q.limit + 1); /* one more tells whether a next page exists */
+        const char *params[2] = {q.before, lim};
+        r = q.before[0] != '\0' ? api_backend_query(api_call_conn(c), API_SQL_LIST_BEFORE, 2,
+                                                    params, dberr, sizeof dberr)
+                                : api_backend_query(api_call_conn(c), API_SQL_LIST, 1, params + 1,
+                                                    dberr, sizeof dberr);
+    }
     if (r == NULL) {
         log_warn("list: %s", dberr);
         api_reply_unavailable(c, API_PROBLEM_UNAVAILABLE, "the database is unreachable", "2");
         return;
     }
     int rows = PQntuples(r);
-    int n = rows > limit ? limit : rows;
+    int n = rows > q.limit ? q.limit : rows;
     json_t *items = json_array();
     for (int i = 0; i < n && items != NULL; i++) {
-        char url[64];
-        snprintf(url, sizeof url, "/api/images/%s", PQgetvalue(r, i, 0));
-        json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:s}", "id", PQgetvalue(r, i, 0),
-                                               "received_at", PQgetvalue(r, i, 1), "description",
-                                               PQgetvalue(r, i, 2), "url", url));
+        const char *id = PQgetvalue(r, i, 0);
+        char url[64], thumb[80];
+        snprintf(url, sizeof url, "/api/images/%s", id);
+        snprintf(thumb, sizeof thumb, "/api/images/%s/thumbnail", id);
+        json_array_append_new(
+            items, json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s?}", "id", id, "received_at",
+                             PQgetvalue(r, i, 1), "description", PQgetvalue(r, i, 2), "camera",
+                             PQgetisnull(r, i, 3) ? NULL : PQgetvalue(r, i, 3), "url", url,
+                             "thumbnail_url", PQgetisnull(r, i, 4) ? NULL : thumb));
     }
     json_t *next = json_null();
-    if (rows > limit) {
-        char url[128], link[160];
-        snprintf(url, sizeof url, "/api/images?limit=%d&before=%s", limit, PQgetvalue(r, n - 1, 0));
-        snprintf(link, sizeof link, "<%s>; rel=\"next\"", url);
-        api_set_header(c, "Link", link);
-        json_decref(next);
-        next = json_string(url);
+    if (rows > q.limit) {
+        char *url = malloc(API_LISTQUERY_URL_MAX), *link = malloc(API_LISTQUERY_URL_MAX + 16);
+        long len = url != NULL && link != NULL ? api_listquery_next_url(&q, PQgetvalue(r, n - 1, 0),
+                                                                        url, API_LISTQUERY_URL_MAX)
+                                               : -1;
+        if (len > 0) {
+            snprintf(link, API_LISTQUERY_URL_MAX + 16, "<%s>; rel=\"next\"", url);
+            api_set_header(c, "Link", link);
+            json_decref(next);
+            next = json_string(url);
+        }
+        free(url);
+        free(link);
+        if (len <= 0) {
+            PQclear(r);
+            json_decref(items);
+            api_reply_internal(c, "list: no memory for the next page's URL");
+            return;
+        }
     }
     PQclear(r);
     api_reply_json(c, 200, json_pack("{s:o, s:o}", "items", items, "next", next));

@@ -5,6 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "timeutil.h"
+#include "utf8.h"
+#include "wire.h"
+
 /* Strict decimal: digits only (no sign, space or exponent), at most 9 of them
  * so the value fits an int whatever the client sends. */
 static int parse_small_uint(const char *s, long *out)
@@ -50,6 +54,53 @@ int api_parse_id(const char *s, char out[UUID_STR_LEN], char *err, size_t errlen
     }
     for (int i = 0; i < UUID_STR_LEN - 1; i++) out[i] = (char)tolower((unsigned char)s[i]);
     out[UUID_STR_LEN - 1] = '\0';
+    return 0;
+}
+
+#define TIME_TEXT_MAX 64 /* longer is no time we accept (fractions included) */
+
+int api_parse_time(const char *s, int64_t *unix_us, char *err, size_t errlen)
+{
+    char buf[TIME_TEXT_MAX + 1];
+    size_t n = s != NULL ? strnlen(s, sizeof buf) : 0;
+    if (s != NULL && n < sizeof buf) {
+        memcpy(buf, s, n + 1);
+        /* "...:SS[.f] HH:MM" is "...:SS[.f]+HH:MM" whose '+' was decoded as a
+         * space: the only space a time may hold otherwise is at index 10. */
+        if (n >= 6 && buf[n - 6] == ' ' && n - 6 > 10) buf[n - 6] = '+';
+        if (time_parse_rfc3339_us(buf, unix_us) == 0) return 0;
+    }
+    snprintf(err, errlen,
+             "must be an RFC 3339 date-time with Z or an offset, such as "
+             "2026-12-06T09:30:00Z or 2026-12-06T10:30:00.250+01:00");
+    return -1;
+}
+
+int api_parse_q(const char *s, char *err, size_t errlen)
+{
+    long chars = s != NULL ? utf8_count(s, strlen(s)) : 0;
+    if (s == NULL || chars == 0) {
+        snprintf(err, errlen, "must be 1 to %d characters of text", API_Q_MAX_CHARS);
+        return -1;
+    }
+    if (chars < 0) {
+        snprintf(err, errlen, "is not valid UTF-8 text");
+        return -1;
+    }
+    if (chars > API_Q_MAX_CHARS) {
+        snprintf(err, errlen, "has %ld characters; at most %d are allowed", chars, API_Q_MAX_CHARS);
+        return -1;
+    }
+    return 0;
+}
+
+int api_parse_camera(const char *s, char *err, size_t errlen)
+{
+    if (s == NULL || !wire_camera_is_valid(s, strlen(s))) {
+        snprintf(err, errlen, "must be a camera name: 1 to %d characters of A-Z a-z 0-9 . _ -",
+                 WIRE_MAX_CAMERA);
+        return -1;
+    }
     return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "utf8.h"
+#include "wire.h"
 
 #define BOUNDARY_MAX 70 /* RFC 2046 section 5.1.1 */
 
@@ -276,13 +277,33 @@ int api_upload_validate(const api_upload_input_t *in, long long max_bytes, api_u
             desc_ok = 1;
     }
 
-    if (!image_ok || !desc_ok)
+    /* Optional; when sent it must be a camera name (an empty part is not
+     * "no camera": a client that sends the part meant one). */
+    const api_part_t *cam = in->camera;
+    int cam_ok = 1;
+    if (cam != NULL && in->camera_count > 1) {
+        add_error(out, "camera", "the camera part is sent %d times; send it once",
+                  in->camera_count);
+        cam_ok = 0;
+    } else if (cam != NULL && in->camera_count == 1 &&
+               !wire_camera_is_valid((const char *)cam->data, cam->len)) {
+        add_error(out, "camera", "%s",
+                  cam->len == 0 ? "the camera part is empty; leave it out for no camera"
+                                : "the camera must be 1 to 64 characters of A-Z a-z 0-9 . _ -");
+        cam_ok = 0;
+    }
+
+    if (!image_ok || !desc_ok || !cam_ok)
         return verdict(out, 422, "Unprocessable Content", "the upload is not valid");
 
     out->image = in->image->data;
     out->image_len = in->image->len;
     out->description = (const char *)desc->data;
     out->description_len = desc->len;
+    if (cam != NULL && in->camera_count == 1) {
+        out->camera = (const char *)cam->data;
+        out->camera_len = cam->len;
+    }
     return 0;
 }
 
@@ -324,6 +345,8 @@ int api_upload_check(const char *content_type, long long declared_length, const 
             if (in.image_count++ == 0) in.image = &parts[i];
         } else if (name_is(&parts[i], "description")) {
             if (in.description_count++ == 0) in.description = &parts[i];
+        } else if (name_is(&parts[i], "camera")) {
+            if (in.camera_count++ == 0) in.camera = &parts[i];
         }
     }
     return api_upload_validate(&in, max_bytes, out);

@@ -42,9 +42,9 @@ typedef struct api_field_error {
     char message[160];
 } api_field_error_t;
 
-/* The verdict on an upload. status 0 = accepted: image/description point into
- * the body. Otherwise an HTTP status with a title, a detail and the field
- * errors of the problem document. */
+/* The verdict on an upload. status 0 = accepted: image/description (and
+ * camera, when given) point into the body. Otherwise an HTTP status with a title, a detail and the
+ * field errors of the problem document. */
 typedef struct api_upload {
     int status;
     const char *title;
@@ -55,6 +55,8 @@ typedef struct api_upload {
     size_t image_len;
     const char *description;
     size_t description_len;
+    const char *camera; /* NULL when no camera part was sent */
+    size_t camera_len;
 } api_upload_t;
 
 /* The fields of one request as the HTTP layer saw them. */
@@ -66,17 +68,21 @@ typedef struct api_upload_input {
     int image_count;           /* how many parts were named "image" */
     const api_part_t *description;
     int description_count;
+    const api_part_t *camera; /* optional: NULL when absent */
+    int camera_count;
 } api_upload_input_t;
 
 /* Decides in this order: 413 (declared or received body over max_bytes),
  * 422 for every field error (image missing/empty/repeated, description
- * missing/repeated/empty/not UTF-8/over 200 code points), except that an image
+ * missing/repeated/empty/not UTF-8/over 200 code points, camera repeated or
+ * not 1..64 of A-Z a-z 0-9 . _ - (wire_camera_is_valid), an empty camera
+ * part included), except that an image
  * present but not starting with FF D8 FF answers 415. Fills *out; returns
  * out->status. Content-Type checks (415 not multipart) are the caller's, via
  * api_multipart_boundary(). */
 int api_upload_validate(const api_upload_input_t *in, long long max_bytes, api_upload_t *out);
 
-/* Finds the parts named image and description and validates them: the whole
+/* Finds the parts named image, description and camera and validates them: the whole
  * pipeline of a request body, for the HTTP layer and the tests. parts is
  * scratch space of API_MULTIPART_MAX_PARTS entries. */
 int api_upload_check(const char *content_type, long long declared_length, const unsigned char *body,

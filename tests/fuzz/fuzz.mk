@@ -21,8 +21,8 @@ FUZZ_SECONDS ?= 60
 FUZZ_LONG_SECONDS ?=
 FUZZ_CHANGED_DAYS ?= 2
 FUZZ_JOBS    ?= 2
-FUZZ_TARGETS ?= wire utf8 config upload params router exif layout splice render thumb consumer_ident \
-                sentinel rqueue_url uuid
+FUZZ_TARGETS ?= wire utf8 config upload params listquery router exif layout splice render thumb \
+                consumer_ident sentinel rqueue_url uuid
 PKGS         := libulfius liborcania hiredis libpq libturbojpeg libjpeg freetype2 fontconfig jansson \
                 harfbuzz fribidi icu-uc
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all

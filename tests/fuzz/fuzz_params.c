@@ -1,12 +1,16 @@
 /* fuzz_params.c - the query, path and header parsers of the API
- * (services/api/params.c): limit, wait, image ids and If-None-Match, all
- * straight from the request. Input: a selector byte, then the text (cut at the
+ * (services/api/params.c): limit, wait, image ids, If-None-Match and the
+ * list's from/to (an accepted time formats and parses back to itself), q and
+ * camera, all straight from the request. Input: a selector byte, then the text (cut at the
  * first NUL, as a C string from the HTTP layer would be). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/params.h"
+#include "timeutil.h"
+#include "utf8.h"
+#include "wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -20,7 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[256];
     int v = -12345;
     char id[UUID_STR_LEN];
-    switch (data[0] % 4) {
+    int64_t us = 0, back = 0;
+    char ts[TIME_RFC3339_US_LEN];
+    switch (data[0] % 7) {
     case 0:
         if (api_parse_limit(s, &v, err, sizeof err) == 0 && (v < 1 || v > API_LIMIT_MAX)) abort();
         break;
@@ -30,6 +36,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 2:
         if (api_parse_id(s, id, err, sizeof err) == 0 &&
             (strlen(id) != UUID_STR_LEN - 1 || !uuid_is_valid(id)))
+            abort();
+        break;
+    case 4:
+        if (api_parse_time(s, &us, err, sizeof err) == 0 &&
+            (time_format_rfc3339_us(us, ts, sizeof ts) != 0 ||
+             time_parse_rfc3339_us(ts, &back) != 0 || back != us))
+            abort();
+        break;
+    case 5:
+        if (api_parse_q(s, err, sizeof err) == 0) {
+            long n = utf8_count(s, strlen(s));
+            if (n < 1 || n > API_Q_MAX_CHARS) abort();
+        }
+        break;
+    case 6:
+        if (api_parse_camera(s, err, sizeof err) == 0 && !wire_camera_is_valid(s, strlen(s)))
             abort();
         break;
     default: {

@@ -4,14 +4,15 @@
  * Input layout: the Content-Type header value, a NUL byte, then the body (no
  * NUL: the whole input is the body with the fuzzer's default content type).
  * Whatever the input, the verdict is one of the documented statuses, and an
- * accepted upload points inside the body at a JPEG SOI and at 1..200 code
- * points of UTF-8. */
+ * accepted upload points inside the body at a JPEG SOI, at 1..200 code
+ * points of UTF-8 and, when it has a camera, at a camera name. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/upload.h"
 #include "utf8.h"
+#include "wire.h"
 
 #define MAX_BYTES 4096 /* small, so the fuzzer also reaches the 413 path */
 
@@ -51,6 +52,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         long chars = utf8_count(v.description, v.description_len);
         if (chars < 1 || chars > API_DESCRIPTION_MAX_CHARS) abort();
+        if (v.camera != NULL && ((const unsigned char *)v.camera < copy ||
+                                 (const unsigned char *)v.camera + v.camera_len > copy + body_len ||
+                                 !wire_camera_is_valid(v.camera, v.camera_len)))
+            abort();
+        if (v.camera == NULL && v.camera_len != 0) abort();
         break;
     case 413:
     case 415:

@@ -119,11 +119,28 @@ def main():
     write("upload", "preamble", b"MULTIPART/FORM-DATA;boundary=xyz\0preamble\r\n" +
           multipart([("image", jp, None), ("description", b"x" * 201, None)]) + b"epilogue")
     write("upload", "json", b"application/json\0{\"image\":1}")
+    write("upload", "camera", b"multipart/form-data; boundary=xyz\0" +
+          multipart([("camera", b"gate-3.north_1", None), ("image", jp, "a.jpg"),
+                     ("description", desc, None)]))
+    write("upload", "camera_bad", b"multipart/form-data; boundary=xyz\0" +
+          multipart([("image", jp, "a.jpg"), ("description", desc, None), ("camera", b"", None),
+                     ("camera", b"gate 3", None)]))
 
+    # listquery: a mask of the present fields (limit, before, from, to, q,
+    # camera), then their values separated by NULs.
+    write("listquery", "all", b"\x3f" + b"\0".join([
+        b"20", UUID.encode(), b"2026-12-06T10:30:00.25+01:00", b"2026-12-07T00:00:00Z",
+        "Камера 50%_\\".encode(), b"gate-3.n_1"]))
+    write("listquery", "window", b"\x0c\0\0002026-12-06T09:30:00Z\0002026-12-06 10:30:00 01:00")
+    write("listquery", "q_only", b"\x10\0\0\0\0" + "ΑΘΗΝΑ 東京 مرحبا".encode())
+    write("listquery", "bad_to", b"\x0c\0\0002026-12-06T09:30:00Z\0002026-12-06T09:30:00Z")
     write("params", "limit", b"\x00100")
     write("params", "wait", b"\x01030")
     write("params", "id", b"\x02018F3C2A-7B1D-7C3E-9A4F-0123456789AB")
     write("params", "etag", b'\x03W/"0190a3b4-0000-7000-8000-000000000000", "x", *')
+    write("params", "time", b"\x042026-12-06T10:30:00.123456789+01:00")
+    write("params", "q", "\x05Вокзал 50%_".encode())
+    write("params", "camera", b"\x06gate-3.north")
 
     # router: selector byte (0 route, 1 decode, 2 token), then two NUL-separated strings.
     write("router", "image", b"\x00GET\0/api/images/" + UUID.encode())

@@ -60,7 +60,8 @@ class UploadValidation(StackTestCase):
         r = self.stack.upload(JPEG, CAPTION)
         self.assertEqual(r.status, 202, r.body)
         doc = r.json()
-        self.assertEqual(set(doc), {"id", "status", "received_at", "description"})
+        self.assertEqual(set(doc), {"id", "status", "received_at", "description", "camera"})
+        self.assertIsNone(doc["camera"])
         self.assertEqual(doc["status"], "queued")
         self.assertEqual(doc["description"], CAPTION)
         self.assertEqual(uuid.UUID(doc["id"]).version, 7)
@@ -397,8 +398,10 @@ class Pipeline(StackTestCase):
             doc = r.json()
             self.assertLessEqual(len(doc["items"]), 2)
             for item in doc["items"]:
-                self.assertEqual(set(item), {"id", "received_at", "description", "url"})
+                self.assertEqual(set(item), {"id", "received_at", "description", "camera", "url",
+                                             "thumbnail_url"})
                 self.assertEqual(item["url"], "/api/images/" + item["id"])
+                self.assertIsNone(item["camera"])
             seen += [item["id"] for item in doc["items"]]
             if doc["next"] is not None:
                 self.assertEqual(r.header("Link"), '<%s>; rel="next"' % doc["next"])

@@ -38,6 +38,9 @@ START_TEST(no_slot_answers_busy)
     err[0] = '\0';
     ck_assert_ptr_null(api_backend_query(NULL, API_SQL_PING, 0, NULL, err, sizeof err));
     ck_assert_ptr_nonnull(strstr(err, "busy"));
+    err[0] = '\0';
+    ck_assert_ptr_null(api_backend_query_text(NULL, "SELECT 1", 0, NULL, err, sizeof err));
+    ck_assert_ptr_nonnull(strstr(err, "busy"));
 }
 END_TEST
 

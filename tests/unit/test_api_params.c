@@ -1,5 +1,5 @@
 /* Unit tests of services/api/params.c: the query and path parameter parsers
- * (limit, wait, image ids) and If-None-Match. */
+ * (limit, wait, image ids, from/to, q, camera) and If-None-Match. */
 #include <check.h>
 #include <string.h>
 
@@ -53,6 +53,67 @@ START_TEST(ids)
 }
 END_TEST
 
+START_TEST(times)
+{
+    int64_t us = 0;
+    char err[200];
+    ck_assert_int_eq(api_parse_time("2026-12-06T09:30:00Z", &us, err, sizeof err), 0);
+    ck_assert_int_eq(us, 1796549400000000LL);
+    ck_assert_int_eq(api_parse_time("2026-12-06T10:30:00.5+01:00", &us, err, sizeof err), 0);
+    ck_assert_int_eq(us, 1796549400500000LL);
+    /* The '+' of an offset decoded as a space by the query string. */
+    ck_assert_int_eq(api_parse_time("2026-12-06T10:30:00 01:00", &us, err, sizeof err), 0);
+    ck_assert_int_eq(us, 1796549400000000LL);
+    ck_assert_int_eq(api_parse_time("2026-12-06 10:30:00.5 01:00", &us, err, sizeof err), 0);
+    ck_assert_int_eq(us, 1796549400500000LL);
+    static const char *bad[] = {NULL,
+                                "",
+                                "2026-12-06",
+                                "2026-12-06T09:30:00",
+                                "2026-12-06 01:00",
+                                "2026-12-06T09:30:00 0100",
+                                "2026-12-06T09:30:00  01:00",
+                                "1796549400",
+                                "2026-12-06T09:30:00.0000000000000000000000000000000000000000000"
+                                "000000000000000000000Z"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        ck_assert_msg(api_parse_time(bad[i], &us, err, sizeof err) == -1, "case %zu", i);
+        ck_assert_ptr_nonnull(strstr(err, "RFC 3339"));
+    }
+}
+END_TEST
+
+START_TEST(q_and_camera)
+{
+    char err[200];
+    ck_assert_int_eq(api_parse_q("a", err, sizeof err), 0);
+    ck_assert_int_eq(api_parse_q("Ω", err, sizeof err), 0);
+    ck_assert_int_eq(api_parse_q("50% off_", err, sizeof err), 0);
+    ck_assert_int_eq(api_parse_q(NULL, err, sizeof err), -1);
+    ck_assert_int_eq(api_parse_q("", err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "1 to 200"));
+    ck_assert_int_eq(api_parse_q("\xC3", err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "UTF-8"));
+    char q[2 * 201 + 1] = "";
+    for (int i = 0; i < 201; i++) strcat(q, "Ж");
+    ck_assert_int_eq(api_parse_q(q, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "201 characters"));
+    q[2 * 200] = '\0';
+    ck_assert_int_eq(api_parse_q(q, err, sizeof err), 0);
+
+    ck_assert_int_eq(api_parse_camera("gate-3.n_1", err, sizeof err), 0);
+    static const char *bad[] = {
+        NULL,     "",  "gate 3",
+        "gate/3", "Ж", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        ck_assert_msg(api_parse_camera(bad[i], err, sizeof err) == -1, "case %zu", i);
+        ck_assert_ptr_nonnull(strstr(err, "camera name"));
+    }
+}
+END_TEST
+
 START_TEST(if_none_match)
 {
     const char *etag = "\"0192f5e4-7a3b-7c3d-8e4f-123456789abc\"";
@@ -76,6 +137,8 @@ Suite *api_params_suite(void)
     TCase *tc = tcase_create("params");
     tcase_add_test(tc, limit_and_wait);
     tcase_add_test(tc, ids);
+    tcase_add_test(tc, times);
+    tcase_add_test(tc, q_and_camera);
     tcase_add_test(tc, if_none_match);
     suite_add_tcase(s, tc);
     return s;

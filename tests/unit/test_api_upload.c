@@ -170,6 +170,71 @@ START_TEST(repeated_parts_are_422)
 }
 END_TEST
 
+/* Validates an upload with a good image and description and the camera part
+ * given (cam NULL: no part; count: how many camera parts were sent). */
+static int check_camera(const char *cam, size_t len, int count, api_upload_t *out)
+{
+    api_part_t ip = part("image", JPEG, sizeof JPEG), dp = part("description", "d", 1),
+               cp = part("camera", cam, len);
+    api_upload_input_t in = {.declared_length = -1,
+                             .body_len = 100,
+                             .image = &ip,
+                             .image_count = 1,
+                             .description = &dp,
+                             .description_count = 1,
+                             .camera = cam != NULL ? &cp : NULL,
+                             .camera_count = cam != NULL ? count : 0};
+    return api_upload_validate(&in, MAX_BYTES, out);
+}
+
+START_TEST(camera_part)
+{
+    api_upload_t v;
+    /* Absent: accepted, no camera. */
+    ck_assert_int_eq(check_camera(NULL, 0, 0, &v), 0);
+    ck_assert_ptr_null(v.camera);
+    ck_assert_uint_eq(v.camera_len, 0);
+    static const char *good[] = {"a", "gate-3", "CAM_01.north", "0", "...", "-_-"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        ck_assert_msg(check_camera(good[i], strlen(good[i]), 1, &v) == 0, "%s", good[i]);
+        ck_assert_ptr_eq(v.camera, good[i]);
+        ck_assert_uint_eq(v.camera_len, strlen(good[i]));
+    }
+    char *c64 = repeat("x", 64), *c65 = repeat("x", 65);
+    ck_assert_int_eq(check_camera(c64, 64, 1, &v), 0);
+    ck_assert_uint_eq(v.camera_len, 64);
+    ck_assert_int_eq(check_camera(c65, 65, 1, &v), 422);
+    ck_assert_str_eq(v.errors[0].field, "camera");
+    ck_assert_ptr_nonnull(strstr(v.errors[0].message, "1 to 64"));
+    ck_assert_ptr_null(v.camera);
+    free(c64);
+    free(c65);
+    static const char *bad[] = {"gate 3", "gate/3", "gate%3", "kamera-\xD0\x96", "a\n", "a\r\n",
+                                "\"a\"",  "a,b",    "a+b"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(check_camera(bad[i], strlen(bad[i]), 1, &v) == 422, "%s", bad[i]);
+        ck_assert_int_eq(v.nerrors, 1);
+        ck_assert_str_eq(v.errors[0].field, "camera");
+        ck_assert_str_eq(v.title, "Unprocessable Content");
+    }
+    /* A NUL inside the part is not cut short: the whole part is judged. */
+    ck_assert_int_eq(check_camera("ab\0c", 4, 1, &v), 422);
+    /* An empty part is an error, not "no camera". */
+    ck_assert_int_eq(check_camera("", 0, 1, &v), 422);
+    ck_assert_str_eq(v.errors[0].field, "camera");
+    ck_assert_ptr_nonnull(strstr(v.errors[0].message, "empty"));
+    ck_assert_int_eq(check_camera("gate-3", 6, 2, &v), 422);
+    ck_assert_ptr_nonnull(strstr(v.errors[0].message, "2 times"));
+    /* Listed with the other field errors. */
+    api_part_t cp = part("camera", "no way", 6);
+    api_upload_input_t in = {
+        .declared_length = -1, .body_len = 100, .camera = &cp, .camera_count = 1};
+    ck_assert_int_eq(api_upload_validate(&in, MAX_BYTES, &v), 422);
+    ck_assert_int_eq(v.nerrors, 3);
+    ck_assert_str_eq(v.errors[2].field, "camera");
+}
+END_TEST
+
 START_TEST(boundary_parameter)
 {
     char b[80];
@@ -309,6 +374,53 @@ START_TEST(check_content_type_and_size)
 }
 END_TEST
 
+START_TEST(camera_in_multipart)
+{
+    static const char body[] = "--b\r\n"
+                               "Content-Disposition: form-data; name=\"camera\"\r\n\r\n"
+                               "gate-3\r\n"
+                               "--b\r\n"
+                               "Content-Disposition: form-data; name=\"image\"; filename=x.jpg\r\n"
+                               "\r\n\xFF\xD8\xFF\xE0\r\n"
+                               "--b\r\n"
+                               "Content-Disposition: form-data; name=\"description\"\r\n\r\n"
+                               "hi\r\n"
+                               "--b--\r\n";
+    api_part_t parts[API_MULTIPART_MAX_PARTS];
+    api_upload_t v;
+    ck_assert_int_eq(api_upload_check("multipart/form-data; boundary=b", -1,
+                                      (const unsigned char *)body, sizeof body - 1, MAX_BYTES,
+                                      parts, &v),
+                     0);
+    ck_assert_uint_eq(v.camera_len, 6);
+    ck_assert_int_eq(memcmp(v.camera, "gate-3", 6), 0);
+    ck_assert_uint_eq(v.description_len, 2);
+    /* The same with an empty camera part. */
+    static const char empty[] = "--b\r\n"
+                                "Content-Disposition: form-data; name=\"camera\"\r\n\r\n"
+                                "\r\n"
+                                "--b\r\n"
+                                "Content-Disposition: form-data; name=\"image\"\r\n"
+                                "\r\n\xFF\xD8\xFF\xE0\r\n"
+                                "--b\r\n"
+                                "Content-Disposition: form-data; name=\"description\"\r\n\r\n"
+                                "hi\r\n"
+                                "--b--\r\n";
+    ck_assert_int_eq(api_upload_check("multipart/form-data; boundary=b", -1,
+                                      (const unsigned char *)empty, sizeof empty - 1, MAX_BYTES,
+                                      parts, &v),
+                     422);
+    ck_assert_int_eq(v.nerrors, 1);
+    ck_assert_str_eq(v.errors[0].field, "camera");
+    /* Without the part: accepted without a camera (BODY has none). */
+    ck_assert_int_eq(api_upload_check("multipart/form-data; boundary=XyZ", -1,
+                                      (const unsigned char *)BODY, sizeof BODY - 1, MAX_BYTES,
+                                      parts, &v),
+                     0);
+    ck_assert_ptr_null(v.camera);
+}
+END_TEST
+
 Suite *api_upload_suite(void)
 {
     Suite *s = suite_create("api_upload");
@@ -320,6 +432,7 @@ Suite *api_upload_suite(void)
     tcase_add_test(tc, not_a_jpeg_is_415);
     tcase_add_test(tc, too_large_is_413);
     tcase_add_test(tc, repeated_parts_are_422);
+    tcase_add_test(tc, camera_part);
     suite_add_tcase(s, tc);
     TCase *mp = tcase_create("multipart");
     tcase_add_test(mp, boundary_parameter);
@@ -327,6 +440,7 @@ Suite *api_upload_suite(void)
     tcase_add_test(mp, malformed_multipart);
     tcase_add_test(mp, too_many_parts);
     tcase_add_test(mp, check_content_type_and_size);
+    tcase_add_test(mp, camera_in_multipart);
     suite_add_tcase(s, mp);
     return s;
 }
