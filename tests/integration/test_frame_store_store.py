@@ -9,6 +9,7 @@ Files of stored images are written here by hand where the test needs them
 hand where persist's janitor would remove them, so that each test checks the
 api alone.
 """
+import contextlib
 import http.client
 import json
 import os
@@ -199,6 +200,21 @@ class DeletionDisabled(unittest.TestCase):
 class Deletion(StackTestCase):
     STACK_ENV = {"API_TOKEN": TOKEN}
 
+    @contextlib.contextmanager
+    def janitor_paused(self):
+        """persist stopped, so its janitor removes no file meanwhile: what the
+        api does alone can be told apart from what the janitor does."""
+        self.stack.stop_service("persist")
+        try:
+            yield
+        finally:
+            self.stack.start_service("persist")
+            wait_until(self.stack._schema_ready, 30, what="persist")
+
+    def files_gone(self, *paths):
+        wait_until(lambda: not any(os.path.exists(p) for p in paths), 20,
+                   what="persist's janitor to remove the files")
+
     def upload_stored(self, text="to delete"):
         r = self.stack.upload(JPEG, text, headers=AUTH)
         self.assertEqual(r.status, 202, r.body)
@@ -222,13 +238,25 @@ class Deletion(StackTestCase):
                 self.assertTrue(r.header("WWW-Authenticate").startswith("Bearer"))
         self.assertEqual(self.stack.request("GET", url).status, 200, "still there")
         before = metrics(self.stack).get('imgcap_images_deleted_total{reason="delete"}', 0)
+        path = os.path.join(self.stack.storage_dir, self.stack.psql(
+            "SELECT path FROM images WHERE id = '%s'" % image_id))
 
-        r = self.stack.request("DELETE", url, headers=AUTH)
-        self.assertEqual(r.status, 204, r.body)
-        self.assertEqual(r.body, b"")
-        # Gone at once, though its files are still on disk (persist's janitor
-        # removes them): the caches were evicted and the row is gone.
-        self.assertTrue(os.path.exists(tpath))
+        with self.janitor_paused():
+            r = self.stack.request("DELETE", url, headers=AUTH)
+            self.assertEqual(r.status, 204, r.body)
+            self.assertEqual(r.body, b"")
+            # Gone at once, though its files are still on disk (persist's
+            # janitor removes them): the caches were evicted and the row is gone.
+            self.assertTrue(os.path.exists(tpath))
+            is_problem(self, self.stack.request("GET", url), 404)
+            is_problem(self, self.stack.request("GET", url + "/thumbnail"), 404)
+            self.assertEqual(self.stack.psql("SELECT purged_at IS NULL FROM image_deletions "
+                                             "WHERE id = '%s'" % image_id), "t")
+        # The janitor, back, removes both files and marks the deletion purged.
+        self.files_gone(path, tpath)
+        wait_until(lambda: self.stack.psql("SELECT purged_at IS NOT NULL FROM image_deletions "
+                                           "WHERE id = '%s'" % image_id) == "t", 10,
+                   what="the deletion marked purged")
         doc = is_problem(self, self.stack.request("GET", url), 404)
         self.assertEqual(self.stack.request("HEAD", url).status, 404)
         is_problem(self, self.stack.request("GET", url + "/thumbnail"), 404)
@@ -238,8 +266,8 @@ class Deletion(StackTestCase):
         is_problem(self, self.stack.request("GET", url, headers={"If-None-Match": "*"}), 404)
         self.assertEqual(self.stack.psql("SELECT count(*) FROM images WHERE id = '%s'" %
                                          image_id), "0")
-        self.assertEqual(self.stack.psql("SELECT reason, purged_at IS NULL, path <> '' FROM "
-                                         "image_deletions WHERE id = '%s'" % image_id), "delete|t|t")
+        self.assertEqual(self.stack.psql("SELECT reason, path <> '' FROM "
+                                         "image_deletions WHERE id = '%s'" % image_id), "delete|t")
         self.assertEqual(self.stack.redis("HGET", "imgcap:status:" + image_id, "stage"), b"deleted")
         self.assertNotIn(image_id, self.stack.request("GET", "/api/images?limit=1000").body.decode())
         # A second DELETE: gone already.
@@ -269,24 +297,23 @@ class Deletion(StackTestCase):
         # Retention (persist's janitor) deletes rows in PostgreSQL and then the
         # files; an api that cached the image finds the file gone, looks again,
         # finds the tombstone: 404, not 500.
-        image_id, _, tpath = insert_stored(self.stack)
+        image_id, path, tpath = insert_stored(self.stack)
         url = "/api/images/" + image_id
         self.assertEqual(self.stack.request("GET", url).status, 200)
         self.assertEqual(self.stack.request("GET", url + "/thumbnail").status, 200)
         self.assertEqual(self.stack.psql("SELECT imgcap_delete_image('%s', false)" % image_id),
                          "deleted")
-        rel = self.stack.psql("SELECT path FROM image_deletions WHERE id = '%s'" % image_id)
-        os.unlink(os.path.join(self.stack.storage_dir, rel))
-        os.unlink(tpath)
+        self.files_gone(path, tpath)  # the janitor, woken by the NOTIFY
         is_problem(self, self.stack.request("GET", url), 404)
         is_problem(self, self.stack.request("GET", url + "/thumbnail"), 404)
         # The same for one whose file was never read (nothing cached): the
-        # row lookup already says it was deleted.
-        other, path, _ = insert_stored(self.stack)
-        self.stack.psql("SELECT imgcap_delete_image('%s', false)" % other)
-        is_problem(self, self.stack.request("GET", "/api/images/" + other), 404)
-        is_problem(self, self.stack.request("GET", "/api/images/%s/thumbnail" % other), 404)
-        self.assertTrue(os.path.exists(path), "the api removes no file")
+        # row lookup already says it was deleted, whether the file is there.
+        with self.janitor_paused():
+            other, path, _ = insert_stored(self.stack)
+            self.stack.psql("SELECT imgcap_delete_image('%s', false)" % other)
+            is_problem(self, self.stack.request("GET", "/api/images/" + other), 404)
+            is_problem(self, self.stack.request("GET", "/api/images/%s/thumbnail" % other), 404)
+            self.assertTrue(os.path.exists(path), "the api removes no file")
 
     def test_reads_racing_a_deletion_get_the_whole_file_or_404(self):
         big = JPEG + b"\0" * (1536 * 1024)  # over the 1 MiB blob cache limit: streamed
@@ -315,9 +342,7 @@ class Deletion(StackTestCase):
                            what="reads before the deletion")
                 r = self.stack.request("DELETE", url, headers=AUTH)
                 self.assertEqual(r.status, 204, r.body)
-                time.sleep(0.2)
-                os.unlink(path)  # what persist's janitor does after the row is gone
-                os.unlink(tpath)
+                self.files_gone(path, tpath)  # persist's janitor, after the row
                 n = len(results)
                 wait_until(lambda: len(results) >= n + 8, 20, what="reads after the deletion")
                 stop.set()
@@ -344,6 +369,7 @@ class Deletion(StackTestCase):
         # file is still on disk (its blob would still be "current").
         image_id, path, _ = insert_stored(self.stack)
         other = OtherApi(self.stack)
+        self.stack.stop_service("persist")  # its janitor would remove the file
         try:
             self.assertEqual(other.get("/api/images/" + image_id)[0], 200)
             self.assertEqual(other.get("/api/images/%s/thumbnail" % image_id)[0], 200)
@@ -362,6 +388,8 @@ class Deletion(StackTestCase):
             self.assertTrue(os.path.exists(path))
         finally:
             other.close()
+            self.stack.start_service("persist")
+            wait_until(self.stack._schema_ready, 30, what="persist")
 
     def test_stored_event_has_camera_and_thumbnail_url(self):
         es = EventStream(self.stack.api_port)
