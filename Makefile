@@ -226,7 +226,7 @@ format:
 
 # No tracked file may cite a design document outside the repository or an
 # issue number (tests/check_refs.py lists the patterns): the design is in the
-# READMEs next to the code (README.md, Design). Run by lint.
+# READMEs next to the code (docs/development.md, Design). Run by lint.
 .PHONY: check-refs
 check-refs:
 	python3 tests/check_refs.py

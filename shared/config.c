@@ -50,7 +50,7 @@ void config_defaults(config_t *cfg)
     cfg->thumbnail_size = 320;
     cfg->retention_s = 0; /* keep forever */
     /* 1 GB: what both queues at the default QUEUE_MAX_DEPTH hold in typical
-     * (~50 KB) images must still fit after uploads stop (README.md,
+     * (~50 KB) images must still fit after uploads stop (docs/operations.md,
      * Retention and disk space). */
     cfg->storage_min_free = 1000LL * 1000 * 1000;
     cfg->storage_min_free_bp = 0;

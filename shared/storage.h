@@ -1,5 +1,5 @@
 /* storage.h - how much room STORAGE_DIR's filesystem has, against
- * STORAGE_MIN_FREE (README.md, Retention and disk space).
+ * STORAGE_MIN_FREE (docs/operations.md, Retention and disk space).
  *
  * The api refuses uploads while the storage is low (they would only fill
  * Redis), /health reports it, and persist's janitor deletes the oldest images

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """make check-refs: no tracked file may send its reader outside the repository.
 
-The design lives in the READMEs next to the code (README.md, Design). A comment,
+The design lives in the READMEs next to the code (docs/development.md, Design). A comment,
 doc, test or help text that cites an outside design document, one of its
 numbered sections, or an issue number points at something a reader of the tree
 cannot open. Fails (exit 1) listing file:line for every tracked text file
@@ -93,7 +93,7 @@ def main():
             bad += 1
     if bad:
         print("check-refs: %d reference(s) outside the repository; point to the "
-              "READMEs instead (README.md, Design)" % bad, file=sys.stderr)
+              "READMEs instead (docs/development.md, Design)" % bad, file=sys.stderr)
         return 1
     print("check-refs: no tracked file cites an outside design document or an issue number")
     return 0

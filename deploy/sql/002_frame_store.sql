@@ -1,5 +1,6 @@
 -- 002_frame_store.sql - finding frames, thumbnails, deletion and retention
--- (README.md, Finding frames; Retention and disk space; deploy/README.md, sql/).
+-- (docs/api.md, Finding frames; docs/operations.md, Retention and disk space;
+-- deploy/README.md, sql/).
 -- Idempotent like 001: PostgreSQL's image runs it on a fresh data dir and
 -- imgcap-persist applies it again at start, also on a database that already
 -- holds rows of 001's schema.

@@ -1,4 +1,4 @@
-/* listquery.h - GET /api/images with filters (README.md, HTTP API): the
+/* listquery.h - GET /api/images with filters (docs/api.md): the
  * parameters parsed into one query, the SQL text and text parameters it
  * becomes, and the URL of its next page. Pure: no I/O, no allocation.
  *

@@ -24,7 +24,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: imgcap-api [--help | --check]\n"
                "\n"
-               "Serves the imgcap HTTP API (README.md, HTTP API):\n"
+               "Serves the imgcap HTTP API (docs/api.md):\n"
                "  POST /api/images            upload a JPEG and a description (multipart)\n"
                "  GET  /api/images            list stored images, newest first\n"
                "  GET  /api/images/{id}       the captioned JPEG (?wait=N to wait for it)\n"

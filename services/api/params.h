@@ -1,5 +1,5 @@
 /* params.h - pure parsers for the query and path parameters of the API and the
- * If-None-Match matcher (README.md, HTTP API). Each parser returns 0 with the value
+ * If-None-Match matcher (docs/api.md). Each parser returns 0 with the value
  * in *out, or -1 with a message for the problem document's errors[] in err.
  * A NULL input means "parameter absent" and yields the default. */
 #ifndef IMGCAP_API_PARAMS_H

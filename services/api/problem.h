@@ -1,5 +1,5 @@
 /* problem.h - RFC 9457 problem documents (application/problem+json), the body of
- * every error the API answers (README.md, HTTP API). Pure: builds strings only. */
+ * every error the API answers (docs/api.md). Pure: builds strings only. */
 #ifndef IMGCAP_API_PROBLEM_H
 #define IMGCAP_API_PROBLEM_H
 

@@ -1,5 +1,5 @@
 /* upload.h - the pure half of POST /api/images: multipart/form-data parsing and
- * the validation table of README.md's HTTP API (413 / 415 / 422).
+ * the validation table of docs/api.md (413 / 415 / 422).
  *
  * No I/O and no allocation: parts point into the request body, which the caller
  * keeps alive while it uses them. The HTTP layer (handlers.c) only moves bytes in

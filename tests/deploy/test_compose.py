@@ -5,7 +5,7 @@ repository root with the project's own docker-compose.yml, compose.override.yml
 
   01 five containers healthy, only the api published
   02 an upload stored and fetched
-  03 each service's log file written, read and rotated with the README's commands
+  03 each service's log file written, read and rotated with docs/operations.md's commands
   04-07 render, persist, redis, postgres crashed during a burst (every process
         but the container's init SIGKILLed) and restarted by their restart policy
   08 --scale render=3 --scale persist=2: every replica takes part
@@ -398,7 +398,7 @@ class ComposeStack(unittest.TestCase):
         self.assert_stored_once([image_id])
 
     def test_03_log_files_written(self):
-        # The README's command, through Compose as a user types it (once: each
+        # docs/operations.md's command, through Compose as a user types it (once: each
         # Compose command takes seconds), then every file through the API.
         text = self.compose("exec", "-T", "api", "tail", "-n", "1000",
                             "/var/log/imgcap/render.log")
@@ -415,7 +415,7 @@ class ComposeStack(unittest.TestCase):
             self.assertNotIn("cannot open log file", out, c["Names"])
 
     def test_03b_log_rotation(self):
-        # The README's rotation: rename the file, then SIGHUP through Compose;
+        # docs/operations.md's rotation: rename the file, then SIGHUP through Compose;
         # the next line goes to a new render.log.
         self.exec("render", ["mv", "/var/log/imgcap/render.log", "/var/log/imgcap/render.log.1"])
         self.compose("kill", "-s", "HUP", "render")

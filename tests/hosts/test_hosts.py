@@ -1,6 +1,6 @@
 """imgcap on several hosts (network namespaces), and what network failures do.
 
-The deployment is the README's: app hosts running api, render and persist,
+The deployment is docs/several-hosts.md's: app hosts running api, render and persist,
 Redis and PostgreSQL on hosts of their own, the images in one directory that
 every app host mounts as STORAGE_DIR (here a plain directory: namespaces share
 the file system, so this exercises several writers and readers on one POSIX

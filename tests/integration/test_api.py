@@ -1,5 +1,5 @@
 """Integration tests of imgcap-api against real redis-server and PostgreSQL
-(README.md, every row of the HTTP API table).
+(docs/api.md, every row of the route table).
 
 Each class starts one private Stack for its tests; nothing is mocked.
 """
@@ -219,7 +219,7 @@ def resolve(doc, node):
 
 
 def check_openapi_31(test, doc):
-    """The structural basics of OpenAPI 3.1 plus the routes of README.md's HTTP API."""
+    """The structural basics of OpenAPI 3.1 plus the routes of docs/api.md."""
     test.assertRegex(doc["openapi"], r"^3\.1\.\d+$")
     test.assertIn("title", doc["info"])
     test.assertIn("version", doc["info"])

@@ -1,4 +1,4 @@
-"""Finding frames (README.md, HTTP API: GET /api/images?from=&to=&q=&camera=,
+"""Finding frames (docs/api.md, Finding frames: GET /api/images?from=&to=&q=&camera=,
 the upload's camera part) against real redis-server and PostgreSQL.
 
 Images are uploaded through the API with cameras and descriptions in several

@@ -1,5 +1,5 @@
 """Integration tests of the api's side of the frame store against real
-redis-server, PostgreSQL and services (README.md, HTTP API; services/api/README.md,
+redis-server, PostgreSQL and services (docs/api.md; services/api/README.md,
 Thumbnails, Deletion, Storage pressure): GET /api/images/{id}/thumbnail,
 DELETE /api/images/{id} with its token rules, reads racing a deletion, the
 deleted event, and uploads refused while STORAGE_DIR is low on space.

@@ -1,5 +1,5 @@
 /* Unit tests of services/api/upload.c: multipart parsing and the validation
- * table of README.md's HTTP API (413 / 415 / 422). */
+ * table of docs/api.md (413 / 415 / 422). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
