@@ -38,6 +38,10 @@
 #include <jerror.h>
 #include <jpeglib.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 /* As render.c: more scans than a real progressive file has is a CPU bomb. */
 #define THUMB_MAX_SCANS 100
 
@@ -45,11 +49,13 @@
 #define THUMB_KEEP_BYTES (16u << 20)
 
 /* Rows summed with 8-bit weights into 16 bits (255 x 256 fits), columns with
- * 15-bit weights into 32 bits (65280 x 32768 fits). */
+ * 14-bit weights into 32 bits (65280 x 16384 fits, and a weight fits the
+ * signed 16 bits of SSE2's pmaddwd). */
 #define VW_BITS 8
-#define HW_BITS 15
+#define HW_BITS 14
 
-/* Columns padded to this many taps at most (else each has its own count). */
+/* Columns of at most this many taps are padded to 2 or 4 taps each (else
+ * each has its own count). */
 #define MAX_FIXED_TAPS 4
 
 /* Rows per component and raw read: v_samp_factor x DCT_scaled_size <= 4 x 14. */
@@ -85,7 +91,7 @@ typedef struct plane {
     size_t tstride;
     int trows;
     int hcopy, vcopy; /* the same samples horizontally, vertically */
-    int ntaps;        /* taps of every column (<= MAX_FIXED_TAPS), 0: each its own */
+    int ntaps;        /* taps of every column (2 or 4), 0: each its own */
     int cur;          /* next thumbnail row */
     int vacc_empty;   /* nothing summed into vacc for row cur yet */
     buf_t rows;       /* source rows (unsigned char) */
@@ -295,14 +301,15 @@ static int plan_columns(plane_t *p)
         int n = (int)((b - 1) / uw - a / uw) + 1;
         most = n > most ? n : most;
     }
-    p->ntaps = most <= MAX_FIXED_TAPS && (size_t)most <= p->sstride ? most : 0;
+    p->ntaps = most <= 2 ? 2 : most <= MAX_FIXED_TAPS ? 4 : 0;
+    if ((size_t)p->ntaps > p->sstride) p->ntaps = 0;
     size_t cap = p->ntaps ? (size_t)p->tw * (size_t)p->ntaps : (size_t)p->sw + (size_t)p->tw;
     if (buf_reserve(&p->first, (size_t)p->tw * sizeof(int)) < 0 ||
         buf_reserve(&p->count, (size_t)p->tw * sizeof(int)) < 0 ||
-        buf_reserve(&p->xw, cap * sizeof(uint16_t)) < 0)
+        buf_reserve(&p->xw, cap * sizeof(int16_t)) < 0)
         return -1;
     int *first = p->first.p, *count = p->count.p;
-    uint16_t *xw = p->xw.p;
+    int16_t *xw = p->xw.p;
     size_t k = 0;
     for (int x = 0; x < p->tw; x++) {
         long long a = x * p->stepw, b = a + p->stepw < p->totw ? a + p->stepw : p->totw;
@@ -311,28 +318,29 @@ static int plan_columns(plane_t *p)
             /* ntaps columns from base, those past j1 with weight 0; base moved
              * left where that would read past the row */
             if ((size_t)base + (size_t)p->ntaps > p->sstride) base = (int)p->sstride - p->ntaps;
-            memset(xw + k, 0, (size_t)p->ntaps * sizeof(uint16_t));
+            memset(xw + k, 0, (size_t)p->ntaps * sizeof(int16_t));
         }
         first[x] = base;
         count[x] = j1 - j0 + 1;
         for (int j = j0; j <= j1; j++) {
             long long lo = j * uw > a ? j * uw : a, hi = (j + 1) * uw < b ? (j + 1) * uw : b;
-            xw[k + (size_t)(j - base)] = (uint16_t)weight(lo - a, hi - a, b - a, HW_BITS);
+            xw[k + (size_t)(j - base)] = (int16_t)weight(lo - a, hi - a, b - a, HW_BITS);
         }
         k += p->ntaps ? (size_t)p->ntaps : (size_t)count[x];
     }
     return 0;
 }
 
-/* The columns of one thumbnail row, every column n taps (a constant where it
- * is inlined, so the loop over taps unrolls). */
+/* Columns x0.. of one thumbnail row, every column n taps (a constant where
+ * it is inlined, so the loop over taps unrolls). */
 static inline __attribute__((always_inline)) void columns_fixed(unsigned char *restrict o,
                                                                 const uint16_t *restrict v,
-                                                                const int *first, const uint16_t *w,
-                                                                int tw, int n)
+                                                                const int *first, const int16_t *w,
+                                                                int x0, int tw, int n)
 {
     const uint32_t half = 1u << (VW_BITS + HW_BITS - 1);
-    for (int x = 0; x < tw; x++, w += n) {
+    w += (size_t)x0 * (size_t)n;
+    for (int x = x0; x < tw; x++, w += n) {
         const uint16_t *s = v + first[x];
         uint32_t a = half;
 #pragma GCC unroll 4
@@ -341,40 +349,97 @@ static inline __attribute__((always_inline)) void columns_fixed(unsigned char *r
     }
 }
 
+#ifdef __SSE2__
+/* pmaddwd multiplies signed 16 bits: the sums are taken as v - 32768, and
+ * 32768 x the weights' total (2^14) added back with the rounding half. */
+#define SSE_BIAS() _mm_set1_epi16((short)0x8000)
+#define SSE_ROUND() _mm_set1_epi32((1 << (15 + HW_BITS)) + (1 << (VW_BITS + HW_BITS - 1)))
+
+/* Four results of 32 bits (0..255 each) to o[0..3]. */
+static inline void store4(unsigned char *o, __m128i a)
+{
+    a = _mm_srai_epi32(a, VW_BITS + HW_BITS);
+    a = _mm_packs_epi32(a, a);
+    a = _mm_packus_epi16(a, a);
+    uint32_t r = (uint32_t)_mm_cvtsi128_si32(a);
+    memcpy(o, &r, 4);
+}
+
+/* Columns of 2 taps, four at a time; returns the first column left. */
+static int columns2_sse2(unsigned char *o, const uint16_t *v, const int *first, const int16_t *w,
+                         int tw)
+{
+    const __m128i bias = SSE_BIAS(), round = SSE_ROUND();
+    int x = 0;
+    for (; x + 4 <= tw; x += 4) {
+        int32_t p[4];
+        for (int k = 0; k < 4; k++) memcpy(&p[k], v + first[x + k], 4);
+        __m128i s = _mm_xor_si128(_mm_set_epi32(p[3], p[2], p[1], p[0]), bias);
+        __m128i ww = _mm_loadu_si128((const __m128i *)(const void *)(w + 2 * x));
+        store4(o + x, _mm_add_epi32(_mm_madd_epi16(s, ww), round));
+    }
+    return x;
+}
+
+/* Columns of 4 taps, four at a time; returns the first column left. */
+static int columns4_sse2(unsigned char *o, const uint16_t *v, const int *first, const int16_t *w,
+                         int tw)
+{
+    const __m128i bias = SSE_BIAS(), round = SSE_ROUND();
+    int x = 0;
+    for (; x + 4 <= tw; x += 4) {
+        __m128i s01 = _mm_unpacklo_epi64(_mm_loadl_epi64((const void *)(v + first[x])),
+                                         _mm_loadl_epi64((const void *)(v + first[x + 1])));
+        __m128i s23 = _mm_unpacklo_epi64(_mm_loadl_epi64((const void *)(v + first[x + 2])),
+                                         _mm_loadl_epi64((const void *)(v + first[x + 3])));
+        __m128i w01 = _mm_loadu_si128((const __m128i *)(const void *)(w + 4 * x));
+        __m128i w23 = _mm_loadu_si128((const __m128i *)(const void *)(w + 4 * x + 8));
+        /* pairs: x0 x0 x1 x1 and x2 x2 x3 x3, added pairwise */
+        __m128 m01 = _mm_castsi128_ps(_mm_madd_epi16(_mm_xor_si128(s01, bias), w01));
+        __m128 m23 = _mm_castsi128_ps(_mm_madd_epi16(_mm_xor_si128(s23, bias), w23));
+        __m128i even = _mm_castps_si128(_mm_shuffle_ps(m01, m23, _MM_SHUFFLE(2, 0, 2, 0)));
+        __m128i odd = _mm_castps_si128(_mm_shuffle_ps(m01, m23, _MM_SHUFFLE(3, 1, 3, 1)));
+        store4(o + x, _mm_add_epi32(_mm_add_epi32(even, odd), round));
+    }
+    return x;
+}
+#endif
+
 /* Thumbnail row p->cur from the summed source rows in vacc. */
 static void emit_row(plane_t *p)
 {
     const uint16_t *v = p->vacc.p;
     unsigned char *o = (unsigned char *)p->px.p + (size_t)p->cur * p->tstride;
     const int *first = p->first.p;
-    const uint16_t *w = p->xw.p;
+    const int16_t *w = p->xw.p;
     if (p->hcopy) {
         for (int x = 0; x < p->tw; x++)
             o[x] = (unsigned char)((v[x] + (1u << (VW_BITS - 1))) >> VW_BITS);
         return;
     }
+    int x = 0;
     switch (p->ntaps) {
-    case 1:
-        columns_fixed(o, v, first, w, p->tw, 1);
-        return;
     case 2:
-        columns_fixed(o, v, first, w, p->tw, 2);
-        return;
-    case 3:
-        columns_fixed(o, v, first, w, p->tw, 3);
+#ifdef __SSE2__
+        x = columns2_sse2(o, v, first, w, p->tw);
+#endif
+        columns_fixed(o, v, first, w, x, p->tw, 2);
         return;
     case 4:
-        columns_fixed(o, v, first, w, p->tw, 4);
+#ifdef __SSE2__
+        x = columns4_sse2(o, v, first, w, p->tw);
+#endif
+        columns_fixed(o, v, first, w, x, p->tw, 4);
         return;
     default:
         break;
     }
     const int *count = p->count.p;
     const uint32_t half = 1u << (VW_BITS + HW_BITS - 1);
-    for (int x = 0; x < p->tw; x++) {
+    for (; x < p->tw; x++) {
         const uint16_t *s = v + first[x];
         uint32_t a = half;
-        for (int k = 0; k < count[x]; k++) a += (uint32_t)w[k] * s[k];
+        for (int k = 0; k < count[x]; k++) a += (uint32_t)w[k] * (uint32_t)s[k];
         w += count[x];
         o[x] = (unsigned char)(a >> (VW_BITS + HW_BITS));
     }
