@@ -90,16 +90,17 @@ typedef struct plane {
     long long stepw, steph, totw, toth;
     size_t tstride;
     int trows;
-    int hcopy, vcopy; /* the same samples horizontally, vertically */
-    int ntaps;        /* taps of every column (2 or 4), 0: each its own */
-    int cur;          /* next thumbnail row */
-    int vacc_empty;   /* nothing summed into vacc for row cur yet */
-    buf_t rows;       /* source rows (unsigned char) */
-    buf_t vacc;       /* the thumbnail row being summed (uint16_t, sstride) */
-    buf_t px;         /* the thumbnail plane (unsigned char) */
-    buf_t first;      /* int per thumbnail column: its first source column */
-    buf_t count;      /* int per column: its taps (when ntaps is 0) */
-    buf_t xw;         /* the columns' weights (uint16_t) */
+    int hcopy, vcopy;     /* the same samples horizontally, vertically */
+    int ntaps;            /* taps of every column (2 or 4), 0: each its own */
+    int cur;              /* next thumbnail row */
+    int vacc_empty;       /* nothing summed into vacc for row cur yet */
+    buf_t rows;           /* source rows (unsigned char) */
+    buf_t vacc;           /* the thumbnail row being summed (uint16_t, sstride) */
+    buf_t px;             /* the thumbnail plane (unsigned char) */
+    buf_t first;          /* int per thumbnail column: its first source column */
+    buf_t count;          /* int per column: its taps (when ntaps is 0) */
+    buf_t xw;             /* the columns' weights (int16_t) */
+    long long planned[6]; /* what first, count and xw were made for (plan_columns()) */
 } plane_t;
 
 struct render_thumb {
@@ -294,6 +295,10 @@ static void plane_source(plane_t *p, int sw, int sh, long long uw, long long uh,
 static int plan_columns(plane_t *p)
 {
     if (p->hcopy) return 0;
+    /* a camera sends one size: the last plan is likely this one */
+    const long long key[6] = {p->sw, p->uw, p->tw, p->stepw, p->totw, (long long)p->sstride};
+    if (memcmp(key, p->planned, sizeof key) == 0) return 0;
+    memset(p->planned, 0, sizeof p->planned);
     long long uw = p->uw;
     int most = 1;
     for (int x = 0; x < p->tw; x++) {
@@ -328,6 +333,7 @@ static int plan_columns(plane_t *p)
         }
         k += p->ntaps ? (size_t)p->ntaps : (size_t)count[x];
     }
+    memcpy(p->planned, key, sizeof key);
     return 0;
 }
 
@@ -818,9 +824,8 @@ int render_thumb_make(render_thumb_t *t, const unsigned char *jpeg, size_t len,
         buf_trim(&t->pl[c].rows);
         buf_trim(&t->pl[c].vacc);
         buf_trim(&t->pl[c].px);
-        buf_trim(&t->pl[c].first);
-        buf_trim(&t->pl[c].count);
-        buf_trim(&t->pl[c].xw);
+        /* first, count and xw are small (a thumbnail row's worth) and kept
+         * with their plan */
     }
     if (rc < 0) return -1;
     *out = t->out;
