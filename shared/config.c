@@ -132,6 +132,7 @@ int config_parse_space(const char *s, long long *bytes, int *bp)
 typedef enum {
     V_STR,
     V_INT,
+    V_INT_OFF, /* int: 0 (off), or min..max */
     V_LL,
     V_LOG_LEVEL,
     V_BAND,
@@ -198,7 +199,7 @@ static const var_t config_vars[] = {
     STR("CONSUMER_NAME", consumer_name),
     STR("SQL_DIR", sql_dir),
     NUM("EVENTS_MAX_CLIENTS", V_INT, events_max_clients, 1, 1024),
-    NUM("THUMBNAIL_SIZE", V_INT, thumbnail_size, 16, 2048),
+    NUM("THUMBNAIL_SIZE", V_INT_OFF, thumbnail_size, 16, 2048),
     NUM("RETENTION", V_DURATION, retention_s, 0, 0),
     NUM("STORAGE_MIN_FREE", V_SPACE, storage_min_free, 0, 0),
     NUM("STORAGE_RECYCLE", V_BOOL, storage_recycle, 0, 1),
@@ -285,6 +286,14 @@ static int apply_var(config_t *cfg, const var_t *v, const char *value, char *err
                      v->name, value);
             return -1;
         }
+        return 0;
+    case V_INT_OFF:
+        if (parse_ll(value, &n) < 0 || (n != 0 && (n < v->min || n > v->max))) {
+            snprintf(err, errlen, "%s: '%s' is not 0 (off) or a whole number in %lld..%lld",
+                     v->name, value, v->min, v->max);
+            return -1;
+        }
+        *(int *)base = (int)n;
         return 0;
     case V_INT:
     case V_LL:

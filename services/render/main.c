@@ -103,7 +103,8 @@ static int write_file(const char *path, const unsigned char *buf, size_t len)
 /* Renders in to out (and its thumbnail to thumb_out unless NULL) with ctx and
  * tc. With repeat > 1, renders repeat times and prints the mean, then renders
  * and makes the thumbnail repeat times and prints that mean: the caption
- * alone and the service's whole job. Returns the exit status. */
+ * alone and the service's whole job (tc NULL, THUMBNAIL_SIZE=0: the caption
+ * alone). Returns the exit status. */
 static int once_render(render_ctx_t *ctx, render_thumb_t *tc, const unsigned char *jpeg, size_t len,
                        const char *in, const char *out, const char *thumb_out, const char *text,
                        long repeat)
@@ -128,7 +129,7 @@ static int once_render(render_ctx_t *ctx, render_thumb_t *tc, const unsigned cha
         return 1;
     }
     int thumb_failed = 0;
-    if (repeat > 1) {
+    if (repeat > 1 && tc != NULL) {
         for (i = 0; i < repeat && !thumb_failed; i++) {
             free(img);
             /* the same input rendered a moment ago: only the thumbnail can fail */
@@ -156,9 +157,10 @@ static int once_render(render_ctx_t *ctx, render_thumb_t *tc, const unsigned cha
         if (repeat > 1) {
             printf("%ld renders, mean %.3f ms per image (%s path, %dx%d, %zu bytes)\n", repeat,
                    (double)(t1 - t0) / 1e6 / (double)repeat, render_last_path(ctx), w, h, img_len);
-            printf("%ld renders + thumbnails, mean %.3f ms per image (thumbnail %dx%d, %zu "
-                   "bytes)\n",
-                   repeat, (double)(t2 - t1) / 1e6 / (double)repeat, tw, th, thumb_len);
+            if (tc != NULL)
+                printf("%ld renders + thumbnails, mean %.3f ms per image (thumbnail %dx%d, %zu "
+                       "bytes)\n",
+                       repeat, (double)(t2 - t1) / 1e6 / (double)repeat, tw, th, thumb_len);
         } else {
             log_info("%s -> %s: %dx%d, %zu bytes, %s path", in, out, w, h, img_len,
                      render_last_path(ctx));
@@ -204,6 +206,11 @@ static int run_once(const config_t *cfg, const char *in, const char *out, const 
                 rc = 0;
             }
         }
+    } else if (cfg->thumbnail_size == 0) {
+        if (thumb_out != NULL)
+            log_error("--thumbnail: THUMBNAIL_SIZE=0, thumbnails are off");
+        else
+            rc = once_render(ctx, NULL, jpeg, len, in, out, NULL, text, repeat);
     } else {
         render_thumb_t *tc = render_thumb_new(cfg->thumbnail_size, cfg->max_pixels);
         if (tc == NULL)
@@ -248,11 +255,13 @@ static void process(render_ctx_t *rc, render_thumb_t *tc, job_t *job)
     }
     uint64_t t1 = time_mono_ns();
     /* A thumbnail of render's own output fails only when out of memory (or
-     * on a bug): the image goes on without one (thumb_bytes NULL). */
-    const unsigned char *thumb;
-    size_t thumb_len;
+     * on a bug): the image goes on without one (thumb_bytes NULL), as with
+     * THUMBNAIL_SIZE=0 (tc NULL). */
+    const unsigned char *thumb = NULL;
+    size_t thumb_len = 0;
     int tw = 0, th = 0;
-    if (render_thumb_make(tc, img, img_len, &thumb, &thumb_len, &tw, &th, err, sizeof err) < 0) {
+    if (tc != NULL &&
+        render_thumb_make(tc, img, img_len, &thumb, &thumb_len, &tw, &th, err, sizeof err) < 0) {
         log_warn("id=%s no thumbnail, forwarded without one: %s", job->id, err);
         thumb = NULL;
         thumb_len = 0;
@@ -290,8 +299,10 @@ static void worker_main(actor_t *self)
         atomic_store(&actor_shutdown_requested, 1);
         return;
     }
-    render_thumb_t *tc = render_thumb_new(svc->thumbnail_size, svc->opts.max_pixels);
-    if (tc == NULL) {
+    /* THUMBNAIL_SIZE=0: no thumbnails, tc stays NULL */
+    render_thumb_t *tc = NULL;
+    if (svc->thumbnail_size > 0 &&
+        (tc = render_thumb_new(svc->thumbnail_size, svc->opts.max_pixels)) == NULL) {
         log_error("cannot start: out of memory for the thumbnail context; stopping the service");
         atomic_store(&actor_shutdown_requested, 1);
         render_ctx_free(rc);

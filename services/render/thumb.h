@@ -4,12 +4,14 @@
  *
  * The source is decoded by libjpeg at the smallest scale M/8 whose longer side
  * is still at least the target (the IDCT does most of the shrinking, and most
- * of the picture is never produced at full size), then shrunk to the exact
- * size by an area average (each thumbnail pixel is the mean of the source area
- * it covers, weights exact to 1/65536), then encoded baseline, 4:2:0, quality
- * 80. A grayscale source gives a grayscale thumbnail; YCbCr is averaged as
- * YCbCr (no colour conversion either way); RGB, CMYK and YCCK sources become
- * YCbCr (Adobe's inverted CMYK handled as render.c does). An ICC profile whose
+ * of the picture is never produced at full size), as raw Y, Cb and Cr planes;
+ * each plane is shrunk to its exact size in the thumbnail (chroma to 4:2:0) by
+ * an area average (each thumbnail sample is the mean of the source area it
+ * covers, weights to 1/256 of a row and 1/16384 of a column), and the planes
+ * are encoded as they are: baseline, 4:2:0, quality 80. A grayscale source
+ * gives a grayscale thumbnail; YCbCr stays YCbCr (no colour conversion either
+ * way); RGB, CMYK and YCCK sources become YCbCr (Adobe's inverted CMYK handled
+ * as render.c does). An ICC profile whose
  * colour space matches the thumbnail's (gray or RGB) is kept; EXIF is not
  * (render's output is upright).
  *

@@ -32,9 +32,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             cfg.api_workers < 1 || cfg.render_workers < 1 || cfg.persist_workers < 1 ||
             cfg.band_mode < 0 || cfg.band_mode > 1 || /* extend, overlay */
             memchr(cfg.redis_url, '\0', sizeof cfg.redis_url) == NULL ||
-            memchr(cfg.api_token, '\0', sizeof cfg.api_token) == NULL || cfg.thumbnail_size < 16 ||
-            cfg.thumbnail_size > 2048 || cfg.retention_s < 0 || cfg.storage_min_free < 0 ||
-            cfg.storage_min_free_bp < 0 || cfg.storage_min_free_bp > 10000 ||
+            memchr(cfg.api_token, '\0', sizeof cfg.api_token) == NULL ||
+            (cfg.thumbnail_size != 0 && cfg.thumbnail_size < 16) || cfg.thumbnail_size > 2048 ||
+            cfg.retention_s < 0 || cfg.storage_min_free < 0 || cfg.storage_min_free_bp < 0 ||
+            cfg.storage_min_free_bp > 10000 ||
             (cfg.storage_min_free > 0 && cfg.storage_min_free_bp > 0))
             abort();
     }

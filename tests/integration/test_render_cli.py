@@ -186,6 +186,16 @@ class CliTest(unittest.TestCase):
         band = px[(th - 12) * tw * 3:]
         self.assertLess(sum(band) / len(band), 60)
         self.assertGreater(max(band), 120)
+        # THUMBNAIL_SIZE=0 turns thumbnails off: --thumbnail is refused,
+        # --repeat times the caption alone
+        p = run("--once", CAMERA, self.out(), "--text", "x", "--thumbnail", thumb,
+                env={"THUMBNAIL_SIZE": "0"})
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"THUMBNAIL_SIZE=0", p.stderr)
+        p = run("--once", CAMERA, self.out(), "--text", "x", "--repeat", "3",
+                env={"THUMBNAIL_SIZE": "0"}, check=True)
+        self.assertIn(b"3 renders, mean", p.stdout)
+        self.assertNotIn(b"thumbnails", p.stdout)
         # a thumbnail that cannot be written fails the run
         p = run("--once", CAMERA, self.out(), "--text", "x", "--thumbnail",
                 os.path.join(self.tmp, "no", "such", "dir.jpg"))
@@ -308,6 +318,19 @@ class ServiceTest(unittest.TestCase):
             p = run("--check", env=dict(s.env, CONSUMER_NAME="camera-7"))
             self.assertEqual(p.returncode, 1, p.stderr)
             self.assertIn(b"no live render consumer", p.stderr)
+            self.assertEqual(s.stop_service("render"), 0)
+            # THUMBNAIL_SIZE=0: no thumbnails, the image is forwarded without one
+            s.start_service("render", extra_env={"THUMBNAIL_SIZE": "0"})
+            plain = uuid7()
+            r("SET", "imgcap:msg:render:" + plain,
+              wire(plain, "x", read_data("camera_674x480.jpg")))
+            r("LPUSH", "imgcap:q:render", plain)
+            wait_until(lambda: r("LLEN", "imgcap:q:persist") == 2, 30,
+                       what="render to forward the job without a thumbnail")
+            head, jpeg, thumb = parse_wire(r("GET", "imgcap:msg:persist:" + plain))
+            self.assertNotIn("thumbnail_length", head)
+            self.assertIsNone(thumb)
+            self.assertEqual(len(jpeg), head["content_length"])
             self.assertEqual(s.stop_service("render"), 0)
 
 

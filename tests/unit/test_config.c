@@ -106,12 +106,16 @@ START_TEST(frame_store_variables)
     ck_assert_int_eq(cfg.storage_min_free_bp, 250);
     ck_assert_int_eq(cfg.storage_recycle, 1);
     ck_assert_int_eq(cfg.thumbnail_size, 200);
+    const char *off[] = {"THUMBNAIL_SIZE", "0", NULL}; /* no thumbnails */
+    ck_assert_int_eq(fx_config_parse(&cfg, off, err, sizeof err), 0);
+    ck_assert_int_eq(cfg.thumbnail_size, 0);
 
     const char *bad[][3] = {{"RETENTION", "30", NULL},         {"RETENTION", "-5s", NULL},
                             {"RETENTION", "1y", NULL},         {"RETENTION", "0s", NULL},
                             {"STORAGE_MIN_FREE", "5 %", NULL}, {"STORAGE_MIN_FREE", "101%", NULL},
                             {"STORAGE_MIN_FREE", "2QB", NULL}, {"STORAGE_MIN_FREE", "1.234%", NULL},
-                            {"THUMBNAIL_SIZE", "8", NULL}};
+                            {"THUMBNAIL_SIZE", "8", NULL},     {"THUMBNAIL_SIZE", "-1", NULL},
+                            {"THUMBNAIL_SIZE", "2049", NULL}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ck_assert_int_eq(fx_config_parse(&cfg, bad[i], err, sizeof err), -1);
         ck_assert_msg(strstr(err, bad[i][0]) != NULL, "%s: %s", bad[i][0], err);

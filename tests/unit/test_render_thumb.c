@@ -423,6 +423,39 @@ START_TEST(icc_kept)
 }
 END_TEST
 
+/* A context reused for other sizes and kinds of source (its buffers and
+ * column plans kept between calls) gives the same thumbnail as a new one. */
+START_TEST(reuse_same_bytes)
+{
+    buf_t cam = fx_data_file("camera_674x480.jpg");
+    render_thumb_t *fresh = render_thumb_new(200, 40000000), *t = render_thumb_new(200, 40000000);
+    const unsigned char *out;
+    size_t out_len, first_len;
+    int w, h;
+    char err[256];
+    ck_assert_int_eq(
+        render_thumb_make(fresh, cam.p, cam.n, &out, &out_len, &w, &h, err, sizeof err), 0);
+    unsigned char *first = malloc(out_len);
+    memcpy(first, out, out_len);
+    first_len = out_len;
+    static const fx_jpeg_spec_t specs[] = {{0}, {.gray = 1}, {.cmyk = 1}, {.h0 = 1, .v0 = 1}};
+    for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
+        buf_t b = encode(333 + (int)k * 50, 517 - (int)k * 90, specs[k].gray ? 1 : 3, &specs[k]);
+        ck_assert_int_eq(render_thumb_make(t, b.p, b.n, &out, &out_len, &w, &h, err, sizeof err),
+                         0);
+        free(b.p);
+        ck_assert_int_eq(
+            render_thumb_make(t, cam.p, cam.n, &out, &out_len, &w, &h, err, sizeof err), 0);
+        ck_assert_msg(out_len == first_len && memcmp(out, first, out_len) == 0,
+                      "after spec %zu: %zu bytes, %zu fresh", k, out_len, first_len);
+    }
+    free(first);
+    render_thumb_free(t);
+    render_thumb_free(fresh);
+    free(cam.p);
+}
+END_TEST
+
 /* ---- failures ---- */
 
 START_TEST(corrupt_inputs)
@@ -497,6 +530,7 @@ Suite *render_thumb_suite(void)
     tcase_add_test(tc, content_halves);
     tcase_add_test(tc, content_camera);
     tcase_add_test(tc, icc_kept);
+    tcase_add_test(tc, reuse_same_bytes);
     tcase_add_test(tc, corrupt_inputs);
     tcase_add_test(tc, over_max_pixels);
     suite_add_tcase(s, tc);
