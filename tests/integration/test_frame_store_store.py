@@ -334,20 +334,23 @@ class Deletion(StackTestCase):
                             continue
                         results.append((u, r.status, r.body, r.header("Content-Length")))
 
-                threads = [threading.Thread(target=reader, args=(u,))
+                threads = [threading.Thread(target=reader, args=(u,), daemon=True)
                            for u in (url, url, url + "/thumbnail", url + "/thumbnail")]
                 for t in threads:
                     t.start()
-                wait_until(lambda: sum(1 for r in results if r[1] == 200) >= 8, 20,
-                           what="reads before the deletion")
-                r = self.stack.request("DELETE", url, headers=AUTH)
-                self.assertEqual(r.status, 204, r.body)
-                self.files_gone(path, tpath)  # persist's janitor, after the row
-                n = len(results)
-                wait_until(lambda: len(results) >= n + 8, 20, what="reads after the deletion")
-                stop.set()
-                for t in threads:
-                    t.join(30)
+                try:
+                    wait_until(lambda: sum(1 for r in results if r[1] == 200) >= 8, 20,
+                               what="reads before the deletion")
+                    r = self.stack.request("DELETE", url, headers=AUTH)
+                    self.assertEqual(r.status, 204, r.body)
+                    self.files_gone(path, tpath)  # persist's janitor, after the row
+                    n = len(results)
+                    wait_until(lambda: len(results) >= n + 8, 20, what="reads after the deletion")
+                finally:
+                    # Whatever failed, the readers stop (they would spin on).
+                    stop.set()
+                    for t in threads:
+                        t.join(30)
                 self.assertEqual(errors, [])
                 statuses = {}
                 for u, status, body, length in results:
