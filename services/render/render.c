@@ -19,31 +19,14 @@
 #include "draw.h"
 #include "exif.h"
 #include "font.h"
+#include "jpegio.h"
 #include "log.h"
 #include "orient.h"
 #include "splice.h"
 
-/* Real progressive files have about ten scans; thousands of tiny ones are a
- * cheap way to burn CPU (libjpeg-turbo's TJFLAG_LIMITSCANS idea). */
-#define RENDER_MAX_SCANS 100
-
 /* Work buffers up to this size are kept for the next job; a rare huge image
  * must not pin hundreds of MB in every worker. */
 #define RENDER_KEEP_BYTES (16u << 20)
-
-typedef struct jerr {
-    struct jpeg_error_mgr pub; /* first: libjpeg hands us &pub */
-    jmp_buf jb;
-    char msg[JMSG_LENGTH_MAX + 64];
-} jerr_t;
-
-/* A growable output buffer for jpeg_compress (jpeg_mem_dest cannot reuse one). */
-typedef struct memdst {
-    struct jpeg_destination_mgr pub;
-    unsigned char **buf;
-    size_t *cap;
-    size_t len;
-} memdst_t;
 
 typedef struct bytes {
     unsigned char *p;
@@ -78,12 +61,12 @@ struct render_ctx {
     int orientation;
     int icc_gray, icc_rgb; /* colour space of the source's ICC profile */
 
-    jerr_t jerr;
+    render_jerr_t jerr;
     struct jpeg_progress_mgr progress;
     struct jpeg_decompress_struct src;
     struct jpeg_compress_struct dst;
     int live_src, live_dst;
-    memdst_t out_mgr;
+    render_memdst_t out_mgr;
     jvirt_barray_ptr dst_coef[MAX_COMPONENTS];
 };
 
@@ -107,84 +90,6 @@ static int bytes_reserve(bytes_t *b, size_t n)
 }
 
 /* ---- libjpeg plumbing ---- */
-
-static void jerr_exit(j_common_ptr ci)
-{
-    jerr_t *e = (jerr_t *)ci->err;
-    char m[JMSG_LENGTH_MAX];
-    ci->err->format_message(ci, m);
-    snprintf(e->msg, sizeof e->msg, "%s", m);
-    longjmp(e->jb, 1);
-}
-
-/* Warnings that do not mean lost picture data stay warnings. */
-static int warning_is_benign(int code)
-{
-    return code == JWRN_EXTRANEOUS_DATA || code == JWRN_JFIF_MAJOR || code == JWRN_ADOBE_XFORM ||
-           code == JWRN_BOGUS_ICC;
-}
-
-static void jerr_emit(j_common_ptr ci, int level)
-{
-    if (level >= 0) return;
-    if (warning_is_benign(ci->err->msg_code)) {
-        ci->err->num_warnings++;
-        return;
-    }
-    jerr_exit(ci);
-}
-
-static void jerr_progress(j_common_ptr ci)
-{
-    if (!ci->is_decompressor || ((j_decompress_ptr)ci)->input_scan_number <= RENDER_MAX_SCANS)
-        return;
-    jerr_t *e = (jerr_t *)ci->err;
-    snprintf(e->msg, sizeof e->msg, "more than %d scans in a progressive JPEG", RENDER_MAX_SCANS);
-    longjmp(e->jb, 1);
-}
-
-static void md_grow(j_compress_ptr ci, memdst_t *m, size_t want)
-{
-    unsigned char *p = realloc(*m->buf, want);
-    if (p == NULL) ERREXIT(ci, JERR_OUT_OF_MEMORY);
-    *m->buf = p;
-    *m->cap = want;
-}
-
-static void md_init(j_compress_ptr ci)
-{
-    memdst_t *m = (memdst_t *)ci->dest;
-    if (*m->cap < 4096) md_grow(ci, m, 4096);
-    m->pub.next_output_byte = *m->buf;
-    m->pub.free_in_buffer = *m->cap;
-}
-
-static boolean md_empty(j_compress_ptr ci)
-{
-    memdst_t *m = (memdst_t *)ci->dest;
-    size_t used = *m->cap;
-    md_grow(ci, m, used * 2);
-    m->pub.next_output_byte = *m->buf + used;
-    m->pub.free_in_buffer = *m->cap - used;
-    return TRUE;
-}
-
-static void md_term(j_compress_ptr ci)
-{
-    memdst_t *m = (memdst_t *)ci->dest;
-    m->len = *m->cap - m->pub.free_in_buffer;
-}
-
-static void md_attach(j_compress_ptr ci, memdst_t *m, unsigned char **buf, size_t *cap)
-{
-    memset(m, 0, sizeof *m);
-    m->pub.init_destination = md_init;
-    m->pub.empty_output_buffer = md_empty;
-    m->pub.term_destination = md_term;
-    m->buf = buf;
-    m->cap = cap;
-    ci->dest = &m->pub;
-}
 
 static void open_decompress(render_ctx_t *c, j_decompress_ptr d, int *live,
                             const unsigned char *data, size_t len)
@@ -355,7 +260,7 @@ static int run_coefficients(render_ctx_t *c, int have_band, char *err, size_t er
     }
 
     open_compress(c, &c->dst, &c->live_dst);
-    md_attach(&c->dst, &c->out_mgr, &c->out, &c->out_cap);
+    render_memdst_attach(&c->dst, &c->out_mgr, &c->out, &c->out_cap, 4096);
     jpeg_copy_critical_parameters(s, &c->dst);
     c->dst.image_height = (JDIMENSION)(h + band_h);
     /* Optimized Huffman tables would save ~18% of bytes on camera images but
@@ -494,7 +399,7 @@ static int run_reencode(render_ctx_t *c, char *err, size_t errlen)
         return -1;
 
     open_compress(c, &c->dst, &c->live_dst);
-    md_attach(&c->dst, &c->out_mgr, &c->out, &c->out_cap);
+    render_memdst_attach(&c->dst, &c->out_mgr, &c->out, &c->out_cap, 4096);
     c->dst.image_width = (JDIMENSION)vw;
     c->dst.image_height = (JDIMENSION)oh;
     c->dst.input_components = nc;
@@ -644,10 +549,7 @@ render_ctx_t *render_ctx_new(const render_opts_t *opts, char *err, size_t errlen
         free(c);
         return NULL;
     }
-    jpeg_std_error(&c->jerr.pub);
-    c->jerr.pub.error_exit = jerr_exit;
-    c->jerr.pub.emit_message = jerr_emit;
-    c->progress.progress_monitor = jerr_progress;
+    render_jerr_init(&c->jerr, &c->progress);
     return c;
 }
 

@@ -38,12 +38,11 @@
 #include <jerror.h>
 #include <jpeglib.h>
 
+#include "jpegio.h"
+
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
-
-/* As render.c: more scans than a real progressive file has is a CPU bomb. */
-#define THUMB_MAX_SCANS 100
 
 /* Buffers up to this size are kept for the next call. */
 #define THUMB_KEEP_BYTES (16u << 20)
@@ -60,18 +59,6 @@
 
 /* Rows per component and raw read: v_samp_factor x DCT_scaled_size <= 4 x 14. */
 #define MAX_RAW_ROWS 64
-
-typedef struct thumb_err {
-    struct jpeg_error_mgr pub; /* first: libjpeg hands us &pub */
-    jmp_buf jb;
-    char msg[JMSG_LENGTH_MAX + 64];
-} thumb_err_t;
-
-/* jpeg_mem_dest() allocates a new buffer per image: this one keeps t->out. */
-typedef struct thumb_dst {
-    struct jpeg_destination_mgr pub;
-    render_thumb_t *t;
-} thumb_dst_t;
 
 typedef struct buf {
     void *p;
@@ -107,12 +94,12 @@ struct render_thumb {
     int size;
     long long max_pixels;
 
-    thumb_err_t jerr;
+    render_jerr_t jerr;
     struct jpeg_progress_mgr progress;
     struct jpeg_decompress_struct src;
     struct jpeg_compress_struct dst;
     int live_src, live_dst;
-    thumb_dst_t dst_mgr;
+    render_memdst_t dst_mgr;
     unsigned char *out; /* the last thumbnail, out_len bytes of out_cap */
     size_t out_cap, out_len;
 
@@ -182,71 +169,6 @@ int render_thumb_scale(int longest, int size)
     for (int m = 1; m < 8; m++)
         if (((long long)longest * m + 7) / 8 >= size) return m;
     return 8;
-}
-
-/* ---- libjpeg plumbing ---- */
-
-static void jerr_exit(j_common_ptr ci)
-{
-    thumb_err_t *e = (thumb_err_t *)ci->err;
-    char m[JMSG_LENGTH_MAX];
-    ci->err->format_message(ci, m);
-    snprintf(e->msg, sizeof e->msg, "%s", m);
-    longjmp(e->jb, 1);
-}
-
-/* Warnings that do not mean lost picture data stay warnings (as render.c). */
-static void jerr_emit(j_common_ptr ci, int level)
-{
-    if (level >= 0) return;
-    int code = ci->err->msg_code;
-    if (code == JWRN_EXTRANEOUS_DATA || code == JWRN_JFIF_MAJOR || code == JWRN_ADOBE_XFORM ||
-        code == JWRN_BOGUS_ICC) {
-        ci->err->num_warnings++;
-        return;
-    }
-    jerr_exit(ci);
-}
-
-static void jerr_progress(j_common_ptr ci)
-{
-    if (!ci->is_decompressor || ((j_decompress_ptr)ci)->input_scan_number <= THUMB_MAX_SCANS)
-        return;
-    thumb_err_t *e = (thumb_err_t *)ci->err;
-    snprintf(e->msg, sizeof e->msg, "more than %d scans in a progressive JPEG", THUMB_MAX_SCANS);
-    longjmp(e->jb, 1);
-}
-
-static void dst_grow(j_compress_ptr ci, render_thumb_t *t, size_t want)
-{
-    unsigned char *p = realloc(t->out, want);
-    if (p == NULL) ERREXIT(ci, JERR_OUT_OF_MEMORY);
-    t->out = p;
-    t->out_cap = want;
-}
-
-static void dst_init(j_compress_ptr ci)
-{
-    render_thumb_t *t = ((thumb_dst_t *)ci->dest)->t;
-    if (t->out_cap < 16384) dst_grow(ci, t, 16384);
-    ci->dest->next_output_byte = t->out;
-    ci->dest->free_in_buffer = t->out_cap;
-}
-
-static boolean dst_empty(j_compress_ptr ci)
-{
-    render_thumb_t *t = ((thumb_dst_t *)ci->dest)->t;
-    size_t used = t->out_cap;
-    dst_grow(ci, t, used * 2);
-    ci->dest->next_output_byte = t->out + used;
-    ci->dest->free_in_buffer = t->out_cap - used;
-    return TRUE;
-}
-
-static void dst_term(j_compress_ptr ci)
-{
-    render_thumb_t *t = ((thumb_dst_t *)ci->dest)->t;
-    t->out_len = t->out_cap - ci->dest->free_in_buffer;
 }
 
 /* ---- the area average ---- */
@@ -788,6 +710,7 @@ static void encode(render_thumb_t *t)
         jpeg_write_raw_data(c, data, (JDIMENSION)lines);
     }
     jpeg_finish_compress(c);
+    t->out_len = t->dst_mgr.len;
 }
 
 static int run(render_thumb_t *t, char *err, size_t errlen)
@@ -850,11 +773,7 @@ static int create_objects(render_thumb_t *t)
     t->dst.err = &t->jerr.pub;
     jpeg_create_compress(&t->dst);
     t->live_dst = 1;
-    t->dst_mgr = (thumb_dst_t){.pub = {.init_destination = dst_init,
-                                       .empty_output_buffer = dst_empty,
-                                       .term_destination = dst_term},
-                               .t = t};
-    t->dst.dest = &t->dst_mgr.pub;
+    render_memdst_attach(&t->dst, &t->dst_mgr, &t->out, &t->out_cap, 16384);
     return 0;
 }
 
@@ -865,10 +784,7 @@ render_thumb_t *render_thumb_new(int size, long long max_pixels)
     if (t == NULL) return NULL;
     t->size = size;
     t->max_pixels = max_pixels;
-    jpeg_std_error(&t->jerr.pub);
-    t->jerr.pub.error_exit = jerr_exit;
-    t->jerr.pub.emit_message = jerr_emit;
-    t->progress.progress_monitor = jerr_progress;
+    render_jerr_init(&t->jerr, &t->progress);
     if (create_objects(t) < 0) {
         render_thumb_free(t);
         return NULL;
