@@ -17,16 +17,8 @@
  * replicating their edges, go to the encoder as raw data (raw_data_in: no
  * colour conversion, no downsampling).
  *
- * The area average works in integer units in which a source sample and a
- * thumbnail sample of every plane have a whole length (start_decode()), so
- * every overlap is exact. A sample's weight is its overlap / the thumbnail
- * sample's length in fixed point, taken as a difference of rounded prefix
- * sums so that the weights of one thumbnail sample add up to exactly 1: a
- * uniform area stays exactly its value. Rows are summed first (vacc, one
- * 16-bit multiply-add per source sample, weights in 1/256), then columns
- * once per thumbnail row (weights in 1/32768, at most 4 taps per column
- * padded to a fixed count when the ratio allows, which is every ratio under
- * 3). A plane whose size does not change is copied. */
+ * The area average itself is areaavg.c's (exact, integer, one plane at a
+ * time). */
 #include "thumb.h"
 
 #include <setjmp.h>
@@ -38,57 +30,11 @@
 #include <jerror.h>
 #include <jpeglib.h>
 
+#include "areaavg.h"
 #include "jpegio.h"
-
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-
-/* Buffers up to this size are kept for the next call. */
-#define THUMB_KEEP_BYTES (16u << 20)
-
-/* Rows summed with 8-bit weights into 16 bits (255 x 256 fits), columns with
- * 14-bit weights into 32 bits (65280 x 16384 fits, and a weight fits the
- * signed 16 bits of SSE2's pmaddwd). */
-#define VW_BITS 8
-#define HW_BITS 14
-
-/* Columns of at most this many taps are padded to 2 or 4 taps each (else
- * each has its own count). */
-#define MAX_FIXED_TAPS 4
 
 /* Rows per component and raw read: v_samp_factor x DCT_scaled_size <= 4 x 14. */
 #define MAX_RAW_ROWS 64
-
-typedef struct buf {
-    void *p;
-    size_t cap;
-} buf_t;
-
-/* One plane: its source samples, sw x sh, each uw x uh units, read into rows
- * (sstride bytes a row, a multiple of 16); its thumbnail samples, tw x th,
- * sample x covering [x * stepw, min((x + 1) * stepw, totw)) units (alike
- * vertically), written into px (tstride bytes a row, trows rows: whole MCUs). */
-typedef struct plane {
-    int sw, sh;
-    long long uw, uh;
-    size_t sstride;
-    int tw, th;
-    long long stepw, steph, totw, toth;
-    size_t tstride;
-    int trows;
-    int hcopy, vcopy;     /* the same samples horizontally, vertically */
-    int ntaps;            /* taps of every column (2 or 4), 0: each its own */
-    int cur;              /* next thumbnail row */
-    int vacc_empty;       /* nothing summed into vacc for row cur yet */
-    buf_t rows;           /* source rows (unsigned char) */
-    buf_t vacc;           /* the thumbnail row being summed (uint16_t, sstride) */
-    buf_t px;             /* the thumbnail plane (unsigned char) */
-    buf_t first;          /* int per thumbnail column: its first source column */
-    buf_t count;          /* int per column: its taps (when ntaps is 0) */
-    buf_t xw;             /* the columns' weights (int16_t) */
-    long long planned[6]; /* what first, count and xw were made for (plan_columns()) */
-} plane_t;
 
 struct render_thumb {
     int size;
@@ -103,8 +49,8 @@ struct render_thumb {
     unsigned char *out; /* the last thumbnail, out_len bytes of out_cap */
     size_t out_cap, out_len;
 
-    plane_t pl[3];
-    buf_t lines; /* interleaved scanlines (scanline path) */
+    render_plane_t pl[3];
+    render_buf_t lines; /* interleaved scanlines (scanline path) */
     JSAMPROW rowp[3][MAX_RAW_ROWS];
 
     /* the call in progress */
@@ -119,32 +65,6 @@ struct render_thumb {
     int icc_gray; /* ICC profile colour space of the source */
     int icc_rgb;  /* */
 };
-
-static int buf_reserve(buf_t *b, size_t n)
-{
-    if (n <= b->cap) return 0;
-    void *p = realloc(b->p, n);
-    if (p == NULL) return -1;
-    b->p = p;
-    b->cap = n;
-    return 0;
-}
-
-static void buf_trim(buf_t *b)
-{
-    if (b->cap > THUMB_KEEP_BYTES) {
-        free(b->p);
-        b->p = NULL;
-        b->cap = 0;
-    }
-}
-
-static void buf_free(buf_t *b)
-{
-    free(b->p);
-    b->p = NULL;
-    b->cap = 0;
-}
 
 /* ---- geometry ---- */
 
@@ -169,283 +89,6 @@ int render_thumb_scale(int longest, int size)
     for (int m = 1; m < 8; m++)
         if (((long long)longest * m + 7) / 8 >= size) return m;
     return 8;
-}
-
-/* ---- the area average ---- */
-
-/* The weight of [lo, hi) of a thumbnail sample of length len (units above),
- * in 1/2^bits: differences of rounded prefixes, so a sample's weights sum to
- * exactly 2^bits. */
-static unsigned weight(long long lo, long long hi, long long len, int bits)
-{
-    long long a = ((lo << bits) + len / 2) / len, b = ((hi << bits) + len / 2) / len;
-    return (unsigned)(b - a);
-}
-
-static size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
-
-/* Sets p's thumbnail side: tw x th samples of stepw x steph units in a
- * picture of totw x toth units, padded to whole blocks of bw x bh. */
-static void plane_target(plane_t *p, int tw, int th, long long stepw, long long steph,
-                         long long totw, long long toth, int bw, int bh)
-{
-    p->tw = tw;
-    p->th = th;
-    p->stepw = stepw;
-    p->steph = steph;
-    p->totw = totw;
-    p->toth = toth;
-    p->tstride = round_up((size_t)tw, (size_t)bw);
-    p->trows = (int)round_up((size_t)th, (size_t)bh);
-}
-
-/* Sets p's source side: sw x sh samples of uw x uh units, rows of at least
- * row_bytes. */
-static void plane_source(plane_t *p, int sw, int sh, long long uw, long long uh, size_t row_bytes)
-{
-    p->sw = sw;
-    p->sh = sh;
-    p->uw = uw;
-    p->uh = uh;
-    p->sstride = round_up(row_bytes > (size_t)sw ? row_bytes : (size_t)sw, 16);
-    p->hcopy = sw == p->tw && uw == p->stepw;
-    p->vcopy = sh == p->th && uh == p->steph;
-}
-
-/* Each thumbnail column's source columns and weights. Returns 0, or -1 when
- * out of memory. */
-static int plan_columns(plane_t *p)
-{
-    if (p->hcopy) return 0;
-    /* a camera sends one size: the last plan is likely this one */
-    const long long key[6] = {p->sw, p->uw, p->tw, p->stepw, p->totw, (long long)p->sstride};
-    if (memcmp(key, p->planned, sizeof key) == 0) return 0;
-    memset(p->planned, 0, sizeof p->planned);
-    long long uw = p->uw;
-    int most = 1;
-    for (int x = 0; x < p->tw; x++) {
-        long long a = x * p->stepw, b = a + p->stepw < p->totw ? a + p->stepw : p->totw;
-        int n = (int)((b - 1) / uw - a / uw) + 1;
-        most = n > most ? n : most;
-    }
-    p->ntaps = most <= 2 ? 2 : most <= MAX_FIXED_TAPS ? 4 : 0;
-    if ((size_t)p->ntaps > p->sstride) p->ntaps = 0;
-    size_t cap = p->ntaps ? (size_t)p->tw * (size_t)p->ntaps : (size_t)p->sw + (size_t)p->tw;
-    if (buf_reserve(&p->first, (size_t)p->tw * sizeof(int)) < 0 ||
-        buf_reserve(&p->count, (size_t)p->tw * sizeof(int)) < 0 ||
-        buf_reserve(&p->xw, cap * sizeof(int16_t)) < 0)
-        return -1;
-    int *first = p->first.p, *count = p->count.p;
-    int16_t *xw = p->xw.p;
-    size_t k = 0;
-    for (int x = 0; x < p->tw; x++) {
-        long long a = x * p->stepw, b = a + p->stepw < p->totw ? a + p->stepw : p->totw;
-        int j0 = (int)(a / uw), j1 = (int)((b - 1) / uw), base = j0;
-        if (p->ntaps) {
-            /* ntaps columns from base, those past j1 with weight 0; base moved
-             * left where that would read past the row */
-            if ((size_t)base + (size_t)p->ntaps > p->sstride) base = (int)p->sstride - p->ntaps;
-            memset(xw + k, 0, (size_t)p->ntaps * sizeof(int16_t));
-        }
-        first[x] = base;
-        count[x] = j1 - j0 + 1;
-        for (int j = j0; j <= j1; j++) {
-            long long lo = j * uw > a ? j * uw : a, hi = (j + 1) * uw < b ? (j + 1) * uw : b;
-            xw[k + (size_t)(j - base)] = (int16_t)weight(lo - a, hi - a, b - a, HW_BITS);
-        }
-        k += p->ntaps ? (size_t)p->ntaps : (size_t)count[x];
-    }
-    memcpy(p->planned, key, sizeof key);
-    return 0;
-}
-
-/* Columns x0.. of one thumbnail row, every column n taps (a constant where
- * it is inlined, so the loop over taps unrolls). */
-static inline __attribute__((always_inline)) void columns_fixed(unsigned char *restrict o,
-                                                                const uint16_t *restrict v,
-                                                                const int *first, const int16_t *w,
-                                                                int x0, int tw, int n)
-{
-    const uint32_t half = 1u << (VW_BITS + HW_BITS - 1);
-    w += (size_t)x0 * (size_t)n;
-    for (int x = x0; x < tw; x++, w += n) {
-        const uint16_t *s = v + first[x];
-        uint32_t a = half;
-#pragma GCC unroll 4
-        for (int k = 0; k < n; k++) a += (uint32_t)w[k] * s[k];
-        o[x] = (unsigned char)(a >> (VW_BITS + HW_BITS));
-    }
-}
-
-#ifdef __SSE2__
-/* pmaddwd multiplies signed 16 bits: the sums are taken as v - 32768, and
- * 32768 x the weights' total (2^14) added back with the rounding half. */
-#define SSE_BIAS() _mm_set1_epi16((short)0x8000)
-#define SSE_ROUND() _mm_set1_epi32((1 << (15 + HW_BITS)) + (1 << (VW_BITS + HW_BITS - 1)))
-
-/* Four results of 32 bits (0..255 each) to o[0..3]. */
-static inline void store4(unsigned char *o, __m128i a)
-{
-    a = _mm_srai_epi32(a, VW_BITS + HW_BITS);
-    a = _mm_packs_epi32(a, a);
-    a = _mm_packus_epi16(a, a);
-    uint32_t r = (uint32_t)_mm_cvtsi128_si32(a);
-    memcpy(o, &r, 4);
-}
-
-/* Columns of 2 taps, four at a time; returns the first column left. */
-static int columns2_sse2(unsigned char *o, const uint16_t *v, const int *first, const int16_t *w,
-                         int tw)
-{
-    const __m128i bias = SSE_BIAS(), round = SSE_ROUND();
-    int x = 0;
-    for (; x + 4 <= tw; x += 4) {
-        int32_t p[4];
-        for (int k = 0; k < 4; k++) memcpy(&p[k], v + first[x + k], 4);
-        __m128i s = _mm_xor_si128(_mm_set_epi32(p[3], p[2], p[1], p[0]), bias);
-        __m128i ww = _mm_loadu_si128((const __m128i *)(const void *)(w + 2 * x));
-        store4(o + x, _mm_add_epi32(_mm_madd_epi16(s, ww), round));
-    }
-    return x;
-}
-
-/* Columns of 4 taps, four at a time; returns the first column left. */
-static int columns4_sse2(unsigned char *o, const uint16_t *v, const int *first, const int16_t *w,
-                         int tw)
-{
-    const __m128i bias = SSE_BIAS(), round = SSE_ROUND();
-    int x = 0;
-    for (; x + 4 <= tw; x += 4) {
-        __m128i s01 = _mm_unpacklo_epi64(_mm_loadl_epi64((const void *)(v + first[x])),
-                                         _mm_loadl_epi64((const void *)(v + first[x + 1])));
-        __m128i s23 = _mm_unpacklo_epi64(_mm_loadl_epi64((const void *)(v + first[x + 2])),
-                                         _mm_loadl_epi64((const void *)(v + first[x + 3])));
-        __m128i w01 = _mm_loadu_si128((const __m128i *)(const void *)(w + 4 * x));
-        __m128i w23 = _mm_loadu_si128((const __m128i *)(const void *)(w + 4 * x + 8));
-        /* pairs: x0 x0 x1 x1 and x2 x2 x3 x3, added pairwise */
-        __m128 m01 = _mm_castsi128_ps(_mm_madd_epi16(_mm_xor_si128(s01, bias), w01));
-        __m128 m23 = _mm_castsi128_ps(_mm_madd_epi16(_mm_xor_si128(s23, bias), w23));
-        __m128i even = _mm_castps_si128(_mm_shuffle_ps(m01, m23, _MM_SHUFFLE(2, 0, 2, 0)));
-        __m128i odd = _mm_castps_si128(_mm_shuffle_ps(m01, m23, _MM_SHUFFLE(3, 1, 3, 1)));
-        store4(o + x, _mm_add_epi32(_mm_add_epi32(even, odd), round));
-    }
-    return x;
-}
-#endif
-
-/* Thumbnail row p->cur from the summed source rows in vacc. */
-static void emit_row(plane_t *p)
-{
-    const uint16_t *v = p->vacc.p;
-    unsigned char *o = (unsigned char *)p->px.p + (size_t)p->cur * p->tstride;
-    const int *first = p->first.p;
-    const int16_t *w = p->xw.p;
-    if (p->hcopy) {
-        for (int x = 0; x < p->tw; x++)
-            o[x] = (unsigned char)((v[x] + (1u << (VW_BITS - 1))) >> VW_BITS);
-        return;
-    }
-    int x = 0;
-    switch (p->ntaps) {
-    case 2:
-#ifdef __SSE2__
-        x = columns2_sse2(o, v, first, w, p->tw);
-#endif
-        columns_fixed(o, v, first, w, x, p->tw, 2);
-        return;
-    case 4:
-#ifdef __SSE2__
-        x = columns4_sse2(o, v, first, w, p->tw);
-#endif
-        columns_fixed(o, v, first, w, x, p->tw, 4);
-        return;
-    default:
-        break;
-    }
-    const int *count = p->count.p;
-    const uint32_t half = 1u << (VW_BITS + HW_BITS - 1);
-    for (; x < p->tw; x++) {
-        const uint16_t *s = v + first[x];
-        uint32_t a = half;
-        for (int k = 0; k < count[x]; k++) a += (uint32_t)w[k] * (uint32_t)s[k];
-        w += count[x];
-        o[x] = (unsigned char)(a >> (VW_BITS + HW_BITS));
-    }
-}
-
-/* vacc (+)= w x row, over n samples. In blocks of 16 with a fixed count, so
- * that the compiler vectorizes them at -O2 (16-bit lanes); the buffers have
- * room for the last block (n is a multiple of 16). */
-static void sum_row(uint16_t *restrict vacc, const unsigned char *restrict row, size_t n,
-                    unsigned w, int first)
-{
-    const uint16_t w16 = (uint16_t)w;
-    if (first) {
-        for (size_t i = 0; i < n; i += 16)
-            for (size_t k = 0; k < 16; k++) vacc[i + k] = (uint16_t)(w16 * row[i + k]);
-    } else {
-        for (size_t i = 0; i < n; i += 16)
-            for (size_t k = 0; k < 16; k++)
-                vacc[i + k] = (uint16_t)(vacc[i + k] + w16 * row[i + k]);
-    }
-}
-
-/* Source row j of p goes into the thumbnail rows it overlaps; each one it
- * completes is emitted. */
-static void add_source_row(plane_t *p, int j, const unsigned char *row)
-{
-    if (p->hcopy && p->vcopy) {
-        if (j < p->th)
-            memcpy((unsigned char *)p->px.p + (size_t)j * p->tstride, row, (size_t)p->tw);
-        return;
-    }
-    long long a = j * p->uh, b = a + p->uh; /* the source row */
-    while (a < b && p->cur < p->th) {
-        long long start = p->cur * p->steph;
-        long long end = start + p->steph < p->toth ? start + p->steph : p->toth;
-        long long stop = b < end ? b : end;
-        unsigned w = weight(a - start, stop - start, end - start, VW_BITS);
-        if (w > 0 || p->vacc_empty) {
-            sum_row(p->vacc.p, row, p->sstride, w, p->vacc_empty);
-            p->vacc_empty = 0;
-        }
-        a = stop;
-        if (stop == end) {
-            emit_row(p);
-            p->cur++;
-            p->vacc_empty = 1;
-        }
-    }
-}
-
-/* The plane's buffers for a call; the source rows' padding zeroed (sum_row()
- * reads it). Returns 0, or -1 when out of memory. */
-static int plane_alloc(plane_t *p, int src_rows)
-{
-    size_t rows_bytes = p->sstride * (size_t)src_rows;
-    if (buf_reserve(&p->rows, rows_bytes) < 0 ||
-        buf_reserve(&p->px, p->tstride * (size_t)p->trows) < 0 ||
-        (!(p->hcopy && p->vcopy) && buf_reserve(&p->vacc, p->sstride * sizeof(uint16_t)) < 0) ||
-        plan_columns(p) < 0)
-        return -1;
-    memset(p->rows.p, 0, rows_bytes);
-    p->cur = 0;
-    p->vacc_empty = 1;
-    return 0;
-}
-
-/* The padding of p's thumbnail plane: its last column and row repeated, as
- * libjpeg pads an image to whole MCUs. */
-static void plane_pad(plane_t *p)
-{
-    unsigned char *px = p->px.p;
-    if (p->tstride > (size_t)p->tw)
-        for (int y = 0; y < p->th; y++) {
-            unsigned char *r = px + (size_t)y * p->tstride;
-            memset(r + p->tw, r[p->tw - 1], p->tstride - (size_t)p->tw);
-        }
-    for (int y = p->th; y < p->trows; y++)
-        memcpy(px + (size_t)y * p->tstride, px + (size_t)(p->th - 1) * p->tstride, p->tstride);
 }
 
 /* ---- the job ---- */
@@ -511,9 +154,10 @@ static void plan_targets(render_thumb_t *t, int w, int h, int m)
     long long pw = (long long)w * m, ph = (long long)h * m;
     long long totw = pw * t->tw, toth = ph * t->th;
     int block = t->nc == 1 ? 8 : 16; /* the luma MCU */
-    plane_target(&t->pl[0], t->tw, t->th, pw, ph, totw, toth, block, block);
+    render_plane_target(&t->pl[0], t->tw, t->th, pw, ph, totw, toth, block, block);
     for (int c = 1; c < t->nc; c++)
-        plane_target(&t->pl[c], (t->tw + 1) / 2, (t->th + 1) / 2, 2 * pw, 2 * ph, totw, toth, 8, 8);
+        render_plane_target(&t->pl[c], (t->tw + 1) / 2, (t->th + 1) / 2, 2 * pw, 2 * ph, totw, toth,
+                            8, 8);
 }
 
 /* Whether the raw planes of the scaled decode (after jpeg_start_decompress)
@@ -537,10 +181,10 @@ static int plan_raw_sources(render_thumb_t *t, int m)
         const jpeg_component_info *ci = &s->comp_info[c];
         long long dw = (long long)ci->h_samp_factor * ci->DCT_scaled_size,
                   dh = (long long)ci->v_samp_factor * ci->DCT_scaled_size;
-        plane_source(&t->pl[c], (int)ci->downsampled_width, (int)ci->downsampled_height,
-                     8LL * m * t->tw * s->max_h_samp_factor / dw,
-                     8LL * m * t->th * s->max_v_samp_factor / dh,
-                     (size_t)ci->width_in_blocks * (size_t)ci->DCT_scaled_size);
+        render_plane_source(&t->pl[c], (int)ci->downsampled_width, (int)ci->downsampled_height,
+                            8LL * m * t->tw * s->max_h_samp_factor / dw,
+                            8LL * m * t->th * s->max_v_samp_factor / dh,
+                            (size_t)ci->width_in_blocks * (size_t)ci->DCT_scaled_size);
     }
     return 1;
 }
@@ -607,8 +251,8 @@ static int start_decode(render_thumb_t *t, char *err, size_t errlen)
      * (its last column then covers padding in part): one decoded pixel is
      * 8 * tw units (and alike vertically). */
     for (int c = 0; c < t->nc; c++)
-        plane_source(&t->pl[c], (int)s->output_width, (int)s->output_height, 8LL * t->tw,
-                     8LL * t->th, 0);
+        render_plane_source(&t->pl[c], (int)s->output_width, (int)s->output_height, 8LL * t->tw,
+                            8LL * t->th, 0);
     return 0;
 }
 
@@ -626,9 +270,9 @@ static int decode_raw(render_thumb_t *t, char *err, size_t errlen)
     int rows[3] = {0, 0, 0};
     const int nc = t->nc; /* 1 or 3 */
     for (int c = 0; c < nc; c++) {
-        plane_t *p = &t->pl[c];
+        render_plane_t *p = &t->pl[c];
         rows[c] = s->comp_info[c].v_samp_factor * s->comp_info[c].DCT_scaled_size;
-        if (plane_alloc(p, rows[c]) < 0) return out_of_memory(t, err, errlen);
+        if (render_plane_alloc(p, rows[c]) < 0) return out_of_memory(t, err, errlen);
         for (int r = 0; r < rows[c]; r++)
             t->rowp[c][r] = (unsigned char *)p->rows.p + (size_t)r * p->sstride;
         data[c] = t->rowp[c];
@@ -639,7 +283,7 @@ static int decode_raw(render_thumb_t *t, char *err, size_t errlen)
         for (int c = 0; c < nc; c++)
             for (int r = 0; r < rows[c]; r++) {
                 int j = row * rows[c] + r;
-                if (j < t->pl[c].sh) add_source_row(&t->pl[c], j, t->rowp[c][r]);
+                if (j < t->pl[c].sh) render_plane_add_row(&t->pl[c], j, t->rowp[c][r]);
             }
     }
     return 0;
@@ -652,9 +296,10 @@ static int decode_lines(render_thumb_t *t, char *err, size_t errlen)
     int batch = s->rec_outbuf_height > 0 ? s->rec_outbuf_height : 1;
     batch = batch < MAX_RAW_ROWS ? batch : MAX_RAW_ROWS;
     size_t stride = (size_t)s->output_width * (size_t)t->dec_nc;
-    if (buf_reserve(&t->lines, stride * (size_t)batch) < 0) return out_of_memory(t, err, errlen);
+    if (render_buf_reserve(&t->lines, stride * (size_t)batch) < 0)
+        return out_of_memory(t, err, errlen);
     for (int c = 0; c < 3; c++)
-        if (plane_alloc(&t->pl[c], 1) < 0) return out_of_memory(t, err, errlen);
+        if (render_plane_alloc(&t->pl[c], 1) < 0) return out_of_memory(t, err, errlen);
     for (int i = 0; i < batch; i++)
         t->rowp[0][i] = (unsigned char *)t->lines.p + (size_t)i * stride;
     int sw = (int)s->output_width;
@@ -675,7 +320,7 @@ static int decode_lines(render_thumb_t *t, char *err, size_t errlen)
                     cr[x] = line[3 * x + 2];
                 }
             }
-            for (int c = 0; c < 3; c++) add_source_row(&t->pl[c], j0 + i, t->pl[c].rows.p);
+            for (int c = 0; c < 3; c++) render_plane_add_row(&t->pl[c], j0 + i, t->pl[c].rows.p);
         }
     }
     return 0;
@@ -701,7 +346,7 @@ static void encode(render_thumb_t *t)
     while (c->next_scanline < c->image_height) {
         int y0 = (int)c->next_scanline;
         for (int k = 0; k < t->nc; k++) {
-            const plane_t *p = &t->pl[k];
+            const render_plane_t *p = &t->pl[k];
             int v = c->comp_info[k].v_samp_factor * DCTSIZE,
                 first = y0 / c->max_v_samp_factor * c->comp_info[k].v_samp_factor;
             for (int r = 0; r < v; r++)
@@ -718,7 +363,7 @@ static int run(render_thumb_t *t, char *err, size_t errlen)
     if (start_decode(t, err, errlen) < 0 ||
         (t->raw ? decode_raw(t, err, errlen) : decode_lines(t, err, errlen)) < 0)
         return -1;
-    for (int c = 0; c < t->nc; c++) plane_pad(&t->pl[c]);
+    for (int c = 0; c < t->nc; c++) render_plane_pad(&t->pl[c]);
     encode(t); /* before the source is reset: its saved ICC markers go out */
     return 0;
 }
@@ -742,11 +387,11 @@ int render_thumb_make(render_thumb_t *t, const unsigned char *jpeg, size_t len,
     }
     jpeg_abort_decompress(&t->src);
     jpeg_abort_compress(&t->dst);
-    buf_trim(&t->lines);
+    render_buf_trim(&t->lines);
     for (int c = 0; c < 3; c++) {
-        buf_trim(&t->pl[c].rows);
-        buf_trim(&t->pl[c].vacc);
-        buf_trim(&t->pl[c].px);
+        render_buf_trim(&t->pl[c].rows);
+        render_buf_trim(&t->pl[c].vacc);
+        render_buf_trim(&t->pl[c].px);
         /* first, count and xw are small (a thumbnail row's worth) and kept
          * with their plan */
     }
@@ -798,15 +443,15 @@ void render_thumb_free(render_thumb_t *t)
     if (t->live_src) jpeg_destroy_decompress(&t->src);
     if (t->live_dst) jpeg_destroy_compress(&t->dst);
     free(t->out);
-    buf_free(&t->lines);
+    render_buf_free(&t->lines);
     for (int c = 0; c < 3; c++) {
-        plane_t *p = &t->pl[c];
-        buf_free(&p->rows);
-        buf_free(&p->vacc);
-        buf_free(&p->px);
-        buf_free(&p->first);
-        buf_free(&p->count);
-        buf_free(&p->xw);
+        render_plane_t *p = &t->pl[c];
+        render_buf_free(&p->rows);
+        render_buf_free(&p->vacc);
+        render_buf_free(&p->px);
+        render_buf_free(&p->first);
+        render_buf_free(&p->count);
+        render_buf_free(&p->xw);
     }
     free(t);
 }
