@@ -70,6 +70,17 @@ static PGconn *pgconn_try(const char *conninfo)
     return PQconnectdbParams(keys, vals, 1);
 }
 
+/* The server's NOTICEs ("relation images already exists, skipping" at every
+ * migration) go to the log at DEBUG instead of libpq's default, raw stderr. */
+static void pgconn_notice(void *arg, const char *message)
+{
+    (void)arg;
+    char m[512];
+    snprintf(m, sizeof m, "%s", message);
+    pgconn_trim(m);
+    log_debug("postgres: %s", m);
+}
+
 PGconn *pgconn_connect(const char *conninfo, int wait_ms, stop_flag_t *stop)
 {
     uint64_t start = time_mono_ms();
@@ -77,6 +88,7 @@ PGconn *pgconn_connect(const char *conninfo, int wait_ms, stop_flag_t *stop)
         PGconn *conn = pgconn_try(conninfo);
         if (conn != NULL && PQstatus(conn) == CONNECTION_OK) {
             if (attempt > 0) log_info("postgres: connected after %d failed attempts", attempt);
+            PQsetNoticeProcessor(conn, pgconn_notice, NULL);
             return conn;
         }
         char err[512];

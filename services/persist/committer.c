@@ -10,6 +10,7 @@
 #include "persist.h"
 #include "pgconn.h"
 #include "store.h"
+#include "timeutil.h"
 
 #define PERSIST_STMT "persist_insert"
 
@@ -204,7 +205,10 @@ static void persist_commit_batch(persist_committer_t *cm, persist_item_t **batch
                              batch[i]->job->id);
                     batch[i]->job->ack_stage = "deleted";
                 } else {
-                    log_debug("id=%s stored at %s", batch[i]->job->id, batch[i]->row.path);
+                    /* One INFO line per image, so that the logs follow it. */
+                    log_info("id=%s stored at %s, %.1f ms after persist took it", batch[i]->job->id,
+                             batch[i]->row.path,
+                             (double)(time_mono_ns() - batch[i]->job->taken_mono_ns) / 1e6);
                 }
                 consumer_finish(ctx->consumer, batch[i]->job);
                 free(batch[i]);

@@ -282,10 +282,11 @@ static void process(render_ctx_t *rc, render_thumb_t *tc, job_t *job)
         return;
     }
     job->outcome = JOB_FORWARD;
-    log_debug("id=%s rendered %dx%d, %zu bytes, %s path, %.2f ms; thumbnail %dx%d, %zu bytes, "
-              "%.2f ms (attempt %ld)",
-              job->id, w, h, img_len, render_last_path(rc), (double)(t1 - t0) / 1e6, tw, th,
-              thumb_len, (double)(time_mono_ns() - t1) / 1e6, job->attempts);
+    /* One INFO line per image, so that the logs follow it (grep its id). */
+    log_info("id=%s rendered %dx%d, %zu bytes, %s path, %.2f ms; thumbnail %dx%d, %zu bytes, "
+             "%.2f ms (attempt %ld)",
+             job->id, w, h, img_len, render_last_path(rc), (double)(t1 - t0) / 1e6, tw, th,
+             thumb_len, (double)(time_mono_ns() - t1) / 1e6, job->attempts);
 }
 
 static void worker_main(actor_t *self)
