@@ -194,10 +194,11 @@ static void put_why(char *line, size_t room, size_t *len, const char *why)
     put(line, room, len, "\"");
 }
 
-void api_accesslog_request(api_accesslog_t *a, const char *method, const char *url, int status,
-                           uint64_t elapsed_ns, const char *id, const char *why)
+static void accesslog_line(api_accesslog_t *a, log_level_t level, const char *method,
+                           const char *url, int status, uint64_t elapsed_ns, const char *id,
+                           const char *why)
 {
-    if (!log_enabled(LOG_INFO)) return;
+    if (!log_enabled(level)) return;
     char msg[LINE_MAX_BYTES];
     size_t m = 0, room = sizeof msg;
     uint64_t tenths_ms = (elapsed_ns + 50000) / 100000;
@@ -216,7 +217,7 @@ void api_accesslog_request(api_accesslog_t *a, const char *method, const char *u
     char line[LINE_MAX_BYTES + 256 + WHY_ROOM];
     size_t len = 0, lroom = sizeof line - 1; /* one byte kept for the newline */
     put_timestamp(line, &len, time_now_ms());
-    put(line, lroom, &len, " INFO ");
+    put(line, lroom, &len, level == LOG_DEBUG ? " DEBUG " : " INFO ");
     put(line, lroom, &len, a->service);
     put(line, lroom, &len, "[");
     put_uint(line, lroom, &len, (uint64_t)a->pid);
@@ -240,6 +241,18 @@ void api_accesslog_request(api_accesslog_t *a, const char *method, const char *u
     a->last_line_ms = now;
     pthread_mutex_unlock(&a->mu);
     if (now_too) api_accesslog_flush(a);
+}
+
+void api_accesslog_request(api_accesslog_t *a, const char *method, const char *url, int status,
+                           uint64_t elapsed_ns, const char *id, const char *why)
+{
+    accesslog_line(a, LOG_INFO, method, url, status, elapsed_ns, id, why);
+}
+
+void api_accesslog_probe(api_accesslog_t *a, const char *method, const char *url, int status,
+                         uint64_t elapsed_ns)
+{
+    accesslog_line(a, LOG_DEBUG, method, url, status, elapsed_ns, "-", NULL);
 }
 
 void api_accesslog_close(api_accesslog_t *a)

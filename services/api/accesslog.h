@@ -46,6 +46,12 @@ api_accesslog_t *api_accesslog_open(const char *service, const char *dir, int to
 void api_accesslog_request(api_accesslog_t *a, const char *method, const char *url, int status,
                            uint64_t elapsed_ns, const char *id, const char *why);
 
+/* The same line at DEBUG, for an answered health probe: a container
+ * engine's healthcheck asks every few seconds, and at INFO those lines would
+ * bury the rest (imgcap_http_requests_total still counts them). */
+void api_accesslog_probe(api_accesslog_t *a, const char *method, const char *url, int status,
+                         uint64_t elapsed_ns);
+
 /* Writes what is buffered now (reopening the file if it was rotated). */
 void api_accesslog_flush(api_accesslog_t *a);
 

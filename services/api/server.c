@@ -99,8 +99,11 @@ static int dispatch(const struct _u_request *req, struct _u_response *resp, void
     int status = (int)resp->status;
     api_metrics_observe(c.match.route, m, status, secs);
     const char *why = status < 400 ? NULL : c.why[0] != '\0' ? c.why : api_status_title(status);
-    api_accesslog_request(s->alog, m, req->http_url != NULL ? req->http_url : "", status, elapsed,
-                          c.id[0] != '\0' ? c.id : "-", why);
+    const char *url = req->http_url != NULL ? req->http_url : "";
+    if (c.match.handler == API_HANDLER_HEALTH && status == 200)
+        api_accesslog_probe(s->alog, m, url, status, elapsed);
+    else
+        api_accesslog_request(s->alog, m, url, status, elapsed, c.id[0] != '\0' ? c.id : "-", why);
     /* Always COMPLETE: U_CALLBACK_ERROR would replace our body with a plain 500. */
     return U_CALLBACK_COMPLETE;
 }

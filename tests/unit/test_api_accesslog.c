@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "api/accesslog.h"
+#include "log.h"
 #include "unit_util.h"
 
 /* The file's text, valid until the next call. */
@@ -53,6 +54,28 @@ START_TEST(lines_batch_escape_and_reach_the_file)
     const char *last = strstr(text, "http: GET /line/2999 404 299.9ms id=-\n");
     ck_assert_ptr_nonnull(last);
     ck_assert_str_eq(last, "http: GET /line/2999 404 299.9ms id=-\n");
+    fx_rmtree(dir);
+}
+END_TEST
+
+/* A health probe's line is DEBUG: absent at the default level (INFO), where
+ * the other requests' lines are written. */
+START_TEST(probes_are_debug_lines)
+{
+    char dir[64], path[96];
+    fx_tempdir(dir, sizeof dir, "accesslog");
+    snprintf(path, sizeof path, "%s/svc.log", dir);
+    ck_assert(log_enabled(LOG_INFO) && !log_enabled(LOG_DEBUG));
+    api_accesslog_t *a = api_accesslog_open("svc", dir, 0);
+    ck_assert_ptr_nonnull(a);
+    api_accesslog_probe(a, "GET", "/health", 200, 300000);
+    api_accesslog_request(a, "GET", "/api/images", 200, 300000, "-", NULL);
+    api_accesslog_probe(a, "GET", "/health", 200, 300000);
+    api_accesslog_close(a);
+    const char *text = read_all(path);
+    ck_assert_int_eq(count_lines(text), 1);
+    ck_assert_ptr_null(strstr(text, "/health"));
+    ck_assert_ptr_nonnull(strstr(text, "] http: GET /api/images 200 0.3ms id=-\n"));
     fx_rmtree(dir);
 }
 END_TEST
@@ -171,6 +194,7 @@ Suite *api_accesslog_suite(void)
     TCase *tc = tcase_create("accesslog");
     tcase_add_test(tc, lines_batch_escape_and_reach_the_file);
     tcase_add_test(tc, rotated_file_is_reopened_at_the_next_flush);
+    tcase_add_test(tc, probes_are_debug_lines);
     tcase_add_test(tc, refused_requests_say_why);
     tcase_add_test(tc, concurrent_writers_lose_nothing_and_keep_their_order);
     suite_add_tcase(s, tc);
