@@ -118,6 +118,15 @@ static int persist_write_one(const char *final, const char *dir, const void *dat
         snprintf(err, errlen, "create temp file in %s: %s", dir, strerror(errno));
         return -1;
     }
+    /* fsync, not fdatasync. fdatasync would be enough here: it flushes the
+     * data and what reading it back needs (the size, the block mapping: a
+     * fresh file changes both), and the rest of the inode (mode, times) and
+     * the name reach the disk with the directory's fsync after the rename,
+     * which on ext4 and xfs commits the journal up to a later point than the
+     * fchmod. But it is no cheaper: a fresh file's size and allocation are
+     * exactly what fdatasync must commit, one journal commit either way, and
+     * measured on the persist path (2000 images, fdatasync for both files)
+     * its CPU per image was within the run-to-run noise of fsync's. */
     const char *step = NULL;
     if (fchmod(fd, 0644) < 0)
         step = "chmod";
