@@ -184,13 +184,49 @@ static void persist_remove_files(const persist_ctx_t *ctx, const persist_item_t 
     }
 }
 
+_Static_assert(2 * PERSIST_BATCH_MAX <= PERSIST_STORE_SYNC_MAX,
+               "a batch's files fit in one persist_store_sync_dirs()");
+
+/* fsyncs the directories of the files the workers wrote for batch[0..n)
+ * (store.h: they fsync each file and rename it, never the directory), each
+ * distinct directory once: a day's images share one, so usually one fsync for
+ * the whole batch. After it the renames are durable, so a row committed next
+ * never points to a name a crash could still lose. Returns 0, or -1 with err
+ * set. */
+static int persist_sync_batch_dirs(const persist_ctx_t *ctx, persist_item_t **batch, size_t n,
+                                   char *err, size_t errlen)
+{
+    const char *paths[PERSIST_STORE_SYNC_MAX];
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        paths[k++] = batch[i]->row.path;
+        if (batch[i]->row.thumb_bytes[0]) paths[k++] = batch[i]->row.thumb_path;
+    }
+    return persist_store_sync_dirs(ctx->cfg->storage_dir, paths, k, err, errlen) < 0 ? -1 : 0;
+}
+
 static void persist_commit_batch(persist_committer_t *cm, persist_item_t **batch, size_t n)
 {
     persist_ctx_t *ctx = cm->ctx;
     char err[512];
+    int dirs_synced = 0;
     for (int attempt = 0; n > 0;) {
         size_t poison = 0;
-        int rc = persist_commit_once(cm, batch, n, &poison, err, sizeof err);
+        const char *step = "postgres: commit";
+        int rc;
+        /* The directories first, once: the batch is not committed until its
+         * files' names are durable, and a failure is retried like a failed
+         * COMMIT. (Retrying is sound: a failed fsync on journaled ext4 or on xfs
+         * aborts the journal or shuts the filesystem down, so a retry cannot
+         * wrongly succeed; a failed open() of the directory is transient.)
+         * Outside the transaction: no advisory lock is held during the fsync. */
+        if (!dirs_synced && persist_sync_batch_dirs(ctx, batch, n, err, sizeof err) < 0) {
+            step = "storage: directory fsync";
+            rc = PERSIST_COMMIT_RETRY;
+        } else {
+            dirs_synced = 1;
+            rc = persist_commit_once(cm, batch, n, &poison, err, sizeof err);
+        }
         if (rc == PERSIST_COMMIT_OK) {
             if (attempt > 0)
                 log_info("postgres: batch of %zu rows committed after %d failed attempts", n,
@@ -228,7 +264,7 @@ static void persist_commit_batch(persist_committer_t *cm, persist_item_t **batch
             continue;
         }
         if (persist_past_deadline(ctx)) {
-            log_warn("postgres: shutdown deadline passed, %zu ids left for redelivery: %s", n, err);
+            log_warn("%s: shutdown deadline passed, %zu ids left for redelivery: %s", step, n, err);
             for (size_t i = 0; i < n; i++) {
                 job_free(batch[i]->job);
                 free(batch[i]);
@@ -236,8 +272,7 @@ static void persist_commit_batch(persist_committer_t *cm, persist_item_t **batch
             return;
         }
         int delay = persist_retry_delay(attempt);
-        log_error("postgres: commit of %zu rows (first id=%s) failed (attempt %d), retrying "
-                  "in %d ms: %s",
+        log_error("%s of %zu rows (first id=%s) failed (attempt %d), retrying in %d ms: %s", step,
                   n, batch[0]->job->id, attempt + 1, delay, err);
         persist_retry_sleep(ctx, delay);
         attempt++;

@@ -1,11 +1,14 @@
 /* persist.h - the actors of imgcap-persist (services/persist/README.md):
  *
  *   consumer (shared): intake from q:persist, acks, heartbeat, reaper
- *   worker-N:  job -> wire_decode -> durable file -> committer's mailbox
- *   committer: owns the PGconn; group commit of everything waiting in its
- *              mailbox, then consumer_finish(JOB_ACK) for each job
+ *   worker-N:  job -> wire_decode -> files written, fsynced, renamed ->
+ *              committer's mailbox
+ *   committer: owns the PGconn; takes everything waiting in its mailbox,
+ *              fsyncs the batch's directories once each, group commit, then
+ *              consumer_finish(JOB_ACK) for each job
  *
- * A job is acked only after its file is fsynced and its row committed. Disk
+ * A job is acked only after its files and their directory are fsynced and its
+ * row committed. Disk
  * and PostgreSQL errors are retried with jittered backoff and never
  * dead-letter a message; only an undecodable payload or a value that can never
  * become a row does. During shutdown retries stop at the deadline and the job

@@ -118,6 +118,15 @@ static int persist_write_one(const char *final, const char *dir, const void *dat
         snprintf(err, errlen, "create temp file in %s: %s", dir, strerror(errno));
         return -1;
     }
+    /* fsync, not fdatasync. fdatasync would be enough here: it flushes the
+     * data and what reading it back needs (the size, the block mapping: a
+     * fresh file changes both), and the rest of the inode (mode, times) and
+     * the name reach the disk with the directory's fsync after the rename,
+     * which on ext4 and xfs commits the journal up to a later point than the
+     * fchmod. But it is no cheaper: a fresh file's size and allocation are
+     * exactly what fdatasync must commit, one journal commit either way, and
+     * measured on the persist path (2000 images, fdatasync for both files)
+     * its CPU per image was within the run-to-run noise of fsync's. */
     const char *step = NULL;
     if (fchmod(fd, 0644) < 0)
         step = "chmod";
@@ -166,15 +175,62 @@ int persist_store_write_files(const char *storage_dir, const persist_file_t *fil
         if (i > 0) snprintf(final, sizeof final, "%s/%s", storage_dir, files[i].relpath);
         if (persist_write_one(final, dir, files[i].data, files[i].len, err, errlen) < 0) return -1;
     }
-    /* One fsync makes every rename above durable. */
-    return persist_fsync_dir(dir, err, errlen);
+    /* No directory fsync here: the renames become durable with the caller's
+     * persist_store_sync_dirs() (the committer's, once per batch). */
+    return 0;
 }
 
 int persist_store_write(const char *storage_dir, const char *relpath, const void *data, size_t len,
                         char *err, size_t errlen)
 {
     persist_file_t f = {.relpath = relpath, .data = data, .len = len};
-    return persist_store_write_files(storage_dir, &f, 1, err, errlen);
+    if (persist_store_write_files(storage_dir, &f, 1, err, errlen) < 0) return -1;
+    return persist_store_sync_dirs(storage_dir, &relpath, 1, err, errlen) < 0 ? -1 : 0;
+}
+
+/* Length of relpath's directory part (before its last '/'; 0 for none). */
+static size_t persist_dir_len(const char *relpath)
+{
+    const char *slash = strrchr(relpath, '/');
+    return slash == NULL ? 0 : (size_t)(slash - relpath);
+}
+
+size_t persist_store_distinct_dirs(const char *const *relpaths, size_t n, size_t *first)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = persist_dir_len(relpaths[i]);
+        size_t j = 0;
+        while (j < k && !(persist_dir_len(relpaths[first[j]]) == len &&
+                          memcmp(relpaths[first[j]], relpaths[i], len) == 0))
+            j++;
+        if (j == k) first[k++] = i;
+    }
+    return k;
+}
+
+long persist_store_sync_dirs(const char *storage_dir, const char *const *relpaths, size_t n,
+                             char *err, size_t errlen)
+{
+    size_t first[PERSIST_STORE_SYNC_MAX];
+    if (n > PERSIST_STORE_SYNC_MAX) {
+        snprintf(err, errlen, "%zu paths to sync, at most %d", n, PERSIST_STORE_SYNC_MAX);
+        return -1;
+    }
+    size_t k = persist_store_distinct_dirs(relpaths, n, first);
+    for (size_t i = 0; i < k; i++) {
+        const char *rel = relpaths[first[i]];
+        size_t len = persist_dir_len(rel);
+        char dir[PERSIST_STORE_PATH_MAX];
+        int w = len == 0 ? snprintf(dir, sizeof dir, "%s", storage_dir)
+                         : snprintf(dir, sizeof dir, "%s/%.*s", storage_dir, (int)len, rel);
+        if (w < 0 || (size_t)w >= sizeof dir) {
+            snprintf(err, errlen, "path too long");
+            return -1;
+        }
+        if (persist_fsync_dir(dir, err, errlen) < 0) return -1;
+    }
+    return (long)k;
 }
 
 int persist_store_sync_dir(const char *dir, char *err, size_t errlen)

@@ -79,7 +79,8 @@ static void persist_worker_handle(persist_ctx_t *ctx, job_t *job)
         persist_dead(ctx, job, "cannot store: %s", err);
         return;
     }
-    /* The image and its thumbnail beside it, one directory fsync for both. */
+    /* The image and its thumbnail beside it, each fsynced and renamed; their
+     * directory is fsynced by the committer, once per batch, before COMMIT. */
     persist_file_t files[2] = {{item->row.path, m.jpeg, m.jpeg_len},
                                {item->row.thumb_path, m.thumb, m.thumb_len}};
     size_t nfiles = item->row.thumb_bytes[0] ? 2 : 1;

@@ -1,5 +1,6 @@
 /* Unit tests of persist's file store in a private temp directory: atomic
- * replace, date directories created, no temp files left behind. */
+ * replace, date directories created, no temp files left behind, the batch's
+ * directory fsyncs. */
 #include <check.h>
 #include <dirent.h>
 #include <stdio.h>
@@ -121,6 +122,52 @@ START_TEST(write_files_refuses_two_directories)
 }
 END_TEST
 
+/* The committer's directory step: each distinct directory of a batch once,
+ * in order of first appearance; an image and its thumbnail share theirs. */
+START_TEST(distinct_dirs_of_a_batch)
+{
+    const char *paths[] = {"2026/11/28/a.jpg",       "2026/11/28/a.thumb.jpg",
+                           "2026/11/29/b.jpg",       "2026/11/28/c.jpg",
+                           "2026/11/2/d.jpg",        "top.jpg",
+                           "2026/11/29/b.thumb.jpg", "other.jpg"};
+    size_t first[8];
+    ck_assert_uint_eq(persist_store_distinct_dirs(paths, 8, first), 4);
+    ck_assert_uint_eq(first[0], 0); /* 2026/11/28 */
+    ck_assert_uint_eq(first[1], 2); /* 2026/11/29 */
+    ck_assert_uint_eq(first[2], 4); /* 2026/11/2: a prefix of the others, still distinct */
+    ck_assert_uint_eq(first[3], 5); /* STORAGE_DIR itself */
+    ck_assert_uint_eq(persist_store_distinct_dirs(paths, 2, first), 1);
+    ck_assert_uint_eq(persist_store_distinct_dirs(paths, 0, first), 0);
+}
+END_TEST
+
+/* persist_store_write_files() renames without a directory fsync; the batch's
+ * persist_store_sync_dirs() syncs each directory once and fails, with the
+ * directory named, when one cannot be opened. */
+START_TEST(sync_dirs_of_written_files)
+{
+    char err[256];
+    persist_file_t day1[2] = {{"2026/11/28/g.jpg", "g", 1}, {"2026/11/28/g.thumb.jpg", "t", 1}};
+    persist_file_t day2[1] = {{"2026/11/29/h.jpg", "h", 1}};
+    ck_assert_int_eq(persist_store_write_files(root, day1, 2, err, sizeof err), 0);
+    ck_assert_int_eq(persist_store_write_files(root, day2, 1, err, sizeof err), 0);
+    ck_assert_int_eq(count_entries("2026/11/28"), 2);
+    const char *paths[] = {"2026/11/28/g.jpg", "2026/11/28/g.thumb.jpg", "2026/11/29/h.jpg",
+                           "top.jpg"};
+    ck_assert_int_eq(persist_store_sync_dirs(root, paths, 3, err, sizeof err), 2);
+    ck_assert_int_eq(persist_store_sync_dirs(root, paths, 4, err, sizeof err), 3);
+    const char *missing[] = {"2026/11/28/g.jpg", "2026/12/01/x.jpg"};
+    ck_assert_int_eq(persist_store_sync_dirs(root, missing, 2, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "2026/12/01"));
+    const char *many[PERSIST_STORE_SYNC_MAX + 1];
+    for (size_t i = 0; i < PERSIST_STORE_SYNC_MAX + 1; i++) many[i] = paths[0];
+    ck_assert_int_eq(persist_store_sync_dirs(root, many, PERSIST_STORE_SYNC_MAX, err, sizeof err),
+                     1);
+    ck_assert_int_eq(
+        persist_store_sync_dirs(root, many, PERSIST_STORE_SYNC_MAX + 1, err, sizeof err), -1);
+}
+END_TEST
+
 START_TEST(remove_is_idempotent)
 {
     char err[256];
@@ -205,6 +252,8 @@ Suite *persist_store_suite(void)
     tcase_add_test(tc, unwritable_dir_fails_with_reason);
     tcase_add_test(tc, write_files_image_and_thumbnail);
     tcase_add_test(tc, write_files_refuses_two_directories);
+    tcase_add_test(tc, distinct_dirs_of_a_batch);
+    tcase_add_test(tc, sync_dirs_of_written_files);
     tcase_add_test(tc, remove_is_idempotent);
     tcase_add_test(tc, sweep_removes_old_temp_files_only);
     suite_add_tcase(s, tc);
