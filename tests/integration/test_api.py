@@ -276,7 +276,7 @@ def check_openapi_31(test, doc):
                 if not media:
                     continue
                 schema = resolve(doc, media["schema"])
-                for alt in schema.get("oneOf", [schema]):
+                for alt in schema.get("oneOf") or schema.get("anyOf") or [schema]:
                     status = resolve(doc, alt)["properties"]["status"]
                     test.assertEqual(status["type"], "integer", (path, method, code))
                 examples = [media["example"]] if "example" in media else []
