@@ -207,12 +207,24 @@ fuzz-ci:
 # Static analysis of the project's C code; checks and exclusions are
 # documented in .clang-tidy. Both tools must report nothing.
 LINT_SRC = $(SHARED_SRC) $(wildcard services/*/*.c) $(wildcard tests/fuzz/*.c)
-lint: check-refs format-check
+lint: check-refs format-check openapi-lint
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability,performance \
 	  --inline-suppr --suppress=missingIncludeSystem -D_GNU_SOURCE -Ishared -Iservices \
 	  $(LINT_SRC)
 	printf '%s\n' $(LINT_SRC) | xargs -P2 -I{} clang-tidy --quiet {} -- -std=gnu11 -D_GNU_SOURCE \
 	  -Ishared -Iservices $(PKG_CFLAGS)
+
+# The OpenAPI document, linted by a tool nobody here wrote: Spectral's
+# spectral:oas ruleset (tests/lint/.spectral.yaml), pinned in
+# tests/lint/package-lock.json and installed by npm as the browser tests'
+# driver is. Any error fails; warnings are printed.
+LINT_DEPS := tests/lint/node_modules/.package-lock.json
+$(LINT_DEPS): tests/lint/package.json tests/lint/package-lock.json
+	cd tests/lint && npm ci --no-audit --no-fund
+.PHONY: openapi-lint
+openapi-lint: $(LINT_DEPS)
+	tests/lint/node_modules/.bin/spectral lint --fail-severity=error \
+	  --ruleset tests/lint/.spectral.yaml services/api/openapi.json
 
 # Every C file follows .clang-format (clang-format 14, Debian's): format-check
 # fails on the first difference; `make format` rewrites the files in place.
