@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "log.h"
 #include "persist.h"
@@ -198,22 +197,6 @@ static int janitor_retention(janitor_t *j, char *err, size_t errlen)
     return rc;
 }
 
-/* Unlinks storage_dir/rel. Returns 1 removed, 0 was not there, -1 with err
- * set. */
-static int janitor_unlink(const janitor_t *j, const char *rel, char *err, size_t errlen)
-{
-    char path[JANITOR_PATH_MAX];
-    int n = snprintf(path, sizeof path, "%s/%s", j->cfg->storage_dir, rel);
-    if (n < 0 || (size_t)n >= sizeof path) {
-        snprintf(err, errlen, "path too long: %s", rel);
-        return -1;
-    }
-    if (unlink(path) == 0) return 1;
-    if (errno == ENOENT) return 0;
-    snprintf(err, errlen, "unlink %s: %s", path, strerror(errno));
-    return -1;
-}
-
 /* Removes the files of one image_deletions row: the image and its thumbnail.
  * Adds the files removed to *files. Returns 0 when none is left (also when
  * the path is '' — an id deleted while in the pipeline, no file was ever
@@ -232,7 +215,7 @@ static int janitor_remove_files(const janitor_t *j, const char *id, const char *
     const char *rels[2] = {path, thumb};
     for (int i = 0; i < 2; i++) {
         char err[JANITOR_PATH_MAX + 128];
-        int rc = janitor_unlink(j, rels[i], err, sizeof err);
+        int rc = persist_store_remove(j->cfg->storage_dir, rels[i], err, sizeof err);
         if (rc < 0) {
             log_error("purge: id=%s: %s (retried later)", id, err);
             return -1;
@@ -242,18 +225,17 @@ static int janitor_remove_files(const janitor_t *j, const char *id, const char *
     return 0;
 }
 
-/* fsyncs the directory of storage_dir/rel, so that the removals in it survive
- * a crash before purged_at is committed. Logged on failure. */
-static void janitor_sync_dir_of(const janitor_t *j, const char *rel)
+/* fsyncs the directories of the files removed for paths[0..n), each distinct
+ * one once, so that the removals survive a crash before purged_at is
+ * committed. Logged on failure (the files are gone either way). */
+static void janitor_sync_dirs(const janitor_t *j, const char *const *paths, size_t n)
 {
-    const char *slash = strrchr(rel, '/');
-    char dir[JANITOR_PATH_MAX];
-    int n = slash == NULL ? snprintf(dir, sizeof dir, "%s", j->cfg->storage_dir)
-                          : snprintf(dir, sizeof dir, "%s/%.*s", j->cfg->storage_dir,
-                                     (int)(slash - rel), rel);
-    if (n < 0 || (size_t)n >= sizeof dir) return;
-    char err[JANITOR_PATH_MAX + 64];
-    if (persist_store_sync_dir(dir, err, sizeof err) < 0) log_warn("purge: %s", err);
+    for (size_t at = 0; at < n; at += PERSIST_STORE_SYNC_MAX) {
+        size_t k = n - at < PERSIST_STORE_SYNC_MAX ? n - at : PERSIST_STORE_SYNC_MAX;
+        char err[JANITOR_PATH_MAX + 64];
+        if (persist_store_sync_dirs(j->cfg->storage_dir, paths + at, k, err, sizeof err) < 0)
+            log_warn("purge: %s", err);
+    }
 }
 
 /* One purge transaction over at most PERSIST_JANITOR_PURGE_BATCH rows. *more
@@ -275,22 +257,18 @@ static int janitor_purge_batch(janitor_t *j, int *more, char *err, size_t errlen
     }
     int rows = PQntuples(res);
     const char *ids[PERSIST_JANITOR_PURGE_BATCH];
+    const char *removed[PERSIST_JANITOR_PURGE_BATCH]; /* paths whose files went */
     int nids = 0;
+    size_t nremoved = 0;
     long files = 0;
-    char last_dir[PERSIST_PATH_MAX] = "";
     for (int r = 0; r < rows && r < PERSIST_JANITOR_PURGE_BATCH; r++) {
         const char *id = PQgetvalue(res, r, 0), *path = PQgetvalue(res, r, 1);
         long before = files;
         if (janitor_remove_files(j, id, path, &files) < 0) continue;
         ids[nids++] = id;
-        const char *slash = strrchr(path, '/');
-        size_t dlen = slash != NULL ? (size_t)(slash - path) : 0;
-        if (files > before && dlen < sizeof last_dir &&
-            (strlen(last_dir) != dlen || strncmp(last_dir, path, dlen) != 0)) {
-            janitor_sync_dir_of(j, path);
-            snprintf(last_dir, sizeof last_dir, "%.*s", (int)dlen, path);
-        }
+        if (files > before) removed[nremoved++] = path;
     }
+    janitor_sync_dirs(j, removed, nremoved);
     int rc = 0;
     if (nids > 0) {
         char list[PERSIST_JANITOR_PURGE_BATCH * UUID_STR_LEN + 3];

@@ -233,11 +233,6 @@ long persist_store_sync_dirs(const char *storage_dir, const char *const *relpath
     return (long)k;
 }
 
-int persist_store_sync_dir(const char *dir, char *err, size_t errlen)
-{
-    return persist_fsync_dir(dir, err, errlen);
-}
-
 int persist_store_remove(const char *storage_dir, const char *relpath, char *err, size_t errlen)
 {
     char path[PERSIST_STORE_PATH_MAX];
@@ -246,11 +241,10 @@ int persist_store_remove(const char *storage_dir, const char *relpath, char *err
         snprintf(err, errlen, "path too long");
         return -1;
     }
-    if (unlink(path) < 0 && errno != ENOENT) {
-        snprintf(err, errlen, "unlink %s: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
+    if (unlink(path) == 0) return 1;
+    if (errno == ENOENT) return 0;
+    snprintf(err, errlen, "unlink %s: %s", path, strerror(errno));
+    return -1;
 }
 
 /* 1 when name is one of persist_store_write()'s temp files: "." + a stored

@@ -76,12 +76,8 @@ long persist_store_sync_dirs(const char *storage_dir, const char *const *relpath
 long persist_store_sweep(const char *storage_dir, int min_age_s, stop_flag_t *stop, char *err,
                          size_t errlen);
 
-/* fsyncs directory dir (e.g. after removing files in it, so that the
- * removal survives a crash). Returns 0, or -1 with err set. */
-int persist_store_sync_dir(const char *dir, char *err, size_t errlen);
-
-/* Removes storage_dir/relpath; a missing file is fine. Returns 0, or -1 with
- * err set. */
+/* Removes storage_dir/relpath; a missing file is fine. Returns how many files
+ * it removed (1, or 0 when there was none), or -1 with err set. */
 int persist_store_remove(const char *storage_dir, const char *relpath, char *err, size_t errlen);
 
 #endif
