@@ -42,17 +42,25 @@ static int read_digits(const char **p, int n, int *value)
     return 0;
 }
 
+/* Reads "YYYY-MM-DD" 'T' (or 't', or a space) "hh:mm:ss", the part both RFC
+ * 3339 parsers share, into its six fields; ranges are the caller's to check. */
+static int read_date_time(const char **p, int *y, int *mo, int *d, int *h, int *mi, int *se)
+{
+    if (read_digits(p, 4, y) || *(*p)++ != '-' || read_digits(p, 2, mo) || *(*p)++ != '-' ||
+        read_digits(p, 2, d) || (**p != 'T' && **p != 't' && **p != ' '))
+        return -1;
+    (*p)++;
+    if (read_digits(p, 2, h) || *(*p)++ != ':' || read_digits(p, 2, mi) || *(*p)++ != ':' ||
+        read_digits(p, 2, se))
+        return -1;
+    return 0;
+}
+
 int time_parse_rfc3339(const char *s, uint64_t *unix_ms)
 {
     const char *p = s;
     int y, mo, d, h, mi, se, ms = 0;
-    if (read_digits(&p, 4, &y) || *p++ != '-' || read_digits(&p, 2, &mo) || *p++ != '-' ||
-        read_digits(&p, 2, &d) || (*p != 'T' && *p != 't' && *p != ' '))
-        return -1;
-    p++;
-    if (read_digits(&p, 2, &h) || *p++ != ':' || read_digits(&p, 2, &mi) || *p++ != ':' ||
-        read_digits(&p, 2, &se))
-        return -1;
+    if (read_date_time(&p, &y, &mo, &d, &h, &mi, &se) < 0) return -1;
     if (*p == '.') {
         p++;
         int digits = 0;
@@ -128,13 +136,7 @@ int time_parse_rfc3339_us(const char *s, int64_t *unix_us)
 {
     const char *p = s;
     int y, mo, d, h, mi, se;
-    if (read_digits(&p, 4, &y) || *p++ != '-' || read_digits(&p, 2, &mo) || *p++ != '-' ||
-        read_digits(&p, 2, &d) || (*p != 'T' && *p != 't' && *p != ' '))
-        return -1;
-    p++;
-    if (read_digits(&p, 2, &h) || *p++ != ':' || read_digits(&p, 2, &mi) || *p++ != ':' ||
-        read_digits(&p, 2, &se))
-        return -1;
+    if (read_date_time(&p, &y, &mo, &d, &h, &mi, &se) < 0) return -1;
     if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 60)
         return -1;
     int64_t frac = 0; /* microseconds, rounded up */
