@@ -425,6 +425,12 @@ class Stack:
                     text += f.read()
         return text
 
+    def wait_log(self, name, text, timeout=30):
+        """Waits until the service's log holds text: a service other than the
+        api answers nothing to poll, its log says when it is ready."""
+        wait_until(lambda: text in self.log(name), timeout,
+                   what="%r in the %s log" % (text, name))
+
     # -- HTTP --
 
     def request(self, method, path, body=None, headers=None, timeout=30):

@@ -140,6 +140,9 @@ class PersistStoresOnce(unittest.TestCase):
         with Stack(services=("persist",)) as s:
             ids = [make_id() for _ in range(20)]
             now = rfc3339(datetime.datetime.utcnow())
+            # Persist prepares the schema before it consumes: stopping
+            # PostgreSQL earlier would keep it from ever taking a message.
+            s.wait_log("persist", "persist started as consumer")
             s.stop_pg_server()
             for i, id_ in enumerate(ids):
                 enqueue(s, id_, payload(id_, now, "image %d" % i))
@@ -301,6 +304,7 @@ class PersistLifecycle(unittest.TestCase):
 
     def test_sigterm_while_postgres_down_returns_work(self):
         with Stack(services=("persist",)) as s:
+            s.wait_log("persist", "persist started as consumer")
             s.stop_pg_server()
             ids = [make_id() for _ in range(8)]
             now = rfc3339(datetime.datetime.utcnow())
