@@ -31,7 +31,16 @@ static char *html_escape(const char *s, size_t n)
     return out;
 }
 
-char *api_docs_html(const char *swagger_ui_url, size_t *len)
+/* Without a token configured nothing can be authorized: uploads and reads are
+ * open, deletion is refused whatever is sent. Swagger UI would still draw a
+ * lock on every operation that lists bearerAuth and an Authorize button; this
+ * plugin draws neither (the components keep their names across Swagger UI 4
+ * and 5). The document itself stays the same for every configuration. */
+#define DOCS_NO_AUTH_PLUGIN                                                  \
+    "  plugins: [() => ({wrapComponents: {authorizeBtn: () => () => null,\n" \
+    "                                     authorizeOperationBtn: () => () => null}})],\n"
+
+char *api_docs_html(const char *swagger_ui_url, int auth_configured, size_t *len)
 {
     const char *base = swagger_ui_url[0] != '\0' ? swagger_ui_url : API_SWAGGER_UI_LOCAL;
     size_t bl = strlen(base);
@@ -50,8 +59,9 @@ char *api_docs_html(const char *swagger_ui_url, size_t *len)
                      "window.ui = SwaggerUIBundle({url: \"/api/openapi.json\", "
                      "dom_id: \"#swagger-ui\", deepLinking: true,\n"
                      "  presets: [SwaggerUIBundle.presets.apis], layout: \"BaseLayout\",\n"
+                     "%s"
                      "  validatorUrl: null});\n</script>\n</body>\n</html>\n",
-                     esc, esc);
+                     esc, esc, auth_configured ? "" : DOCS_NO_AUTH_PLUGIN);
     free(esc);
     if (n < 0) return NULL;
     *len = (size_t)n;

@@ -11,8 +11,9 @@
 
 /* The HTML of /docs loading Swagger UI's script and style sheet from
  * swagger_ui_url (trailing '/' dropped, escaped for an attribute; empty:
- * API_SWAGGER_UI_LOCAL). Returns a string the caller frees with free(), its
- * length in *len, or NULL when out of memory. */
-char *api_docs_html(const char *swagger_ui_url, size_t *len);
+ * API_SWAGGER_UI_LOCAL). auth_configured 0 (no API_TOKEN): the page shows no
+ * lock on the operations and no Authorize button. Returns a string the caller
+ * frees with free(), its length in *len, or NULL when out of memory. */
+char *api_docs_html(const char *swagger_ui_url, int auth_configured, size_t *len);
 
 #endif

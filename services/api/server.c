@@ -194,7 +194,7 @@ api_server_t *api_server_start(const config_t *cfg, api_events_t *ev, char *err,
     s->env.images = api_images_new(cfg->storage_dir);
     s->env.space = api_space_new(cfg);
     s->alog = api_accesslog_open("api", cfg->log_dir, cfg->log_stderr);
-    s->docs_html = api_docs_html(cfg->swagger_ui_url, &s->env.docs_len);
+    s->docs_html = api_docs_html(cfg->swagger_ui_url, cfg->api_token[0] != '\0', &s->env.docs_len);
     s->env.docs_html = s->docs_html;
     if (s->env.images == NULL || s->env.space == NULL || s->alog == NULL || s->docs_html == NULL) {
         snprintf(err, errlen, "out of memory or no thread for the access log");

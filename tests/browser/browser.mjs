@@ -212,6 +212,23 @@ const checks = {
       assert(paths.some((t) => t.replace(/\u200b/g, '').trim() === p),
         `operation ${p} not rendered (got ${JSON.stringify(paths)})`);
     }
+    // No API_TOKEN here: nothing to authorize, so no lock and no Authorize
+    // button (the same page with a token shows both: docs_locks).
+    const locks = await page.locator('.authorization__btn').count();
+    assert(locks === 0, `${locks} operation locks drawn without a token configured`);
+    assert(await page.locator('.btn.authorize').count() === 0, 'Authorize button drawn without a token');
+    await page.context().close();
+  },
+
+  // With API_TOKEN set, the operations that take the bearer token show their
+  // lock and the page its Authorize button.
+  async docs_locks(browser) {
+    const page = await newPage(browser);
+    await page.goto(new URL('/docs', base).href);
+    await page.locator('.opblock-summary-path').first().waitFor();
+    await page.locator('.btn.authorize').waitFor();
+    const locks = await page.locator('.authorization__btn').count();
+    assert(locks > 0, 'no operation lock drawn with a token configured');
     await page.context().close();
   },
 

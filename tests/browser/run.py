@@ -23,7 +23,7 @@ from harness import DATA_DIR, Stack, multipart, read_data  # noqa: E402
 # filters, cameras, thumbnails and DELETE.
 CHECKS = ["docs", "gallery", "viewer", "upload", "live", "errors", "livefilter",
           "search", "timerange", "camera", "filterurl", "thumbnails", "nodelete"]
-TOKEN_CHECKS = ["token", "delete"]  # against a stack with API_TOKEN set
+TOKEN_CHECKS = ["token", "delete", "docs_locks"]  # against a stack with API_TOKEN set
 TOKEN = "s3cret-token"
 SEED = 30  # more than the page's first page (24): scrolling loads the rest
 GROUPS = 3  # uploaded in whole seconds of their own: the time range check's ranges

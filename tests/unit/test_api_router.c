@@ -310,15 +310,23 @@ END_TEST
 START_TEST(docs_page)
 {
     size_t len = 0;
-    char *html = api_docs_html("", &len);
+    char *html = api_docs_html("", 1, &len);
     ck_assert_ptr_nonnull(html);
     ck_assert_uint_eq(len, strlen(html));
     ck_assert_ptr_nonnull(strstr(html, "href=\"" API_SWAGGER_UI_LOCAL "/swagger-ui.css\""));
     ck_assert_ptr_nonnull(strstr(html, "src=\"" API_SWAGGER_UI_LOCAL "/swagger-ui-bundle.js\""));
     ck_assert_ptr_nonnull(strstr(html, "url: \"/api/openapi.json\""));
+    ck_assert_ptr_null(strstr(html, "authorizeOperationBtn"));
+    free(html);
+    /* No token configured: the lock and the Authorize button are not drawn. */
+    html = api_docs_html("", 0, &len);
+    ck_assert_ptr_nonnull(html);
+    ck_assert_uint_eq(len, strlen(html));
+    ck_assert_ptr_nonnull(strstr(html, "authorizeOperationBtn: () => () => null"));
+    ck_assert_ptr_nonnull(strstr(html, "authorizeBtn: () => () => null"));
     free(html);
     /* Trailing slashes dropped, the URL escaped for the attribute. */
-    html = api_docs_html("https://cdn.example/ui?a=1&b=\"<x>\"//", &len);
+    html = api_docs_html("https://cdn.example/ui?a=1&b=\"<x>\"//", 1, &len);
     ck_assert_ptr_nonnull(html);
     ck_assert_ptr_nonnull(strstr(
         html, "href=\"https://cdn.example/ui?a=1&amp;b=&quot;&lt;x&gt;&quot;/swagger-ui.css\""));
