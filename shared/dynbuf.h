@@ -30,7 +30,8 @@ typedef struct dynbuf {
     void *(*realloc_fn)(void *, size_t);
 } dynbuf_t;
 
-/* An empty buffer that will hold at most max bytes. Allocates nothing. */
+/* An empty buffer that will hold at most max bytes. Allocates nothing. A
+ * zeroed dynbuf_t has max 0 and refuses every byte: init it first. */
 void dynbuf_init(dynbuf_t *b, size_t max);
 /* Frees the memory; b is then empty (as after init, same max). */
 void dynbuf_free(dynbuf_t *b);
