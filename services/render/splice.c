@@ -331,9 +331,12 @@ static int plan_geometry(const render_splice_src_t *sp, j_decompress_ptr src,
     if (h % pl->grid.mcu_h)
         return unfit(why, whylen, "the picture is not a whole number of MCU rows");
     if (h + bh > 65535) return unfit(why, whylen, "the output is over 65535 rows");
-    pl->band_rows = nscan == 1 ? (unsigned long)
-                                     band->height_in_blocks[src->cur_comp_info[0]->component_index]
-                               : (bh + pl->grid.mcu_h - 1) / pl->grid.mcu_h;
+    if (nscan == 1) {
+        int ci = src->cur_comp_info[0]->component_index;
+        pl->band_rows = (unsigned long)band->height_in_blocks[ci];
+    } else {
+        pl->band_rows = (bh + pl->grid.mcu_h - 1) / pl->grid.mcu_h;
+    }
 
     unsigned long mcus = pl->grid.per_row * pl->grid.rows, interval = src->restart_interval;
     pl->add_dri = !interval;
