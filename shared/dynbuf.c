@@ -86,12 +86,12 @@ int dynbuf_reserve_array(void *arrp, size_t *cap, size_t need, size_t elem)
     size_t max = SIZE_MAX / elem;
     if (need > max) return -1;
     size_t want = grown(*cap, need, max, (DYNBUF_FIRST_BYTES + elem - 1) / elem);
-    /* *arrp is a T *, read and written as bytes: not through a void ** */
-    void *old;
-    memcpy(&old, arrp, sizeof old);
-    void *p = realloc(old, want * elem);
+    /* arrp is the address of a T *, read and written as a void * (both have
+     * one representation on every platform this builds for) */
+    void **arr = arrp;
+    void *p = realloc(*arr, want * elem);
     if (p == NULL) return -1;
-    memcpy(arrp, &p, sizeof p);
+    *arr = p;
     *cap = want;
     return 0;
 }
