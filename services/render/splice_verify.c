@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dynbuf.h"
 #include "splice.h"
 #include "splice_int.h"
 
@@ -149,12 +150,7 @@ typedef struct scan_data {
 /* Fills sd from in[from, to). 0, or -1 when out of memory. */
 static int scan_data_split(scan_data_t *sd, const unsigned char *in, size_t from, size_t to)
 {
-    if (to - from > sd->clean_cap) {
-        unsigned char *p = realloc(sd->clean, to - from);
-        if (p == NULL) return -1;
-        sd->clean = p;
-        sd->clean_cap = to - from;
-    }
+    if (dynbuf_reserve_array(&sd->clean, &sd->clean_cap, to - from, 1) < 0) return -1;
     sd->clean_len = sd->nmarks = 0;
     const unsigned char *s = in + from, *e = in + to;
     while (s < e) {
@@ -168,13 +164,8 @@ static int scan_data_split(scan_data_t *sd, const unsigned char *in, size_t from
             s = ff + 2;
             continue;
         }
-        if (sd->nmarks == sd->marks_cap) {
-            size_t n = sd->marks_cap ? 2 * sd->marks_cap : 16;
-            scan_mark_t *m = realloc(sd->mark, n * sizeof *m);
-            if (m == NULL) return -1;
-            sd->mark = m;
-            sd->marks_cap = n;
-        }
+        if (dynbuf_reserve_array(&sd->mark, &sd->marks_cap, sd->nmarks + 1, sizeof *sd->mark) < 0)
+            return -1;
         sd->mark[sd->nmarks].at = sd->clean_len;
         sd->mark[sd->nmarks++].code = ff + 1 < e ? ff[1] : 0x100u;
         s = ff + 2;
