@@ -37,7 +37,7 @@ void dynbuf_trim(dynbuf_t *b, size_t keep)
     if (b->cap > keep) dynbuf_free(b);
 }
 
-int dynbuf_reserve(dynbuf_t *b, size_t n)
+int dynbuf_grow(dynbuf_t *b, size_t n)
 {
     if (n <= b->cap) return 0;
     if (n > b->max) return -1;
@@ -80,7 +80,7 @@ int dynbuf_addf(dynbuf_t *b, const char *fmt, ...)
     return 0;
 }
 
-int dynbuf_reserve_array(void *arrp, size_t *cap, size_t need, size_t elem)
+int dynbuf_grow_array(void *arrp, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap) return 0;
     size_t max = SIZE_MAX / elem;

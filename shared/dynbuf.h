@@ -41,9 +41,19 @@ void dynbuf_reset(dynbuf_t *b);
  * reused buffers keep a usual size and drop a rare huge one. */
 void dynbuf_trim(dynbuf_t *b, size_t keep);
 
+/* The growing part of dynbuf_reserve() and dynbuf_reserve_array(), out of
+ * line: callers use those two. */
+int dynbuf_grow(dynbuf_t *b, size_t n);
+int dynbuf_grow_array(void *arrp, size_t *cap, size_t need, size_t elem);
+
 /* Makes cap at least n bytes, contents kept. Returns 0, or -1 (n over max,
- * or out of memory). */
-int dynbuf_reserve(dynbuf_t *b, size_t n);
+ * or out of memory). Inline when there is room already: writers reserve
+ * before every block or glyph. */
+static inline int dynbuf_reserve(dynbuf_t *b, size_t n)
+{
+    return n <= b->cap ? 0 : dynbuf_grow(b, n);
+}
+
 /* Appends n bytes of p. Returns 0, or -1 (len + n over max, or out of
  * memory). */
 int dynbuf_add(dynbuf_t *b, const void *p, size_t n);
@@ -57,6 +67,9 @@ int dynbuf_addf(dynbuf_t *b, const char *fmt, ...) __attribute__((format(printf,
  * arrays whose element type the callers index directly (a dynbuf_t would
  * need a cast at every use). Returns 0, or -1 (need x elem overflows, or
  * out of memory) with *arrp and *cap unchanged. */
-int dynbuf_reserve_array(void *arrp, size_t *cap, size_t need, size_t elem);
+static inline int dynbuf_reserve_array(void *arrp, size_t *cap, size_t need, size_t elem)
+{
+    return need <= *cap ? 0 : dynbuf_grow_array(arrp, cap, need, elem);
+}
 
 #endif
