@@ -7,7 +7,6 @@
  * and loaded again after NOSCRIPT (a restarted Redis). */
 #include "rqueue.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,23 +14,11 @@
 #include "log.h"
 #include "rqconn.h"
 #include "rqha.h"
-
-/* TTL of P status:<id>, in seconds (7 days): the enqueue's EXPIRE and, as
- * ARGV[2], every script's status() (shared/lua/prelude.lua). */
-#define RQ_STATUS_TTL_S "604800"
+#include "rqueue_int.h"
 
 /* TTL of a forward's staged payload, in seconds (a day): one orphaned by a
  * crash between its SET and forward.lua cannot leak for ever. */
 #define RQ_STAGED_TTL_S "86400"
-
-struct rqueue {
-    rqconn_t conn;
-    redisReply **batch; /* GET replies kept for rqueue_take_many's payloads */
-    int nbatch, batch_cap;
-    char prefix[64];
-    char consumer[RQ_CONSUMER_MAX];
-    int reclaim; /* a take's reply was lost: ids it took may be ours unknowingly */
-};
 
 /* ---- connection ---- */
 
@@ -76,177 +63,6 @@ void rqueue_close(rqueue_t *rq)
 }
 
 const char *rqueue_error(const rqueue_t *rq) { return rq->conn.err; }
-
-/* ---- scripts ---- */
-
-/* The files of shared/lua/, NUL-terminated (the Makefile's
- * $(BUILD)/gen/asset/%.c rule names them after their path). */
-#define RQ_LUA(name) asset_shared_lua_##name##_lua
-extern const unsigned char RQ_LUA(prelude)[], RQ_LUA(deliver)[], RQ_LUA(take_many)[],
-    RQ_LUA(take_one)[], RQ_LUA(forward)[], RQ_LUA(ack)[], RQ_LUA(dead)[], RQ_LUA(heartbeat)[],
-    RQ_LUA(reap)[], RQ_LUA(release)[], RQ_LUA(stats)[], RQ_LUA(consumers)[];
-
-typedef enum {
-    RQ_SCRIPT_TAKE_MANY,
-    RQ_SCRIPT_TAKE_ONE,
-    RQ_SCRIPT_FORWARD,
-    RQ_SCRIPT_ACK,
-    RQ_SCRIPT_DEAD,
-    RQ_SCRIPT_HEARTBEAT,
-    RQ_SCRIPT_REAP,
-    RQ_SCRIPT_RELEASE,
-    RQ_SCRIPT_STATS,
-    RQ_SCRIPT_CONSUMERS,
-    RQ_SCRIPT_COUNT
-} rq_script_id_t;
-
-/* A script is prelude.lua, then deliver.lua for the take scripts, then its
- * own file. Its SHA1 is computed by Redis on first load (SCRIPT LOAD) and
- * cached per process. Scripts are constant, so a race between threads writing
- * the same value is benign; the cache is guarded anyway for the sanitizers. */
-typedef struct {
-    const char *name;         /* shared/lua/<name>.lua, for error messages */
-    const unsigned char *src; /* its text */
-    int deliver;              /* uses deliver() */
-    char sha[41];             /* "" until loaded */
-} rq_script_t;
-
-static rq_script_t scripts[RQ_SCRIPT_COUNT] = {
-    [RQ_SCRIPT_TAKE_MANY] = {.name = "take_many", .src = RQ_LUA(take_many), .deliver = 1},
-    [RQ_SCRIPT_TAKE_ONE] = {.name = "take_one", .src = RQ_LUA(take_one), .deliver = 1},
-    [RQ_SCRIPT_FORWARD] = {.name = "forward", .src = RQ_LUA(forward)},
-    [RQ_SCRIPT_ACK] = {.name = "ack", .src = RQ_LUA(ack)},
-    [RQ_SCRIPT_DEAD] = {.name = "dead", .src = RQ_LUA(dead)},
-    [RQ_SCRIPT_HEARTBEAT] = {.name = "heartbeat", .src = RQ_LUA(heartbeat)},
-    [RQ_SCRIPT_REAP] = {.name = "reap", .src = RQ_LUA(reap)},
-    [RQ_SCRIPT_RELEASE] = {.name = "release", .src = RQ_LUA(release)},
-    [RQ_SCRIPT_STATS] = {.name = "stats", .src = RQ_LUA(stats)},
-    [RQ_SCRIPT_CONSUMERS] = {.name = "consumers", .src = RQ_LUA(consumers)},
-};
-static pthread_mutex_t scripts_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* Forgets every SHA: Redis restarted (scripts are not persisted), so each is
- * loaded again on its next use. */
-static void forget_scripts(void)
-{
-    pthread_mutex_lock(&scripts_lock);
-    for (int i = 0; i < RQ_SCRIPT_COUNT; i++) scripts[i].sha[0] = '\0';
-    pthread_mutex_unlock(&scripts_lock);
-}
-
-static int load_script(rqueue_t *rq, rq_script_t *s)
-{
-    if (s->src == NULL) { /* an enum value the table lacks */
-        rqconn_set_err(&rq->conn, "Redis: script %d has no entry in rqueue.c's table",
-                       (int)(s - scripts));
-        return -1;
-    }
-    const char *parts[3] = {(const char *)RQ_LUA(prelude),
-                            s->deliver ? (const char *)RQ_LUA(deliver) : "", (const char *)s->src};
-    size_t lens[3], total = 0;
-    for (int i = 0; i < 3; i++) total += lens[i] = strlen(parts[i]);
-    char *body = malloc(total);
-    if (body == NULL) {
-        rqconn_set_err(&rq->conn, "SCRIPT LOAD %s: out of memory", s->name);
-        return -1;
-    }
-    for (size_t i = 0, at = 0; i < 3; at += lens[i], i++) memcpy(body + at, parts[i], lens[i]);
-    const char *argv[] = {"SCRIPT", "LOAD", body};
-    size_t argl[] = {6, 4, total};
-    redisReply *r = rqconn_command(&rq->conn, 3, argv, argl);
-    free(body);
-    if (r == NULL) return -1;
-    int rc = -1;
-    if (r->type == REDIS_REPLY_STRING && r->len == 40) {
-        pthread_mutex_lock(&scripts_lock);
-        memcpy(s->sha, r->str, 40);
-        s->sha[40] = '\0';
-        pthread_mutex_unlock(&scripts_lock);
-        rc = 0;
-    } else {
-        rqconn_set_err(&rq->conn, "SCRIPT LOAD %s: unexpected reply", s->name);
-    }
-    freeReplyObject(r);
-    return rc;
-}
-
-/* Makes sure the script's SHA is known (loading it once per Redis start). */
-static int script_sha(rqueue_t *rq, rq_script_id_t which, char sha[41])
-{
-    pthread_mutex_lock(&scripts_lock);
-    memcpy(sha, scripts[which].sha, 41);
-    pthread_mutex_unlock(&scripts_lock);
-    if (sha[0] != '\0') return 0;
-    if (load_script(rq, &scripts[which]) < 0) return -1;
-    pthread_mutex_lock(&scripts_lock);
-    memcpy(sha, scripts[which].sha, 41);
-    pthread_mutex_unlock(&scripts_lock);
-    return 0;
-}
-
-/* EVALSHA script with 0 keys and the given ARGV, after the prefix and the
- * status TTL (prelude.lua). Returns the reply (caller frees) or NULL with
- * rq->conn.err set. */
-static redisReply *run_script(rqueue_t *rq, rq_script_id_t which, int argc, const char **args)
-{
-    rq_script_t *s = &scripts[which];
-    const char *argv[16];
-    size_t lens[16];
-    if (argc > 11) return NULL;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        char sha[41];
-        if (script_sha(rq, which, sha) < 0) return NULL;
-        argv[0] = "EVALSHA";
-        lens[0] = 7;
-        argv[1] = sha;
-        lens[1] = 40;
-        argv[2] = "0";
-        lens[2] = 1;
-        argv[3] = rq->prefix;
-        lens[3] = strlen(rq->prefix);
-        argv[4] = RQ_STATUS_TTL_S;
-        lens[4] = sizeof RQ_STATUS_TTL_S - 1;
-        for (int i = 0; i < argc; i++) {
-            argv[5 + i] = args[i];
-            lens[5 + i] = strlen(args[i]);
-        }
-        if (rqconn_ensure(&rq->conn) < 0) return NULL;
-        redisReply *r = redisCommandArgv(rq->conn.ctx, 5 + argc, argv, lens);
-        if (r == NULL) {
-            rqconn_set_err(&rq->conn, "Redis I/O error: %s", rq->conn.ctx->errstr);
-            return NULL;
-        }
-        if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-            /* Redis restarted (scripts are not persisted): load and retry. */
-            freeReplyObject(r);
-            pthread_mutex_lock(&scripts_lock);
-            s->sha[0] = '\0';
-            pthread_mutex_unlock(&scripts_lock);
-            continue;
-        }
-        if (r->type == REDIS_REPLY_ERROR) {
-            rqconn_set_err(&rq->conn, "Redis script error (%s): %s", s->name, r->str);
-            rqconn_note_error_reply(&rq->conn, r);
-            freeReplyObject(r);
-            return NULL;
-        }
-        return r;
-    }
-    rqconn_set_err(&rq->conn, "Redis: script %s could not be loaded", s->name);
-    return NULL;
-}
-
-/* Runs a script whose reply is an integer. Returns it, or -1. */
-static long long script_int(rqueue_t *rq, rq_script_id_t which, int argc, const char **args)
-{
-    redisReply *r = run_script(rq, which, argc, args);
-    if (r == NULL) return -1;
-    long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-    if (v < 0)
-        rqconn_set_err(&rq->conn, "Redis: unexpected reply of script %s", scripts[which].name);
-    freeReplyObject(r);
-    return v;
-}
 
 /* ---- pipelines ---- */
 
@@ -514,7 +330,7 @@ static int take_blocking(rqueue_t *rq, const char *queue, int timeout_ms, const 
     const char *one[] = {queue, rq->consumer, id, maxa, stage};
     /* On failure the id stays in our processing list: release or the reaper
      * returns it. */
-    r = run_script(rq, RQ_SCRIPT_TAKE_ONE, 5, one);
+    r = rqueue_script_run(rq, RQ_SCRIPT_TAKE_ONE, 5, one);
     if (r == NULL) {
         note_lost_take(rq, 1);
         return -1;
@@ -539,7 +355,7 @@ int rqueue_take_many(rqueue_t *rq, const char *queue, int max, int timeout_ms, i
     snprintf(maxn, sizeof maxn, "%d", max);
     snprintf(maxa, sizeof maxa, "%d", max_attempts);
     const char *args[] = {queue, rq->consumer, maxn, maxa, stage};
-    redisReply *r = run_script(rq, RQ_SCRIPT_TAKE_MANY, 5, args);
+    redisReply *r = rqueue_script_run(rq, RQ_SCRIPT_TAKE_MANY, 5, args);
     if (r == NULL) {
         note_lost_take(rq, max);
         return -1;
@@ -590,7 +406,7 @@ static int op_result(rqueue_t *rq, const redisReply *e)
     if (e != NULL && e->type == REDIS_REPLY_INTEGER && e->integer == 0) return RQ_NOT_OURS;
     if (e != NULL && e->type == REDIS_REPLY_ERROR) {
         /* Redis restarted (scripts are not persisted): load again on retry. */
-        if (strncmp(e->str, "NOSCRIPT", 8) == 0) forget_scripts();
+        if (strncmp(e->str, "NOSCRIPT", 8) == 0) rqueue_scripts_forget();
         rqconn_set_err(&rq->conn, "Redis: %s", e->str);
     } else if (e != NULL && e->type == REDIS_REPLY_INTEGER) {
         rqconn_set_err(&rq->conn, "Redis: staged payload missing (SET failed); will retry");
@@ -601,9 +417,10 @@ static int op_result(rqueue_t *rq, const redisReply *e)
 int rqueue_apply(rqueue_t *rq, const char *queue, const char *next_queue, rq_op_t *ops, int n)
 {
     char sha[3][41]; /* indexed by rq_op_kind_t */
-    if (rqconn_ensure(&rq->conn) < 0 || script_sha(rq, RQ_SCRIPT_FORWARD, sha[RQ_OP_FORWARD]) < 0 ||
-        script_sha(rq, RQ_SCRIPT_ACK, sha[RQ_OP_ACK]) < 0 ||
-        script_sha(rq, RQ_SCRIPT_DEAD, sha[RQ_OP_DEAD]) < 0)
+    if (rqconn_ensure(&rq->conn) < 0 ||
+        rqueue_script_sha(rq, RQ_SCRIPT_FORWARD, sha[RQ_OP_FORWARD]) < 0 ||
+        rqueue_script_sha(rq, RQ_SCRIPT_ACK, sha[RQ_OP_ACK]) < 0 ||
+        rqueue_script_sha(rq, RQ_SCRIPT_DEAD, sha[RQ_OP_DEAD]) < 0)
         return fail_ops(ops, n);
     int nreplies = 0;
     for (int i = 0; i < n; i++) {
@@ -740,7 +557,7 @@ int rqueue_counters_get(rqueue_t *rq, const char *const *names, int n, long long
 int rqueue_heartbeat(rqueue_t *rq, const char *queue)
 {
     const char *args[] = {queue, rq->consumer};
-    return script_int(rq, RQ_SCRIPT_HEARTBEAT, 2, args) == 1 ? 0 : -1;
+    return rqueue_script_int(rq, RQ_SCRIPT_HEARTBEAT, 2, args) == 1 ? 0 : -1;
 }
 
 int rqueue_reap(rqueue_t *rq, const char *queue, long lease_ms, long *moved)
@@ -748,7 +565,7 @@ int rqueue_reap(rqueue_t *rq, const char *queue, long lease_ms, long *moved)
     char lease[32];
     snprintf(lease, sizeof lease, "%ld", lease_ms);
     const char *args[] = {queue, lease};
-    long long n = script_int(rq, RQ_SCRIPT_REAP, 2, args);
+    long long n = rqueue_script_int(rq, RQ_SCRIPT_REAP, 2, args);
     if (n < 0) return -1;
     if (moved != NULL) *moved = (long)n;
     return 0;
@@ -757,7 +574,7 @@ int rqueue_reap(rqueue_t *rq, const char *queue, long lease_ms, long *moved)
 long rqueue_reclaim(rqueue_t *rq, const char *queue, const char *consumer)
 {
     const char *args[] = {queue, consumer};
-    return (long)script_int(rq, RQ_SCRIPT_RELEASE, 2, args);
+    return (long)rqueue_script_int(rq, RQ_SCRIPT_RELEASE, 2, args);
 }
 
 int rqueue_release_all(rqueue_t *rq, const char *queue)
@@ -773,7 +590,7 @@ int rqueue_stats(rqueue_t *rq, const char *queue, long lease_ms, rq_stats_t *out
     char lease[32];
     snprintf(lease, sizeof lease, "%ld", lease_ms);
     const char *args[] = {queue, lease};
-    redisReply *r = run_script(rq, RQ_SCRIPT_STATS, 2, args);
+    redisReply *r = rqueue_script_run(rq, RQ_SCRIPT_STATS, 2, args);
     if (r == NULL) return -1;
     int rc = -1;
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 4) {
@@ -795,7 +612,7 @@ int rqueue_consumers(rqueue_t *rq, const char *queue, long lease_ms,
     char lease[32];
     snprintf(lease, sizeof lease, "%ld", lease_ms);
     const char *args[] = {queue, lease};
-    redisReply *r = run_script(rq, RQ_SCRIPT_CONSUMERS, 2, args);
+    redisReply *r = rqueue_script_run(rq, RQ_SCRIPT_CONSUMERS, 2, args);
     if (r == NULL) return -1;
     if (r->type != REDIS_REPLY_ARRAY) {
         rqconn_set_err(&rq->conn, "Redis: unexpected consumers reply");

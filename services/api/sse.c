@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dynbuf.h"
 #include "timeutil.h"
 
 #define HELLO_FMT_MAX 64
@@ -15,8 +16,8 @@
 
 struct api_sse_client {
     pthread_cond_t cond; /* signalled on new output, cut-off and stop */
-    char *buf;           /* pending output: buf[start, start + len) */
-    size_t cap, start, len;
+    dynbuf_t out;        /* pending output: out.ptr[start, out.len); max client_bytes */
+    size_t start;
     int cut;    /* fell behind by more than client_bytes: ends at the next read */
     int ending; /* ends once its buffered output is read */
     api_sse_client_t *prev, *next;
@@ -50,12 +51,14 @@ void api_sse_free(api_sse_t *h)
     free(h);
 }
 
+/* Bytes of c's output not read yet. Caller holds mu. */
+static size_t pending(const api_sse_client_t *c) { return c->out.len - c->start; }
+
 /* Drops c's output and marks it for ending. Caller holds mu. */
 static void cut_locked(api_sse_t *h, api_sse_client_t *c)
 {
-    free(c->buf);
-    c->buf = NULL;
-    c->cap = c->start = c->len = 0;
+    dynbuf_free(&c->out);
+    c->start = 0;
     c->cut = 1;
     h->cut_off++;
     pthread_cond_signal(&c->cond);
@@ -66,30 +69,21 @@ static void cut_locked(api_sse_t *h, api_sse_client_t *c)
 static int append_locked(api_sse_t *h, api_sse_client_t *c, const char *data, size_t n)
 {
     if (c->cut) return 0;
-    if (c->len + n > h->client_bytes) {
+    size_t left = pending(c);
+    if (left + n > h->client_bytes) {
         cut_locked(h, c);
         return 1;
     }
-    if (c->start + c->len + n > c->cap) {
-        if (c->start > 0) {
-            memmove(c->buf, c->buf + c->start, c->len);
-            c->start = 0;
-        }
-        if (c->len + n > c->cap) {
-            size_t cap = c->cap ? c->cap : FIRST_CAPACITY;
-            while (cap < c->len + n) cap *= 2;
-            if (cap > h->client_bytes) cap = h->client_bytes;
-            char *nb = realloc(c->buf, cap);
-            if (nb == NULL) {
-                cut_locked(h, c);
-                return 1;
-            }
-            c->buf = nb;
-            c->cap = cap;
-        }
+    /* the bytes already read make room before the buffer grows */
+    if (c->out.len + n > c->out.cap && c->start > 0) {
+        memmove(c->out.ptr, c->out.ptr + c->start, left);
+        c->out.len = left;
+        c->start = 0;
     }
-    memcpy(c->buf + c->start + c->len, data, n);
-    c->len += n;
+    if (dynbuf_add(&c->out, data, n) < 0) { /* out of memory */
+        cut_locked(h, c);
+        return 1;
+    }
     pthread_cond_signal(&c->cond);
     return 0;
 }
@@ -99,17 +93,19 @@ api_sse_client_t *api_sse_attach(api_sse_t *h, api_sse_refusal_t *why)
     char hello[HELLO_FMT_MAX];
     int n = snprintf(hello, sizeof hello, "retry: %d\n: imgcap events\n\n", API_SSE_RETRY_MS);
     api_sse_client_t *c = calloc(1, sizeof *c);
-    char *buf = malloc(FIRST_CAPACITY);
-    if (c == NULL || buf == NULL) {
-        free(c);
-        free(buf);
+    if (c == NULL) {
         *why = API_SSE_NOMEM;
         return NULL;
     }
-    memcpy(buf, hello, (size_t)n);
-    c->buf = buf;
-    c->cap = FIRST_CAPACITY;
-    c->len = (size_t)n;
+    dynbuf_init(&c->out, h->client_bytes);
+    if (dynbuf_reserve(&c->out,
+                       FIRST_CAPACITY < h->client_bytes ? FIRST_CAPACITY : h->client_bytes) < 0 ||
+        dynbuf_add(&c->out, hello, (size_t)n) < 0) {
+        dynbuf_free(&c->out);
+        free(c);
+        *why = API_SSE_NOMEM;
+        return NULL;
+    }
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -122,7 +118,7 @@ api_sse_client_t *api_sse_attach(api_sse_t *h, api_sse_refusal_t *why)
     if (*why != API_SSE_OK) {
         pthread_mutex_unlock(&h->mu);
         pthread_cond_destroy(&c->cond);
-        free(c->buf);
+        dynbuf_free(&c->out);
         free(c);
         return NULL;
     }
@@ -140,15 +136,15 @@ ssize_t api_sse_read(api_sse_t *h, api_sse_client_t *c, char *buf, size_t max)
     time_deadline(CLOCK_MONOTONIC, h->heartbeat_ms, &deadline);
     pthread_mutex_lock(&h->mu);
     int timed_out = 0;
-    while (c->len == 0 && !c->cut && !c->ending && !h->stopping && !timed_out)
+    while (pending(c) == 0 && !c->cut && !c->ending && !h->stopping && !timed_out)
         timed_out = pthread_cond_timedwait(&c->cond, &h->mu, &deadline) != 0;
     size_t n = 0;
-    if (c->len > 0) {
-        n = c->len < max ? c->len : max;
-        memcpy(buf, c->buf + c->start, n);
+    size_t left = pending(c);
+    if (left > 0) {
+        n = left < max ? left : max;
+        memcpy(buf, c->out.ptr + c->start, n);
         c->start += n;
-        c->len -= n;
-        if (c->len == 0) c->start = 0;
+        if (c->start == c->out.len) c->start = c->out.len = 0;
     } else if (!c->cut && !c->ending && !h->stopping) {
         n = sizeof KEEPALIVE - 1 < max ? sizeof KEEPALIVE - 1 : max;
         memcpy(buf, KEEPALIVE, n);
@@ -169,7 +165,7 @@ void api_sse_detach(api_sse_t *h, api_sse_client_t *c)
     h->nclients--;
     pthread_mutex_unlock(&h->mu);
     pthread_cond_destroy(&c->cond);
-    free(c->buf);
+    dynbuf_free(&c->out);
     free(c);
 }
 

@@ -18,30 +18,33 @@
  * each has its own count). */
 #define MAX_FIXED_TAPS 4
 
-int render_buf_reserve(render_buf_t *b, size_t n)
+void render_plane_init(render_plane_t *p)
 {
-    if (n <= b->cap) return 0;
-    void *p = realloc(b->p, n);
-    if (p == NULL) return -1;
-    b->p = p;
-    b->cap = n;
-    return 0;
+    *p = (render_plane_t){0};
+    /* sizes follow the thumbnail and the source, both bounded by MAX_PIXELS */
+    dynbuf_init(&p->rows, DYNBUF_NO_MAX);
+    dynbuf_init(&p->vacc, DYNBUF_NO_MAX);
+    dynbuf_init(&p->px, DYNBUF_NO_MAX);
+    dynbuf_init(&p->first, DYNBUF_NO_MAX);
+    dynbuf_init(&p->count, DYNBUF_NO_MAX);
+    dynbuf_init(&p->xw, DYNBUF_NO_MAX);
 }
 
-void render_buf_trim(render_buf_t *b)
+void render_plane_free(render_plane_t *p)
 {
-    if (b->cap > RENDER_BUF_KEEP_BYTES) {
-        free(b->p);
-        b->p = NULL;
-        b->cap = 0;
-    }
+    dynbuf_free(&p->rows);
+    dynbuf_free(&p->vacc);
+    dynbuf_free(&p->px);
+    dynbuf_free(&p->first);
+    dynbuf_free(&p->count);
+    dynbuf_free(&p->xw);
 }
 
-void render_buf_free(render_buf_t *b)
+void render_plane_trim(render_plane_t *p)
 {
-    free(b->p);
-    b->p = NULL;
-    b->cap = 0;
+    dynbuf_trim(&p->rows, RENDER_BUF_KEEP_BYTES);
+    dynbuf_trim(&p->vacc, RENDER_BUF_KEEP_BYTES);
+    dynbuf_trim(&p->px, RENDER_BUF_KEEP_BYTES);
 }
 
 /* ---- the area average ---- */
@@ -105,12 +108,12 @@ static int plan_columns(render_plane_t *p)
     p->ntaps = most <= 2 ? 2 : most <= MAX_FIXED_TAPS ? 4 : 0;
     if ((size_t)p->ntaps > p->sstride) p->ntaps = 0;
     size_t cap = p->ntaps ? (size_t)p->tw * (size_t)p->ntaps : (size_t)p->sw + (size_t)p->tw;
-    if (render_buf_reserve(&p->first, (size_t)p->tw * sizeof(int)) < 0 ||
-        render_buf_reserve(&p->count, (size_t)p->tw * sizeof(int)) < 0 ||
-        render_buf_reserve(&p->xw, cap * sizeof(int16_t)) < 0)
+    if (dynbuf_reserve(&p->first, (size_t)p->tw * sizeof(int)) < 0 ||
+        dynbuf_reserve(&p->count, (size_t)p->tw * sizeof(int)) < 0 ||
+        dynbuf_reserve(&p->xw, cap * sizeof(int16_t)) < 0)
         return -1;
-    int *first = p->first.p, *count = p->count.p;
-    int16_t *xw = p->xw.p;
+    int *first = (int *)p->first.ptr, *count = (int *)p->count.ptr;
+    int16_t *xw = (int16_t *)p->xw.ptr;
     size_t k = 0;
     for (int x = 0; x < p->tw; x++) {
         long long a = x * p->stepw, b = a + p->stepw < p->totw ? a + p->stepw : p->totw;
@@ -210,10 +213,10 @@ static int columns4_sse2(unsigned char *o, const uint16_t *v, const int *first, 
 /* Thumbnail row p->cur from the summed source rows in vacc. */
 static void emit_row(render_plane_t *p)
 {
-    const uint16_t *v = p->vacc.p;
-    unsigned char *o = (unsigned char *)p->px.p + (size_t)p->cur * p->tstride;
-    const int *first = p->first.p;
-    const int16_t *w = p->xw.p;
+    const uint16_t *v = (const uint16_t *)p->vacc.ptr;
+    unsigned char *o = p->px.ptr + (size_t)p->cur * p->tstride;
+    const int *first = (const int *)p->first.ptr;
+    const int16_t *w = (const int16_t *)p->xw.ptr;
     if (p->hcopy) {
         for (int x = 0; x < p->tw; x++)
             o[x] = (unsigned char)((v[x] + (1u << (VW_BITS - 1))) >> VW_BITS);
@@ -236,7 +239,7 @@ static void emit_row(render_plane_t *p)
     default:
         break;
     }
-    const int *count = p->count.p;
+    const int *count = (const int *)p->count.ptr;
     const uint32_t half = 1u << (VW_BITS + HW_BITS - 1);
     for (; x < p->tw; x++) {
         const uint16_t *s = v + first[x];
@@ -269,8 +272,7 @@ static void sum_row(uint16_t *restrict vacc, const unsigned char *restrict row, 
 void render_plane_add_row(render_plane_t *p, int j, const unsigned char *row)
 {
     if (p->hcopy && p->vcopy) {
-        if (j < p->th)
-            memcpy((unsigned char *)p->px.p + (size_t)j * p->tstride, row, (size_t)p->tw);
+        if (j < p->th) memcpy(p->px.ptr + (size_t)j * p->tstride, row, (size_t)p->tw);
         return;
     }
     long long a = j * p->uh, b = a + p->uh; /* the source row */
@@ -280,7 +282,7 @@ void render_plane_add_row(render_plane_t *p, int j, const unsigned char *row)
         long long stop = b < end ? b : end;
         unsigned w = weight(a - start, stop - start, end - start, VW_BITS);
         if (w > 0 || p->vacc_empty) {
-            sum_row(p->vacc.p, row, p->sstride, w, p->vacc_empty);
+            sum_row((uint16_t *)p->vacc.ptr, row, p->sstride, w, p->vacc_empty);
             p->vacc_empty = 0;
         }
         a = stop;
@@ -297,13 +299,12 @@ void render_plane_add_row(render_plane_t *p, int j, const unsigned char *row)
 int render_plane_alloc(render_plane_t *p, int src_rows)
 {
     size_t rows_bytes = p->sstride * (size_t)src_rows;
-    if (render_buf_reserve(&p->rows, rows_bytes) < 0 ||
-        render_buf_reserve(&p->px, p->tstride * (size_t)p->trows) < 0 ||
-        (!(p->hcopy && p->vcopy) &&
-         render_buf_reserve(&p->vacc, p->sstride * sizeof(uint16_t)) < 0) ||
+    if (dynbuf_reserve(&p->rows, rows_bytes) < 0 ||
+        dynbuf_reserve(&p->px, p->tstride * (size_t)p->trows) < 0 ||
+        (!(p->hcopy && p->vcopy) && dynbuf_reserve(&p->vacc, p->sstride * sizeof(uint16_t)) < 0) ||
         plan_columns(p) < 0)
         return -1;
-    memset(p->rows.p, 0, rows_bytes);
+    memset(p->rows.ptr, 0, rows_bytes);
     p->cur = 0;
     p->vacc_empty = 1;
     return 0;
@@ -313,7 +314,7 @@ int render_plane_alloc(render_plane_t *p, int src_rows)
  * libjpeg pads an image to whole MCUs. */
 void render_plane_pad(render_plane_t *p)
 {
-    unsigned char *px = p->px.p;
+    unsigned char *px = p->px.ptr;
     if (p->tstride > (size_t)p->tw)
         for (int y = 0; y < p->th; y++) {
             unsigned char *r = px + (size_t)y * p->tstride;

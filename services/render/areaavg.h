@@ -17,21 +17,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dynbuf.h"
+
 /* Buffers up to this size are kept for the next call. */
 #define RENDER_BUF_KEEP_BYTES (16u << 20)
-
-/* A growable buffer: p is the caller's to free with render_buf_free(). */
-typedef struct render_buf {
-    void *p;
-    size_t cap;
-} render_buf_t;
-
-/* Grows b to at least n bytes (contents kept). Returns 0, or -1 when out of
- * memory (b unchanged). */
-int render_buf_reserve(render_buf_t *b, size_t n);
-/* Frees b's memory when it is over RENDER_BUF_KEEP_BYTES. */
-void render_buf_trim(render_buf_t *b);
-void render_buf_free(render_buf_t *b);
 
 /* One plane: its source samples, sw x sh, each uw x uh units, read into rows
  * (sstride bytes a row, a multiple of 16); its thumbnail samples, tw x th,
@@ -49,14 +38,23 @@ typedef struct render_plane {
     int ntaps;            /* taps of every column (2 or 4), 0: each its own */
     int cur;              /* next thumbnail row */
     int vacc_empty;       /* nothing summed into vacc for row cur yet */
-    render_buf_t rows;    /* source rows (unsigned char) */
-    render_buf_t vacc;    /* the thumbnail row being summed (uint16_t, sstride) */
-    render_buf_t px;      /* the thumbnail plane (unsigned char) */
-    render_buf_t first;   /* int per thumbnail column: its first source column */
-    render_buf_t count;   /* int per column: its taps (when ntaps is 0) */
-    render_buf_t xw;      /* the columns' weights (int16_t) */
+    dynbuf_t rows;        /* source rows (unsigned char) */
+    dynbuf_t vacc;        /* the thumbnail row being summed (uint16_t, sstride) */
+    dynbuf_t px;          /* the thumbnail plane (unsigned char) */
+    dynbuf_t first;       /* int per thumbnail column: its first source column */
+    dynbuf_t count;       /* int per column: its taps (when ntaps is 0) */
+    dynbuf_t xw;          /* the columns' weights (int16_t) */
     long long planned[6]; /* what first, count and xw were made for (plan_columns()) */
 } render_plane_t;
+
+/* An empty plane (its buffers allocate nothing yet); render_plane_free()
+ * frees what it grows. */
+void render_plane_init(render_plane_t *p);
+void render_plane_free(render_plane_t *p);
+/* Frees the buffers that follow the picture's size (source rows, sums,
+ * thumbnail plane) when over RENDER_BUF_KEEP_BYTES; the column plan, small,
+ * is kept with what it was made for. */
+void render_plane_trim(render_plane_t *p);
 
 /* Sets p's thumbnail side: tw x th samples of stepw x steph units in a
  * picture of totw x toth units, padded to whole blocks of bw x bh. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "draw.h"
+#include "dynbuf.h"
 
 /* jcdctmgr.c's aanscalefactor[k] = cos(k*PI/16) * sqrt(2), k > 0; 1 for k = 0. */
 static const double aan_scale[DCTSIZE] = {1.0, 1.387039845, 1.306562965, 1.175875602,
@@ -105,16 +106,6 @@ int render_band_supported(const struct jpeg_decompress_struct *s)
     return 1;
 }
 
-static int grow(void **p, size_t *cap, size_t want, size_t unit)
-{
-    if (want <= *cap) return 0;
-    void *n = realloc(*p, want * unit);
-    if (n == NULL) return -1;
-    *p = n;
-    *cap = want;
-    return 0;
-}
-
 /* Draws the band into b->plane (pw x ph, whole MCUs) and repeats its last
  * column and row into the padding. */
 static int draw_plane(render_band_t *b, int w, int pw, int ph, const layout_t *lo, render_font_t *f,
@@ -189,7 +180,7 @@ int render_band_compute(render_band_t *b, j_decompress_ptr s, int height, const 
         b->stride[ci] = mcu_cols * hs;
         b->rows[ci] = mcu_rows * vs;
         size_t n = (size_t)b->stride[ci] * (size_t)b->rows[ci];
-        if (grow((void **)&b->blocks[ci], &b->cap[ci], n, sizeof(JBLOCK)) < 0) {
+        if (dynbuf_reserve_array(&b->blocks[ci], &b->cap[ci], n, sizeof(JBLOCK)) < 0) {
             snprintf(err, errlen, "out of memory for the band's blocks");
             return -1;
         }
@@ -198,7 +189,7 @@ int render_band_compute(render_band_t *b, j_decompress_ptr s, int height, const 
     int fh = max_h / luma->h_samp_factor, fv = max_v / luma->v_samp_factor;
     size_t plane = (size_t)pw * (size_t)ph;
     size_t need = plane + (fh > 1 || fv > 1 ? plane / (size_t)(fh * fv) : 0);
-    if (grow((void **)&b->plane, &b->plane_cap, need, 1) < 0) {
+    if (dynbuf_reserve_array(&b->plane, &b->plane_cap, need, 1) < 0) {
         snprintf(err, errlen, "out of memory for the band");
         return -1;
     }

@@ -641,8 +641,6 @@ static const char *face_name_cb(void *ctx, int face)
     return f->faces[face].ft->family_name;
 }
 
-static int round26(FT_Pos v) { return (int)(v >= 0 ? (v + 32) >> 6 : -((-v + 32) >> 6)); }
-
 layout_font_t render_font_layout(render_font_t *f)
 {
     const FT_Size_Metrics *m = &f->faces[0].ft->size->metrics;
@@ -651,8 +649,8 @@ layout_font_t render_font_layout(render_font_t *f)
         .face_for = face_for_cb,
         .shape = shape_cb,
         .face_name = face_name_cb,
-        .ascender = round26(m->ascender),
-        .descender = round26(m->descender),
+        .ascender = layout_round26(m->ascender),
+        .descender = layout_round26(m->descender),
     };
     return lf;
 }

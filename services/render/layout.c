@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unicode/ubrk.h>
 
+#include "dynbuf.h"
 #include "utf8.h"
 
 /* One shaped run: cps [start, start + len) at one bidi level, its glyphs
@@ -33,18 +34,6 @@ static int is_space(uint32_t cp)
 {
     return cp == ' ' || cp == '\t' || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x2006) ||
            (cp >= 0x2008 && cp <= 0x200B) || cp == 0x205F || cp == 0x3000;
-}
-
-static int grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap) return 0;
-    size_t n = *cap ? *cap : 64;
-    while (n < need) n *= 2;
-    void *p = realloc(*arr, n * elem);
-    if (p == NULL) return -1;
-    *arr = p;
-    *cap = n;
-    return 0;
 }
 
 static int oom(char *err, size_t errlen)
@@ -166,7 +155,7 @@ void layout_bidi_reorder(const unsigned char *levels, size_t n, size_t *order)
 
 static int push_span(layout_span_t **spans, size_t *n, size_t *cap, size_t a, size_t b)
 {
-    if (grow((void **)spans, cap, *n + 1, sizeof **spans) < 0) return -1;
+    if (dynbuf_reserve_array(spans, cap, *n + 1, sizeof **spans) < 0) return -1;
     (*spans)[*n].start = a;
     (*spans)[*n].end = b;
     (*n)++;
@@ -277,8 +266,8 @@ static int shape_runs(layout_t *lo, const layout_font_t *font, size_t a, size_t 
         const layout_glyph_t *g;
         size_t ng = 0;
         if (font->shape(font->ctx, &run, &g, &ng, err, errlen) < 0) return -1;
-        if (grow((void **)&lo->glyphs, &lo->cap_glyphs, lo->nglyphs + ng, sizeof *g) < 0 ||
-            grow((void **)&lo->runs, &lo->cap_runs, lo->nruns + 1, sizeof *lo->runs) < 0)
+        if (dynbuf_reserve_array(&lo->glyphs, &lo->cap_glyphs, lo->nglyphs + ng, sizeof *g) < 0 ||
+            dynbuf_reserve_array(&lo->runs, &lo->cap_runs, lo->nruns + 1, sizeof *lo->runs) < 0)
             return oom(err, errlen);
         lo->runs[lo->nruns++] = (struct layout_run_info){
             .start = a, .len = c - a, .g0 = lo->nglyphs, .ng = ng, .level = lo->levels[a]};
@@ -316,8 +305,8 @@ int layout_uax14(layout_t *lo, const uint32_t *cps, size_t n, unsigned char *all
     size_t n16 = 0;
     for (size_t i = 0; i < n; i++) n16 += cps[i] > 0xFFFF ? 2 : 1;
     if (n16 > INT32_MAX - 1 ||
-        grow((void **)&lo->u16, &lo->cap_u16, n16 + 1, sizeof *lo->u16) < 0 ||
-        grow((void **)&lo->u16map, &lo->cap_u16map, n16 + 1, sizeof *lo->u16map) < 0)
+        dynbuf_reserve_array(&lo->u16, &lo->cap_u16, n16 + 1, sizeof *lo->u16) < 0 ||
+        dynbuf_reserve_array(&lo->u16map, &lo->cap_u16map, n16 + 1, sizeof *lo->u16map) < 0)
         return oom(err, errlen);
     /* ICU works on UTF-16: u16map takes its indices back to code points */
     size_t k = 0;
@@ -363,7 +352,7 @@ int layout_uax14(layout_t *lo, const uint32_t *cps, size_t n, unsigned char *all
 static int find_breaks(layout_t *lo, size_t p, size_t e, char *err, size_t errlen)
 {
     if (e == p) return 0;
-    if (grow((void **)&lo->allow, &lo->cap_allow, e - p, 1) < 0) return oom(err, errlen);
+    if (dynbuf_reserve_array(&lo->allow, &lo->cap_allow, e - p, 1) < 0) return oom(err, errlen);
     if (layout_uax14(lo, lo->cps + p, e - p, lo->allow, err, errlen) < 0) return -1;
     for (size_t i = p; i < e; i++) {
         if (i == p)
@@ -381,7 +370,7 @@ static int px_ceil(long w26) { return (int)((w26 + 63) >> 6); }
 static int place_line(layout_t *lo, const layout_font_t *font, size_t r0, size_t r1, size_t a,
                       size_t b, size_t e, int rtl, char *err, size_t errlen)
 {
-    if (grow((void **)&lo->lines, &lo->cap_lines, lo->nlines + 1, sizeof *lo->lines) < 0)
+    if (dynbuf_reserve_array(&lo->lines, &lo->cap_lines, lo->nlines + 1, sizeof *lo->lines) < 0)
         return oom(err, errlen);
     /* A line that ends inside the paragraph other than before a space (a word
      * split, a break after a hyphen or between ideographs) is shaped again
@@ -399,7 +388,7 @@ static int place_line(layout_t *lo, const layout_font_t *font, size_t r0, size_t
     size_t np = 0;
     for (size_t r = r0; r < r1; r++)
         if (lo->runs[r].start < b && lo->runs[r].start + lo->runs[r].len > a) np++;
-    if (grow((void **)&lo->order, &lo->cap_order, 2 * np + 1, sizeof *lo->order) < 0)
+    if (dynbuf_reserve_array(&lo->order, &lo->cap_order, 2 * np + 1, sizeof *lo->order) < 0)
         return oom(err, errlen);
     size_t *piece = lo->order + np;
     unsigned char lv[64], *levels = np <= sizeof lv ? lv : malloc(np);
@@ -418,8 +407,8 @@ static int place_line(layout_t *lo, const layout_font_t *font, size_t r0, size_t
         for (size_t gi = ri->g0; gi < ri->g0 + ri->ng; gi++) {
             const layout_glyph_t *g = &lo->glyphs[gi];
             if (g->cluster < a || g->cluster >= b) continue;
-            if (grow((void **)&lo->placed, &lo->cap_placed, lo->nplaced + 1, sizeof *lo->placed) <
-                0)
+            if (dynbuf_reserve_array(&lo->placed, &lo->cap_placed, lo->nplaced + 1,
+                                     sizeof *lo->placed) < 0)
                 return oom(err, errlen);
             lo->placed[lo->nplaced++] = (layout_placed_t){
                 .glyph = gi, .x = pen + g->x_offset, .y = g->y_offset};
@@ -483,8 +472,6 @@ static void trim_empty_lines(layout_t *lo)
     lo->nlines = last - first;
 }
 
-static int round26(long v) { return (int)(v >= 0 ? (v + 32) >> 6 : -((-v + 32) >> 6)); }
-
 /* Extra rows above the first line / below the last one so that no glyph's ink
  * leaves the band, whatever line it is on. */
 static void fit_ink(layout_t *lo, const layout_font_t *font)
@@ -496,7 +483,7 @@ static void fit_ink(layout_t *lo, const layout_font_t *font)
         int below = lo->padding - font->descender + (int)(lo->nlines - 1 - l) * lo->line_height;
         for (size_t k = ln->first; k < ln->first + ln->count; k++) {
             const layout_glyph_t *g = &lo->glyphs[lo->placed[k].glyph];
-            int dy = round26(lo->placed[k].y);
+            int dy = layout_round26(lo->placed[k].y);
             if (g->ink_top + dy - above > top) top = g->ink_top + dy - above;
             if (g->ink_bottom - dy - below > bottom) bottom = g->ink_bottom - dy - below;
         }

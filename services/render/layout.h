@@ -154,6 +154,14 @@ typedef struct layout {
     int band_height;
 } layout_t;
 
+/* A 26.6 fixed-point value (FreeType's and HarfBuzz's unit) rounded to the
+ * nearest pixel, halves away from zero: one rule for the font's metrics and
+ * the glyphs' positions. */
+static inline int layout_round26(long v)
+{
+    return (int)(v >= 0 ? (v + 32) >> 6 : -((-v + 32) >> 6));
+}
+
 /* Lays out text (UTF-8, text_len bytes) for an image `width` px wide. Returns
  * 0, or -1 with err set (invalid UTF-8, out of memory, shaping failure). */
 int layout_compute(layout_t *lo, const layout_font_t *font, const char *text, size_t text_len,

@@ -17,6 +17,7 @@
 
 #include "band.h"
 #include "draw.h"
+#include "dynbuf.h"
 #include "exif.h"
 #include "font.h"
 #include "jpegio.h"
@@ -28,11 +29,6 @@
  * must not pin hundreds of MB in every worker. */
 #define RENDER_KEEP_BYTES (16u << 20)
 
-typedef struct bytes {
-    unsigned char *p;
-    size_t cap;
-} bytes_t;
-
 struct render_ctx {
     render_opts_t o;
     char font_file[1024];
@@ -41,7 +37,7 @@ struct render_ctx {
     const char *last_path;
     int last_spliced;
 
-    bytes_t px, tmp, row, marker;  /* reused across jobs */
+    dynbuf_t px, tmp, row, marker; /* reused across jobs */
     render_band_t band;            /* the lossless routes' band, reused too */
     render_splice_cache_t *tables; /* the splice walk's decoding tables */
 
@@ -53,9 +49,7 @@ struct render_ctx {
     size_t in_len;
     const char *text;
     size_t text_len;
-    unsigned char *out; /* owned here until render_caption() hands it over */
-    size_t out_cap;
-    size_t out_len;
+    dynbuf_t out; /* owned here until render_caption() hands it over */
     int out_w, out_h;
     int in_w, in_h;
     int orientation;
@@ -69,25 +63,6 @@ struct render_ctx {
     render_memdst_t out_mgr;
     jvirt_barray_ptr dst_coef[MAX_COMPONENTS];
 };
-
-static void bytes_trim(bytes_t *b)
-{
-    if (b->cap > RENDER_KEEP_BYTES) {
-        free(b->p);
-        b->p = NULL;
-        b->cap = 0;
-    }
-}
-
-static int bytes_reserve(bytes_t *b, size_t n)
-{
-    if (n <= b->cap) return 0;
-    unsigned char *p = realloc(b->p, n);
-    if (p == NULL) return -1;
-    b->p = p;
-    b->cap = n;
-    return 0;
-}
 
 /* ---- libjpeg plumbing ---- */
 
@@ -149,10 +124,10 @@ static void write_markers(render_ctx_t *c, j_compress_ptr ci, int keep_icc)
         if (m->marker == JPEG_APP0 + 1) {
             size_t off;
             if (render_exif_orientation(m->data, m->data_length, &off) > 1) {
-                if (bytes_reserve(&c->marker, m->data_length) < 0) ERREXIT(ci, JERR_OUT_OF_MEMORY);
-                memcpy(c->marker.p, m->data, m->data_length);
-                render_exif_set_orientation(c->marker.p, m->data_length, off, 1);
-                jpeg_write_marker(ci, m->marker, c->marker.p, m->data_length);
+                if (dynbuf_reserve(&c->marker, m->data_length) < 0) ERREXIT(ci, JERR_OUT_OF_MEMORY);
+                memcpy(c->marker.ptr, m->data, m->data_length);
+                render_exif_set_orientation(c->marker.ptr, m->data_length, off, 1);
+                jpeg_write_marker(ci, m->marker, c->marker.ptr, m->data_length);
             } else {
                 jpeg_write_marker(ci, m->marker, m->data, m->data_length);
             }
@@ -260,7 +235,7 @@ static int run_coefficients(render_ctx_t *c, int have_band, char *err, size_t er
     }
 
     open_compress(c, &c->dst, &c->live_dst);
-    render_memdst_attach(&c->dst, &c->out_mgr, &c->out, &c->out_cap, 4096);
+    render_memdst_attach(&c->dst, &c->out_mgr, &c->out.ptr, &c->out.cap, 4096);
     jpeg_copy_critical_parameters(s, &c->dst);
     c->dst.image_height = (JDIMENSION)(h + band_h);
     /* Optimized Huffman tables would save ~18% of bytes on camera images but
@@ -269,7 +244,7 @@ static int run_coefficients(render_ctx_t *c, int have_band, char *err, size_t er
     jpeg_write_coefficients(&c->dst, c->dst_coef);
     write_markers(c, &c->dst, 1);
     jpeg_finish_compress(&c->dst);
-    c->out_len = c->out_mgr.len;
+    c->out.len = c->out_mgr.len;
     c->out_w = (int)s->image_width;
     c->out_h = h + band_h;
     return 0;
@@ -292,8 +267,7 @@ static int run_splice(render_ctx_t *c, const render_splice_src_t *sp, char *err,
 {
     j_decompress_ptr s = &c->src;
     char why[160];
-    int rc = render_splice_write(c->in, sp, s, &c->band, &c->out, &c->out_cap, &c->out_len, why,
-                                 sizeof why);
+    int rc = render_splice_write(c->in, sp, s, &c->band, &c->out, why, sizeof why);
     if (rc < 0) {
         snprintf(err, errlen, "%s", why);
         return -1;
@@ -380,26 +354,26 @@ static int run_reencode(render_ctx_t *c, char *err, size_t errlen)
     int oh = c->o.band_mode == BAND_EXTEND ? vh + band_h : (vh > band_h ? vh : band_h);
     size_t stride = (size_t)vw * (size_t)nc;
     size_t src_stride = (size_t)w * (size_t)nc;
-    if (bytes_reserve(&c->px, stride * (size_t)oh) < 0 ||
-        (o != 1 && bytes_reserve(&c->tmp, src_stride * (size_t)h) < 0) ||
-        (cmyk && bytes_reserve(&c->row, (size_t)w * 4) < 0)) {
+    if (dynbuf_reserve(&c->px, stride * (size_t)oh) < 0 ||
+        (o != 1 && dynbuf_reserve(&c->tmp, src_stride * (size_t)h) < 0) ||
+        (cmyk && dynbuf_reserve(&c->row, (size_t)w * 4) < 0)) {
         snprintf(err, errlen, "out of memory for %dx%d pixels", vw, oh);
         return -1;
     }
-    unsigned char *target = o == 1 ? c->px.p : c->tmp.p;
+    unsigned char *target = o == 1 ? c->px.ptr : c->tmp.ptr;
     while (s->output_scanline < s->output_height) {
         unsigned char *dst_row = target + (size_t)s->output_scanline * src_stride;
-        JSAMPROW row = cmyk ? c->row.p : dst_row;
+        JSAMPROW row = cmyk ? c->row.ptr : dst_row;
         jpeg_read_scanlines(s, &row, 1);
-        if (cmyk) cmyk_to_rgb(c->row.p, dst_row, w, s->saw_Adobe_marker);
+        if (cmyk) cmyk_to_rgb(c->row.ptr, dst_row, w, s->saw_Adobe_marker);
     }
-    if (o != 1) render_orient_pixels(c->tmp.p, w, h, nc, o, c->px.p, stride);
-    if (render_draw_band(c->px.p + (size_t)(oh - band_h) * stride, stride, vw, band_h, space,
+    if (o != 1) render_orient_pixels(c->tmp.ptr, w, h, nc, o, c->px.ptr, stride);
+    if (render_draw_band(c->px.ptr + (size_t)(oh - band_h) * stride, stride, vw, band_h, space,
                          &c->lo, c->font, err, errlen) < 0)
         return -1;
 
     open_compress(c, &c->dst, &c->live_dst);
-    render_memdst_attach(&c->dst, &c->out_mgr, &c->out, &c->out_cap, 4096);
+    render_memdst_attach(&c->dst, &c->out_mgr, &c->out.ptr, &c->out.cap, 4096);
     c->dst.image_width = (JDIMENSION)vw;
     c->dst.image_height = (JDIMENSION)oh;
     c->dst.input_components = nc;
@@ -420,11 +394,11 @@ static int run_reencode(render_ctx_t *c, char *err, size_t errlen)
     jpeg_start_compress(&c->dst, TRUE);
     write_markers(c, &c->dst, space == DRAW_GRAY ? c->icc_gray : !cmyk && c->icc_rgb);
     while (c->dst.next_scanline < c->dst.image_height) {
-        JSAMPROW row = c->px.p + (size_t)c->dst.next_scanline * stride;
+        JSAMPROW row = c->px.ptr + (size_t)c->dst.next_scanline * stride;
         jpeg_write_scanlines(&c->dst, &row, 1);
     }
     jpeg_finish_compress(&c->dst);
-    c->out_len = c->out_mgr.len;
+    c->out.len = c->out_mgr.len;
     c->out_w = vw;
     c->out_h = oh;
     return 0;
@@ -434,10 +408,8 @@ static int run_steps(render_ctx_t *c)
 {
     if (prepare(c, c->err, c->errlen) < 0) return -1;
     if (c->layout_only) return 0;
-    c->out_cap = c->in_len + (size_t)c->lo.width * (size_t)c->lo.band_height + 8192;
-    c->out = malloc(c->out_cap);
-    if (c->out == NULL) {
-        c->out_cap = 0;
+    if (dynbuf_reserve(&c->out,
+                       c->in_len + (size_t)c->lo.width * (size_t)c->lo.band_height + 8192) < 0) {
         snprintf(c->err, c->errlen, "out of memory for the output");
         return -1;
     }
@@ -470,8 +442,8 @@ static void job_begin(render_ctx_t *c, const unsigned char *jpeg, size_t len, co
     c->in_len = len;
     c->text = text;
     c->text_len = text_len;
-    c->out = NULL;
-    c->out_cap = c->out_len = 0;
+    /* the output's size is bounded by MAX_PIXELS, checked in prepare() */
+    dynbuf_init(&c->out, DYNBUF_NO_MAX);
     c->last_path = NULL;
     c->last_spliced = 0;
     c->in_w = c->in_h = 0;
@@ -487,24 +459,23 @@ int render_caption(render_ctx_t *c, const unsigned char *jpeg, size_t len, const
     job_begin(c, jpeg, len, text, text_len, 0, err, errlen);
     int rc = run_job(c);
     destroy_all(c);
-    bytes_trim(&c->px);
-    bytes_trim(&c->tmp);
-    bytes_trim(&c->row);
+    dynbuf_trim(&c->px, RENDER_KEEP_BYTES);
+    dynbuf_trim(&c->tmp, RENDER_KEEP_BYTES);
+    dynbuf_trim(&c->row, RENDER_KEEP_BYTES);
     render_band_trim(&c->band, RENDER_KEEP_BYTES);
-    bytes_trim(&c->marker);
+    dynbuf_trim(&c->marker, RENDER_KEEP_BYTES);
     if (rc < 0) {
-        free(c->out);
-        c->out = NULL;
+        dynbuf_free(&c->out);
         return -1;
     }
     log_debug("render: %s path%s, %dx%d -> %dx%d, %zu -> %zu bytes", c->last_path,
               c->last_spliced ? " (entropy splice)" : "", c->in_w, c->in_h, c->out_w, c->out_h, len,
-              c->out_len);
-    *out = c->out;
-    *out_len = c->out_len;
+              c->out.len);
+    *out = c->out.ptr;
+    *out_len = c->out.len;
     *out_w = c->out_w;
     *out_h = c->out_h;
-    c->out = NULL;
+    dynbuf_init(&c->out, DYNBUF_NO_MAX); /* handed over */
     return 0;
 }
 
@@ -535,6 +506,12 @@ render_ctx_t *render_ctx_new(const render_opts_t *opts, char *err, size_t errlen
         return NULL;
     }
     c->o = *opts;
+    /* work buffers: their sizes follow the image, bounded by MAX_PIXELS */
+    dynbuf_init(&c->px, DYNBUF_NO_MAX);
+    dynbuf_init(&c->tmp, DYNBUF_NO_MAX);
+    dynbuf_init(&c->row, DYNBUF_NO_MAX);
+    dynbuf_init(&c->marker, DYNBUF_NO_MAX);
+    dynbuf_init(&c->out, DYNBUF_NO_MAX);
     snprintf(c->font_file, sizeof c->font_file, "%s", opts->font_file);
     c->o.font_file = c->font_file;
     c->font = render_font_open(c->font_file, opts->font_size, err, errlen);
@@ -558,11 +535,12 @@ void render_ctx_free(render_ctx_t *c)
     if (c == NULL) return;
     render_font_close(c->font);
     layout_free(&c->lo);
-    free(c->px.p);
-    free(c->tmp.p);
-    free(c->row.p);
+    dynbuf_free(&c->px);
+    dynbuf_free(&c->tmp);
+    dynbuf_free(&c->row);
+    dynbuf_free(&c->out);
     render_band_free(&c->band);
     render_splice_cache_free(c->tables);
-    free(c->marker.p);
+    dynbuf_free(&c->marker);
     free(c);
 }

@@ -15,7 +15,8 @@
  * A decoder therefore sees exactly the source's coefficients above the band
  * and the band's coefficients below it: the same as the coefficient copy.
  *
- * render_splice_write() does not look at the picture's scan data: the
+ * splice.c parses and writes; splice_verify.c holds the proof walk of the
+ * picture's scan. render_splice_write() does not look at the picture's scan data: the
  * caller must prove it sound with render_splice_check_scan() first, or a
  * corrupt upload would be passed on instead of failing. */
 #ifndef IMGCAP_RENDER_SPLICE_H
@@ -27,6 +28,7 @@
 #include <jpeglib.h>
 
 #include "band.h"
+#include "dynbuf.h"
 
 /* Where the parts of a spliceable source are. */
 typedef struct render_splice_src {
@@ -71,15 +73,15 @@ typedef enum { RENDER_SPLICE_DONE = 0, RENDER_SPLICE_NO_FIT = 1 } render_splice_
  *   components and Huffman tables, restart interval).
  * band: the band's blocks for src (band.h): same width, sampling and
  *   quantization.
- * *out (capacity *cap, grown with realloc; the caller owns it in every case)
- * receives *out_len bytes.
+ * out: receives the JPEG from its start (out->len = its size), grown within
+ *   its max; the caller owns it in every case.
  * Returns RENDER_SPLICE_DONE; RENDER_SPLICE_NO_FIT with the reason in why when
  * the splice does not fit (a band symbol without a code in the source's
  * Huffman tables, an MCU count over the DRI field, a restart interval that
- * does not end with the picture, ...): *out then holds nothing useful; or -1
- * with why set when out of memory. */
+ * does not end with the picture, ...): out then holds nothing useful; or -1
+ * with why set when out of memory (or past out->max). */
 int render_splice_write(const unsigned char *in, const render_splice_src_t *sp,
-                        j_decompress_ptr src, const render_band_t *band, unsigned char **out,
-                        size_t *cap, size_t *out_len, char *why, size_t whylen);
+                        j_decompress_ptr src, const render_band_t *band, dynbuf_t *out, char *why,
+                        size_t whylen);
 
 #endif

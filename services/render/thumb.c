@@ -50,7 +50,7 @@ struct render_thumb {
     size_t out_cap, out_len;
 
     render_plane_t pl[3];
-    render_buf_t lines; /* interleaved scanlines (scanline path) */
+    dynbuf_t lines; /* interleaved scanlines (scanline path) */
     JSAMPROW rowp[3][MAX_RAW_ROWS];
 
     /* the call in progress */
@@ -273,8 +273,7 @@ static int decode_raw(render_thumb_t *t, char *err, size_t errlen)
         render_plane_t *p = &t->pl[c];
         rows[c] = s->comp_info[c].v_samp_factor * s->comp_info[c].DCT_scaled_size;
         if (render_plane_alloc(p, rows[c]) < 0) return out_of_memory(t, err, errlen);
-        for (int r = 0; r < rows[c]; r++)
-            t->rowp[c][r] = (unsigned char *)p->rows.p + (size_t)r * p->sstride;
+        for (int r = 0; r < rows[c]; r++) t->rowp[c][r] = p->rows.ptr + (size_t)r * p->sstride;
         data[c] = t->rowp[c];
     }
     JDIMENSION lines = (JDIMENSION)(s->max_v_samp_factor * s->min_DCT_scaled_size);
@@ -296,14 +295,12 @@ static int decode_lines(render_thumb_t *t, char *err, size_t errlen)
     int batch = s->rec_outbuf_height > 0 ? s->rec_outbuf_height : 1;
     batch = batch < MAX_RAW_ROWS ? batch : MAX_RAW_ROWS;
     size_t stride = (size_t)s->output_width * (size_t)t->dec_nc;
-    if (render_buf_reserve(&t->lines, stride * (size_t)batch) < 0)
-        return out_of_memory(t, err, errlen);
+    if (dynbuf_reserve(&t->lines, stride * (size_t)batch) < 0) return out_of_memory(t, err, errlen);
     for (int c = 0; c < 3; c++)
         if (render_plane_alloc(&t->pl[c], 1) < 0) return out_of_memory(t, err, errlen);
-    for (int i = 0; i < batch; i++)
-        t->rowp[0][i] = (unsigned char *)t->lines.p + (size_t)i * stride;
+    for (int i = 0; i < batch; i++) t->rowp[0][i] = t->lines.ptr + (size_t)i * stride;
     int sw = (int)s->output_width;
-    unsigned char *y = t->pl[0].rows.p, *cb = t->pl[1].rows.p, *cr = t->pl[2].rows.p;
+    unsigned char *y = t->pl[0].rows.ptr, *cb = t->pl[1].rows.ptr, *cr = t->pl[2].rows.ptr;
     while (s->output_scanline < s->output_height) {
         int j0 = (int)s->output_scanline;
         int got = (int)jpeg_read_scanlines(s, t->rowp[0], (JDIMENSION)batch);
@@ -320,7 +317,7 @@ static int decode_lines(render_thumb_t *t, char *err, size_t errlen)
                     cr[x] = line[3 * x + 2];
                 }
             }
-            for (int c = 0; c < 3; c++) render_plane_add_row(&t->pl[c], j0 + i, t->pl[c].rows.p);
+            for (int c = 0; c < 3; c++) render_plane_add_row(&t->pl[c], j0 + i, t->pl[c].rows.ptr);
         }
     }
     return 0;
@@ -350,7 +347,7 @@ static void encode(render_thumb_t *t)
             int v = c->comp_info[k].v_samp_factor * DCTSIZE,
                 first = y0 / c->max_v_samp_factor * c->comp_info[k].v_samp_factor;
             for (int r = 0; r < v; r++)
-                t->rowp[k][r] = (unsigned char *)p->px.p + (size_t)(first + r) * p->tstride;
+                t->rowp[k][r] = p->px.ptr + (size_t)(first + r) * p->tstride;
         }
         jpeg_write_raw_data(c, data, (JDIMENSION)lines);
     }
@@ -387,14 +384,8 @@ int render_thumb_make(render_thumb_t *t, const unsigned char *jpeg, size_t len,
     }
     jpeg_abort_decompress(&t->src);
     jpeg_abort_compress(&t->dst);
-    render_buf_trim(&t->lines);
-    for (int c = 0; c < 3; c++) {
-        render_buf_trim(&t->pl[c].rows);
-        render_buf_trim(&t->pl[c].vacc);
-        render_buf_trim(&t->pl[c].px);
-        /* first, count and xw are small (a thumbnail row's worth) and kept
-         * with their plan */
-    }
+    dynbuf_trim(&t->lines, RENDER_BUF_KEEP_BYTES);
+    for (int c = 0; c < 3; c++) render_plane_trim(&t->pl[c]);
     if (rc < 0) return -1;
     *out = t->out;
     *out_len = t->out_len;
@@ -429,6 +420,8 @@ render_thumb_t *render_thumb_new(int size, long long max_pixels)
     if (t == NULL) return NULL;
     t->size = size;
     t->max_pixels = max_pixels;
+    dynbuf_init(&t->lines, DYNBUF_NO_MAX);
+    for (int c = 0; c < 3; c++) render_plane_init(&t->pl[c]);
     render_jerr_init(&t->jerr, &t->progress);
     if (create_objects(t) < 0) {
         render_thumb_free(t);
@@ -443,15 +436,7 @@ void render_thumb_free(render_thumb_t *t)
     if (t->live_src) jpeg_destroy_decompress(&t->src);
     if (t->live_dst) jpeg_destroy_compress(&t->dst);
     free(t->out);
-    render_buf_free(&t->lines);
-    for (int c = 0; c < 3; c++) {
-        render_plane_t *p = &t->pl[c];
-        render_buf_free(&p->rows);
-        render_buf_free(&p->vacc);
-        render_buf_free(&p->px);
-        render_buf_free(&p->first);
-        render_buf_free(&p->count);
-        render_buf_free(&p->xw);
-    }
+    dynbuf_free(&t->lines);
+    for (int c = 0; c < 3; c++) render_plane_free(&t->pl[c]);
     free(t);
 }

@@ -653,15 +653,16 @@ START_TEST(encoder_direct)
         render_splice_src_t sp;
         char why[256];
         ck_assert_int_eq(render_splice_parse(src_buf->p, src_buf->n, &sp, why, sizeof why), 0);
-        size_t cap = 16, len = 0;
-        unsigned char *out = malloc(cap); /* grown by the writer */
-        int rc = render_splice_write(src_buf->p, &sp, &s, &rb, &out, &cap, &len, why, sizeof why);
+        dynbuf_t out; /* grown by the writer */
+        dynbuf_init(&out, DYNBUF_NO_MAX);
+        ck_assert_int_eq(dynbuf_reserve(&out, 16), 0);
+        int rc = render_splice_write(src_buf->p, &sp, &s, &rb, &out, why, sizeof why);
         if (src_buf == &nozrl) {
             ck_assert_int_eq(rc, 1);
             ck_assert_ptr_nonnull(strstr(why, "symbol 0xf0"));
         } else {
             ck_assert_msg(rc == 0, "%s", why);
-            buf_t o = {out, len};
+            buf_t o = {out.ptr, out.len};
             coefs_t oc;
             coefs_read(&o, &oc);
             ck_assert_uint_eq(oc.height, 128);
@@ -671,7 +672,7 @@ START_TEST(encoder_direct)
         }
         coefs_free(&bc);
         render_band_free(&rb);
-        free(out);
+        dynbuf_free(&out);
         jpeg_destroy_decompress(&s);
         free(band.p);
     }
