@@ -9,6 +9,7 @@
 
 #include "assets.h"
 #include "images.h"
+#include "listpage.h"
 #include "listquery.h"
 #include "log.h"
 #include "metrics.h"
@@ -20,6 +21,12 @@
 #include "wire.h"
 
 #define SSE_BLOCK (16 * 1024) /* a read of an event stream hands over at most this */
+/* A list page: a usual item is under 400 bytes; the worst (200 control
+ * characters, each escaped to six bytes) under 1.5 KiB, so API_LIMIT_MAX
+ * items fit in 2 MiB, the cap that bounds a page's buffer. */
+#define LIST_ITEM_TYPICAL_BYTES 400
+#define LIST_PAGE_MAX_BYTES ((size_t)2 << 20)
+_Static_assert(API_LIMIT_MAX * 1536 + 4096 <= LIST_PAGE_MAX_BYTES, "a full page fits its buffer");
 
 /* ---- POST /api/images ---- */
 
@@ -182,41 +189,43 @@ void api_handle_list(api_call_t *c)
     }
     int rows = PQntuples(r);
     int n = rows > q.limit ? q.limit : rows;
-    json_t *items = json_array();
-    for (int i = 0; i < n && items != NULL; i++) {
-        const char *id = PQgetvalue(r, i, 0);
-        char url[64], thumb[80];
-        snprintf(url, sizeof url, "/api/images/%s", id);
-        snprintf(thumb, sizeof thumb, "/api/images/%s/thumbnail", id);
-        json_array_append_new(
-            items, json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s?}", "id", id, "received_at",
-                             PQgetvalue(r, i, 1), "description", PQgetvalue(r, i, 2), "camera",
-                             PQgetisnull(r, i, 3) ? NULL : PQgetvalue(r, i, 3), "url", url,
-                             "thumbnail_url", PQgetisnull(r, i, 4) ? NULL : thumb));
+    /* The page is written straight from the rows (listpage.h says why). */
+    dynbuf_t page;
+    dynbuf_init(&page, LIST_PAGE_MAX_BYTES);
+    int bad = dynbuf_reserve(&page, (size_t)n * LIST_ITEM_TYPICAL_BYTES + 64) != 0 ||
+              api_listpage_begin(&page) != 0;
+    for (int i = 0; i < n && !bad; i++) {
+        api_listpage_item_t it = {.id = PQgetvalue(r, i, 0),
+                                  .received_at = PQgetvalue(r, i, 1),
+                                  .description = PQgetvalue(r, i, 2),
+                                  .camera = PQgetisnull(r, i, 3) ? NULL : PQgetvalue(r, i, 3),
+                                  .has_thumbnail = !PQgetisnull(r, i, 4)};
+        bad = api_listpage_add(&page, &it, i) != 0;
     }
-    json_t *next = json_null();
-    if (rows > q.limit) {
-        char *url = malloc(API_LISTQUERY_URL_MAX), *link = malloc(API_LISTQUERY_URL_MAX + 16);
+    char *url = NULL;
+    if (!bad && rows > q.limit) {
+        char *link = malloc(API_LISTQUERY_URL_MAX + 16);
+        url = malloc(API_LISTQUERY_URL_MAX);
         long len = url != NULL && link != NULL ? api_listquery_next_url(&q, PQgetvalue(r, n - 1, 0),
                                                                         url, API_LISTQUERY_URL_MAX)
                                                : -1;
         if (len > 0) {
             snprintf(link, API_LISTQUERY_URL_MAX + 16, "<%s>; rel=\"next\"", url);
             api_set_header(c, "Link", link);
-            json_decref(next);
-            next = json_string(url);
+        } else {
+            bad = 1;
         }
-        free(url);
         free(link);
-        if (len <= 0) {
-            PQclear(r);
-            json_decref(items);
-            api_reply_internal(c, "list: no memory for the next page's URL");
-            return;
-        }
     }
     PQclear(r);
-    api_reply_json(c, 200, json_pack("{s:o, s:o}", "items", items, "next", next));
+    if (!bad) bad = api_listpage_end(&page, url) != 0;
+    free(url);
+    if (bad)
+        api_reply_internal(
+            c, "list: cannot write the page (out of memory, or a row that is not UTF-8)");
+    else
+        api_reply_bytes(c, 200, "application/json", (const char *)page.ptr, page.len);
+    dynbuf_free(&page);
 }
 
 /* ---- GET /api/events ---- */
