@@ -36,13 +36,27 @@ int api_listpage_add_string(dynbuf_t *b, const char *s, size_t len)
         size_t n = 2;
         esc[0] = '\\';
         switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
         default: {
             static const char hex[] = "0123456789ABCDEF"; /* jansson: "\\u%04X" */
             memcpy(esc + 1, "u00", 3);
@@ -60,7 +74,10 @@ fail:
     return -1;
 }
 
-static int add_cstring(dynbuf_t *b, const char *s) { return api_listpage_add_string(b, s, strlen(s)); }
+static int add_cstring(dynbuf_t *b, const char *s)
+{
+    return api_listpage_add_string(b, s, strlen(s));
+}
 
 int api_listpage_begin(dynbuf_t *b)
 {

@@ -101,9 +101,10 @@ START_TEST(refusals_leave_the_buffer_as_it_was)
     ck_assert_int_eq(api_listpage_end(&b, "\xff"), -1);
     ck_assert_uint_eq(b.len, len);
     ck_assert_int_eq(api_listpage_end(&b, NULL), 0);
-    ck_assert_str_eq((char *)b.ptr, "{\"items\":[{\"id\":\"" ID1 "\",\"received_at\":\"t\","
-                                    "\"description\":\"ok\",\"camera\":null,\"url\":"
-                                    "\"/api/images/" ID1 "\",\"thumbnail_url\":null}],\"next\":null}");
+    ck_assert_str_eq((char *)b.ptr,
+                     "{\"items\":[{\"id\":\"" ID1 "\",\"received_at\":\"t\","
+                     "\"description\":\"ok\",\"camera\":null,\"url\":"
+                     "\"/api/images/" ID1 "\",\"thumbnail_url\":null}],\"next\":null}");
     dynbuf_free(&b);
 }
 END_TEST
@@ -123,8 +124,8 @@ START_TEST(cap_reached_midway)
         int ok = api_listpage_begin(&b) == 0 && api_listpage_add(&b, &it, 0) == 0 &&
                  api_listpage_add(&b, &it, 1) == 0 && api_listpage_end(&b, "/n") == 0;
         ck_assert_msg(!ok, "page of %zu bytes fit in %zu", whole.len, cap);
-        ck_assert(b.len <= cap && memcmp(b.ptr != NULL ? b.ptr : (unsigned char *)"", whole.ptr,
-                                         b.len) == 0);
+        ck_assert(b.len <= cap &&
+                  memcmp(b.ptr != NULL ? b.ptr : (unsigned char *)"", whole.ptr, b.len) == 0);
         dynbuf_free(&b);
     }
     dynbuf_free(&whole);
@@ -140,8 +141,8 @@ static void *failing_realloc(void *p, size_t n)
 
 START_TEST(allocation_failure)
 {
-    api_listpage_item_t it = {ID1, "t", "long enough to need a second growth of the buffer....", NULL,
-                              1};
+    api_listpage_item_t it = {ID1, "t", "long enough to need a second growth of the buffer....",
+                              NULL, 1};
     for (int budget = 0; budget < 4; budget++) {
         dynbuf_t b;
         dynbuf_init(&b, DYNBUF_NO_MAX);
