@@ -8,7 +8,7 @@
  * the error logged); functions return -1 with the reason in rqueue_error().
  * Which server a connection reaches (REDIS_URL's, or the primary Sentinel
  * names), its command timeout and the WAIT for replicas are set process-wide
- * by rqueue_configure() (rqha.h). The Lua scripts are the files of shared/lua/. */
+ * by rq_ha_configure() (rqha.h). The Lua scripts are the files of shared/lua/. */
 #ifndef IMGCAP_RQUEUE_H
 #define IMGCAP_RQUEUE_H
 

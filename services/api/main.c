@@ -69,7 +69,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "imgcap-api: configuration error: %s\n", err);
         return 1;
     }
-    if (rqueue_configure(&cfg, err, sizeof err) != 0) {
+    if (rq_ha_configure(&cfg, err, sizeof err) != 0) {
         fprintf(stderr, "imgcap-api: configuration: %s\n", err);
         return 1;
     }

@@ -232,13 +232,13 @@ typedef struct service {
     consumer_t *consumer;
 } service_t;
 
-static void process(render_ctx_t *rc, render_thumb_t *tc, job_t *job)
+static void process(render_ctx_t *rc, render_thumb_t *tc, consumer_job_t *job)
 {
     wire_msg_t m;
     char err[400]; /* leaves room for a prefix in job->reason */
     if (wire_decode(job->payload, job->len, &m, err, sizeof err) < 0) {
         log_error("id=%s undecodable payload: %s", job->id, err);
-        job->outcome = JOB_DEAD;
+        job->outcome = CONSUMER_JOB_DEAD;
         snprintf(job->reason, sizeof job->reason, "undecodable payload: %s", err);
         return;
     }
@@ -249,7 +249,7 @@ static void process(render_ctx_t *rc, render_thumb_t *tc, job_t *job)
     if (render_caption(rc, m.jpeg, m.jpeg_len, m.description, strlen(m.description), &img, &img_len,
                        &w, &h, err, sizeof err) < 0) {
         log_error("id=%s render failed: %s", job->id, err);
-        job->outcome = JOB_DEAD;
+        job->outcome = CONSUMER_JOB_DEAD;
         snprintf(job->reason, sizeof job->reason, "render failed: %s", err);
         return;
     }
@@ -277,11 +277,11 @@ static void process(render_ctx_t *rc, render_thumb_t *tc, job_t *job)
     free(img);
     if (enc < 0) {
         log_error("id=%s cannot encode the rendered payload: %s", job->id, err);
-        job->outcome = JOB_DEAD;
+        job->outcome = CONSUMER_JOB_DEAD;
         snprintf(job->reason, sizeof job->reason, "cannot encode rendered payload: %s", err);
         return;
     }
-    job->outcome = JOB_FORWARD;
+    job->outcome = CONSUMER_JOB_FORWARD;
     /* One INFO line per image, so that the logs follow it (grep its id). */
     log_info("id=%s rendered %dx%d, %zu bytes, %s path, %.2f ms; thumbnail %dx%d, %zu bytes, "
              "%.2f ms (attempt %ld)",
@@ -315,7 +315,7 @@ static void worker_main(actor_t *self)
         mailbox_rc_t r = mailbox_pop(jobs, &item, 1000);
         if (r == MAILBOX_TIMEOUT) continue;
         if (r == MAILBOX_CLOSED) break;
-        job_t *job = item;
+        consumer_job_t *job = item;
         process(rc, tc, job);
         consumer_finish(svc->consumer, job);
     }
@@ -443,7 +443,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "imgcap-render: configuration: %s\n", err);
         return 2;
     }
-    if (rqueue_configure(&cfg, err, sizeof err) != 0) {
+    if (rq_ha_configure(&cfg, err, sizeof err) != 0) {
         fprintf(stderr, "imgcap-render: configuration: %s\n", err);
         return 2;
     }
