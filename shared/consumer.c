@@ -20,9 +20,12 @@
 #define TAKE_TIMEOUT_MS 1000
 #define TAKE_BATCH_MAX 32 /* ids taken per round trip, at most */
 #define OUTCOME_CAPACITY 256
-#define OUTCOME_BATCH_MAX 64 /* outcomes applied per round trip, at most */
+/* Outcomes applied per round trip, at most: rqueue_apply's batch size. */
+#define OUTCOME_BATCH_MAX RQ_APPLY_BATCH_MAX
 
 _Static_assert(CONSUMER_NAME_MAX <= RQ_CONSUMER_MAX, "a consumer name must fit an rqueue");
+_Static_assert(OUTCOME_BATCH_MAX <= RQ_APPLY_BATCH_MAX,
+               "a batch of outcomes must fit rqueue_apply's reply buffer on the stack");
 
 struct consumer {
     consumer_opts_t opts;

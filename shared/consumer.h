@@ -37,7 +37,7 @@ typedef struct consumer_job {
     size_t out_len;
     char reason[512]; /* CONSUMER_JOB_DEAD: why, logged and stored in status */
     /* CONSUMER_JOB_ACK: the status stage to record instead of the consumer's
-     * done_stage (persist: "deleted" for an id deleted while in the
+     * done_stage (persist: RQ_STAGE_DELETED for an id deleted while in the
      * pipeline); NULL = done_stage. A static string, not owned. */
     const char *ack_stage;
 } consumer_job_t;
@@ -49,9 +49,9 @@ typedef struct consumer_opts {
     const config_t *cfg;
     const char *queue;       /* RQ_QUEUE_RENDER or RQ_QUEUE_PERSIST */
     const char *next_queue;  /* queue CONSUMER_JOB_FORWARD hands to; NULL if none */
-    const char *taken_stage; /* status when taken: "rendering", "persisting" */
-    const char *next_stage;  /* status after CONSUMER_JOB_FORWARD: "rendered" */
-    const char *done_stage;  /* status after CONSUMER_JOB_ACK: "stored" */
+    const char *taken_stage; /* status when taken: RQ_STAGE_RENDERING, ... */
+    const char *next_stage;  /* status after CONSUMER_JOB_FORWARD */
+    const char *done_stage;  /* status after CONSUMER_JOB_ACK */
     size_t jobs_capacity;    /* bound of the jobs mailbox (>= 1) */
 } consumer_opts_t;
 

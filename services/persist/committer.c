@@ -9,6 +9,7 @@
 #include "log.h"
 #include "persist.h"
 #include "pgconn.h"
+#include "rqueue.h"
 #include "store.h"
 #include "timeutil.h"
 
@@ -239,7 +240,7 @@ static void persist_commit_batch(persist_committer_t *cm, persist_item_t **batch
                     persist_remove_files(ctx, batch[i]);
                     log_info("id=%s deleted while in the pipeline: not stored, its files removed",
                              batch[i]->job->id);
-                    batch[i]->job->ack_stage = "deleted";
+                    batch[i]->job->ack_stage = RQ_STAGE_DELETED;
                 } else {
                     /* One INFO line per image, so that the logs follow it. */
                     log_info("id=%s stored at %s, %.1f ms after persist took it", batch[i]->job->id,

@@ -146,9 +146,9 @@ int main(int argc, char **argv)
         .cfg = &cfg,
         .queue = RQ_QUEUE_PERSIST,
         .next_queue = NULL,
-        .taken_stage = "persisting",
+        .taken_stage = RQ_STAGE_PERSISTING,
         .next_stage = NULL,
-        .done_stage = "stored",
+        .done_stage = RQ_STAGE_STORED,
         /* Room for a batch per Redis round trip (see render's main.c); the
          * committer groups whatever the workers finish into one commit. */
         .jobs_capacity = (size_t)nworkers * 8,

@@ -343,8 +343,8 @@ static int run_service(const config_t *cfg)
         .cfg = cfg,
         .queue = RQ_QUEUE_RENDER,
         .next_queue = RQ_QUEUE_PERSIST,
-        .taken_stage = "rendering",
-        .next_stage = "rendered",
+        .taken_stage = RQ_STAGE_RENDERING,
+        .next_stage = RQ_STAGE_RENDERED,
         .done_stage = NULL,
         /* Deep enough that the workers never starve while intake waits on a
          * Redis round trip (each one waits for an AOF fsync): intake then
