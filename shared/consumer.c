@@ -333,7 +333,8 @@ static void apply_outcomes(consumer_t *c, rqueue_t **rqp, consumer_job_t **jobs,
         } else {
             ops[i].kind = RQ_OP_DEAD;
             ops[i].text = job->reason;
-            log_error("id=%s dead-lettered from %s: %s", job->id, c->opts.queue, job->reason);
+            /* The one line per dead letter: the workers leave it to here. */
+            log_warn("id=%s dead-lettered from %s: %s", job->id, c->opts.queue, job->reason);
         }
     }
     for (int attempt = 0; pending > 0; attempt++) {

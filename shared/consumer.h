@@ -35,7 +35,8 @@ typedef struct consumer_job {
     consumer_outcome_t outcome; /* set by the worker before consumer_finish() */
     unsigned char *out;         /* CONSUMER_JOB_FORWARD: next payload, owned by the job */
     size_t out_len;
-    char reason[512]; /* CONSUMER_JOB_DEAD: why, logged and stored in status */
+    char reason[512]; /* CONSUMER_JOB_DEAD: why; the consumer logs it (the one
+                       * line of a dead letter, WARN) and stores it in status */
     /* CONSUMER_JOB_ACK: the status stage to record instead of the consumer's
      * done_stage (persist: RQ_STAGE_DELETED for an id deleted while in the
      * pipeline); NULL = done_stage. A static string, not owned. */

@@ -256,7 +256,6 @@ static void persist_commit_batch(persist_committer_t *cm, persist_item_t **batch
             persist_item_t *bad = batch[poison];
             snprintf(bad->job->reason, sizeof bad->job->reason, "database refused the row: %.400s",
                      err);
-            log_error("id=%s dead-lettered: %s", bad->job->id, bad->job->reason);
             persist_remove_files(ctx, bad);
             bad->job->outcome = CONSUMER_JOB_DEAD;
             consumer_finish(ctx->consumer, bad->job);

@@ -46,7 +46,6 @@ static void persist_dead(persist_ctx_t *ctx, consumer_job_t *job, const char *fm
     va_start(ap, fmt);
     vsnprintf(job->reason, sizeof job->reason, fmt, ap);
     va_end(ap);
-    log_error("id=%s dead-lettered: %s", job->id, job->reason);
     job->outcome = CONSUMER_JOB_DEAD;
     consumer_finish(ctx->consumer, job);
 }

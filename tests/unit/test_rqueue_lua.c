@@ -16,9 +16,9 @@
 static const struct {
     const char *value, *local;
 } stages[] = {
-    {RQ_STAGE_QUEUED, "STAGE_QUEUED"},       {RQ_STAGE_RENDERING, "STAGE_RENDERING"},
-    {RQ_STAGE_RENDERED, "STAGE_RENDERED"},   {RQ_STAGE_PERSISTING, "STAGE_PERSISTING"},
-    {RQ_STAGE_STORED, "STAGE_STORED"},       {RQ_STAGE_FAILED, "STAGE_FAILED"},
+    {RQ_STAGE_QUEUED, "STAGE_QUEUED"},     {RQ_STAGE_RENDERING, "STAGE_RENDERING"},
+    {RQ_STAGE_RENDERED, "STAGE_RENDERED"}, {RQ_STAGE_PERSISTING, "STAGE_PERSISTING"},
+    {RQ_STAGE_STORED, "STAGE_STORED"},     {RQ_STAGE_FAILED, "STAGE_FAILED"},
     {RQ_STAGE_DELETED, "STAGE_DELETED"},
 };
 #define NSTAGES (sizeof stages / sizeof stages[0])
@@ -31,8 +31,7 @@ typedef struct lua_scan {
 
 static void note_bad(lua_scan_t *sc, const char *file, const char *what, const char *s, size_t n)
 {
-    if (sc->bad[0] == '\0')
-        snprintf(sc->bad, sizeof sc->bad, "%s: %s %.*s", file, what, (int)n, s);
+    if (sc->bad[0] == '\0') snprintf(sc->bad, sizeof sc->bad, "%s: %s %.*s", file, what, (int)n, s);
 }
 
 static int is_ident(char c)
@@ -64,7 +63,8 @@ static void scan_lua(lua_scan_t *sc, const char *file, const char *t)
             if (n > 6 && memcmp(t + start, "STAGE_", 6) == 0) {
                 int known = 0;
                 for (size_t k = 0; k < NSTAGES; k++)
-                    known |= strlen(stages[k].local) == n && memcmp(t + start, stages[k].local, n) == 0;
+                    known |= strlen(stages[k].local) == n &&
+                             memcmp(t + start, stages[k].local, n) == 0;
                 if (!known) note_bad(sc, file, "uses an undefined", t + start, n);
                 sc->stage_uses++;
             }
