@@ -16,6 +16,10 @@
 #include "rqconn.h"
 #include "rqha.h"
 
+_Static_assert(sizeof RQ_STAGE_PERSISTING <= sizeof((rq_status_t *)0)->stage &&
+                   sizeof RQ_STAGE_RENDERING <= sizeof((rq_status_t *)0)->stage,
+               "the longest stages must fit rq_status_t.stage");
+
 /* TTL of P status:<id>, in seconds (7 days): the enqueue's EXPIRE and, as
  * ARGV[2], every script's status() (shared/lua/prelude.lua). */
 #define RQ_STATUS_TTL_S "604800"

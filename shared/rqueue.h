@@ -55,7 +55,7 @@ typedef struct rq_stats {
 } rq_stats_t;
 
 typedef struct rq_status {
-    char stage[16]; /* a stage of shared/README.md's list (Keys); "" = unknown */
+    char stage[16]; /* an RQ_STAGE_*; "" = unknown */
     char error[512];
     long long updated_at; /* unix ms */
 } rq_status_t;
