@@ -20,9 +20,12 @@
 #define TAKE_TIMEOUT_MS 1000
 #define TAKE_BATCH_MAX 32 /* ids taken per round trip, at most */
 #define OUTCOME_CAPACITY 256
-#define OUTCOME_BATCH_MAX 64 /* outcomes applied per round trip, at most */
+/* Outcomes applied per round trip, at most: rqueue_apply's batch size. */
+#define OUTCOME_BATCH_MAX RQ_APPLY_BATCH_MAX
 
 _Static_assert(CONSUMER_NAME_MAX <= RQ_CONSUMER_MAX, "a consumer name must fit an rqueue");
+_Static_assert(OUTCOME_BATCH_MAX <= RQ_APPLY_BATCH_MAX,
+               "a batch of outcomes must fit rqueue_apply's reply buffer on the stack");
 
 struct consumer {
     consumer_opts_t opts;
@@ -36,7 +39,7 @@ struct consumer {
     _Atomic uint64_t give_up_at_ms; /* monotonic; 0 until shutdown starts */
 };
 
-void job_free(job_t *job)
+void consumer_job_free(consumer_job_t *job)
 {
     if (job == NULL) return;
     free(job->payload);
@@ -228,9 +231,9 @@ static int next_queue_full(consumer_t *c, rqueue_t *rq)
 }
 
 /* Copies a taken message into a job the workers own. NULL when out of memory. */
-static job_t *job_from_msg(const rq_msg_t *msg)
+static consumer_job_t *job_from_msg(const rq_msg_t *msg)
 {
-    job_t *job = calloc(1, sizeof *job);
+    consumer_job_t *job = calloc(1, sizeof *job);
     unsigned char *copy = malloc(msg->len ? msg->len : 1);
     if (job == NULL || copy == NULL) {
         free(job);
@@ -277,7 +280,7 @@ static void intake_main(actor_t *self)
         }
         failures = 0;
         for (int i = 0; i < n; i++) {
-            job_t *job = job_from_msg(&msgs[i]);
+            consumer_job_t *job = job_from_msg(&msgs[i]);
             if (job == NULL) {
                 /* The id stays in our processing list and comes back through
                  * release or the reaper. Nothing better to do without memory. */
@@ -295,7 +298,7 @@ static void intake_main(actor_t *self)
             if (pushed != MAILBOX_OK) {
                 /* Stopping while the workers were busy: this id and the rest of
                  * the batch stay in our processing list, returned by release. */
-                job_free(job);
+                consumer_job_free(job);
                 break;
             }
         }
@@ -303,34 +306,35 @@ static void intake_main(actor_t *self)
     rqueue_close(rq);
 }
 
-static const char *outcome_name(job_outcome_t o)
+static const char *outcome_name(consumer_outcome_t o)
 {
-    return o == JOB_FORWARD ? "forward" : o == JOB_ACK ? "ack" : "dead-letter";
+    return o == CONSUMER_JOB_FORWARD ? "forward" : o == CONSUMER_JOB_ACK ? "ack" : "dead-letter";
 }
 
 /* Applies a batch of outcomes in one pipelined round trip, retrying Redis
  * failures until each is recorded. Only at the shutdown deadline does it give
  * up, and then the id stays in our processing list and is returned to the
  * queue by release or the reaper: at-least-once, never lost. */
-static void apply_outcomes(consumer_t *c, rqueue_t **rqp, job_t **jobs, int n)
+static void apply_outcomes(consumer_t *c, rqueue_t **rqp, consumer_job_t **jobs, int n)
 {
     rq_op_t ops[OUTCOME_BATCH_MAX];
     int pending = n;
     for (int i = 0; i < n; i++) {
-        job_t *job = jobs[i];
+        consumer_job_t *job = jobs[i];
         ops[i] = (rq_op_t){.id = job->id, .result = -1};
-        if (job->outcome == JOB_FORWARD) {
+        if (job->outcome == CONSUMER_JOB_FORWARD) {
             ops[i].kind = RQ_OP_FORWARD;
             ops[i].payload = job->out;
             ops[i].len = job->out_len;
             ops[i].text = c->opts.next_stage;
-        } else if (job->outcome == JOB_ACK) {
+        } else if (job->outcome == CONSUMER_JOB_ACK) {
             ops[i].kind = RQ_OP_ACK;
             ops[i].text = job->ack_stage != NULL ? job->ack_stage : c->opts.done_stage;
         } else {
             ops[i].kind = RQ_OP_DEAD;
             ops[i].text = job->reason;
-            log_error("id=%s dead-lettered from %s: %s", job->id, c->opts.queue, job->reason);
+            /* The one line per dead letter: the workers leave it to here. */
+            log_warn("id=%s dead-lettered from %s: %s", job->id, c->opts.queue, job->reason);
         }
     }
     for (int attempt = 0; pending > 0; attempt++) {
@@ -349,7 +353,7 @@ static void apply_outcomes(consumer_t *c, rqueue_t **rqp, job_t **jobs, int n)
         for (int j = 0; j < m; j++) {
             rq_op_t *op = &ops[idx[j]];
             op->result = todo[j].result;
-            job_t *job = jobs[idx[j]];
+            consumer_job_t *job = jobs[idx[j]];
             if (op->result == 0) {
                 log_debug("id=%s %s done in %.1f ms", job->id, outcome_name(job->outcome),
                           (double)(time_mono_ns() - job->taken_mono_ns) / 1e6);
@@ -382,13 +386,13 @@ static void outcome_main(actor_t *self)
     /* Runs until its mailbox is closed and drained (consumer_stop). Whatever
      * queued up while the last batch was in flight goes out as the next batch. */
     while (mailbox_pop(self->inbox, &item, -1) == MAILBOX_OK) {
-        job_t *jobs[OUTCOME_BATCH_MAX];
+        consumer_job_t *jobs[OUTCOME_BATCH_MAX];
         int n = 0;
         jobs[n++] = item;
         while (n < OUTCOME_BATCH_MAX && mailbox_pop(self->inbox, &item, 0) == MAILBOX_OK)
             jobs[n++] = item;
         apply_outcomes(c, &rq, jobs, n);
-        for (int i = 0; i < n; i++) job_free(jobs[i]);
+        for (int i = 0; i < n; i++) consumer_job_free(jobs[i]);
     }
     rqueue_close(rq);
 }
@@ -471,12 +475,12 @@ consumer_t *consumer_start(const consumer_opts_t *opts)
     return c;
 }
 
-void consumer_finish(consumer_t *c, job_t *job)
+void consumer_finish(consumer_t *c, consumer_job_t *job)
 {
     if (mailbox_push(c->outcome.inbox, job, -1) != MAILBOX_OK) {
         log_error("id=%s outcome dropped during shutdown; it stays in flight and is redelivered",
                   job->id);
-        job_free(job);
+        consumer_job_free(job);
     }
 }
 
@@ -495,7 +499,7 @@ void consumer_stop(consumer_t *c)
     if (!atomic_load(&c->intake_stop)) consumer_close_intake(c);
     /* Jobs nobody popped (workers already gone) go back to Redis via release. */
     void *item;
-    while (mailbox_pop(c->jobs, &item, 0) == MAILBOX_OK) job_free(item);
+    while (mailbox_pop(c->jobs, &item, 0) == MAILBOX_OK) consumer_job_free(item);
     mailbox_close(c->outcome.inbox);
     actor_join(&c->outcome);
     atomic_store(&c->lease_stop, 1);

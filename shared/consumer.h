@@ -1,7 +1,7 @@
 /* consumer.h - the Redis side of a queue consumer service (render, persist), as
  * actors (shared/README.md, Consumers):
  *
- *   intake  actor: BLMOVE q:<queue> -> its processing list -> job_t -> jobs mailbox
+ *   intake  actor: BLMOVE q:<queue> -> its processing list -> consumer_job_t -> jobs mailbox
  *   [the service's worker actors pop jobs, do the work, consumer_finish() them]
  *   outcome actor: forward to the next queue (Lua handoff) / ack / dead-letter
  *   lease   actor: heartbeat every second, reaper every lease/3
@@ -21,37 +21,38 @@
 #include "uuid.h"
 
 typedef enum {
-    JOB_FORWARD = 0, /* hand out/out_len to the next queue with stage next_stage */
-    JOB_ACK,         /* done: remove from the queue, status done_stage */
-    JOB_DEAD         /* permanent failure: dead list, status failed, reason */
-} job_outcome_t;
+    CONSUMER_JOB_FORWARD = 0, /* hand out/out_len to the next queue with stage next_stage */
+    CONSUMER_JOB_ACK,         /* done: remove from the queue, status done_stage */
+    CONSUMER_JOB_DEAD         /* permanent failure: dead list, status failed, reason */
+} consumer_outcome_t;
 
-typedef struct job {
+typedef struct consumer_job {
     char id[UUID_STR_LEN];
     unsigned char *payload; /* owned by the job (the wire-format message) */
     size_t len;
-    long attempts;          /* deliveries including this one */
-    uint64_t taken_mono_ns; /* when intake took it, for stage latency */
-    job_outcome_t outcome;  /* set by the worker before consumer_finish() */
-    unsigned char *out;     /* JOB_FORWARD: next payload, owned by the job */
+    long attempts;              /* deliveries including this one */
+    uint64_t taken_mono_ns;     /* when intake took it, for stage latency */
+    consumer_outcome_t outcome; /* set by the worker before consumer_finish() */
+    unsigned char *out;         /* CONSUMER_JOB_FORWARD: next payload, owned by the job */
     size_t out_len;
-    char reason[512]; /* JOB_DEAD: why, logged and stored in status */
-    /* JOB_ACK: the status stage to record instead of the consumer's
-     * done_stage (persist: "deleted" for an id deleted while in the
+    char reason[512]; /* CONSUMER_JOB_DEAD: why; the consumer logs it (the one
+                       * line of a dead letter, WARN) and stores it in status */
+    /* CONSUMER_JOB_ACK: the status stage to record instead of the consumer's
+     * done_stage (persist: RQ_STAGE_DELETED for an id deleted while in the
      * pipeline); NULL = done_stage. A static string, not owned. */
     const char *ack_stage;
-} job_t;
+} consumer_job_t;
 
 /* Frees the job, its payload and out. NULL is fine. */
-void job_free(job_t *job);
+void consumer_job_free(consumer_job_t *job);
 
 typedef struct consumer_opts {
     const config_t *cfg;
     const char *queue;       /* RQ_QUEUE_RENDER or RQ_QUEUE_PERSIST */
-    const char *next_queue;  /* queue JOB_FORWARD hands to; NULL if none */
-    const char *taken_stage; /* status when taken: "rendering", "persisting" */
-    const char *next_stage;  /* status after JOB_FORWARD: "rendered" */
-    const char *done_stage;  /* status after JOB_ACK: "stored" */
+    const char *next_queue;  /* queue CONSUMER_JOB_FORWARD hands to; NULL if none */
+    const char *taken_stage; /* status when taken: RQ_STAGE_RENDERING, ... */
+    const char *next_stage;  /* status after CONSUMER_JOB_FORWARD */
+    const char *done_stage;  /* status after CONSUMER_JOB_ACK */
     size_t jobs_capacity;    /* bound of the jobs mailbox (>= 1) */
 } consumer_opts_t;
 
@@ -62,14 +63,14 @@ typedef struct consumer consumer_t;
  * Returns the consumer (caller frees with consumer_stop()), or NULL (logged). */
 consumer_t *consumer_start(const consumer_opts_t *opts);
 
-/* The mailbox workers pop job_t * from. Popped jobs are owned by the worker
+/* The mailbox workers pop consumer_job_t * from. Popped jobs are owned by the worker
  * until it passes them to consumer_finish(). Pop returns MAILBOX_CLOSED once the consumer
  * is stopping and the mailbox is drained: then the worker should exit. */
 mailbox_t *consumer_jobs(consumer_t *c);
 
 /* Hands a finished job (outcome, out, reason set) to the outcome actor, which
  * takes ownership. Blocks while the outcome mailbox is full. */
-void consumer_finish(consumer_t *c, job_t *job);
+void consumer_finish(consumer_t *c, consumer_job_t *job);
 
 /* Graceful stop, bounded by SHUTDOWN_SECONDS: stops intake, closes the jobs
  * mailbox so workers drain it and exit (the caller joins its workers between

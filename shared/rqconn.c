@@ -98,7 +98,7 @@ static int connect_once(rqconn_t *c)
 int rqconn_init(rqconn_t *c, const char *url, char *err, size_t errlen)
 {
     memset(c, 0, sizeof *c);
-    return rqueue_parse_url(url, &c->url, err, errlen);
+    return rq_url_parse(url, &c->url, err, errlen);
 }
 
 int rqconn_connect(rqconn_t *c, int wait_ms, stop_flag_t *stop)

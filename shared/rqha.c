@@ -26,7 +26,7 @@ static struct {
     char primary[300]; /* last primary seen, "host:port", to log changes once */
 } H = {.timeout_ms = 10000, .wait_timeout_ms = 1000, .mu = PTHREAD_MUTEX_INITIALIZER};
 
-int rqueue_configure(const config_t *cfg, char *err, size_t errlen)
+int rq_ha_configure(const config_t *cfg, char *err, size_t errlen)
 {
     H.nsentinels = 0;
     if (cfg->redis_sentinels[0]) {

@@ -14,7 +14,7 @@
 
 /* Takes the Redis settings of cfg. Returns 0, or -1 with err set (naming the
  * variable: a WAIT that could outlast the command timeout). */
-int rqueue_configure(const config_t *cfg, char *err, size_t errlen);
+int rq_ha_configure(const config_t *cfg, char *err, size_t errlen);
 
 /* For rqueue.c: */
 int rq_ha_enabled(void);       /* 1 when the primary comes from Sentinel */

@@ -16,6 +16,10 @@
 #include "rqha.h"
 #include "rqueue_int.h"
 
+_Static_assert(sizeof RQ_STAGE_PERSISTING <= sizeof((rq_status_t *)0)->stage &&
+                   sizeof RQ_STAGE_RENDERING <= sizeof((rq_status_t *)0)->stage,
+               "the longest stages must fit rq_status_t.stage");
+
 /* TTL of a forward's staged payload, in seconds (a day): one orphaned by a
  * crash between its SET and forward.lua cannot leak for ever. */
 #define RQ_STAGED_TTL_S "86400"
@@ -108,42 +112,50 @@ static int check_wait(rqueue_t *rq, const redisReply *w)
 int rqueue_enqueue(rqueue_t *rq, const char *queue, const char *id, const void *payload, size_t len)
 {
     if (rqconn_ensure(&rq->conn) < 0) return -1;
-    char msg[256], list[256], status[256], now[32], event[256], channel[128];
+    char msg[256], list[256];
     snprintf(msg, sizeof msg, "%smsg:%s:%s", rq->prefix, queue, id);
     snprintf(list, sizeof list, "%sq:%s", rq->prefix, queue);
-    snprintf(status, sizeof status, "%sstatus:%s", rq->prefix, id);
-    snprintf(channel, sizeof channel, "%sevents", rq->prefix);
-    uint64_t ms = time_now_ms();
-    snprintf(now, sizeof now, "%llu", (unsigned long long)ms);
-    snprintf(event, sizeof event, "{\"id\":\"%s\",\"status\":\"queued\",\"at\":%s}", id, now);
+    /* The status and its event come from status.lua, so that every event is
+     * built by prelude.lua's status() with Redis's clock. EVAL with the text
+     * rather than EVALSHA: inside MULTI a NOSCRIPT (Redis restarted since the
+     * script was loaded) would fail the status alone, after the push. */
+    char *body;
+    size_t body_len;
+    if (rqueue_script_body(rq, RQ_SCRIPT_STATUS, &body, &body_len) < 0) return -1;
 
-    /* MULTI/EXEC rather than a script: the payload is not copied through Lua,
-     * and the whole pipeline is one round trip and one AOF fsync. */
+    /* MULTI/EXEC rather than one script: the payload is not copied through
+     * Lua, and the whole pipeline is one round trip and one AOF fsync. */
     const char *multi[] = {"MULTI"};
     const char *set[] = {"SET", msg, payload};
     size_t set_len[] = {3, strlen(msg), len};
     const char *push[] = {"LPUSH", list, id};
-    const char *hset[] = {"HSET", status, "stage", "queued", "updated_at", now, "error", ""};
-    const char *expire[] = {"EXPIRE", status, RQ_STATUS_TTL_S};
+    const char *status[] = {"EVAL", body, "0", rq->prefix, RQ_STATUS_TTL_S, id, RQ_STAGE_QUEUED};
+    size_t status_len[] = {4,
+                           body_len,
+                           1,
+                           strlen(rq->prefix),
+                           sizeof RQ_STATUS_TTL_S - 1,
+                           strlen(id),
+                           sizeof RQ_STAGE_QUEUED - 1};
     const char *exec[] = {"EXEC"};
-    const char *publish[] = {"PUBLISH", channel, event};
     rqconn_t *c = &rq->conn;
     /* With REDIS_WAIT_REPLICAS, WAIT follows EXEC in the same round trip: the
      * 202 is sent only once the upload is on that many replicas too. */
-    if (rqconn_append(c, 1, multi, NULL) < 0 || rqconn_append(c, 3, set, set_len) < 0 ||
-        rqconn_append(c, 3, push, NULL) < 0 || rqconn_append(c, 8, hset, NULL) < 0 ||
-        rqconn_append(c, 3, expire, NULL) < 0 || rqconn_append(c, 1, exec, NULL) < 0 ||
-        rqconn_append(c, 3, publish, NULL) < 0)
-        return -1;
+    int appended = rqconn_append(c, 1, multi, NULL) == 0 &&
+                   rqconn_append(c, 3, set, set_len) == 0 && rqconn_append(c, 3, push, NULL) == 0 &&
+                   rqconn_append(c, 7, status, status_len) == 0 &&
+                   rqconn_append(c, 1, exec, NULL) == 0;
+    free(body);
+    if (!appended) return -1;
     int waited = append_wait(rq);
     if (waited < 0) return -1;
-    redisReply *r[8];
-    int nr = 7 + waited;
+    redisReply *r[6];
+    int nr = 5 + waited;
     int rc = rqconn_read_replies(c, r, nr);
     note_error_replies(rq, r, nr);
     if (rc == 0) {
-        redisReply *e = r[5];
-        if (e == NULL || e->type != REDIS_REPLY_ARRAY || e->elements != 4) {
+        redisReply *e = r[4];
+        if (e == NULL || e->type != REDIS_REPLY_ARRAY || e->elements != 3) {
             /* EXEC answered an error or nil: nothing was applied. */
             rqconn_set_err(c, "Redis refused the enqueue: %s",
                            e != NULL && e->type == REDIS_REPLY_ERROR         ? e->str
@@ -159,7 +171,7 @@ int rqueue_enqueue(rqueue_t *rq, const char *queue, const char *id, const void *
         }
         /* Short of replicas: the upload is on the primary only, and a 503 lets
          * the client retry rather than trust a copy one host's loss can take. */
-        if (rc == 0 && waited && check_wait(rq, r[7]) < 0) rc = -1;
+        if (rc == 0 && waited && check_wait(rq, r[5]) < 0) rc = -1;
     }
     rqconn_free_replies(r, nr);
     return rc;
@@ -434,8 +446,10 @@ int rqueue_apply(rqueue_t *rq, const char *queue, const char *next_queue, rq_op_
     int waited = append_wait(rq);
     if (waited < 0) return fail_ops(ops, n);
     nreplies += waited;
-    redisReply *stack_r[65];
-    redisReply **r = nreplies <= 65 ? stack_r : malloc((size_t)nreplies * sizeof *r);
+    /* Room for a full batch of forwards (a SET and a script each) and WAIT. */
+    redisReply *stack_r[2 * RQ_APPLY_BATCH_MAX + 1];
+    int on_stack = nreplies <= (int)(sizeof stack_r / sizeof stack_r[0]);
+    redisReply **r = on_stack ? stack_r : malloc((size_t)nreplies * sizeof *r);
     if (r == NULL) {
         /* Replies cannot be read: drop the connection so they are not misread later. */
         rqconn_set_err(&rq->conn, "out of memory");
@@ -467,7 +481,7 @@ int rqueue_apply(rqueue_t *rq, const char *queue, const char *next_queue, rq_op_
         }
     }
     rqconn_free_replies(r, nreplies);
-    if (r != stack_r) free(r);
+    if (!on_stack) free(r);
     return rc;
 }
 
@@ -496,26 +510,8 @@ int rqueue_get_status(rqueue_t *rq, const char *id, rq_status_t *out)
 
 int rqueue_mark_deleted(rqueue_t *rq, const char *id)
 {
-    if (rqconn_ensure(&rq->conn) < 0) return -1;
-    char status[256], now[32], event[256], channel[128];
-    snprintf(status, sizeof status, "%sstatus:%s", rq->prefix, id);
-    snprintf(channel, sizeof channel, "%sevents", rq->prefix);
-    snprintf(now, sizeof now, "%llu", (unsigned long long)time_now_ms());
-    snprintf(event, sizeof event, "{\"id\":\"%s\",\"status\":\"deleted\",\"at\":%s}", id, now);
-    const char *hset[] = {"HSET", status, "stage", "deleted", "updated_at", now, "error", ""};
-    const char *expire[] = {"EXPIRE", status, RQ_STATUS_TTL_S};
-    const char *publish[] = {"PUBLISH", channel, event};
-    rqconn_t *c = &rq->conn;
-    if (rqconn_append(c, 8, hset, NULL) < 0 || rqconn_append(c, 3, expire, NULL) < 0 ||
-        rqconn_append(c, 3, publish, NULL) < 0)
-        return -1;
-    redisReply *r[3];
-    int rc = rqconn_read_replies(c, r, 3);
-    note_error_replies(rq, r, 3);
-    for (int i = 0; rc == 0 && i < 3; i++)
-        if (r[i] == NULL || r[i]->type == REDIS_REPLY_ERROR) rc = -1;
-    for (int i = 0; i < 3; i++) freeReplyObject(r[i]);
-    return rc;
+    const char *args[] = {id, RQ_STAGE_DELETED};
+    return rqueue_script_int(rq, RQ_SCRIPT_STATUS, 2, args) == 1 ? 0 : -1;
 }
 
 int rqueue_counter_add(rqueue_t *rq, const char *name, long long n)

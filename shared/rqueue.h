@@ -8,7 +8,7 @@
  * the error logged); functions return -1 with the reason in rqueue_error().
  * Which server a connection reaches (REDIS_URL's, or the primary Sentinel
  * names), its command timeout and the WAIT for replicas are set process-wide
- * by rqueue_configure() (rqha.h). The Lua scripts are the files of shared/lua/. */
+ * by rq_ha_configure() (rqha.h). The Lua scripts are the files of shared/lua/. */
 #ifndef IMGCAP_RQUEUE_H
 #define IMGCAP_RQUEUE_H
 
@@ -20,6 +20,23 @@
 
 #define RQ_QUEUE_RENDER "render"
 #define RQ_QUEUE_PERSIST "persist"
+
+/* The pipeline stages: the stage of P status:<id> and the "status" of an
+ * event on P events (shared/README.md, Keys), in the order an image passes
+ * them. Every service, the api's answers, metrics and event streams, and the
+ * Lua scripts (as STAGE_<NAME> locals, see rqueue.c's load_script) use these
+ * names; tests/unit/test_rqueue_lua.c checks that no script spells one out. */
+#define RQ_STAGE_QUEUED "queued"         /* enqueued by the api */
+#define RQ_STAGE_RENDERING "rendering"   /* taken by a render consumer */
+#define RQ_STAGE_RENDERED "rendered"     /* handed over to q:persist */
+#define RQ_STAGE_PERSISTING "persisting" /* taken by a persist consumer */
+#define RQ_STAGE_STORED "stored"         /* file and row durable: acked */
+#define RQ_STAGE_FAILED "failed"         /* dead-lettered, with a reason */
+#define RQ_STAGE_DELETED "deleted"       /* DELETE /api/images/{id} */
+
+/* Outcomes one rqueue_apply() call is sized for: the consumer's outcome actor
+ * applies at most this many per round trip. */
+#define RQ_APPLY_BATCH_MAX 64
 
 typedef struct rqueue rqueue_t;
 
@@ -38,7 +55,7 @@ typedef struct rq_stats {
 } rq_stats_t;
 
 typedef struct rq_status {
-    char stage[16]; /* a stage of shared/README.md's list (Keys); "" = unknown */
+    char stage[16]; /* an RQ_STAGE_*; "" = unknown */
     char error[512];
     long long updated_at; /* unix ms */
 } rq_status_t;
@@ -53,9 +70,9 @@ rqueue_t *rqueue_open(const char *url, const char *prefix, const char *consumer,
 void rqueue_close(rqueue_t *rq);
 const char *rqueue_error(const rqueue_t *rq);
 
-/* Producer: stores payload, pushes id on queue, sets status "queued" in one
- * MULTI/EXEC, then publishes the event, all pipelined in one round trip.
- * Returns 0 only after EXEC succeeded. */
+/* Producer: stores payload, pushes id on queue and sets status RQ_STAGE_QUEUED
+ * (status.lua, which publishes the event) in one MULTI/EXEC, pipelined in one
+ * round trip. Returns 0 only after EXEC succeeded. */
 int rqueue_enqueue(rqueue_t *rq, const char *queue, const char *id, const void *payload,
                    size_t len);
 
@@ -102,8 +119,10 @@ typedef struct rq_op {
  *     deleted, status `text`), atomically;
  *   RQ_OP_ACK removes it with its payload and delivery count, status `text`
  *     (ack.lua);
- *   RQ_OP_DEAD moves it to q:Q:dead, status "failed" with `text` as the
- *     reason, payload kept (dead.lua).
+ *   RQ_OP_DEAD moves it to q:Q:dead, status RQ_STAGE_FAILED with `text` as
+ *     the reason, payload kept (dead.lua).
+ * Up to RQ_APPLY_BATCH_MAX ops are read into a buffer on the stack; more cost
+ * an allocation.
  * Returns 0 when no op has result -1, else -1 with rqueue_error() set: retry
  * the ops whose result is -1 (a retried op that already took effect answers
  * RQ_NOT_OURS, never applies twice). */
@@ -112,8 +131,8 @@ int rqueue_apply(rqueue_t *rq, const char *queue, const char *next_queue, rq_op_
 /* status:<id> of an id: stage, error, updated_at. */
 int rqueue_get_status(rqueue_t *rq, const char *id, rq_status_t *out);
 
-/* Marks id deleted (DELETE /api/images/{id}): status:<id> stage "deleted"
- * with the status TTL, and a {"id","status":"deleted","at"} event, so every
+/* Marks id deleted (DELETE /api/images/{id}): status:<id> stage
+ * RQ_STAGE_DELETED with the status TTL, and its event (status.lua), so every
  * api forgets its cached copies and event streams can drop the image.
  * Returns 0, or -1 (rqueue_error). */
 int rqueue_mark_deleted(rqueue_t *rq, const char *id);

@@ -31,12 +31,18 @@ typedef enum {
     RQ_SCRIPT_RELEASE,
     RQ_SCRIPT_STATS,
     RQ_SCRIPT_CONSUMERS,
+    RQ_SCRIPT_STATUS,
     RQ_SCRIPT_COUNT
 } rq_script_id_t;
 
 /* Forgets every SHA: Redis restarted (scripts are not persisted), so each is
  * loaded again on its next use. */
 void rqueue_scripts_forget(void);
+
+/* The whole text of a script (the stage names, prelude.lua, deliver.lua for
+ * the take scripts, its own file), for an EVAL that cannot be an EVALSHA: into
+ * *body (caller frees) and *len. Returns 0, or -1 with rq->conn.err set. */
+int rqueue_script_body(rqueue_t *rq, rq_script_id_t which, char **body, size_t *len);
 
 /* Makes sure the script's SHA is known (loading it once per Redis start).
  * Returns 0, or -1 with rq->conn.err set. */

@@ -13,10 +13,21 @@
 #define RQ_LUA(name) asset_shared_lua_##name##_lua
 extern const unsigned char RQ_LUA(prelude)[], RQ_LUA(deliver)[], RQ_LUA(take_many)[],
     RQ_LUA(take_one)[], RQ_LUA(forward)[], RQ_LUA(ack)[], RQ_LUA(dead)[], RQ_LUA(heartbeat)[],
-    RQ_LUA(reap)[], RQ_LUA(release)[], RQ_LUA(stats)[], RQ_LUA(consumers)[];
+    RQ_LUA(reap)[], RQ_LUA(release)[], RQ_LUA(stats)[], RQ_LUA(consumers)[], RQ_LUA(status)[];
 
-/* A script is prelude.lua, then deliver.lua for the take scripts, then its
- * own file. Its SHA1 is computed by Redis on first load (SCRIPT LOAD) and
+/* The head of every script, before prelude.lua: rqueue.h's stage names as Lua
+ * locals, so a script writes STAGE_FAILED where C writes RQ_STAGE_FAILED and
+ * the names are spelt in one place. */
+static const char lua_stages[] = "local STAGE_QUEUED = '" RQ_STAGE_QUEUED "'\n"
+                                 "local STAGE_RENDERING = '" RQ_STAGE_RENDERING "'\n"
+                                 "local STAGE_RENDERED = '" RQ_STAGE_RENDERED "'\n"
+                                 "local STAGE_PERSISTING = '" RQ_STAGE_PERSISTING "'\n"
+                                 "local STAGE_STORED = '" RQ_STAGE_STORED "'\n"
+                                 "local STAGE_FAILED = '" RQ_STAGE_FAILED "'\n"
+                                 "local STAGE_DELETED = '" RQ_STAGE_DELETED "'\n";
+
+/* A script is lua_stages, prelude.lua, then deliver.lua for the take
+ * scripts, then its own file. Its SHA1 is computed by Redis on first load (SCRIPT LOAD) and
  * cached per process. Scripts are constant, so a race between threads writing
  * the same value is benign; the cache is guarded anyway for the sanitizers. */
 typedef struct {
@@ -37,6 +48,7 @@ static rq_script_t scripts[RQ_SCRIPT_COUNT] = {
     [RQ_SCRIPT_RELEASE] = {.name = "release", .src = RQ_LUA(release)},
     [RQ_SCRIPT_STATS] = {.name = "stats", .src = RQ_LUA(stats)},
     [RQ_SCRIPT_CONSUMERS] = {.name = "consumers", .src = RQ_LUA(consumers)},
+    [RQ_SCRIPT_STATUS] = {.name = "status", .src = RQ_LUA(status)},
 };
 static pthread_mutex_t scripts_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -49,23 +61,34 @@ void rqueue_scripts_forget(void)
     pthread_mutex_unlock(&scripts_lock);
 }
 
-static int load_script(rqueue_t *rq, rq_script_t *s)
+int rqueue_script_body(rqueue_t *rq, rq_script_id_t which, char **body, size_t *len)
 {
+    const rq_script_t *s = &scripts[which];
     if (s->src == NULL) { /* an enum value the table lacks */
         rqconn_set_err(&rq->conn, "Redis: script %d has no entry in rqueue_script.c's table",
-                       (int)(s - scripts));
+                       (int)which);
         return -1;
     }
-    const char *parts[3] = {(const char *)RQ_LUA(prelude),
+    const char *parts[4] = {lua_stages, (const char *)RQ_LUA(prelude),
                             s->deliver ? (const char *)RQ_LUA(deliver) : "", (const char *)s->src};
-    size_t lens[3], total = 0;
-    for (int i = 0; i < 3; i++) total += lens[i] = strlen(parts[i]);
-    char *body = malloc(total);
-    if (body == NULL) {
-        rqconn_set_err(&rq->conn, "SCRIPT LOAD %s: out of memory", s->name);
+    size_t lens[4], total = 0;
+    for (int i = 0; i < 4; i++) total += lens[i] = strlen(parts[i]);
+    char *b = malloc(total);
+    if (b == NULL) {
+        rqconn_set_err(&rq->conn, "script %s: out of memory", s->name);
         return -1;
     }
-    for (size_t i = 0, at = 0; i < 3; at += lens[i], i++) memcpy(body + at, parts[i], lens[i]);
+    for (size_t i = 0, at = 0; i < 4; at += lens[i], i++) memcpy(b + at, parts[i], lens[i]);
+    *body = b;
+    *len = total;
+    return 0;
+}
+
+static int load_script(rqueue_t *rq, rq_script_t *s)
+{
+    char *body;
+    size_t total;
+    if (rqueue_script_body(rq, (rq_script_id_t)(s - scripts), &body, &total) < 0) return -1;
     const char *argv[] = {"SCRIPT", "LOAD", body};
     size_t argl[] = {6, 4, total};
     redisReply *r = rqconn_command(&rq->conn, 3, argv, argl);

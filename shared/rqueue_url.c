@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int rqueue_parse_url(const char *url, rq_url_t *out, char *err, size_t errlen)
+int rq_url_parse(const char *url, rq_url_t *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     out->port = 6379;

@@ -15,6 +15,6 @@ typedef struct rq_url {
 
 /* Parses redis://[:password@]host[:port][/db] or unix:///path.sock into
  * *out. Returns 0, or -1 with one line in err naming REDIS_URL. */
-int rqueue_parse_url(const char *url, rq_url_t *out, char *err, size_t errlen);
+int rq_url_parse(const char *url, rq_url_t *out, char *err, size_t errlen);
 
 #endif

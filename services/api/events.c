@@ -13,6 +13,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "rqevents.h"
+#include "rqueue.h"
 #include "timeutil.h"
 #include "uuid.h"
 
@@ -59,7 +60,7 @@ static void handle_event(api_events_t *ev, const char *text)
         json_decref(doc);
         return;
     }
-    if (strcmp(status, "stored") == 0 || strcmp(status, "failed") == 0) {
+    if (strcmp(status, RQ_STAGE_STORED) == 0 || strcmp(status, RQ_STAGE_FAILED) == 0) {
         json_t *at = json_object_get(doc, "at");
         int64_t born = uuid_v7_time_ms(id);
         double latency = -1;
@@ -70,7 +71,7 @@ static void handle_event(api_events_t *ev, const char *text)
         pthread_mutex_lock(&ev->mu);
         wake_locked(ev, id);
         pthread_mutex_unlock(&ev->mu);
-    } else if (strcmp(status, "deleted") == 0) {
+    } else if (strcmp(status, RQ_STAGE_DELETED) == 0) {
         api_feed_offer(ev->feed, id, status);
         pthread_mutex_lock(&ev->mu);
         if (ev->on_deleted != NULL) ev->on_deleted(ev->on_deleted_arg, id);

@@ -19,7 +19,7 @@
 
 typedef enum { ITEM_STORED, ITEM_FAILED, ITEM_DELETED } item_kind_t;
 
-static const char *const ITEM_EVENT[] = {"stored", "failed", "deleted"};
+static const char *const ITEM_EVENT[] = {RQ_STAGE_STORED, RQ_STAGE_FAILED, RQ_STAGE_DELETED};
 
 typedef struct item {
     char id[UUID_STR_LEN];
@@ -37,11 +37,11 @@ void api_feed_offer(api_feed_t *f, const char *id, const char *status)
 {
     if (f == NULL) return;
     item_kind_t kind;
-    if (strcmp(status, "stored") == 0)
+    if (strcmp(status, RQ_STAGE_STORED) == 0)
         kind = ITEM_STORED;
-    else if (strcmp(status, "failed") == 0)
+    else if (strcmp(status, RQ_STAGE_FAILED) == 0)
         kind = ITEM_FAILED;
-    else if (strcmp(status, "deleted") == 0)
+    else if (strcmp(status, RQ_STAGE_DELETED) == 0)
         kind = ITEM_DELETED;
     else
         return;

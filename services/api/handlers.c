@@ -137,7 +137,7 @@ void api_handle_upload(api_call_t *c)
     snprintf(location, sizeof location, "/api/images/%s", m.id);
     api_set_header(c, "Location", location);
     api_reply_json(c, 202,
-                   json_pack("{s:s, s:s, s:s, s:s%, s:s?}", "id", m.id, "status", "queued",
+                   json_pack("{s:s, s:s, s:s, s:s%, s:s?}", "id", m.id, "status", RQ_STAGE_QUEUED,
                              "received_at", m.received_at, "description", m.description,
                              v.description_len, "camera", v.camera != NULL ? m.camera : NULL));
 }

@@ -198,12 +198,12 @@ static void look_up(api_conn_t *conn, const target_t *t, lookup_t *out)
         out->state = IMG_ERROR;
         return;
     }
-    if (out->status.stage[0] == '\0' || strcmp(out->status.stage, "deleted") == 0)
+    if (out->status.stage[0] == '\0' || strcmp(out->status.stage, RQ_STAGE_DELETED) == 0)
         out->state = IMG_UNKNOWN;
-    else if (strcmp(out->status.stage, "failed") == 0)
+    else if (strcmp(out->status.stage, RQ_STAGE_FAILED) == 0)
         out->state = IMG_FAILED;
     else
-        out->state = IMG_PENDING; /* "stored" here means the row is being committed */
+        out->state = IMG_PENDING; /* RQ_STAGE_STORED here: the row is being committed */
 }
 
 /* The resolved STORAGE_DIR into out (PATH_MAX), computed once it exists
@@ -636,7 +636,7 @@ void api_handle_delete(api_call_t *c)
                                   "2");
             return;
         }
-        if (st.stage[0] != '\0' && strcmp(st.stage, "deleted") != 0 &&
+        if (st.stage[0] != '\0' && strcmp(st.stage, RQ_STAGE_DELETED) != 0 &&
             delete_row(c, id, 1, outcome, sizeof outcome, err, sizeof err) != 0) {
             log_warn("id=%s delete: %s", id, err);
             api_reply_unavailable(c, API_PROBLEM_UNAVAILABLE, "the database is unreachable", "2");

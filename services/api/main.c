@@ -13,6 +13,7 @@
 #include "check.h"
 #include "events.h"
 #include "rqha.h"
+#include "service.h"
 #include "server.h"
 #include "config.h"
 #include "log.h"
@@ -52,7 +53,7 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
-            return 0;
+            return SERVICE_EXIT_OK;
         }
         if (strcmp(argv[i], "--check") == 0) {
             check = 1;
@@ -60,42 +61,38 @@ int main(int argc, char **argv)
         }
         fprintf(stderr, "imgcap-api: unknown argument %s\n", argv[i]);
         usage(stderr);
-        return 2;
+        return SERVICE_EXIT_USAGE;
     }
 
+    /* Not service_config(): that one would link the consumer into the api. */
     static config_t cfg;
     char err[1024];
-    if (config_load(&cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "imgcap-api: configuration error: %s\n", err);
-        return 1;
-    }
-    if (rqueue_configure(&cfg, err, sizeof err) != 0) {
+    if (config_load(&cfg, err, sizeof err) != 0 || rq_ha_configure(&cfg, err, sizeof err) != 0) {
         fprintf(stderr, "imgcap-api: configuration: %s\n", err);
-        return 1;
+        return SERVICE_EXIT_CONFIG;
     }
     if (check) {
         char body[2048];
         int status = api_check_health(&cfg, CHECK_TIMEOUT_MS, body, sizeof body);
         printf("%d %s\n", status, body);
-        return status == 200 ? 0 : 1;
+        return status == 200 ? SERVICE_EXIT_OK : SERVICE_EXIT_FAILURE;
     }
     log_set_stderr_copy(cfg.log_stderr);
     if (log_open("api", cfg.log_dir, (log_level_t)cfg.log_level) != 0)
-        fprintf(stderr, "imgcap-api: cannot open the log file in %s, logging to stderr only\n",
-                cfg.log_dir);
+        log_warn("cannot open the log file in %s, logging to stderr only", cfg.log_dir);
     log_set_thread_name("main");
     actor_install_signals();
     if (api_backend_init(&cfg, api_server_backend_size(&cfg)) != 0) {
         log_error("cannot create the backend pool: out of memory");
         log_close();
-        return 1;
+        return SERVICE_EXIT_FAILURE;
     }
     api_events_t *ev = api_events_start(&cfg, API_CONNECTION_LIMIT / 2);
     if (ev == NULL) {
         log_error("cannot start the events actor");
         api_backend_shutdown();
         log_close();
-        return 1;
+        return SERVICE_EXIT_FAILURE;
     }
     api_server_t *srv = api_server_start(&cfg, ev, err, sizeof err);
     if (srv == NULL) {
@@ -103,7 +100,7 @@ int main(int argc, char **argv)
         api_events_stop(ev);
         api_backend_shutdown();
         log_close();
-        return 1;
+        return SERVICE_EXIT_FAILURE;
     }
     log_info("imgcap-api started");
 
@@ -120,5 +117,5 @@ int main(int argc, char **argv)
     api_backend_shutdown();
     log_info("imgcap-api stopped");
     log_close();
-    return 0;
+    return SERVICE_EXIT_OK;
 }

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rqueue.h"
+
 static const char *const ROUTE_LABELS[API_ROUTE_COUNT] = {
     "/api/images", "/api/images/{id}",
     "/health",     "/api/openapi.json",
@@ -99,7 +101,8 @@ void api_metrics_upload_refused_storage(void)
 
 void api_metrics_pipeline_event(const char *status, double latency_s)
 {
-    int stored = strcmp(status, "stored") == 0, failed = strcmp(status, "failed") == 0;
+    int stored = strcmp(status, RQ_STAGE_STORED) == 0,
+        failed = strcmp(status, RQ_STAGE_FAILED) == 0;
     if (!stored && !failed) return;
     pthread_mutex_lock(&M.mu);
     if (stored)

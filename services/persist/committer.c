@@ -9,6 +9,7 @@
 #include "log.h"
 #include "persist.h"
 #include "pgconn.h"
+#include "rqueue.h"
 #include "store.h"
 #include "timeutil.h"
 
@@ -232,14 +233,14 @@ static void persist_commit_batch(persist_committer_t *cm, persist_item_t **batch
                 log_info("postgres: batch of %zu rows committed after %d failed attempts", n,
                          attempt);
             for (size_t i = 0; i < n; i++) {
-                batch[i]->job->outcome = JOB_ACK;
+                batch[i]->job->outcome = CONSUMER_JOB_ACK;
                 if (batch[i]->deleted) {
                     /* Not inserted: acked so that it leaves the pipeline, with the
                      * stage "deleted" (never "stored"), and never dead-lettered. */
                     persist_remove_files(ctx, batch[i]);
                     log_info("id=%s deleted while in the pipeline: not stored, its files removed",
                              batch[i]->job->id);
-                    batch[i]->job->ack_stage = "deleted";
+                    batch[i]->job->ack_stage = RQ_STAGE_DELETED;
                 } else {
                     /* One INFO line per image, so that the logs follow it. */
                     log_info("id=%s stored at %s, %.1f ms after persist took it", batch[i]->job->id,
@@ -255,9 +256,8 @@ static void persist_commit_batch(persist_committer_t *cm, persist_item_t **batch
             persist_item_t *bad = batch[poison];
             snprintf(bad->job->reason, sizeof bad->job->reason, "database refused the row: %.400s",
                      err);
-            log_error("id=%s dead-lettered: %s", bad->job->id, bad->job->reason);
             persist_remove_files(ctx, bad);
-            bad->job->outcome = JOB_DEAD;
+            bad->job->outcome = CONSUMER_JOB_DEAD;
             consumer_finish(ctx->consumer, bad->job);
             free(bad);
             persist_remove_from_batch(batch, &n, poison);
@@ -266,7 +266,7 @@ static void persist_commit_batch(persist_committer_t *cm, persist_item_t **batch
         if (persist_past_deadline(ctx)) {
             log_warn("%s: shutdown deadline passed, %zu ids left for redelivery: %s", step, n, err);
             for (size_t i = 0; i < n; i++) {
-                job_free(batch[i]->job);
+                consumer_job_free(batch[i]->job);
                 free(batch[i]);
             }
             return;

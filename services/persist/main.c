@@ -14,8 +14,8 @@
 #include "log.h"
 #include "persist.h"
 #include "pgconn.h"
-#include "rqha.h"
 #include "rqueue.h"
+#include "service.h"
 #include "store.h"
 #include "timeutil.h"
 
@@ -82,118 +82,99 @@ static void *persist_sweeper(void *arg)
     return NULL;
 }
 
-/* Stops whatever started: the janitor is told to stop at once (it holds no
- * job), workers drain the jobs mailbox, then the committer drains its own,
- * then the consumer returns what is left to the queue; the janitor is joined
- * last (by then it has finished its statement and added its counts). */
-static void persist_shutdown(persist_ctx_t *ctx, actor_t *workers, int nworkers, actor_t *committer,
-                             actor_t *janitor)
+/* The service's state beside persist_ctx_t: the actors main starts. */
+typedef struct persist_main {
+    persist_ctx_t ctx;
+    actor_t committer, janitor;
+    pthread_t sweeper;
+    int sweeping;
+} persist_main_t;
+
+/* The schema, before the consumer takes anything. */
+static int persist_prepare(service_def_t *d, const config_t *cfg)
 {
-    uint64_t deadline = time_mono_ms() + (uint64_t)ctx->cfg->shutdown_seconds * 1000u;
-    atomic_store_explicit(&ctx->deadline_mono_ms, deadline, memory_order_release);
-    if (janitor->started) actor_stop(janitor);
-    consumer_close_intake(ctx->consumer);
-    for (int i = 0; i < nworkers; i++) actor_join(&workers[i]);
-    if (committer->started) {
-        mailbox_close(committer->inbox);
-        actor_join(committer);
+    persist_main_t *pm = d->ctx;
+    pm->ctx.cfg = cfg;
+    d->workers = cfg->persist_workers;
+    snprintf(d->detail, sizeof d->detail, ", storage %s", cfg->storage_dir);
+    return persist_prepare_schema(cfg);
+}
+
+/* The committer: the workers push into its inbox. */
+static int persist_before_workers(service_def_t *d, consumer_t *c)
+{
+    persist_main_t *pm = d->ctx;
+    pm->ctx.consumer = c;
+    pm->ctx.committer = &pm->committer;
+    return actor_start(&pm->committer, "committer", PERSIST_BATCH_MAX * 2, persist_committer_run,
+                       &pm->ctx);
+}
+
+/* The janitor, and the temp-file sweeper (without it persist still works:
+ * interrupted writes stay on disk). */
+static int persist_after_workers(service_def_t *d)
+{
+    persist_main_t *pm = d->ctx;
+    if (actor_start(&pm->janitor, "janitor", 0, persist_janitor_run, &pm->ctx) < 0) return -1;
+    pm->sweeping = pthread_create(&pm->sweeper, NULL, persist_sweeper, (void *)pm->ctx.cfg) == 0;
+    if (!pm->sweeping)
+        log_warn("cannot start the temp-file sweeper: interrupted writes stay on disk");
+    return 0;
+}
+
+/* The janitor is told to stop at once (it holds no job); the workers' and
+ * the committer's retries stop at the deadline. */
+static void persist_stopping(service_def_t *d, uint64_t deadline_mono_ms)
+{
+    persist_main_t *pm = d->ctx;
+    atomic_store_explicit(&pm->ctx.deadline_mono_ms, deadline_mono_ms, memory_order_release);
+    if (pm->janitor.started) actor_stop(&pm->janitor);
+}
+
+/* The workers are gone: the committer drains its inbox. */
+static void persist_workers_joined(service_def_t *d)
+{
+    persist_main_t *pm = d->ctx;
+    if (pm->committer.started) {
+        mailbox_close(pm->committer.inbox);
+        actor_join(&pm->committer);
     }
-    consumer_stop(ctx->consumer);
-    if (janitor->started) actor_join(janitor);
+}
+
+/* The janitor is joined last: by then it has finished its statement and
+ * added its counts. */
+static void persist_stopped(service_def_t *d)
+{
+    persist_main_t *pm = d->ctx;
+    if (pm->janitor.started) actor_join(&pm->janitor);
+    if (pm->sweeping) pthread_join(pm->sweeper, NULL);
 }
 
 int main(int argc, char **argv)
 {
-    int check = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            persist_usage(stdout);
-            return 0;
-        } else if (strcmp(argv[i], "--check") == 0) {
-            check = 1;
-        } else {
-            fprintf(stderr, "imgcap-persist: unknown argument %s\n", argv[i]);
-            persist_usage(stderr);
-            return 2;
-        }
-    }
-
-    config_t cfg;
-    char err[512];
-    if (config_load(&cfg, err, sizeof err) < 0) {
-        fprintf(stderr, "imgcap-persist: configuration: %s\n", err);
-        return 1;
-    }
-    if (rqueue_configure(&cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "imgcap-persist: configuration: %s\n", err);
-        return 1;
-    }
-    if (check) return consumer_check_main(&cfg, "persist", RQ_QUEUE_PERSIST);
-
-    log_set_stderr_copy(cfg.log_stderr);
-    if (log_open("persist", cfg.log_dir, (log_level_t)cfg.log_level) < 0)
-        log_warn("cannot open the log file in %s, logging to stderr only", cfg.log_dir);
-    log_set_thread_name("main");
-    actor_install_signals();
-
-    if (persist_prepare_schema(&cfg) < 0) {
-        log_close();
-        return atomic_load(&actor_shutdown_requested) ? 0 : 1;
-    }
-
-    int nworkers = cfg.persist_workers > 0 ? cfg.persist_workers : actor_cpu_count();
-    consumer_opts_t opts = {
-        .cfg = &cfg,
-        .queue = RQ_QUEUE_PERSIST,
-        .next_queue = NULL,
-        .taken_stage = "persisting",
-        .next_stage = NULL,
-        .done_stage = "stored",
-        /* Room for a batch per Redis round trip (see render's main.c); the
-         * committer groups whatever the workers finish into one commit. */
-        .jobs_capacity = (size_t)nworkers * 8,
+    static persist_main_t pm; /* zeroed: no actor started */
+    service_def_t d = {
+        .name = "persist",
+        .usage = persist_usage,
+        .consumer =
+            {
+                .queue = RQ_QUEUE_PERSIST,
+                .next_queue = NULL,
+                .taken_stage = RQ_STAGE_PERSISTING,
+                .next_stage = NULL,
+                .done_stage = RQ_STAGE_STORED,
+            },
+        .worker = persist_worker_run,
+        .ctx = &pm,
+        .hook =
+            {
+                .prepare = persist_prepare,
+                .before_workers = persist_before_workers,
+                .after_workers = persist_after_workers,
+                .stopping = persist_stopping,
+                .workers_joined = persist_workers_joined,
+                .stopped = persist_stopped,
+            },
     };
-    persist_ctx_t ctx = {.cfg = &cfg, .consumer = NULL, .committer = NULL, .deadline_mono_ms = 0};
-    ctx.consumer = consumer_start(&opts);
-    if (ctx.consumer == NULL) {
-        log_close();
-        return atomic_load(&actor_shutdown_requested) ? 0 : 1;
-    }
-
-    actor_t committer, janitor;
-    memset(&committer, 0, sizeof committer);
-    memset(&janitor, 0, sizeof janitor);
-    actor_t *workers = calloc((size_t)nworkers, sizeof *workers);
-    int started = 0, failed = workers == NULL;
-    ctx.committer = &committer;
-    if (!failed)
-        failed = actor_start(&committer, "committer", PERSIST_BATCH_MAX * 2, persist_committer_run,
-                             &ctx) < 0;
-    for (; !failed && started < nworkers; started++) {
-        char name[32];
-        snprintf(name, sizeof name, "worker-%d", started + 1);
-        if (actor_start(&workers[started], name, 0, persist_worker_run, &ctx) < 0) failed = 1;
-    }
-    if (!failed) failed = actor_start(&janitor, "janitor", 0, persist_janitor_run, &ctx) < 0;
-    if (failed) {
-        log_error("cannot start the persist actors");
-        persist_shutdown(&ctx, workers, workers != NULL ? started : 0, &committer, &janitor);
-        free(workers);
-        log_close();
-        return 1;
-    }
-    log_info("persist started as consumer %s: %d workers, storage %s", consumer_name(ctx.consumer),
-             nworkers, cfg.storage_dir);
-    pthread_t sweeper;
-    int sweeping = pthread_create(&sweeper, NULL, persist_sweeper, &cfg) == 0;
-    if (!sweeping) log_warn("cannot start the temp-file sweeper: interrupted writes stay on disk");
-
-    while (!atomic_load(&actor_shutdown_requested)) time_sleep_ms(200, &actor_shutdown_requested);
-    log_info("shutdown requested, draining (at most %d s)", cfg.shutdown_seconds);
-    persist_shutdown(&ctx, workers, nworkers, &committer, &janitor);
-    if (sweeping) pthread_join(sweeper, NULL);
-    free(workers);
-    log_info("persist stopped");
-    log_close();
-    return 0;
+    return service_main(&d, argc, argv);
 }

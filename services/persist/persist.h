@@ -5,7 +5,7 @@
  *              committer's mailbox
  *   committer: owns the PGconn; takes everything waiting in its mailbox,
  *              fsyncs the batch's directories once each, group commit, then
- *              consumer_finish(JOB_ACK) for each job
+ *              consumer_finish(CONSUMER_JOB_ACK) for each job
  *
  * A job is acked only after its files and their directory are fsynced and its
  * row committed. Disk
@@ -33,9 +33,9 @@ typedef struct persist_ctx {
 
 /* What a worker hands the committer: the job (owned by the item) and its row.
  * The committer owns the item once pushed and frees it with free() after
- * consumer_finish() or job_free() of the job. */
+ * consumer_finish() or consumer_job_free() of the job. */
 typedef struct persist_item {
-    job_t *job;
+    consumer_job_t *job;
     persist_row_t row;
     int deleted; /* set by the committer: imgcap_claim_ids() found a tombstone */
 } persist_item_t;

@@ -37,21 +37,20 @@ void persist_retry_sleep(const persist_ctx_t *ctx, int ms)
     }
 }
 
-static void persist_dead(persist_ctx_t *ctx, job_t *job, const char *fmt, ...)
+static void persist_dead(persist_ctx_t *ctx, consumer_job_t *job, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void persist_dead(persist_ctx_t *ctx, job_t *job, const char *fmt, ...)
+static void persist_dead(persist_ctx_t *ctx, consumer_job_t *job, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(job->reason, sizeof job->reason, fmt, ap);
     va_end(ap);
-    log_error("id=%s dead-lettered: %s", job->id, job->reason);
-    job->outcome = JOB_DEAD;
+    job->outcome = CONSUMER_JOB_DEAD;
     consumer_finish(ctx->consumer, job);
 }
 
-static void persist_worker_handle(persist_ctx_t *ctx, job_t *job)
+static void persist_worker_handle(persist_ctx_t *ctx, consumer_job_t *job)
 {
     char err[400]; /* leaves room for the reason's prefix in job->reason */
     wire_msg_t m;
@@ -67,7 +66,7 @@ static void persist_worker_handle(persist_ctx_t *ctx, job_t *job)
     for (int attempt = 0; (item = malloc(sizeof *item)) == NULL; attempt++) {
         if (persist_past_deadline(ctx)) {
             log_warn("id=%s left for redelivery: shutdown deadline passed", job->id);
-            job_free(job);
+            consumer_job_free(job);
             return;
         }
         int delay = persist_retry_delay(attempt);
@@ -92,7 +91,7 @@ static void persist_worker_handle(persist_ctx_t *ctx, job_t *job)
                      "could not be written: %s",
                      job->id, err);
             free(item);
-            job_free(job);
+            consumer_job_free(job);
             return;
         }
         int delay = persist_retry_delay(attempt);
@@ -107,7 +106,7 @@ static void persist_worker_handle(persist_ctx_t *ctx, job_t *job)
         /* Only if main closed the committer before joining the workers. */
         log_error("id=%s committer gone, left for redelivery", job->id);
         free(item);
-        job_free(job);
+        consumer_job_free(job);
     }
 }
 

@@ -14,8 +14,8 @@
 #include "font.h"
 #include "log.h"
 #include "render.h"
-#include "rqha.h"
 #include "rqueue.h"
+#include "service.h"
 #include "thumb.h"
 #include "timeutil.h"
 #include "wire.h"
@@ -114,7 +114,7 @@ static int once_render(render_ctx_t *ctx, render_thumb_t *tc, const unsigned cha
     size_t img_len = 0;
     const unsigned char *thumb = NULL;
     size_t thumb_len = 0;
-    int w = 0, h = 0, tw = 0, th = 0, rc = 1;
+    int w = 0, h = 0, tw = 0, th = 0, rc = SERVICE_EXIT_FAILURE;
     uint64_t t0 = time_mono_ns();
     long i;
     for (i = 0; i < repeat; i++) {
@@ -126,7 +126,7 @@ static int once_render(render_ctx_t *ctx, render_thumb_t *tc, const unsigned cha
     uint64_t t1 = time_mono_ns(), t2 = t1;
     if (i < repeat) {
         log_error("%s: %s", in, err);
-        return 1;
+        return SERVICE_EXIT_FAILURE;
     }
     int thumb_failed = 0;
     if (repeat > 1 && tc != NULL) {
@@ -146,14 +146,14 @@ static int once_render(render_ctx_t *ctx, render_thumb_t *tc, const unsigned cha
     if (thumb_failed) {
         log_error("%s: thumbnail: %s", in, err);
         free(img);
-        return 1;
+        return SERVICE_EXIT_FAILURE;
     }
     if (write_file(out, img, img_len) < 0) {
         log_error("cannot write %s: %s", out, strerror(errno));
     } else if (thumb_out != NULL && write_file(thumb_out, thumb, thumb_len) < 0) {
         log_error("cannot write %s: %s", thumb_out, strerror(errno));
     } else {
-        rc = 0;
+        rc = SERVICE_EXIT_OK;
         if (repeat > 1) {
             printf("%ld renders, mean %.3f ms per image (%s path, %dx%d, %zu bytes)\n", repeat,
                    (double)(t1 - t0) / 1e6 / (double)repeat, render_last_path(ctx), w, h, img_len);
@@ -177,20 +177,20 @@ static int run_once(const config_t *cfg, const char *in, const char *out, const 
 {
     render_opts_t o;
     char font_file[1024], err[512];
-    if (opts_from_config(cfg, &o, font_file, sizeof font_file) < 0) return 1;
+    if (opts_from_config(cfg, &o, font_file, sizeof font_file) < 0) return SERVICE_EXIT_FAILURE;
     unsigned char *jpeg;
     size_t len;
     if (read_file(in, &jpeg, &len) < 0) {
         log_error("cannot read %s: %s", in, strerror(errno));
-        return 1;
+        return SERVICE_EXIT_FAILURE;
     }
     render_ctx_t *ctx = render_ctx_new(&o, err, sizeof err);
     if (ctx == NULL) {
         log_error("%s", err);
         free(jpeg);
-        return 1;
+        return SERVICE_EXIT_FAILURE;
     }
-    int rc = 1;
+    int rc = SERVICE_EXIT_FAILURE;
     if (layout_only) {
         const layout_t *lo;
         if (render_layout_jpeg(ctx, jpeg, len, text, strlen(text), &lo, err, sizeof err) < 0) {
@@ -203,7 +203,7 @@ static int run_once(const config_t *cfg, const char *in, const char *out, const 
                 layout_format_json(lo, &lf, text, json, n + 1);
                 printf("%s\n", json);
                 free(json);
-                rc = 0;
+                rc = SERVICE_EXIT_OK;
             }
         }
     } else if (cfg->thumbnail_size == 0) {
@@ -226,19 +226,19 @@ static int run_once(const config_t *cfg, const char *in, const char *out, const 
 
 /* ---- service ---- */
 
-typedef struct service {
+typedef struct render_service {
     render_opts_t opts;
+    char font_file[1024];
     int thumbnail_size;
     consumer_t *consumer;
-} service_t;
+} render_service_t;
 
-static void process(render_ctx_t *rc, render_thumb_t *tc, job_t *job)
+static void process(render_ctx_t *rc, render_thumb_t *tc, consumer_job_t *job)
 {
     wire_msg_t m;
     char err[400]; /* leaves room for a prefix in job->reason */
     if (wire_decode(job->payload, job->len, &m, err, sizeof err) < 0) {
-        log_error("id=%s undecodable payload: %s", job->id, err);
-        job->outcome = JOB_DEAD;
+        job->outcome = CONSUMER_JOB_DEAD; /* logged by the consumer, with the reason */
         snprintf(job->reason, sizeof job->reason, "undecodable payload: %s", err);
         return;
     }
@@ -248,8 +248,7 @@ static void process(render_ctx_t *rc, render_thumb_t *tc, job_t *job)
     int w, h;
     if (render_caption(rc, m.jpeg, m.jpeg_len, m.description, strlen(m.description), &img, &img_len,
                        &w, &h, err, sizeof err) < 0) {
-        log_error("id=%s render failed: %s", job->id, err);
-        job->outcome = JOB_DEAD;
+        job->outcome = CONSUMER_JOB_DEAD;
         snprintf(job->reason, sizeof job->reason, "render failed: %s", err);
         return;
     }
@@ -276,12 +275,11 @@ static void process(render_ctx_t *rc, render_thumb_t *tc, job_t *job)
     int enc = wire_encode(&o, &job->out, &job->out_len, err, sizeof err);
     free(img);
     if (enc < 0) {
-        log_error("id=%s cannot encode the rendered payload: %s", job->id, err);
-        job->outcome = JOB_DEAD;
+        job->outcome = CONSUMER_JOB_DEAD;
         snprintf(job->reason, sizeof job->reason, "cannot encode rendered payload: %s", err);
         return;
     }
-    job->outcome = JOB_FORWARD;
+    job->outcome = CONSUMER_JOB_FORWARD;
     /* One INFO line per image, so that the logs follow it (grep its id). */
     log_info("id=%s rendered %dx%d, %zu bytes, %s path, %.2f ms; thumbnail %dx%d, %zu bytes, "
              "%.2f ms (attempt %ld)",
@@ -291,21 +289,19 @@ static void process(render_ctx_t *rc, render_thumb_t *tc, job_t *job)
 
 static void worker_main(actor_t *self)
 {
-    service_t *svc = self->ctx;
+    render_service_t *svc = self->ctx;
     char err[512];
     /* the worker's own FreeType library and buffers (created on its thread) */
     render_ctx_t *rc = render_ctx_new(&svc->opts, err, sizeof err);
     if (rc == NULL) {
-        log_error("cannot start: %s; stopping the service", err);
-        atomic_store(&actor_shutdown_requested, 1);
+        service_fail("cannot start: %s", err);
         return;
     }
     /* THUMBNAIL_SIZE=0: no thumbnails, tc stays NULL */
     render_thumb_t *tc = NULL;
     if (svc->thumbnail_size > 0 &&
         (tc = render_thumb_new(svc->thumbnail_size, svc->opts.max_pixels)) == NULL) {
-        log_error("cannot start: out of memory for the thumbnail context; stopping the service");
-        atomic_store(&actor_shutdown_requested, 1);
+        service_fail("cannot start: out of memory for the thumbnail context");
         render_ctx_free(rc);
         return;
     }
@@ -315,7 +311,7 @@ static void worker_main(actor_t *self)
         mailbox_rc_t r = mailbox_pop(jobs, &item, 1000);
         if (r == MAILBOX_TIMEOUT) continue;
         if (r == MAILBOX_CLOSED) break;
-        job_t *job = item;
+        consumer_job_t *job = item;
         process(rc, tc, job);
         consumer_finish(svc->consumer, job);
     }
@@ -323,69 +319,32 @@ static void worker_main(actor_t *self)
     render_ctx_free(rc);
 }
 
-static int run_service(const config_t *cfg)
+/* The font, once: a font that cannot be used fails the start, not every
+ * worker. */
+static int render_prepare(service_def_t *d, const config_t *cfg)
 {
-    service_t svc = {0};
-    char font_file[1024], err[512];
-    actor_install_signals();
-    if (opts_from_config(cfg, &svc.opts, font_file, sizeof font_file) < 0) return 1;
-    svc.thumbnail_size = cfg->thumbnail_size;
-    /* fail at start, not in every worker, when the font cannot be used */
-    render_ctx_t *probe = render_ctx_new(&svc.opts, err, sizeof err);
+    render_service_t *svc = d->ctx;
+    char err[512];
+    if (opts_from_config(cfg, &svc->opts, svc->font_file, sizeof svc->font_file) < 0) return -1;
+    svc->thumbnail_size = cfg->thumbnail_size;
+    render_ctx_t *probe = render_ctx_new(&svc->opts, err, sizeof err);
     if (probe == NULL) {
         log_error("%s", err);
-        return 1;
+        return -1;
     }
     render_ctx_free(probe);
+    d->workers = cfg->render_workers;
+    snprintf(d->detail, sizeof d->detail, ", font %s %dpx, band %s, thumbnails %d px",
+             svc->font_file, cfg->font_size, cfg->band_mode == BAND_EXTEND ? "extend" : "overlay",
+             cfg->thumbnail_size);
+    return 0;
+}
 
-    int n = cfg->render_workers > 0 ? cfg->render_workers : actor_cpu_count();
-    consumer_opts_t co = {
-        .cfg = cfg,
-        .queue = RQ_QUEUE_RENDER,
-        .next_queue = RQ_QUEUE_PERSIST,
-        .taken_stage = "rendering",
-        .next_stage = "rendered",
-        .done_stage = NULL,
-        /* Deep enough that the workers never starve while intake waits on a
-         * Redis round trip (each one waits for an AOF fsync): intake then
-         * takes up to this many per trip. Memory: capacity x ~50 KB. */
-        .jobs_capacity = (size_t)n * 8,
-    };
-    svc.consumer = consumer_start(&co);
-    if (svc.consumer == NULL) return atomic_load(&actor_shutdown_requested) ? 0 : 1;
-
-    actor_t *workers = calloc((size_t)n, sizeof *workers);
-    if (workers == NULL) {
-        log_error("out of memory for %d workers", n);
-        consumer_close_intake(svc.consumer);
-        consumer_stop(svc.consumer);
-        return 1;
-    }
-    int started = 0;
-    for (int i = 0; i < n; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "worker-%d", i + 1);
-        if (actor_start(&workers[i], name, 0, worker_main, &svc) < 0) break;
-        started++;
-    }
-    int rc = 0;
-    if (started == 0) {
-        log_error("no render worker could start");
-        rc = 1;
-    } else {
-        log_info("render: consumer %s, %d workers, font %s %dpx, band %s, thumbnails %d px",
-                 consumer_name(svc.consumer), started, font_file, cfg->font_size,
-                 cfg->band_mode == BAND_EXTEND ? "extend" : "overlay", cfg->thumbnail_size);
-        while (!atomic_load(&actor_shutdown_requested))
-            time_sleep_ms(200, &actor_shutdown_requested);
-        log_info("render: shutting down");
-    }
-    consumer_close_intake(svc.consumer);
-    for (int i = 0; i < started; i++) actor_join(&workers[i]);
-    consumer_stop(svc.consumer);
-    free(workers);
-    log_info("render: stopped");
-    return rc;
+static int render_before_workers(service_def_t *d, consumer_t *c)
+{
+    render_service_t *svc = d->ctx;
+    svc->consumer = c;
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -397,7 +356,7 @@ int main(int argc, char **argv)
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
-            return 0;
+            return SERVICE_EXIT_OK;
         } else if (!strcmp(a, "--once") && i + 2 < argc) {
             once = 1;
             in = argv[++i];
@@ -413,21 +372,21 @@ int main(int argc, char **argv)
             repeat = strtol(argv[++i], &end, 10);
             if (*end || repeat < 1 || repeat > 1000000) {
                 fprintf(stderr, "imgcap-render: --repeat wants a count from 1 to 1000000\n");
-                return 2;
+                return SERVICE_EXIT_USAGE;
             }
         } else if (!strcmp(a, "--check")) {
             check = 1;
         } else {
             fprintf(stderr, "imgcap-render: unexpected argument '%s'\n", a);
             usage(stderr);
-            return 2;
+            return SERVICE_EXIT_USAGE;
         }
     }
     if ((once && text == NULL) ||
         (!once && (text != NULL || layout_only || repeat != 1 || thumb_out != NULL)) ||
         (once && check) || (layout_only && thumb_out != NULL)) {
         usage(stderr);
-        return 2;
+        return SERVICE_EXIT_USAGE;
     }
 
     /* Every job allocates and frees a few MB of coefficient and pixel buffers
@@ -437,30 +396,36 @@ int main(int argc, char **argv)
     mallopt(M_MMAP_THRESHOLD, 64 << 20);
     mallopt(M_TRIM_THRESHOLD, 128 << 20);
 
-    config_t cfg;
-    char err[512];
-    if (config_load(&cfg, err, sizeof err) < 0) {
-        fprintf(stderr, "imgcap-render: configuration: %s\n", err);
-        return 2;
-    }
-    if (rqueue_configure(&cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "imgcap-render: configuration: %s\n", err);
-        return 2;
-    }
+    /* static: the workers keep pointers to it until they are joined */
+    static config_t cfg;
+    int rc = service_config("render", &cfg);
+    if (rc != SERVICE_EXIT_OK) return rc;
     if (check) return consumer_check_main(&cfg, "render", RQ_QUEUE_RENDER);
     if (once) {
         /* the CLI logs to stderr only: a user's one-off run is not service history */
         log_open("render", NULL, (log_level_t)cfg.log_level);
-        int rc = run_once(&cfg, in, out, thumb_out, text, layout_only, repeat);
+        rc = run_once(&cfg, in, out, thumb_out, text, layout_only, repeat);
         render_font_shutdown();
         log_close();
         return rc;
     }
-    log_set_stderr_copy(cfg.log_stderr);
-    log_open("render", cfg.log_dir, (log_level_t)cfg.log_level);
-    log_set_thread_name("main");
-    int rc = run_service(&cfg);
+    static render_service_t svc;
+    service_def_t d = {
+        .name = "render",
+        .usage = usage,
+        .consumer =
+            {
+                .queue = RQ_QUEUE_RENDER,
+                .next_queue = RQ_QUEUE_PERSIST,
+                .taken_stage = RQ_STAGE_RENDERING,
+                .next_stage = RQ_STAGE_RENDERED,
+                .done_stage = NULL,
+            },
+        .worker = worker_main,
+        .ctx = &svc,
+        .hook = {.prepare = render_prepare, .before_workers = render_before_workers},
+    };
+    rc = service_run(&d, &cfg);
     render_font_shutdown();
-    log_close();
     return rc;
 }

@@ -4,7 +4,7 @@
 -- list proc of queue q.
 -- Returns the delivery count n; or nil when the payload P msg:q:<id> is gone
 -- (id dropped from proc) or n passed max (id moved to P q:q:dead, status
--- "failed" with the reason); else sets status `stage`.
+-- STAGE_FAILED with the reason); else sets status `stage`.
 local function deliver(q, proc, id, max, stage)
   if redis.call('EXISTS', P .. 'msg:' .. q .. ':' .. id) == 0 then
     redis.call('LREM', proc, 1, id)
@@ -15,7 +15,7 @@ local function deliver(q, proc, id, max, stage)
   if n > max then
     redis.call('LREM', proc, 1, id)
     redis.call('LPUSH', P .. 'q:' .. q .. ':dead', id)
-    status(id, 'failed', 'gave up after ' .. (n - 1) .. ' deliveries to ' .. q .. ' that never finished (worker crashed or hung each time)')
+    status(id, STAGE_FAILED, 'gave up after ' .. (n - 1) .. ' deliveries to ' .. q .. ' that never finished (worker crashed or hung each time)')
     return nil
   end
   status(id, stage)

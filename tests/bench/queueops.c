@@ -172,7 +172,7 @@ int main(int argc, char **argv)
     }
     rq_url_t u;
     char err[256];
-    if (rqueue_parse_url(argv[1], &u, err, sizeof err) != 0 || u.path[0] != '\0') {
+    if (rq_url_parse(argv[1], &u, err, sizeof err) != 0 || u.path[0] != '\0') {
         fprintf(stderr, "queueops: %s: TCP redis:// URL wanted\n", argv[1]);
         return 2;
     }

@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(url, data, size);
     url[size] = '\0';
     rq_url_t u;
-    if (rqueue_parse_url(url, &u, err, sizeof err) != 0) {
+    if (rq_url_parse(url, &u, err, sizeof err) != 0) {
         if (memchr(err, '\0', sizeof err) == NULL || err[0] == '\0') abort();
         return 0;
     }

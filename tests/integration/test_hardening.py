@@ -6,14 +6,17 @@ or fails on how fast something is.
 """
 import os
 import re
+import shutil
 import signal
 import socket
+import subprocess
+import tempfile
 import threading
 import time
 import unittest
 import uuid
 
-from harness import Stack, StackTestCase, multipart, read_data, wait_until
+from harness import BIN_DIR, ROOT, Stack, StackTestCase, multipart, read_data, wait_until
 
 JPEG = read_data("camera_674x480.jpg")
 SERVICES = ("api", "render", "persist")
@@ -52,6 +55,56 @@ def problem(test, r, status):
 def with_comment(jpeg, text):
     """The JPEG with a COM segment holding text right after the SOI."""
     return jpeg[:2] + b"\xff\xfe" + (len(text) + 2).to_bytes(2, "big") + text + jpeg[2:]
+
+
+class ExitCodes(unittest.TestCase):
+    """The exit codes of shared/service.h (docs/operations.md, Exit codes) are
+    the same in every binary for the same cause. None of these runs reaches
+    Redis or PostgreSQL."""
+
+    def setUp(self):
+        self.log_dir = tempfile.mkdtemp(prefix="imgcap-exit-")
+        self.addCleanup(shutil.rmtree, self.log_dir, True)
+
+    def run_bin(self, name, *args, env=None):
+        # Should a run not fail at once, it must not take a port or a Redis
+        # anyone uses: a closed port for the api, no Redis at all.
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        e = dict(os.environ, IMGCAP_ENV_FILE="/dev/null", FONTS_DIR=os.path.join(ROOT, "fonts"),
+                 LOG_DIR=self.log_dir, API_HOST="127.0.0.1", API_PORT=str(port),
+                 REDIS_URL="unix:///nonexistent/redis.sock")
+        e.update(env or {})
+        return subprocess.run([os.path.join(BIN_DIR, "imgcap-" + name)] + list(args),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e, timeout=30)
+
+    def test_usage_and_configuration_errors(self):
+        for name in SERVICES:
+            p = self.run_bin(name, "--bogus")
+            self.assertEqual(p.returncode, 2, (name, p.stderr))
+            p = self.run_bin(name, "--help")
+            self.assertEqual(p.returncode, 0, (name, p.stderr))
+            p = self.run_bin(name, env={"LOG_LEVEL": "loud"})
+            self.assertEqual(p.returncode, 3, (name, p.stderr))
+            self.assertIn(b"imgcap-%s: configuration: " % name.encode(), p.stderr)
+            self.assertIn(b"LOG_LEVEL", p.stderr)
+            # a WAIT that could outlast the command timeout: rqha's check
+            p = self.run_bin(name, env={"REDIS_WAIT_REPLICAS": "1", "REDIS_TIMEOUT_MS": "1000",
+                                        "REDIS_WAIT_TIMEOUT_MS": "900"})
+            self.assertEqual(p.returncode, 3, (name, p.stderr))
+
+    def test_start_failure_and_unwritable_log_dir(self):
+        # render's preparation (the font) fails before it connects anywhere;
+        # the log directory it cannot open is said once on stderr, which
+        # carries on as the log
+        p = self.run_bin("render", env={"FONT_PATH": "/nonexistent.ttf",
+                                        "LOG_DIR": "/proc/imgcap-no-such-dir"})
+        self.assertEqual(p.returncode, 1, p.stderr)
+        err = p.stderr.decode()
+        self.assertEqual(err.count("cannot open the log file in /proc/imgcap-no-such-dir"), 1, err)
+        self.assertIn("FONT_PATH", err)
+        self.assertIn("render stopped (exit 1)", err)
 
 
 class CrashBacktrace(unittest.TestCase):

@@ -270,6 +270,13 @@ class PersistSurvivesFailures(unittest.TestCase):
             self.assertIn(bad, [text(v) for v in s.redis("LRANGE", P + "q:persist:dead", 0, -1)])
             self.assertIn("undecodable", text(s.redis("HGET", P + "status:" + bad, "error")))
             self.assertEqual(s.psql("SELECT count(*) FROM images WHERE id = '%s'" % bad), "0")
+            # logged once (the log file alone: stderr has a copy), at WARN, with the reason
+            with open(os.path.join(s.log_dir, "persist.log"), errors="replace") as f:
+                lines = [l for l in f.read().splitlines() if "id=%s " % bad in l
+                         and " DEBUG " not in l]
+            self.assertEqual(len(lines), 1, lines)
+            self.assertIn(" WARN ", lines[0])
+            self.assertIn("dead-lettered from persist: undecodable payload", lines[0])
 
 
 class PersistLifecycle(unittest.TestCase):

@@ -213,7 +213,7 @@ class CliTest(unittest.TestCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn(b"MAX_PIXELS", p.stderr)
         p = run("--once", CAMERA, self.out(), "--text", "x", env={"BAND_MODE": "sideways"})
-        self.assertEqual(p.returncode, 2)
+        self.assertEqual(p.returncode, 3)  # a configuration error (shared/service.h)
         self.assertIn(b"BAND_MODE", p.stderr)
         p = run("--once", CAMERA, self.out(), "--text", "x",
                 env={"FONT_PATH": "/nonexistent.ttf"})
@@ -298,9 +298,15 @@ class ServiceTest(unittest.TestCase):
             status = dict(zip(*[iter(r("HGETALL", "imgcap:status:" + poison))] * 2))
             self.assertEqual(status[b"stage"], b"failed")
             self.assertIn(b"undecodable payload", status[b"error"])
-            log = s.log("render")
-            self.assertIn("id=%s render failed" % bad, log)
-            self.assertIn("id=%s undecodable payload" % poison, log)
+            # each dead letter is logged once (the log file alone: stderr has
+            # a copy of each line), at WARN, with its id and reason
+            with open(os.path.join(s.log_dir, "render.log"), errors="replace") as f:
+                log = f.read().splitlines()
+            for msg_id, reason in ((bad, "render failed: "), (poison, "undecodable payload: ")):
+                lines = [l for l in log if "id=%s " % msg_id in l and " DEBUG " not in l]
+                self.assertEqual(len(lines), 1, lines)
+                self.assertIn(" WARN ", lines[0])
+                self.assertIn("id=%s dead-lettered from render: %s" % (msg_id, reason), lines[0])
             # the docker healthcheck sees this live consumer
             p = run("--check", env=s.env)
             self.assertEqual(p.returncode, 0, p.stderr)

@@ -1,4 +1,4 @@
-/* Unit tests of shared/rqha.c's configuration: what rqueue_configure() makes
+/* Unit tests of shared/rqha.c's configuration: what rq_ha_configure() makes
  * of the Sentinel and WAIT variables (their parsing: test_config.c). */
 #include <check.h>
 #include <string.h>
@@ -11,7 +11,7 @@ START_TEST(sentinel_and_wait_settings)
     config_t cfg;
     char err[256];
     ck_assert_int_eq(fx_config_parse(&cfg, fx_redis_ha_variables, err, sizeof err), 0);
-    ck_assert_int_eq(rqueue_configure(&cfg, err, sizeof err), 0);
+    ck_assert_int_eq(rq_ha_configure(&cfg, err, sizeof err), 0);
     ck_assert_int_eq(rq_ha_enabled(), 1);
     ck_assert_int_eq(rq_ha_wait_replicas(), 1);
     ck_assert_int_eq(rq_ha_wait_timeout_ms(), 500);
@@ -26,11 +26,11 @@ START_TEST(sentinel_and_wait_settings)
                                             "4000",
                                             NULL};
     ck_assert_int_eq(fx_config_parse(&cfg, long_wait, err, sizeof err), 0);
-    ck_assert_int_eq(rqueue_configure(&cfg, err, sizeof err), -1);
+    ck_assert_int_eq(rq_ha_configure(&cfg, err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "REDIS_WAIT_TIMEOUT_MS"));
 
     config_defaults(&cfg);
-    ck_assert_int_eq(rqueue_configure(&cfg, err, sizeof err), 0);
+    ck_assert_int_eq(rq_ha_configure(&cfg, err, sizeof err), 0);
     ck_assert_int_eq(rq_ha_enabled(), 0);
     ck_assert_int_eq(rq_ha_wait_replicas(), 0);
     ck_assert_int_eq(rq_ha_timeout_ms(), 10000);
