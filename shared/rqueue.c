@@ -205,8 +205,11 @@ static int ensure_batch_room(rqueue_t *rq, int n)
     return 0;
 }
 
-/* Parses a {id, n, id, n, ...} script reply into out[]. Returns the count. */
-static int parse_taken(const redisReply *r, rq_msg_t *out, int max)
+/* Parses a {id, n, id, n, ...} script reply into out[]: the ids taken. An id
+ * with n < 0 was dead-lettered by the take itself at the delivery cap
+ * (deliver.lua); no worker sees it, so its one log line is written here.
+ * Returns the count taken. */
+static int parse_taken(const redisReply *r, const char *queue, rq_msg_t *out, int max)
 {
     int n = 0;
     if (r->type != REDIS_REPLY_ARRAY) return 0;
@@ -215,6 +218,12 @@ static int parse_taken(const redisReply *r, rq_msg_t *out, int max)
         if (id->type != REDIS_REPLY_STRING || id->len >= UUID_STR_LEN ||
             cnt->type != REDIS_REPLY_INTEGER)
             continue;
+        if (cnt->integer < 0) {
+            log_warn("id=%.*s dead-lettered from %s: gave up after %lld deliveries that never "
+                     "finished (worker crashed or hung each time)",
+                     (int)id->len, id->str, queue, -cnt->integer);
+            continue;
+        }
         memcpy(out[n].id, id->str, id->len);
         out[n].id[id->len] = '\0';
         out[n].attempts = (long)cnt->integer;
@@ -347,10 +356,11 @@ static int take_blocking(rqueue_t *rq, const char *queue, int timeout_ms, const 
         note_lost_take(rq, 1);
         return -1;
     }
-    int n = parse_taken(r, out, 1);
+    int n = parse_taken(r, queue, out, 1);
+    /* {} (not a dead letter, which parse_taken logged): the payload was gone. */
+    if (n == 0 && r->type == REDIS_REPLY_ARRAY && r->elements == 0)
+        log_error("id=%s queue %s: taken without its payload, dropped", id, queue);
     freeReplyObject(r);
-    if (n == 0)
-        log_error("id=%s queue %s: dead-lettered (delivery cap) or payload missing", id, queue);
     return n;
 }
 
@@ -372,7 +382,7 @@ int rqueue_take_many(rqueue_t *rq, const char *queue, int max, int timeout_ms, i
         note_lost_take(rq, max);
         return -1;
     }
-    int n = parse_taken(r, out, max);
+    int n = parse_taken(r, queue, out, max);
     freeReplyObject(r);
     if (n == 0) n = take_blocking(rq, queue, timeout_ms, maxa, stage, out);
     if (n <= 0) return n;

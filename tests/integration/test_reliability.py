@@ -183,6 +183,13 @@ class ReliabilityTest(unittest.TestCase):
                        what="dead-letter after MAX_ATTEMPTS")
             self.assertIn(b"deliveries", s.redis("HGET", "imgcap:status:" + i, "error"))
             self.assertEqual(s.redis("LRANGE", "imgcap:q:render:dead", 0, -1), [i.encode()])
+            # No worker ever saw it: the take that dead-lettered it logs it, once.
+            line = "id=%s dead-lettered from render: gave up after 3 deliveries" % i
+            wait_until(lambda: line in s.log("render"), 10, what="the dead letter's log line")
+            with open(os.path.join(s.log_dir, "render.log"), errors="replace") as f:
+                lines = [l for l in f.read().splitlines() if "id=%s dead-lettered" % i in l]
+            self.assertEqual(len(lines), 1, lines)  # the log file alone: stderr has a copy
+            self.assertIn(" WARN ", lines[0])
 
     def test_stalled_consumer_past_its_lease(self):
         with Stack(env={"LEASE_SECONDS": "2"}) as s:
