@@ -90,7 +90,7 @@ int main(int argc, char **argv)
         log_close();
         return 1;
     }
-    api_events_t *ev = api_events_start(&cfg, API_CONNECTION_LIMIT / 2);
+    api_events_t *ev = api_events_start(&cfg, API_MAX_WAITERS);
     if (ev == NULL) {
         log_error("cannot start the events actor");
         api_backend_shutdown();
