@@ -247,8 +247,7 @@ void api_connguard_completed(api_connguard_t *g, struct MHD_Connection *con,
     if (c == NULL) return;
     /* On the connection's own thread MHD's state is stable: whether it had
      * the whole header tells a slow header from a slow body. */
-    int header_done =
-        MHD_get_connection_info(con, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE) != NULL;
+    int header_done = MHD_get_connection_info(con, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE) != NULL;
     uint64_t bytes = UINT64_MAX, silent;
     if (tcp_progress(c->fd, &bytes, &silent) != 0) bytes = UINT64_MAX;
     pthread_mutex_lock(&g->mu);

@@ -15,9 +15,10 @@
  * once (events.h); beyond that ?wait answers at once.
  *
  * Slow clients: a thread per connection costs little while it waits (its
- * stack is virtual memory until touched: about 30 KiB resident per slow
- * connection, with MHD's buffer; tests/integration/test_slow_clients.py
- * bounds it), so the limit is set high and what a slow client may hold is
+ * stack is virtual memory until touched: about 15 KiB resident per slow
+ * connection with MHD's buffer, so some 135 MiB at API_CONNECTION_LIMIT;
+ * tests/integration/test_slow_clients.py bounds it), so the limit is set
+ * high and what a slow client may hold is
  * bounded three ways: API_PER_IP_CONNECTIONS per client address, the guard
  * (connguard.h) that cuts a request arriving too slowly, and MHD's idle
  * timeout. A thread pool (MHD_USE_EPOLL) would hold slow connections even

@@ -30,9 +30,10 @@ GRACE_S = 10                      # API_SLOW_GRACE_MS
 IDLE_S = 20                       # API_SLOW_IDLE_MS
 TRICKLE_S = 4                     # one byte per slow connection this often
 PROBES = 60                       # honest requests timed while the slow ones are held
-# Resident memory of the api holding HELD slow connections, a thread each
-# (server.h: about 30 KiB each, measured, plus the process's own ~20 MiB).
-RSS_BOUND_KIB = 256 * 1024
+# Resident memory of the api holding HELD + SILENT slow connections, a thread
+# each: about 11 MiB idle plus about 15 KiB per connection (server.h), some
+# 60 MiB; the bound leaves twice that for allocator and kernel variance.
+RSS_BOUND_KIB = 128 * 1024
 
 BODY_LENGTH = 100000              # declared by every upload here
 BOUNDARY = "slowslowslow"
