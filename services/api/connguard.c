@@ -91,7 +91,8 @@ static void check(conn_t *c, uint64_t now)
         c->start_ms = max_u64(c->wait_ms, c->checked_ms);
     }
     uint64_t got = bytes == UINT64_MAX ? UINT64_MAX : bytes - c->base_bytes;
-    api_slow_verdict_t v = api_slow_verdict(now - c->start_ms, got, silent);
+    uint64_t elapsed = now > c->start_ms ? now - c->start_ms : 0;
+    api_slow_verdict_t v = api_slow_verdict(elapsed, got, silent);
     if (v == API_SLOW_OK) return;
     c->cut = v;
     c->phase = PH_CUT;
