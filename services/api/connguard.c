@@ -44,11 +44,17 @@ typedef struct conn {
     uint64_t base_bytes;    /* bytes received before the request */
 } conn_t;
 
+/* Cuts are logged at most this often, as one line: an attack of thousands
+ * of connections must not flood the log (/metrics counts each one). */
+#define CUT_LOG_PERIOD_MS 60000
+
 struct api_connguard {
-    pthread_mutex_t mu; /* the list, every conn_t field, stop */
+    pthread_mutex_t mu; /* the list, every conn_t field, the counts below, stop */
     pthread_cond_t cv;  /* wakes the watchdog to stop */
     conn_t *head;
     int open;
+    unsigned cuts_unlogged;
+    uint64_t next_log_ms; /* no cut line before this */
     int stop;
     pthread_t thread;
 };
@@ -77,7 +83,7 @@ static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
 
 /* One look at c (mu held): starts policing a request whose first bytes
  * arrived, cuts one that is over its deadline. */
-static void check(conn_t *c, uint64_t now)
+static void check(api_connguard_t *g, conn_t *c, uint64_t now)
 {
     if (c->phase != PH_WAITING && c->phase != PH_REQUEST) return;
     uint64_t bytes, silent;
@@ -96,6 +102,7 @@ static void check(conn_t *c, uint64_t now)
     if (v == API_SLOW_OK) return;
     c->cut = v;
     c->phase = PH_CUT;
+    g->cuts_unlogged++;
     /* MHD's thread reads the end of the stream and closes the connection. */
     if (shutdown(c->fd, SHUT_RDWR) != 0 && errno != ENOTCONN)
         log_warn("cannot cut a slow connection: %s", strerror(errno));
@@ -111,7 +118,14 @@ static void *watchdog_main(void *arg)
         time_deadline(CLOCK_MONOTONIC, API_SLOW_TICK_MS, &until);
         pthread_cond_timedwait(&g->cv, &g->mu, &until);
         uint64_t now = time_mono_ms();
-        for (conn_t *c = g->head; c != NULL && !g->stop; c = c->next) check(c, now);
+        for (conn_t *c = g->head; c != NULL && !g->stop; c = c->next) check(g, c, now);
+        if (g->cuts_unlogged > 0 && now >= g->next_log_ms) {
+            log_warn("cut %u connection(s) whose request arrived too slowly or stalled, of %d "
+                     "open (imgcap_api_connections_cut_total counts them by reason)",
+                     g->cuts_unlogged, g->open);
+            g->cuts_unlogged = 0;
+            g->next_log_ms = now + CUT_LOG_PERIOD_MS;
+        }
     }
     pthread_mutex_unlock(&g->mu);
     return NULL;

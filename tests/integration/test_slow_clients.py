@@ -9,6 +9,7 @@ Binding 127.0.0.x needs no privilege; the file limit is raised to the hard
 one, inherited by the api.
 """
 import math
+import os
 import re
 import resource
 import socket
@@ -173,6 +174,10 @@ class SlowClients(unittest.TestCase):
                 self.assertGreaterEqual(m["body_timeout"], HELD // 2 - 64, m)
                 self.assertEqual(m["idle"], SILENT, m)
                 self.assertLessEqual(m["open"], 1, m)  # this scrape's own
+                # Logged, but as one line for all of them, not one per connection.
+                with open(os.path.join(stack.log_dir, "api.log"), errors="replace") as f:
+                    lines = [l for l in f if "arrived too slowly or stalled" in l]
+                self.assertEqual(len(lines), 1, lines)
                 # Cut connections freed their threads: the api is as usable as before.
                 self.assertEqual(stack.upload(JPEG, "after the cuts").status, 202)
                 if not sanitized(pid):
