@@ -43,7 +43,7 @@ static void usage(FILE *f)
                "(Redis/PostgreSQL connections = max(4*API_WORKERS, 16)), REDIS_URL, REDIS_PREFIX,\n"
                "DATABASE_URL, STORAGE_DIR, STORAGE_MIN_FREE, MAX_UPLOAD_BYTES, QUEUE_MAX_DEPTH,\n"
                "LEASE_SECONDS, SWAGGER_UI_URL, API_TOKEN, API_TOKEN_READS, EVENTS_MAX_CLIENTS,\n"
-               "LOG_DIR, LOG_LEVEL, SHUTDOWN_SECONDS.\n");
+               "API_PER_IP_CONNECTIONS, LOG_DIR, LOG_LEVEL, SHUTDOWN_SECONDS.\n");
 }
 
 int main(int argc, char **argv)
