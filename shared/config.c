@@ -47,6 +47,9 @@ void config_defaults(config_t *cfg)
     cfg->swagger_ui_url[0] = '\0'; /* served by the api itself (/assets/swagger-ui) */
     snprintf(cfg->sql_dir, sizeof cfg->sql_dir, "deploy/sql");
     cfg->events_max_clients = 256;
+    /* 50 client addresses hold at most 3200 of the api's 8192 connections
+     * (services/api/server.h). */
+    cfg->api_per_ip_connections = 64;
     cfg->thumbnail_size = 320;
     cfg->retention_s = 0; /* keep forever */
     /* 1 GB: what both queues at the default QUEUE_MAX_DEPTH hold in typical
@@ -199,6 +202,8 @@ static const var_t config_vars[] = {
     STR("CONSUMER_NAME", consumer_name),
     STR("SQL_DIR", sql_dir),
     NUM("EVENTS_MAX_CLIENTS", V_INT, events_max_clients, 1, 1024),
+    /* 0..API_CONNECTION_LIMIT (services/api/server.h). */
+    NUM("API_PER_IP_CONNECTIONS", V_INT, api_per_ip_connections, 0, 8192),
     NUM("THUMBNAIL_SIZE", V_INT_OFF, thumbnail_size, 16, 2048),
     NUM("RETENTION", V_DURATION, retention_s, 0, 0),
     NUM("STORAGE_MIN_FREE", V_SPACE, storage_min_free, 0, 0),

@@ -47,6 +47,7 @@ typedef struct config {
     char consumer_name[128];     /* CONSUMER_NAME: base of consumer names, empty = hostname */
     char sql_dir[1024];          /* SQL_DIR, the numbered schema scripts (deploy/sql) */
     int events_max_clients;      /* EVENTS_MAX_CLIENTS, open GET /api/events streams */
+    int api_per_ip_connections;  /* API_PER_IP_CONNECTIONS, 0 = no per-address limit */
     int thumbnail_size;          /* THUMBNAIL_SIZE px, the longer side of a thumbnail; 0: none */
     long long retention_s;       /* RETENTION in seconds ("90s", "12h", "30d"); 0 = forever */
     long long storage_min_free;  /* STORAGE_MIN_FREE in bytes ("500MB", "2GB")... */

@@ -14,6 +14,7 @@
 #include "accesslog.h"
 #include "backend.h"
 #include "config.h"
+#include "connguard.h"
 #include "events.h"
 #include "router.h"
 #include "space.h"
@@ -40,8 +41,9 @@ typedef struct api_images api_images_t;
 typedef struct api_env {
     const config_t *cfg;
     api_events_t *ev;
-    api_images_t *images; /* the image reads' caches (images.h) */
-    api_space_t *space;   /* STORAGE_DIR's free space (space.h) */
+    api_images_t *images;   /* the image reads' caches (images.h) */
+    api_space_t *space;     /* STORAGE_DIR's free space (space.h) */
+    api_connguard_t *guard; /* open connections, slow requests (connguard.h) */
     const char *docs_html;
     size_t docs_len;
 } api_env_t;

@@ -410,6 +410,7 @@ void api_handle_metrics(api_call_t *c)
     api_images_usage(c->env->images, &g.cached_images, &g.cached_bytes);
     api_sse_stats(api_events_hub(ev), &g.event_streams, &g.event_streams_cut);
     g.events_dropped = api_events_dropped(ev);
+    if (c->env->guard != NULL) g.connections = api_connguard_open(c->env->guard);
     char *text = api_metrics_render(&g);
     if (text == NULL) {
         api_reply_internal(c, "cannot render metrics (out of memory)");

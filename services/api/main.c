@@ -44,7 +44,7 @@ static void usage(FILE *f)
                "(Redis/PostgreSQL connections = max(4*API_WORKERS, 16)), REDIS_URL, REDIS_PREFIX,\n"
                "DATABASE_URL, STORAGE_DIR, STORAGE_MIN_FREE, MAX_UPLOAD_BYTES, QUEUE_MAX_DEPTH,\n"
                "LEASE_SECONDS, SWAGGER_UI_URL, API_TOKEN, API_TOKEN_READS, EVENTS_MAX_CLIENTS,\n"
-               "LOG_DIR, LOG_LEVEL, SHUTDOWN_SECONDS.\n");
+               "API_PER_IP_CONNECTIONS, LOG_DIR, LOG_LEVEL, SHUTDOWN_SECONDS.\n");
 }
 
 int main(int argc, char **argv)
@@ -87,7 +87,7 @@ int main(int argc, char **argv)
         log_close();
         return SERVICE_EXIT_FAILURE;
     }
-    api_events_t *ev = api_events_start(&cfg, API_CONNECTION_LIMIT / 2);
+    api_events_t *ev = api_events_start(&cfg, API_MAX_WAITERS);
     if (ev == NULL) {
         log_error("cannot start the events actor");
         api_backend_shutdown();

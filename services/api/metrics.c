@@ -46,6 +46,7 @@ static struct {
     unsigned long long requests[API_ROUTE_COUNT][N_METHODS][N_STATUSES + 1];
     histogram_t duration[API_ROUTE_COUNT];
     unsigned long long uploads_accepted, uploads_refused_storage, stored, failed;
+    unsigned long long cuts[API_CUT_COUNT];
     histogram_t pipeline;
 } M = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -99,6 +100,16 @@ void api_metrics_upload_refused_storage(void)
     pthread_mutex_unlock(&M.mu);
 }
 
+static const char *const CUT_LABELS[API_CUT_COUNT] = {"header_timeout", "body_timeout", "idle"};
+
+void api_metrics_connection_cut(api_cut_reason_t reason)
+{
+    if ((unsigned)reason >= API_CUT_COUNT) return;
+    pthread_mutex_lock(&M.mu);
+    M.cuts[reason]++;
+    pthread_mutex_unlock(&M.mu);
+}
+
 void api_metrics_pipeline_event(const char *status, double latency_s)
 {
     int stored = strcmp(status, RQ_STAGE_STORED) == 0,
@@ -119,6 +130,7 @@ void api_metrics_reset(void)
     memset(M.requests, 0, sizeof M.requests);
     memset(M.duration, 0, sizeof M.duration);
     memset(&M.pipeline, 0, sizeof M.pipeline);
+    memset(M.cuts, 0, sizeof M.cuts);
     M.uploads_accepted = M.uploads_refused_storage = M.stored = M.failed = 0;
     pthread_mutex_unlock(&M.mu);
 }
@@ -267,6 +279,11 @@ char *api_metrics_render(const api_queue_gauges_t *g)
     out(&b, "# HELP imgcap_pipeline_latency_seconds Upload (UUIDv7 time) to stored event.\n"
             "# TYPE imgcap_pipeline_latency_seconds histogram\n");
     out_hist(&b, "imgcap_pipeline_latency_seconds", "", &M.pipeline, PIPE_BUCKETS, N_PIPE_BUCKETS);
+    out(&b, "# HELP imgcap_api_connections_cut_total Connections the api closed because their "
+            "request arrived too slowly or stalled.\n"
+            "# TYPE imgcap_api_connections_cut_total counter\n");
+    for (int r = 0; r < API_CUT_COUNT; r++)
+        out(&b, "imgcap_api_connections_cut_total{reason=\"%s\"} %llu\n", CUT_LABELS[r], M.cuts[r]);
     pthread_mutex_unlock(&M.mu);
 
     out(&b,
@@ -297,6 +314,10 @@ char *api_metrics_render(const api_queue_gauges_t *g)
         "# HELP imgcap_api_waiters Requests held by ?wait.\n"
         "# TYPE imgcap_api_waiters gauge\nimgcap_api_waiters %d\n",
         g->waiters);
+    out(&b,
+        "# HELP imgcap_api_connections Open HTTP connections.\n"
+        "# TYPE imgcap_api_connections gauge\nimgcap_api_connections %d\n",
+        g->connections);
     out(&b,
         "# HELP imgcap_api_cached_images Stored images the api holds in memory.\n"
         "# TYPE imgcap_api_cached_images gauge\nimgcap_api_cached_images %zu\n"

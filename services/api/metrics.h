@@ -39,6 +39,17 @@ void api_metrics_upload_accepted(void);
 /* One upload refused (503) because STORAGE_DIR's free space was low. */
 void api_metrics_upload_refused_storage(void);
 
+/* Why the api cut a connection (connguard.h). */
+typedef enum {
+    API_CUT_HEADER_TIMEOUT = 0, /* its request line and header arrived too slowly */
+    API_CUT_BODY_TIMEOUT,       /* its request body arrived too slowly */
+    API_CUT_IDLE,               /* silent too long within a request */
+    API_CUT_COUNT
+} api_cut_reason_t;
+
+/* One connection cut by the api (connguard.h). */
+void api_metrics_connection_cut(api_cut_reason_t reason);
+
 /* One pipeline event seen on the events channel: "stored" or "failed" are
  * counted; latency_s is upload-to-event time (< 0 when unknown). */
 void api_metrics_pipeline_event(const char *status, double latency_s);
@@ -60,6 +71,7 @@ typedef struct api_queue_gauges {
     int event_streams;                    /* open GET /api/events streams (sse.h) */
     unsigned long long event_streams_cut; /* streams cut off for reading too slowly */
     unsigned long long events_dropped;    /* events the feed was too far behind to take */
+    int connections;                      /* open HTTP connections (connguard.h) */
     const api_store_counters_t *counters; /* NULL when Redis could not be asked */
     const storage_space_t *storage;       /* NULL when STORAGE_DIR could not be measured */
 } api_queue_gauges_t;

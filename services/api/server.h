@@ -3,16 +3,28 @@
  * handler (handlers.h, images.h) (services/api/README.md).
  *
  * Threading: libmicrohttpd runs one thread per connection, at most
- * API_CONNECTION_LIMIT connections (further ones wait in the listen backlog),
- * each closed after CONNECTION_TIMEOUT_S idle seconds. Why not MHD's thread
+ * API_CONNECTION_LIMIT connections (MHD closes further ones at once), each
+ * closed after CONNECTION_TIMEOUT_S idle seconds. Why not MHD's thread
  * pool: a ?wait request blocks its thread (Ulfius has no suspend/resume), and
  * in pool mode every other connection multiplexed on that thread - keep-alive
  * ones, and new ones accepted in the same batch, as an integration test showed -
  * stalls behind it for up to 30 s. With a thread per connection a held request
  * delays nobody else. Redis and PostgreSQL connections are therefore not per
  * thread but a bounded checkout pool of api_server_backend_size() slots
- * (backend.h), and at most API_CONNECTION_LIMIT/2 requests may be held by
- * ?wait at once (events.h); beyond that ?wait answers at once.
+ * (backend.h), and at most API_MAX_WAITERS requests may be held by ?wait at
+ * once (events.h); beyond that ?wait answers at once.
+ *
+ * Slow clients: a thread per connection costs little while it waits (its
+ * stack is virtual memory until touched: about 15 KiB resident per slow
+ * connection with MHD's buffer, so some 135 MiB at API_CONNECTION_LIMIT;
+ * tests/integration/test_slow_clients.py bounds it), so the limit is set
+ * high and what a slow client may hold is
+ * bounded three ways: API_PER_IP_CONNECTIONS per client address, the guard
+ * (connguard.h) that cuts a request arriving too slowly, and MHD's idle
+ * timeout. A thread pool (MHD_USE_EPOLL) would hold slow connections even
+ * more cheaply but brings back the stall above for ?wait and the event
+ * stream, and slow connections would still take slots: the limits, not the
+ * threading model, are what keep the api answering.
  *
  * Request bodies: Ulfius reads the whole body before any callback runs, so a
  * 413 cannot be answered before the upload is received. Memory is bounded
@@ -27,13 +39,16 @@
 #include "config.h"
 #include "events.h"
 
-#define API_CONNECTION_LIMIT 1024
-/* Connections one client address may hold. Slow clients (slowloris) trickle a
- * byte before each idle timeout, so the idle timeout alone never frees their
- * threads; this bound keeps one address from taking the whole pool. Docker's
- * port publishing keeps client addresses (iptables DNAT); behind a proxy that
- * does not, raise it or let the proxy enforce header timeouts. */
-#define API_PER_IP_CONNECTION_LIMIT 128
+/* Connections at once, a thread each. With API_PER_IP_CONNECTIONS = 64 (the
+ * default), 50 client addresses hold at most 3200 of them and taking them all
+ * needs 128 addresses, each of which must also keep every request above the
+ * guard's rate (connguard.h): 8 MiB/s in all. Against more, the reverse proxy
+ * of docs/operations.md. Docker's port publishing keeps client addresses
+ * (iptables DNAT); behind a proxy that does not, API_PER_IP_CONNECTIONS must
+ * be raised (or 0) and the proxy limits connections per client. */
+#define API_CONNECTION_LIMIT 8192
+/* ?wait requests held at once (events.h). */
+#define API_MAX_WAITERS 512
 
 typedef struct api_server api_server_t;
 

@@ -23,7 +23,8 @@ DESIGN_VARS = ("REDIS_URL REDIS_PREFIX DATABASE_URL STORAGE_DIR FONT_NAME FONT_P
                "MAX_PIXELS QUEUE_MAX_DEPTH MAX_ATTEMPTS LEASE_SECONDS API_WORKERS "
                "RENDER_WORKERS PERSIST_WORKERS LOG_DIR LOG_LEVEL SHUTDOWN_SECONDS").split()
 EXTRA_VARS = ("LOG_STDERR FONTS_DIR SQL_DIR CONSUMER_NAME SWAGGER_UI_URL API_TOKEN API_TOKEN_READS "
-              "EVENTS_MAX_CLIENTS THUMBNAIL_SIZE RETENTION STORAGE_MIN_FREE STORAGE_RECYCLE "
+              "EVENTS_MAX_CLIENTS API_PER_IP_CONNECTIONS THUMBNAIL_SIZE RETENTION "
+              "STORAGE_MIN_FREE STORAGE_RECYCLE "
               "POSTGRES_USER POSTGRES_PASSWORD POSTGRES_DB LOCAL_REDIS_PORT LOCAL_PG_PORT "
               "VAR_DIR").split()
 
@@ -218,6 +219,15 @@ class ComposeBase(unittest.TestCase):
             self.assertEqual(env["STORAGE_DIR"], "/data/images")
             self.assertEqual(env["LOG_DIR"], "/var/log/imgcap")
         self.assertEqual(self.svc["api"]["environment"]["API_HOST"], "0.0.0.0")
+
+    def test_api_has_room_for_its_connections(self):
+        # A thread and a descriptor per connection, up to 8192 (services/api/server.h).
+        api = self.svc["api"]
+        nofile = api["ulimits"]["nofile"]
+        soft = nofile["soft"] if isinstance(nofile, dict) else nofile
+        self.assertGreaterEqual(int(soft), 8192 + 256)
+        self.assertGreaterEqual(int(api["pids_limit"]), 8192 + 64)
+        self.assertEqual(api["environment"]["API_PER_IP_CONNECTIONS"], "64")
 
     def test_credentials_come_from_env_file(self):
         raw = yaml.safe_load(read("docker-compose.yml"))

@@ -65,6 +65,32 @@ START_TEST(counts_requests_and_events)
 }
 END_TEST
 
+START_TEST(connections_and_cuts)
+{
+    api_metrics_reset();
+    api_metrics_connection_cut(API_CUT_HEADER_TIMEOUT);
+    api_metrics_connection_cut(API_CUT_HEADER_TIMEOUT);
+    api_metrics_connection_cut(API_CUT_BODY_TIMEOUT);
+    api_metrics_connection_cut(API_CUT_COUNT); /* not a reason: ignored */
+    api_queue_gauges_t g = {.connections = 3208};
+    char *t = api_metrics_render(&g);
+    ck_assert_ptr_nonnull(t);
+    ck_assert(has_line(t, "imgcap_api_connections 3208"));
+    ck_assert(has_line(t, "# TYPE imgcap_api_connections gauge"));
+    ck_assert(has_line(t, "# TYPE imgcap_api_connections_cut_total counter"));
+    ck_assert(has_line(t, "imgcap_api_connections_cut_total{reason=\"header_timeout\"} 2"));
+    ck_assert(has_line(t, "imgcap_api_connections_cut_total{reason=\"body_timeout\"} 1"));
+    /* Every reason is there from the start, so a rate() sees the first cut. */
+    ck_assert(has_line(t, "imgcap_api_connections_cut_total{reason=\"idle\"} 0"));
+    free(t);
+    api_metrics_reset();
+    t = api_metrics_render(&g);
+    ck_assert_ptr_nonnull(t);
+    ck_assert(has_line(t, "imgcap_api_connections_cut_total{reason=\"header_timeout\"} 0"));
+    free(t);
+}
+END_TEST
+
 START_TEST(deletions_thumbnails_and_storage)
 {
     api_metrics_reset();
@@ -137,6 +163,7 @@ Suite *api_metrics_suite(void)
     tcase_add_test(tc, counts_requests_and_events);
     tcase_add_test(tc, redis_down_has_no_queue_samples);
     tcase_add_test(tc, deletions_thumbnails_and_storage);
+    tcase_add_test(tc, connections_and_cuts);
     suite_add_tcase(s, tc);
     return s;
 }

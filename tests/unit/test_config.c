@@ -26,6 +26,7 @@ START_TEST(defaults)
     ck_assert_str_eq(cfg.font_name, "DejaVu Sans");
     ck_assert_int_ge(cfg.render_workers, 1);
     ck_assert_int_eq(cfg.events_max_clients, 256);
+    ck_assert_int_eq(cfg.api_per_ip_connections, 64);
     ck_assert_str_eq(cfg.swagger_ui_url, ""); /* served by the api */
 }
 END_TEST
@@ -69,10 +70,21 @@ END_TEST
 START_TEST(malformed_values_name_the_variable)
 {
     static const char *cases[][2] = {
-        {"FONT_SIZE", "12px"},    {"FONT_SIZE", "0"},          {"API_PORT", "70000"},
-        {"BAND_MODE", "below"},   {"LOG_LEVEL", "loud"},       {"JPEG_QUALITY", "101"},
-        {"MAX_ATTEMPTS", "-1"},   {"LEASE_SECONDS", "x"},      {"API_TOKEN_READS", "maybe"},
-        {"QUEUE_MAX_DEPTH", "0"}, {"EVENTS_MAX_CLIENTS", "0"}, {"EVENTS_MAX_CLIENTS", "5000"},
+        {"FONT_SIZE", "12px"},
+        {"FONT_SIZE", "0"},
+        {"API_PORT", "70000"},
+        {"BAND_MODE", "below"},
+        {"LOG_LEVEL", "loud"},
+        {"JPEG_QUALITY", "101"},
+        {"MAX_ATTEMPTS", "-1"},
+        {"LEASE_SECONDS", "x"},
+        {"API_TOKEN_READS", "maybe"},
+        {"QUEUE_MAX_DEPTH", "0"},
+        {"EVENTS_MAX_CLIENTS", "0"},
+        {"EVENTS_MAX_CLIENTS", "5000"},
+        {"API_PER_IP_CONNECTIONS", "-1"},
+        {"API_PER_IP_CONNECTIONS", "8193"},
+        {"API_PER_IP_CONNECTIONS", "64k"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *pairs[] = {cases[i][0], cases[i][1], NULL};
@@ -203,6 +215,20 @@ START_TEST(redis_ha_variables)
 }
 END_TEST
 
+START_TEST(per_address_connection_limit)
+{
+    config_t cfg;
+    char err[256];
+    /* 0 turns the limit off (behind a proxy); the api's whole limit is the most. */
+    static const char *const values[] = {"0", "1", "500", "8192"};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        const char *pairs[] = {"API_PER_IP_CONNECTIONS", values[i], NULL};
+        ck_assert_int_eq(fx_config_parse(&cfg, pairs, err, sizeof err), 0);
+        ck_assert_int_eq(cfg.api_per_ip_connections, atoi(values[i]));
+    }
+}
+END_TEST
+
 Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -214,6 +240,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, frame_store_variables);
     tcase_add_test(tc, durations_and_space);
     tcase_add_test(tc, redis_ha_variables);
+    tcase_add_test(tc, per_address_connection_limit);
     suite_add_tcase(s, tc);
     return s;
 }
