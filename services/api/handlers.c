@@ -245,6 +245,17 @@ static void event_stream_free(void *cls)
 
 void api_handle_events(api_call_t *c)
 {
+    if (c->req->http_verb != NULL && strcmp(c->req->http_verb, "HEAD") == 0) {
+        /* The stream's headers and no stream: MHD 0.9.75 still sends the last
+         * chunk ("0\r\n\r\n") after the headers of a HEAD answer of unknown
+         * size, bytes a kept-alive connection would read as the start of the
+         * next answer. An empty body of known size is sent as headers only
+         * (with Content-Length: 0), and takes no stream slot. */
+        api_set_header(c, "Content-Type", "text/event-stream; charset=utf-8");
+        api_set_header(c, "Cache-Control", "no-cache");
+        c->resp->status = 200; /* no body set: Ulfius sends an empty one */
+        return;
+    }
     api_sse_t *hub = api_events_hub(c->env->ev);
     api_sse_refusal_t why;
     event_stream_t *es = malloc(sizeof *es);
