@@ -3,7 +3,6 @@
 
 Each class starts one private Stack for its tests; nothing is mocked.
 """
-import http.client
 import json
 import os
 import re
@@ -126,16 +125,13 @@ class UploadValidation(StackTestCase):
         # Chunked: no Content-Length, the capped body decides.
         body, ctype = multipart([("image", big, "big.jpg", "image/jpeg"),
                                  ("description", b"big", None, None)])
-        conn = http.client.HTTPConnection("127.0.0.1", self.stack.api_port, timeout=30)
-        try:
-            conn.request("POST", "/api/images",
-                         body=iter([body[i:i + 65536] for i in range(0, len(body), 65536)]),
-                         headers={"Content-Type": ctype})
-            resp = conn.getresponse()
-            self.assertEqual(resp.status, 413)
-            self.assertEqual(json.loads(resp.read())["status"], 413)
-        finally:
-            conn.close()
+        # An iterable body is sent with Transfer-Encoding: chunked.
+        resp = self.stack.request(
+            "POST", "/api/images",
+            body=iter([body[i:i + 65536] for i in range(0, len(body), 65536)]),
+            headers={"Content-Type": ctype})
+        self.assertEqual(resp.status, 413)
+        self.assertEqual(resp.json()["status"], 413)
         self.assert_still_accepts()
 
     def test_pending_image(self):
