@@ -375,6 +375,9 @@ class Pipeline(StackTestCase):
             self.assertIn("content-type: text/event-stream", head.lower())
         finally:
             self.stack.start_service("render")
+            # The class's other tests expect a live render consumer.
+            wait_until(lambda: self.stack.request("GET", "/health").json()["workers"]["render"],
+                       30, what="render's heartbeat")
 
     def test_encoded_nul_is_refused(self):
         image_id, r = self.upload_and_wait()
