@@ -76,6 +76,28 @@ def _nullable_to_31(schema):
     return schema
 
 
+# Problems may carry extension members (RFC 9457, 3.2): their schemas stay
+# open. Every other object schema is closed, so that a member the document does
+# not declare is reported (an answer grown without its contract).
+OPEN_SCHEMAS = ("Problem", "ImageFailed")
+
+
+def _closed(schema):
+    """schema with additionalProperties: false on every object that declares
+    its properties and says nothing about others (not through $ref)."""
+    if isinstance(schema, list):
+        return [_closed(v) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: (_closed(v) if k in ("properties", "items", "anyOf", "oneOf", "allOf",
+                                   "prefixItems") else v) for k, v in schema.items()}
+    if "properties" in out:
+        out["properties"] = {k: _closed(v) for k, v in schema["properties"].items()}
+        if "additionalProperties" not in out and "unevaluatedProperties" not in out:
+            out["additionalProperties"] = False
+    return out
+
+
 def _rewrite_refs(node):
     """'#/components/schemas/X' -> '#/$defs/X', so a response schema can be
     validated on its own with the components beside it as $defs."""
@@ -98,7 +120,9 @@ class Contract:
             self.doc = json.load(f)
         if self.doc.get("openapi", "").startswith("3.0"):
             self.doc = _nullable_to_31(self.doc)
-        self.defs = _rewrite_refs(self.doc.get("components", {}).get("schemas", {}))
+        schemas = self.doc.get("components", {}).get("schemas", {})
+        self.defs = _rewrite_refs({name: schema if name in OPEN_SCHEMAS else _closed(schema)
+                                   for name, schema in schemas.items()})
         jsonschema.Draft202012Validator.check_schema({"$defs": self.defs})
         self.templates = []
         for template, item in self.doc["paths"].items():
@@ -181,8 +205,13 @@ class Contract:
                                                       PROBLEM))
         for name, h in (response.get("headers") or {}).items():
             h = self._resolve(h)
-            if h.get("required") and name.lower() not in hdr:
-                out.append("required header %s is missing" % name)
+            value = hdr.get(name.lower())
+            if value is None:
+                if h.get("required"):
+                    out.append("required header %s is missing" % name)
+                continue
+            if (h.get("schema") or {}).get("type") == "integer" and not re.match(r"^\d+$", value):
+                out.append("header %s: %r is not an integer" % (name, value))
         if not content:
             if body and not head:
                 out.append("the document describes no body, and %d bytes came" % len(body))
