@@ -1,8 +1,8 @@
 /* fuzz_router.c - the request routing of the API (services/api/router.c):
  * route matching with its percent-decoding of the "*" segment, the decoder
- * alone with the encoded-NUL checks, and the bearer token check, all on bytes straight from the request.
- * Input: a selector byte, then a method, the URL path (or the Authorization
- * header) separated by a NUL. */
+ * alone with the encoded-NUL checks, and the bearer token check, all on bytes straight from the
+ * request. Input: a selector byte, then a method, the URL path (or the Authorization header)
+ * separated by a NUL. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
