@@ -9,6 +9,7 @@ PACKAGES="build-essential pkg-config ca-certificates
  libharfbuzz-dev libfribidi-dev libicu-dev libharfbuzz-bin unicode-data libraqm0
  fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji
  redis-server redis-sentinel iproute2 postgresql postgresql-client libjpeg-turbo-progs python3 python3-pil
+ python3-jsonschema
  fonts-dejavu-core fonts-liberation2 fonts-droid-fallback
  docker-compose valgrind curl
  clang-14 libclang-rt-14-dev cppcheck clang-tidy clang-format

@@ -7,6 +7,7 @@
  * and loaded again after NOSCRIPT (a restarted Redis). */
 #include "rqueue.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,45 @@ void rqueue_close(rqueue_t *rq)
 }
 
 const char *rqueue_error(const rqueue_t *rq) { return rq->conn.err; }
+
+int rqueue_error_is_oom(const rqueue_t *rq) { return rq->oom; }
+
+int rqueue_reply_is_oom(const char *err) { return err != NULL && strncmp(err, "OOM ", 4) == 0; }
+
+int rqueue_info_field(const char *info, const char *name, long long *out)
+{
+    size_t n = strlen(name);
+    const char *p = info;
+    while (p != NULL && *p != '\0') {
+        if (strncmp(p, name, n) == 0 && p[n] == ':') {
+            char *end;
+            errno = 0;
+            long long v = strtoll(p + n + 1, &end, 10);
+            if (errno != 0 || end == p + n + 1 || (*end != '\r' && *end != '\n' && *end != '\0'))
+                return -1;
+            *out = v;
+            return 0;
+        }
+        p = strchr(p, '\n');
+        if (p != NULL) p++;
+    }
+    return -1;
+}
+
+int rqueue_memory(rqueue_t *rq, long long *used, long long *max)
+{
+    const char *argv[] = {"INFO", "memory"};
+    redisReply *r = rqconn_command(&rq->conn, 2, argv, NULL);
+    if (r == NULL) return -1;
+    int rc = -1;
+    if (r->type == REDIS_REPLY_STRING && rqueue_info_field(r->str, "used_memory", used) == 0 &&
+        rqueue_info_field(r->str, "maxmemory", max) == 0)
+        rc = 0;
+    else
+        rqconn_set_err(&rq->conn, "INFO memory: no used_memory or maxmemory in the reply");
+    freeReplyObject(r);
+    return rc;
+}
 
 /* ---- pipelines ---- */
 
@@ -153,14 +193,21 @@ int rqueue_enqueue(rqueue_t *rq, const char *queue, const char *id, const void *
     int nr = 5 + waited;
     int rc = rqconn_read_replies(c, r, nr);
     note_error_replies(rq, r, nr);
+    rq->oom = 0;
     if (rc == 0) {
         redisReply *e = r[4];
         if (e == NULL || e->type != REDIS_REPLY_ARRAY || e->elements != 3) {
-            /* EXEC answered an error or nil: nothing was applied. */
-            rqconn_set_err(c, "Redis refused the enqueue: %s",
-                           e != NULL && e->type == REDIS_REPLY_ERROR         ? e->str
-                           : r[1] != NULL && r[1]->type == REDIS_REPLY_ERROR ? r[1]->str
-                                                                             : "EXEC failed");
+            /* EXEC answered an error or nil: nothing was applied. A command
+             * refused while queued (OOM at maxmemory) makes EXEC answer only
+             * EXECABORT: that command's own error says why. */
+            const char *why = e != NULL && e->type == REDIS_REPLY_ERROR ? e->str : "EXEC failed";
+            for (int i = 1; i <= 3; i++)
+                if (r[i] != NULL && r[i]->type == REDIS_REPLY_ERROR) {
+                    why = r[i]->str;
+                    break;
+                }
+            rq->oom = rqueue_reply_is_oom(why);
+            rqconn_set_err(c, "Redis refused the enqueue: %s", why);
             rc = -1;
         } else {
             for (size_t i = 0; i < e->elements; i++)
@@ -349,11 +396,15 @@ static int take_blocking(rqueue_t *rq, const char *queue, int timeout_ms, const 
     id[r->len] = '\0';
     freeReplyObject(r);
     const char *one[] = {queue, rq->consumer, id, maxa, stage};
-    /* On failure the id stays in our processing list: release or the reaper
-     * returns it. */
     r = rqueue_script_run(rq, RQ_SCRIPT_TAKE_ONE, 5, one);
     if (r == NULL) {
-        note_lost_take(rq, 1);
+        /* BLMOVE has moved the id into our processing list, but the script
+         * that counts it and hands it out failed: its reply lost, or refused
+         * on a live connection (OOM: Redis reached maxmemory between the two
+         * commands). The reaper never takes from a live, heartbeating
+         * consumer, so the next take hands it out again (reclaim_taken), or
+         * it would stay in flight for ever. */
+        if (rq->reclaim < 1) rq->reclaim = 1;
         return -1;
     }
     int n = parse_taken(r, queue, out, 1);

@@ -70,6 +70,22 @@ rqueue_t *rqueue_open(const char *url, const char *prefix, const char *consumer,
 void rqueue_close(rqueue_t *rq);
 const char *rqueue_error(const rqueue_t *rq);
 
+/* 1 when the last rqueue_enqueue() failed because Redis is at its maxmemory
+ * limit and evicts nothing (noeviction refuses every write that would grow
+ * it): retrying at once cannot help, only freed memory can. */
+int rqueue_error_is_oom(const rqueue_t *rq);
+
+/* 1 if a Redis error reply is the out-of-memory refusal ("OOM ..."). */
+int rqueue_reply_is_oom(const char *err);
+
+/* The integer field name of an INFO reply ("name:value" lines) into *out: 0,
+ * or -1 when it is absent or not an integer. */
+int rqueue_info_field(const char *info, const char *name, long long *out);
+
+/* INFO memory's used_memory and maxmemory (0: no limit): 0, or -1 with the
+ * error in rqueue_error(). */
+int rqueue_memory(rqueue_t *rq, long long *used, long long *max);
+
 /* Producer: stores payload, pushes id on queue and sets status RQ_STAGE_QUEUED
  * (status.lua, which publishes the event) in one MULTI/EXEC, pipelined in one
  * round trip. Returns 0 only after EXEC succeeded. */

@@ -18,6 +18,7 @@ struct rqueue {
     char prefix[64];
     char consumer[RQ_CONSUMER_MAX];
     int reclaim; /* a take's reply was lost: ids it took may be ours unknowingly */
+    int oom;     /* the last enqueue was refused because Redis is at maxmemory */
 };
 
 typedef enum {

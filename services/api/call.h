@@ -25,6 +25,7 @@
 #define API_PROBLEM_QUEUE_FULL "urn:imgcap:problem:queue-full"
 #define API_PROBLEM_UNAVAILABLE "urn:imgcap:problem:dependency-unavailable"
 #define API_PROBLEM_STORAGE_FULL "urn:imgcap:problem:storage-full"
+#define API_PROBLEM_QUEUE_MEMORY_FULL "urn:imgcap:problem:queue-memory-full"
 
 /* Stored images never change. */
 #define API_CACHE_IMMUTABLE "public, max-age=31536000, immutable"

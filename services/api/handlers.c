@@ -127,6 +127,18 @@ void api_handle_upload(api_call_t *c)
     }
     int rc = rqueue_enqueue(rq, RQ_QUEUE_RENDER, m.id, payload, plen);
     free(payload);
+    if (rc != 0 && rqueue_error_is_oom(rq)) {
+        /* Redis answered, but it is at maxmemory and evicts nothing: the
+         * upload was not queued (the MULTI was discarded whole). Only memory
+         * freed by the pipeline or the operator helps, so a longer wait. */
+        log_warn("id=%s upload refused: %s", m.id, rqueue_error(rq));
+        api_set_header(c, "Retry-After", "10");
+        api_reply_problem(c, 503, API_PROBLEM_QUEUE_MEMORY_FULL, "Queue memory full",
+                          "Redis is at its memory limit (maxmemory) and refuses new uploads; "
+                          "uploads accepted before are kept; retry later",
+                          NULL, 0, NULL);
+        return;
+    }
     if (rc != 0) {
         log_error("id=%s enqueue failed: %s", m.id, rqueue_error(rq));
         api_reply_unavailable(c, API_PROBLEM_UNAVAILABLE, "the queue (Redis) is unreachable", "2");
@@ -254,6 +266,17 @@ static void event_stream_free(void *cls)
 
 void api_handle_events(api_call_t *c)
 {
+    if (c->req->http_verb != NULL && strcmp(c->req->http_verb, "HEAD") == 0) {
+        /* The stream's headers and no stream: MHD 0.9.75 still sends the last
+         * chunk ("0\r\n\r\n") after the headers of a HEAD answer of unknown
+         * size, bytes a kept-alive connection would read as the start of the
+         * next answer. An empty body of known size is sent as headers only
+         * (with Content-Length: 0), and takes no stream slot. */
+        api_set_header(c, "Content-Type", "text/event-stream; charset=utf-8");
+        api_set_header(c, "Cache-Control", "no-cache");
+        c->resp->status = 200; /* no body set: Ulfius sends an empty one */
+        return;
+    }
     api_sse_t *hub = api_events_hub(c->env->ev);
     api_sse_refusal_t why;
     event_stream_t *es = malloc(sizeof *es);
@@ -340,10 +363,39 @@ static json_t *storage_json(api_call_t *c, int *low)
     return doc;
 }
 
+/* The "redis_memory" member of /health (null while Redis is down); *full set
+ * when Redis is over its maxmemory: it then refuses every write that would
+ * grow it, uploads included (with noeviction, the policy imgcap needs). */
+static json_t *redis_memory_json(api_call_t *c, int redis_ok, int *full)
+{
+    *full = 0;
+    char err[256];
+    rqueue_t *rq = redis_ok ? api_backend_redis(api_call_conn(c), err, sizeof err) : NULL;
+    long long used, max;
+    if (rq == NULL) return json_null();
+    if (rqueue_memory(rq, &used, &max) != 0) {
+        log_warn("health: redis memory: %s", rqueue_error(rq));
+        return json_pack("{s:s, s:s}", "status", "unknown", "reason", rqueue_error(rq));
+    }
+    *full = max > 0 && used > max;
+    json_t *doc = json_pack("{s:s, s:I, s:I}", "status", *full ? "full" : "ok", "used_bytes",
+                            (json_int_t)used, "max_bytes", (json_int_t)max);
+    if (*full) {
+        char reason[200];
+        snprintf(reason, sizeof reason,
+                 "Redis uses %lld bytes, over its maxmemory (%lld bytes): uploads are refused",
+                 used, max);
+        json_object_set_new(doc, "reason", json_string(reason));
+    }
+    return doc;
+}
+
 void api_handle_health(api_call_t *c)
 {
     rq_stats_t render = {0}, persist = {0};
     int redis_ok = read_stats(c, &render, &persist) == 0;
+    int mem_full;
+    json_t *redis_memory = redis_memory_json(c, redis_ok, &mem_full);
     char err[512];
     PGresult *r = api_backend_query(api_call_conn(c), API_SQL_PING, 0, NULL, err, sizeof err);
     int pg_ok = r != NULL;
@@ -353,18 +405,18 @@ void api_handle_health(api_call_t *c)
         log_warn("health: %s", err);
     int ok = redis_ok && pg_ok, low;
     json_t *storage = storage_json(c, &low);
-    /* Low storage degrades (uploads are refused) but reads still work:
-     * still 200, so that a load balancer keeps sending reads. */
-    const char *status = !ok ? "unavailable" : low ? "degraded" : "ok";
+    /* Low storage or a full Redis degrades (uploads are refused) but reads
+     * still work: still 200, so that a load balancer keeps sending reads. */
+    const char *status = !ok ? "unavailable" : low || mem_full ? "degraded" : "ok";
     json_t *workers = redis_ok ? json_pack("{s:I, s:I}", "render", (json_int_t)render.consumers,
                                            "persist", (json_int_t)persist.consumers)
                                : json_pack("{s:n, s:n}", "render", "persist");
     api_reply_json(c, ok ? 200 : 503,
-                   json_pack("{s:s, s:s, s:s, s:{s:o, s:o}, s:o, s:o}", "status", status, "redis",
-                             redis_ok ? "ok" : "down", "postgres", pg_ok ? "ok" : "down", "queues",
-                             "render", queue_json(&render, redis_ok), "persist",
-                             queue_json(&persist, redis_ok), "workers", workers, "storage",
-                             storage));
+                   json_pack("{s:s, s:s, s:s, s:{s:o, s:o}, s:o, s:o, s:o}", "status", status,
+                             "redis", redis_ok ? "ok" : "down", "postgres", pg_ok ? "ok" : "down",
+                             "queues", "render", queue_json(&render, redis_ok), "persist",
+                             queue_json(&persist, redis_ok), "workers", workers, "storage", storage,
+                             "redis_memory", redis_memory));
 }
 
 /* The deletion counters every process keeps in Redis. 0, or -1 (logged). */

@@ -65,6 +65,31 @@ size_t api_url_decode(const char *s, size_t n, char *out, size_t outlen)
     return o;
 }
 
+int api_url_has_nul(const char *s, size_t n)
+{
+    for (size_t i = 0; i + 2 < n; i++)
+        if (s[i] == '%' && s[i + 1] == '0' && s[i + 2] == '0') return 1;
+    return 0;
+}
+
+int api_query_nul_param(const char *query, char *name, size_t namelen)
+{
+    const char *p = query != NULL ? query : "";
+    while (*p != '\0') {
+        size_t len = strcspn(p, "&");
+        if (api_url_has_nul(p, len)) {
+            size_t klen = strcspn(p, "=&");
+            if (klen >= namelen) klen = namelen - 1;
+            memcpy(name, p, klen);
+            name[klen] = '\0';
+            return 1;
+        }
+        p += len;
+        if (*p == '&') p++;
+    }
+    return 0;
+}
+
 /* 1 if url_path is the path of r, its "*" segment decoded into param. */
 static int path_matches(const route_t *r, const char *url_path, char *param, size_t paramlen)
 {

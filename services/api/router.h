@@ -67,6 +67,16 @@ api_match_outcome_t api_route_match(const char *method, const char *url_path, ap
  * writes a NUL byte inside that count). */
 size_t api_url_decode(const char *s, size_t n, char *out, size_t outlen);
 
+/* 1 if [s, s + n) holds an encoded NUL ("%00"). Decoded, it would end a C
+ * string early: the router's segment, and the query values MHD decodes in
+ * place, would silently lose what follows it ("limit=1%00abc" read as
+ * "limit=1"), so a URL holding one is refused instead (server.c). */
+int api_url_has_nul(const char *s, size_t n);
+
+/* For a raw query string (what follows '?', not decoded): 1 if one of its
+ * parameters holds an encoded NUL, its raw name (cut to fit) in name; else 0. */
+int api_query_nul_param(const char *query, char *name, size_t namelen);
+
 /* 1 if the Authorization header value (NULL when absent) is "Bearer "
  * (scheme case-insensitive), optional further spaces, then exactly token; 0
  * otherwise. Takes the same time wherever the first difference is. */

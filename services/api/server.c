@@ -73,40 +73,60 @@ static int dispatch(const struct _u_request *req, struct _u_response *resp, void
     const config_t *cfg = s->env.cfg;
     api_call_t c = {.env = &s->env, .req = req, .resp = resp};
     const char *m = req->http_verb != NULL ? req->http_verb : "";
-    switch (api_route_match(m, req->url_path, &c.match)) {
-    case API_MATCH_NO_PATH:
-        api_reply_not_found(&c);
-        break;
-    case API_MATCH_NO_METHOD:
-        api_set_header(&c, "Allow", c.match.allow);
-        api_reply_problem(&c, 405, NULL, NULL, "this method is not allowed on this resource", NULL,
+    /* http_url is the request target as sent (Ulfius keeps MHD's raw URI);
+     * url_path is its path, still encoded (the router decodes segments). */
+    const char *url = req->http_url != NULL ? req->http_url : "";
+    const char *query = strchr(url, '?');
+    const char *path = req->url_path != NULL ? req->url_path : "";
+    char nul_param[64];
+    api_match_outcome_t outcome = api_route_match(m, path, &c.match);
+    if (api_url_has_nul(path, strlen(path))) {
+        /* A decoded %00 would end the segment early: "<id>%00x" would read
+         * as <id>. No resource has a NUL in its name. */
+        c.match.handler = API_HANDLER_NONE;
+        api_reply_problem(&c, 404, NULL, NULL,
+                          "the path holds an encoded NUL (%00): no resource has such a name", NULL,
                           0, NULL);
-        break;
-    case API_MATCH_FOUND: {
-        int ok = api_authorized(&c.match, api_req_header(&c, "Authorization"), cfg->api_token,
-                                cfg->api_token_reads);
-        if (!ok && cfg->api_token[0] == '\0') {
-            /* Only a DELETE is refused without a configured token: anyone
-             * could delete otherwise. */
-            api_reply_problem(&c, 403, NULL, NULL, "deletion is disabled: set API_TOKEN", NULL, 0,
-                              NULL);
-        } else if (!ok) {
-            api_set_header(&c, "WWW-Authenticate", "Bearer realm=\"imgcap\"");
-            api_reply_problem(&c, 401, NULL, NULL, "a valid bearer token is required", NULL, 0,
-                              NULL);
-        } else {
-            HANDLERS[c.match.handler](&c);
+    } else
+        switch (outcome) {
+        case API_MATCH_NO_PATH:
+            api_reply_not_found(&c);
+            break;
+        case API_MATCH_NO_METHOD:
+            api_set_header(&c, "Allow", c.match.allow);
+            api_reply_problem(&c, 405, NULL, NULL, "this method is not allowed on this resource",
+                              NULL, 0, NULL);
+            break;
+        case API_MATCH_FOUND: {
+            int ok = api_authorized(&c.match, api_req_header(&c, "Authorization"), cfg->api_token,
+                                    cfg->api_token_reads);
+            if (!ok && cfg->api_token[0] == '\0') {
+                /* Only a DELETE is refused without a configured token: anyone
+                 * could delete otherwise. */
+                api_reply_problem(&c, 403, NULL, NULL, "deletion is disabled: set API_TOKEN", NULL,
+                                  0, NULL);
+            } else if (!ok) {
+                api_set_header(&c, "WWW-Authenticate", "Bearer realm=\"imgcap\"");
+                api_reply_problem(&c, 401, NULL, NULL, "a valid bearer token is required", NULL, 0,
+                                  NULL);
+            } else if (query != NULL &&
+                       api_query_nul_param(query + 1, nul_param, sizeof nul_param)) {
+                /* MHD decodes query values in place into C strings: a %00 would
+                 * silently cut the value ("limit=1%00abc" read as "limit=1"). */
+                api_reply_field_error(&c, nul_param,
+                                      "holds an encoded NUL (%00), which no value may hold");
+            } else {
+                HANDLERS[c.match.handler](&c);
+            }
+            break;
         }
-        break;
-    }
-    }
+        }
     api_call_release(&c);
     uint64_t elapsed = time_mono_ns() - t0;
     double secs = (double)elapsed / 1e9;
     int status = (int)resp->status;
     api_metrics_observe(c.match.route, m, status, secs);
     const char *why = status < 400 ? NULL : c.why[0] != '\0' ? c.why : api_status_title(status);
-    const char *url = req->http_url != NULL ? req->http_url : "";
     if (c.match.handler == API_HANDLER_HEALTH && status == 200)
         api_accesslog_probe(s->alog, m, url, status, elapsed);
     else

@@ -1,8 +1,8 @@
 /* fuzz_router.c - the request routing of the API (services/api/router.c):
  * route matching with its percent-decoding of the "*" segment, the decoder
- * alone, and the bearer token check, all on bytes straight from the request.
- * Input: a selector byte, then a method, the URL path (or the Authorization
- * header) separated by a NUL. */
+ * alone with the encoded-NUL checks, and the bearer token check, all on bytes straight from the
+ * request. Input: a selector byte, then a method, the URL path (or the Authorization header)
+ * separated by a NUL. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +59,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (out == NULL) break;
         size_t n = api_url_decode(b, strlen(b), out, outlen);
         if (n >= outlen || n > strlen(b) || out[n] != '\0') abort();
+        /* A decoded NUL comes only from a "%00" the NUL checks find, in the
+         * path and in whichever query parameter holds it. */
+        int has_nul = api_url_has_nul(b, strlen(b));
+        if (!has_nul && memchr(out, '\0', n) != NULL) abort();
+        char name[16];
+        if (api_query_nul_param(b, name, sizeof name) != has_nul) abort();
         free(out);
         break;
     }

@@ -14,9 +14,12 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 import uuid
+
+import contract
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN_DIR = os.environ.get("IMGCAP_BIN_DIR", os.path.join(ROOT, "build"))
@@ -189,6 +192,7 @@ class Stack:
         self.pg_fsync = pg_fsync
         self.procs = {}
         self.exit_codes = {}
+        self.contract_failures = []
         self.redis_proc = None
         self.pg_started = False
         self.tmp = tempfile.mkdtemp(prefix="imgcap-it-")
@@ -273,6 +277,10 @@ class Stack:
             shutil.rmtree(self.tmp, ignore_errors=True)
         if reports:
             raise AssertionError("sanitizer report from a service:\n" + "\n".join(reports))
+        if self.contract_failures:
+            failures, self.contract_failures = self.contract_failures, []
+            raise contract.ContractError("answers on other threads did not match the document:\n"
+                                         + "\n".join(failures[:10]))
 
     # -- redis --
 
@@ -433,14 +441,32 @@ class Stack:
 
     # -- HTTP --
 
-    def request(self, method, path, body=None, headers=None, timeout=30):
+    def request(self, method, path, body=None, headers=None, timeout=30, check_contract=True):
+        """One request on a new connection. The answer is checked against
+        services/api/openapi.json (contract.py): a mismatch raises in the test
+        that made the request. check_contract=False exempts a request that
+        deliberately breaks the protocol; say why where it is used."""
         conn = http.client.HTTPConnection(self.host, self.api_port, timeout=timeout)
         try:
             conn.request(method, path, body=body, headers=headers or {})
             r = conn.getresponse()
-            return Response(r.status, r.getheaders(), r.read())
+            resp = Response(r.status, r.getheaders(), r.read())
         finally:
             conn.close()
+        if check_contract:
+            self.check_contract(method, path, resp)
+        return resp
+
+    def check_contract(self, method, path, resp):
+        """Raises contract.ContractError when resp departs from the document.
+        One raised on another thread than the test's (a burst's uploader) is
+        also kept, and close() raises it, so it still fails the test."""
+        try:
+            contract.check(method, path, resp.status, resp.headers, resp.body)
+        except contract.ContractError as e:
+            if threading.current_thread() is not threading.main_thread():
+                self.contract_failures.append(str(e))
+            raise
 
     def upload(self, jpeg, description, headers=None):
         fields = []

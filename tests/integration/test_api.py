@@ -3,10 +3,10 @@
 
 Each class starts one private Stack for its tests; nothing is mocked.
 """
-import http.client
 import json
 import os
 import re
+import socket
 import subprocess
 import threading
 import time
@@ -125,16 +125,13 @@ class UploadValidation(StackTestCase):
         # Chunked: no Content-Length, the capped body decides.
         body, ctype = multipart([("image", big, "big.jpg", "image/jpeg"),
                                  ("description", b"big", None, None)])
-        conn = http.client.HTTPConnection("127.0.0.1", self.stack.api_port, timeout=30)
-        try:
-            conn.request("POST", "/api/images",
-                         body=iter([body[i:i + 65536] for i in range(0, len(body), 65536)]),
-                         headers={"Content-Type": ctype})
-            resp = conn.getresponse()
-            self.assertEqual(resp.status, 413)
-            self.assertEqual(json.loads(resp.read())["status"], 413)
-        finally:
-            conn.close()
+        # An iterable body is sent with Transfer-Encoding: chunked.
+        resp = self.stack.request(
+            "POST", "/api/images",
+            body=iter([body[i:i + 65536] for i in range(0, len(body), 65536)]),
+            headers={"Content-Type": ctype})
+        self.assertEqual(resp.status, 413)
+        self.assertEqual(resp.json()["status"], 413)
         self.assert_still_accepts()
 
     def test_pending_image(self):
@@ -325,6 +322,85 @@ class Pipeline(StackTestCase):
                                    headers={"If-None-Match": '"nope"'})
         self.assertEqual(other.status, 200)
         self.assertEqual(other.body, r.body)
+
+    def head_then_get(self, path, headers=b""):
+        """Sends HEAD path, then GET /health on the same kept-alive connection:
+        returns (the HEAD's header block, every byte after it). A HEAD answer
+        is its headers only, so the bytes after them are the GET's answer."""
+        sock = socket.create_connection(("127.0.0.1", self.stack.api_port), timeout=30)
+        try:
+            sock.sendall(b"HEAD " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n" + headers +
+                         b"\r\n")
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = sock.recv(65536)
+                self.assertTrue(chunk, "connection closed inside the HEAD's headers")
+                data += chunk
+            head, rest = data.split(b"\r\n\r\n", 1)
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                rest += chunk
+        finally:
+            sock.close()
+        return head.decode("latin-1"), rest
+
+    def test_head_sends_headers_only_on_every_route(self):
+        image_id, r = self.upload_and_wait()
+        self.assertEqual(r.status, 200)
+        self.stack.request("GET", "/api/images/%s/thumbnail?wait=10" % image_id)
+        pending = self.stack.upload(JPEG, "pending").json()["id"]
+        self.stack.stop_service("render")  # keeps `pending` pending
+        try:
+            cases = [("/", b""), ("/docs", b""), ("/health", b""), ("/metrics", b""),
+                     ("/api/openapi.json", b""), ("/api/images", b""), ("/api/events", b""),
+                     ("/assets/gallery.js", b""), ("/assets/swagger-ui/swagger-ui.css", b""),
+                     ("/api/images/" + image_id, b""),
+                     ("/api/images/%s/thumbnail" % image_id, b""),
+                     ("/api/images/" + image_id, b'If-None-Match: "%s"\r\n' % image_id.encode()),
+                     ("/api/images/" + str(uuid.uuid4()), b""), ("/api/images?limit=0", b""),
+                     ("/nope", b"")]
+            if self.stack.psql("SELECT count(*) FROM images WHERE id = '%s'" % pending) == "0":
+                cases.append(("/api/images/" + pending, b""))
+            for path, headers in cases:
+                with self.subTest(path=path, headers=headers):
+                    head, rest = self.head_then_get(path, headers)
+                    self.assertRegex(head, r"^HTTP/1\.1 [0-9]{3} ")
+                    self.assertNotIn("transfer-encoding", head.lower())
+                    self.assertTrue(rest.startswith(b"HTTP/1.1 200 "),
+                                    "after the HEAD's headers: %r" % rest[:60])
+            head, _ = self.head_then_get("/api/events")
+            self.assertIn("content-type: text/event-stream", head.lower())
+        finally:
+            self.stack.start_service("render")
+            # The class's other tests expect a live render consumer.
+            wait_until(lambda: self.stack.request("GET", "/health").json()["workers"]["render"],
+                       30, what="render's heartbeat")
+
+    def test_encoded_nul_is_refused(self):
+        image_id, r = self.upload_and_wait()
+        self.assertEqual(r.status, 200)
+        # Without the NUL check each of these read as the part before %00.
+        for path in ("/api/images/%s%%00garbage" % image_id,
+                     "/api/images/%s%%00/thumbnail" % image_id,
+                     "/assets/gallery.js%00.map", "/api%00/images"):
+            with self.subTest(path=path):
+                doc = is_problem(self, self.stack.request("GET", path), 404)
+                self.assertIn("NUL", doc["detail"])
+        for path, field in (("/api/images?limit=1%00abc", "limit"),
+                            ("/api/images?q=ab%00c", "q"),
+                            ("/api/images?limit=5&camera=gate%00", "camera"),
+                            ("/api/images/%s?wait=1%%00x" % image_id, "wait"),
+                            ("/api/images?li%00mit=5", "li%00mit")):
+            with self.subTest(path=path):
+                doc = is_problem(self, self.stack.request("GET", path), 422)
+                self.assertEqual(doc["errors"][0]["field"], field)
+                self.assertIn("NUL", doc["errors"][0]["message"])
+        # "%2500" is the text "%00", not a NUL: an ordinary value.
+        r = self.stack.request("GET", "/api/images?q=%2500")
+        self.assertEqual(r.status, 200, r.body)
 
     def test_stored_path_escaping_storage_dir_is_refused(self):
         for path in ("../../../../etc/passwd", "/etc/passwd", "2026/01/01/missing.jpg"):

@@ -12,6 +12,7 @@ import time
 import unittest
 import uuid
 
+import contract
 from harness import Stack, StackTestCase, read_data, wait_until
 
 JPEG = read_data("camera_640x480_progressive.jpg")
@@ -42,6 +43,8 @@ class EventStream:
         self.chunked = "chunked" in self.headers.get("transfer-encoding", "")
         self.buf = b""
         self.ended = False
+        if self.status == 200:  # another status is checked with its body (body())
+            contract.check("GET", "/api/events", self.status, list(self.headers.items()), b"")
 
     def close(self):
         self.f.close()
@@ -49,7 +52,9 @@ class EventStream:
 
     def body(self):
         """The rest of a non-stream answer."""
-        return self.f.read(int(self.headers.get("content-length", "0")))
+        data = self.f.read(int(self.headers.get("content-length", "0")))
+        contract.check("GET", "/api/events", self.status, list(self.headers.items()), data)
+        return data
 
     def _more(self):
         if not self.chunked:
@@ -90,7 +95,9 @@ class EventStream:
             if b is None:
                 raise AssertionError("the stream ended before a %s event" % (want or "any"))
             if b["event"] and (want is None or b["event"] == want):
-                return b["event"], json.loads(b["data"])
+                data = json.loads(b["data"])
+                contract.check_event(b["event"], data)
+                return b["event"], data
 
     def drain_to_end(self):
         while not self.ended:

@@ -23,6 +23,7 @@ import time
 import unittest
 import uuid
 
+import contract
 from harness import (BIN_DIR, Stack, StackTestCase, decode_jpeg, free_port, read_data,
                      wait_until)
 from test_events import EventStream
@@ -456,7 +457,9 @@ class OtherApi:
         try:
             conn.request("GET", path)
             r = conn.getresponse()
-            return r.status, r.read()
+            body = r.read()
+            contract.check("GET", path, r.status, r.getheaders(), body)
+            return r.status, body
         finally:
             conn.close()
 

@@ -17,6 +17,7 @@ import tempfile
 import time
 import unittest
 
+import contract
 from harness import BIN_DIR, ROOT, Redis, free_port, multipart, read_data, wait_until
 
 CAPTION = "С начала фазы запрещающего сигнала прошло: 7 секунд"
@@ -89,7 +90,9 @@ class LocalRun(unittest.TestCase):
         try:
             conn.request(method, path, body=body, headers=headers or {})
             r = conn.getresponse()
-            return r.status, r.read()
+            data = r.read()
+            contract.check(method, path, r.status, r.getheaders(), data)
+            return r.status, data
         finally:
             conn.close()
 

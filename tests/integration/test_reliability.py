@@ -37,6 +37,7 @@ class Burst:
     def __init__(self, stack, n, threads=6, pause=0.0):
         self.stack, self.n, self.threads, self.pause = stack, n, threads, pause
         self.accepted, self.refused, self.errors = [], 0, 0
+        self.refusals = {}  # (status, problem type) -> count
         self.lock = threading.Lock()
         self.next = 0
         self.workers = [threading.Thread(target=self._run) for _ in range(threads)]
@@ -55,6 +56,8 @@ class Burst:
                         self.accepted.append(r.json()["id"])
                     else:
                         self.refused += 1
+                        kind = r.json().get("type") if r.body else None
+                        self.refusals[(r.status, kind)] = self.refusals.get((r.status, kind), 0) + 1
             except OSError:
                 with self.lock:
                     self.errors += 1
@@ -70,6 +73,9 @@ class Burst:
         for t in self.workers:
             t.join()
         return self
+
+    def running(self):
+        return any(t.is_alive() for t in self.workers)
 
 
 def reclaimed(s):
@@ -147,6 +153,113 @@ class ReliabilityTest(unittest.TestCase):
             dead = self.assert_exactly_once(s, burst.accepted)
             self.assertEqual(dead, set(), "a database outage must not dead-letter anything")
             self.assertIn("retry", s.log("persist").lower())
+
+    def report(self, what, s, burst, dead):
+        """The figures of a fault test (printed: the run's output keeps them)."""
+        stored = int(s.psql("SELECT count(*) FROM images"))
+        print("\n  %s: accepted %d, refused %d %s, stored %d, duplicates 0, dead-lettered %d"
+              % (what, len(burst.accepted), burst.refused, burst.refusals or "", stored, len(dead)))
+
+    def test_redis_at_maxmemory_mid_burst(self):
+        """Redis at maxmemory with noeviction refuses every write that would
+        grow it: the api answers 503 queue-memory-full (nothing queued),
+        /health says so, and everything accepted is stored once memory frees."""
+        with Stack() as s:
+            self.assertEqual(s.redis("CONFIG", "GET", "maxmemory-policy")[1], b"noeviction")
+            burst = Burst(s, 150, pause=0.02).start()
+            try:
+                wait_until(lambda: len(burst.accepted) >= 20, 60, what="uploads before the fault")
+                s.redis("CONFIG", "SET", "maxmemory", "1")  # under any used memory: full
+                r = s.upload(JPEGS[0], "while Redis is full")
+                self.assertEqual(r.status, 503, r.body)
+                doc = r.json()
+                self.assertEqual(doc["type"], "urn:imgcap:problem:queue-memory-full")
+                self.assertIn("memory", doc["detail"])
+                self.assertIn("retry later", doc["detail"])
+                self.assertEqual(r.header("Retry-After"), "10")
+                h = s.request("GET", "/health")
+                self.assertEqual(h.status, 200, h.body)  # reads still work
+                self.assertEqual(h.json()["status"], "degraded")
+                self.assertEqual(h.json()["redis_memory"]["status"], "full")
+                self.assertIn("maxmemory", h.json()["redis_memory"]["reason"])
+                # The burst meets the full Redis too, then memory is freed.
+                wait_until(lambda: burst.refused >= 5 or not burst.running(), 60,
+                           what="refusals in the burst")
+            finally:
+                s.redis("CONFIG", "SET", "maxmemory", "0")
+            burst.join()
+            self.assertIn("OOM command not allowed", s.log("api"))
+            after = s.upload(JPEGS[1], "after Redis had room again")
+            self.assertEqual(after.status, 202, after.body)
+            h = s.request("GET", "/health").json()
+            self.assertEqual((h["status"], h["redis_memory"]["status"]), ("ok", "ok"))
+            refused = {k: v for k, v in burst.refusals.items()}
+            self.assertEqual(set(refused), {(503, "urn:imgcap:problem:queue-memory-full")},
+                             "every refusal says why")
+            dead = self.assert_exactly_once(s, burst.accepted + [after.json()["id"]])
+            self.assertEqual(dead, set(), "a full Redis must not dead-letter anything")
+            self.report("Redis at maxmemory", s, burst, dead)
+
+    def test_postgres_read_only_mid_burst(self):
+        """PostgreSQL refusing writes (default_transaction_read_only, as on a
+        replica not yet promoted) for a stretch mid-burst: persist retries
+        with a message that says why and stores everything afterwards. The
+        stretch is IMGCAP_TEST_READ_ONLY_SECONDS (default 10)."""
+        seconds = float(os.environ.get("IMGCAP_TEST_READ_ONLY_SECONDS", "10"))
+        with Stack() as s:
+            burst = Burst(s, 300, pause=0.05).start()
+            try:
+                wait_until(lambda: len(burst.accepted) >= 20, 60, what="uploads before the fault")
+                s.psql("ALTER SYSTEM SET default_transaction_read_only = on")
+                s.psql("SELECT pg_reload_conf()")
+                wait_until(lambda: "read-only transaction" in s.log("persist"), 30,
+                           what="persist's refused insert")
+                before = int(s.psql("SELECT count(*) FROM images"))
+                time.sleep(seconds)  # the outage, not a threshold: nothing is timed
+                during = len(burst.accepted)
+                self.assertEqual(int(s.psql("SELECT count(*) FROM images")), before,
+                                 "rows were inserted into a read-only database")
+            finally:
+                s.psql("ALTER SYSTEM RESET default_transaction_read_only")
+                s.psql("SELECT pg_reload_conf()")
+            burst.join()
+            self.assertGreater(during, 20, "the burst did not overlap the read-only stretch")
+            dead = self.assert_exactly_once(s, burst.accepted)
+            self.assertEqual(dead, set(), "a read-only database must not dead-letter anything")
+            self.assertIn("retrying", s.log("persist"))
+            self.report("PostgreSQL read-only %gs" % seconds, s, burst, dead)
+
+    def test_storage_unwritable_mid_burst(self):
+        """STORAGE_DIR unwritable mid-burst, then writable again: persist
+        retries each write with the reason, stores everything afterwards.
+        Tests may run as root, whom permissions do not stop, so the year
+        directory is moved aside and a file takes its name (as
+        test_persist's test_unwritable_storage_retried does): every mkdir and
+        open under it fails (ENOTDIR) whoever runs persist."""
+        with Stack() as s:
+            burst = Burst(s, 150, pause=0.03).start()
+            try:
+                wait_until(lambda: s.psql("SELECT count(*) FROM images") not in ("", "0"), 60,
+                           what="a stored image (the year directory exists)")
+                year = s.psql("SELECT split_part(path, '/', 1) FROM images LIMIT 1")
+                ydir = os.path.join(s.storage_dir, year)
+                os.rename(ydir, ydir + ".aside")
+                with open(ydir, "w") as f:
+                    f.write("not a directory")
+                try:
+                    wait_until(lambda: s.log("persist").count("Not a directory") >= 3, 60,
+                               what="persist's failed writes")
+                    during = len(burst.accepted)
+                finally:
+                    os.unlink(ydir)
+                    os.rename(ydir + ".aside", ydir)
+            finally:
+                burst.join()
+            self.assertGreater(during, 20, "the burst did not overlap the fault")
+            dead = self.assert_exactly_once(s, burst.accepted)
+            self.assertEqual(dead, set(), "an unwritable disk must not dead-letter anything")
+            self.assertRegex(s.log("persist"), r"writing \S+ failed \(attempt \d+\), retrying")
+            self.report("storage unwritable", s, burst, dead)
 
     def test_poison_messages_go_to_dead_list(self):
         with Stack() as s:

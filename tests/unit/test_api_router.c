@@ -211,6 +211,30 @@ START_TEST(url_decoding)
 }
 END_TEST
 
+/* An encoded NUL anywhere in a path or a query parameter is found, with the
+ * raw name of the parameter holding it; "%2500" (a literal "%00") is not one. */
+START_TEST(encoded_nul)
+{
+    ck_assert_int_eq(api_url_has_nul("/api/images/x%00y", 17), 1);
+    ck_assert_int_eq(api_url_has_nul("%00", 3), 1);
+    ck_assert_int_eq(api_url_has_nul("%00", 2), 0); /* only the n bytes given */
+    ck_assert_int_eq(api_url_has_nul("%2500%0a%100", 12), 0);
+    ck_assert_int_eq(api_url_has_nul("", 0), 0);
+    char name[8];
+    ck_assert_int_eq(api_query_nul_param("limit=1%00abc", name, sizeof name), 1);
+    ck_assert_str_eq(name, "limit");
+    ck_assert_int_eq(api_query_nul_param("limit=5&q=ab%00c&camera=x", name, sizeof name), 1);
+    ck_assert_str_eq(name, "q");
+    ck_assert_int_eq(api_query_nul_param("li%00mit=5", name, sizeof name), 1);
+    ck_assert_str_eq(name, "li%00mi"); /* cut to fit */
+    ck_assert_int_eq(api_query_nul_param("%00", name, sizeof name), 1);
+    ck_assert_str_eq(name, "%00");
+    ck_assert_int_eq(api_query_nul_param("limit=5&&q=%2500", name, sizeof name), 0);
+    ck_assert_int_eq(api_query_nul_param("", name, sizeof name), 0);
+    ck_assert_int_eq(api_query_nul_param(NULL, name, sizeof name), 0);
+}
+END_TEST
+
 START_TEST(bearer_token)
 {
     static const struct {
@@ -343,6 +367,7 @@ Suite *api_router_suite(void)
     tcase_add_test(tc, wrong_methods);
     tcase_add_test(tc, odd_paths);
     tcase_add_test(tc, url_decoding);
+    tcase_add_test(tc, encoded_nul);
     tcase_add_test(tc, bearer_token);
     tcase_add_test(tc, authorization);
     tcase_add_test(tc, deletion_needs_the_token);
