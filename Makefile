@@ -198,11 +198,11 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	$(MAKE) -f tests/fuzz/fuzz.mk run FUZZ_SECONDS=$(FUZZ_SECONDS)
 
-# For CI: seeds and past crash inputs first, then 30 s for each target whose
+# For CI: seeds and past crash inputs first, then 20 s for each target whose
 # code changed in the last days (tests/fuzz/changed.py), 10 s for the rest
 # (the splice target's empty-scan UB took under 20 s to find).
 fuzz-ci:
-	$(MAKE) -f tests/fuzz/fuzz.mk run FUZZ_SECONDS=10 FUZZ_LONG_SECONDS=30
+	$(MAKE) -f tests/fuzz/fuzz.mk run FUZZ_SECONDS=10 FUZZ_LONG_SECONDS=20
 
 # Static analysis of the project's C code; checks and exclusions are
 # documented in .clang-tidy. Both tools must report nothing.
