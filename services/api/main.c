@@ -42,7 +42,8 @@ static void usage(FILE *f)
                "(IMGCAP_ENV_FILE, default ./.env). Used here: API_HOST, API_PORT, API_WORKERS\n"
                "(Redis/PostgreSQL connections = max(4*API_WORKERS, 16)), REDIS_URL, REDIS_PREFIX,\n"
                "DATABASE_URL, STORAGE_DIR, STORAGE_MIN_FREE, MAX_UPLOAD_BYTES, QUEUE_MAX_DEPTH,\n"
-               "LEASE_SECONDS, SWAGGER_UI_URL, API_TOKEN, API_TOKEN_READS, EVENTS_MAX_CLIENTS,\n"
+               "LEASE_SECONDS, SWAGGER_UI_URL, API_TOKEN, API_TOKEN_READS, IDEMPOTENCY_TTL,\n"
+               "EVENTS_MAX_CLIENTS, "
                "LOG_DIR, LOG_LEVEL, SHUTDOWN_SECONDS.\n");
 }
 

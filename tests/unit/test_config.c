@@ -63,16 +63,24 @@ START_TEST(overrides)
     ck_assert_int_eq(cfg.api_token_reads, 1);
     ck_assert_int_eq(cfg.text_padding, 4); /* empty = default */
     ck_assert_int_eq(cfg.events_max_clients, 3);
+    ck_assert_int_eq(cfg.idempotency_ttl, 86400); /* the default */
+    const char *ttl[] = {"IDEMPOTENCY_TTL", "5", NULL};
+    ck_assert_int_eq(fx_config_parse(&cfg, ttl, err, sizeof err), 0);
+    ck_assert_int_eq(cfg.idempotency_ttl, 5);
 }
 END_TEST
 
 START_TEST(malformed_values_name_the_variable)
 {
     static const char *cases[][2] = {
-        {"FONT_SIZE", "12px"},    {"FONT_SIZE", "0"},          {"API_PORT", "70000"},
-        {"BAND_MODE", "below"},   {"LOG_LEVEL", "loud"},       {"JPEG_QUALITY", "101"},
-        {"MAX_ATTEMPTS", "-1"},   {"LEASE_SECONDS", "x"},      {"API_TOKEN_READS", "maybe"},
-        {"QUEUE_MAX_DEPTH", "0"}, {"EVENTS_MAX_CLIENTS", "0"}, {"EVENTS_MAX_CLIENTS", "5000"},
+        {"FONT_SIZE", "12px"},        {"FONT_SIZE", "0"},
+        {"API_PORT", "70000"},        {"BAND_MODE", "below"},
+        {"LOG_LEVEL", "loud"},        {"JPEG_QUALITY", "101"},
+        {"MAX_ATTEMPTS", "-1"},       {"LEASE_SECONDS", "x"},
+        {"API_TOKEN_READS", "maybe"}, {"QUEUE_MAX_DEPTH", "0"},
+        {"EVENTS_MAX_CLIENTS", "0"},  {"EVENTS_MAX_CLIENTS", "5000"},
+        {"IDEMPOTENCY_TTL", "0"},     {"IDEMPOTENCY_TTL", "2592001"},
+        {"IDEMPOTENCY_TTL", "1d"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *pairs[] = {cases[i][0], cases[i][1], NULL};
