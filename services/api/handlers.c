@@ -54,7 +54,8 @@ static int refused_for_storage(api_call_t *c)
              sp.free_bytes, sp.min_free_bytes);
     api_metrics_upload_refused_storage();
     api_set_header(c, "Retry-After", "30");
-    api_reply_problem(c, 503, API_PROBLEM_STORAGE_FULL, "Storage full", detail, NULL, 0, NULL);
+    api_reply_problem(c, 503, API_PROBLEM_STORAGE_FULL, "Storage full", detail, NULL, 0,
+                      json_pack("{s:s}", "outcome", "not-accepted"));
     return 1;
 }
 

@@ -12,8 +12,7 @@ static int is_tchar(unsigned char ch)
            (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
 }
 
-int api_idem_parse_key(const char *value, char out[API_IDEM_KEY_MAX + 1], char *err,
-                       size_t errlen)
+int api_idem_parse_key(const char *value, char out[API_IDEM_KEY_MAX + 1], char *err, size_t errlen)
 {
     const char *p = value, *end = value + strlen(value);
     while (p < end && (*p == ' ' || *p == '\t')) p++;
@@ -102,8 +101,7 @@ int api_idem_fingerprint(const char *description, size_t dlen, const char *camer
     /* A camera-less upload differs from every camera, the empty name too. */
     unsigned char has_camera = camera != NULL;
     int ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
-             update_part(md, description, dlen) == 0 &&
-             EVP_DigestUpdate(md, &has_camera, 1) == 1 &&
+             update_part(md, description, dlen) == 0 && EVP_DigestUpdate(md, &has_camera, 1) == 1 &&
              update_part(md, camera, camera != NULL ? clen : 0) == 0 &&
              update_part(md, image, ilen) == 0 && EVP_DigestFinal_ex(md, digest, &dn) == 1 &&
              dn == sizeof digest;

@@ -26,8 +26,7 @@
  * spaces are ignored. `"abc"` and `abc` are the same key. Writes the key,
  * NUL-terminated, to out (API_IDEM_KEY_MAX + 1 bytes). Returns 0, or -1 with
  * err set. */
-int api_idem_parse_key(const char *value, char out[API_IDEM_KEY_MAX + 1], char *err,
-                       size_t errlen);
+int api_idem_parse_key(const char *value, char out[API_IDEM_KEY_MAX + 1], char *err, size_t errlen);
 
 /* The fingerprint of an upload: SHA-256 over its description, camera (NULL:
  * none, which differs from every camera) and image bytes, each preceded by

@@ -15,9 +15,10 @@ static int parses(const char *header, const char *want)
 
 START_TEST(keys_are_tokens_or_quoted_strings)
 {
-    ck_assert(parses("8e03978e-40d5-43e8-bc93-6894a57f9324", "8e03978e-40d5-43e8-bc93-6894a57f9324"));
-    ck_assert(parses("\"8e03978e-40d5-43e8-bc93-6894a57f9324\"",
-                     "8e03978e-40d5-43e8-bc93-6894a57f9324"));
+    ck_assert(
+        parses("8e03978e-40d5-43e8-bc93-6894a57f9324", "8e03978e-40d5-43e8-bc93-6894a57f9324"));
+    ck_assert(
+        parses("\"8e03978e-40d5-43e8-bc93-6894a57f9324\"", "8e03978e-40d5-43e8-bc93-6894a57f9324"));
     ck_assert(parses("  abc\t", "abc"));
     ck_assert(parses("\"a key with spaces\"", "a key with spaces"));
     ck_assert(parses("\"q\\\"b\\\\\"", "q\"b\\"));
@@ -36,9 +37,9 @@ START_TEST(bad_keys_name_the_header)
     memset(too_long, 'k', API_IDEM_KEY_MAX + 1);
     too_long[API_IDEM_KEY_MAX + 1] = '\0';
     snprintf(quoted_too_long, sizeof quoted_too_long, "\"%s\"", too_long);
-    const char *bad[] = {"",        "   ",      "\"\"",     "a b",   "\"open",  "\"a\"b",
-                         "\"a\\b\"", "\"\x01\"", "k\xc3\xa9", "a,b",  "a;b=1",   "\"\xc3\xa9\"",
-                         too_long,  quoted_too_long};
+    const char *bad[] = {"",       "   ",          "\"\"",     "a b",          "\"open",
+                         "\"a\"b", "\"a\\b\"",     "\"\x01\"", "k\xc3\xa9",    "a,b",
+                         "a;b=1",  "\"\xc3\xa9\"", too_long,   quoted_too_long};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char key[API_IDEM_KEY_MAX + 1], err[256] = "";
         ck_assert_msg(api_idem_parse_key(bad[i], key, err, sizeof err) == -1, "accepted '%s'",
