@@ -345,7 +345,7 @@ static int enqueue_tx(rqueue_t *rq, const char *queue, const char *id, const voi
         rc = -1;
     } else if (e->type == REDIS_REPLY_NIL && keyed) {
         rc = RQ_TX_ABORTED; /* the watched key changed: nothing was applied */
-    } else if (e->type != REDIS_REPLY_ARRAY || e->elements != (size_t)(4 + keyed)) {
+    } else if (e->type != REDIS_REPLY_ARRAY || e->elements != 4 + (size_t)keyed) {
         /* EXEC answered an error or nil: nothing was applied. */
         rqconn_set_err(c, "Redis refused the enqueue: %s",
                        e->type == REDIS_REPLY_ERROR                      ? e->str

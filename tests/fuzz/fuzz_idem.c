@@ -30,8 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int ok = api_idem_parse_key(s, key, err, sizeof err) == 0;
     size_t n = strlen(s), tokens = 0;
     while (tokens < n && is_tchar((unsigned char)s[tokens])) tokens++;
-    if (tokens == n && n >= 1 && n <= API_IDEM_KEY_MAX &&
-        (!ok || strcmp(key, s) != 0))
+    if (tokens == n && n >= 1 && n <= API_IDEM_KEY_MAX && (!ok || strcmp(key, s) != 0))
         abort(); /* a bare token is its own key */
     if (ok) {
         size_t klen = strlen(key);
@@ -55,7 +54,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (api_idem_value_parse((const char *)data, size, &v) == 0) {
         char out[API_IDEM_VALUE_MAX];
         api_idem_value_format(&v, out);
-        if (memchr(data, '\0', size) == NULL && (strlen(out) != size || memcmp(out, data, size)))
+        if (memchr(data, '\0', size) == NULL &&
+            (strlen(out) != size || memcmp(out, data, size) != 0))
             abort();
     }
     return 0;
