@@ -113,6 +113,9 @@ class IdempotencyKey(StackTestCase):
             t.join()
         ids = {r.json()["id"] for r in answers if r.status == 202}
         self.assertEqual(len(ids), 1, [(r.status, r.body) for r in answers])
+        # One request stored it; every other 202 is a replay of its answer.
+        first = [r for r in answers if r.status == 202 and not r.header("Idempotent-Replayed")]
+        self.assertEqual(len(first), 1)
         for r in answers:
             self.assertIn(r.status, (202, 409), r.body)
             if r.status == 409:
