@@ -95,11 +95,8 @@ static void refuse_enqueue(api_call_t *c, int unknown, int keyed)
 static void reply_accepted(api_call_t *c, const char *id, const char *received_at,
                            const api_upload_t *v, int replayed)
 {
-    char location[64], description[WIRE_MAX_DESCRIPTION_BYTES + 1], camera[WIRE_MAX_CAMERA + 1];
-    /* Validated (upload.h): both fit, and neither holds a NUL. */
-    memcpy(description, v->description, v->description_len);
-    description[v->description_len] = '\0';
-    if (v->camera != NULL) {
+    char location[64], camera[WIRE_MAX_CAMERA + 1];
+    if (v->camera != NULL) { /* validated: 1..WIRE_MAX_CAMERA of A-Z a-z 0-9 . _ - */
         memcpy(camera, v->camera, v->camera_len);
         camera[v->camera_len] = '\0';
     }
@@ -107,9 +104,9 @@ static void reply_accepted(api_call_t *c, const char *id, const char *received_a
     api_set_header(c, "Location", location);
     if (replayed) api_set_header(c, "Idempotent-Replayed", "true");
     api_reply_json(c, 202,
-                   json_pack("{s:s, s:s, s:s, s:s, s:s?}", "id", id, "status", "queued",
-                             "received_at", received_at, "description", description, "camera",
-                             v->camera != NULL ? camera : NULL));
+                   json_pack("{s:s, s:s, s:s, s:s%, s:s?}", "id", id, "status", "queued",
+                             "received_at", received_at, "description", v->description,
+                             v->description_len, "camera", v->camera != NULL ? camera : NULL));
 }
 
 /* The answer to an upload whose key was stored by an earlier request: the
