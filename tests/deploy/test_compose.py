@@ -536,7 +536,8 @@ class ComposeStack(unittest.TestCase):
         with Burst(self.port, "stop") as b:
             b.wait_accepted(50)
             stop()
-        self.log_burst(b, ", exit codes %s" % stopped)
+        log("burst stop: exit codes %s, %d uploads unanswered at the stop"
+            % (stopped, len(b.pending)))
         for name, code in stopped.items():
             # Graceful exits: the services return their in-flight work and
             # exit 0, redis 0, PostgreSQL's fast shutdown 0.
@@ -544,6 +545,7 @@ class ComposeStack(unittest.TestCase):
         self.compose("up", "-d", "--no-build", *self.scale)
         self.wait_healthy(self.want())
         b.resolve()  # the uploads cut off by the stop, retried with their keys
+        self.log_burst(b)
         self.assert_stored_once(b.ids)
         self.assert_keys_once(b)
 
