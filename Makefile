@@ -7,8 +7,9 @@ CC       ?= cc
 # Each service links only the libraries it uses: shared/ is a static archive,
 # so a binary takes only the modules it calls (render never loads libpq or an
 # HTTP library; persist no JPEG, font or text-shaping library; the api none of those).
-# wire.c speaks JSON (jansson), rqueue.c Redis (hiredis), pgconn.c libpq.
-API_PKGS     := libulfius libmicrohttpd liborcania hiredis libpq jansson
+# wire.c speaks JSON (jansson), rqueue.c Redis (hiredis), pgconn.c libpq; the
+# api hashes Idempotency-Key fingerprints with libcrypto (libpq loads it anyway).
+API_PKGS     := libulfius libmicrohttpd liborcania hiredis libpq jansson libcrypto
 RENDER_PKGS  := hiredis libjpeg freetype2 fontconfig harfbuzz fribidi icu-uc jansson
 PERSIST_PKGS := hiredis libpq jansson
 PKGS     := $(sort $(API_PKGS) $(RENDER_PKGS) $(PERSIST_PKGS))

@@ -50,6 +50,9 @@ void config_defaults(config_t *cfg)
     /* 50 client addresses hold at most 3200 of the api's 8192 connections
      * (services/api/server.h). */
     cfg->api_per_ip_connections = 64;
+    /* A day: a client retrying an upload does so within minutes; a key kept
+     * longer costs Redis memory (~200 bytes) for nothing. */
+    cfg->idempotency_ttl = 86400;
     cfg->thumbnail_size = 320;
     cfg->retention_s = 0; /* keep forever */
     /* 1 GB: what both queues at the default QUEUE_MAX_DEPTH hold in typical
@@ -199,6 +202,7 @@ static const var_t config_vars[] = {
     STR("SWAGGER_UI_URL", swagger_ui_url),
     STR("API_TOKEN", api_token),
     NUM("API_TOKEN_READS", V_BOOL, api_token_reads, 0, 1),
+    NUM("IDEMPOTENCY_TTL", V_INT, idempotency_ttl, 1, 30 * 86400),
     STR("CONSUMER_NAME", consumer_name),
     STR("SQL_DIR", sql_dir),
     NUM("EVENTS_MAX_CLIENTS", V_INT, events_max_clients, 1, 1024),

@@ -44,6 +44,7 @@ typedef struct config {
                                     empty = the copy embedded in the api */
     char api_token[256];         /* API_TOKEN, empty = uploads open */
     int api_token_reads;         /* API_TOKEN_READS 0|1 */
+    int idempotency_ttl;         /* IDEMPOTENCY_TTL s, how long an Idempotency-Key is kept */
     char consumer_name[128];     /* CONSUMER_NAME: base of consumer names, empty = hostname */
     char sql_dir[1024];          /* SQL_DIR, the numbered schema scripts (deploy/sql) */
     int events_max_clients;      /* EVENTS_MAX_CLIENTS, open GET /api/events streams */

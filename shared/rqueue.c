@@ -149,18 +149,27 @@ static int check_wait(rqueue_t *rq, const redisReply *w)
 
 /* ---- producer ---- */
 
-int rqueue_enqueue(rqueue_t *rq, const char *queue, const char *id, const void *payload, size_t len)
+/* enqueue_tx's answer when EXEC applied nothing because the watched key
+ * changed (another request set it): look again. */
+#define RQ_TX_ABORTED 4
+
+/* MULTI, the upload's writes (and the key's, when key is not NULL), EXEC and
+ * WAIT in one round trip. Returns 0, RQ_TX_ABORTED, or -1 with *unknown saying
+ * whether the writes may have been applied. */
+static int enqueue_tx(rqueue_t *rq, const char *queue, const char *id, const void *payload,
+                      size_t len, const char *key, const rq_enqueue_t *opt, int *unknown)
 {
-    if (rqconn_ensure(&rq->conn) < 0) return -1;
-    char msg[256], list[256];
+    char msg[256], list[256], ttl[16];
     snprintf(msg, sizeof msg, "%smsg:%s:%s", rq->prefix, queue, id);
     snprintf(list, sizeof list, "%sq:%s", rq->prefix, queue);
+    snprintf(ttl, sizeof ttl, "%d", opt != NULL ? opt->key_ttl_s : 0);
     /* The status and its event come from status.lua, so that every event is
      * built by prelude.lua's status() with Redis's clock. EVAL with the text
      * rather than EVALSHA: inside MULTI a NOSCRIPT (Redis restarted since the
      * script was loaded) would fail the status alone, after the push. */
     char *body;
     size_t body_len;
+    *unknown = 0;
     if (rqueue_script_body(rq, RQ_SCRIPT_STATUS, &body, &body_len) < 0) return -1;
 
     /* MULTI/EXEC rather than one script: the payload is not copied through
@@ -177,50 +186,158 @@ int rqueue_enqueue(rqueue_t *rq, const char *queue, const char *id, const void *
                            sizeof RQ_STATUS_TTL_S - 1,
                            strlen(id),
                            sizeof RQ_STAGE_QUEUED - 1};
+    const char *setkey[] = {"SET", key, opt != NULL ? opt->key_value : "", "EX", ttl};
     const char *exec[] = {"EXEC"};
     rqconn_t *c = &rq->conn;
+    int keyed = key != NULL;
     /* With REDIS_WAIT_REPLICAS, WAIT follows EXEC in the same round trip: the
-     * 202 is sent only once the upload is on that many replicas too. */
+     * 202 is sent only once the upload (and its key) is on that many replicas
+     * too. */
     int appended = rqconn_append(c, 1, multi, NULL) == 0 &&
                    rqconn_append(c, 3, set, set_len) == 0 && rqconn_append(c, 3, push, NULL) == 0 &&
                    rqconn_append(c, 7, status, status_len) == 0 &&
+                   (!keyed || rqconn_append(c, 5, setkey, NULL) == 0) &&
                    rqconn_append(c, 1, exec, NULL) == 0;
     free(body);
-    if (!appended) return -1;
+    if (!appended) return -1; /* the connection was dropped before anything was sent */
     int waited = append_wait(rq);
     if (waited < 0) return -1;
-    redisReply *r[6];
-    int nr = 5 + waited;
-    int rc = rqconn_read_replies(c, r, nr);
+    redisReply *r[8];
+    int at_exec = 4 + keyed, nr = at_exec + 1 + waited;
+    rqconn_read_replies(c, r, nr);
     note_error_replies(rq, r, nr);
     rq->oom = 0;
-    if (rc == 0) {
-        redisReply *e = r[4];
-        if (e == NULL || e->type != REDIS_REPLY_ARRAY || e->elements != 3) {
-            /* EXEC answered an error or nil: nothing was applied. A command
-             * refused while queued (OOM at maxmemory) makes EXEC answer only
-             * EXECABORT: that command's own error says why. */
-            const char *why = e != NULL && e->type == REDIS_REPLY_ERROR ? e->str : "EXEC failed";
-            for (int i = 1; i <= 3; i++)
-                if (r[i] != NULL && r[i]->type == REDIS_REPLY_ERROR) {
-                    why = r[i]->str;
-                    break;
-                }
-            rq->oom = rqueue_reply_is_oom(why);
-            rqconn_set_err(c, "Redis refused the enqueue: %s", why);
-            rc = -1;
-        } else {
-            for (size_t i = 0; i < e->elements; i++)
-                if (e->element[i]->type == REDIS_REPLY_ERROR) {
-                    rqconn_set_err(c, "Redis enqueue command failed: %s", e->element[i]->str);
-                    rc = -1;
-                }
-        }
+    redisReply *e = r[at_exec];
+    int rc = 0;
+    if (e == NULL) {
+        /* Sent, and EXEC's reply never came: Redis may have applied it. */
+        *unknown = 1;
+        rc = -1;
+    } else if (e->type == REDIS_REPLY_NIL && keyed) {
+        rc = RQ_TX_ABORTED; /* the watched key changed: nothing was applied */
+    } else if (e->type != REDIS_REPLY_ARRAY || e->elements != 3 + (size_t)keyed) {
+        /* EXEC answered an error or nil: nothing was applied. A command
+         * refused while queued (OOM at maxmemory) makes EXEC answer only
+         * EXECABORT: that command's own error says why. */
+        const char *why = e->type == REDIS_REPLY_ERROR ? e->str : "EXEC failed";
+        for (int i = 1; i < at_exec; i++)
+            if (r[i] != NULL && r[i]->type == REDIS_REPLY_ERROR) {
+                why = r[i]->str;
+                break;
+            }
+        rq->oom = rqueue_reply_is_oom(why);
+        rqconn_set_err(c, "Redis refused the enqueue: %s", why);
+        rc = -1;
+    } else {
+        for (size_t i = 0; i < e->elements; i++)
+            if (e->element[i]->type == REDIS_REPLY_ERROR) {
+                /* The others were applied: the outcome is no longer clear. */
+                rqconn_set_err(c, "Redis enqueue command failed: %s", e->element[i]->str);
+                *unknown = 1;
+                rc = -1;
+            }
         /* Short of replicas: the upload is on the primary only, and a 503 lets
          * the client retry rather than trust a copy one host's loss can take. */
-        if (rc == 0 && waited && check_wait(rq, r[5]) < 0) rc = -1;
+        if (rc == 0 && waited && check_wait(rq, r[nr - 1]) < 0) {
+            *unknown = 1;
+            rc = -1;
+        }
     }
     rqconn_free_replies(r, nr);
+    return rc;
+}
+
+/* WATCH key, GET key in one round trip. Returns 0 (absent, and watched),
+ * RQ_KEY_EXISTS with opt->found filled (watch dropped), or -1. */
+static int watch_key(rqueue_t *rq, const char *key, rq_enqueue_t *opt)
+{
+    rqconn_t *c = &rq->conn;
+    const char *watch[] = {"WATCH", key};
+    const char *get[] = {"GET", key};
+    if (rqconn_append(c, 2, watch, NULL) < 0 || rqconn_append(c, 2, get, NULL) < 0) return -1;
+    redisReply *r[2];
+    int rc = rqconn_read_replies(c, r, 2);
+    note_error_replies(rq, r, 2);
+    if (rc == 0) {
+        if (r[0]->type != REDIS_REPLY_STATUS) {
+            rqconn_set_err(c, "Redis refused WATCH: %s",
+                           r[0]->type == REDIS_REPLY_ERROR ? r[0]->str : "unexpected reply");
+            rc = -1;
+        } else if (r[1]->type == REDIS_REPLY_STRING && r[1]->len < sizeof opt->found) {
+            memcpy(opt->found, r[1]->str, r[1]->len);
+            opt->found[r[1]->len] = '\0';
+            rc = RQ_KEY_EXISTS;
+        } else if (r[1]->type != REDIS_REPLY_NIL) {
+            rqconn_set_err(c, "Redis: GET of the key answered %s",
+                           r[1]->type == REDIS_REPLY_ERROR ? r[1]->str : "an unexpected reply");
+            rc = -1;
+        }
+    }
+    rqconn_free_replies(r, 2);
+    /* A WATCH left behind would abort the next MULTI of this connection. */
+    if (rc < 0) rqconn_drop(c);
+    return rc;
+}
+
+/* A key found: its upload was enqueued by an earlier request, whose WAIT may
+ * still be running or may have failed. UNWATCH; with REDIS_WAIT_REPLICAS this
+ * connection also writes (counts the replay) and WAITs: the replication stream
+ * is ordered, so once this write is on the replicas, so is the earlier upload.
+ * Returns RQ_KEY_EXISTS, or -1 with *unknown set when the WAIT fell short. */
+static int confirm_found(rqueue_t *rq, int *unknown)
+{
+    char counters[128];
+    snprintf(counters, sizeof counters, "%scounters", rq->prefix);
+    const char *unwatch[] = {"UNWATCH"};
+    const char *incr[] = {"HINCRBY", counters, "idempotent_replays", "1"};
+    rqconn_t *c = &rq->conn;
+    int want = rq_ha_wait_replicas();
+    *unknown = 1; /* whatever fails now, the upload is there */
+    if (rqconn_append(c, 1, unwatch, NULL) < 0 || (want > 0 && rqconn_append(c, 4, incr, NULL) < 0))
+        return -1;
+    int waited = want > 0 ? append_wait(rq) : 0;
+    if (waited < 0) return -1;
+    redisReply *r[3];
+    int nr = 1 + 2 * waited;
+    int rc = rqconn_read_replies(c, r, nr);
+    note_error_replies(rq, r, nr);
+    if (rc == 0 && waited && check_wait(rq, r[2]) < 0) rc = -1;
+    rqconn_free_replies(r, nr);
+    return rc == 0 ? RQ_KEY_EXISTS : -1;
+}
+
+int rqueue_enqueue(rqueue_t *rq, const char *queue, const char *id, const void *payload, size_t len,
+                   rq_enqueue_t *opt)
+{
+    int unknown = 0, rc = -1;
+    if (opt != NULL) opt->found[0] = '\0';
+    if (rqconn_ensure(&rq->conn) < 0) goto out;
+    if (opt == NULL || opt->key == NULL) {
+        rc = enqueue_tx(rq, queue, id, payload, len, NULL, opt, &unknown);
+        goto out;
+    }
+    char key[512];
+    snprintf(key, sizeof key, "%s%s", rq->prefix, opt->key);
+    /* No reconnection between WATCH and EXEC (rqconn_ensure is not called
+     * again): a new connection would carry no WATCH. */
+    for (int round = 0; round < 3; round++) {
+        rc = watch_key(rq, key, opt);
+        if (rc == RQ_KEY_EXISTS) {
+            rc = confirm_found(rq, &unknown);
+            goto out;
+        }
+        if (rc < 0) goto out;
+        rc = enqueue_tx(rq, queue, id, payload, len, key, opt, &unknown);
+        if (rc != RQ_TX_ABORTED) goto out;
+        if (rqconn_ensure(&rq->conn) < 0) { /* EXEC ended the WATCH: safe */
+            rc = -1;
+            goto out;
+        }
+    }
+    rqconn_set_err(&rq->conn, "Redis: the key changed at each of three tries");
+    rc = RQ_KEY_BUSY;
+out:
+    if (opt != NULL) opt->unknown = rc < 0 ? unknown : 0;
     return rc;
 }
 

@@ -86,11 +86,45 @@ int rqueue_info_field(const char *info, const char *name, long long *out);
  * error in rqueue_error(). */
 int rqueue_memory(rqueue_t *rq, long long *used, long long *max);
 
-/* Producer: stores payload, pushes id on queue and sets status RQ_STAGE_QUEUED
- * (status.lua, which publishes the event) in one MULTI/EXEC, pipelined in one
- * round trip. Returns 0 only after EXEC succeeded. */
-int rqueue_enqueue(rqueue_t *rq, const char *queue, const char *id, const void *payload,
-                   size_t len);
+/* Longest value rqueue_enqueue stores under, or finds at, a key. */
+#define RQ_KEY_VALUE_MAX 256
+
+/* rqueue_enqueue's optional key and what it learnt about its own outcome. */
+typedef struct rq_enqueue {
+    /* in: a key (its name after the prefix; NULL = none) set to key_value,
+     * expiring after key_ttl_s, in the same MULTI/EXEC as the upload, and only
+     * if it does not exist yet: an idempotency key (services/api/idem.h) */
+    const char *key;
+    const char *key_value;
+    int key_ttl_s;
+    /* out, RQ_KEY_EXISTS: the value found under key (nothing was enqueued) */
+    char found[RQ_KEY_VALUE_MAX];
+    /* out, -1: 1 when the write may have been applied (sent, and its reply
+     * lost; or applied on the primary but short of REDIS_WAIT_REPLICAS), 0
+     * when surely nothing was written */
+    int unknown;
+} rq_enqueue_t;
+
+/* Outcomes of rqueue_enqueue with a key that are not failures. */
+enum {
+    /* The key exists: opt->found holds its value, nothing was enqueued. With
+     * REDIS_WAIT_REPLICAS, the writes that stored it are on that many replicas
+     * too (a write of this connection and WAIT after it, as for an upload). */
+    RQ_KEY_EXISTS = 2,
+    /* The key changed between each look and each try, three times (another
+     * request with the same key is being enqueued): nothing was enqueued. */
+    RQ_KEY_BUSY = 3,
+};
+
+/* Producer: stores payload, pushes id on queue, sets status RQ_STAGE_QUEUED
+ * (status.lua, which publishes the event) and opt->key, if any, in one
+ * MULTI/EXEC, pipelined in one round trip; with a key, WATCH and GET of the key come first (one
+ * more round trip), so that EXEC applies nothing when another request set the
+ * key meanwhile. opt may be NULL. Returns 0 only after EXEC succeeded (and
+ * WAIT, with REDIS_WAIT_REPLICAS), RQ_KEY_EXISTS, RQ_KEY_BUSY, or -1 with
+ * rqueue_error() and opt->unknown set. */
+int rqueue_enqueue(rqueue_t *rq, const char *queue, const char *id, const void *payload, size_t len,
+                   rq_enqueue_t *opt);
 
 /* LLEN of the work list, or -1. */
 long long rqueue_waiting(rqueue_t *rq, const char *queue);

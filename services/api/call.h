@@ -26,6 +26,9 @@
 #define API_PROBLEM_UNAVAILABLE "urn:imgcap:problem:dependency-unavailable"
 #define API_PROBLEM_STORAGE_FULL "urn:imgcap:problem:storage-full"
 #define API_PROBLEM_QUEUE_MEMORY_FULL "urn:imgcap:problem:queue-memory-full"
+#define API_PROBLEM_BAD_KEY "urn:imgcap:problem:idempotency-key-invalid"
+#define API_PROBLEM_KEY_REUSED "urn:imgcap:problem:idempotency-key-reused"
+#define API_PROBLEM_KEY_IN_USE "urn:imgcap:problem:idempotency-key-in-use"
 
 /* Stored images never change. */
 #define API_CACHE_IMMUTABLE "public, max-age=31536000, immutable"

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "assets.h"
+#include "idem.h"
 #include "images.h"
 #include "listpage.h"
 #include "listquery.h"
@@ -60,14 +61,94 @@ static int refused_for_storage(api_call_t *c)
              sp.free_bytes, sp.min_free_bytes);
     api_metrics_upload_refused_storage();
     api_set_header(c, "Retry-After", "30");
-    api_reply_problem(c, 503, API_PROBLEM_STORAGE_FULL, "Storage full", detail, NULL, 0, NULL);
+    api_reply_problem(c, 503, API_PROBLEM_STORAGE_FULL, "Storage full", detail, NULL, 0,
+                      json_pack("{s:s}", "outcome", "not-accepted"));
     return 1;
+}
+
+/* 503 for an upload that was surely not written: retrying is safe, with or
+ * without a key. */
+static void refuse_not_accepted(api_call_t *c, const char *type, const char *detail,
+                                const char *retry_after)
+{
+    api_set_header(c, "Retry-After", retry_after);
+    api_reply_problem(c, 503, type, NULL, detail, NULL, 0,
+                      json_pack("{s:s}", "outcome", "not-accepted"));
+}
+
+/* 503 after an enqueue that failed: `unknown` when it may have been written
+ * (its reply lost, or on the primary but short of replicas). Only a retry
+ * with the same Idempotency-Key cannot store such an upload twice. */
+static void refuse_enqueue(api_call_t *c, int unknown, int keyed)
+{
+    if (!unknown) {
+        refuse_not_accepted(c, API_PROBLEM_UNAVAILABLE,
+                            "the queue (Redis) is unreachable; the upload was not accepted", "2");
+        return;
+    }
+    api_set_header(c, "Retry-After", "2");
+    api_reply_problem(c, 503, API_PROBLEM_UNAVAILABLE, NULL,
+                      keyed ? "the queue (Redis) did not confirm the upload: it may have been "
+                              "accepted. Retry with the same Idempotency-Key: the answer is then "
+                              "its id if it was, and it is never stored twice"
+                            : "the queue (Redis) did not confirm the upload: it may have been "
+                              "accepted, and a retry may store it twice. Send an Idempotency-Key "
+                              "header to retry safely",
+                      NULL, 0, json_pack("{s:s}", "outcome", "unknown"));
+}
+
+/* The 202 of an upload: the first answer, or a replay of it for a retry with
+ * the same key (the same body, `Idempotent-Replayed: true`). */
+static void reply_accepted(api_call_t *c, const char *id, const char *received_at,
+                           const api_upload_t *v, int replayed)
+{
+    char location[64], camera[WIRE_MAX_CAMERA + 1];
+    if (v->camera != NULL) { /* validated: 1..WIRE_MAX_CAMERA of A-Z a-z 0-9 . _ - */
+        memcpy(camera, v->camera, v->camera_len);
+        camera[v->camera_len] = '\0';
+    }
+    snprintf(location, sizeof location, "/api/images/%s", id);
+    api_set_header(c, "Location", location);
+    if (replayed) api_set_header(c, "Idempotent-Replayed", "true");
+    api_reply_json(c, 202,
+                   json_pack("{s:s, s:s, s:s, s:s%, s:s?}", "id", id, "status", RQ_STAGE_QUEUED,
+                             "received_at", received_at, "description", v->description,
+                             v->description_len, "camera", v->camera != NULL ? camera : NULL));
+}
+
+/* The answer to an upload whose key was stored by an earlier request: the
+ * same 202 if it is the same upload, else 422. */
+static void reply_found(api_call_t *c, const char *found, const char *fingerprint,
+                        const api_upload_t *v)
+{
+    api_idem_value_t was;
+    if (api_idem_value_parse(found, strlen(found), &was) != 0) {
+        api_reply_internal(c, "an Idempotency-Key holds a value that is not one");
+        return;
+    }
+    if (strcmp(was.fingerprint, fingerprint) != 0) {
+        api_reply_problem(c, 422, API_PROBLEM_KEY_REUSED, "Idempotency-Key reused",
+                          "this Idempotency-Key was used for another upload (another "
+                          "description, camera or image); use a new key for a new upload",
+                          NULL, 0, json_pack("{s:s}", "id", was.id));
+        return;
+    }
+    api_metrics_upload_replayed();
+    snprintf(c->id, sizeof c->id, "%s", was.id);
+    reply_accepted(c, was.id, was.received_at, v, 1);
 }
 
 void api_handle_upload(api_call_t *c)
 {
-    if (refused_for_storage(c)) return;
     const config_t *cfg = c->env->cfg;
+    char key[API_IDEM_KEY_MAX + 1], err[256];
+    const char *key_header = api_req_header(c, "Idempotency-Key");
+    if (key_header != NULL && api_idem_parse_key(key_header, key, err, sizeof err) != 0) {
+        api_reply_problem(c, 400, API_PROBLEM_BAD_KEY, "Invalid Idempotency-Key", err, NULL, 0,
+                          NULL);
+        return;
+    }
+    if (refused_for_storage(c)) return;
     api_part_t parts[API_MULTIPART_MAX_PARTS];
     api_upload_t v;
     if (api_upload_check(api_req_header(c, "Content-Type"), declared_length(c), c->req->binary_body,
@@ -77,11 +158,11 @@ void api_handle_upload(api_call_t *c)
         return;
     }
 
-    char err[256];
     rqueue_t *rq = api_backend_redis(api_call_conn(c), err, sizeof err);
     if (rq == NULL) {
         log_warn("upload refused: redis: %s", err);
-        api_reply_unavailable(c, API_PROBLEM_UNAVAILABLE, "the queue (Redis) is unreachable", "2");
+        refuse_not_accepted(c, API_PROBLEM_UNAVAILABLE,
+                            "the queue (Redis) is unreachable; the upload was not accepted", "2");
         return;
     }
     /* A dead connection is only noticed by the command that fails on it and
@@ -92,12 +173,13 @@ void api_handle_upload(api_call_t *c)
     if (waiting < 0) waiting = rqueue_waiting(rq, RQ_QUEUE_RENDER);
     if (waiting < 0) {
         log_warn("redis: LLEN q:render failed: %s", rqueue_error(rq));
-        api_reply_unavailable(c, API_PROBLEM_UNAVAILABLE, "the queue (Redis) is unreachable", "2");
+        refuse_not_accepted(c, API_PROBLEM_UNAVAILABLE,
+                            "the queue (Redis) is unreachable; the upload was not accepted", "2");
         return;
     }
     if (waiting >= cfg->queue_max_depth) {
-        api_reply_unavailable(c, API_PROBLEM_QUEUE_FULL,
-                              "the render queue is full (QUEUE_MAX_DEPTH); retry later", "1");
+        refuse_not_accepted(c, API_PROBLEM_QUEUE_FULL,
+                            "the render queue is full (QUEUE_MAX_DEPTH); retry later", "1");
         return;
     }
 
@@ -119,14 +201,48 @@ void api_handle_upload(api_call_t *c)
     }
     m.jpeg = v.image;
     m.jpeg_len = v.image_len;
+
+    /* The key is stored in the enqueue's own MULTI/EXEC: never a key without
+     * its upload, nor an upload without its key. */
+    rq_enqueue_t opt = {.key = NULL};
+    api_idem_value_t val;
+    char name[API_IDEM_NAME_MAX], scope[API_IDEM_SCOPE_LEN], value[API_IDEM_VALUE_MAX];
+    if (key_header != NULL) {
+        if (api_idem_fingerprint(v.description, v.description_len, v.camera, v.camera_len, v.image,
+                                 v.image_len, val.fingerprint) != 0 ||
+            api_idem_scope(cfg->api_token, scope) != 0) {
+            api_reply_internal(c, "cannot hash the upload for its Idempotency-Key");
+            return;
+        }
+        snprintf(val.id, sizeof val.id, "%s", m.id);
+        snprintf(val.received_at, sizeof val.received_at, "%s", m.received_at);
+        api_idem_value_format(&val, value);
+        api_idem_name(scope, key, name);
+        opt.key = name;
+        opt.key_value = value;
+        opt.key_ttl_s = cfg->idempotency_ttl;
+    }
+
     unsigned char *payload = NULL;
     size_t plen = 0;
     if (wire_encode(&m, &payload, &plen, err, sizeof err) != 0) {
         api_reply_internal(c, "%s", err);
         return;
     }
-    int rc = rqueue_enqueue(rq, RQ_QUEUE_RENDER, m.id, payload, plen);
+    int rc = rqueue_enqueue(rq, RQ_QUEUE_RENDER, m.id, payload, plen, &opt);
     free(payload);
+    if (rc == RQ_KEY_EXISTS) {
+        reply_found(c, opt.found, val.fingerprint, &v);
+        return;
+    }
+    if (rc == RQ_KEY_BUSY) {
+        api_set_header(c, "Retry-After", "1");
+        api_reply_problem(c, 409, API_PROBLEM_KEY_IN_USE, "Idempotency-Key in use",
+                          "another request with this Idempotency-Key is being accepted; retry "
+                          "with the same key",
+                          NULL, 0, NULL);
+        return;
+    }
     if (rc != 0 && rqueue_error_is_oom(rq)) {
         /* Redis answered, but it is at maxmemory and evicts nothing: the
          * upload was not queued (the MULTI was discarded whole). Only memory
@@ -136,22 +252,17 @@ void api_handle_upload(api_call_t *c)
         api_reply_problem(c, 503, API_PROBLEM_QUEUE_MEMORY_FULL, "Queue memory full",
                           "Redis is at its memory limit (maxmemory) and refuses new uploads; "
                           "uploads accepted before are kept; retry later",
-                          NULL, 0, NULL);
+                          NULL, 0, json_pack("{s:s}", "outcome", "not-accepted"));
         return;
     }
     if (rc != 0) {
-        log_error("id=%s enqueue failed: %s", m.id, rqueue_error(rq));
-        api_reply_unavailable(c, API_PROBLEM_UNAVAILABLE, "the queue (Redis) is unreachable", "2");
+        log_error("id=%s enqueue failed (%s): %s", m.id,
+                  opt.unknown ? "may have been written" : "nothing written", rqueue_error(rq));
+        refuse_enqueue(c, opt.unknown, key_header != NULL);
         return;
     }
     api_metrics_upload_accepted();
-    char location[64];
-    snprintf(location, sizeof location, "/api/images/%s", m.id);
-    api_set_header(c, "Location", location);
-    api_reply_json(c, 202,
-                   json_pack("{s:s, s:s, s:s, s:s%, s:s?}", "id", m.id, "status", RQ_STAGE_QUEUED,
-                             "received_at", m.received_at, "description", m.description,
-                             v.description_len, "camera", v.camera != NULL ? m.camera : NULL));
+    reply_accepted(c, m.id, m.received_at, &v, 0);
 }
 
 /* ---- GET /api/images ---- */

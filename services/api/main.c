@@ -23,28 +23,29 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: imgcap-api [--help | --check]\n"
-               "\n"
-               "Serves the imgcap HTTP API (docs/api.md):\n"
-               "  POST /api/images            upload a JPEG and a description (multipart)\n"
-               "  GET  /api/images            list stored images, newest first\n"
-               "  GET  /api/images/{id}       the captioned JPEG (?wait=N to wait for it)\n"
-               "  GET  /api/images/{id}/thumbnail  its thumbnail\n"
-               "  DELETE /api/images/{id}     delete it (needs API_TOKEN)\n"
-               "  GET  /api/events            stored/failed/deleted events (Server-Sent Events)\n"
-               "  GET  /                      the gallery page; /docs Swagger UI\n"
-               "  GET  /health, /metrics, /api/openapi.json, /assets/...\n"
-               "\n"
-               "--check asks the API on API_HOST:API_PORT for GET /health and exits 0 when it\n"
-               "answers 200 (Redis and PostgreSQL reachable), 1 otherwise: the Docker\n"
-               "healthcheck.\n"
-               "\n"
-               "Configuration comes from the environment and the .env file\n"
-               "(IMGCAP_ENV_FILE, default ./.env). Used here: API_HOST, API_PORT, API_WORKERS\n"
-               "(Redis/PostgreSQL connections = max(4*API_WORKERS, 16)), REDIS_URL, REDIS_PREFIX,\n"
-               "DATABASE_URL, STORAGE_DIR, STORAGE_MIN_FREE, MAX_UPLOAD_BYTES, QUEUE_MAX_DEPTH,\n"
-               "LEASE_SECONDS, SWAGGER_UI_URL, API_TOKEN, API_TOKEN_READS, EVENTS_MAX_CLIENTS,\n"
-               "API_PER_IP_CONNECTIONS, LOG_DIR, LOG_LEVEL, SHUTDOWN_SECONDS.\n");
+    fprintf(f,
+            "usage: imgcap-api [--help | --check]\n"
+            "\n"
+            "Serves the imgcap HTTP API (docs/api.md):\n"
+            "  POST /api/images            upload a JPEG and a description (multipart)\n"
+            "  GET  /api/images            list stored images, newest first\n"
+            "  GET  /api/images/{id}       the captioned JPEG (?wait=N to wait for it)\n"
+            "  GET  /api/images/{id}/thumbnail  its thumbnail\n"
+            "  DELETE /api/images/{id}     delete it (needs API_TOKEN)\n"
+            "  GET  /api/events            stored/failed/deleted events (Server-Sent Events)\n"
+            "  GET  /                      the gallery page; /docs Swagger UI\n"
+            "  GET  /health, /metrics, /api/openapi.json, /assets/...\n"
+            "\n"
+            "--check asks the API on API_HOST:API_PORT for GET /health and exits 0 when it\n"
+            "answers 200 (Redis and PostgreSQL reachable), 1 otherwise: the Docker\n"
+            "healthcheck.\n"
+            "\n"
+            "Configuration comes from the environment and the .env file\n"
+            "(IMGCAP_ENV_FILE, default ./.env). Used here: API_HOST, API_PORT, API_WORKERS\n"
+            "(Redis/PostgreSQL connections = max(4*API_WORKERS, 16)), REDIS_URL, REDIS_PREFIX,\n"
+            "DATABASE_URL, STORAGE_DIR, STORAGE_MIN_FREE, MAX_UPLOAD_BYTES, QUEUE_MAX_DEPTH,\n"
+            "LEASE_SECONDS, SWAGGER_UI_URL, API_TOKEN, API_TOKEN_READS, IDEMPOTENCY_TTL,\n"
+            "EVENTS_MAX_CLIENTS, API_PER_IP_CONNECTIONS, LOG_DIR, LOG_LEVEL, SHUTDOWN_SECONDS.\n");
 }
 
 int main(int argc, char **argv)

@@ -45,7 +45,7 @@ static struct {
     pthread_mutex_t mu;
     unsigned long long requests[API_ROUTE_COUNT][N_METHODS][N_STATUSES + 1];
     histogram_t duration[API_ROUTE_COUNT];
-    unsigned long long uploads_accepted, uploads_refused_storage, stored, failed;
+    unsigned long long uploads_accepted, uploads_replayed, uploads_refused_storage, stored, failed;
     unsigned long long cuts[API_CUT_COUNT];
     histogram_t pipeline;
 } M = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -93,6 +93,13 @@ void api_metrics_upload_accepted(void)
     pthread_mutex_unlock(&M.mu);
 }
 
+void api_metrics_upload_replayed(void)
+{
+    pthread_mutex_lock(&M.mu);
+    M.uploads_replayed++;
+    pthread_mutex_unlock(&M.mu);
+}
+
 void api_metrics_upload_refused_storage(void)
 {
     pthread_mutex_lock(&M.mu);
@@ -131,7 +138,7 @@ void api_metrics_reset(void)
     memset(M.duration, 0, sizeof M.duration);
     memset(&M.pipeline, 0, sizeof M.pipeline);
     memset(M.cuts, 0, sizeof M.cuts);
-    M.uploads_accepted = M.uploads_refused_storage = M.stored = M.failed = 0;
+    M.uploads_accepted = M.uploads_replayed = M.uploads_refused_storage = M.stored = M.failed = 0;
     pthread_mutex_unlock(&M.mu);
 }
 
@@ -259,11 +266,15 @@ char *api_metrics_render(const api_queue_gauges_t *g)
         "# HELP imgcap_uploads_accepted_total Uploads answered 202 and queued.\n"
         "# TYPE imgcap_uploads_accepted_total counter\n"
         "imgcap_uploads_accepted_total %llu\n"
+        "# HELP imgcap_uploads_replayed_total Uploads answered 202 with the id an earlier "
+        "request of the same Idempotency-Key was given (nothing queued).\n"
+        "# TYPE imgcap_uploads_replayed_total counter\n"
+        "imgcap_uploads_replayed_total %llu\n"
         "# HELP imgcap_uploads_refused_storage_total Uploads answered 503 because STORAGE_DIR "
         "had less free space than STORAGE_MIN_FREE.\n"
         "# TYPE imgcap_uploads_refused_storage_total counter\n"
         "imgcap_uploads_refused_storage_total %llu\n",
-        M.uploads_accepted, M.uploads_refused_storage);
+        M.uploads_accepted, M.uploads_replayed, M.uploads_refused_storage);
     out(&b,
         "# HELP imgcap_images_stored_total Images stored, seen on the events channel by "
         "this process.\n"

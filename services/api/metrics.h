@@ -36,6 +36,10 @@ void api_metrics_observe(api_route_t route, const char *method, int status, doub
 /* One upload accepted (202). */
 void api_metrics_upload_accepted(void);
 
+/* One upload answered 202 with the id of an earlier request of the same
+ * Idempotency-Key (a replay: nothing queued). */
+void api_metrics_upload_replayed(void);
+
 /* One upload refused (503) because STORAGE_DIR's free space was low. */
 void api_metrics_upload_refused_storage(void);
 

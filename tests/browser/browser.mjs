@@ -85,12 +85,14 @@ const api = (path) => new URL(path, base).href;
 const bearer = (token) => (token ? { Authorization: `Bearer ${token}` } : {});
 
 // Uploads through the API; returns the 202 body once the image is stored.
-async function apiUpload(description, { camera = null, token = null, file = cfg.files.jpeg } = {}) {
+async function apiUpload(description,
+  { camera = null, token = null, file = cfg.files.jpeg, key = null } = {}) {
   const body = new FormData();
   body.append('image', new Blob([readFileSync(file)], { type: 'image/jpeg' }), 'frame.jpg');
   body.append('description', description);
   if (camera !== null) body.append('camera', camera);
-  const r = await fetch(api('/api/images'), { method: 'POST', body, headers: bearer(token) });
+  const headers = { ...bearer(token), ...(key ? { 'Idempotency-Key': key } : {}) };
+  const r = await fetch(api('/api/images'), { method: 'POST', body, headers });
   assert(r.status === 202, `upload answered ${r.status}`);
   const accepted = await r.json();
   const stored = await fetch(api(`/api/images/${accepted.id}?wait=20`), { headers: bearer(token) });
@@ -305,6 +307,34 @@ const checks = {
       'the new image is first');
     assert(await page.locator('#description').inputValue() === '', 'the form is cleared');
     assert((await page.locator('#upload-error').textContent()).trim() === '', 'no alert');
+    const key = r.request().headers()['idempotency-key'];
+    assert(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(key),
+      `Idempotency-Key ${key}`);
+    // An answer lost on the way back: the same upload with the page's key
+    // reaches the api (sent from here: a route cannot forward a file), the
+    // page sees a reset connection. Submitting again sends the same key and
+    // gets the same id, not a second image.
+    const again = 'Камера 7: ответ потерян';
+    let lost = null;
+    await page.route('**/api/images', async (route) => {
+      if (route.request().method() !== 'POST' || lost) return route.fallback();
+      lost = await apiUpload(again, { key: route.request().headers()['idempotency-key'] });
+      return route.abort('connectionreset');
+    });
+    await page.locator('#description').fill(again);
+    await page.locator('#image').setInputFiles(cfg.files.jpeg);
+    await page.getByRole('button', { name: 'Upload' }).click();
+    await alertText(page);
+    assert(lost !== null, 'the first try reached the api');
+    const retry = page.waitForResponse((q) => q.url().endsWith('/api/images') &&
+      q.request().method() === 'POST');
+    await page.getByRole('button', { name: 'Upload' }).click();
+    const second = await retry;
+    assert(second.status() === 202, `the retry answered ${second.status()}`);
+    assert((await second.json()).id === lost.id, 'the retry names the first id');
+    assert(second.headers()['idempotent-replayed'] === 'true', 'the retry is a replay');
+    assert(second.request().headers()['idempotency-key'] !== key, 'a new upload has a new key');
+    await storedShown(page, (await second.json()).id);
     await stillSameDocument(page);
     await page.context().close();
   },

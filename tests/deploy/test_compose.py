@@ -18,7 +18,9 @@ repository root with the project's own docker-compose.yml, compose.override.yml
 
 After each burst every 202 id must be stored exactly once: one row in PostgreSQL,
 one file in the images volume, listed once by GET /api/images, nothing
-dead-lettered. Environment overrides only (API_PORT, LEASE_SECONDS, LOG_LEVEL,
+dead-lettered. Burst clients send an Idempotency-Key with each upload and retry
+it with that key until answered (a lost answer, 503, 409): every key is stored
+exactly once, and no row exists that no key accounts for. Environment overrides only (API_PORT, LEASE_SECONDS, LOG_LEVEL,
 IMGCAP_IMAGE); the compose files are used unchanged.
 
 The engine: DOCKER_HOST, else /var/run/docker.sock, else the podman socket of
@@ -59,16 +61,23 @@ T0 = time.monotonic()
 
 
 class Burst:
-    """Uploads from a few threads until stopped; keeps every 202 id. A request
-    that fails in transport may or may not have been accepted: counted apart."""
+    """Uploads from a few threads until stopped; keeps every 202 id. Each upload
+    has its own Idempotency-Key and is retried with it (same description, same
+    key) after a request that failed in transport, a 503 or a 409, until it is
+    answered: an upload whose answer was lost is then answered by its retry,
+    never stored twice. One still unanswered when the burst stops is retried by
+    resolve()."""
 
     def __init__(self, port, tag, threads=4, pause=0.1):
         self.port = port
         self.tag = tag
         self.pause = pause  # per thread, between uploads: about 40 a second in all
         self.ids = []
+        self.keys = {}  # description -> key of every upload tried
         self.codes = collections.Counter()
-        self.unknown = 0
+        self.unknown = 0  # requests sent whose answer never came (each retried)
+        self.replayed = 0  # 202s with Idempotent-Replayed: a retry of a try that was stored
+        self.pending = []  # (description, key) unanswered when the burst stopped
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True)
@@ -100,35 +109,53 @@ class Burst:
                                  "%d without answer" % (self.tag, self.accepted(), n, timeout,
                                                         dict(self.codes), self.unknown))
 
+    def _try(self, description, key):
+        """One request: True once the upload is answered for good."""
+        body, ctype = harness.multipart([
+            ("image", JPEG, "photo.jpg", "image/jpeg"),
+            ("description", description.encode(), None, None)])
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request("POST", "/api/images", body=body,
+                         headers={"Content-Type": ctype, "Idempotency-Key": key})
+            r = conn.getresponse()
+            data = r.read()
+        except (OSError, http.client.HTTPException):
+            # Sent or not, the key makes the retry safe.
+            with self.lock:
+                self.unknown += 1
+            return False
+        finally:
+            conn.close()
+        with self.lock:
+            self.codes[r.status] += 1
+            if r.status == 202:
+                self.ids.append(json.loads(data)["id"])
+                self.replayed += r.getheader("Idempotent-Replayed") == "true"
+        return r.status not in (503, 409)
+
     def _run(self, worker):
         seq = 0
         while not self.stopping.is_set():
             seq += 1
-            body, ctype = harness.multipart([
-                ("image", JPEG, "photo.jpg", "image/jpeg"),
-                ("description", ("%s %d.%d" % (self.tag, worker, seq)).encode(), None, None)])
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-            try:
-                conn.request("POST", "/api/images", body=body, headers={"Content-Type": ctype})
-            except OSError:
-                conn.close()
-                time.sleep(0.2)  # not sent: certainly not accepted
-                continue
-            try:
-                r = conn.getresponse()
-                data = r.read()
-            except (OSError, http.client.HTTPException):
-                with self.lock:
-                    self.unknown += 1
-                time.sleep(0.2)
-                continue
-            finally:
-                conn.close()
+            description = "%s %d.%d" % (self.tag, worker, seq)
+            key = str(uuid.uuid4())
             with self.lock:
-                self.codes[r.status] += 1
-                if r.status == 202:
-                    self.ids.append(json.loads(data)["id"])
-            time.sleep(self.pause if r.status == 202 else 0.2)
+                self.keys[description] = key
+            while not self._try(description, key):
+                if self.stopping.is_set():
+                    with self.lock:
+                        self.pending.append((description, key))
+                    return
+                time.sleep(0.2)
+            time.sleep(self.pause)
+
+    def resolve(self, timeout=120):
+        """Retries the uploads left unanswered at stop() until answered."""
+        for description, key in self.pending:
+            harness.wait_until(lambda d=description, k=key: self._try(d, k), timeout,
+                               interval=0.2, what="an answer for %s" % description)
+        self.pending = []
 
 
 class ComposeStack(unittest.TestCase):
@@ -148,7 +175,6 @@ class ComposeStack(unittest.TestCase):
         cls.compose_argv = engine.compose_command(cls.env) + ["-p", cls.project]
         cls.accepted = set()    # every 202 id of the run
         cls.stored = set()      # ids proven stored, for the final checks
-        cls.unknown = 0         # uploads whose outcome the client never saw
         cls.scale = []
         log("engine %s, compose %s, project %s, api port %d"
             % (cls.engine.host, " ".join(cls.compose_argv[:-2]), cls.project, cls.port))
@@ -317,27 +343,52 @@ class ComposeStack(unittest.TestCase):
         return out
 
     def assert_no_strays(self):
-        """No row, file or list entry beyond the accepted uploads, except as
-        many as the uploads whose answer the client never received."""
+        """No row, file or list entry beyond the accepted uploads: every burst
+        retries an upload whose answer it never received with its key until
+        it is answered, so even those are accepted ids."""
         rows = set(self.rows())
         extra = rows - self.accepted
-        self.assertLessEqual(len(extra), type(self).unknown,
-                             "rows of uploads never accepted: %s" % sorted(extra)[:5])
+        self.assertEqual(extra, set(), "rows of uploads never accepted")
         self.assertEqual(set(self.files()), rows)
         self.assertEqual(set(self.listed()), rows)
 
     def run_burst(self, tag, during, before=30, after=30):
         """Uploads while `during()` runs after `before` accepted ones, then
-        `after` more; returns the burst."""
+        `after` more; returns the burst, every upload answered."""
         with Burst(self.port, tag) as b:
             b.wait_accepted(before)
             during()
             n = b.accepted()
             b.wait_accepted(n + after)
-        type(self).unknown += b.unknown
-        log("burst %s: %d accepted, answers %s, %d without answer"
-            % (tag, len(b.ids), dict(b.codes), b.unknown))
+        b.resolve()
+        self.log_burst(b)
         return b
+
+    def log_burst(self, b, extra=""):
+        log("burst %s: %d keys, %d accepted (%d replays of a stored try), answers %s, "
+            "%d without answer (retried)%s" % (b.tag, len(b.keys), len(b.ids), b.replayed,
+                                               dict(b.codes), b.unknown, extra))
+
+    def assert_keys_once(self, b):
+        """Every key of the burst answered with one id, stored once, and no
+        row of the burst's descriptions that no key accounts for."""
+        self.assertEqual(len(b.ids), len(set(b.ids)), "two keys answered with one id")
+        self.assertEqual(len(b.ids), len(b.keys), "keys without a 202")
+        rows = self.psql("SELECT description, id FROM images WHERE description LIKE '%s %%'"
+                         % b.tag)
+        by_desc = collections.defaultdict(list)
+        for line in rows.splitlines():
+            if line:
+                d, i = line.split("|")
+                by_desc[d].append(i)
+        dupes = {d: v for d, v in by_desc.items() if len(v) > 1}
+        unkeyed = sorted(set(by_desc) - set(b.keys))
+        log("burst %s: keys %d, stored %d, duplicates %d, rows without a key %d"
+            % (b.tag, len(b.keys), len(by_desc), len(dupes), len(unkeyed)))
+        self.assertEqual(dupes, {}, "uploads stored twice")
+        self.assertEqual(unkeyed, [], "rows no key accounts for")
+        self.assertEqual(set(by_desc), set(b.keys))
+        self.assertEqual(sorted(i for v in by_desc.values() for i in v), sorted(b.ids))
 
     def crash(self, service):
         """SIGKILL every process of one container but its init (a crash of
@@ -432,6 +483,7 @@ class ComposeStack(unittest.TestCase):
     def crash_scenario(self, service):
         b = self.run_burst("crash-" + service, lambda: self.crash(service))
         self.assert_stored_once(b.ids)
+        self.assert_keys_once(b)
         # How much work the crash caught in flight (0 is possible: the kill
         # may fall between two batches); for the log only.
         again = collections.Counter()
@@ -461,6 +513,7 @@ class ComposeStack(unittest.TestCase):
         self.assertEqual(r.json()["workers"], {"render": 3, "persist": 2}, r.body)
         b = self.run_burst("scale", lambda: None, before=100, after=100)
         self.assert_stored_once(b.ids)
+        self.assert_keys_once(b)
         ids = set(b.ids)
         for service, pattern in (("render", r"id=(\S+) rendered "),
                                  ("persist", r"id=(\S+) file \S+ written")):
@@ -483,16 +536,18 @@ class ComposeStack(unittest.TestCase):
         with Burst(self.port, "stop") as b:
             b.wait_accepted(50)
             stop()
-        type(self).unknown += b.unknown
-        log("burst stop: %d accepted, answers %s, %d without answer, exit codes %s"
-            % (len(b.ids), dict(b.codes), b.unknown, stopped))
+        log("burst stop: exit codes %s, %d uploads unanswered at the stop"
+            % (stopped, len(b.pending)))
         for name, code in stopped.items():
             # Graceful exits: the services return their in-flight work and
             # exit 0, redis 0, PostgreSQL's fast shutdown 0.
             self.assertEqual(code, 0, "%s exit code after stop: %s" % (name, stopped))
         self.compose("up", "-d", "--no-build", *self.scale)
         self.wait_healthy(self.want())
+        b.resolve()  # the uploads cut off by the stop, retried with their keys
+        self.log_burst(b)
         self.assert_stored_once(b.ids)
+        self.assert_keys_once(b)
 
     def test_10_down_up_keeps_everything(self):
         self.assertTrue(self.stored)

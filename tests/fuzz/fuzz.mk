@@ -22,9 +22,9 @@ FUZZ_LONG_SECONDS ?=
 FUZZ_CHANGED_DAYS ?= 2
 FUZZ_JOBS    ?= 2
 FUZZ_TARGETS ?= wire utf8 config upload params listquery router exif layout splice render thumb \
-                consumer_ident sentinel rqueue_url uuid
+                consumer_ident sentinel rqueue_url uuid idem
 PKGS         := libulfius liborcania hiredis libpq libturbojpeg libjpeg freetype2 fontconfig jansson \
-                harfbuzz fribidi icu-uc
+                harfbuzz fribidi icu-uc libcrypto
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS  := -std=gnu11 -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) -Wall -Wextra \
                 -D_GNU_SOURCE -Ishared -Iservices $(shell pkg-config --cflags $(PKGS))

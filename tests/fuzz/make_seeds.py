@@ -104,6 +104,12 @@ def main():
                       ("short", "0192f0c8-1234-7abc-8def-0123456789a"),
                       ("dashes", "0192f0c81234-7abc-8def-0123456789ab-")):
         write("uuid", name, id_)
+    for name, key in (("token", "8e03978e-40d5-43e8-bc93-6894a57f9324"),
+                      ("quoted", '"a key \\"with\\" escapes\\\\"'),
+                      ("spaces", "  k1\t"), ("empty", '""'),
+                      ("value", "%s 0192f0c8-1234-7abc-8def-0123456789ab 2026-12-06T18:30:00.123Z"
+                       % ("ab" * 32))):
+        write("idem", name, key)
 
     jp = body[:64]
     desc = "Камера 12: зелёный".encode()

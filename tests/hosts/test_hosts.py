@@ -26,7 +26,8 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
-import test_reliability as rel  # noqa: E402  (module import: its tests are not re-run here)
+import test_idempotency as idem  # noqa: E402  (module imports: their tests are not re-run here)
+import test_reliability as rel  # noqa: E402
 from harness import Redis, Stack, read_data, wait_until  # noqa: E402
 from netns import Network  # noqa: E402
 
@@ -232,6 +233,20 @@ class Uploads(rel.Burst):
         return app.upload(jpeg, description)
 
 
+class Rotating:
+    """The apis of several hosts in turn, for idem.KeyedClients: a retry may
+    reach another host than the try it repeats."""
+
+    def __init__(self, apps):
+        self.apps, self.turn, self.lock = list(apps), 0, threading.Lock()
+
+    def upload(self, jpeg, description, headers=None):
+        with self.lock:
+            app = self.apps[self.turn % len(self.apps)]
+            self.turn += 1
+        return app.upload(jpeg, description, headers=headers)
+
+
 class HostsTest(unittest.TestCase):
     def setUp(self):
         self.cluster = Cluster(self)
@@ -380,9 +395,12 @@ class HostsTest(unittest.TestCase):
               % (min(times), max(times), health_s, PG_CUT_SECONDS, len(burst.accepted),
                  recovered_s))
 
-    def _failover(self, wait_replicas):
+    def _failover(self, wait_replicas, keyed=False):
         """Primary's host lost mid-burst; Sentinel promotes the replica.
-        Returns (accepted ids, the cluster)."""
+        Returns (the burst, how many were accepted when the primary was lost).
+        keyed: clients that send an Idempotency-Key and retry with it on 503
+        and connection errors until answered (idem.KeyedClients), else
+        rel.Burst's that try each upload once."""
         c = self.cluster
         primary = c.start_redis("r1", 2)
         # Two replicas: after the primary's loss one is promoted and the other
@@ -417,11 +435,16 @@ class HostsTest(unittest.TestCase):
             for svc in ("persist", "render", "api"):
                 s.start_service(svc, {"CONSUMER_NAME": "%s-%s" % (h, svc)})
             apps.append(s)
-        burst = Uploads(apps, 300, threads=6, pause=0.01).start()
-        wait_until(lambda: len(burst.accepted) >= 100, 60, what="100 uploads accepted")
+        if keyed:
+            burst = idem.KeyedClients(Rotating(apps), 300, "отказ", threads=6).start()
+            accepted = burst.answered
+        else:
+            burst = Uploads(apps, 300, threads=6, pause=0.01).start()
+            accepted = lambda: len(burst.accepted)  # noqa: E731
+        wait_until(lambda: accepted() >= 100, 60, what="100 uploads accepted")
         c.net.cut("r1")
         primary.kill_redis()
-        lost_at = len(burst.accepted)
+        lost_at = accepted()
 
         def promoted():
             for r in replicas:
@@ -431,15 +454,24 @@ class HostsTest(unittest.TestCase):
             return None
         new_primary = wait_until(promoted, 30, what="sentinel to promote a replica")
         burst.join()
-        self.assertGreater(len(burst.accepted), lost_at, "nothing accepted after the failover")
+        self.assertGreater(accepted(), lost_at, "nothing accepted after the failover")
         c.redis_stack = new_primary  # where the checks read from now
         return burst, lost_at
 
     def test_3a_primary_lost_with_wait(self):
-        burst, lost_at = self._failover(1)
-        self.cluster.assert_exactly_once(burst.accepted)
-        print("\n  primary lost at %d accepted, REDIS_WAIT_REPLICAS=1: %d accepted, "
-              "%d refused, all stored once" % (lost_at, len(burst.accepted), burst.refused))
+        # Clients retry with their Idempotency-Key: a 503 whose upload reached
+        # the primary (WAIT short, reply lost) is answered with that upload's
+        # id by the retry, never stored a second time.
+        burst, lost_at = self._failover(1, keyed=True)
+        self.cluster.assert_exactly_once(burst.accepted())
+        line = idem.assert_each_key_once(self, self.cluster, burst,
+                                         "REDIS_WAIT_REPLICAS=1, primary lost at %d answered"
+                                         % lost_at)
+        self.assertEqual(self.psql_count(), len(burst.keys), "rows besides the keys' uploads")
+        print("\n  " + line)
+
+    def psql_count(self):
+        return int(self.cluster.psql("SELECT count(*) FROM images"))
 
     def test_3b_primary_lost_without_wait(self):
         burst, lost_at = self._failover(0)

@@ -64,6 +64,10 @@ START_TEST(overrides)
     ck_assert_int_eq(cfg.api_token_reads, 1);
     ck_assert_int_eq(cfg.text_padding, 4); /* empty = default */
     ck_assert_int_eq(cfg.events_max_clients, 3);
+    ck_assert_int_eq(cfg.idempotency_ttl, 86400); /* the default */
+    const char *ttl[] = {"IDEMPOTENCY_TTL", "5", NULL};
+    ck_assert_int_eq(fx_config_parse(&cfg, ttl, err, sizeof err), 0);
+    ck_assert_int_eq(cfg.idempotency_ttl, 5);
 }
 END_TEST
 
@@ -85,6 +89,9 @@ START_TEST(malformed_values_name_the_variable)
         {"API_PER_IP_CONNECTIONS", "-1"},
         {"API_PER_IP_CONNECTIONS", "8193"},
         {"API_PER_IP_CONNECTIONS", "64k"},
+        {"IDEMPOTENCY_TTL", "0"},
+        {"IDEMPOTENCY_TTL", "2592001"},
+        {"IDEMPOTENCY_TTL", "1d"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *pairs[] = {cases[i][0], cases[i][1], NULL};

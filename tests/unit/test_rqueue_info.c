@@ -6,8 +6,8 @@
 
 START_TEST(memory_replies)
 {
-    ck_assert_int_eq(
-        rqueue_reply_is_oom("OOM command not allowed when used memory > 'maxmemory'."), 1);
+    ck_assert_int_eq(rqueue_reply_is_oom("OOM command not allowed when used memory > 'maxmemory'."),
+                     1);
     ck_assert_int_eq(
         rqueue_reply_is_oom("EXECABORT Transaction discarded because of previous errors."), 0);
     ck_assert_int_eq(rqueue_reply_is_oom("ERR OOM"), 0);

@@ -540,6 +540,28 @@
     return undefined;
   }
 
+  // The Idempotency-Key of the upload being tried: a new one for each upload,
+  // the same one while the same image, description and camera are submitted
+  // again after an answer that was not final (none arrived, 503, 409), so
+  // that a retry is answered with the first try's id if that try was stored,
+  // and never stores the image twice.
+  let attempt = null; // { sig, key }
+  function newKey() {
+    if (crypto.randomUUID) return crypto.randomUUID();
+    // randomUUID needs a secure context (HTTPS or localhost); a camera
+    // network often serves plain HTTP: 122 random bits, the UUIDv4 layout.
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  }
+  function uploadKey(file, description, camera) {
+    const sig = [file.name, file.size, file.lastModified, description, camera].join('\u0000');
+    if (!attempt || attempt.sig !== sig) attempt = { sig, key: newKey() };
+    return attempt.key;
+  }
+
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     alertBox.replaceChildren();
@@ -567,7 +589,11 @@
     button.disabled = true;
     uploadStatus.textContent = 'Uploading…';
     try {
-      const r = await fetch('/api/images', { method: 'POST', body, headers: authHeaders() });
+      const key = uploadKey(file, desc.value, camera);
+      const r = await fetch('/api/images',
+        { method: 'POST', body, headers: { ...authHeaders(), 'Idempotency-Key': key } });
+      // Answered for good: the next submission is a new upload.
+      if (r.status !== 503 && r.status !== 409) attempt = null;
       if (r.status === 202) {
         const accepted = await r.json();
         if (accepted.camera === undefined) accepted.camera = camera || null;
