@@ -127,7 +127,7 @@ static int qo_pass(qo_ctx_t *q, int batch, double us[QO_STEPS])
     double t[QO_STEPS + 1];
     t[0] = qo_now_us();
     for (long i = 0; i < q->n; i++)
-        if (rqueue_enqueue(rq, RQ_QUEUE_RENDER, q->ids[i], q->payload, q->len) != 0) {
+        if (rqueue_enqueue(rq, RQ_QUEUE_RENDER, q->ids[i], q->payload, q->len, NULL) != 0) {
             fprintf(stderr, "queueops: enqueue: %s\n", rqueue_error(rq));
             goto out;
         }
