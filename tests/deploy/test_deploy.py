@@ -224,9 +224,9 @@ class ComposeBase(unittest.TestCase):
     def test_api_has_room_for_its_connections(self):
         # A thread and a descriptor per connection, up to 8192 (services/api/server.h).
         api = self.svc["api"]
-        nofile = api["ulimits"]["nofile"]
-        soft = nofile["soft"] if isinstance(nofile, dict) else nofile
-        self.assertGreaterEqual(int(soft), 8192 + 256)
+        # No ulimits: with them podman refuses every exec (the healthcheck); the
+        # api raises its own soft open-file limit.
+        self.assertNotIn("ulimits", api)
         self.assertGreaterEqual(int(api["pids_limit"]), 8192 + 64)
         self.assertEqual(api["environment"]["API_PER_IP_CONNECTIONS"], "64")
 
