@@ -68,7 +68,7 @@ BINS := $(BUILD)/imgcap-api $(BUILD)/imgcap-render $(BUILD)/imgcap-persist
 
 .PHONY: all test unit integration test-browser test-sanitize test-valgrind run clean deps \
         check-deploy test-compose bench bench-outside fuzz lint fuzz-ci test-tsan test-tsan-ci \
-        test-hosts
+        test-hosts coverage coverage-report
 
 all: $(BINS)
 
@@ -162,6 +162,37 @@ test-hosts: all
 test-sanitize:
 	$(MAKE) BUILD=build/asan OPT="-O1 -g" \
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" unit integration
+
+# Line, function and branch coverage of services/ and shared/ (gcov, gcovr;
+# tests/coverage.py prints the table): a build of its own in build/coverage
+# (--coverage -O0; -fprofile-update=atomic because the services' threads bump
+# the same counters, which plain updates leave torn and gcov reads as negative
+# counts), its counters reset, then the unit and integration tests,
+# then, as root, the several-hosts tests on top (a second table: the Sentinel
+# and partition code only they reach). HTML reports in
+# build/coverage/report/{tests,with-hosts}/index.html. A developer command,
+# not part of CI. COVERAGE_HOSTS=no skips the several-hosts run; a test that
+# fails still gets its figures printed, then fails the target.
+COV_BUILD := build/coverage
+COV_MAKE   = $(MAKE) BUILD=$(COV_BUILD) OPT="-O0 -g" SAN="--coverage -fprofile-update=atomic"
+COVERAGE_HOSTS ?= auto
+coverage:
+	$(COV_MAKE) $(COV_BUILD)/unit-tests all
+	find $(COV_BUILD)/obj -name '*.gcda' -delete
+	rc=0; $(COV_MAKE) unit integration || rc=1; \
+	python3 tests/coverage.py $(COV_BUILD) tests "unit and integration tests" || rc=1; \
+	if [ "$(COVERAGE_HOSTS)" = yes ] || { [ "$(COVERAGE_HOSTS)" = auto ] && [ "$$(id -u)" = 0 ]; }; then \
+	  $(COV_MAKE) test-hosts || rc=1; \
+	  python3 tests/coverage.py $(COV_BUILD) with-hosts \
+	    "unit, integration and several-hosts tests" || rc=1; \
+	else echo "coverage: several-hosts tests skipped (root only; COVERAGE_HOSTS=$(COVERAGE_HOSTS))"; fi; \
+	exit $$rc
+
+# The table for whatever the counters in build/coverage hold now: after a
+# targeted run against that build, e.g.
+#   IMGCAP_BIN_DIR=$PWD/build/coverage python3 tests/integration/run.py test_persist
+coverage-report:
+	python3 tests/coverage.py $(COV_BUILD) adhoc "build/coverage counters"
 
 test-valgrind: $(BUILD)/unit-tests
 	CK_FORK=no IMGCAP_ROOT=$(CURDIR) valgrind --error-exitcode=1 --leak-check=full \
