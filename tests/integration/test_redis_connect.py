@@ -1,0 +1,58 @@
+"""How a service sets up its Redis connection from REDIS_URL: a database number is
+selected on every connection (and a wrong one refused), a password Redis does
+not expect is refused. Either refusal is a Redis outage for the api (/health
+503, uploads 503, the reason in its log), never a crash."""
+import unittest
+
+from harness import Redis, Stack, read_data
+
+JPEG = read_data("camera_640x480_progressive.jpg")
+
+
+class RedisUrl(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = Stack(services=()).__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stack.close()
+
+    def start_api(self, url):
+        s = self.stack
+        s.stop_service("api")
+        s.start_service("api", extra_env={"REDIS_URL": url})
+
+    def assert_redis_down(self, reason):
+        s = self.stack
+        h = s.request("GET", "/health")
+        self.assertEqual(h.status, 503)
+        self.assertEqual(h.json()["redis"], "down")
+        self.assertEqual(s.upload(JPEG, "refused").status, 503)
+        self.assertIn(reason, s.log("api"))
+
+    def test_database_number_is_selected(self):
+        s = self.stack
+        self.start_api("redis://127.0.0.1:%d/5" % s.redis_port)
+        self.assertEqual(s.request("GET", "/health").status, 200)
+        r = s.upload(JPEG, "in database 5")
+        self.assertEqual(r.status, 202, r.body)
+        db5 = Redis(s.redis_port)
+        try:
+            self.assertEqual(db5("SELECT", "5"), "OK")
+            self.assertEqual(db5("LLEN", "imgcap:q:render"), 1)
+        finally:
+            db5.close()
+        self.assertEqual(s.redis("LLEN", "imgcap:q:render"), 0, "nothing in database 0")
+
+    def test_database_out_of_range_is_refused(self):
+        self.start_api("redis://127.0.0.1:%d/999" % self.stack.redis_port)
+        self.assert_redis_down("Redis SELECT failed: ERR DB index is out of range")
+
+    def test_unexpected_password_is_refused(self):
+        self.start_api("redis://:secret@127.0.0.1:%d" % self.stack.redis_port)
+        self.assert_redis_down("Redis AUTH failed: ")
+
+
+if __name__ == "__main__":
+    unittest.main()
