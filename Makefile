@@ -26,7 +26,9 @@ CFLAGS   += -std=gnu11 $(OPT) $(SAN) -Wall -Wextra -Werror -Wshadow -Wformat=2 \
 # --no-as-needed: what a binary loads is what its link line names, whatever the
 # toolchain's default, so check-deploy's tests/deploy/check_service_libs.py
 # checks these lists themselves.
-LDFLAGS  += $(SAN) -rdynamic -Wl,--no-as-needed
+# SAN_LDFLAGS: link-only additions of an instrumented build (make coverage).
+SAN_LDFLAGS ?=
+LDFLAGS  += $(SAN) $(SAN_LDFLAGS) -rdynamic -Wl,--no-as-needed
 
 SHARED_SRC  := $(wildcard shared/*.c)
 API_SRC     := $(filter-out services/api/main.c,$(wildcard services/api/*.c))
@@ -174,9 +176,17 @@ test-sanitize:
 # not part of CI. COVERAGE_HOSTS=no skips the several-hosts run; a test that
 # fails still gets its figures printed, then fails the target.
 COV_BUILD := build/coverage
-COV_MAKE   = $(MAKE) BUILD=$(COV_BUILD) OPT="-O0 -g" SAN="--coverage -fprofile-update=atomic"
+# tests/coverage_flush.c writes the counters of a process its crash handler
+# is about to kill (the crash tests), linked in with --wrap=raise.
+COV_FLUSH := $(COV_BUILD)/coverage_flush.o
+COV_MAKE   = $(MAKE) BUILD=$(COV_BUILD) OPT="-O0 -g" SAN="--coverage -fprofile-update=atomic" \
+             SAN_LDFLAGS="-Wl,--wrap=raise $(CURDIR)/$(COV_FLUSH)"
 COVERAGE_HOSTS ?= auto
-coverage:
+$(COV_FLUSH): tests/coverage_flush.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -c $< -o $@
+coverage: $(COV_FLUSH)
+	rm -f $(BINS:$(BUILD)/%=$(COV_BUILD)/%) $(COV_BUILD)/unit-tests
 	$(COV_MAKE) $(COV_BUILD)/unit-tests all
 	find $(COV_BUILD)/obj -name '*.gcda' -delete
 	rc=0; $(COV_MAKE) unit integration || rc=1; \
