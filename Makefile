@@ -123,15 +123,17 @@ $(BUILD)/imgcap-persist: $(call obj,services/persist/main.c) $(PERSIST_OBJ) $(SH
 # Suite *<name>_suite(void); the list of suites is generated from file names.
 $(BUILD)/unit_suites.h: $(UNIT_SRC)
 	@mkdir -p $(BUILD)
-	@for f in $(filter-out tests/unit/main.c tests/unit/unit_util.c,$(UNIT_SRC)); do \
+	@for f in $(filter-out tests/unit/main.c tests/unit/unit_util.c tests/unit/alloc_fail.c,$(UNIT_SRC)); do \
 	  n=$$(basename $$f .c); n=$${n#test_}; echo "SUITE($$n)"; done > $@
 
 $(BUILD)/obj/tests/unit/main.o: $(BUILD)/unit_suites.h
 $(BUILD)/obj/tests/unit/main.o: CFLAGS += -I$(BUILD)
 
 # The unit tests link every module, and TurboJPEG for their own decoding.
+# Their allocations go through tests/unit/alloc_fail.c, which can make one fail.
+UNIT_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
 $(BUILD)/unit-tests: $(UNIT_OBJ) $(API_OBJ) $(RENDER_OBJ) $(PERSIST_OBJ) $(SHARED_OBJ)
-	$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) $(PKG_LIBS) $(shell pkg-config --libs libturbojpeg) \
+	$(CC) $(LDFLAGS) $(UNIT_WRAP) $^ $(CHECK_LIBS) $(PKG_LIBS) $(shell pkg-config --libs libturbojpeg) \
 	  -lpthread -lm -o $@
 
 unit: $(BUILD)/unit-tests
