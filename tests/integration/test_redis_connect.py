@@ -1,6 +1,7 @@
 """How a service sets up its Redis connection from REDIS_URL: a database number is
 selected on every connection (and a wrong one refused), a password Redis does
-not expect is refused. Either refusal is a Redis outage for the api (/health
+not expect is refused, and a WAIT for a replica that is not there refuses
+the upload. Each refusal is a Redis outage for the api (/health
 503, uploads 503, the reason in its log), never a crash."""
 import unittest
 
@@ -48,6 +49,19 @@ class RedisUrl(unittest.TestCase):
     def test_database_out_of_range_is_refused(self):
         self.start_api("redis://127.0.0.1:%d/999" % self.stack.redis_port)
         self.assert_redis_down("Redis SELECT failed: ERR DB index is out of range")
+
+    def test_wait_for_a_replica_that_is_not_there(self):
+        """REDIS_WAIT_REPLICAS=1 with no replica: no replica acknowledges the
+        enqueue in time, so the upload is refused (503) rather than accepted
+        without its copy."""
+        s = self.stack
+        s.stop_service("api")
+        s.start_service("api", extra_env={"REDIS_WAIT_REPLICAS": "1",
+                                          "REDIS_WAIT_TIMEOUT_MS": "100"})
+        r = s.upload(JPEG, "unreplicated")
+        self.assertEqual(r.status, 503, r.body)
+        self.assertIn("Redis replication: 0 of 1 replicas acknowledged within 100 ms",
+                      s.log("api"))
 
     def test_unexpected_password_is_refused(self):
         self.start_api("redis://:secret@127.0.0.1:%d" % self.stack.redis_port)
