@@ -2,12 +2,13 @@
 dependencies, with rows written straight into PostgreSQL (no render, no
 persist): a file over the in-memory cache's limit (streamed from disk, HEAD
 answered from its size), a stored path that is a directory, a stored file
-that is gone, and Redis down while a lookup or a deletion needs it."""
+that is gone, Redis down while a lookup or a deletion needs it, and a
+STORAGE_DIR whose free space cannot be measured."""
 import os
 import unittest
 import uuid
 
-from harness import Stack
+from harness import Stack, read_data
 
 TOKEN = "coverage-token"
 
@@ -98,3 +99,25 @@ class ImageFiles(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class StorageUnmeasurable(unittest.TestCase):
+    def test_free_space_that_cannot_be_measured(self):
+        """STORAGE_DIR under a regular file: its free space cannot be measured.
+        /health says so (storage "unknown", with the reason), /metrics still
+        answers, and uploads are not refused for it (persist fails on its own
+        when it cannot write)."""
+        with Stack(services=("api",)) as s:
+            blocker = os.path.join(s.tmp, "a-file")
+            open(blocker, "w").close()
+            s.stop_service("api")
+            s.start_service("api", extra_env={"STORAGE_DIR": os.path.join(blocker, "images")})
+            h = s.request("GET", "/health")
+            storage = h.json()["storage"]
+            self.assertEqual(storage["status"], "unknown")
+            self.assertIn("Not a directory", storage["reason"])
+            self.assertEqual(s.request("GET", "/metrics").status, 200)
+            self.assertIn("metrics: ", s.log("api"))
+            r = s.upload(read_data("camera_674x480.jpg"), "accepted")
+            self.assertEqual(r.status, 202, r.body)
+            self.assertIn("upload: cannot measure STORAGE_DIR's free space", s.log("api"))
