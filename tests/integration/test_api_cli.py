@@ -107,6 +107,11 @@ class StartFailures(unittest.TestCase):
         self.assertIn("cannot start the HTTP server", p.stderr)
         self.assertNotIn("imgcap-api started", p.stderr)
 
+    def test_listen_address_that_does_not_resolve(self):
+        p = run_api(env={"API_HOST": "fe80::1%nosuchif", "API_PORT": str(free_port())})
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("cannot start the HTTP server: API_HOST fe80::1%nosuchif: ", p.stderr)
+
     def test_log_directory_that_cannot_be_created(self):
         with tempfile.NamedTemporaryFile() as f, socket.socket() as taken:
             taken.bind(("127.0.0.1", 0))
