@@ -175,7 +175,13 @@ class Check(unittest.TestCase):
                 b"GET /health HTTP/1.0\r\nHost: 127.0.0.1:%d\r\n" % srv.port), srv.requests)
 
     def test_status_line_that_is_not_a_status(self):
-        for reply in (b"HTTP/1.1 2xx OK\r\n\r\n", b"HTTP/1.1 99"):
+        # Each byte of "HTTP/1.x NNN" checked: the version, the space, three
+        # digits of a status from 100 to 599.
+        for reply in (b"HTTP/1.1 2xx OK\r\n\r\n", b"HTTP/1.1 99", b"HTTP/2 200 OK\r\n\r\n",
+                      b"HTTP/1.1-200 OK\r\n\r\n", b"HTTP/1.1 099 Low\r\n\r\n",
+                      b"HTTP/1.1 600 High\r\n\r\n", b"HTTP/1.1 2/0 X\r\n\r\n",
+                      b"HTTP/1.1 2:0 X\r\n\r\n", b"HTTP/1.1 20/ X\r\n\r\n",
+                      b"HTTP/1.1 20: X\r\n\r\n", b""):
             srv = OneShotServer(reply)
             try:
                 p = self.check(srv.port)
@@ -184,6 +190,23 @@ class Check(unittest.TestCase):
             self.assertEqual(p.returncode, 1, reply)
             self.assertIn("no HTTP answer", p.stdout, reply)
 
+    def test_answer_without_a_body_or_too_long(self):
+        # No blank line after the headers: the status counts, the body is empty.
+        srv = OneShotServer(b"HTTP/1.1 200 OK\r\nX: y")
+        try:
+            p = self.check(srv.port)
+        finally:
+            srv.close()
+        self.assertEqual((p.returncode, p.stdout), (0, "200 \n"))
+        # An answer longer than the check reads: the first 8 KiB are enough.
+        srv = OneShotServer(b"HTTP/1.1 503 Busy\r\n\r\n" + b"x" * 20000)
+        try:
+            p = self.check(srv.port)
+        finally:
+            srv.close()
+        self.assertEqual(p.returncode, 1)
+        self.assertTrue(p.stdout.startswith("503 xxxx"), p.stdout[:40])
+        self.assertLess(len(p.stdout), 8192 + 8)
 
 if __name__ == "__main__":
     unittest.main()
