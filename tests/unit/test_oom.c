@@ -174,6 +174,51 @@ START_TEST(thumbnail)
 }
 END_TEST
 
+/* Thumbnails of sources that take the other decode paths: CMYK (Adobe's
+ * inverted and plain), YCCK, a gray picture with an ICC profile, and a
+ * sampling whose planes are read as scanlines. */
+START_TEST(thumbnail_of_other_sources)
+{
+    fx_img_t cam = fx_camera(0);
+    const fx_jpeg_spec_t specs[] = {
+        {.cmyk = 1},
+        {.cmyk = 1, .ycck = 1},
+        {.gray = 1, .icc_space = "GRAY"},
+        {.h0 = 4, .v0 = 1},
+        {.h0 = 1, .v0 = 2, .h1 = 1, .v1 = 2},
+        {.icc_space = "RGB "},
+    };
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        buf_t in = fx_jpeg_encode(cam.px, (size_t)cam.w * 3, cam.w, cam.h, 3, &specs[i]);
+        render_thumb_t *t = render_thumb_new(100, 40000000);
+        ck_assert_ptr_nonnull(t);
+        for (fx_alloc_loop_start(); fx_alloc_loop_next();) {
+            const unsigned char *out = NULL;
+            size_t out_len = 0;
+            int w = 0, h = 0;
+            char err[256] = "";
+            int rc = render_thumb_make(t, in.p, in.n, &out, &out_len, &w, &h, err, sizeof err);
+            if (fx_alloc_failed()) {
+                ck_assert_int_eq(rc, -1);
+                ck_assert(err[0] != '\0');
+            } else {
+                ck_assert_msg(rc == 0, "spec %zu: %s", i, err);
+                ck_assert_int_eq(w > h ? w : h, 100);
+                buf_t b = {(unsigned char *)out, out_len};
+                fx_img_t th = fx_jpeg_decode(&b, 0);
+                ck_assert_int_eq(th.w, w);
+                ck_assert_int_eq(th.h, h);
+                fx_img_free(&th);
+            }
+        }
+        render_thumb_free(t);
+        free(in.p);
+    }
+    ck_assert_ptr_null(render_thumb_new(0, 40000000)); /* no size, no context */
+    fx_img_free(&cam);
+}
+END_TEST
+
 START_TEST(wire_round_trip)
 {
     static const unsigned char jpeg[] = {0xff, 0xd8, 0xff, 0xd9};
@@ -215,6 +260,7 @@ Suite *oom_suite(void)
     tcase_add_test(tc, caption_on_one_context);
     tcase_add_test(tc, context_new);
     tcase_add_test(tc, thumbnail);
+    tcase_add_test(tc, thumbnail_of_other_sources);
     tcase_add_test(tc, wire_round_trip);
     suite_add_tcase(s, tc);
     return s;
