@@ -11,6 +11,7 @@
 
 #include "alloc_fail.h"
 #include "render/font.h"
+#include "render/layout.h"
 #include "render/render.h"
 #include "render/thumb.h"
 #include "unit_util.h"
@@ -219,6 +220,38 @@ START_TEST(thumbnail_of_other_sources)
 }
 END_TEST
 
+/* A fresh layout per run, so every array grows inside the loop: paragraphs
+ * (CR LF, U+2028), Hebrew and Arabic between Latin words, Thai (dictionary
+ * breaks), an emoji and a word too long for a line. */
+START_TEST(layout_of_mixed_text)
+{
+    render_font_t *f = fx_font_open(16);
+    layout_font_t lf = render_font_layout(f);
+    const char text[] = "First line\r\nsecond \xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d world "
+                        "\xd9\x85\xd8\xb1\xd8\xad\xd8\xa8\xd8\xa7\xe2\x80\xa8"
+                        "\xe0\xb8\xaa\xe0\xb8\xa7\xe0\xb8\xb1\xe0\xb8\xaa\xe0\xb8\x94\xe0\xb8\xb5"
+                        "\xe0\xb8\x84\xe0\xb8\xa3\xe0\xb8\xb1\xe0\xb8\x9a \xf0\x9f\x98\x80 "
+                        "Donaudampfschifffahrtsgesellschaftskapitaen";
+    size_t lines = 0;
+    for (fx_alloc_loop_start(); fx_alloc_loop_next();) {
+        layout_t lo = {0};
+        char err[256] = "";
+        int rc = layout_compute(&lo, &lf, text, sizeof text - 1, 160, 4, err, sizeof err);
+        if (fx_alloc_failed()) {
+            ck_assert_int_eq(rc, -1);
+            ck_assert(err[0] != '\0');
+        } else {
+            ck_assert_msg(rc == 0, "%s", err);
+            lines = lo.nlines;
+        }
+        layout_free(&lo);
+    }
+    ck_assert_int_ge(lines, 4); /* three paragraphs, the long word on its own */
+    ck_assert_int_gt(fx_alloc_loop_runs(), 5);
+    render_font_close(f);
+}
+END_TEST
+
 START_TEST(wire_round_trip)
 {
     static const unsigned char jpeg[] = {0xff, 0xd8, 0xff, 0xd9};
@@ -261,6 +294,7 @@ Suite *oom_suite(void)
     tcase_add_test(tc, context_new);
     tcase_add_test(tc, thumbnail);
     tcase_add_test(tc, thumbnail_of_other_sources);
+    tcase_add_test(tc, layout_of_mixed_text);
     tcase_add_test(tc, wire_round_trip);
     suite_add_tcase(s, tc);
     return s;
