@@ -288,6 +288,8 @@ Suite *oom_suite(void)
     Suite *s = suite_create("oom");
     TCase *tc = tcase_create("oom");
     tcase_set_timeout(tc, 120);
+    /* fontconfig's state, which fallback lookups create (as test_render_font.c). */
+    tcase_add_checked_fixture(tc, NULL, render_font_shutdown);
     tcase_add_test(tc, injector_fails_exactly_the_chosen_allocation);
     tcase_add_test(tc, font_open);
     tcase_add_test(tc, caption_on_one_context);
