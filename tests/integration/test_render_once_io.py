@@ -2,7 +2,8 @@
 cannot use: an input that does not exist, an output or thumbnail in a
 directory that does not exist, FONT_PATH naming a file that is not a font,
 FONTS_DIR naming a directory that does not exist; and an input larger than the
-first read buffer (read whole). Each run takes well under a second."""
+first read buffer (read whole); and the argument combinations it refuses.
+Each run takes well under a second."""
 import os
 import shutil
 import tempfile
@@ -71,3 +72,29 @@ class OnceFiles(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Arguments(unittest.TestCase):
+    def test_combinations_refused_with_usage(self):
+        """Exit 2 and the usage for every combination the CLI does not take."""
+        out = os.path.join(tempfile.gettempdir(), "imgcap-never-written.jpg")
+        for args in (("--once", CAMERA, out),                       # no --text
+                     ("--text", "x"),                                # --text without --once
+                     ("--layout",), ("--repeat", "2"), ("--thumbnail", out),
+                     ("--once", CAMERA, out, "--text", "x", "--check"),
+                     ("--once", CAMERA, out, "--text", "x", "--layout", "--thumbnail", out),
+                     ("--once", CAMERA),                             # too few operands
+                     ("--bogus",)):
+            p = run(*args)
+            self.assertEqual(p.returncode, 2, args)
+            self.assertIn(b"usage: imgcap-render", p.stderr, args)
+            self.assertFalse(os.path.exists(out), args)
+        for count in ("0", "x", "1000001", "5x"):
+            p = run("--once", CAMERA, out, "--text", "x", "--repeat", count)
+            self.assertEqual(p.returncode, 2, count)
+            self.assertIn(b"--repeat wants a count from 1 to 1000000", p.stderr)
+        p = run("--once", CAMERA, out, "--text", "x",
+                env={"REDIS_WAIT_REPLICAS": "1", "REDIS_TIMEOUT_MS": "1000",
+                     "REDIS_WAIT_TIMEOUT_MS": "900"})
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(b"imgcap-render: configuration: REDIS_WAIT_TIMEOUT_MS", p.stderr)
