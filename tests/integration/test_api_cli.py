@@ -4,13 +4,14 @@ cannot open; and --check (the Docker healthcheck) against no server, a server
 that does not speak HTTP, and a server that answers a status. None of these
 needs Redis or PostgreSQL: each test runs in well under a second."""
 import os
+import signal
 import socket
 import subprocess
 import tempfile
 import threading
 import unittest
 
-from harness import BIN_DIR, free_port
+from harness import BIN_DIR, free_port, wait_until
 
 API = os.path.join(BIN_DIR, "imgcap-api")
 
@@ -121,6 +122,33 @@ class StartFailures(unittest.TestCase):
                              "LOG_DIR": os.path.join(f.name, "logs")})
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn("cannot create log directory %s/logs" % f.name, p.stderr)
+
+
+class Ipv6(unittest.TestCase):
+    def test_serves_and_is_checked_on_ipv6_loopback(self):
+        """API_HOST ::1: the api listens on IPv6 and --check reaches it there.
+        Without Redis or PostgreSQL /health is 503, which --check prints and
+        turns into exit 1; SIGTERM then stops the api cleanly."""
+        port = free_port()
+        e = dict(os.environ)
+        e.update({"IMGCAP_ENV_FILE": "/dev/null", "API_HOST": "::1", "API_PORT": str(port),
+                  "LOG_DIR": "", "SHUTDOWN_SECONDS": "1",
+                  "REDIS_URL": "redis://127.0.0.1:%d" % free_port(),
+                  "DATABASE_URL": "postgresql://imgcap@127.0.0.1:%d/imgcap" % free_port()})
+        api = subprocess.Popen([API], env=e, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            def answered():
+                p = run_api("--check", env={"API_HOST": "::1", "API_PORT": str(port)})
+                return p if p.stdout.startswith("503 ") else None
+            p = wait_until(answered, 30, interval=0.2, what="the api on ::1")
+            self.assertEqual(p.returncode, 1)
+            self.assertIn('"redis"', p.stdout)
+        finally:
+            api.send_signal(signal.SIGTERM)
+            _, err = api.communicate(timeout=30)
+        self.assertEqual(api.returncode, 0, err)
+        self.assertIn(b"listening on ::1:%d" % port, err)
+        self.assertIn(b"imgcap-api stopped", err)
 
 
 class Check(unittest.TestCase):
