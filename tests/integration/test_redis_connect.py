@@ -1,11 +1,13 @@
 """How a service sets up its Redis connection from REDIS_URL: a database number is
 selected on every connection (and a wrong one refused), a password Redis does
 not expect is refused, and a WAIT for a replica that is not there refuses
-the upload. Each refusal is a Redis outage for the api (/health
+the upload; a unix:// URL reaches a server on a socket file. Each refusal is a Redis outage for the api (/health
 503, uploads 503, the reason in its log), never a crash."""
+import os
+import subprocess
 import unittest
 
-from harness import Redis, Stack, read_data
+from harness import Redis, Stack, read_data, wait_until
 
 JPEG = read_data("camera_640x480_progressive.jpg")
 
@@ -62,6 +64,30 @@ class RedisUrl(unittest.TestCase):
         self.assertEqual(r.status, 503, r.body)
         self.assertIn("Redis replication: 0 of 1 replicas acknowledged within 100 ms",
                       s.log("api"))
+
+    def test_unix_socket(self):
+        """REDIS_URL unix:///path: a redis-server listening on a socket file
+        only; the api queues through it."""
+        s = self.stack
+        sock = os.path.join(s.tmp, "redis.sock")
+        d = os.path.join(s.tmp, "redis-unix")
+        os.makedirs(d)
+        p = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", sock,
+                              "--unixsocketperm", "700", "--dir", d, "--save", ""],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_until(lambda: os.path.exists(sock), 20, what="the socket file")
+            self.start_api("unix://" + sock)
+            self.assertEqual(s.request("GET", "/health").status, 200, s.log("api"))
+            r = s.upload(JPEG, "through a unix socket")
+            self.assertEqual(r.status, 202, r.body)
+            out = subprocess.run(["redis-cli", "-s", sock, "LLEN", "imgcap:q:render"],
+                                 stdout=subprocess.PIPE, check=True).stdout
+            self.assertEqual(out.strip(), b"1")
+        finally:
+            s.stop_service("api")
+            p.terminate()
+            p.wait(20)
 
     def test_unexpected_password_is_refused(self):
         self.start_api("redis://:secret@127.0.0.1:%d" % self.stack.redis_port)
