@@ -59,6 +59,19 @@ class ImageFiles(unittest.TestCase):
         self.assertEqual(r.header("Content-Length"), str(len(data)))
         self.assertEqual(r.body, b"")
 
+    def test_head_of_a_small_file(self):
+        s = self.stack
+        data = b"\xff\xd8small\xff\xd9"
+        id_ = self.add_row(data)
+        r = s.request("HEAD", "/api/images/" + id_)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.header("Content-Length"), str(len(data)))
+        self.assertEqual(r.body, b"")
+        # Now from the api's memory: HEAD and GET agree with the file.
+        r = s.request("HEAD", "/api/images/" + id_)
+        self.assertEqual((r.status, r.header("Content-Length")), (200, str(len(data))))
+        self.assertEqual(s.request("GET", "/api/images/" + id_).body, data)
+
     def test_stored_path_that_is_not_a_file(self):
         s = self.stack
         id_ = self.add_row(directory=True)
@@ -99,6 +112,21 @@ class ImageFiles(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class PostgresDown(unittest.TestCase):
+    def test_postgres_down_for_a_read_and_a_deletion(self):
+        with Stack(services=("api",), env={"API_TOKEN": TOKEN}) as s:
+            id_ = new_id()
+            s.stop_pg_server()
+            r = s.request("GET", "/api/images/" + id_)
+            self.assertEqual(r.status, 503, r.body)
+            self.assertTrue(r.header("Retry-After"))
+            r = s.request("DELETE", "/api/images/" + id_,
+                          headers={"Authorization": "Bearer " + TOKEN})
+            self.assertEqual(r.status, 503, r.body)
+            self.assertEqual(r.json()["type"], "urn:imgcap:problem:dependency-unavailable")
+
 
 
 class StorageUnmeasurable(unittest.TestCase):
