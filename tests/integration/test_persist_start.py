@@ -1,7 +1,7 @@
 """imgcap-persist before it consumes: its command line, the schema scripts of
 SQL_DIR that cannot be applied (a missing directory, a script PostgreSQL
-refuses, a script that cannot be read: each ends the start with exit 1, the
-failed script rolled back and not recorded), and a SIGTERM while it still
+refuses, a script that cannot be read or is too large: each ends the start
+with exit 1, the failed script rolled back and not recorded), and a SIGTERM while it still
 waits for PostgreSQL (exit 0). One PostgreSQL for the module; every run here
 ends in about a second."""
 import os
@@ -111,6 +111,16 @@ class PersistStart(unittest.TestCase):
         self.assertIn("migrate: cannot read %s/004_dir.sql" % d, self.log())
         self.assertEqual(self.stack.psql("SELECT count(*) FROM schema_migrations "
                                          "WHERE version = '004_dir'"), "0")
+
+    def test_script_over_the_size_limit(self):
+        # 4 MiB is the most a schema script may hold: a larger file is refused
+        # whole, never applied in part.
+        d = self.sql_dir({"005_huge.sql": "-- " + "x" * (4 * 1024 * 1024) + "\n"})
+        p = self.run_persist(SQL_DIR=d)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("migrate: cannot read %s/005_huge.sql (too large" % d, self.log())
+        self.assertEqual(self.stack.psql("SELECT count(*) FROM schema_migrations "
+                                         "WHERE version = '005_huge'"), "0")
 
     def test_sigterm_while_waiting_for_postgres(self):
         url = "postgresql://imgcap@127.0.0.1:%d/imgcap" % free_port()
