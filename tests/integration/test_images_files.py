@@ -3,8 +3,7 @@ dependencies, with rows written straight into PostgreSQL (no render, no
 persist): a file over the in-memory cache's limit (streamed from disk, HEAD
 answered from its size), a stored path that is a directory, a stored file
 that is gone, Redis or PostgreSQL down while a lookup or a deletion needs
-it, and a
-STORAGE_DIR whose free space cannot be measured."""
+it, and a STORAGE_DIR whose free space cannot be measured."""
 import os
 import unittest
 import uuid
