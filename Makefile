@@ -27,7 +27,9 @@ CFLAGS   += -std=gnu11 $(OPT) $(SAN) -Wall -Wextra -Werror -Wshadow -Wformat=2 \
 # --no-as-needed: what a binary loads is what its link line names, whatever the
 # toolchain's default, so check-deploy's tests/deploy/check_service_libs.py
 # checks these lists themselves.
-LDFLAGS  += $(SAN) -rdynamic -Wl,--no-as-needed
+# SAN_LDFLAGS: link-only additions of an instrumented build (make coverage).
+SAN_LDFLAGS ?=
+LDFLAGS  += $(SAN) $(SAN_LDFLAGS) -rdynamic -Wl,--no-as-needed
 
 SHARED_SRC  := $(wildcard shared/*.c)
 API_SRC     := $(filter-out services/api/main.c,$(wildcard services/api/*.c))
@@ -69,7 +71,7 @@ BINS := $(BUILD)/imgcap-api $(BUILD)/imgcap-render $(BUILD)/imgcap-persist
 
 .PHONY: all test unit integration test-browser test-sanitize test-valgrind run clean deps \
         check-deploy test-compose bench bench-outside fuzz lint fuzz-ci test-tsan test-tsan-ci \
-        test-hosts
+        test-hosts coverage coverage-report
 
 all: $(BINS)
 
@@ -122,15 +124,17 @@ $(BUILD)/imgcap-persist: $(call obj,services/persist/main.c) $(PERSIST_OBJ) $(SH
 # Suite *<name>_suite(void); the list of suites is generated from file names.
 $(BUILD)/unit_suites.h: $(UNIT_SRC)
 	@mkdir -p $(BUILD)
-	@for f in $(filter-out tests/unit/main.c tests/unit/unit_util.c,$(UNIT_SRC)); do \
+	@for f in $(filter-out tests/unit/main.c tests/unit/unit_util.c tests/unit/alloc_fail.c,$(UNIT_SRC)); do \
 	  n=$$(basename $$f .c); n=$${n#test_}; echo "SUITE($$n)"; done > $@
 
 $(BUILD)/obj/tests/unit/main.o: $(BUILD)/unit_suites.h
 $(BUILD)/obj/tests/unit/main.o: CFLAGS += -I$(BUILD)
 
 # The unit tests link every module, and TurboJPEG for their own decoding.
+# Their allocations go through tests/unit/alloc_fail.c, which can make one fail.
+UNIT_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
 $(BUILD)/unit-tests: $(UNIT_OBJ) $(API_OBJ) $(RENDER_OBJ) $(PERSIST_OBJ) $(SHARED_OBJ)
-	$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) $(PKG_LIBS) $(shell pkg-config --libs libturbojpeg) \
+	$(CC) $(LDFLAGS) $(UNIT_WRAP) $^ $(CHECK_LIBS) $(PKG_LIBS) $(shell pkg-config --libs libturbojpeg) \
 	  -lpthread -lm -o $@
 
 unit: $(BUILD)/unit-tests
@@ -163,6 +167,45 @@ test-hosts: all
 test-sanitize:
 	$(MAKE) BUILD=build/asan OPT="-O1 -g" \
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" unit integration
+
+# Line, function and branch coverage of services/ and shared/ (gcov, gcovr;
+# tests/coverage.py prints the table): a build of its own in build/coverage
+# (--coverage -O0; -fprofile-update=atomic because the services' threads bump
+# the same counters, which plain updates leave torn and gcov reads as negative
+# counts), its counters reset, then the unit and integration tests,
+# then, as root, the several-hosts tests on top (a second table: the Sentinel
+# and partition code only they reach). HTML reports in
+# build/coverage/report/{tests,with-hosts}/index.html. A developer command,
+# not part of CI. COVERAGE_HOSTS=no skips the several-hosts run; a test that
+# fails still gets its figures printed, then fails the target.
+COV_BUILD := build/coverage
+# tests/coverage_flush.c writes the counters of a process its crash handler
+# is about to kill (the crash tests), linked in with --wrap=raise.
+COV_FLUSH := $(COV_BUILD)/coverage_flush.o
+COV_MAKE   = $(MAKE) BUILD=$(COV_BUILD) OPT="-O0 -g" SAN="--coverage -fprofile-update=atomic" \
+             SAN_LDFLAGS="-Wl,--wrap=raise $(CURDIR)/$(COV_FLUSH)"
+COVERAGE_HOSTS ?= auto
+$(COV_FLUSH): tests/coverage_flush.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -c $< -o $@
+coverage: $(COV_FLUSH)
+	rm -f $(BINS:$(BUILD)/%=$(COV_BUILD)/%) $(COV_BUILD)/unit-tests
+	$(COV_MAKE) $(COV_BUILD)/unit-tests all
+	find $(COV_BUILD)/obj -name '*.gcda' -delete
+	rc=0; $(COV_MAKE) unit integration || rc=1; \
+	python3 tests/coverage.py $(COV_BUILD) tests "unit and integration tests" || rc=1; \
+	if [ "$(COVERAGE_HOSTS)" = yes ] || { [ "$(COVERAGE_HOSTS)" = auto ] && [ "$$(id -u)" = 0 ]; }; then \
+	  $(COV_MAKE) test-hosts || rc=1; \
+	  python3 tests/coverage.py $(COV_BUILD) with-hosts \
+	    "unit, integration and several-hosts tests" || rc=1; \
+	else echo "coverage: several-hosts tests skipped (root only; COVERAGE_HOSTS=$(COVERAGE_HOSTS))"; fi; \
+	exit $$rc
+
+# The table for whatever the counters in build/coverage hold now: after a
+# targeted run against that build, e.g.
+#   IMGCAP_BIN_DIR=$PWD/build/coverage python3 tests/integration/run.py test_persist
+coverage-report:
+	python3 tests/coverage.py $(COV_BUILD) adhoc "build/coverage counters"
 
 test-valgrind: $(BUILD)/unit-tests
 	CK_FORK=no IMGCAP_ROOT=$(CURDIR) valgrind --error-exitcode=1 --leak-check=full \

@@ -11,7 +11,7 @@ PACKAGES="build-essential pkg-config ca-certificates
  redis-server redis-sentinel iproute2 postgresql postgresql-client libjpeg-turbo-progs python3 python3-pil
  python3-jsonschema
  fonts-dejavu-core fonts-liberation2 fonts-droid-fallback
- docker-compose valgrind curl
+ docker-compose valgrind curl gcovr
  clang-14 libclang-rt-14-dev cppcheck clang-tidy clang-format
  wrk nginx-light imagemagick
  nodejs chromium chromium-driver"
