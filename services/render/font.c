@@ -134,10 +134,16 @@ int render_font_resolve(const char *font_path, const char *font_name, const char
     return 0;
 }
 
+/* add_face's answer when memory ran out (the font itself may be fine): the
+ * caller must not take the font for missing, or a caption would be drawn with
+ * boxes for good where a later try would have had its glyphs. */
+#define FONT_OOM (-3)
+
 /* Opens face `index` of path at f's size: an outline font scaled, or a colour
  * bitmap font (emoji) at the strike nearest above the size, scaled when
  * drawn. The HarfBuzz font reads the file itself (its own OpenType
- * functions, unhinted, scaled to 26.6 pixels), as hb-shape does. */
+ * functions, unhinted, scaled to 26.6 pixels), as hb-shape does. Returns 0,
+ * or -1 (an unusable font) or FONT_OOM with err set. */
 static int add_face(render_font_t *f, const char *path, int index, char *err, size_t errlen)
 {
     if (f->nfaces >= MAX_FACES) {
@@ -148,7 +154,7 @@ static int add_face(render_font_t *f, const char *path, int index, char *err, si
     FT_Error e = FT_New_Face(f->lib, path, index, &ft);
     if (e) {
         snprintf(err, errlen, "cannot open font %s (FreeType error %d)", path, e);
-        return -1;
+        return e == FT_Err_Out_Of_Memory ? FONT_OOM : -1;
     }
     face_t *fc = &f->faces[f->nfaces];
     memset(fc, 0, sizeof *fc);
@@ -174,11 +180,13 @@ static int add_face(render_font_t *f, const char *path, int index, char *err, si
     hb_face_destroy(hf);
     fc->path = strdup(path);
     if (fc->hb == NULL || fc->path == NULL) {
-        snprintf(err, errlen, "font %s: out of memory or unreadable for HarfBuzz", path);
+        /* FreeType read the file, so HarfBuzz failing on it is memory too. */
+        snprintf(err, errlen, "font %s: out of memory", path);
         hb_font_destroy(fc->hb);
         free(fc->path);
+        fc->path = NULL;
         FT_Done_Face(ft);
-        return -1;
+        return FONT_OOM;
     }
     hb_font_set_scale(fc->hb, f->size_px * 64, f->size_px * 64);
     fc->ft = ft;
@@ -291,9 +299,10 @@ static int open_fallback(render_font_t *f, uint32_t cp)
         if (strcmp(f->faces[i].path, path) == 0 && f->faces[i].index == index)
             return FT_Get_Char_Index(f->faces[i].ft, cp) ? i : -1;
     char err[256];
-    if (add_face(f, path, index, err, sizeof err) < 0) {
+    int rc = add_face(f, path, index, err, sizeof err);
+    if (rc < 0) {
         log_warn("font: fallback for U+%04X: %s", cp, err);
-        return -1;
+        return rc;
     }
     log_info("font: fallback font %s (%s) for U+%04X", path,
              f->faces[f->nfaces - 1].ft->family_name ? f->faces[f->nfaces - 1].ft->family_name
@@ -355,7 +364,8 @@ static int emoji_presentation(uint32_t cp)
 }
 
 /* The installed emoji font (fontconfig's "emoji" family), opened at the first
- * emoji. Returns its face, or -1 when there is none. */
+ * emoji. Returns its face, -1 when there is none, or FONT_OOM (looked for
+ * again next time). */
 static int emoji_face(render_font_t *f)
 {
     if (f->emoji != -2) return f->emoji;
@@ -384,9 +394,11 @@ static int emoji_face(render_font_t *f)
     for (int i = 0; i < f->nfaces; i++)
         if (strcmp(f->faces[i].path, path) == 0 && f->faces[i].index == index) return f->emoji = i;
     char err[256];
-    if (add_face(f, path, index, err, sizeof err) < 0) {
+    int rc = add_face(f, path, index, err, sizeof err);
+    if (rc < 0) {
         log_warn("font: emoji font: %s", err);
-        return -1;
+        if (rc == FONT_OOM) f->emoji = -2;
+        return rc;
     }
     log_info("font: emoji font %s", path);
     return f->emoji = f->nfaces - 1;
@@ -394,13 +406,15 @@ static int emoji_face(render_font_t *f)
 
 /* The face that draws cp when no neighbour decides: the first face opened so
  * far that has it (the main face first), else a fallback from fontconfig,
- * else face 0 (its .notdef). Emoji-presentation characters go to the emoji
+ * else face 0 (its .notdef); FONT_OOM when a font it needed could not be
+ * opened for lack of memory. Emoji-presentation characters go to the emoji
  * font first: a text font's outline of them (DejaVu Sans has the faces) is
  * not what a writer of an emoji meant. */
 static int choose_face(render_font_t *f, uint32_t cp)
 {
     if (emoji_presentation(cp)) {
         int e = emoji_face(f);
+        if (e == FONT_OOM) return FONT_OOM;
         if (e >= 0 && FT_Get_Char_Index(f->faces[e].ft, cp)) return e;
     }
     for (int i = 0; i < f->nfaces; i++)
@@ -408,7 +422,7 @@ static int choose_face(render_font_t *f, uint32_t cp)
     /* control characters are in no font: no point asking fontconfig */
     int control = cp < 0x20 || (cp >= 0x7F && cp < 0xA0);
     int k = control ? -1 : open_fallback(f, cp);
-    if (k >= 0) return k;
+    if (k >= 0 || k == FONT_OOM) return k;
     if (!control) log_missing(f, cp);
     return 0;
 }
@@ -437,9 +451,13 @@ static int face_for_cb(void *ctx, uint32_t cp, int prev, int flags)
     int cling = flags & LAYOUT_FACE_CLING;
     if (flags & LAYOUT_FACE_EMOJI) {
         int e = emoji_face(f);
+        if (e == FONT_OOM) return -1;
         if (e >= 0 && FT_Get_Char_Index(f->faces[e].ft, cp)) return e;
     }
-    if (flags & LAYOUT_FACE_TEXT) return text_face(f, cp);
+    if (flags & LAYOUT_FACE_TEXT) {
+        int t = text_face(f, cp);
+        return t == FONT_OOM ? -1 : t;
+    }
     /* An emoji font keeps only what belongs to the emoji (joiners, modifiers,
      * more emoji); its space is far wider than the text's. */
     if (cling && prev >= 0 && prev < f->nfaces && f->faces[prev].color && !default_ignorable(cp) &&
@@ -455,6 +473,7 @@ static int face_for_cb(void *ctx, uint32_t cp, int prev, int flags)
         i = (i + 1) & mask;
     }
     int face = choose_face(f, cp);
+    if (face == FONT_OOM) return -1; /* not remembered: the next caption tries again */
     if (f->nchoices >= CHOICE_SLOTS / 4 * 3) {
         for (size_t k = 0; k < CHOICE_SLOTS; k++) f->choices[k].face = -1;
         f->nchoices = 0;

@@ -216,8 +216,10 @@ static int is_mark_or_joiner(hb_unicode_funcs_t *uf, uint32_t cp)
 }
 
 /* Faces and scripts of the paragraph [p, e); Common and Inherited characters
- * take the script of the text around them. */
-static void assign_faces(layout_t *lo, const layout_font_t *font, size_t p, size_t e)
+ * take the script of the text around them. Returns 0, or -1 with err set (a
+ * face that could not be opened for lack of memory). */
+static int assign_faces(layout_t *lo, const layout_font_t *font, size_t p, size_t e, char *err,
+                        size_t errlen)
 {
     hb_unicode_funcs_t *uf = hb_unicode_funcs_get_default();
     int prev = -1;
@@ -230,6 +232,10 @@ static void assign_faces(layout_t *lo, const layout_font_t *font, size_t p, size
         int flags = (common || is_mark_or_joiner(uf, cp)) && prev >= 0 ? LAYOUT_FACE_CLING : 0;
         flags |= next == 0xFE0F ? LAYOUT_FACE_EMOJI : next == 0xFE0E ? LAYOUT_FACE_TEXT : 0;
         int f = font->face_for(font->ctx, cp, prev, flags);
+        if (f < 0) {
+            snprintf(err, errlen, "layout: out of memory opening a font for U+%04X", cp);
+            return -1;
+        }
         lo->faces[i] = f;
         prev = f;
         if (!common) last = s;
@@ -243,6 +249,7 @@ static void assign_faces(layout_t *lo, const layout_font_t *font, size_t p, size
         else
             lo->scripts[i] = (uint32_t)next;
     }
+    return 0;
 }
 
 /* Shapes cps[a, b) with cps[ctx_a, ctx_b) as context, in runs of one face,
@@ -429,7 +436,7 @@ static int layout_paragraph(layout_t *lo, const layout_font_t *font, size_t p, s
     int par = layout_bidi_levels(lo->cps + p, e - p, 0, lo->levels + p);
     if (par < 0) return oom(err, errlen);
     for (size_t i = p; i < e; i++) lo->brk[i] = LAYOUT_BRK_NONE;
-    assign_faces(lo, font, p, e);
+    if (assign_faces(lo, font, p, e, err, errlen) < 0) return -1;
     size_t r0 = lo->nruns;
     if (shape_paragraph(lo, font, p, e, err, errlen) < 0 || find_breaks(lo, p, e, err, errlen) < 0)
         return -1;

@@ -248,6 +248,31 @@ START_TEST(layout_of_mixed_text)
     }
     ck_assert_int_ge(lines, 4); /* three paragraphs, the long word on its own */
     ck_assert_int_gt(fx_alloc_loop_runs(), 5);
+    /* A font that could not be opened for lack of memory is not taken for
+     * missing: after the failures, every character gets the face a context
+     * that never saw one gives it (no box where a fallback font has glyphs). */
+    render_font_t *fresh = fx_font_open(16);
+    layout_font_t lf_fresh = render_font_layout(fresh);
+    layout_t after = {0}, want = {0};
+    char err[256] = "";
+    ck_assert_msg(layout_compute(&after, &lf, text, sizeof text - 1, 160, 4, err, sizeof err) == 0,
+                  "%s", err);
+    ck_assert_msg(
+        layout_compute(&want, &lf_fresh, text, sizeof text - 1, 160, 4, err, sizeof err) == 0, "%s",
+        err);
+    ck_assert_uint_eq(after.ncps, want.ncps);
+    for (size_t i = 0; i < want.ncps; i++) {
+        uint32_t cp = want.scps[i];
+        if (cp < 0x20 || cp == 0x85 || cp == 0x2028 || cp == 0x2029) continue; /* separators */
+        const char *name = lf.face_name(lf.ctx, after.faces[i]);
+        const char *wname = lf_fresh.face_name(lf_fresh.ctx, want.faces[i]);
+        ck_assert_msg(strcmp(name != NULL ? name : "", wname != NULL ? wname : "") == 0,
+                      "U+%04X: face %s after allocation failures, %s in a fresh context",
+                      want.scps[i], name, wname);
+    }
+    layout_free(&after);
+    layout_free(&want);
+    render_font_close(fresh);
     render_font_close(f);
 }
 END_TEST
