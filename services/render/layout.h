@@ -69,8 +69,9 @@ typedef struct layout_font {
     /* The face for cp; prev_face is the previous code point's face in the
      * paragraph (-1 at its start); flags are LAYOUT_FACE_*. A code point no
      * face has gets face 0 (its .notdef). -1 only when a face it needed could
-     * not be opened for lack of memory: the layout then fails (a later try
-     * may succeed), rather than draw boxes into a caption that is kept. */
+     * not be opened for lack of memory: the layout then fails (the next
+     * layout tries the font again) rather than draw boxes into a caption
+     * that is kept. */
     int (*face_for)(void *ctx, uint32_t cp, int prev_face, int flags);
     /* Shapes run. *out points to *n glyphs in visual order (left to right)
      * owned by the provider, valid until its next call; each cluster is an
