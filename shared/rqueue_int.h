@@ -1,6 +1,6 @@
-/* rqueue_int.h - what rqueue.c (the queue operations) and rqueue_script.c
- * (its Lua scripts: table, loading, EVALSHA) share. Internal to those two
- * files; everything else uses rqueue.h. */
+/* rqueue_int.h - what rqueue.c (the queue operations), rqueue_script.c (its
+ * Lua scripts: table, loading, EVALSHA) and rqueue_info.c (Redis's memory)
+ * share. Internal to those files; everything else uses rqueue.h. */
 #ifndef IMGCAP_RQUEUE_INT_H
 #define IMGCAP_RQUEUE_INT_H
 
