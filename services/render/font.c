@@ -463,6 +463,11 @@ static int face_for_cb(void *ctx, uint32_t cp, int prev, int flags)
     if (cling && prev >= 0 && prev < f->nfaces && f->faces[prev].color && !default_ignorable(cp) &&
         !emoji_presentation(cp))
         cling = 0;
+    /* And an emoji after text goes to the emoji font as at the start of a
+     * paragraph: a text font's outline of it (DejaVu Sans has some) is not
+     * what its writer meant, wherever it stands. */
+    if (cling && emoji_presentation(cp) && !(prev >= 0 && prev < f->nfaces && f->faces[prev].color))
+        cling = 0;
     if (cling && prev >= 0 && prev < f->nfaces &&
         (default_ignorable(cp) || FT_Get_Char_Index(f->faces[prev].ft, cp)))
         return prev;

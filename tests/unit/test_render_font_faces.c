@@ -47,6 +47,14 @@ START_TEST(presentation_selectors)
     ck_assert_str_eq(family_at(&lo, &lf, 0), "Noto Color Emoji");
     ck_assert_str_eq(family_at(&lo, &lf, 2), "DejaVu Sans");
     layout_free(&lo);
+    /* The same emoji after text (DejaVu Sans has an outline of U+1F600, and
+     * the space before it is in DejaVu Sans): still the emoji font. */
+    memset(&lo, 0, sizeof lo);
+    lay_out(&lo, &lf, "x \xf0\x9f\x98\x80 y");
+    ck_assert_str_eq(family_at(&lo, &lf, 0), "DejaVu Sans");
+    ck_assert_str_eq(family_at(&lo, &lf, 2), "Noto Color Emoji");
+    ck_assert_str_eq(family_at(&lo, &lf, 4), "DejaVu Sans");
+    layout_free(&lo);
     render_font_close(f);
 }
 END_TEST
