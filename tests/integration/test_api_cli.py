@@ -75,19 +75,19 @@ class CommandLine(unittest.TestCase):
         self.assertIn("usage: imgcap-api", p.stderr)
         self.assertEqual(p.stdout, "")
 
-    def test_configuration_errors_are_exit_1(self):
+    def test_configuration_errors_are_exit_3(self):
         p = run_api(env={"API_PORT": "70000"})
-        self.assertEqual(p.returncode, 1)
-        self.assertIn("configuration error", p.stderr)
+        self.assertEqual(p.returncode, 3)
+        self.assertIn("configuration: ", p.stderr)
         self.assertIn("API_PORT", p.stderr)
         # Accepted by the parser, refused by the Redis settings' own check:
         # WAIT may not take more than half of a command's timeout.
         p = run_api(env={"REDIS_WAIT_REPLICAS": "1", "REDIS_TIMEOUT_MS": "1000",
                          "REDIS_WAIT_TIMEOUT_MS": "600"})
-        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.returncode, 3)
         self.assertIn("REDIS_WAIT_TIMEOUT_MS: 600 ms must be at most half", p.stderr)
         p = run_api(env={"REDIS_SENTINELS": "127.0.0.1:notaport"})
-        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.returncode, 3)
         self.assertIn("configuration", p.stderr)
 
 

@@ -69,11 +69,11 @@ class PersistStart(unittest.TestCase):
         self.assertEqual(p.returncode, 2)
         self.assertIn("unknown argument --bogus", p.stderr)
         p = self.run_persist(PERSIST_WORKERS="many")
-        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.returncode, 3)
         self.assertIn("PERSIST_WORKERS", p.stderr)
         p = self.run_persist(REDIS_WAIT_REPLICAS="1", REDIS_TIMEOUT_MS="1000",
                              REDIS_WAIT_TIMEOUT_MS="900")
-        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.returncode, 3)
         self.assertIn("REDIS_WAIT_TIMEOUT_MS", p.stderr)
 
     def test_missing_sql_dir(self):
