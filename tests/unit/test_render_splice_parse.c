@@ -32,10 +32,10 @@ static parsed_t parse(const unsigned char *in, size_t len)
     return r;
 }
 
-#define PARSE(...)                                                                                 \
-    ({                                                                                             \
-        static const unsigned char in_[] = {__VA_ARGS__};                                          \
-        parse(in_, sizeof in_);                                                                    \
+#define PARSE(...)                                        \
+    ({                                                    \
+        static const unsigned char in_[] = {__VA_ARGS__}; \
+        parse(in_, sizeof in_);                           \
     })
 
 static void refused(parsed_t r, const char *why)
@@ -90,15 +90,21 @@ END_TEST
 START_TEST(markers_before_the_scan)
 {
     /* markers without a segment (TEM, RSTn, SOI, EOI) and reserved 0xFF00 */
-    refused(PARSE(SOI, 0xFF, 0x00, 0x00, 0x04, 0x00, 0x00), "marker 0x00 at byte 2 before the scan");
-    refused(PARSE(SOI, 0xFF, 0x01, 0x00, 0x04, 0x00, 0x00), "marker 0x01 at byte 2 before the scan");
+    refused(PARSE(SOI, 0xFF, 0x00, 0x00, 0x04, 0x00, 0x00),
+            "marker 0x00 at byte 2 before the scan");
+    refused(PARSE(SOI, 0xFF, 0x01, 0x00, 0x04, 0x00, 0x00),
+            "marker 0x01 at byte 2 before the scan");
     refused(PARSE(SOI, SOI, 0x00, 0x04, 0x00, 0x00), "marker 0xd8 at byte 2 before the scan");
     refused(PARSE(SOI, EOI, 0x00, 0x04, 0x00, 0x00), "marker 0xd9 at byte 2 before the scan");
-    refused(PARSE(SOI, 0xFF, 0xD0, 0x00, 0x04, 0x00, 0x00), "marker 0xd0 at byte 2 before the scan");
-    refused(PARSE(SOI, 0xFF, 0xD7, 0x00, 0x04, 0x00, 0x00), "marker 0xd7 at byte 2 before the scan");
+    refused(PARSE(SOI, 0xFF, 0xD0, 0x00, 0x04, 0x00, 0x00),
+            "marker 0xd0 at byte 2 before the scan");
+    refused(PARSE(SOI, 0xFF, 0xD7, 0x00, 0x04, 0x00, 0x00),
+            "marker 0xd7 at byte 2 before the scan");
     /* a length under 2 (it counts itself) or past the end of the file */
-    refused(PARSE(SOI, 0xFF, 0xE0, 0x00, 0x01, 0x00, 0x00), "marker 0xe0 at byte 2 before the scan");
-    refused(PARSE(SOI, 0xFF, 0xE0, 0x00, 0x05, 0x00, 0x00), "marker 0xe0 at byte 2 before the scan");
+    refused(PARSE(SOI, 0xFF, 0xE0, 0x00, 0x01, 0x00, 0x00),
+            "marker 0xe0 at byte 2 before the scan");
+    refused(PARSE(SOI, 0xFF, 0xE0, 0x00, 0x05, 0x00, 0x00),
+            "marker 0xe0 at byte 2 before the scan");
     /* the file ends right after a segment: no scan */
     refused(PARSE(SOI, 0xFF, 0xE0, 0x00, 0x02), "no marker segment at byte 6");
 }
@@ -112,8 +118,8 @@ START_TEST(frames_refused)
     refused(PARSE(SOI, 0xFF, 0xC0, 0x00, 0x07, 0x08, 0x00, 0x10, 0x00, 0x10, SOS1, DATA, EOI),
             "unexpected SOF at byte 2");
     /* a length that does not match the component count (2 declared, 1 sent) */
-    refused(PARSE(SOI, 0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x00, 0x10, 0x00, 0x10, 0x02, 0x01, 0x11,
-                  0x00, SOS1, DATA, EOI),
+    refused(PARSE(SOI, 0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x00, 0x10, 0x00, 0x10, 0x02, 0x01, 0x11, 0x00,
+                  SOS1, DATA, EOI),
             "unexpected SOF at byte 2");
     /* every other frame type: progressive, lossless, hierarchical, arithmetic */
     static const unsigned char sofs[] = {0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9,
@@ -136,8 +142,8 @@ START_TEST(scans_refused)
     /* a scan header too short to hold its component count */
     refused(PARSE(SOI, SOF0, 0xFF, 0xDA, 0x00, 0x02, DATA, EOI), why);
     /* a scan of fewer components than the frame (1 of 3) */
-    refused(PARSE(SOI, 0xFF, 0xC0, 0x00, 0x11, 0x08, 0x00, 0x10, 0x00, 0x10, 0x03, 0x01, 0x22,
-                  0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01, SOS1, DATA, EOI),
+    refused(PARSE(SOI, 0xFF, 0xC0, 0x00, 0x11, 0x08, 0x00, 0x10, 0x00, 0x10, 0x03, 0x01, 0x22, 0x00,
+                  0x02, 0x11, 0x01, 0x03, 0x11, 0x01, SOS1, DATA, EOI),
             why);
     /* a second scan after the first one's data */
     refused(PARSE(SOI, SOF0, SOS1, DATA, SOS1, DATA, EOI), "marker 0xda after the scan's data");
