@@ -1,13 +1,17 @@
 /* Unit tests of render_splice_parse() (services/render/splice.c) on files
  * built byte by byte: where it finds the SOF, the SOS, the scan's data and its
- * end, and which layouts it refuses, with the reason it gives. A refusal is
- * not a verdict on the file (the caller takes the coefficient route), so each
- * case checks the reason, which names what the splice cannot copy. */
+ * end, and which layouts it refuses, with the reason it gives. Then the scan
+ * header checks of render_splice_check_scan() (splice_verify.c) on a camera
+ * picture's header altered after jpeg_read_header(). A refusal is not a
+ * verdict on the file (the caller takes the coefficient route), so each case
+ * checks the reason, which names what the splice cannot copy. */
 #include <check.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "render/splice.h"
+#include "unit_util.h"
 
 #define SOI 0xFF, 0xD8
 #define EOI 0xFF, 0xD9
@@ -152,6 +156,78 @@ START_TEST(scans_refused)
 }
 END_TEST
 
+/* What check_scan() refuses in the scan's header before it reads any data:
+ * the component count, table numbers, tables never defined, sampling
+ * factors. A cache keeps working after a refusal. */
+START_TEST(scan_header_refused)
+{
+    buf_t in = fx_data_file("camera_674x480.jpg");
+    render_splice_src_t sp;
+    char why[128];
+    ck_assert_int_eq(render_splice_parse(in.p, in.n, &sp, why, sizeof why), 0);
+    struct jpeg_decompress_struct d;
+    struct jpeg_error_mgr e;
+    fx_jpeg_read_header(&d, &e, &in);
+    ck_assert_int_eq(d.comps_in_scan, 3);
+    render_splice_cache_t *cache = render_splice_cache_new();
+    ck_assert_ptr_nonnull(cache);
+    ck_assert_int_eq(render_splice_check_scan(in.p, &sp, &d, cache, why, sizeof why), 0);
+
+    d.comps_in_scan = 0;
+    ck_assert_int_eq(render_splice_check_scan(in.p, &sp, &d, cache, why, sizeof why), -1);
+    ck_assert_str_eq(why, "0 components in the scan");
+    d.comps_in_scan = MAX_COMPS_IN_SCAN + 1;
+    ck_assert_int_eq(render_splice_check_scan(in.p, &sp, &d, NULL, why, sizeof why), -1);
+    ck_assert_str_eq(why, "5 components in the scan");
+    d.comps_in_scan = 3;
+
+    jpeg_component_info *cb = d.cur_comp_info[1];
+    int dc = cb->dc_tbl_no, ac = cb->ac_tbl_no;
+    const int bad_numbers[] = {-1, NUM_HUFF_TBLS};
+    for (int i = 0; i < 2; i++) {
+        cb->dc_tbl_no = bad_numbers[i];
+        ck_assert_int_eq(render_splice_check_scan(in.p, &sp, &d, cache, why, sizeof why), -1);
+        ck_assert_str_eq(why, "Huffman table number out of range");
+        cb->dc_tbl_no = dc;
+        cb->ac_tbl_no = bad_numbers[i];
+        ck_assert_int_eq(render_splice_check_scan(in.p, &sp, &d, cache, why, sizeof why), -1);
+        ck_assert_str_eq(why, "Huffman table number out of range");
+        cb->ac_tbl_no = ac;
+    }
+
+    /* a table number whose DHT never came */
+    JHUFF_TBL *t = d.dc_huff_tbl_ptrs[dc];
+    d.dc_huff_tbl_ptrs[dc] = NULL;
+    ck_assert_int_eq(render_splice_check_scan(in.p, &sp, &d, cache, why, sizeof why), -1);
+    ck_assert_str_eq(why, dc == 0 ? "no DHT for DC table 0" : "no DHT for DC table 1");
+    d.dc_huff_tbl_ptrs[dc] = t;
+    t = d.ac_huff_tbl_ptrs[ac];
+    d.ac_huff_tbl_ptrs[ac] = NULL;
+    ck_assert_int_eq(render_splice_check_scan(in.p, &sp, &d, cache, why, sizeof why), -1);
+    ck_assert_str_eq(why, ac == 0 ? "no DHT for AC table 0" : "no DHT for AC table 1");
+    d.ac_huff_tbl_ptrs[ac] = t;
+
+    /* blocks per MCU of one component: 1 to 16 */
+    jpeg_component_info *y = d.cur_comp_info[0];
+    int h = y->h_samp_factor, v = y->v_samp_factor;
+    y->h_samp_factor = 0;
+    ck_assert_int_eq(render_splice_check_scan(in.p, &sp, &d, cache, why, sizeof why), -1);
+    ck_assert_str_eq(why, "sampling factors out of range");
+    y->h_samp_factor = 5;
+    y->v_samp_factor = 4;
+    ck_assert_int_eq(render_splice_check_scan(in.p, &sp, &d, cache, why, sizeof why), -1);
+    ck_assert_str_eq(why, "sampling factors out of range");
+    y->h_samp_factor = h;
+    y->v_samp_factor = v;
+
+    /* the same cache proves the intact header again */
+    ck_assert_int_eq(render_splice_check_scan(in.p, &sp, &d, cache, why, sizeof why), 0);
+    render_splice_cache_free(cache);
+    jpeg_destroy_decompress(&d);
+    free(in.p);
+}
+END_TEST
+
 Suite *render_splice_parse_suite(void)
 {
     Suite *s = suite_create("render_splice_parse");
@@ -162,5 +238,8 @@ Suite *render_splice_parse_suite(void)
     tcase_add_test(tc, frames_refused);
     tcase_add_test(tc, scans_refused);
     suite_add_tcase(s, tc);
+    TCase *sc = tcase_create("scan header");
+    tcase_add_test(sc, scan_header_refused);
+    suite_add_tcase(s, sc);
     return s;
 }
