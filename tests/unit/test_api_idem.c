@@ -109,6 +109,41 @@ START_TEST(values_round_trip)
 }
 END_TEST
 
+/* The edges of the header's syntax and of a stored value: tabs around a
+ * key, a backslash that ends the header, the separators and the length of
+ * the received time. */
+START_TEST(key_and_value_edges)
+{
+    ck_assert(parses("\tabc  ", "abc"));
+    char key[API_IDEM_KEY_MAX + 1], err[256] = "";
+    ck_assert_int_eq(api_idem_parse_key("\"abc\\", key, err, sizeof err), -1);
+    ck_assert_str_eq(err, "Idempotency-Key: only \\\" and \\\\ may be escaped");
+
+    api_idem_value_t v, w;
+    memset(&v, 0, sizeof v);
+    memset(v.fingerprint, '0', API_IDEM_FP_LEN - 1);
+    snprintf(v.id, sizeof v.id, "%s", "01890a5d-ac96-774b-bcce-b302099a8057");
+    snprintf(v.received_at, sizeof v.received_at, "%s", "2026-12-06T18:30:00Z");
+    char s[API_IDEM_VALUE_MAX];
+    api_idem_value_format(&v, s);
+    size_t len = strlen(s);
+    ck_assert_int_eq(api_idem_value_parse(s, len, &w), 0);
+    ck_assert_str_eq(w.received_at, "2026-12-06T18:30:00Z");
+    /* the space after the fingerprint, then the one after the id */
+    s[API_IDEM_FP_LEN - 1] = '_';
+    ck_assert_int_eq(api_idem_value_parse(s, len, &w), -1);
+    s[API_IDEM_FP_LEN - 1] = ' ';
+    s[API_IDEM_FP_LEN + UUID_STR_LEN - 1] = '_';
+    ck_assert_int_eq(api_idem_value_parse(s, len, &w), -1);
+    /* a received time longer than its field */
+    char long_value[API_IDEM_VALUE_MAX + 64];
+    int n = snprintf(long_value, sizeof long_value, "%s %s %040d", v.fingerprint, v.id, 0);
+    ck_assert_int_eq(api_idem_value_parse(long_value, (size_t)n, &w), -1);
+    ck_assert_int_eq(api_idem_value_parse(long_value, (size_t)n - 1, &w), 0);
+    ck_assert_uint_eq(strlen(w.received_at), sizeof w.received_at - 1);
+}
+END_TEST
+
 Suite *api_idem_suite(void)
 {
     Suite *s = suite_create("api_idem");
@@ -118,6 +153,7 @@ Suite *api_idem_suite(void)
     tcase_add_test(tc, fingerprints_tell_uploads_apart);
     tcase_add_test(tc, scopes_hide_the_token);
     tcase_add_test(tc, values_round_trip);
+    tcase_add_test(tc, key_and_value_edges);
     suite_add_tcase(s, tc);
     return s;
 }

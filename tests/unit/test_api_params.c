@@ -131,6 +131,31 @@ START_TEST(if_none_match)
 }
 END_TEST
 
+/* If-None-Match as a list: tabs, "*" beside other members, a bare W, an
+ * unterminated quote, unquoted members, text after a member. */
+START_TEST(if_none_match_lists)
+{
+    const char *etag = "\"0192f5e4-7a3b-7c3d-8e4f-123456789abc\"";
+    ck_assert_int_eq(api_etag_matches("\t\"0192f5e4-7a3b-7c3d-8e4f-123456789abc\"", etag), 1);
+    ck_assert_int_eq(api_etag_matches("*\t", etag), 1);
+    ck_assert_int_eq(api_etag_matches("*, \"a\"", etag), 1);
+    /* "*x" is a member of its own, not "*" */
+    ck_assert_int_eq(api_etag_matches("*x, \"a\"", etag), 0);
+    ck_assert_int_eq(api_etag_matches("*x,\"0192f5e4-7a3b-7c3d-8e4f-123456789abc\"", etag), 1);
+    ck_assert_int_eq(api_etag_matches("W", etag), 0);
+    ck_assert_int_eq(api_etag_matches("Wx, \"0192f5e4-7a3b-7c3d-8e4f-123456789abc\"", etag), 1);
+    ck_assert_int_eq(api_etag_matches("\"0192f5e4-7a3b-7c3d-8e4f-123456789abc", etag), 0);
+    /* an unquoted member ends at a comma or a space */
+    ck_assert_int_eq(api_etag_matches("abc,\"0192f5e4-7a3b-7c3d-8e4f-123456789abc\"", etag), 1);
+    ck_assert_int_eq(api_etag_matches("abc \"0192f5e4-7a3b-7c3d-8e4f-123456789abc\"", etag), 0);
+    ck_assert_int_eq(api_etag_matches("abc\t, \"0192f5e4-7a3b-7c3d-8e4f-123456789abc\"", etag), 1);
+    /* text after a member up to the next comma is skipped */
+    ck_assert_int_eq(api_etag_matches("\"a\" junk, \"0192f5e4-7a3b-7c3d-8e4f-123456789abc\"", etag),
+                     1);
+    ck_assert_int_eq(api_etag_matches("\"a\"\"0192f5e4-7a3b-7c3d-8e4f-123456789abc\"", etag), 0);
+}
+END_TEST
+
 Suite *api_params_suite(void)
 {
     Suite *s = suite_create("api_params");
@@ -140,6 +165,7 @@ Suite *api_params_suite(void)
     tcase_add_test(tc, times);
     tcase_add_test(tc, q_and_camera);
     tcase_add_test(tc, if_none_match);
+    tcase_add_test(tc, if_none_match_lists);
     suite_add_tcase(s, tc);
     return s;
 }

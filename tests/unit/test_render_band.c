@@ -252,6 +252,67 @@ START_TEST(unsupported_sources)
 }
 END_TEST
 
+/* Each condition of render_band_supported() on its own, from a header it
+ * accepts: the colour space must match the component count, 8-bit samples,
+ * a quantization table that exists for every component, and luma sampled an
+ * integral number of times more finely than every component. */
+START_TEST(unsupported_headers)
+{
+    unsigned char px[16 * 16 * 3];
+    memset(px, 80, sizeof px);
+    int hv[3][2] = {{2, 2}, {1, 1}, {1, 1}};
+    buf_t jpg = make_jpeg(px, 16, 16, 3, hv);
+    struct jpeg_decompress_struct d;
+    struct jpeg_error_mgr e;
+    fx_jpeg_read_header(&d, &e, &jpg);
+    ck_assert_int_eq(render_band_supported(&d), 1);
+
+    d.num_components = 1; /* YCbCr of one component */
+    ck_assert_int_eq(render_band_supported(&d), 0);
+    d.num_components = 3;
+    d.jpeg_color_space = JCS_GRAYSCALE; /* grayscale of three */
+    ck_assert_int_eq(render_band_supported(&d), 0);
+    d.jpeg_color_space = JCS_YCbCr;
+    d.data_precision = 12;
+    ck_assert_int_eq(render_band_supported(&d), 0);
+    d.data_precision = 8;
+
+    int t = d.comp_info[2].quant_tbl_no;
+    d.comp_info[2].quant_tbl_no = NUM_QUANT_TBLS;
+    ck_assert_int_eq(render_band_supported(&d), 0);
+    d.comp_info[2].quant_tbl_no = -1;
+    ck_assert_int_eq(render_band_supported(&d), 0);
+    d.comp_info[2].quant_tbl_no = t;
+    JQUANT_TBL *q = d.quant_tbl_ptrs[t];
+    d.quant_tbl_ptrs[t] = NULL; /* a component whose DQT never came */
+    ck_assert_int_eq(render_band_supported(&d), 0);
+    d.quant_tbl_ptrs[t] = q;
+
+    /* luma 2x2: a maximum of 3 is not a multiple of it, across or down */
+    d.max_h_samp_factor = 3;
+    ck_assert_int_eq(render_band_supported(&d), 0);
+    d.max_h_samp_factor = 2;
+    d.max_v_samp_factor = 3;
+    ck_assert_int_eq(render_band_supported(&d), 0);
+    d.max_v_samp_factor = 2;
+    ck_assert_int_eq(render_band_supported(&d), 1);
+    jpeg_destroy_decompress(&d);
+    free(jpg.p);
+
+    /* a grayscale source is supported */
+    int g[1][2] = {{1, 1}};
+    jpg = make_jpeg(px, 16, 16, 1, g);
+    fx_jpeg_read_header(&d, &e, &jpg);
+    ck_assert_int_eq(d.jpeg_color_space, JCS_GRAYSCALE);
+    ck_assert_int_eq(render_band_supported(&d), 1);
+    d.num_components = 3;
+    ck_assert_int_eq(render_band_supported(&d), 0);
+    d.num_components = 1;
+    jpeg_destroy_decompress(&d);
+    free(jpg.p);
+}
+END_TEST
+
 Suite *render_band_suite(void)
 {
     Suite *s = suite_create("render_band");
@@ -259,6 +320,7 @@ Suite *render_band_suite(void)
     tcase_add_test(tc, fdct_like_libjpeg_float);
     tcase_add_loop_test(tc, every_sampling, 0, (int)(sizeof samplings / sizeof samplings[0]));
     tcase_add_test(tc, unsupported_sources);
+    tcase_add_test(tc, unsupported_headers);
     suite_add_tcase(s, tc);
     return s;
 }

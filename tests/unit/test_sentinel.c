@@ -58,6 +58,35 @@ START_TEST(list_refuses_malformed_entries)
 }
 END_TEST
 
+/* The message names the fault: characters a host cannot hold, a host longer
+ * than its field; tabs around an entry are trimmed. */
+START_TEST(list_names_the_fault)
+{
+    sentinel_addr_t a[SENTINEL_MAX];
+    char err[512] = "";
+    ck_assert_int_eq(sentinel_parse_list("\ts1:26381\t,\t s2", a, SENTINEL_MAX, err, sizeof err),
+                     2);
+    ck_assert_str_eq(a[0].host, "s1");
+    ck_assert_int_eq(a[0].port, 26381);
+    ck_assert_str_eq(a[1].host, "s2");
+    static const char *const bad_hosts[] = {"a\tb:1", "a[b:1", "a]b", NULL};
+    for (const char *const *p = bad_hosts; *p != NULL; p++) {
+        ck_assert_msg(sentinel_parse_list(*p, a, SENTINEL_MAX, err, sizeof err) == -1,
+                      "accepted '%s'", *p);
+        ck_assert_msg(strstr(err, "REDIS_SENTINELS: bad host in") != NULL, "'%s': %s", *p, err);
+    }
+    char longest[300];
+    memset(longest, 'h', 255);
+    longest[255] = '\0';
+    ck_assert_int_eq(sentinel_parse_list(longest, a, SENTINEL_MAX, err, sizeof err), 1);
+    ck_assert_uint_eq(strlen(a[0].host), 255);
+    memset(longest, 'h', 256);
+    longest[256] = '\0';
+    ck_assert_int_eq(sentinel_parse_list(longest, a, SENTINEL_MAX, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "REDIS_SENTINELS: missing or too long host"));
+}
+END_TEST
+
 START_TEST(master_addr_reply)
 {
     sentinel_addr_t a;
@@ -135,6 +164,7 @@ Suite *sentinel_suite(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, list_parses_hosts_ports_and_ipv6);
     tcase_add_test(tc, list_refuses_malformed_entries);
+    tcase_add_test(tc, list_names_the_fault);
     tcase_add_test(tc, master_addr_reply);
     tcase_add_test(tc, role_reply);
     tcase_add_test(tc, errors_that_mean_rediscover);
