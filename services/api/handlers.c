@@ -42,6 +42,18 @@ static long long declared_length(const api_call_t *c)
     return v;
 }
 
+#define REDIS_DOWN_DETAIL "the queue (Redis) is unreachable; the upload was not accepted"
+
+/* 503 for an upload that was surely not written: retrying is safe, with or
+ * without a key. title NULL: the status's own. */
+static void refuse_not_accepted(api_call_t *c, const char *type, const char *title,
+                                const char *detail, const char *retry_after)
+{
+    api_set_header(c, "Retry-After", retry_after);
+    api_reply_problem(c, 503, type, title, detail, NULL, 0,
+                      json_pack("{s:s}", "outcome", "not-accepted"));
+}
+
 /* 1 after answering 503 storage-full when STORAGE_DIR's free space is under
  * STORAGE_MIN_FREE (an accepted upload would only wait in Redis for room, or
  * fill the disk); 0 otherwise, also when the space cannot be measured (that
@@ -60,20 +72,8 @@ static int refused_for_storage(api_call_t *c)
              "STORAGE_DIR has %lld bytes free, under STORAGE_MIN_FREE (%lld bytes); retry later",
              sp.free_bytes, sp.min_free_bytes);
     api_metrics_upload_refused_storage();
-    api_set_header(c, "Retry-After", "30");
-    api_reply_problem(c, 503, API_PROBLEM_STORAGE_FULL, "Storage full", detail, NULL, 0,
-                      json_pack("{s:s}", "outcome", "not-accepted"));
+    refuse_not_accepted(c, API_PROBLEM_STORAGE_FULL, "Storage full", detail, "30");
     return 1;
-}
-
-/* 503 for an upload that was surely not written: retrying is safe, with or
- * without a key. */
-static void refuse_not_accepted(api_call_t *c, const char *type, const char *detail,
-                                const char *retry_after)
-{
-    api_set_header(c, "Retry-After", retry_after);
-    api_reply_problem(c, 503, type, NULL, detail, NULL, 0,
-                      json_pack("{s:s}", "outcome", "not-accepted"));
 }
 
 /* 503 after an enqueue that failed: `unknown` when it may have been written
@@ -82,8 +82,7 @@ static void refuse_not_accepted(api_call_t *c, const char *type, const char *det
 static void refuse_enqueue(api_call_t *c, int unknown, int keyed)
 {
     if (!unknown) {
-        refuse_not_accepted(c, API_PROBLEM_UNAVAILABLE,
-                            "the queue (Redis) is unreachable; the upload was not accepted", "2");
+        refuse_not_accepted(c, API_PROBLEM_UNAVAILABLE, NULL, REDIS_DOWN_DETAIL, "2");
         return;
     }
     api_set_header(c, "Retry-After", "2");
@@ -161,8 +160,7 @@ void api_handle_upload(api_call_t *c)
     rqueue_t *rq = api_backend_redis(api_call_conn(c), err, sizeof err);
     if (rq == NULL) {
         log_warn("upload refused: redis: %s", err);
-        refuse_not_accepted(c, API_PROBLEM_UNAVAILABLE,
-                            "the queue (Redis) is unreachable; the upload was not accepted", "2");
+        refuse_not_accepted(c, API_PROBLEM_UNAVAILABLE, NULL, REDIS_DOWN_DETAIL, "2");
         return;
     }
     /* A dead connection is only noticed by the command that fails on it and
@@ -173,12 +171,11 @@ void api_handle_upload(api_call_t *c)
     if (waiting < 0) waiting = rqueue_waiting(rq, RQ_QUEUE_RENDER);
     if (waiting < 0) {
         log_warn("redis: LLEN q:render failed: %s", rqueue_error(rq));
-        refuse_not_accepted(c, API_PROBLEM_UNAVAILABLE,
-                            "the queue (Redis) is unreachable; the upload was not accepted", "2");
+        refuse_not_accepted(c, API_PROBLEM_UNAVAILABLE, NULL, REDIS_DOWN_DETAIL, "2");
         return;
     }
     if (waiting >= cfg->queue_max_depth) {
-        refuse_not_accepted(c, API_PROBLEM_QUEUE_FULL,
+        refuse_not_accepted(c, API_PROBLEM_QUEUE_FULL, NULL,
                             "the render queue is full (QUEUE_MAX_DEPTH); retry later", "1");
         return;
     }
@@ -248,11 +245,10 @@ void api_handle_upload(api_call_t *c)
          * upload was not queued (the MULTI was discarded whole). Only memory
          * freed by the pipeline or the operator helps, so a longer wait. */
         log_warn("id=%s upload refused: %s", m.id, rqueue_error(rq));
-        api_set_header(c, "Retry-After", "10");
-        api_reply_problem(c, 503, API_PROBLEM_QUEUE_MEMORY_FULL, "Queue memory full",
-                          "Redis is at its memory limit (maxmemory) and refuses new uploads; "
-                          "uploads accepted before are kept; retry later",
-                          NULL, 0, json_pack("{s:s}", "outcome", "not-accepted"));
+        refuse_not_accepted(c, API_PROBLEM_QUEUE_MEMORY_FULL, "Queue memory full",
+                            "Redis is at its memory limit (maxmemory) and refuses new uploads; "
+                            "uploads accepted before are kept; retry later",
+                            "10");
         return;
     }
     if (rc != 0) {
