@@ -260,7 +260,8 @@ static inline void put_word(bitw_t *w, uint32_t e) { bitw_put(w, e >> 8, (int)(e
  * negative v as its ones' complement, T.81 F.1.2.1). */
 static inline void put_coded(bitw_t *w, uint32_t e, int v, int n)
 {
-    unsigned extra = (unsigned)(v + (v >> 31)) & ((1u << n) - 1);
+    /* v - 1 for a negative v: v plus its sign bit's -1 */
+    unsigned extra = ((unsigned)v - ((unsigned)v >> 31)) & ((1u << n) - 1);
     bitw_put(w, (uint64_t)(e >> 8) << n | extra, (int)(e & 255) + n);
 }
 

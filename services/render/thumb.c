@@ -287,9 +287,10 @@ static void raw_rows(render_thumb_t *t, JSAMPARRAY data[3], const int rows[3], c
 {
     j_decompress_ptr s = &t->src;
     JDIMENSION lines = (JDIMENSION)(s->max_v_samp_factor * s->min_DCT_scaled_size);
+    const int nc = t->nc == 1 ? 1 : 3;
     for (int row = 0; s->output_scanline < s->output_height; row++) {
         if (jpeg_read_raw_data(s, data, lines) == 0) ERREXIT(s, JERR_INPUT_EMPTY);
-        for (int c = 0; c < t->nc; c++)
+        for (int c = 0; c < nc; c++)
             for (int r = 0; r < rows[c]; r++) {
                 int j = off[c] + row * rows[c] + r;
                 if (j < t->pl[c].sh) render_plane_add_row(&t->pl[c], j, t->rowp[c][r]);
@@ -434,8 +435,9 @@ static int plan_split(render_thumb_t *t)
 static int decode_split(render_thumb_t *t, char *err, size_t errlen)
 {
     j_decompress_ptr s = &t->src;
-    int full_w[3], full_h[3];
-    for (int c = 0; c < t->nc; c++) {
+    const int nc = t->nc == 1 ? 1 : 3;
+    int full_w[3] = {0, 0, 0}, full_h[3] = {0, 0, 0};
+    for (int c = 0; c < nc; c++) {
         full_w[c] = (int)s->comp_info[c].downsampled_width;
         full_h[c] = (int)s->comp_info[c].downsampled_height;
     }
@@ -451,7 +453,7 @@ static int decode_split(render_thumb_t *t, char *err, size_t errlen)
         s->scale_denom = 8;
         s->raw_data_out = TRUE;
         jpeg_start_decompress(s);
-        for (int c = 0; c < t->nc; c++) {
+        for (int c = 0; c < nc; c++) {
             const jpeg_component_info *ci = &s->comp_info[c];
             int r = ci->v_samp_factor * ci->DCT_scaled_size;
             int dh = (int)ci->downsampled_height;
@@ -467,7 +469,7 @@ static int decode_split(render_thumb_t *t, char *err, size_t errlen)
         }
         if (!part && raw_setup(t, data, rows, err, errlen) < 0) return -1;
         raw_rows(t, data, rows, off);
-        for (int c = 0; c < t->nc; c++) off[c] += (int)s->comp_info[c].downsampled_height;
+        for (int c = 0; c < nc; c++) off[c] += (int)s->comp_info[c].downsampled_height;
         /* the picture's data must end where its last MCU does (one decode
          * checks that at the RST; here libjpeg's reading up to EOI does,
          * JWRN_EXTRANEOUS_DATA) */
