@@ -137,10 +137,11 @@ typedef struct bitw {
 } bitw_t;
 
 /* Whole bytes leave acc (0xFF stuffed with 0x00) once 32 bits are pending,
- * so a put of up to 27 bits never overflows it. */
+ * so a put of up to 27 bits never overflows it. bits < 2^n: the callers
+ * mask the extra bits themselves. */
 static inline void bitw_put(bitw_t *w, uint64_t bits, int n)
 {
-    w->acc = w->acc << n | (bits & ((1ULL << n) - 1));
+    w->acc = w->acc << n | bits;
     w->nbits += n;
     if (w->nbits < 32) return;
     uint32_t top = (uint32_t)(w->acc >> (w->nbits - 32));
@@ -241,43 +242,62 @@ static inline uint64_t ac_nonzero_zigzag(const JCOEF *b)
     return zz >> 1;
 }
 
+/* A symbol's code and its length as one word, (code << 8 | length), 0
+ * when the symbol has none: one load and one test per symbol. */
+typedef struct huff_word {
+    uint32_t w[256];
+} huff_word_t;
+
+static void huff_words(const splice_huff_t *h, huff_word_t *hw)
+{
+    for (int s = 0; s < 256; s++)
+        hw->w[s] = h->size[s] ? (uint32_t)h->code[s] << 8 | h->size[s] : 0;
+}
+
+static inline void put_word(bitw_t *w, uint32_t e) { bitw_put(w, e >> 8, (int)(e & 255)); }
+
+/* A code and the n extra bits of v (n > 0: v's magnitude has n bits; a
+ * negative v as its ones' complement, T.81 F.1.2.1). */
+static inline void put_coded(bitw_t *w, uint32_t e, int v, int n)
+{
+    /* v - 1 for a negative v: v plus its sign bit's -1 */
+    unsigned extra = ((unsigned)v - ((unsigned)v >> 31)) & ((1u << n) - 1);
+    bitw_put(w, (uint64_t)(e >> 8) << n | extra, (int)(e & 255) + n);
+}
+
 /* One block as libjpeg's encode_one_block() codes it. 0, or 1 with why when
  * a symbol has no code: libjpeg-turbo's encoder would write garbage for it
  * (it does not check), so this is where the splice gives up. */
-static int encode_block(bitw_t *w, const JCOEF *b, int *last_dc, const splice_huff_t *dc,
-                        const splice_huff_t *ac, char *why, size_t whylen)
+static int encode_block(bitw_t *w, const JCOEF *b, int *last_dc, const huff_word_t *dc,
+                        const huff_word_t *ac, char *why, size_t whylen)
 {
     int diff = b[0] - *last_dc;
     *last_dc = b[0];
     int n = nbits_of(diff);
-    if (n > 11 || !dc->size[n]) return missing(why, whylen, "DC", (unsigned)n);
-    bitw_put(
-        w, (uint64_t)dc->code[n] << n | ((unsigned)(diff < 0 ? diff - 1 : diff) & ((1u << n) - 1)),
-        dc->size[n] + n);
+    uint32_t e;
+    if (n > 11 || !(e = dc->w[n])) return missing(why, whylen, "DC", (unsigned)n);
+    put_coded(w, e, diff, n);
     uint64_t nz = ac_nonzero_zigzag(b);
-    int k = 1;
+    int k = 0; /* the zigzag position of the last coefficient coded */
     while (nz) {
-        int skip = __builtin_ctzll(nz);
-        int run = skip;
-        k += skip;
-        nz >>= skip;
+        int run = __builtin_ctzll(nz);
+        k += run + 1;
+        nz >>= run;
         nz >>= 1;
-        for (; run > 15; run -= 16) {
-            if (!ac->size[0xF0]) return missing(why, whylen, "AC", 0xF0);
-            bitw_put(w, ac->code[0xF0], ac->size[0xF0]);
+        if (run > 15) {
+            if (!(e = ac->w[0xF0])) return missing(why, whylen, "AC", 0xF0);
+            for (; run > 15; run -= 16) put_word(w, e);
         }
         int v = b[zigzag[k]];
-        n = nbits_of(v);
+        /* v is not 0: its magnitude's bit length without nbits_of()'s test */
+        n = 32 - __builtin_clz((unsigned)(v < 0 ? -v : v));
         unsigned sym = (unsigned)(run << 4 | n);
-        if (n > 10 || !ac->size[sym]) return missing(why, whylen, "AC", sym);
-        bitw_put(w,
-                 (uint64_t)ac->code[sym] << n | ((unsigned)(v < 0 ? v - 1 : v) & ((1u << n) - 1)),
-                 ac->size[sym] + n);
-        k++;
+        if (n > 10 || !(e = ac->w[sym])) return missing(why, whylen, "AC", sym);
+        put_coded(w, e, v, n);
     }
-    if (k < 64) {
-        if (!ac->size[0]) return missing(why, whylen, "AC", 0);
-        bitw_put(w, ac->code[0], ac->size[0]);
+    if (k < 63) {
+        if (!(e = ac->w[0])) return missing(why, whylen, "AC", 0);
+        put_word(w, e);
     }
     return 0;
 }
@@ -304,7 +324,7 @@ typedef struct plan {
     unsigned next_rst;       /* the number of the RST after the picture */
     int add_dri;             /* the source has no DRI: the output gets one */
     int blocks_in_mcu;
-    splice_huff_t dc[NUM_HUFF_TBLS], ac[NUM_HUFF_TBLS];
+    huff_word_t dc[NUM_HUFF_TBLS], ac[NUM_HUFF_TBLS];
 } plan_t;
 
 /* Whether the band can go below the picture as more MCUs of its scan, and
@@ -364,12 +384,17 @@ static int plan_tables(j_decompress_ptr src, plan_t *pl, char *why, size_t whyle
         int d = comp->dc_tbl_no, a = comp->ac_tbl_no;
         if (d < 0 || d >= NUM_HUFF_TBLS || a < 0 || a >= NUM_HUFF_TBLS)
             return unfit(why, whylen, "Huffman table number out of range");
-        if (!built_dc[d] &&
-            splice_huff_build(src->dc_huff_tbl_ptrs[d], 1, d, &pl->dc[d], why, whylen))
-            return RENDER_SPLICE_NO_FIT;
-        if (!built_ac[a] &&
-            splice_huff_build(src->ac_huff_tbl_ptrs[a], 0, a, &pl->ac[a], why, whylen))
-            return RENDER_SPLICE_NO_FIT;
+        splice_huff_t h;
+        if (!built_dc[d]) {
+            if (splice_huff_build(src->dc_huff_tbl_ptrs[d], 1, d, &h, why, whylen))
+                return RENDER_SPLICE_NO_FIT;
+            huff_words(&h, &pl->dc[d]);
+        }
+        if (!built_ac[a]) {
+            if (splice_huff_build(src->ac_huff_tbl_ptrs[a], 0, a, &h, why, whylen))
+                return RENDER_SPLICE_NO_FIT;
+            huff_words(&h, &pl->ac[a]);
+        }
         built_dc[d] = built_ac[a] = 1;
         pl->blocks_in_mcu += pl->nscan == 1 ? 1 : comp->h_samp_factor * comp->v_samp_factor;
     }

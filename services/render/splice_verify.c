@@ -134,7 +134,8 @@ static uint32_t dtab_long(const dtab_t *d, uint64_t acc)
  * at its markers (RSTn, or anything else that ends the data): segment i runs
  * from the end of marker i-1 to mark[i].at, the last one to clean_len. The
  * walk then reads plain bytes, with no 0xFF to watch for: testing every
- * 8-byte load for one was a quarter of the walk's mispredicted branches. */
+ * 8-byte load for one was a quarter of the walk's mispredicted branches.
+ * CLEAN_SLACK zero bytes follow clean_len (see check_block). */
 typedef struct scan_mark {
     size_t at;     /* where the segment before the marker ends, in clean */
     unsigned code; /* the marker's second byte; 0x100: the data ends with 0xFF */
@@ -147,10 +148,15 @@ typedef struct scan_data {
     size_t nmarks, marks_cap;
 } scan_data_t;
 
+/* How far one block's walk may read past its segment's end before the
+ * check after the block: a DC step and 63 AC steps of at most 27 bits each
+ * (1728 bits, 216 bytes), and the 8-byte load of the last one. */
+#define CLEAN_SLACK 256
+
 /* Fills sd from in[from, to). 0, or -1 when out of memory. */
 static int scan_data_split(scan_data_t *sd, const unsigned char *in, size_t from, size_t to)
 {
-    if (dynbuf_reserve_array(&sd->clean, &sd->clean_cap, to - from, 1) < 0) return -1;
+    if (dynbuf_reserve_array(&sd->clean, &sd->clean_cap, to - from + CLEAN_SLACK, 1) < 0) return -1;
     sd->clean_len = sd->nmarks = 0;
     const unsigned char *s = in + from, *e = in + to;
     while (s < e) {
@@ -170,19 +176,9 @@ static int scan_data_split(scan_data_t *sd, const unsigned char *in, size_t from
         sd->mark[sd->nmarks++].code = ff + 1 < e ? ff[1] : 0x100u;
         s = ff + 2;
     }
+    memset(sd->clean + sd->clean_len, 0, CLEAN_SLACK);
     return 0;
 }
-
-/* MSB-first bits of one segment of clean data. The verdict only depends on
- * whether a code or its extra bits reach past the segment's last bit: the
- * bits of acc below its top n are either zero or the segment's next bits
- * (the fast refill puts part of a byte it has not yet counted there, which
- * the next refill puts again at the same place). */
-typedef struct bitr {
-    const unsigned char *p, *end;
-    uint64_t acc; /* the next n bits, at the top */
-    int n;        /* 0..63: shifts by n stay defined */
-} bitr_t;
 
 static inline uint64_t load_be64(const unsigned char *p)
 {
@@ -194,31 +190,26 @@ static inline uint64_t load_be64(const unsigned char *p)
     return w;
 }
 
-/* Tops acc up to 56 bits or more, or to the rest of the segment. Called
- * before every code without looking at n first: that test depends on the
- * data and was mispredicted on about one code in three. */
-static inline void bitr_topup(bitr_t *r)
+/* The 57 or more bits of clean from bit pos (MSB first) at the top. The walk
+ * keeps only a bit position: no bit count, no refill test, no end test per
+ * code (each cost a few instructions on every one of the scan's ~30,000
+ * codes); one load serves two steps, since a step takes at most 27 bits. */
+static inline uint64_t bits_at(const unsigned char *clean, size_t pos)
 {
-    if (r->end - r->p >= 8) {
-        r->acc |= load_be64(r->p) >> r->n;
-        r->p += (63 - r->n) >> 3;
-        r->n |= 56;
-        return;
-    }
-    while (r->n < 56 && r->p < r->end) {
-        r->acc |= (uint64_t)*r->p++ << (56 - r->n);
-        r->n += 8;
-    }
+    return load_be64(clean + (pos >> 3)) << (pos & 7);
 }
 
-/* A reader at the start of segment i of sd. */
-static bitr_t segment(const scan_data_t *sd, size_t i)
+/* The step of the code at the top of w for a walk at coefficient index k
+ * (1..63; 1 for a DC code), 0 when there is none or k may not take it. w
+ * must hold the 27 bits a step may take. */
+static inline uint32_t take_step(const dtab_t *d, const uint32_t *first, uint64_t w, int k)
 {
-    /* A scan with no data bytes left clean unallocated: NULL + 0 is undefined. */
-    if (sd->clean == NULL) return (bitr_t){NULL, NULL, 0, 0};
-    size_t from = i ? sd->mark[i - 1].at : 0;
-    size_t to = i < sd->nmarks ? sd->mark[i].at : sd->clean_len;
-    return (bitr_t){sd->clean + from, sd->clean + to, 0, 0};
+    unsigned i = (unsigned)(w >> (64 - LOOK_BITS));
+    uint32_t e = first[i];
+    if (k > STEP_MAXK(e)) e = d->look[i];
+    if (!e) e = dtab_long(d, w);
+    /* 0 (no code) and a refused symbol both allow no index */
+    return k > STEP_MAXK(e) ? 0 : e;
 }
 
 /* jpeg_read_header() refuses sampling factors over 4 */
@@ -230,33 +221,42 @@ typedef struct mcu_tabs {
     int blocks;
 } mcu_tabs_t;
 
-/* One MCU; 0 or -1. */
-static inline int check_mcu(bitr_t *rp, const mcu_tabs_t *t)
+/* One block from bit *pos of clean, whose segment ends at bit end; 0 (pos
+ * moved past it) or -1. The walk reads on past end (into the next segment
+ * or the zero slack) and only then compares: a code or its extra bits that
+ * cross end leave pos past it, which refuses the block, and a walk within
+ * the segment read only its bits, so the verdict is the one a reader that
+ * stops at end gives. */
+static inline int check_block(const unsigned char *clean, size_t *posp, size_t end,
+                              const dtab_t *dc, const dtab_t *ac)
 {
-    bitr_t r = *rp; /* a local copy the compiler can keep in registers */
-    for (int b = 0; b < t->blocks; b++) {
-        const dtab_t *dc = t->dc[b], *ac = t->ac[b];
-        bitr_topup(&r);
-        uint32_t e = dc->look[r.acc >> (64 - LOOK_BITS)];
-        if (!e) e = dtab_long(dc, r.acc);
-        /* a DC code of up to 16 bits and 11 extra bits: 27 bits at most */
-        if (!STEP_MAXK(e) || STEP_BITS(e) > r.n) return -1;
-        r.acc <<= STEP_BITS(e);
-        r.n -= STEP_BITS(e);
-        for (int k = 1; k < 64;) {
-            /* an AC code and its extra bits: 26 bits at most */
-            bitr_topup(&r);
-            unsigned i = (unsigned)(r.acc >> (64 - LOOK_BITS));
-            e = ac->multi[i];
-            if (k > STEP_MAXK(e)) e = ac->look[i];
-            if (!e && !(e = dtab_long(ac, r.acc))) return -1;
-            if (k > STEP_MAXK(e) || STEP_BITS(e) > r.n) return -1;
-            r.acc <<= STEP_BITS(e);
-            r.n -= STEP_BITS(e);
-            k += STEP_ADV(e);
-        }
+    size_t pos = *posp;
+    uint64_t w = bits_at(clean, pos);
+    uint32_t e = take_step(dc, dc->look, w, 1);
+    if (!e) return -1;
+    pos += (size_t)STEP_BITS(e);
+    w <<= STEP_BITS(e); /* 30 bits or more left in w */
+    for (int k = 1;;) {
+        if (!(e = take_step(ac, ac->multi, w, k))) return -1;
+        pos += (size_t)STEP_BITS(e);
+        if ((k += STEP_ADV(e)) >= 64) break;
+        w = bits_at(clean, pos);
+        if (!(e = take_step(ac, ac->multi, w, k))) return -1;
+        pos += (size_t)STEP_BITS(e);
+        if ((k += STEP_ADV(e)) >= 64) break;
+        w <<= STEP_BITS(e);
     }
-    *rp = r;
+    if (pos > end) return -1;
+    *posp = pos;
+    return 0;
+}
+
+/* One MCU; 0 or -1. */
+static inline int check_mcu(const unsigned char *clean, size_t *pos, size_t end,
+                            const mcu_tabs_t *t)
+{
+    for (int b = 0; b < t->blocks; b++)
+        if (check_block(clean, pos, end, t->dc[b], t->ac[b])) return -1;
     return 0;
 }
 
@@ -363,29 +363,30 @@ static int check_scan(const unsigned char *in, const render_splice_src_t *sp, j_
         snprintf(why, whylen, "out of memory for the scan's data");
         return -1;
     }
-    size_t seg = 0;
-    bitr_t r = segment(sd, seg);
+    /* segment seg runs from bit pos to bit end of clean */
+    size_t seg = 0, pos = 0;
+    size_t end = 8 * (sd->nmarks ? sd->mark[0].at : sd->clean_len);
     unsigned rst = 0;
     unsigned long left = interval; /* MCUs before the next RST */
     for (unsigned long m = 0; m < mcus; m++, left--) {
         if (!left) {
             /* only the padding of the last byte may be left before the RST */
-            bitr_topup(&r);
-            if (r.n >= 8 || r.p != r.end || seg >= sd->nmarks || sd->mark[seg].code != 0xD0 + rst) {
+            if (end - pos >= 8 || seg >= sd->nmarks || sd->mark[seg].code != 0xD0 + rst) {
                 snprintf(why, whylen, "no RST%u right after MCU %lu", rst, m);
                 return -1;
             }
             rst = (rst + 1) & 7;
-            r = segment(sd, ++seg);
+            pos = end;
+            seg++;
+            end = 8 * (seg < sd->nmarks ? sd->mark[seg].at : sd->clean_len);
             left = interval;
         }
-        if (check_mcu(&r, &tabs)) {
+        if (check_mcu(sd->clean, &pos, end, &tabs)) {
             snprintf(why, whylen, "undecodable data in MCU %lu", m);
             return -1;
         }
     }
-    bitr_topup(&r);
-    if (r.n >= 8 || r.p != r.end || seg != sd->nmarks) {
+    if (end - pos >= 8 || seg != sd->nmarks) {
         snprintf(why, whylen, "data after the last MCU");
         return -1;
     }

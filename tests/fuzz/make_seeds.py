@@ -7,6 +7,7 @@ import json
 import os
 import struct
 import subprocess
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -241,7 +242,24 @@ def thumb_seeds():
         with open(os.path.join(SEEDS, "render", name), "rb") as f:
             write("thumb", name, bytes([i % 4]) + f.read()[1:])
     half = run(["djpeg", "-scale", "1/2", "-ppm"], jpeg("camera_674x480.jpg"))
-    write("thumb", "camera", b"\x01" + run(["cjpeg", "-quality", "80"], half))
+    cam = run(["cjpeg", "-quality", "80"], half)
+    write("thumb", "camera", b"\x01" + cam)
+    # render's output of it by the entropy splice (a DRI, one RST0 before the
+    # band): what thumb.c's split decode takes. Needs build/imgcap-render.
+    write("thumb", "spliced", b"\x01" + render_once(cam, "Seed 17: spliced"))
+
+
+def render_once(jpg, text):
+    """jpg captioned by build/imgcap-render --once."""
+    with tempfile.TemporaryDirectory() as d:
+        src, out = os.path.join(d, "in.jpg"), os.path.join(d, "out.jpg")
+        with open(src, "wb") as f:
+            f.write(jpg)
+        subprocess.run([os.path.join(ROOT, "build", "imgcap-render"), "--once", src, out,
+                        "--text", text], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       check=True)
+        with open(out, "rb") as f:
+            return f.read()
 
 if __name__ == "__main__":
     main()

@@ -456,6 +456,62 @@ START_TEST(reuse_same_bytes)
 }
 END_TEST
 
+/* A spliced output (render's DRI and single RST0) is decoded as its picture
+ * and its band apart, on libjpeg's fast Huffman path (thumb.c, the split
+ * decode); the same bytes with one byte after EOI do not qualify (EOI must
+ * end the data) and take the one decode. Both give the same thumbnail, for
+ * 4:2:0, 4:4:4 and grayscale sources and sizes that decode at 4/8, 2/8 and
+ * 1/8. */
+START_TEST(split_same_bytes)
+{
+    static const char *files[] = {"camera_674x480.jpg", "camera_674x480_444.jpg",
+                                  "camera_674x480_gray.jpg"};
+    static const int sizes[] = {320, 160, 80};
+    render_opts_t o = fx_render_opts();
+    render_ctx_t *rc = fx_render_ctx(&o);
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+        buf_t cam = fx_data_file(files[f]);
+        buf_t img;
+        int w, h;
+        char err[256];
+        ck_assert_int_eq(render_caption(rc, cam.p, cam.n, fx_caption, strlen(fx_caption), &img.p,
+                                        &img.n, &w, &h, err, sizeof err),
+                         0);
+        ck_assert_str_eq(render_last_path(rc), "lossless");
+        /* the splice's DRI: the test is about images that have one */
+        int has_dri = 0;
+        for (size_t i = 0; i + 1 < img.n && !has_dri; i++)
+            has_dri = img.p[i] == 0xFF && img.p[i + 1] == 0xDD;
+        ck_assert_msg(has_dri, "%s: no DRI in the spliced output", files[f]);
+        buf_t tail = {malloc(img.n + 1), img.n + 1};
+        ck_assert_ptr_nonnull(tail.p);
+        memcpy(tail.p, img.p, img.n);
+        tail.p[img.n] = 0;
+        for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+            render_thumb_t *t = render_thumb_new(sizes[k], 40000000);
+            const unsigned char *out;
+            size_t n1, n2;
+            int tw, th;
+            ck_assert_int_eq(
+                render_thumb_make(t, img.p, img.n, &out, &n1, &tw, &th, err, sizeof err), 0);
+            unsigned char *split = malloc(n1);
+            ck_assert_ptr_nonnull(split);
+            memcpy(split, out, n1);
+            ck_assert_int_eq(
+                render_thumb_make(t, tail.p, tail.n, &out, &n2, &tw, &th, err, sizeof err), 0);
+            ck_assert_msg(n1 == n2 && memcmp(split, out, n1) == 0,
+                          "%s at %d: split %zu bytes, one decode %zu", files[f], sizes[k], n1, n2);
+            free(split);
+            render_thumb_free(t);
+        }
+        free(tail.p);
+        free(img.p);
+        free(cam.p);
+    }
+    render_ctx_free(rc);
+}
+END_TEST
+
 /* ---- failures ---- */
 
 START_TEST(corrupt_inputs)
@@ -531,6 +587,7 @@ Suite *render_thumb_suite(void)
     tcase_add_test(tc, content_camera);
     tcase_add_test(tc, icc_kept);
     tcase_add_test(tc, reuse_same_bytes);
+    tcase_add_test(tc, split_same_bytes);
     tcase_add_test(tc, corrupt_inputs);
     tcase_add_test(tc, over_max_pixels);
     suite_add_tcase(s, tc);
