@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "call.h"
+#include "respcache.h"
 
 /* The caches of stored images and thumbnails (row cache: key -> resolved
  * path; blob cache: key -> file bytes) and the resolved STORAGE_DIR. storage_dir must outlive
@@ -23,6 +24,20 @@ void api_images_usage(api_images_t *im, size_t *images, size_t *bytes);
  * keeps reads that were under way from caching it again: the image was
  * deleted. Thread-safe. */
 void api_images_forget(api_images_t *im, const char *id);
+
+/* Ready responses kept open (respcache.h): each holds a descriptor, which
+ * the server's open-file limit must leave room for. */
+#define API_IMAGES_READY_SLOTS 2048
+
+/* The response of GET/HEAD of image id (thumb 0) or of its thumbnail (thumb
+ * 1) when it can be answered at once from what this api already knows: the
+ * file's path in the row cache, the file still in place. The caller queues
+ * e->obj (a struct MHD_Response *, status 200) and releases the entry. NULL
+ * otherwise (not cached, file gone, a deletion seen meanwhile, out of
+ * memory): the caller answers through api_handle_image() /
+ * api_handle_thumbnail(), which look everything up. Thread-safe; never
+ * touches PostgreSQL or Redis. */
+api_resp_t *api_images_ready(api_images_t *im, const char *id, int thumb);
 
 /* The handler of GET/HEAD /api/images/{id} (c->match.param). */
 void api_handle_image(api_call_t *c);

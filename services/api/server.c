@@ -18,18 +18,24 @@
 #include "call.h"
 #include "connguard.h"
 #include "docs.h"
+#include "front.h"
 #include "handlers.h"
 #include "images.h"
 #include "log.h"
 #include "metrics.h"
+#include "params.h"
 #include "problem.h"
 #include "router.h"
 #include "timeutil.h"
 
 #define CONNECTION_TIMEOUT_S 60 /* idle keep-alive; above the longest ?wait */
 #define THREAD_STACK_BYTES (512 * 1024)
-/* Descriptors besides the connections: backend pool, logs, Redis subscriber. */
-#define SPARE_FDS 256
+/* Descriptors besides the connections: backend pool, logs, Redis subscriber,
+ * and the files of the ready image responses (images.h). */
+#define SPARE_FDS (256 + API_IMAGES_READY_SLOTS)
+/* A request line that may be a stored image's (hot_candidate): "/api/images/"
+ * and an id, or an id and "/thumbnail", with room to spare. */
+#define HOT_URI_MAX 128
 
 struct api_server {
     api_env_t env; /* what the handlers share (call.h) */
@@ -40,7 +46,28 @@ struct api_server {
     _Atomic int in_progress; /* requests between their request line and completion */
     api_accesslog_t *alog;   /* one line per request (accesslog.h) */
     api_connguard_t *guard;  /* env.guard, owned here: cuts slow requests (connguard.h) */
+    /* Ulfius's MHD handler behind front_handler() (front.h); handler NULL
+     * when front_handler() is not MHD's handler. */
+    api_front_inner_t ulfius;
 };
+
+/* A request answered (or declined) by front_handler() before Ulfius sees it.
+ * MHD runs a connection's requests one after another on the connection's
+ * own thread (thread per connection), the completion callback included, so
+ * its state is thread-local and its con_cls only one of two markers: no
+ * allocation for it. */
+typedef struct hot_req {
+    char uri[HOT_URI_MAX]; /* the request target as sent (MHD decodes its copy in place) */
+    api_resp_t *ready;     /* HOT_READY: the response to queue, one reference */
+    api_match_t match;
+    char id[UUID_STR_LEN];
+    int head; /* a HEAD, else a GET */
+    uint64_t t0;
+} hot_req_t;
+static __thread hot_req_t tl_hot;
+/* Their addresses are the con_cls of a request line that may be a stored
+ * image's (undecided), and of a request front_handler() answers. */
+static const char HOT_CANDIDATE, HOT_READY;
 
 static const api_handler_fn HANDLERS[API_HANDLER_COUNT] = {
     [API_HANDLER_LIST] = api_handle_list,
@@ -58,16 +85,21 @@ static const api_handler_fn HANDLERS[API_HANDLER_COUNT] = {
     [API_HANDLER_PAGE] = api_handle_page,
 };
 
-/* Every request: route (router.h), refuse (404, 405, 401, 403) or call the
- * handler, then count it and log it. */
-static int dispatch(const struct _u_request *req, struct _u_response *resp, void *user_data)
+static void name_thread(void)
 {
-    uint64_t t0 = time_mono_ns();
     static __thread int thread_named;
     if (!thread_named) {
         log_set_thread_name("http");
         thread_named = 1;
     }
+}
+
+/* Every request: route (router.h), refuse (404, 405, 401, 403) or call the
+ * handler, then count it and log it. */
+static int dispatch(const struct _u_request *req, struct _u_response *resp, void *user_data)
+{
+    uint64_t t0 = time_mono_ns();
+    name_thread();
     api_server_t *s = user_data;
     api_connguard_handler(s->guard); /* the body is in: the request is no longer policed */
     const config_t *cfg = s->env.cfg;
@@ -135,6 +167,105 @@ static int dispatch(const struct _u_request *req, struct _u_response *resp, void
     return U_CALLBACK_COMPLETE;
 }
 
+/* ---- reads without Ulfius ---- */
+
+/* Whether a request target may be a stored image's, judged before its method
+ * and headers are known: those go to front_handler() first. Anything else
+ * (a query string, "//api/...", a long target) is Ulfius's from the start. */
+static int hot_candidate(const char *uri)
+{
+    static const char prefix[] = "/api/images/";
+    return strncmp(uri, prefix, sizeof prefix - 1) == 0 && strlen(uri) < HOT_URI_MAX &&
+           strchr(uri, '?') == NULL;
+}
+
+/* Takes a hot request when nothing about it needs Ulfius: GET or HEAD, no body,
+ * no If-None-Match, an image or thumbnail route with a valid id, authorized,
+ * and its response ready (images.h, api_images_ready) into tl_hot.ready. The
+ * same route, authorization and id checks as dispatch(). Returns 1 when
+ * taken, 0 to hand the request to Ulfius, which then answers it exactly as it
+ * would have without this path. */
+static int take_hot(api_server_t *s, struct MHD_Connection *con, const char *method)
+{
+    hot_req_t *h = &tl_hot;
+    h->t0 = time_mono_ns();
+    const char *uri = h->uri;
+    /* MHD answers a HEAD with the headers of the same response (its
+     * Content-Length the file's size) and sends no body. */
+    if ((strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) ||
+        MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Content-Length") != NULL ||
+        MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Transfer-Encoding") != NULL ||
+        MHD_lookup_connection_value(con, MHD_HEADER_KIND, "If-None-Match") != NULL ||
+        api_url_has_nul(uri, strlen(uri)))
+        return 0;
+    h->head = method[0] == 'H';
+    if (api_route_match(method, uri, &h->match) != API_MATCH_FOUND ||
+        (h->match.handler != API_HANDLER_IMAGE && h->match.handler != API_HANDLER_THUMBNAIL))
+        return 0;
+    const config_t *cfg = s->env.cfg;
+    if (!api_authorized(&h->match,
+                        MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Authorization"),
+                        cfg->api_token, cfg->api_token_reads))
+        return 0;
+    char err[160];
+    if (api_parse_id(h->match.param, h->id, err, sizeof err) != 0) return 0;
+    h->ready = api_images_ready(s->env.images, h->id, h->match.handler == API_HANDLER_THUMBNAIL);
+    return h->ready != NULL;
+}
+
+/* Queues the taken response; then the same metrics and access log line as
+ * dispatch(). */
+static enum MHD_Result answer_hot(api_server_t *s, struct MHD_Connection *con)
+{
+    hot_req_t *h = &tl_hot;
+    name_thread();
+    api_connguard_handler(s->guard);
+    /* MHD takes its own reference: the entry may be evicted while it sends. */
+    enum MHD_Result q = MHD_queue_response(con, MHD_HTTP_OK, h->ready->obj);
+    api_resp_release(h->ready);
+    h->ready = NULL;
+    if (q != MHD_YES) {
+        log_error("id=%s cannot queue a ready response: the connection is closed", h->id);
+        return MHD_NO;
+    }
+    uint64_t elapsed = time_mono_ns() - h->t0;
+    const char *m = h->head ? "HEAD" : "GET";
+    api_metrics_observe(h->match.route, m, 200, (double)elapsed / 1e9);
+    api_accesslog_request(s->alog, m, h->uri, 200, elapsed, h->id, NULL);
+    return MHD_YES;
+}
+
+/* MHD's access handler (front.h). A hot request is taken on MHD's first
+ * call (headers in) and answered on the next: a response queued on the
+ * first call makes MHD close the connection after it (0.9.75 treats it as
+ * an early reply to a request whose body it will not read). Every other
+ * request, and a hot one declined, goes to Ulfius's handler, which gets its
+ * per-request state then (ulfius_uri_logger, as uri_logger() would have made
+ * it). */
+#if MHD_VERSION >= 0x00097002
+static enum MHD_Result
+#else
+static int
+#endif
+front_handler(void *cls, struct MHD_Connection *con, const char *url, const char *method,
+              const char *version, const char *upload_data, size_t *upload_data_size,
+              void **con_cls)
+{
+    api_server_t *s = cls;
+    if (*con_cls == &HOT_READY) return answer_hot(s, con);
+    if (*con_cls == &HOT_CANDIDATE) {
+        if (take_hot(s, con, method)) {
+            *con_cls = (void *)&HOT_READY;
+            return MHD_YES;
+        }
+        void *ulfius_req = ulfius_uri_logger(NULL, tl_hot.uri);
+        if (ulfius_req == NULL) return MHD_NO;
+        *con_cls = ulfius_req;
+    }
+    return s->ulfius.handler(s->ulfius.cls, con, url, method, version, upload_data,
+                             upload_data_size, con_cls);
+}
+
 /* ---- lifecycle ---- */
 
 int api_server_backend_size(const config_t *cfg)
@@ -161,6 +292,10 @@ static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *con)
     api_server_t *s = cls;
     api_connguard_request_line(s->guard, con);
     atomic_fetch_add_explicit(&s->in_progress, 1, memory_order_seq_cst);
+    if (s->ulfius.handler != NULL && hot_candidate(uri)) {
+        snprintf(tl_hot.uri, sizeof tl_hot.uri, "%s", uri);
+        return (void *)&HOT_CANDIDATE;
+    }
     return ulfius_uri_logger(NULL, uri);
 }
 
@@ -169,7 +304,14 @@ static void request_completed(void *cls, struct MHD_Connection *con, void **con_
 {
     api_server_t *s = cls;
     api_connguard_completed(s->guard, con, toe);
-    mhd_request_completed(NULL, con, con_cls, toe);
+    if (*con_cls == &HOT_READY || *con_cls == &HOT_CANDIDATE) {
+        /* front_handler()'s: nothing allocated but a response not queued
+         * (the client went away in between). */
+        api_resp_release(tl_hot.ready);
+        tl_hot.ready = NULL;
+        *con_cls = NULL;
+    } else
+        mhd_request_completed(NULL, con, con_cls, toe);
     atomic_fetch_sub_explicit(&s->in_progress, 1, memory_order_seq_cst);
 }
 
@@ -298,7 +440,13 @@ api_server_t *api_server_start(const config_t *cfg, api_events_t *ev, char *err,
         {MHD_OPTION_THREAD_STACK_SIZE, THREAD_STACK_BYTES, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
-    if (ulfius_start_framework_with_mhd_options(&s->inst, flags, ops) != U_OK) {
+    /* s->ulfius is set inside the start, before MHD accepts a connection. */
+    api_front_arm(front_handler, s, &s->ulfius);
+    int started = ulfius_start_framework_with_mhd_options(&s->inst, flags, ops) == U_OK;
+    if (!api_front_disarm() && started)
+        log_warn("Ulfius did not start MHD through MHD_start_daemon: stored images are served "
+                 "through Ulfius (slower)");
+    if (!started) {
         snprintf(err, errlen, "cannot listen on %s:%d (see the microhttpd message above)",
                  cfg->api_host, cfg->api_port);
         goto fail;

@@ -303,6 +303,15 @@ class Pipeline(StackTestCase):
         etag = r.header("ETag")
         self.assertEqual(etag, '"%s"' % image_id)
         self.assertEqual(r.header("Cache-Control"), "public, max-age=31536000, immutable")
+        # The ?wait answer came through Ulfius; a plain GET now finds the
+        # row cached and is answered by the ready response (sendfile): the
+        # same bytes and headers.
+        for _ in range(2):
+            again = self.stack.request("GET", "/api/images/" + image_id)
+            self.assertEqual(again.status, 200)
+            self.assertEqual(again.body, r.body)
+            for name in ("Content-Type", "Content-Length", "ETag", "Cache-Control"):
+                self.assertEqual(again.header(name), r.header(name), name)
 
         head = self.stack.request("HEAD", "/api/images/" + image_id)
         self.assertEqual(head.status, 200)
