@@ -27,17 +27,23 @@ void api_images_forget(api_images_t *im, const char *id);
 
 /* Ready responses kept open (respcache.h): each holds a descriptor, which
  * the server's open-file limit must leave room for. */
-#define API_IMAGES_READY_SLOTS 2048
+#define API_IMAGES_READY_SLOTS 1024
+/* Copies of each ready response (images.c, ready_set_t says why); each
+ * holds a descriptor. */
+#define API_IMAGES_READY_STRIPES 4
 
 /* The response of GET/HEAD of image id (thumb 0) or of its thumbnail (thumb
  * 1) when it can be answered at once from what this api already knows: the
  * file's path in the row cache, the file still in place. The caller queues
- * e->obj (a struct MHD_Response *, status 200) and releases the entry. NULL
+ * api_images_ready_response(e) (status 200) and releases the entry. NULL
  * otherwise (not cached, file gone, a deletion seen meanwhile, out of
  * memory): the caller answers through api_handle_image() /
  * api_handle_thumbnail(), which look everything up. Thread-safe; never
  * touches PostgreSQL or Redis. */
 api_resp_t *api_images_ready(api_images_t *im, const char *id, int thumb);
+
+/* The MHD response of a ready entry this thread queues (one of its copies). */
+struct MHD_Response *api_images_ready_response(const api_resp_t *e);
 
 /* The handler of GET/HEAD /api/images/{id} (c->match.param). */
 void api_handle_image(api_call_t *c);

@@ -32,7 +32,7 @@
 #define THREAD_STACK_BYTES (512 * 1024)
 /* Descriptors besides the connections: backend pool, logs, Redis subscriber,
  * and the files of the ready image responses (images.h). */
-#define SPARE_FDS (256 + API_IMAGES_READY_SLOTS)
+#define SPARE_FDS (256 + API_IMAGES_READY_SLOTS * API_IMAGES_READY_STRIPES)
 /* A request line that may be a stored image's (hot_candidate): "/api/images/"
  * and an id, or an id and "/thumbnail", with room to spare. */
 #define HOT_URI_MAX 128
@@ -221,7 +221,7 @@ static enum MHD_Result answer_hot(api_server_t *s, struct MHD_Connection *con)
     name_thread();
     api_connguard_handler(s->guard);
     /* MHD takes its own reference: the entry may be evicted while it sends. */
-    enum MHD_Result q = MHD_queue_response(con, MHD_HTTP_OK, h->ready->obj);
+    enum MHD_Result q = MHD_queue_response(con, MHD_HTTP_OK, api_images_ready_response(h->ready));
     api_resp_release(h->ready);
     h->ready = NULL;
     if (q != MHD_YES) {
