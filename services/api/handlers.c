@@ -278,6 +278,24 @@ void api_handle_list(api_call_t *c)
         api_reply_field_error(c, field, err);
         return;
     }
+    /* The newest pages come from the list's cache while the events
+     * subscription is live (listcache.h: what it guarantees). The stamp is
+     * read before the query, so an event that arrives during it makes the
+     * page it yields a miss. */
+    int cacheable = !api_listquery_filtered(&q) && q.before[0] == '\0' &&
+                    api_events_connected(c->env->ev);
+    api_list_stamp_t stamp = {.events = api_events_changes(c->env->ev),
+                              .forgets = api_images_forgets(c->env->images)};
+    uint64_t began_ms = time_mono_ms();
+    if (cacheable) {
+        api_list_page_t *cached = api_listcache_get(c->env->lists, q.limit, &stamp, began_ms);
+        if (cached != NULL) {
+            if (cached->link[0] != '\0') api_set_header(c, "Link", cached->link);
+            api_reply_bytes(c, 200, "application/json", cached->body, cached->len);
+            api_list_page_release(cached);
+            return;
+        }
+    }
     char dberr[512];
     PGresult *r;
     if (api_listquery_filtered(&q)) {
@@ -321,9 +339,9 @@ void api_handle_list(api_call_t *c)
                                   .has_thumbnail = !PQgetisnull(r, i, 4)};
         bad = api_listpage_add(&page, &it, i) != 0;
     }
-    char *url = NULL;
+    char *url = NULL, *link = NULL;
     if (!bad && rows > q.limit) {
-        char *link = malloc(API_LISTQUERY_URL_MAX + 16);
+        link = malloc(API_LISTQUERY_URL_MAX + 16);
         url = malloc(API_LISTQUERY_URL_MAX);
         long len = url != NULL && link != NULL ? api_listquery_next_url(&q, PQgetvalue(r, n - 1, 0),
                                                                         url, API_LISTQUERY_URL_MAX)
@@ -334,16 +352,20 @@ void api_handle_list(api_call_t *c)
         } else {
             bad = 1;
         }
-        free(link);
     }
     PQclear(r);
     if (!bad) bad = api_listpage_end(&page, url) != 0;
     free(url);
-    if (bad)
+    if (bad) {
         api_reply_internal(
             c, "list: cannot write the page (out of memory, or a row that is not UTF-8)");
-    else
+    } else {
         api_reply_bytes(c, 200, "application/json", (const char *)page.ptr, page.len);
+        if (cacheable)
+            api_listcache_put(c->env->lists, q.limit, &stamp, began_ms, (const char *)page.ptr,
+                              page.len, link);
+    }
+    free(link);
     dynbuf_free(&page);
 }
 

@@ -96,6 +96,8 @@ void api_images_forget(api_images_t *im, const char *id)
     api_rowcache_evict(im->rows, key);
 }
 
+unsigned long api_images_forgets(api_images_t *im) { return atomic_load(&im->forgets); }
+
 /* What one request reads: an image or its thumbnail. */
 typedef struct target {
     char id[UUID_STR_LEN];

@@ -45,6 +45,10 @@ api_resp_t *api_images_ready(api_images_t *im, const char *id, int thumb);
 /* The MHD response of a ready entry this thread queues (one of its copies). */
 struct MHD_Response *api_images_ready_response(const api_resp_t *e);
 
+/* The deletions api_images_forget() has seen: a list page made before one
+ * is not answered from the list's cache (listcache.h). */
+unsigned long api_images_forgets(api_images_t *im);
+
 /* The handler of GET/HEAD /api/images/{id} (c->match.param). */
 void api_handle_image(api_call_t *c);
 

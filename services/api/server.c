@@ -372,6 +372,7 @@ static void server_free(api_server_t *s)
     api_connguard_free(s->guard); /* after MHD: its last callbacks use the guard */
     free(s->docs_html);
     api_images_free(s->env.images);
+    api_listcache_free(s->env.lists);
     api_space_free(s->env.space);
     api_accesslog_close(s->alog);
     free(s);
@@ -398,13 +399,14 @@ api_server_t *api_server_start(const config_t *cfg, api_events_t *ev, char *err,
                          MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     s->env.images = api_images_new(cfg->storage_dir);
     s->env.space = api_space_new(cfg);
+    s->env.lists = api_listcache_new();
     s->alog = api_accesslog_open("api", cfg->log_dir, cfg->log_stderr);
     s->guard = api_connguard_start();
     s->env.guard = s->guard;
     s->docs_html = api_docs_html(cfg->swagger_ui_url, cfg->api_token[0] != '\0', &s->env.docs_len);
     s->env.docs_html = s->docs_html;
-    if (s->env.images == NULL || s->env.space == NULL || s->alog == NULL || s->docs_html == NULL ||
-        s->guard == NULL) {
+    if (s->env.images == NULL || s->env.space == NULL || s->env.lists == NULL || s->alog == NULL ||
+        s->docs_html == NULL || s->guard == NULL) {
         snprintf(err, errlen, "out of memory or no thread for the access log or the guard");
         goto fail;
     }
