@@ -263,6 +263,29 @@ void api_handle_upload(api_call_t *c)
 
 /* ---- GET /api/images ---- */
 
+/* The cached page's ready responses (images.h, api_ready_set_t), which
+ * server.c's front handler queues without Ulfius: each copy owns a copy of
+ * the body (MHD frees it with the response), so a response being sent never
+ * depends on the page. NULL when out of memory (the page is then answered
+ * through Ulfius only). */
+static api_ready_set_t *list_responses(const char *body, size_t len, const char *link)
+{
+    api_ready_set_t *set = calloc(1, sizeof *set);
+    for (int i = 0; set != NULL && i < API_IMAGES_READY_STRIPES; i++) {
+        struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body,
+                                                                 MHD_RESPMEM_MUST_COPY);
+        set->r[i] = r;
+        if (r == NULL ||
+            MHD_add_response_header(r, "Content-Type", "application/json") != MHD_YES ||
+            (link != NULL && link[0] != '\0' &&
+             MHD_add_response_header(r, "Link", link) != MHD_YES)) {
+            api_ready_set_free(set);
+            return NULL;
+        }
+    }
+    return set;
+}
+
 void api_handle_list(api_call_t *c)
 {
     api_list_params_t in = {.limit = api_req_query(c, "limit"),
@@ -362,8 +385,9 @@ void api_handle_list(api_call_t *c)
     } else {
         api_reply_bytes(c, 200, "application/json", (const char *)page.ptr, page.len);
         if (cacheable)
-            api_listcache_put(c->env->lists, q.limit, &stamp, began_ms, (const char *)page.ptr,
-                              page.len, link);
+            api_listcache_put(
+                c->env->lists, q.limit, &stamp, began_ms, (const char *)page.ptr, page.len, link,
+                list_responses((const char *)page.ptr, page.len, link), api_ready_set_free);
     }
     free(link);
     dynbuf_free(&page);

@@ -577,32 +577,33 @@ void api_handle_thumbnail(api_call_t *c) { serve_target(c, 1); }
 
 /* ---- ready responses (api_images_ready) ---- */
 
-/* The responses of one ready file: API_IMAGES_READY_STRIPES copies, each
- * with a descriptor of its own (dup), so that connections sending the same
+/* The responses of one ready file (api_ready_set_t): API_IMAGES_READY_STRIPES
+ * copies, each with a descriptor of its own (dup), so that connections sending the same
  * image take different response mutexes: MHD locks a response's mutex to
  * count each queue and each release, and one response shared by every
  * connection made that lock the most contended of the api (about a tenth of
  * a cached read's CPU in futex waits and wakes, 32 connections on 2 cores). */
-typedef struct ready_set {
-    struct MHD_Response *r[API_IMAGES_READY_STRIPES];
-} ready_set_t;
-
-static void ready_free(void *obj)
+void api_ready_set_free(void *obj)
 {
-    ready_set_t *set = obj;
+    api_ready_set_t *set = obj;
+    if (set == NULL) return;
     for (int i = 0; i < API_IMAGES_READY_STRIPES; i++)
         if (set->r[i] != NULL) MHD_destroy_response(set->r[i]);
     free(set);
 }
 
-struct MHD_Response *api_images_ready_response(const api_resp_t *e)
+struct MHD_Response *api_ready_set_pick(const api_ready_set_t *set)
 {
     /* A thread keeps its stripe: its connection's requests reuse one mutex. */
     static _Atomic unsigned next_stripe;
     static __thread int stripe = -1;
     if (stripe < 0) stripe = (int)(atomic_fetch_add(&next_stripe, 1) % API_IMAGES_READY_STRIPES);
-    const ready_set_t *set = e->obj;
     return set->r[stripe];
+}
+
+struct MHD_Response *api_images_ready_response(const api_resp_t *e)
+{
+    return api_ready_set_pick(e->obj);
 }
 
 /* One response of the open file fd (size bytes) with t's headers; fd is
@@ -649,8 +650,8 @@ static api_resp_t *ready_open(const target_t *t, const char *real)
         close(fd);
         return NULL;
     }
-    ready_set_t *set = calloc(1, sizeof *set);
-    api_resp_t *e = set != NULL ? api_resp_new(t->key, set, ready_free) : NULL;
+    api_ready_set_t *set = calloc(1, sizeof *set);
+    api_resp_t *e = set != NULL ? api_resp_new(t->key, set, api_ready_set_free) : NULL;
     if (e == NULL) {
         free(set);
         close(fd);

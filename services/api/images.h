@@ -32,6 +32,19 @@ void api_images_forget(api_images_t *im, const char *id);
  * holds a descriptor. */
 #define API_IMAGES_READY_STRIPES 4
 
+/* A ready answer as MHD responses: API_IMAGES_READY_STRIPES copies, so that
+ * the connections sending it do not all take one response's mutex
+ * (images.c says why). */
+typedef struct api_ready_set {
+    struct MHD_Response *r[API_IMAGES_READY_STRIPES];
+} api_ready_set_t;
+
+/* Destroys the set's responses (NULL ones skipped) and frees it; NULL is fine. */
+void api_ready_set_free(void *set);
+
+/* The copy this thread queues (a thread keeps one). */
+struct MHD_Response *api_ready_set_pick(const api_ready_set_t *set);
+
 /* The response of GET/HEAD of image id (thumb 0) or of its thumbnail (thumb
  * 1) when it can be answered at once from what this api already knows: the
  * file's path in the row cache, the file still in place. The caller queues

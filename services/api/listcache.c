@@ -21,7 +21,9 @@ api_listcache_t *api_listcache_new(void)
 
 void api_list_page_release(api_list_page_t *p)
 {
-    if (p != NULL && atomic_fetch_sub(&p->refs, 1) == 1) free(p);
+    if (p == NULL || atomic_fetch_sub(&p->refs, 1) != 1) return;
+    if (p->att_free != NULL) p->att_free(p->att);
+    free(p);
 }
 
 void api_listcache_free(api_listcache_t *c)
@@ -58,12 +60,17 @@ api_list_page_t *api_listcache_get(api_listcache_t *c, int limit, const api_list
 }
 
 void api_listcache_put(api_listcache_t *c, int limit, const api_list_stamp_t *st, uint64_t made_ms,
-                       const char *body, size_t len, const char *link)
+                       const char *body, size_t len, const char *link, void *att,
+                       void (*att_free)(void *))
 {
     size_t ll = link != NULL ? strlen(link) : 0;
-    if (ll >= API_LISTCACHE_LINK_MAX) return;
-    api_list_page_t *p = malloc(sizeof *p + len);
-    if (p == NULL) return;
+    api_list_page_t *p = ll < API_LISTCACHE_LINK_MAX ? malloc(sizeof *p + len) : NULL;
+    if (p == NULL) {
+        if (att_free != NULL) att_free(att);
+        return;
+    }
+    p->att = att;
+    p->att_free = att_free;
     p->limit = limit;
     p->stamp = *st;
     p->made_ms = made_ms;

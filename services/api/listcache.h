@@ -23,9 +23,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define API_LISTCACHE_SLOTS 8          /* distinct `limit`s kept */
-#define API_LISTCACHE_MAX_AGE_MS 1000  /* see above */
-#define API_LISTCACHE_LINK_MAX 512     /* a Link value ("<next URL>; rel=\"next\"") */
+#define API_LISTCACHE_SLOTS 8         /* distinct `limit`s kept */
+#define API_LISTCACHE_MAX_AGE_MS 1000 /* see above */
+#define API_LISTCACHE_LINK_MAX 512    /* a Link value ("<next URL>; rel=\"next\"") */
 
 /* What a page was computed under (see above). */
 typedef struct api_list_stamp {
@@ -38,6 +38,8 @@ typedef struct api_list_page {
     api_list_stamp_t stamp;
     uint64_t made_ms;                  /* when its query began (the caller's clock) */
     char link[API_LISTCACHE_LINK_MAX]; /* "" when there is no next page */
+    void *att;                         /* the caller's (its ready responses), or NULL */
+    void (*att_free)(void *);          /* called on att with the last reference */
     _Atomic unsigned long refs;
     size_t len;
     char body[]; /* len bytes of JSON */
@@ -56,10 +58,12 @@ api_list_page_t *api_listcache_get(api_listcache_t *c, int limit, const api_list
 void api_list_page_release(api_list_page_t *p); /* NULL is fine */
 
 /* Caches a copy of the page of limit (body, len; link NULL or "" without a
- * next page) made under st, whose query began at made_ms; replaces that
- * limit's older page, else the oldest one. Nothing is cached when out of
- * memory or link does not fit. */
+ * next page) made under st, whose query began at made_ms, with att (may be
+ * NULL; freed with att_free when the page goes, or at once when nothing is
+ * cached); replaces that limit's older page, else the oldest one. Nothing is
+ * cached when out of memory or link does not fit. */
 void api_listcache_put(api_listcache_t *c, int limit, const api_list_stamp_t *st, uint64_t made_ms,
-                       const char *body, size_t len, const char *link);
+                       const char *body, size_t len, const char *link, void *att,
+                       void (*att_free)(void *));
 
 #endif

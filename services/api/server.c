@@ -58,7 +58,8 @@ struct api_server {
  * allocation for it. */
 typedef struct hot_req {
     char uri[HOT_URI_MAX]; /* the request target as sent (MHD decodes its copy in place) */
-    api_resp_t *ready;     /* HOT_READY: the response to queue, one reference */
+    api_resp_t *ready;     /* HOT_READY: the image response to queue, one reference */
+    api_list_page_t *page; /* HOT_READY: or the list page to queue, one reference */
     api_match_t match;
     char id[UUID_STR_LEN];
     int head; /* a HEAD, else a GET */
@@ -174,24 +175,59 @@ static int dispatch(const struct _u_request *req, struct _u_response *resp, void
  * (a query string, "//api/...", a long target) is Ulfius's from the start. */
 static int hot_candidate(const char *uri)
 {
-    static const char prefix[] = "/api/images/";
-    return strncmp(uri, prefix, sizeof prefix - 1) == 0 && strlen(uri) < HOT_URI_MAX &&
-           strchr(uri, '?') == NULL;
+    static const char prefix[] = "/api/images";
+    if (strncmp(uri, prefix, sizeof prefix - 1) != 0 || strlen(uri) >= HOT_URI_MAX) return 0;
+    const char *rest = uri + sizeof prefix - 1;
+    if (rest[0] == '/') return strchr(rest, '?') == NULL; /* an image or thumbnail */
+    return rest[0] == '\0' || rest[0] == '?';             /* the list */
 }
 
-/* Takes a hot request when nothing about it needs Ulfius: GET or HEAD, no body,
- * no If-None-Match, an image or thumbnail route with a valid id, authorized,
- * and its response ready (images.h, api_images_ready) into tl_hot.ready. The
- * same route, authorization and id checks as dispatch(). Returns 1 when
- * taken, 0 to hand the request to Ulfius, which then answers it exactly as it
- * would have without this path. */
+/* The limit of a list target that asks for nothing but the newest page:
+ * "/api/images" or "/api/images?limit=<digits>". 0 and *limit set, or -1
+ * for any other query (a filter, `before`, an escape: Ulfius's). */
+static int newest_page_limit(const char *uri, int *limit)
+{
+    const char *q = strchr(uri, '?');
+    char err[160];
+    if (q == NULL) return api_parse_limit(NULL, limit, err, sizeof err);
+    if (strncmp(q + 1, "limit=", 6) != 0) return -1;
+    const char *v = q + 7;
+    size_t n = strspn(v, "0123456789");
+    if (n == 0 || n > 4 || v[n] != '\0') return -1;
+    return api_parse_limit(v, limit, err, sizeof err);
+}
+
+/* The cached newest page of limit (listcache.h), with its ready responses;
+ * NULL when it is not cached, is stale, or the events subscription is down:
+ * exactly when api_handle_list() would not answer it from the cache either. */
+static api_list_page_t *newest_page(api_server_t *s, int limit)
+{
+    if (!api_events_connected(s->env.ev)) return NULL;
+    api_list_stamp_t stamp = {.events = api_events_changes(s->env.ev),
+                              .forgets = api_images_forgets(s->env.images)};
+    api_list_page_t *p = api_listcache_get(s->env.lists, limit, &stamp, time_mono_ms());
+    if (p != NULL && p->att == NULL) {
+        api_list_page_release(p);
+        p = NULL;
+    }
+    return p;
+}
+
+/* Takes a hot request when nothing about it needs Ulfius: GET or HEAD, no
+ * body, no If-None-Match, authorized, and either an image or thumbnail route
+ * with a valid id whose response is ready (images.h, api_images_ready) into
+ * tl_hot.ready, or the list's newest page, cached, into tl_hot.page. The same
+ * route, authorization and id checks as dispatch(). Returns 1 when taken, 0
+ * to hand the request to Ulfius, which then answers it exactly as it would
+ * have without this path. */
 static int take_hot(api_server_t *s, struct MHD_Connection *con, const char *method)
 {
     hot_req_t *h = &tl_hot;
     h->t0 = time_mono_ns();
     const char *uri = h->uri;
+    size_t path_len = strcspn(uri, "?");
     /* MHD answers a HEAD with the headers of the same response (its
-     * Content-Length the file's size) and sends no body. */
+     * Content-Length the body's size) and sends no body. */
     if ((strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) ||
         MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Content-Length") != NULL ||
         MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Transfer-Encoding") != NULL ||
@@ -199,18 +235,38 @@ static int take_hot(api_server_t *s, struct MHD_Connection *con, const char *met
         api_url_has_nul(uri, strlen(uri)))
         return 0;
     h->head = method[0] == 'H';
-    if (api_route_match(method, uri, &h->match) != API_MATCH_FOUND ||
-        (h->match.handler != API_HANDLER_IMAGE && h->match.handler != API_HANDLER_THUMBNAIL))
+    char path[HOT_URI_MAX];
+    memcpy(path, uri, path_len);
+    path[path_len] = '\0';
+    if (api_route_match(method, path, &h->match) != API_MATCH_FOUND ||
+        (h->match.handler != API_HANDLER_IMAGE && h->match.handler != API_HANDLER_THUMBNAIL &&
+         h->match.handler != API_HANDLER_LIST))
         return 0;
     const config_t *cfg = s->env.cfg;
     if (!api_authorized(&h->match,
                         MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Authorization"),
                         cfg->api_token, cfg->api_token_reads))
         return 0;
+    if (h->match.handler == API_HANDLER_LIST) {
+        int limit;
+        if (newest_page_limit(uri, &limit) != 0) return 0;
+        snprintf(h->id, sizeof h->id, "-");
+        h->page = newest_page(s, limit);
+        return h->page != NULL;
+    }
     char err[160];
     if (api_parse_id(h->match.param, h->id, err, sizeof err) != 0) return 0;
     h->ready = api_images_ready(s->env.images, h->id, h->match.handler == API_HANDLER_THUMBNAIL);
     return h->ready != NULL;
+}
+
+/* Gives back what take_hot() took and an answer did not. */
+static void hot_release(hot_req_t *h)
+{
+    api_resp_release(h->ready);
+    h->ready = NULL;
+    api_list_page_release(h->page);
+    h->page = NULL;
 }
 
 /* Queues the taken response; then the same metrics and access log line as
@@ -221,9 +277,10 @@ static enum MHD_Result answer_hot(api_server_t *s, struct MHD_Connection *con)
     name_thread();
     api_connguard_handler(s->guard);
     /* MHD takes its own reference: the entry may be evicted while it sends. */
-    enum MHD_Result q = MHD_queue_response(con, MHD_HTTP_OK, api_images_ready_response(h->ready));
-    api_resp_release(h->ready);
-    h->ready = NULL;
+    struct MHD_Response *r = h->ready != NULL ? api_images_ready_response(h->ready)
+                                              : api_ready_set_pick(h->page->att);
+    enum MHD_Result q = MHD_queue_response(con, MHD_HTTP_OK, r);
+    hot_release(h);
     if (q != MHD_YES) {
         log_error("id=%s cannot queue a ready response: the connection is closed", h->id);
         return MHD_NO;
@@ -307,8 +364,7 @@ static void request_completed(void *cls, struct MHD_Connection *con, void **con_
     if (*con_cls == &HOT_READY || *con_cls == &HOT_CANDIDATE) {
         /* front_handler()'s: nothing allocated but a response not queued
          * (the client went away in between). */
-        api_resp_release(tl_hot.ready);
-        tl_hot.ready = NULL;
+        hot_release(&tl_hot);
         *con_cls = NULL;
     } else
         mhd_request_completed(NULL, con, con_cls, toe);
