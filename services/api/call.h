@@ -16,6 +16,7 @@
 #include "config.h"
 #include "connguard.h"
 #include "events.h"
+#include "listcache.h"
 #include "router.h"
 #include "space.h"
 #include "upload.h"
@@ -46,6 +47,7 @@ typedef struct api_env {
     const config_t *cfg;
     api_events_t *ev;
     api_images_t *images;   /* the image reads' caches (images.h) */
+    api_listcache_t *lists; /* the newest list pages (listcache.h) */
     api_space_t *space;     /* STORAGE_DIR's free space (space.h) */
     api_connguard_t *guard; /* open connections, slow requests (connguard.h) */
     const char *docs_html;

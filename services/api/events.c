@@ -31,9 +31,10 @@ struct api_events {
     api_waiter_t *waiters;
     int nwaiters, max_waiters;
     int stopping;
-    atomic_int connected;                          /* read by /metrics threads */
-    api_sse_t *hub;                                /* GET /api/events streams */
-    api_feed_t *feed;                              /* events -> hub */
+    atomic_int connected; /* read by /metrics threads */
+    atomic_ulong changes; /* api_events_changes(): stored/deleted events, subscription changes */
+    api_sse_t *hub;       /* GET /api/events streams */
+    api_feed_t *feed;     /* events -> hub */
     void (*on_deleted)(void *arg, const char *id); /* under mu */
     void *on_deleted_arg;
 };
@@ -60,6 +61,10 @@ static void handle_event(api_events_t *ev, const char *text)
         json_decref(doc);
         return;
     }
+    /* Counted first: a list page whose query began before this event is
+     * never answered from the cache after it (listcache.h). */
+    if (strcmp(status, RQ_STAGE_STORED) == 0 || strcmp(status, RQ_STAGE_DELETED) == 0)
+        atomic_fetch_add(&ev->changes, 1);
     if (strcmp(status, RQ_STAGE_STORED) == 0 || strcmp(status, RQ_STAGE_FAILED) == 0) {
         json_t *at = json_object_get(doc, "at");
         int64_t born = uuid_v7_time_ms(id);
@@ -105,6 +110,7 @@ static void events_run(actor_t *self)
             if (was_subscribed) api_sse_end_all(ev->hub);
             was_subscribed = 1;
             attempt = 0;
+            atomic_fetch_add(&ev->changes, 1); /* events may have been missed */
             atomic_store(&ev->connected, 1);
             /* Anything published while we were away is lost: let every waiter
              * re-check now instead of at its next tick. */
@@ -118,6 +124,7 @@ static void events_run(actor_t *self)
         } else if (n < 0) {
             log_warn("events: subscription lost: %s", rqevents_error(rq));
             atomic_store(&ev->connected, 0);
+            atomic_fetch_add(&ev->changes, 1);
             rqevents_close(rq);
             rq = NULL;
         }
@@ -243,6 +250,8 @@ int api_events_waiters(api_events_t *ev)
 }
 
 int api_events_connected(api_events_t *ev) { return atomic_load(&ev->connected); }
+
+unsigned long api_events_changes(api_events_t *ev) { return atomic_load(&ev->changes); }
 
 api_sse_t *api_events_hub(api_events_t *ev) { return ev->hub; }
 

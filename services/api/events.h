@@ -59,6 +59,12 @@ int api_events_waiters(api_events_t *ev);
  * its one-second re-checks). */
 int api_events_connected(api_events_t *ev);
 
+/* A count that grows with every stored or deleted event received and every
+ * time the subscription is made or lost (events may have been missed): the
+ * list's cache answers only pages made under the current count
+ * (listcache.h). */
+unsigned long api_events_changes(api_events_t *ev);
+
 /* The hub of GET /api/events. */
 api_sse_t *api_events_hub(api_events_t *ev);
 

@@ -263,6 +263,29 @@ void api_handle_upload(api_call_t *c)
 
 /* ---- GET /api/images ---- */
 
+/* The cached page's ready responses (images.h, api_ready_set_t), which
+ * server.c's front handler queues without Ulfius: each copy owns a copy of
+ * the body (MHD frees it with the response), so a response being sent never
+ * depends on the page. NULL when out of memory (the page is then answered
+ * through Ulfius only). */
+static api_ready_set_t *list_responses(const char *body, size_t len, const char *link)
+{
+    api_ready_set_t *set = calloc(1, sizeof *set);
+    for (int i = 0; set != NULL && i < API_IMAGES_READY_STRIPES; i++) {
+        struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body,
+                                                                 MHD_RESPMEM_MUST_COPY);
+        set->r[i] = r;
+        if (r == NULL ||
+            MHD_add_response_header(r, "Content-Type", "application/json") != MHD_YES ||
+            (link != NULL && link[0] != '\0' &&
+             MHD_add_response_header(r, "Link", link) != MHD_YES)) {
+            api_ready_set_free(set);
+            return NULL;
+        }
+    }
+    return set;
+}
+
 void api_handle_list(api_call_t *c)
 {
     api_list_params_t in = {.limit = api_req_query(c, "limit"),
@@ -277,6 +300,24 @@ void api_handle_list(api_call_t *c)
     if (api_listquery_parse(&in, &q, &field, err, sizeof err) != 0) {
         api_reply_field_error(c, field, err);
         return;
+    }
+    /* The newest pages come from the list's cache while the events
+     * subscription is live (listcache.h: what it guarantees). The stamp is
+     * read before the query, so an event that arrives during it makes the
+     * page it yields a miss. */
+    int cacheable = !api_listquery_filtered(&q) && q.before[0] == '\0' &&
+                    api_events_connected(c->env->ev);
+    api_list_stamp_t stamp = {.events = api_events_changes(c->env->ev),
+                              .forgets = api_images_forgets(c->env->images)};
+    uint64_t began_ms = time_mono_ms();
+    if (cacheable) {
+        api_list_page_t *cached = api_listcache_get(c->env->lists, q.limit, &stamp, began_ms);
+        if (cached != NULL) {
+            if (cached->link[0] != '\0') api_set_header(c, "Link", cached->link);
+            api_reply_bytes(c, 200, "application/json", cached->body, cached->len);
+            api_list_page_release(cached);
+            return;
+        }
     }
     char dberr[512];
     PGresult *r;
@@ -321,9 +362,9 @@ void api_handle_list(api_call_t *c)
                                   .has_thumbnail = !PQgetisnull(r, i, 4)};
         bad = api_listpage_add(&page, &it, i) != 0;
     }
-    char *url = NULL;
+    char *url = NULL, *link = NULL;
     if (!bad && rows > q.limit) {
-        char *link = malloc(API_LISTQUERY_URL_MAX + 16);
+        link = malloc(API_LISTQUERY_URL_MAX + 16);
         url = malloc(API_LISTQUERY_URL_MAX);
         long len = url != NULL && link != NULL ? api_listquery_next_url(&q, PQgetvalue(r, n - 1, 0),
                                                                         url, API_LISTQUERY_URL_MAX)
@@ -334,16 +375,21 @@ void api_handle_list(api_call_t *c)
         } else {
             bad = 1;
         }
-        free(link);
     }
     PQclear(r);
     if (!bad) bad = api_listpage_end(&page, url) != 0;
     free(url);
-    if (bad)
+    if (bad) {
         api_reply_internal(
             c, "list: cannot write the page (out of memory, or a row that is not UTF-8)");
-    else
+    } else {
         api_reply_bytes(c, 200, "application/json", (const char *)page.ptr, page.len);
+        if (cacheable)
+            api_listcache_put(
+                c->env->lists, q.limit, &stamp, began_ms, (const char *)page.ptr, page.len, link,
+                list_responses((const char *)page.ptr, page.len, link), api_ready_set_free);
+    }
+    free(link);
     dynbuf_free(&page);
 }
 

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "call.h"
+#include "respcache.h"
 
 /* The caches of stored images and thumbnails (row cache: key -> resolved
  * path; blob cache: key -> file bytes) and the resolved STORAGE_DIR. storage_dir must outlive
@@ -23,6 +24,43 @@ void api_images_usage(api_images_t *im, size_t *images, size_t *bytes);
  * keeps reads that were under way from caching it again: the image was
  * deleted. Thread-safe. */
 void api_images_forget(api_images_t *im, const char *id);
+
+/* Ready responses kept open (respcache.h): each holds a descriptor, which
+ * the server's open-file limit must leave room for. */
+#define API_IMAGES_READY_SLOTS 1024
+/* Copies of each ready response (images.c, ready_set_t says why); each
+ * holds a descriptor. */
+#define API_IMAGES_READY_STRIPES 4
+
+/* A ready answer as MHD responses: API_IMAGES_READY_STRIPES copies, so that
+ * the connections sending it do not all take one response's mutex
+ * (images.c says why). */
+typedef struct api_ready_set {
+    struct MHD_Response *r[API_IMAGES_READY_STRIPES];
+} api_ready_set_t;
+
+/* Destroys the set's responses (NULL ones skipped) and frees it; NULL is fine. */
+void api_ready_set_free(void *set);
+
+/* The copy this thread queues (a thread keeps one). */
+struct MHD_Response *api_ready_set_pick(const api_ready_set_t *set);
+
+/* The response of GET/HEAD of image id (thumb 0) or of its thumbnail (thumb
+ * 1) when it can be answered at once from what this api already knows: the
+ * file's path in the row cache, the file still in place. The caller queues
+ * api_images_ready_response(e) (status 200) and releases the entry. NULL
+ * otherwise (not cached, file gone, a deletion seen meanwhile, out of
+ * memory): the caller answers through api_handle_image() /
+ * api_handle_thumbnail(), which look everything up. Thread-safe; never
+ * touches PostgreSQL or Redis. */
+api_resp_t *api_images_ready(api_images_t *im, const char *id, int thumb);
+
+/* The MHD response of a ready entry this thread queues (one of its copies). */
+struct MHD_Response *api_images_ready_response(const api_resp_t *e);
+
+/* The deletions api_images_forget() has seen: a list page made before one
+ * is not answered from the list's cache (listcache.h). */
+unsigned long api_images_forgets(api_images_t *im);
 
 /* The handler of GET/HEAD /api/images/{id} (c->match.param). */
 void api_handle_image(api_call_t *c);

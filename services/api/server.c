@@ -18,18 +18,24 @@
 #include "call.h"
 #include "connguard.h"
 #include "docs.h"
+#include "front.h"
 #include "handlers.h"
 #include "images.h"
 #include "log.h"
 #include "metrics.h"
+#include "params.h"
 #include "problem.h"
 #include "router.h"
 #include "timeutil.h"
 
 #define CONNECTION_TIMEOUT_S 60 /* idle keep-alive; above the longest ?wait */
 #define THREAD_STACK_BYTES (512 * 1024)
-/* Descriptors besides the connections: backend pool, logs, Redis subscriber. */
-#define SPARE_FDS 256
+/* Descriptors besides the connections: backend pool, logs, Redis subscriber,
+ * and the files of the ready image responses (images.h). */
+#define SPARE_FDS (256 + API_IMAGES_READY_SLOTS * API_IMAGES_READY_STRIPES)
+/* A request line that may be a stored image's (hot_candidate): "/api/images/"
+ * and an id, or an id and "/thumbnail", with room to spare. */
+#define HOT_URI_MAX 128
 
 struct api_server {
     api_env_t env; /* what the handlers share (call.h) */
@@ -40,7 +46,29 @@ struct api_server {
     _Atomic int in_progress; /* requests between their request line and completion */
     api_accesslog_t *alog;   /* one line per request (accesslog.h) */
     api_connguard_t *guard;  /* env.guard, owned here: cuts slow requests (connguard.h) */
+    /* Ulfius's MHD handler behind front_handler() (front.h); handler NULL
+     * when front_handler() is not MHD's handler. */
+    api_front_inner_t ulfius;
 };
+
+/* A request answered (or declined) by front_handler() before Ulfius sees it.
+ * MHD runs a connection's requests one after another on the connection's
+ * own thread (thread per connection), the completion callback included, so
+ * its state is thread-local and its con_cls only one of two markers: no
+ * allocation for it. */
+typedef struct hot_req {
+    char uri[HOT_URI_MAX]; /* the request target as sent (MHD decodes its copy in place) */
+    api_resp_t *ready;     /* HOT_READY: the image response to queue, one reference */
+    api_list_page_t *page; /* HOT_READY: or the list page to queue, one reference */
+    api_match_t match;
+    char id[UUID_STR_LEN];
+    int head; /* a HEAD, else a GET */
+    uint64_t t0;
+} hot_req_t;
+static __thread hot_req_t tl_hot;
+/* Their addresses are the con_cls of a request line that may be a stored
+ * image's (undecided), and of a request front_handler() answers. */
+static const char HOT_CANDIDATE, HOT_READY;
 
 static const api_handler_fn HANDLERS[API_HANDLER_COUNT] = {
     [API_HANDLER_LIST] = api_handle_list,
@@ -58,16 +86,21 @@ static const api_handler_fn HANDLERS[API_HANDLER_COUNT] = {
     [API_HANDLER_PAGE] = api_handle_page,
 };
 
-/* Every request: route (router.h), refuse (404, 405, 401, 403) or call the
- * handler, then count it and log it. */
-static int dispatch(const struct _u_request *req, struct _u_response *resp, void *user_data)
+static void name_thread(void)
 {
-    uint64_t t0 = time_mono_ns();
     static __thread int thread_named;
     if (!thread_named) {
         log_set_thread_name("http");
         thread_named = 1;
     }
+}
+
+/* Every request: route (router.h), refuse (404, 405, 401, 403) or call the
+ * handler, then count it and log it. */
+static int dispatch(const struct _u_request *req, struct _u_response *resp, void *user_data)
+{
+    uint64_t t0 = time_mono_ns();
+    name_thread();
     api_server_t *s = user_data;
     api_connguard_handler(s->guard); /* the body is in: the request is no longer policed */
     const config_t *cfg = s->env.cfg;
@@ -135,6 +168,161 @@ static int dispatch(const struct _u_request *req, struct _u_response *resp, void
     return U_CALLBACK_COMPLETE;
 }
 
+/* ---- reads without Ulfius ---- */
+
+/* Whether a request target may be a stored image's, judged before its method
+ * and headers are known: those go to front_handler() first. Anything else
+ * (a query string, "//api/...", a long target) is Ulfius's from the start. */
+static int hot_candidate(const char *uri)
+{
+    static const char prefix[] = "/api/images";
+    if (strncmp(uri, prefix, sizeof prefix - 1) != 0 || strlen(uri) >= HOT_URI_MAX) return 0;
+    const char *rest = uri + sizeof prefix - 1;
+    if (rest[0] == '/') return strchr(rest, '?') == NULL; /* an image or thumbnail */
+    return rest[0] == '\0' || rest[0] == '?';             /* the list */
+}
+
+/* The limit of a list target that asks for nothing but the newest page:
+ * "/api/images" or "/api/images?limit=<digits>". 0 and *limit set, or -1
+ * for any other query (a filter, `before`, an escape: Ulfius's). */
+static int newest_page_limit(const char *uri, int *limit)
+{
+    const char *q = strchr(uri, '?');
+    char err[160];
+    if (q == NULL) return api_parse_limit(NULL, limit, err, sizeof err);
+    if (strncmp(q + 1, "limit=", 6) != 0) return -1;
+    const char *v = q + 7;
+    size_t n = strspn(v, "0123456789");
+    if (n == 0 || n > 4 || v[n] != '\0') return -1;
+    return api_parse_limit(v, limit, err, sizeof err);
+}
+
+/* The cached newest page of limit (listcache.h), with its ready responses;
+ * NULL when it is not cached, is stale, or the events subscription is down:
+ * exactly when api_handle_list() would not answer it from the cache either. */
+static api_list_page_t *newest_page(api_server_t *s, int limit)
+{
+    if (!api_events_connected(s->env.ev)) return NULL;
+    api_list_stamp_t stamp = {.events = api_events_changes(s->env.ev),
+                              .forgets = api_images_forgets(s->env.images)};
+    api_list_page_t *p = api_listcache_get(s->env.lists, limit, &stamp, time_mono_ms());
+    if (p != NULL && p->att == NULL) {
+        api_list_page_release(p);
+        p = NULL;
+    }
+    return p;
+}
+
+/* Takes a hot request when nothing about it needs Ulfius: GET or HEAD, no
+ * body, no If-None-Match, authorized, and either an image or thumbnail route
+ * with a valid id whose response is ready (images.h, api_images_ready) into
+ * tl_hot.ready, or the list's newest page, cached, into tl_hot.page. The same
+ * route, authorization and id checks as dispatch(). Returns 1 when taken, 0
+ * to hand the request to Ulfius, which then answers it exactly as it would
+ * have without this path. */
+static int take_hot(api_server_t *s, struct MHD_Connection *con, const char *method)
+{
+    hot_req_t *h = &tl_hot;
+    h->t0 = time_mono_ns();
+    const char *uri = h->uri;
+    size_t path_len = strcspn(uri, "?");
+    /* MHD answers a HEAD with the headers of the same response (its
+     * Content-Length the body's size) and sends no body. */
+    if ((strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) ||
+        MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Content-Length") != NULL ||
+        MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Transfer-Encoding") != NULL ||
+        MHD_lookup_connection_value(con, MHD_HEADER_KIND, "If-None-Match") != NULL ||
+        api_url_has_nul(uri, strlen(uri)))
+        return 0;
+    h->head = method[0] == 'H';
+    char path[HOT_URI_MAX];
+    memcpy(path, uri, path_len);
+    path[path_len] = '\0';
+    if (api_route_match(method, path, &h->match) != API_MATCH_FOUND ||
+        (h->match.handler != API_HANDLER_IMAGE && h->match.handler != API_HANDLER_THUMBNAIL &&
+         h->match.handler != API_HANDLER_LIST))
+        return 0;
+    const config_t *cfg = s->env.cfg;
+    if (!api_authorized(&h->match,
+                        MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Authorization"),
+                        cfg->api_token, cfg->api_token_reads))
+        return 0;
+    if (h->match.handler == API_HANDLER_LIST) {
+        int limit;
+        if (newest_page_limit(uri, &limit) != 0) return 0;
+        snprintf(h->id, sizeof h->id, "-");
+        h->page = newest_page(s, limit);
+        return h->page != NULL;
+    }
+    char err[160];
+    if (api_parse_id(h->match.param, h->id, err, sizeof err) != 0) return 0;
+    h->ready = api_images_ready(s->env.images, h->id, h->match.handler == API_HANDLER_THUMBNAIL);
+    return h->ready != NULL;
+}
+
+/* Gives back what take_hot() took and an answer did not. */
+static void hot_release(hot_req_t *h)
+{
+    api_resp_release(h->ready);
+    h->ready = NULL;
+    api_list_page_release(h->page);
+    h->page = NULL;
+}
+
+/* Queues the taken response; then the same metrics and access log line as
+ * dispatch(). */
+static enum MHD_Result answer_hot(api_server_t *s, struct MHD_Connection *con)
+{
+    hot_req_t *h = &tl_hot;
+    name_thread();
+    api_connguard_handler(s->guard);
+    /* MHD takes its own reference: the entry may be evicted while it sends. */
+    struct MHD_Response *r = h->ready != NULL ? api_images_ready_response(h->ready)
+                                              : api_ready_set_pick(h->page->att);
+    enum MHD_Result q = MHD_queue_response(con, MHD_HTTP_OK, r);
+    hot_release(h);
+    if (q != MHD_YES) {
+        log_error("id=%s cannot queue a ready response: the connection is closed", h->id);
+        return MHD_NO;
+    }
+    uint64_t elapsed = time_mono_ns() - h->t0;
+    const char *m = h->head ? "HEAD" : "GET";
+    api_metrics_observe(h->match.route, m, 200, (double)elapsed / 1e9);
+    api_accesslog_request(s->alog, m, h->uri, 200, elapsed, h->id, NULL);
+    return MHD_YES;
+}
+
+/* MHD's access handler (front.h). A hot request is taken on MHD's first
+ * call (headers in) and answered on the next: a response queued on the
+ * first call makes MHD close the connection after it (0.9.75 treats it as
+ * an early reply to a request whose body it will not read). Every other
+ * request, and a hot one declined, goes to Ulfius's handler, which gets its
+ * per-request state then (ulfius_uri_logger, as uri_logger() would have made
+ * it). */
+#if MHD_VERSION >= 0x00097002
+static enum MHD_Result
+#else
+static int
+#endif
+front_handler(void *cls, struct MHD_Connection *con, const char *url, const char *method,
+              const char *version, const char *upload_data, size_t *upload_data_size,
+              void **con_cls)
+{
+    api_server_t *s = cls;
+    if (*con_cls == &HOT_READY) return answer_hot(s, con);
+    if (*con_cls == &HOT_CANDIDATE) {
+        if (take_hot(s, con, method)) {
+            *con_cls = (void *)&HOT_READY;
+            return MHD_YES;
+        }
+        void *ulfius_req = ulfius_uri_logger(NULL, tl_hot.uri);
+        if (ulfius_req == NULL) return MHD_NO;
+        *con_cls = ulfius_req;
+    }
+    return s->ulfius.handler(s->ulfius.cls, con, url, method, version, upload_data,
+                             upload_data_size, con_cls);
+}
+
 /* ---- lifecycle ---- */
 
 int api_server_backend_size(const config_t *cfg)
@@ -161,6 +349,10 @@ static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *con)
     api_server_t *s = cls;
     api_connguard_request_line(s->guard, con);
     atomic_fetch_add_explicit(&s->in_progress, 1, memory_order_seq_cst);
+    if (s->ulfius.handler != NULL && hot_candidate(uri)) {
+        snprintf(tl_hot.uri, sizeof tl_hot.uri, "%s", uri);
+        return (void *)&HOT_CANDIDATE;
+    }
     return ulfius_uri_logger(NULL, uri);
 }
 
@@ -169,7 +361,13 @@ static void request_completed(void *cls, struct MHD_Connection *con, void **con_
 {
     api_server_t *s = cls;
     api_connguard_completed(s->guard, con, toe);
-    mhd_request_completed(NULL, con, con_cls, toe);
+    if (*con_cls == &HOT_READY || *con_cls == &HOT_CANDIDATE) {
+        /* front_handler()'s: nothing allocated but a response not queued
+         * (the client went away in between). */
+        hot_release(&tl_hot);
+        *con_cls = NULL;
+    } else
+        mhd_request_completed(NULL, con, con_cls, toe);
     atomic_fetch_sub_explicit(&s->in_progress, 1, memory_order_seq_cst);
 }
 
@@ -230,6 +428,7 @@ static void server_free(api_server_t *s)
     api_connguard_free(s->guard); /* after MHD: its last callbacks use the guard */
     free(s->docs_html);
     api_images_free(s->env.images);
+    api_listcache_free(s->env.lists);
     api_space_free(s->env.space);
     api_accesslog_close(s->alog);
     free(s);
@@ -256,13 +455,14 @@ api_server_t *api_server_start(const config_t *cfg, api_events_t *ev, char *err,
                          MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     s->env.images = api_images_new(cfg->storage_dir);
     s->env.space = api_space_new(cfg);
+    s->env.lists = api_listcache_new();
     s->alog = api_accesslog_open("api", cfg->log_dir, cfg->log_stderr);
     s->guard = api_connguard_start();
     s->env.guard = s->guard;
     s->docs_html = api_docs_html(cfg->swagger_ui_url, cfg->api_token[0] != '\0', &s->env.docs_len);
     s->env.docs_html = s->docs_html;
-    if (s->env.images == NULL || s->env.space == NULL || s->alog == NULL || s->docs_html == NULL ||
-        s->guard == NULL) {
+    if (s->env.images == NULL || s->env.space == NULL || s->env.lists == NULL || s->alog == NULL ||
+        s->docs_html == NULL || s->guard == NULL) {
         snprintf(err, errlen, "out of memory or no thread for the access log or the guard");
         goto fail;
     }
@@ -298,7 +498,13 @@ api_server_t *api_server_start(const config_t *cfg, api_events_t *ev, char *err,
         {MHD_OPTION_THREAD_STACK_SIZE, THREAD_STACK_BYTES, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
-    if (ulfius_start_framework_with_mhd_options(&s->inst, flags, ops) != U_OK) {
+    /* s->ulfius is set inside the start, before MHD accepts a connection. */
+    api_front_arm(front_handler, s, &s->ulfius);
+    int started = ulfius_start_framework_with_mhd_options(&s->inst, flags, ops) == U_OK;
+    if (!api_front_disarm() && started)
+        log_warn("Ulfius did not start MHD through MHD_start_daemon: stored images are served "
+                 "through Ulfius (slower)");
+    if (!started) {
         snprintf(err, errlen, "cannot listen on %s:%d (see the microhttpd message above)",
                  cfg->api_host, cfg->api_port);
         goto fail;

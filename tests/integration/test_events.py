@@ -152,6 +152,38 @@ class Events(StackTestCase):
         finally:
             es.close()
 
+    def test_list_page_follows_stored_and_deleted_events(self):
+        # The newest page is answered from the api's cache; once the event of
+        # a stored or deleted image has reached the api (the stream relays
+        # it after the cache saw it), no page may miss or show that image.
+        es = EventStream(self.stack.api_port)
+        try:
+            es.next_block()
+
+            def newest():
+                r = self.stack.request("GET", "/api/images?limit=5")
+                self.assertEqual(r.status, 200)
+                return [it["id"] for it in r.json()["items"]]
+
+            before = newest()
+            self.assertEqual(newest(), before)  # the second from the cache
+            new_id = self.stack.upload(JPEG, "list cache").json()["id"]
+            while es.next_event("stored")[1]["id"] != new_id:
+                pass
+            self.assertEqual(newest()[0], new_id)
+            self.assertEqual(newest()[0], new_id)
+            # Deleted by another api: its row goes, then its event arrives.
+            self.assertEqual(self.stack.psql("SELECT imgcap_delete_image('%s', false)" % new_id),
+                             "deleted")
+            self.stack.redis("PUBLISH", "imgcap:events",
+                             json.dumps({"id": new_id, "status": "deleted", "at": 0}))
+            while es.next_event("deleted")[1]["id"] != new_id:
+                pass
+            self.assertNotIn(new_id, newest())
+            self.assertEqual(newest(), before[:5])
+        finally:
+            es.close()
+
     def test_heartbeat_comment_when_idle(self):
         es = EventStream(self.stack.api_port)
         try:
