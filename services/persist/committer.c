@@ -278,45 +278,70 @@ static void persist_remove_files(const persist_ctx_t *ctx, const persist_item_t 
 _Static_assert(2 * PERSIST_BATCH_MAX <= PERSIST_STORE_SYNC_MAX,
                "a batch's files fit in one persist_store_sync_dirs()");
 
-/* fsyncs the directories of the files the workers wrote for batch[0..n)
- * (store.h: they fsync each file and rename it, never the directory), each
- * distinct directory once: a day's images share one, so usually one fsync for
- * the whole batch. After it the renames are durable, so a row committed next
- * never points to a name a crash could still lose. Returns 0, or -1 with err
- * set. */
-static int persist_sync_batch_dirs(const persist_ctx_t *ctx, persist_item_t **batch, size_t n,
-                                   char *err, size_t errlen)
+/* Makes the files of batch[0..n) durable under their names: the workers
+ * wrote them to temp files and left them open (persist_store_write_pending());
+ * here all of them at once are synced and renamed (persist_store_settle():
+ * one syncfs for the batch instead of an fsync per file), then each distinct
+ * directory is fsynced once (a day's images share one). After it a row
+ * committed next never points to a name or a byte a crash could still lose.
+ * On a failure the files not yet renamed are removed and their items marked
+ * for rewriting: the next attempt writes them again one by one, each
+ * fsynced before its rename (persist_store_write_files()), from the bytes in
+ * the job's payload. Returns 0, or -1 with err set. */
+static int persist_settle_batch_files(const persist_ctx_t *ctx, persist_item_t **batch, size_t n,
+                                      char *err, size_t errlen)
 {
+    const char *storage = ctx->cfg->storage_dir;
+    persist_pending_t *pending[PERSIST_STORE_SYNC_MAX];
     const char *paths[PERSIST_STORE_SYNC_MAX];
-    size_t k = 0;
+    size_t k = 0, np = 0;
     for (size_t i = 0; i < n; i++) {
-        paths[k++] = batch[i]->row.path;
-        if (batch[i]->row.thumb_bytes[0]) paths[k++] = batch[i]->row.thumb_path;
+        persist_item_t *it = batch[i];
+        if (it->rewrite) {
+            if (persist_store_write_files(storage, it->files, it->nfiles, err, errlen) < 0)
+                return -1;
+            it->rewrite = 0;
+        }
+        for (size_t f = 0; f < it->nfiles; f++) {
+            paths[k++] = it->files[f].relpath;
+            if (it->pending[f].fd >= 0) pending[np++] = &it->pending[f];
+        }
     }
-    return persist_store_sync_dirs(ctx->cfg->storage_dir, paths, k, err, errlen) < 0 ? -1 : 0;
+    if (np > 0 && persist_store_settle(storage, pending, np, err, errlen) < 0) {
+        for (size_t i = 0; i < n; i++) {
+            persist_item_t *it = batch[i];
+            for (size_t f = 0; f < it->nfiles; f++)
+                if (it->pending[f].fd >= 0 || it->pending[f].tmp_rel[0]) it->rewrite = 1;
+            if (it->rewrite) persist_store_discard(storage, it->pending, it->nfiles);
+        }
+        return -1;
+    }
+    return persist_store_sync_dirs(storage, paths, k, err, errlen) < 0 ? -1 : 0;
 }
 
 static void persist_commit_batch(persist_committer_t *cm, persist_item_t **batch, size_t n)
 {
     persist_ctx_t *ctx = cm->ctx;
     char err[512];
-    int dirs_synced = 0;
+    int files_settled = 0;
     int row_by_row = 0; /* set once the batch's one INSERT was refused as data */
     for (int attempt = 0; n > 0;) {
         size_t poison = 0;
         const char *step = "postgres: commit";
         int rc;
-        /* The directories first, once: the batch is not committed until its
-         * files' names are durable, and a failure is retried like a failed
-         * COMMIT. (Retrying is sound: a failed fsync on journaled ext4 or on xfs
-         * aborts the journal or shuts the filesystem down, so a retry cannot
-         * wrongly succeed; a failed open() of the directory is transient.)
-         * Outside the transaction: no advisory lock is held during the fsync. */
-        if (!dirs_synced && persist_sync_batch_dirs(ctx, batch, n, err, sizeof err) < 0) {
-            step = "storage: directory fsync";
+        /* The files first, once: the batch is not committed until its files'
+         * bytes and names are durable, and a failure is retried like a failed
+         * COMMIT. (Retrying is sound: a file whose sync failed is written
+         * again, never synced again; a failed fsync of a directory on
+         * journaled ext4 or on xfs aborts the journal or shuts the filesystem
+         * down, so a retry cannot wrongly succeed; a failed open() of the
+         * directory is transient.) Outside the transaction: no advisory lock
+         * is held during the sync. */
+        if (!files_settled && persist_settle_batch_files(ctx, batch, n, err, sizeof err) < 0) {
+            step = "storage: file sync";
             rc = PERSIST_COMMIT_RETRY;
         } else {
-            dirs_synced = 1;
+            files_settled = 1;
             rc = persist_commit_once(cm, batch, n, row_by_row, &poison, err, sizeof err);
         }
         if (rc == PERSIST_COMMIT_SPLIT) {
@@ -348,7 +373,7 @@ static void persist_commit_batch(persist_committer_t *cm, persist_item_t **batch
                              (double)(time_mono_ns() - batch[i]->job->taken_mono_ns) / 1e6);
                 }
                 consumer_finish(ctx->consumer, batch[i]->job);
-                free(batch[i]);
+                persist_item_free(ctx, batch[i]);
             }
             return;
         }
@@ -359,7 +384,7 @@ static void persist_commit_batch(persist_committer_t *cm, persist_item_t **batch
             persist_remove_files(ctx, bad);
             bad->job->outcome = CONSUMER_JOB_DEAD;
             consumer_finish(ctx->consumer, bad->job);
-            free(bad);
+            persist_item_free(ctx, bad);
             persist_remove_from_batch(batch, &n, poison);
             continue;
         }
@@ -367,7 +392,7 @@ static void persist_commit_batch(persist_committer_t *cm, persist_item_t **batch
             log_warn("%s: shutdown deadline passed, %zu ids left for redelivery: %s", step, n, err);
             for (size_t i = 0; i < n; i++) {
                 consumer_job_free(batch[i]->job);
-                free(batch[i]);
+                persist_item_free(ctx, batch[i]);
             }
             return;
         }
