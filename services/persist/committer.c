@@ -2,6 +2,7 @@
  * It takes everything waiting in its mailbox (up to PERSIST_BATCH_MAX), inserts
  * the rows in one transaction and acks the jobs after COMMIT, so one commit
  * (one WAL flush) covers a whole batch when the service is busy. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,14 +16,26 @@
 
 #define PERSIST_STMT "persist_insert"
 
+_Static_assert(PERSIST_BATCH_MAX <= 64, "one bit of multi_prepared per batch size");
+
 typedef struct persist_committer {
     persist_ctx_t *ctx;
     PGconn *conn; /* NULL until the first successful connect */
     int prepared; /* PERSIST_STMT exists on the current session */
+    /* Bit n-1 set: the n-row INSERT "persist_insert_<n>" exists on the current
+     * session. Prepared on first use of each batch size, then reused: the
+     * statement is parsed and planned once per size and session, not once per
+     * row. */
+    uint64_t multi_prepared;
 } persist_committer_t;
 
 /* Result of one commit attempt. */
-enum { PERSIST_COMMIT_OK = 0, PERSIST_COMMIT_RETRY = -1, PERSIST_COMMIT_POISON = -2 };
+enum {
+    PERSIST_COMMIT_OK = 0,
+    PERSIST_COMMIT_RETRY = -1,
+    PERSIST_COMMIT_POISON = -2,
+    PERSIST_COMMIT_SPLIT = -3
+};
 
 static void persist_result_error(PGconn *conn, PGresult *res, char *err, size_t errlen)
 {
@@ -42,6 +55,16 @@ static int persist_simple(PGconn *conn, const char *sql, char *err, size_t errle
     return ok ? 0 : -1;
 }
 
+static int persist_prepare(PGconn *conn, const char *name, const char *sql, int nparams, char *err,
+                           size_t errlen)
+{
+    PGresult *res = PQprepare(conn, name, sql, nparams, NULL);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok) persist_result_error(conn, res, err, errlen);
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
 static int persist_connect(persist_committer_t *cm, char *err, size_t errlen)
 {
     if (cm->conn == NULL) {
@@ -51,24 +74,25 @@ static int persist_connect(persist_committer_t *cm, char *err, size_t errlen)
             return -1;
         }
         cm->prepared = 0;
+        cm->multi_prepared = 0;
     }
     int was_reset = 0;
     if (pgconn_ensure(cm->conn, &was_reset) < 0) {
         snprintf(err, errlen, "connection lost, reconnect failed");
         return -1;
     }
-    if (was_reset) cm->prepared = 0;
+    if (was_reset) {
+        cm->prepared = 0;
+        cm->multi_prepared = 0;
+    }
     /* A previous attempt may have died mid-transaction on a live session. */
     if (PQtransactionStatus(cm->conn) != PQTRANS_IDLE &&
         persist_simple(cm->conn, "ROLLBACK", err, errlen) < 0)
         return -1;
     if (!cm->prepared) {
-        PGresult *res = PQprepare(cm->conn, PERSIST_STMT, PERSIST_INSERT_SQL, PERSIST_ROW_NPARAMS,
-                                  NULL);
-        int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-        if (!ok) persist_result_error(cm->conn, res, err, errlen);
-        PQclear(res);
-        if (!ok) return -1;
+        if (persist_prepare(cm->conn, PERSIST_STMT, PERSIST_INSERT_SQL, PERSIST_ROW_NPARAMS, err,
+                            errlen) < 0)
+            return -1;
         cm->prepared = 1;
     }
     return 0;
@@ -116,24 +140,94 @@ static int persist_claim(PGconn *conn, persist_item_t **batch, size_t n, char *e
     return 0;
 }
 
-/* One attempt at inserting batch[0..n) in one transaction. On
- * PERSIST_COMMIT_POISON, *poison is the row PostgreSQL refused as data (SQLSTATE
- * class 22): it can never be inserted, retrying would block every row behind
- * it. Everything else (connection, server shutting down, missing table) is
- * worth retrying. */
+/* Rolls back the failed transaction when the session is still there (a lost
+ * connection is reset by the next attempt's persist_connect()). */
+static void persist_rollback(PGconn *conn)
+{
+    if (PQstatus(conn) == CONNECTION_OK) {
+        char ignored[64];
+        persist_simple(conn, "ROLLBACK", ignored, sizeof ignored);
+    }
+}
+
+/* 1 when res failed with SQLSTATE class 22 (data exception): a value that can
+ * never be inserted, not a reason to retry. */
+static int persist_is_data_error(const PGresult *res)
+{
+    const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    return state != NULL && strncmp(state, "22", 2) == 0;
+}
+
+/* Inserts every row of batch[0..n) not deleted in ONE statement, the n-row
+ * INSERT prepared for that many rows (persist_insert_sql()). Why: a statement
+ * per row costs a round trip and an executor start in PostgreSQL per image;
+ * one statement costs one of each per batch, and the rows, the index entries
+ * and the WAL written are the same. Returns 0, or -1 with err set and
+ * *is_data set when PostgreSQL refused a value (which row is unknown here:
+ * the caller finds it row by row). */
+static int persist_insert_rows(persist_committer_t *cm, persist_item_t **batch, size_t n,
+                               int *is_data, char *err, size_t errlen)
+{
+    const char *values[PERSIST_BATCH_MAX * PERSIST_ROW_NPARAMS];
+    size_t m = 0;
+    *is_data = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!batch[i]->deleted)
+            persist_row_params(&batch[i]->row, values + PERSIST_ROW_NPARAMS * m++);
+    if (m == 0) return 0;
+    char name[48];
+    snprintf(name, sizeof name, PERSIST_STMT "_%zu", m);
+    uint64_t bit = (uint64_t)1 << (m - 1);
+    if (!(cm->multi_prepared & bit)) {
+        /* Prepared statements are not transactional: a later ROLLBACK keeps it. */
+        char sql[PERSIST_INSERT_SQL_MAX(PERSIST_BATCH_MAX)];
+        if (persist_insert_sql(m, sql, sizeof sql) < 0) {
+            snprintf(err, errlen, "insert of %zu rows does not fit", m);
+            return -1;
+        }
+        if (persist_prepare(cm->conn, name, sql, (int)(m * PERSIST_ROW_NPARAMS), err, errlen) < 0)
+            return -1;
+        cm->multi_prepared |= bit;
+    }
+    PGresult *res = PQexecPrepared(cm->conn, name, (int)(m * PERSIST_ROW_NPARAMS), values, NULL,
+                                   NULL, 0);
+    if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+        PQclear(res);
+        return 0;
+    }
+    *is_data = persist_is_data_error(res);
+    char detail[400];
+    persist_result_error(cm->conn, res, detail, sizeof detail);
+    snprintf(err, errlen, "insert of %zu rows: %s", m, detail);
+    PQclear(res);
+    return -1;
+}
+
+/* One attempt at inserting batch[0..n) in one transaction: all rows in one
+ * statement, or (row_by_row) one statement per row, which is how a row
+ * PostgreSQL refuses is found. Returns PERSIST_COMMIT_OK; PERSIST_COMMIT_SPLIT
+ * when the one statement was refused as data (retry at once row by row);
+ * PERSIST_COMMIT_POISON with *poison the row refused as data (SQLSTATE class
+ * 22): it can never be inserted, retrying would block every row behind it.
+ * Everything else (connection, server shutting down, missing table) is
+ * PERSIST_COMMIT_RETRY. */
 static int persist_commit_once(persist_committer_t *cm, persist_item_t **batch, size_t n,
-                               size_t *poison, char *err, size_t errlen)
+                               int row_by_row, size_t *poison, char *err, size_t errlen)
 {
     if (persist_connect(cm, err, errlen) < 0) return PERSIST_COMMIT_RETRY;
     if (persist_simple(cm->conn, "BEGIN", err, errlen) < 0) return PERSIST_COMMIT_RETRY;
     if (persist_claim(cm->conn, batch, n, err, errlen) < 0) {
-        if (PQstatus(cm->conn) == CONNECTION_OK) {
-            char ignored[64];
-            persist_simple(cm->conn, "ROLLBACK", ignored, sizeof ignored);
-        }
+        persist_rollback(cm->conn);
         return PERSIST_COMMIT_RETRY;
     }
-    for (size_t i = 0; i < n; i++) {
+    if (!row_by_row) {
+        int is_data;
+        if (persist_insert_rows(cm, batch, n, &is_data, err, errlen) < 0) {
+            persist_rollback(cm->conn);
+            return is_data ? PERSIST_COMMIT_SPLIT : PERSIST_COMMIT_RETRY;
+        }
+    }
+    for (size_t i = 0; row_by_row && i < n; i++) {
         if (batch[i]->deleted) continue;
         const char *values[PERSIST_ROW_NPARAMS];
         persist_row_params(&batch[i]->row, values);
@@ -143,16 +237,12 @@ static int persist_commit_once(persist_committer_t *cm, persist_item_t **batch, 
             PQclear(res);
             continue;
         }
-        const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-        int is_data = state != NULL && strncmp(state, "22", 2) == 0;
+        int is_data = persist_is_data_error(res);
         char detail[400];
         persist_result_error(cm->conn, res, detail, sizeof detail);
         snprintf(err, errlen, "id=%s insert: %s", batch[i]->row.id, detail);
         PQclear(res);
-        if (PQstatus(cm->conn) == CONNECTION_OK) {
-            char ignored[64];
-            persist_simple(cm->conn, "ROLLBACK", ignored, sizeof ignored);
-        }
+        persist_rollback(cm->conn);
         if (is_data) {
             *poison = i;
             return PERSIST_COMMIT_POISON;
@@ -188,45 +278,80 @@ static void persist_remove_files(const persist_ctx_t *ctx, const persist_item_t 
 _Static_assert(2 * PERSIST_BATCH_MAX <= PERSIST_STORE_SYNC_MAX,
                "a batch's files fit in one persist_store_sync_dirs()");
 
-/* fsyncs the directories of the files the workers wrote for batch[0..n)
- * (store.h: they fsync each file and rename it, never the directory), each
- * distinct directory once: a day's images share one, so usually one fsync for
- * the whole batch. After it the renames are durable, so a row committed next
- * never points to a name a crash could still lose. Returns 0, or -1 with err
- * set. */
-static int persist_sync_batch_dirs(const persist_ctx_t *ctx, persist_item_t **batch, size_t n,
-                                   char *err, size_t errlen)
+/* Makes the files of batch[0..n) durable under their names: the workers
+ * wrote them to temp files and left them open (persist_store_write_pending());
+ * here all of them at once are synced and renamed (persist_store_settle():
+ * one syncfs for the batch instead of an fsync per file), then each distinct
+ * directory is fsynced once (a day's images share one). After it a row
+ * committed next never points to a name or a byte a crash could still lose.
+ * On a failure the files not yet renamed are removed and their items marked
+ * for rewriting: the next attempt writes them again one by one, each
+ * fsynced before its rename (persist_store_write_files()), from the bytes in
+ * the job's payload. Returns 0, or -1 with err set. */
+static int persist_settle_batch_files(const persist_ctx_t *ctx, persist_item_t **batch, size_t n,
+                                      char *err, size_t errlen)
 {
+    const char *storage = ctx->cfg->storage_dir;
+    persist_pending_t *pending[PERSIST_STORE_SYNC_MAX];
     const char *paths[PERSIST_STORE_SYNC_MAX];
-    size_t k = 0;
+    size_t k = 0, np = 0;
     for (size_t i = 0; i < n; i++) {
-        paths[k++] = batch[i]->row.path;
-        if (batch[i]->row.thumb_bytes[0]) paths[k++] = batch[i]->row.thumb_path;
+        persist_item_t *it = batch[i];
+        if (it->rewrite) {
+            if (persist_store_write_files(storage, it->files, it->nfiles, err, errlen) < 0)
+                return -1;
+            it->rewrite = 0;
+        }
+        for (size_t f = 0; f < it->nfiles; f++) {
+            paths[k++] = it->files[f].relpath;
+            if (it->pending[f].fd >= 0) pending[np++] = &it->pending[f];
+        }
     }
-    return persist_store_sync_dirs(ctx->cfg->storage_dir, paths, k, err, errlen) < 0 ? -1 : 0;
+    if (np > 0 && persist_store_settle(storage, pending, np, err, errlen) < 0) {
+        for (size_t i = 0; i < n; i++) {
+            persist_item_t *it = batch[i];
+            for (size_t f = 0; f < it->nfiles; f++)
+                if (it->pending[f].fd >= 0 || it->pending[f].tmp_rel[0]) it->rewrite = 1;
+            if (it->rewrite) persist_store_discard(storage, it->pending, it->nfiles);
+        }
+        return -1;
+    }
+    return persist_store_sync_dirs(storage, paths, k, err, errlen) < 0 ? -1 : 0;
 }
 
 static void persist_commit_batch(persist_committer_t *cm, persist_item_t **batch, size_t n)
 {
     persist_ctx_t *ctx = cm->ctx;
     char err[512];
-    int dirs_synced = 0;
+    int files_settled = 0;
+    int row_by_row = 0; /* set once the batch's one INSERT was refused as data */
     for (int attempt = 0; n > 0;) {
         size_t poison = 0;
         const char *step = "postgres: commit";
         int rc;
-        /* The directories first, once: the batch is not committed until its
-         * files' names are durable, and a failure is retried like a failed
-         * COMMIT. (Retrying is sound: a failed fsync on journaled ext4 or on xfs
-         * aborts the journal or shuts the filesystem down, so a retry cannot
-         * wrongly succeed; a failed open() of the directory is transient.)
-         * Outside the transaction: no advisory lock is held during the fsync. */
-        if (!dirs_synced && persist_sync_batch_dirs(ctx, batch, n, err, sizeof err) < 0) {
-            step = "storage: directory fsync";
+        /* The files first, once: the batch is not committed until its files'
+         * bytes and names are durable, and a failure is retried like a failed
+         * COMMIT. (Retrying is sound: a file whose sync failed is written
+         * again, never synced again; a failed fsync of a directory on
+         * journaled ext4 or on xfs aborts the journal or shuts the filesystem
+         * down, so a retry cannot wrongly succeed; a failed open() of the
+         * directory is transient.) Outside the transaction: no advisory lock
+         * is held during the sync. */
+        if (!files_settled && persist_settle_batch_files(ctx, batch, n, err, sizeof err) < 0) {
+            step = "storage: file sync";
             rc = PERSIST_COMMIT_RETRY;
         } else {
-            dirs_synced = 1;
-            rc = persist_commit_once(cm, batch, n, &poison, err, sizeof err);
+            files_settled = 1;
+            rc = persist_commit_once(cm, batch, n, row_by_row, &poison, err, sizeof err);
+        }
+        if (rc == PERSIST_COMMIT_SPLIT) {
+            /* A value of some row was refused; row by row finds which one (and
+             * commits the rest), at once: nothing here is transient. */
+            log_warn("postgres: the batch of %zu rows was refused as data, inserting row by "
+                     "row to find the row: %s",
+                     n, err);
+            row_by_row = 1;
+            continue;
         }
         if (rc == PERSIST_COMMIT_OK) {
             if (attempt > 0)
@@ -248,7 +373,7 @@ static void persist_commit_batch(persist_committer_t *cm, persist_item_t **batch
                              (double)(time_mono_ns() - batch[i]->job->taken_mono_ns) / 1e6);
                 }
                 consumer_finish(ctx->consumer, batch[i]->job);
-                free(batch[i]);
+                persist_item_free(ctx, batch[i]);
             }
             return;
         }
@@ -259,7 +384,7 @@ static void persist_commit_batch(persist_committer_t *cm, persist_item_t **batch
             persist_remove_files(ctx, bad);
             bad->job->outcome = CONSUMER_JOB_DEAD;
             consumer_finish(ctx->consumer, bad->job);
-            free(bad);
+            persist_item_free(ctx, bad);
             persist_remove_from_batch(batch, &n, poison);
             continue;
         }
@@ -267,7 +392,7 @@ static void persist_commit_batch(persist_committer_t *cm, persist_item_t **batch
             log_warn("%s: shutdown deadline passed, %zu ids left for redelivery: %s", step, n, err);
             for (size_t i = 0; i < n; i++) {
                 consumer_job_free(batch[i]->job);
-                free(batch[i]);
+                persist_item_free(ctx, batch[i]);
             }
             return;
         }

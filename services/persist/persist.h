@@ -21,6 +21,7 @@
 #include "config.h"
 #include "consumer.h"
 #include "row.h"
+#include "store.h"
 
 #define PERSIST_BATCH_MAX 64
 
@@ -38,7 +39,21 @@ typedef struct persist_item {
     consumer_job_t *job;
     persist_row_t row;
     int deleted; /* set by the committer: imgcap_claim_ids() found a tombstone */
+    /* The image and its thumbnail: their bytes point into job's payload, so
+     * the committer can write them again. */
+    persist_file_t files[2];
+    size_t nfiles;
+    /* What the worker wrote: temp files, open, not yet durable; the committer
+     * makes a whole batch of them durable at once and renames them
+     * (persist_store_settle()). */
+    persist_pending_t pending[2];
+    int rewrite; /* 1: pending[] were discarded after a failure, files[] are
+                  * written again the one-by-one way (persist_store_write_files()) */
 } persist_item_t;
+
+/* Frees an item the committer owns whose job was finished or freed: its
+ * pending temp files (if any) are closed and removed. */
+void persist_item_free(const persist_ctx_t *ctx, persist_item_t *item);
 
 /* Actor bodies; self->ctx is a persist_ctx_t. */
 void persist_worker_run(actor_t *self);

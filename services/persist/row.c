@@ -16,6 +16,31 @@ const char PERSIST_INSERT_SQL[] =
     "VALUES ($1::uuid, $2::timestamptz, $3, $4, $5::int, $6::int, $7::int, $8, $9::int) "
     "ON CONFLICT (id) DO NOTHING";
 
+int persist_insert_sql(size_t n, char *out, size_t outlen)
+{
+    /* The column list and the casts of PERSIST_INSERT_SQL, one VALUES tuple
+     * per row with its parameters numbered on. */
+    static const char head[] = "INSERT INTO images (id, received_at, description, path, width, "
+                               "height, bytes, camera, thumb_bytes) VALUES ";
+    static const char tail[] = " ON CONFLICT (id) DO NOTHING";
+    if (n == 0 || outlen < sizeof head) return -1;
+    size_t len = sizeof head - 1;
+    memcpy(out, head, len);
+    for (size_t i = 0; i < n; i++) {
+        size_t p = i * PERSIST_ROW_NPARAMS;
+        int w = snprintf(out + len, outlen - len,
+                         "%s($%zu::uuid, $%zu::timestamptz, $%zu, $%zu, $%zu::int, $%zu::int, "
+                         "$%zu::int, $%zu, $%zu::int)",
+                         i > 0 ? ", " : "", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7, p + 8,
+                         p + 9);
+        if (w < 0 || (size_t)w >= outlen - len) return -1;
+        len += (size_t)w;
+    }
+    if (outlen - len < sizeof tail) return -1;
+    memcpy(out + len, tail, sizeof tail);
+    return 0;
+}
+
 static void persist_lower_id(const char *id, char out[UUID_STR_LEN])
 {
     for (int i = 0; i < UUID_STR_LEN - 1; i++)

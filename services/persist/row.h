@@ -17,6 +17,16 @@
  * inserts nothing. */
 extern const char PERSIST_INSERT_SQL[];
 
+/* The same INSERT for n rows in one statement (1 <= n <= max rows, see
+ * persist_insert_sql()): "VALUES ($1..$9), ($10..$18), ..." with each row's
+ * parameters in persist_row_params() order, one block of 9 after the other. */
+#define PERSIST_INSERT_SQL_MAX(n) (256 + (size_t)(n)*128)
+
+/* Writes the n-row INSERT into out (PERSIST_INSERT_SQL_MAX(n) bytes are
+ * enough). For n = 1 it is PERSIST_INSERT_SQL. Returns 0, or -1 when n is 0
+ * or out is too small. Pure. */
+int persist_insert_sql(size_t n, char *out, size_t outlen);
+
 /* One images row as text parameters. Plain values, no pointers: a row can be
  * copied and outlives the payload it was built from. */
 typedef struct persist_row {

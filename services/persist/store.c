@@ -180,6 +180,147 @@ int persist_store_write_files(const char *storage_dir, const persist_file_t *fil
     return 0;
 }
 
+/* Temp file beside final (in dir, which exists), written, left open: out
+ * gets its descriptor and its name relative to storage_dir. Returns 0, or -1
+ * with err set (the temp file removed). */
+static int persist_write_open(const char *storage_dir, const char *final, const char *dir,
+                              const void *data, size_t len, persist_pending_t *out, char *err,
+                              size_t errlen)
+{
+    char tmp[PERSIST_STORE_PATH_MAX];
+    size_t root = strlen(storage_dir) + 1;
+    int n = snprintf(tmp, sizeof tmp, "%s/.%s.XXXXXX", dir, strrchr(final, '/') + 1);
+    if (n < 0 || (size_t)n >= sizeof tmp || (size_t)n < root ||
+        (size_t)n - root >= sizeof out->tmp_rel) {
+        snprintf(err, errlen, "path too long");
+        return -1;
+    }
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "create temp file in %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    const char *step = NULL;
+    if (fchmod(fd, 0644) < 0)
+        step = "chmod";
+    else if (persist_write_all(fd, data, len) < 0)
+        step = "write";
+    if (step != NULL) {
+        snprintf(err, errlen, "%s %s: %s", step, tmp, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        return -1;
+    }
+    out->fd = fd;
+    memcpy(out->tmp_rel, tmp + root, (size_t)n - root + 1);
+    return 0;
+}
+
+int persist_store_write_pending(const char *storage_dir, const persist_file_t *files, size_t n,
+                                persist_pending_t *out, char *err, size_t errlen)
+{
+    char final[PERSIST_STORE_PATH_MAX], dir[PERSIST_STORE_PATH_MAX];
+    char other[PERSIST_STORE_PATH_MAX], other_dir[PERSIST_STORE_PATH_MAX];
+    for (size_t i = 0; i < n; i++) {
+        out[i].fd = -1;
+        out[i].relpath = files[i].relpath;
+        out[i].tmp_rel[0] = '\0';
+    }
+    if (n == 0) {
+        snprintf(err, errlen, "no file to write");
+        return -1;
+    }
+    if (persist_split_path(storage_dir, files[0].relpath, final, dir, err, errlen) < 0) return -1;
+    for (size_t i = 1; i < n; i++) {
+        if (persist_split_path(storage_dir, files[i].relpath, other, other_dir, err, errlen) < 0)
+            return -1;
+        if (strcmp(other_dir, dir) != 0) {
+            snprintf(err, errlen, "%s and %s are not in one directory", files[0].relpath,
+                     files[i].relpath);
+            return -1;
+        }
+    }
+    if (persist_mkdirs(dir, err, errlen) < 0) return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0) snprintf(final, sizeof final, "%s/%s", storage_dir, files[i].relpath);
+        if (persist_write_open(storage_dir, final, dir, files[i].data, files[i].len, &out[i], err,
+                               errlen) < 0) {
+            persist_store_discard(storage_dir, out, i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int persist_store_settle(const char *storage_dir, persist_pending_t *const *p, size_t n, char *err,
+                         size_t errlen)
+{
+    const char *rel[PERSIST_STORE_SYNC_MAX] = {NULL};
+    size_t first[PERSIST_STORE_SYNC_MAX];
+    if (n > PERSIST_STORE_SYNC_MAX) {
+        snprintf(err, errlen, "%zu files to settle, at most %d", n, PERSIST_STORE_SYNC_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) rel[i] = p[i]->relpath;
+    /* One syncfs per directory (the filesystem of each; a batch's files
+     * usually share one directory): the writeback of every file and inode in
+     * one pass and one cache flush, where an fsync per file costs a
+     * synchronous inode write and a flush each. Since Linux 5.8 syncfs also
+     * reports writeback errors of the filesystem. */
+    size_t k = persist_store_distinct_dirs(rel, n, first);
+    for (size_t d = 0; d < k; d++) {
+        if (syncfs(p[first[d]]->fd) < 0) {
+            snprintf(err, errlen, "syncfs for %s: %s", p[first[d]]->tmp_rel, strerror(errno));
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        char tmp[PERSIST_STORE_PATH_MAX], final[PERSIST_STORE_PATH_MAX];
+        /* The file's own error check, whatever syncfs said about others:
+         * WAIT_AFTER reports a writeback error of this file's pages since its
+         * descriptor was opened (its errseq), and writes and waits for any
+         * page still dirty. Only then may the name point to it. */
+        if (sync_file_range(p[i]->fd, 0, 0,
+                            SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                SYNC_FILE_RANGE_WAIT_AFTER) < 0) {
+            snprintf(err, errlen, "writeback of %s: %s", p[i]->tmp_rel, strerror(errno));
+            return -1;
+        }
+        int a = snprintf(tmp, sizeof tmp, "%s/%s", storage_dir, p[i]->tmp_rel);
+        int b = snprintf(final, sizeof final, "%s/%s", storage_dir, p[i]->relpath);
+        if (a < 0 || (size_t)a >= sizeof tmp || b < 0 || (size_t)b >= sizeof final) {
+            snprintf(err, errlen, "path too long");
+            return -1;
+        }
+        if (close(p[i]->fd) < 0) {
+            p[i]->fd = -1; /* closed anyway; the temp file is removed by discard */
+            snprintf(err, errlen, "close %s: %s", tmp, strerror(errno));
+            return -1;
+        }
+        p[i]->fd = -1;
+        if (rename(tmp, final) < 0) {
+            snprintf(err, errlen, "rename %s: %s", final, strerror(errno));
+            return -1;
+        }
+        p[i]->tmp_rel[0] = '\0';
+    }
+    return 0;
+}
+
+void persist_store_discard(const char *storage_dir, persist_pending_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i].fd >= 0) close(p[i].fd);
+        p[i].fd = -1;
+        if (p[i].tmp_rel[0] == '\0') continue;
+        char tmp[PERSIST_STORE_PATH_MAX];
+        int w = snprintf(tmp, sizeof tmp, "%s/%s", storage_dir, p[i].tmp_rel);
+        if (w > 0 && (size_t)w < sizeof tmp && unlink(tmp) < 0 && errno != ENOENT)
+            log_warn("cannot remove temp file %s: %s (the sweeper will)", tmp, strerror(errno));
+        p[i].tmp_rel[0] = '\0';
+    }
+}
+
 int persist_store_write(const char *storage_dir, const char *relpath, const void *data, size_t len,
                         char *err, size_t errlen)
 {

@@ -45,6 +45,44 @@ typedef struct persist_file {
 int persist_store_write_files(const char *storage_dir, const persist_file_t *files, size_t n,
                               char *err, size_t errlen);
 
+/* A file written by persist_store_write_pending() and not yet durable: its
+ * temp file, still open, and the name it gets once its data is durable. */
+#define PERSIST_STORE_REL_MAX 96
+typedef struct persist_pending {
+    int fd;                              /* the temp file; -1: none (renamed or discarded) */
+    const char *relpath;                 /* the final name under STORAGE_DIR (borrowed) */
+    char tmp_rel[PERSIST_STORE_REL_MAX]; /* the temp file's, under STORAGE_DIR */
+} persist_pending_t;
+
+/* The first half of persist_store_write_files(), for a caller that makes
+ * many files durable at once: creates the missing directories (as there),
+ * then for each file a temp file ".<name>.XXXXXX" beside it, write; no fsync,
+ * no rename. out[i] is files[i]'s pending file, left open (out[i].relpath
+ * borrows files[i].relpath). persist_store_settle() makes them durable and
+ * renames them; persist_store_discard() removes them. Returns 0, or -1 with
+ * err set and nothing left behind (out[] all discarded). */
+int persist_store_write_pending(const char *storage_dir, const persist_file_t *files, size_t n,
+                                persist_pending_t *out, char *err, size_t errlen);
+
+/* Makes the pending files p[0..n) durable and renames each onto its final
+ * name (the caller then fsyncs their directories, persist_store_sync_dirs()):
+ * one syncfs() per distinct directory (usually one for all), which writes
+ * back every dirty page and inode of that filesystem and flushes the device
+ * cache once, instead of one fsync per file; then for each file
+ * sync_file_range(WAIT) on its own descriptor, which reports any writeback
+ * error of its pages since it was created (a failed page is never renamed
+ * into place); then close and rename. Each renamed entry gets fd -1 and an
+ * empty tmp_rel. Returns 0, or -1 with err set at the first failure: the
+ * entries not renamed yet stay pending, and must be discarded and written
+ * again from their bytes (a page whose writeback failed may be marked clean:
+ * syncing it again proves nothing). */
+int persist_store_settle(const char *storage_dir, persist_pending_t *const *p, size_t n, char *err,
+                         size_t errlen);
+
+/* Closes and removes the pending files of p[0..n) that are still pending
+ * (fd >= 0); the others are left alone. */
+void persist_store_discard(const char *storage_dir, persist_pending_t *p, size_t n);
+
 /* Most paths one persist_store_sync_dirs() takes: an image and its thumbnail
  * for each of PERSIST_BATCH_MAX rows. */
 #define PERSIST_STORE_SYNC_MAX 128

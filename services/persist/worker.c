@@ -37,6 +37,12 @@ void persist_retry_sleep(const persist_ctx_t *ctx, int ms)
     }
 }
 
+void persist_item_free(const persist_ctx_t *ctx, persist_item_t *item)
+{
+    persist_store_discard(ctx->cfg->storage_dir, item->pending, item->nfiles);
+    free(item);
+}
+
 static void persist_dead(persist_ctx_t *ctx, consumer_job_t *job, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -78,13 +84,18 @@ static void persist_worker_handle(persist_ctx_t *ctx, consumer_job_t *job)
         persist_dead(ctx, job, "cannot store: %s", err);
         return;
     }
-    /* The image and its thumbnail beside it, each fsynced and renamed; their
-     * directory is fsynced by the committer, once per batch, before COMMIT. */
-    persist_file_t files[2] = {{item->row.path, m.jpeg, m.jpeg_len},
-                               {item->row.thumb_path, m.thumb, m.thumb_len}};
-    size_t nfiles = item->row.thumb_bytes[0] ? 2 : 1;
+    /* The image and its thumbnail beside it, written to temp files left open:
+     * the committer makes the whole batch's files durable at once (one
+     * syncfs, not an fsync per file), renames them and fsyncs their
+     * directory, all before COMMIT (persist_store_settle()). */
+    item->files[0] = (persist_file_t){item->row.path, m.jpeg, m.jpeg_len};
+    item->files[1] = (persist_file_t){item->row.thumb_path, m.thumb, m.thumb_len};
+    item->nfiles = item->row.thumb_bytes[0] ? 2 : 1;
+    item->rewrite = 0;
+    size_t nfiles = item->nfiles;
     for (int attempt = 0;; attempt++) {
-        if (persist_store_write_files(ctx->cfg->storage_dir, files, nfiles, err, sizeof err) == 0)
+        if (persist_store_write_pending(ctx->cfg->storage_dir, item->files, nfiles, item->pending,
+                                        err, sizeof err) == 0)
             break;
         if (persist_past_deadline(ctx)) {
             log_warn("id=%s left for redelivery: shutdown deadline passed while the file "
@@ -105,8 +116,8 @@ static void persist_worker_handle(persist_ctx_t *ctx, consumer_job_t *job)
     if (mailbox_push(ctx->committer->inbox, item, -1) == MAILBOX_CLOSED) {
         /* Only if main closed the committer before joining the workers. */
         log_error("id=%s committer gone, left for redelivery", job->id);
-        free(item);
         consumer_job_free(job);
+        persist_item_free(ctx, item);
     }
 }
 

@@ -148,8 +148,12 @@ class PersistStoresOnce(unittest.TestCase):
                 enqueue(s, id_, payload(id_, now, "image %d" % i))
             # Every file written means every message is in persist's memory (an
             # empty work list alone does not: a taken batch may still be loading).
-            wait_until(lambda: len(glob.glob(os.path.join(s.storage_dir, "*", "*", "*",
-                                                          "*.jpg"))) == 20, 20,
+            # Written, not yet renamed: the committer renames a batch's files
+            # once it has synced them, and waits on PostgreSQL with the first
+            # batch, so the later ones are still temp files.
+            day = os.path.join(s.storage_dir, now[:4], now[5:7], now[8:10])
+            wait_until(lambda: len(glob.glob(os.path.join(day, "*.jpg")) +
+                                   glob.glob(os.path.join(day, ".*.jpg.*"))) == 20, 20,
                        what="all taken by persist and written")
             s.kill_redis()
             s.start_pg_server()

@@ -63,6 +63,8 @@ class CommitterFailures(unittest.TestCase):
             reason = text(s.redis("HGET", P + "status:" + bad, "error"))
             self.assertIn("database refused the row", reason)
             self.assertIn("out of range", reason)
+            # The batch's one INSERT is refused first; row by row then finds the row.
+            self.assertIn("refused as data, inserting row by row", s.log("persist"))
             self.assertEqual(s.psql("SELECT count(*) FROM images WHERE id = '%s'" % bad), "0")
             # Its file, written before the insert, is removed: no orphan.
             day = os.path.join(s.storage_dir, now[:4], now[5:7], now[8:10])

@@ -2,14 +2,16 @@
 whose header names another id than the one it was queued under (dead-lettered,
 never stored under either), and SIGTERM while an image's file cannot be
 written (the id goes back to the work list at the deadline, not to the dead
-letters). SHUTDOWN_SECONDS=1 keeps the shutdown short."""
+letters), and a batch whose files cannot be renamed into place by the
+committer (its temp files removed, the files written again once the way is
+clear). SHUTDOWN_SECONDS=1 keeps the shutdown short."""
 import datetime
 import os
 import signal
 import unittest
 
 from harness import Stack, wait_until
-from test_persist import P, enqueue, make_id, payload, rfc3339, stage, text
+from test_persist import JPEG, P, enqueue, make_id, payload, read_file, rfc3339, stage, text
 
 
 class PersistEdges(unittest.TestCase):
@@ -60,6 +62,33 @@ class PersistEdges(unittest.TestCase):
         # The next persist stores it.
         s.start_service("persist")
         s.wait_stored([id_], timeout=30)
+
+    def test_batch_rename_failure_writes_the_files_again(self):
+        s = self.stack
+        s.wait_log("persist", "persist started as consumer")
+        id_ = make_id()
+        # A day of its own: the test above blocks the current year's directory.
+        at = rfc3339(datetime.datetime(2001, 2, 3, 4, 5, 6))
+        day = os.path.join(s.storage_dir, "2001", "02", "03")
+        # A non-empty directory under the image's final name: the worker's temp
+        # file is written, the committer's rename onto that name fails.
+        blocker = os.path.join(day, id_ + ".jpg")
+        os.makedirs(os.path.join(blocker, "x"))
+        try:
+            enqueue(s, id_, payload(id_, at, "renamed late"))
+            wait_until(lambda: "failed (attempt 2)" in s.log("persist"), 20,
+                       what="two failed file syncs")
+            self.assertIn("storage: file sync of 1 rows (first id=%s) failed (attempt 1)" % id_,
+                          s.log("persist"))
+            self.assertEqual(s.psql("SELECT count(*) FROM images WHERE id = '%s'" % id_), "0")
+        finally:
+            os.rmdir(os.path.join(blocker, "x"))
+            os.rmdir(blocker)
+        s.wait_stored([id_], timeout=30)
+        self.assertEqual(read_file(s, os.path.relpath(blocker, s.storage_dir)), JPEG)
+        wait_until(lambda: "committed after" in s.log("persist"), 10, what="the retry's line")
+        # The temp file of the first attempt and those of the failed rewrites are gone.
+        self.assertEqual([n for n in os.listdir(day) if n.startswith(".")], [])
 
 
 if __name__ == "__main__":

@@ -150,6 +150,32 @@ START_TEST(insert_is_idempotent_sql)
 }
 END_TEST
 
+START_TEST(insert_sql_for_n_rows)
+{
+    char out[PERSIST_INSERT_SQL_MAX(64)];
+    /* One row: exactly the single-row statement. */
+    ck_assert_int_eq(persist_insert_sql(1, out, sizeof out), 0);
+    ck_assert_str_eq(out, PERSIST_INSERT_SQL);
+    /* Two rows: the second tuple numbers on from $10, same casts. */
+    ck_assert_int_eq(persist_insert_sql(2, out, sizeof out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "$9::int), ($10::uuid, $11::timestamptz, $12, $13, "
+                                      "$14::int, $15::int, $16::int, $17, $18::int) ON CONFLICT "
+                                      "(id) DO NOTHING"));
+    ck_assert_ptr_null(strstr(out, "$19"));
+    /* The largest batch fits the stated size; its last parameter is $576. */
+    ck_assert_int_eq(persist_insert_sql(64, out, sizeof out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "$576::int) ON CONFLICT (id) DO NOTHING"));
+    ck_assert_ptr_null(strstr(out, "$577"));
+    ck_assert_uint_lt(strlen(out), PERSIST_INSERT_SQL_MAX(64));
+    /* Refusals: no row, no room (the exact size fits, one byte less does not). */
+    ck_assert_int_eq(persist_insert_sql(0, out, sizeof out), -1);
+    size_t need = strlen(out) + 1;
+    ck_assert_int_eq(persist_insert_sql(64, out, need), 0);
+    ck_assert_int_eq(persist_insert_sql(64, out, need - 1), -1);
+    ck_assert_int_eq(persist_insert_sql(1, out, 10), -1);
+}
+END_TEST
+
 START_TEST(uuid_array_literal)
 {
     const char *ids[] = {ID, "01935f1e-7c2a-7b3e-8f00-0123456789ac"};
@@ -173,6 +199,7 @@ Suite *persist_row_suite(void)
     Suite *s = suite_create("persist_row");
     TCase *tc = tcase_create("row");
     tcase_add_test(tc, path_from_received_at);
+    tcase_add_test(tc, insert_sql_for_n_rows);
     tcase_add_test(tc, path_uses_utc_date_and_lowercase_id);
     tcase_add_test(tc, path_rejects_bad_id_and_time);
     tcase_add_test(tc, path_needs_room);

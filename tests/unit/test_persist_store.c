@@ -168,6 +168,81 @@ START_TEST(sync_dirs_of_written_files)
 }
 END_TEST
 
+/* The batch route: written and left open, nothing under the final names;
+ * settled, the final names hold the bytes (0644) and no temp file is left;
+ * what is discarded leaves nothing either. */
+START_TEST(pending_files_settled_in_one_sync)
+{
+    char err[256];
+    persist_file_t a[2] = {{"2026/12/06/a.jpg", "image a", 7}, {"2026/12/06/a.thumb.jpg", "ta", 2}};
+    persist_file_t b[1] = {{"2026/12/06/b.jpg", "image b", 7}};
+    persist_file_t c[1] = {{"2026/12/07/c.jpg", "image c", 7}};
+    persist_pending_t pa[2], pb[1], pc[1];
+    ck_assert_int_eq(persist_store_write_pending(root, a, 2, pa, err, sizeof err), 0);
+    ck_assert_int_eq(persist_store_write_pending(root, b, 1, pb, err, sizeof err), 0);
+    ck_assert_int_eq(persist_store_write_pending(root, c, 1, pc, err, sizeof err), 0);
+    ck_assert_int_ge(pa[0].fd, 0);
+    ck_assert_int_ge(pa[1].fd, 0);
+    ck_assert_ptr_eq(pa[1].relpath, a[1].relpath);
+    ck_assert_int_eq(strncmp(pa[0].tmp_rel, "2026/12/06/.a.jpg.", 18), 0);
+    ck_assert_int_eq(count_entries("2026/12/06"), 3); /* three temp files, no image yet */
+    char path[512];
+    snprintf(path, sizeof path, "%s/2026/12/06/a.jpg", root);
+    ck_assert_int_eq(access(path, F_OK), -1);
+
+    /* a, its thumbnail and c settled together (two directories); b discarded. */
+    persist_pending_t *batch[3] = {&pa[0], &pa[1], &pc[0]};
+    ck_assert_int_eq(persist_store_settle(root, batch, 3, err, sizeof err), 0);
+    persist_store_discard(root, pb, 1);
+    persist_store_discard(root, pa, 2); /* settled: left alone */
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(batch[i]->fd, -1);
+        ck_assert_str_eq(batch[i]->tmp_rel, "");
+    }
+    ck_assert_int_eq(pb[0].fd, -1);
+    ck_assert_int_eq(count_entries("2026/12/06"), 2); /* a.jpg, a.thumb.jpg */
+    ck_assert_int_eq(count_entries("2026/12/07"), 1);
+    buf_t got = read_back("2026/12/06/a.jpg");
+    ck_assert_uint_eq(got.n, 7);
+    ck_assert_int_eq(memcmp(got.p, "image a", 7), 0);
+    free(got.p);
+    got = read_back("2026/12/06/a.thumb.jpg");
+    ck_assert_uint_eq(got.n, 2);
+    free(got.p);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0644);
+    snprintf(path, sizeof path, "%s/2026/12/06/b.jpg", root);
+    ck_assert_int_eq(access(path, F_OK), -1);
+}
+END_TEST
+
+/* A failure in the middle of a batch: the entries before it are renamed,
+ * the rest stay pending (discard removes them), and err names the step. */
+START_TEST(settle_failure_leaves_the_rest_pending)
+{
+    char err[256];
+    persist_file_t a[1] = {{"d/a.jpg", "aaa", 3}};
+    persist_file_t b[1] = {{"d/b.jpg", "bbb", 3}};
+    persist_pending_t pa[1], pb[1];
+    ck_assert_int_eq(persist_store_write_pending(root, a, 1, pa, err, sizeof err), 0);
+    ck_assert_int_eq(persist_store_write_pending(root, b, 1, pb, err, sizeof err), 0);
+    /* b's final name is a non-empty directory: its rename must fail. */
+    char path[512];
+    snprintf(path, sizeof path, "%s/d/b.jpg", root);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    snprintf(path, sizeof path, "%s/d/b.jpg/x", root);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    persist_pending_t *batch[2] = {&pa[0], &pb[0]};
+    ck_assert_int_eq(persist_store_settle(root, batch, 2, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "rename"));
+    ck_assert_str_eq(pa[0].tmp_rel, ""); /* a went through */
+    ck_assert_str_ne(pb[0].tmp_rel, ""); /* b did not */
+    persist_store_discard(root, pb, 1);
+    ck_assert_int_eq(count_entries("d"), 2); /* a.jpg and the directory b.jpg */
+}
+END_TEST
+
 START_TEST(remove_is_idempotent)
 {
     char err[256];
@@ -254,6 +329,8 @@ Suite *persist_store_suite(void)
     tcase_add_test(tc, write_files_refuses_two_directories);
     tcase_add_test(tc, distinct_dirs_of_a_batch);
     tcase_add_test(tc, sync_dirs_of_written_files);
+    tcase_add_test(tc, pending_files_settled_in_one_sync);
+    tcase_add_test(tc, settle_failure_leaves_the_rest_pending);
     tcase_add_test(tc, remove_is_idempotent);
     tcase_add_test(tc, sweep_removes_old_temp_files_only);
     suite_add_tcase(s, tc);
