@@ -27,7 +27,8 @@ void config_defaults(config_t *cfg)
     snprintf(cfg->fonts_dir, sizeof cfg->fonts_dir, "fonts");
     cfg->font_size = 12;
     cfg->text_padding = 4;
-    cfg->band_mode = 0; /* extend */
+    cfg->band_mode = 0;    /* extend */
+    cfg->storage_sync = 0; /* filesystem */
     cfg->jpeg_quality = 90;
     snprintf(cfg->api_host, sizeof cfg->api_host, "0.0.0.0");
     cfg->api_port = 8000;
@@ -142,6 +143,7 @@ typedef enum {
     V_LL,
     V_LOG_LEVEL,
     V_BAND,
+    V_STORAGE_SYNC,
     V_BOOL,
     V_WORKERS,
     V_DURATION, /* long long seconds, config_parse_duration */
@@ -150,6 +152,8 @@ typedef enum {
 
 /* BAND_MODE's values; the index is render's band_mode_t (render.h). */
 static const char *const band_modes[] = {"extend", "overlay"};
+/* STORAGE_SYNC's values; the index is config_t.storage_sync. */
+static const char *const storage_syncs[] = {"filesystem", "file"};
 
 typedef struct {
     const char *name;
@@ -212,6 +216,7 @@ static const var_t config_vars[] = {
     NUM("RETENTION", V_DURATION, retention_s, 0, 0),
     NUM("STORAGE_MIN_FREE", V_SPACE, storage_min_free, 0, 0),
     NUM("STORAGE_RECYCLE", V_BOOL, storage_recycle, 0, 1),
+    NUM("STORAGE_SYNC", V_STORAGE_SYNC, storage_sync, 0, 0),
 };
 
 static int parse_ll(const char *s, long long *out)
@@ -265,6 +270,14 @@ static int apply_var(config_t *cfg, const var_t *v, const char *value, char *err
                 return 0;
             }
         snprintf(err, errlen, "%s: '%s' is not one of extend, overlay", v->name, value);
+        return -1;
+    case V_STORAGE_SYNC:
+        for (int i = 0; i < (int)(sizeof storage_syncs / sizeof storage_syncs[0]); i++)
+            if (!strcasecmp(value, storage_syncs[i])) {
+                *(int *)base = i;
+                return 0;
+            }
+        snprintf(err, errlen, "%s: '%s' is not one of filesystem, file", v->name, value);
         return -1;
     case V_BOOL:
         if (!strcmp(value, "1") || !strcasecmp(value, "true") || !strcasecmp(value, "yes"))

@@ -56,7 +56,14 @@ typedef struct config {
                                     the other one is 0 */
     int storage_recycle;         /* STORAGE_RECYCLE 0|1: delete the oldest images to keep
                                     STORAGE_MIN_FREE free */
+    int storage_sync;            /* STORAGE_SYNC filesystem|file -> CONFIG_STORAGE_SYNC_* */
 } config_t;
+
+/* How persist makes a batch's files durable (STORAGE_SYNC). */
+enum {
+    CONFIG_STORAGE_SYNC_FILESYSTEM = 0, /* one syncfs of STORAGE_DIR's filesystem per batch */
+    CONFIG_STORAGE_SYNC_FILE = 1,       /* an fsync of each file, by the worker that wrote it */
+};
 
 /* Parses a duration: a whole number and a unit, s m h d or w ("90s", "12h",
  * "30d"). Returns 0 with *seconds set (> 0), or -1 when s is not one. Pure. */

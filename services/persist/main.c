@@ -96,7 +96,9 @@ static int persist_prepare(service_def_t *d, const config_t *cfg)
     persist_main_t *pm = d->ctx;
     pm->ctx.cfg = cfg;
     d->workers = cfg->persist_workers;
-    snprintf(d->detail, sizeof d->detail, ", storage %s", cfg->storage_dir);
+    snprintf(d->detail, sizeof d->detail, ", storage %s (%s)", cfg->storage_dir,
+             cfg->storage_sync == CONFIG_STORAGE_SYNC_FILE ? "an fsync per file"
+                                                           : "one syncfs per batch");
     return persist_prepare_schema(cfg);
 }
 

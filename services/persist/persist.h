@@ -45,7 +45,8 @@ typedef struct persist_item {
     size_t nfiles;
     /* What the worker wrote: temp files, open, not yet durable; the committer
      * makes a whole batch of them durable at once and renames them
-     * (persist_store_settle()). */
+     * (persist_store_settle()). None (fd -1) with STORAGE_SYNC=file: the
+     * worker fsynced and renamed the files itself. */
     persist_pending_t pending[2];
     int rewrite; /* 1: pending[] were discarded after a failure, files[] are
                   * written again the one-by-one way (persist_store_write_files()) */

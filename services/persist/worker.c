@@ -56,6 +56,22 @@ static void persist_dead(persist_ctx_t *ctx, consumer_job_t *job, const char *fm
     consumer_finish(ctx->consumer, job);
 }
 
+/* Writes item's files the STORAGE_SYNC way (the comment in
+ * persist_worker_handle()). Returns 0, or -1 with err set and nothing left
+ * behind. */
+static int store_files(const config_t *cfg, persist_item_t *item, char *err, size_t errlen)
+{
+    if (cfg->storage_sync == CONFIG_STORAGE_SYNC_FILESYSTEM)
+        return persist_store_write_pending(cfg->storage_dir, item->files, item->nfiles,
+                                           item->pending, err, errlen);
+    for (size_t f = 0; f < item->nfiles; f++) {
+        item->pending[f].fd = -1;
+        item->pending[f].relpath = item->files[f].relpath;
+        item->pending[f].tmp_rel[0] = '\0';
+    }
+    return persist_store_write_files(cfg->storage_dir, item->files, item->nfiles, err, errlen);
+}
+
 static void persist_worker_handle(persist_ctx_t *ctx, consumer_job_t *job)
 {
     char err[400]; /* leaves room for the reason's prefix in job->reason */
@@ -87,16 +103,18 @@ static void persist_worker_handle(persist_ctx_t *ctx, consumer_job_t *job)
     /* The image and its thumbnail beside it, written to temp files left open:
      * the committer makes the whole batch's files durable at once (one
      * syncfs, not an fsync per file), renames them and fsyncs their
-     * directory, all before COMMIT (persist_store_settle()). */
+     * directory, all before COMMIT (persist_store_settle()). With
+     * STORAGE_SYNC=file (STORAGE_DIR on a filesystem other writers keep
+     * dirty, where a syncfs would write their pages back too) each file is
+     * fsynced and renamed here instead, nothing is left pending, and the
+     * committer only fsyncs the directory. */
     item->files[0] = (persist_file_t){item->row.path, m.jpeg, m.jpeg_len};
     item->files[1] = (persist_file_t){item->row.thumb_path, m.thumb, m.thumb_len};
     item->nfiles = item->row.thumb_bytes[0] ? 2 : 1;
     item->rewrite = 0;
     size_t nfiles = item->nfiles;
     for (int attempt = 0;; attempt++) {
-        if (persist_store_write_pending(ctx->cfg->storage_dir, item->files, nfiles, item->pending,
-                                        err, sizeof err) == 0)
-            break;
+        if (store_files(ctx->cfg, item, err, sizeof err) == 0) break;
         if (persist_past_deadline(ctx)) {
             log_warn("id=%s left for redelivery: shutdown deadline passed while the file "
                      "could not be written: %s",

@@ -92,6 +92,7 @@ START_TEST(malformed_values_name_the_variable)
         {"IDEMPOTENCY_TTL", "0"},
         {"IDEMPOTENCY_TTL", "2592001"},
         {"IDEMPOTENCY_TTL", "1d"},
+        {"STORAGE_SYNC", "batch"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *pairs[] = {cases[i][0], cases[i][1], NULL};
@@ -115,6 +116,13 @@ START_TEST(frame_store_variables)
     ck_assert_int_eq(cfg.storage_min_free, 1000LL * 1000 * 1000);
     ck_assert_int_eq(cfg.storage_min_free_bp, 0);
     ck_assert_int_eq(cfg.storage_recycle, 0);
+    ck_assert_int_eq(cfg.storage_sync, CONFIG_STORAGE_SYNC_FILESYSTEM);
+    const char *sync_file[] = {"STORAGE_SYNC", "File", NULL};
+    ck_assert_int_eq(fx_config_parse(&cfg, sync_file, err, sizeof err), 0);
+    ck_assert_int_eq(cfg.storage_sync, CONFIG_STORAGE_SYNC_FILE);
+    const char *sync_fs[] = {"STORAGE_SYNC", "filesystem", NULL};
+    ck_assert_int_eq(fx_config_parse(&cfg, sync_fs, err, sizeof err), 0);
+    ck_assert_int_eq(cfg.storage_sync, CONFIG_STORAGE_SYNC_FILESYSTEM);
 
     const char *set[] = {
         "RETENTION", "30d", "STORAGE_MIN_FREE", "2.5%", "STORAGE_RECYCLE", "1", "THUMBNAIL_SIZE",
