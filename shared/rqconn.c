@@ -92,6 +92,7 @@ static int connect_once(rqconn_t *c)
         }
         freeReplyObject(r);
     }
+    c->gen++;
     return 0;
 }
 

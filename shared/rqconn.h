@@ -17,8 +17,9 @@
 typedef struct rqconn {
     redisContext *ctx; /* NULL while disconnected */
     rq_url_t url;
-    int stale;     /* the server said it is no primary: look it up again */
-    char err[512]; /* the last failure */
+    int stale;         /* the server said it is no primary: look it up again */
+    unsigned long gen; /* connections made so far: tells a user a new one from the last */
+    char err[512];     /* the last failure */
 } rqconn_t;
 
 /* Takes url (REDIS_URL) without connecting. Returns 0, or -1 with err. */

@@ -3,8 +3,8 @@
  * Every state change that touches more than one key is a Lua script
  * (shared/lua/, embedded by the Makefile), so it is atomic even when the
  * client dies between commands: a crash can leave an id in a processing list
- * (the reaper returns it), never half-moved. Scripts are called with EVALSHA
- * and loaded again after NOSCRIPT (a restarted Redis). */
+ * (the reaper returns it), never half-moved. The scripts are one Redis
+ * function library, called with FCALL (rqueue_script.c). */
 #include "rqueue.h"
 
 #include <stdio.h>
@@ -124,13 +124,23 @@ static int enqueue_tx(rqueue_t *rq, const char *queue, const char *id, const voi
     snprintf(list, sizeof list, "%sq:%s", rq->prefix, queue);
     snprintf(ttl, sizeof ttl, "%d", opt != NULL ? opt->key_ttl_s : 0);
     /* The status and its event come from status.lua, so that every event is
-     * built by prelude.lua's status() with Redis's clock. EVAL with the text
-     * rather than EVALSHA: inside MULTI a NOSCRIPT (Redis restarted since the
-     * script was loaded) would fail the status alone, after the push. */
-    char *body;
-    size_t body_len;
+     * built by prelude.lua's status() with Redis's clock. An FCALL of the
+     * function library, checked on this connection first: functions are
+     * part of the dataset, so unlike an EVALSHA (NOSCRIPT after a restart)
+     * it cannot fail inside the MULTI, and no script text travels with each
+     * upload. */
     *unknown = 0;
-    if (rqueue_script_body(rq, RQ_SCRIPT_STATUS, &body, &body_len) < 0) return -1;
+    int lib = rqueue_library_ensure(rq);
+    const char *fn = rqueue_function_name(rq, RQ_SCRIPT_STATUS);
+    if (lib != 0 || fn == NULL) {
+        if (lib == RQ_LIB_UNSURE) { /* refused at maxmemory, as the SET would be */
+            char why[sizeof rq->conn.err];
+            snprintf(why, sizeof why, "%s", rq->conn.err);
+            rq->oom = 1;
+            rqconn_set_err(&rq->conn, "Redis refused the enqueue: %s", why);
+        }
+        return -1;
+    }
 
     /* MULTI/EXEC rather than one script: the payload is not copied through
      * Lua, and the whole pipeline is one round trip and one AOF fsync. */
@@ -138,14 +148,7 @@ static int enqueue_tx(rqueue_t *rq, const char *queue, const char *id, const voi
     const char *set[] = {"SET", msg, payload};
     size_t set_len[] = {3, strlen(msg), len};
     const char *push[] = {"LPUSH", list, id};
-    const char *status[] = {"EVAL", body, "0", rq->prefix, RQ_STATUS_TTL_S, id, RQ_STAGE_QUEUED};
-    size_t status_len[] = {4,
-                           body_len,
-                           1,
-                           strlen(rq->prefix),
-                           sizeof RQ_STATUS_TTL_S - 1,
-                           strlen(id),
-                           sizeof RQ_STAGE_QUEUED - 1};
+    const char *status[] = {"FCALL", fn, "0", rq->prefix, RQ_STATUS_TTL_S, id, RQ_STAGE_QUEUED};
     const char *setkey[] = {"SET", key, opt != NULL ? opt->key_value : "", "EX", ttl};
     const char *exec[] = {"EXEC"};
     rqconn_t *c = &rq->conn;
@@ -155,10 +158,9 @@ static int enqueue_tx(rqueue_t *rq, const char *queue, const char *id, const voi
      * too. */
     int appended = rqconn_append(c, 1, multi, NULL) == 0 &&
                    rqconn_append(c, 3, set, set_len) == 0 && rqconn_append(c, 3, push, NULL) == 0 &&
-                   rqconn_append(c, 7, status, status_len) == 0 &&
+                   rqconn_append(c, 7, status, NULL) == 0 &&
                    (!keyed || rqconn_append(c, 5, setkey, NULL) == 0) &&
                    rqconn_append(c, 1, exec, NULL) == 0;
-    free(body);
     if (!appended) return -1; /* the connection was dropped before anything was sent */
     int waited = append_wait(rq);
     if (waited < 0) return -1;
@@ -530,7 +532,7 @@ static int fail_ops(rq_op_t *ops, int n)
  * pipeline. Returns how many replies they will give, or -1 when an append
  * failed (connection dropped). */
 static int append_op(rqueue_t *rq, const char *queue, const char *next_queue, const rq_op_t *op,
-                     const char *sha)
+                     const char *fn)
 {
     if (op->kind == RQ_OP_FORWARD) {
         char staged[512];
@@ -539,12 +541,12 @@ static int append_op(rqueue_t *rq, const char *queue, const char *next_queue, co
         size_t set_len[] = {3, strlen(staged), op->len, 2, sizeof RQ_STAGED_TTL_S - 1};
         if (rqconn_append(&rq->conn, 5, set, set_len) < 0) return -1;
         const char *to = next_queue != NULL ? next_queue : "";
-        const char *ev[] = {"EVALSHA", sha,          "0",    rq->prefix, RQ_STATUS_TTL_S,
-                            queue,     rq->consumer, op->id, to,         op->text};
+        const char *ev[] = {"FCALL", fn,           "0",    rq->prefix, RQ_STATUS_TTL_S,
+                            queue,   rq->consumer, op->id, to,         op->text};
         return rqconn_append(&rq->conn, 10, ev, NULL) < 0 ? -1 : 2;
     }
-    const char *ev[] = {"EVALSHA", sha,          "0",    rq->prefix, RQ_STATUS_TTL_S,
-                        queue,     rq->consumer, op->id, op->text};
+    const char *ev[] = {"FCALL", fn,           "0",    rq->prefix, RQ_STATUS_TTL_S,
+                        queue,   rq->consumer, op->id, op->text};
     return rqconn_append(&rq->conn, 9, ev, NULL) < 0 ? -1 : 1;
 }
 
@@ -555,8 +557,9 @@ static int op_result(rqueue_t *rq, const redisReply *e)
     if (e != NULL && e->type == REDIS_REPLY_INTEGER && e->integer == 1) return 0;
     if (e != NULL && e->type == REDIS_REPLY_INTEGER && e->integer == 0) return RQ_NOT_OURS;
     if (e != NULL && e->type == REDIS_REPLY_ERROR) {
-        /* Redis restarted (scripts are not persisted): load again on retry. */
-        if (strncmp(e->str, "NOSCRIPT", 8) == 0) rqueue_scripts_forget();
+        /* The library was deleted since this connection checked: check
+         * (and load) again on retry. */
+        if (rqueue_reply_is_missing_function(e)) rq->lib_gen = 0;
         rqconn_set_err(&rq->conn, "Redis: %s", e->str);
     } else if (e != NULL && e->type == REDIS_REPLY_INTEGER) {
         rqconn_set_err(&rq->conn, "Redis: staged payload missing (SET failed); will retry");
@@ -566,15 +569,17 @@ static int op_result(rqueue_t *rq, const redisReply *e)
 
 int rqueue_apply(rqueue_t *rq, const char *queue, const char *next_queue, rq_op_t *ops, int n)
 {
-    char sha[3][41]; /* indexed by rq_op_kind_t */
-    if (rqconn_ensure(&rq->conn) < 0 ||
-        rqueue_script_sha(rq, RQ_SCRIPT_FORWARD, sha[RQ_OP_FORWARD]) < 0 ||
-        rqueue_script_sha(rq, RQ_SCRIPT_ACK, sha[RQ_OP_ACK]) < 0 ||
-        rqueue_script_sha(rq, RQ_SCRIPT_DEAD, sha[RQ_OP_DEAD]) < 0)
+    const char *fn[3]; /* indexed by rq_op_kind_t */
+    /* RQ_LIB_UNSURE (maxmemory): ack, dead and forward may run there. */
+    if (rqueue_library_ensure(rq) < 0 ||
+        (fn[RQ_OP_FORWARD] = rqueue_function_name(rq, RQ_SCRIPT_FORWARD)) == NULL ||
+        (fn[RQ_OP_ACK] = rqueue_function_name(rq, RQ_SCRIPT_ACK)) == NULL ||
+        (fn[RQ_OP_DEAD] = rqueue_function_name(rq, RQ_SCRIPT_DEAD)) == NULL ||
+        rqconn_ensure(&rq->conn) < 0)
         return fail_ops(ops, n);
     int nreplies = 0;
     for (int i = 0; i < n; i++) {
-        int k = append_op(rq, queue, next_queue, &ops[i], sha[ops[i].kind]);
+        int k = append_op(rq, queue, next_queue, &ops[i], fn[ops[i].kind]);
         if (k < 0) return fail_ops(ops, n); /* the connection was dropped */
         nreplies += k;
     }
