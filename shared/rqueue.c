@@ -116,8 +116,8 @@ static int check_wait(rqueue_t *rq, const redisReply *w)
 /* MULTI, the upload's writes (and the key's, when key is not NULL), EXEC and
  * WAIT in one round trip. Returns 0, RQ_TX_ABORTED, or -1 with *unknown saying
  * whether the writes may have been applied. */
-static int enqueue_tx(rqueue_t *rq, const char *queue, const char *id, const void *payload,
-                      size_t len, const char *key, const rq_enqueue_t *opt, int *unknown)
+static int enqueue_tx(rqueue_t *rq, const char *queue, const char *id, const struct iovec *payload,
+                      int nparts, const char *key, const rq_enqueue_t *opt, int *unknown)
 {
     char msg[256], list[256], ttl[16];
     snprintf(msg, sizeof msg, "%smsg:%s:%s", rq->prefix, queue, id);
@@ -145,32 +145,73 @@ static int enqueue_tx(rqueue_t *rq, const char *queue, const char *id, const voi
     /* MULTI/EXEC rather than one script: the payload is not copied through
      * Lua, and the whole pipeline is one round trip and one AOF fsync. */
     const char *multi[] = {"MULTI"};
-    const char *set[] = {"SET", msg, payload};
-    size_t set_len[] = {3, strlen(msg), len};
     const char *push[] = {"LPUSH", list, id};
     const char *status[] = {"FCALL", fn, "0", rq->prefix, RQ_STATUS_TTL_S, id, RQ_STAGE_QUEUED};
     const char *setkey[] = {"SET", key, opt != NULL ? opt->key_value : "", "EX", ttl};
     const char *exec[] = {"EXEC"};
+    char replicas[16], tmo[16];
+    snprintf(replicas, sizeof replicas, "%d", rq_ha_wait_replicas());
+    snprintf(tmo, sizeof tmo, "%d", rq_ha_wait_timeout_ms());
+    const char *wait[] = {"WAIT", replicas, tmo};
     rqconn_t *c = &rq->conn;
-    int keyed = key != NULL;
-    /* With REDIS_WAIT_REPLICAS, WAIT follows EXEC in the same round trip: the
-     * 202 is sent only once the upload (and its key) is on that many replicas
+    int keyed = key != NULL, waited = rq_ha_wait_replicas() > 0;
+    size_t plen = 0;
+    for (int i = 0; i < nparts; i++) plen += payload[i].iov_len;
+    /* The SET of the payload is written out by hand around the payload's
+     * parts, which are sent from where they are (rqconn_sendv): the upload's
+     * bytes go from the request to the socket without a copy, where hiredis
+     * would format the command into one buffer and copy that into its own. */
+    char set_head[320];
+    int set_head_len = snprintf(set_head, sizeof set_head,
+                                "*3\r\n$3\r\nSET\r\n$%zu\r\n%s\r\n$%zu\r\n", strlen(msg), msg,
+                                plen);
+    /* The small commands, formatted by hiredis (each freed below). With
+     * REDIS_WAIT_REPLICAS, WAIT follows EXEC in the same round trip: the 202
+     * is sent only once the upload (and its key) is on that many replicas
      * too. */
-    int appended = rqconn_append(c, 1, multi, NULL) == 0 &&
-                   rqconn_append(c, 3, set, set_len) == 0 && rqconn_append(c, 3, push, NULL) == 0 &&
-                   rqconn_append(c, 7, status, NULL) == 0 &&
-                   (!keyed || rqconn_append(c, 5, setkey, NULL) == 0) &&
-                   rqconn_append(c, 1, exec, NULL) == 0;
-    if (!appended) return -1; /* the connection was dropped before anything was sent */
-    int waited = append_wait(rq);
-    if (waited < 0) return -1;
+    char *cmd[6] = {NULL};
+    long long cmd_len[6] = {0};
+    cmd_len[0] = redisFormatCommandArgv(&cmd[0], 1, multi, NULL);
+    cmd_len[1] = redisFormatCommandArgv(&cmd[1], 3, push, NULL);
+    cmd_len[2] = redisFormatCommandArgv(&cmd[2], 7, status, NULL);
+    if (keyed) cmd_len[3] = redisFormatCommandArgv(&cmd[3], 5, setkey, NULL);
+    cmd_len[4] = redisFormatCommandArgv(&cmd[4], 1, exec, NULL);
+    if (waited) cmd_len[5] = redisFormatCommandArgv(&cmd[5], 3, wait, NULL);
+    int formatted = set_head_len > 0 && (size_t)set_head_len < sizeof set_head;
+    for (int i = 0; i < 6; i++)
+        if (cmd_len[i] < 0 || (cmd[i] == NULL && (i != 3 || keyed) && (i != 5 || waited)))
+            formatted = 0;
+    int rc = -1;
+    if (!formatted) {
+        rqconn_set_err(c, "Redis: out of memory building the enqueue");
+        goto free_cmds;
+    }
+    struct iovec iov[RQ_ENQUEUE_PARTS_MAX + 8];
+    int n = 0;
+    size_t exec_end = 0; /* bytes up to the end of EXEC: once sent, it may apply */
+    iov[n++] = (struct iovec){cmd[0], (size_t)cmd_len[0]};
+    iov[n++] = (struct iovec){set_head, (size_t)set_head_len};
+    for (int i = 0; i < nparts; i++) iov[n++] = payload[i];
+    iov[n++] = (struct iovec){(void *)"\r\n", 2};
+    for (int i = 1; i < 6; i++) {
+        if (cmd[i] != NULL) iov[n++] = (struct iovec){cmd[i], (size_t)cmd_len[i]};
+        if (i == 4)
+            for (int k = 0; k < n; k++) exec_end += iov[k].iov_len;
+    }
+    size_t sent;
+    if (rqconn_sendv(c, iov, n, &sent) < 0) {
+        /* An EXEC cut short is never run: the connection is closed and its
+         * MULTI discarded. Once all of it went out, Redis may have run it. */
+        *unknown = sent >= exec_end;
+        goto free_cmds;
+    }
     redisReply *r[8];
     int at_exec = 4 + keyed, nr = at_exec + 1 + waited;
     rqconn_read_replies(c, r, nr);
     note_error_replies(rq, r, nr);
     rq->oom = 0;
     redisReply *e = r[at_exec];
-    int rc = 0;
+    rc = 0;
     if (e == NULL) {
         /* Sent, and EXEC's reply never came: Redis may have applied it. */
         *unknown = 1;
@@ -206,6 +247,8 @@ static int enqueue_tx(rqueue_t *rq, const char *queue, const char *id, const voi
         }
     }
     rqconn_free_replies(r, nr);
+free_cmds:
+    for (int i = 0; i < 6; i++) redisFreeCommand(cmd[i]);
     return rc;
 }
 
@@ -268,14 +311,20 @@ static int confirm_found(rqueue_t *rq, int *unknown)
     return rc == 0 ? RQ_KEY_EXISTS : -1;
 }
 
-int rqueue_enqueue(rqueue_t *rq, const char *queue, const char *id, const void *payload, size_t len,
-                   rq_enqueue_t *opt)
+int rqueue_enqueue(rqueue_t *rq, const char *queue, const char *id, const struct iovec *payload,
+                   int nparts, rq_enqueue_t *opt)
 {
     int unknown = 0, rc = -1;
+    if (nparts < 1 || nparts > RQ_ENQUEUE_PARTS_MAX) {
+        rqconn_set_err(&rq->conn, "rqueue_enqueue: %d payload parts (1..%d)", nparts,
+                       RQ_ENQUEUE_PARTS_MAX);
+        if (opt != NULL) opt->unknown = 0;
+        return -1;
+    }
     if (opt != NULL) opt->found[0] = '\0';
     if (rqconn_ensure(&rq->conn) < 0) goto out;
     if (opt == NULL || opt->key == NULL) {
-        rc = enqueue_tx(rq, queue, id, payload, len, NULL, opt, &unknown);
+        rc = enqueue_tx(rq, queue, id, payload, nparts, NULL, opt, &unknown);
         goto out;
     }
     char key[512];
@@ -289,7 +338,7 @@ int rqueue_enqueue(rqueue_t *rq, const char *queue, const char *id, const void *
             goto out;
         }
         if (rc < 0) goto out;
-        rc = enqueue_tx(rq, queue, id, payload, len, key, opt, &unknown);
+        rc = enqueue_tx(rq, queue, id, payload, nparts, key, opt, &unknown);
         if (rc != RQ_TX_ABORTED) goto out;
         if (rqconn_ensure(&rq->conn) < 0) { /* EXEC ended the WATCH: safe */
             rc = -1;
