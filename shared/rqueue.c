@@ -124,23 +124,11 @@ static int enqueue_tx(rqueue_t *rq, const char *queue, const char *id, const str
     snprintf(list, sizeof list, "%sq:%s", rq->prefix, queue);
     snprintf(ttl, sizeof ttl, "%d", opt != NULL ? opt->key_ttl_s : 0);
     /* The status and its event come from status.lua, so that every event is
-     * built by prelude.lua's status() with Redis's clock. An FCALL of the
-     * function library, checked on this connection first: functions are
-     * part of the dataset, so unlike an EVALSHA (NOSCRIPT after a restart)
-     * it cannot fail inside the MULTI, and no script text travels with each
-     * upload. */
+     * built by prelude.lua's status() with Redis's clock: an FCALL of the
+     * function library, which enqueue_ready() checked on this connection. */
     *unknown = 0;
-    int lib = rqueue_library_ensure(rq);
     const char *fn = rqueue_function_name(rq, RQ_SCRIPT_STATUS);
-    if (lib != 0 || fn == NULL) {
-        if (lib == RQ_LIB_UNSURE) { /* refused at maxmemory, as the SET would be */
-            char why[sizeof rq->conn.err];
-            snprintf(why, sizeof why, "%s", rq->conn.err);
-            rq->oom = 1;
-            rqconn_set_err(&rq->conn, "Redis refused the enqueue: %s", why);
-        }
-        return -1;
-    }
+    if (fn == NULL) return -1;
 
     /* MULTI/EXEC rather than one script: the payload is not copied through
      * Lua, and the whole pipeline is one round trip and one AOF fsync. */
@@ -234,6 +222,9 @@ static int enqueue_tx(rqueue_t *rq, const char *queue, const char *id, const str
     } else {
         for (size_t i = 0; i < e->elements; i++)
             if (e->element[i]->type == REDIS_REPLY_ERROR) {
+                /* The library was deleted by hand (FUNCTION FLUSH) since this
+                 * connection checked: the next enqueue checks again. */
+                if (rqueue_reply_is_missing_function(e->element[i])) rq->lib_gen = 0;
                 /* The others were applied: the outcome is no longer clear. */
                 rqconn_set_err(c, "Redis enqueue command failed: %s", e->element[i]->str);
                 *unknown = 1;
@@ -250,6 +241,24 @@ static int enqueue_tx(rqueue_t *rq, const char *queue, const char *id, const str
 free_cmds:
     for (int i = 0; i < 6; i++) redisFreeCommand(cmd[i]);
     return rc;
+}
+
+/* Checks that the function library is on this connection, before the
+ * enqueue's WATCH (the check is a command of its own, and may load the
+ * library; nothing may reconnect between WATCH and EXEC). Functions are part
+ * of the dataset, so unlike an EVALSHA (NOSCRIPT after a restart) the status
+ * FCALL cannot then fail inside the MULTI. Returns 0, or -1 (rq->oom set when
+ * Redis refused to load it at maxmemory, where it refuses the SET too). */
+static int enqueue_ready(rqueue_t *rq)
+{
+    rq->oom = 0;
+    int lib = rqueue_library_ensure(rq);
+    if (lib != RQ_LIB_UNSURE) return lib;
+    char why[sizeof rq->conn.err];
+    snprintf(why, sizeof why, "%s", rq->conn.err);
+    rq->oom = 1;
+    rqconn_set_err(&rq->conn, "Redis refused the enqueue: %s", why);
+    return -1;
 }
 
 /* WATCH key, GET key in one round trip. Returns 0 (absent, and watched),
@@ -322,7 +331,7 @@ int rqueue_enqueue(rqueue_t *rq, const char *queue, const char *id, const struct
         return -1;
     }
     if (opt != NULL) opt->found[0] = '\0';
-    if (rqconn_ensure(&rq->conn) < 0) goto out;
+    if (rqconn_ensure(&rq->conn) < 0 || enqueue_ready(rq) < 0) goto out;
     if (opt == NULL || opt->key == NULL) {
         rc = enqueue_tx(rq, queue, id, payload, nparts, NULL, opt, &unknown);
         goto out;
@@ -340,7 +349,8 @@ int rqueue_enqueue(rqueue_t *rq, const char *queue, const char *id, const struct
         if (rc < 0) goto out;
         rc = enqueue_tx(rq, queue, id, payload, nparts, key, opt, &unknown);
         if (rc != RQ_TX_ABORTED) goto out;
-        if (rqconn_ensure(&rq->conn) < 0) { /* EXEC ended the WATCH: safe */
+        /* EXEC ended the WATCH: reconnecting is safe. */
+        if (rqconn_ensure(&rq->conn) < 0 || enqueue_ready(rq) < 0) {
             rc = -1;
             goto out;
         }
