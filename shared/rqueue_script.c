@@ -216,7 +216,9 @@ int rqueue_library_ensure(rqueue_t *rq)
             freeReplyObject(r);
             return oom ? RQ_LIB_UNSURE : -1;
         }
-        if (r->type != REDIS_REPLY_ERROR) log_info("Redis: function library %s loaded", lib.name);
+        /* Debug: in the api this runs on a request thread, whose info lines
+         * are the access log. */
+        if (r->type != REDIS_REPLY_ERROR) log_debug("Redis: function library %s loaded", lib.name);
         freeReplyObject(r);
     }
     rq->lib_gen = rq->conn.gen;
