@@ -1,10 +1,12 @@
 /* rqconn.c - one Redis connection of rqueue.c or rqevents.c, see rqconn.h. */
 #include "rqconn.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "log.h"
 #include "rqha.h"
@@ -92,6 +94,7 @@ static int connect_once(rqconn_t *c)
         }
         freeReplyObject(r);
     }
+    c->gen++;
     return 0;
 }
 
@@ -145,6 +148,43 @@ int rqconn_append(rqconn_t *c, int argc, const char **argv, const size_t *lens)
     rqconn_set_err(c, "Redis: out of memory building a pipeline");
     rqconn_drop(c);
     return -1;
+}
+
+int rqconn_sendv(rqconn_t *c, struct iovec *iov, int n, size_t *sent)
+{
+    *sent = 0;
+    for (int done = 0; !done;)
+        if (redisBufferWrite(c->ctx, &done) != REDIS_OK) {
+            rqconn_set_err(c, "Redis I/O error: %s", c->ctx->errstr);
+            rqconn_drop(c);
+            return -1;
+        }
+    int at = 0;
+    while (at < n) {
+        struct msghdr mh = {.msg_iov = iov + at, .msg_iovlen = (size_t)(n - at)};
+        /* MSG_NOSIGNAL: a closed connection is an error here, not SIGPIPE. */
+        ssize_t w = sendmsg(c->ctx->fd, &mh, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) {
+            /* EAGAIN: the socket's send timeout (REDIS_TIMEOUT_MS) passed. */
+            rqconn_set_err(c, "Redis I/O error: %s",
+                           errno == EAGAIN || errno == EWOULDBLOCK ? "send timed out"
+                                                                   : strerror(errno));
+            rqconn_drop(c);
+            return -1;
+        }
+        size_t left = (size_t)w;
+        *sent += left;
+        while (at < n && left >= iov[at].iov_len) {
+            left -= iov[at].iov_len;
+            at++;
+        }
+        if (at < n) {
+            iov[at].iov_base = (char *)iov[at].iov_base + left;
+            iov[at].iov_len -= left;
+        }
+    }
+    return 0;
 }
 
 int rqconn_read_replies(rqconn_t *c, redisReply **r, int n)

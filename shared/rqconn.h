@@ -10,6 +10,7 @@
 
 #include <hiredis.h>
 #include <stddef.h>
+#include <sys/uio.h>
 
 #include "rqueue_url.h"
 #include "timeutil.h"
@@ -17,8 +18,9 @@
 typedef struct rqconn {
     redisContext *ctx; /* NULL while disconnected */
     rq_url_t url;
-    int stale;     /* the server said it is no primary: look it up again */
-    char err[512]; /* the last failure */
+    int stale;         /* the server said it is no primary: look it up again */
+    unsigned long gen; /* connections made so far: tells a user a new one from the last */
+    char err[512];     /* the last failure */
 } rqconn_t;
 
 /* Takes url (REDIS_URL) without connecting. Returns 0, or -1 with err. */
@@ -52,6 +54,15 @@ redisReply *rqconn_command(rqconn_t *c, int argc, const char **argv, const size_
  * caller reports the failure instead of reading misaligned replies. Returns 0,
  * or -1 with c->err set. */
 int rqconn_append(rqconn_t *c, int argc, const char **argv, const size_t *lens);
+
+/* Sends the bytes of iov[0..n) (commands the caller formatted, possibly
+ * split across buffers) after what the output buffer holds, straight from
+ * the caller's buffers (sendmsg): a large argument reaches the socket without
+ * being copied into one command and again into hiredis's buffer. iov is
+ * consumed (its entries advanced). Returns 0, or -1 with c->err set, the
+ * connection dropped (a command cut in the middle cannot be completed) and
+ * *sent the bytes of iov that were sent. */
+int rqconn_sendv(rqconn_t *c, struct iovec *iov, int n, size_t *sent);
 
 /* Reads n pipelined replies into r[] (NULL where the connection failed).
  * Returns 0, or -1 when the connection broke (c->err set). */

@@ -3,8 +3,8 @@
  * Every state change that touches more than one key is a Lua script
  * (shared/lua/, embedded by the Makefile), so it is atomic even when the
  * client dies between commands: a crash can leave an id in a processing list
- * (the reaper returns it), never half-moved. Scripts are called with EVALSHA
- * and loaded again after NOSCRIPT (a restarted Redis). */
+ * (the reaper returns it), never half-moved. The scripts are one Redis
+ * function library, called with FCALL (rqueue_script.c). */
 #include "rqueue.h"
 
 #include <stdio.h>
@@ -116,59 +116,90 @@ static int check_wait(rqueue_t *rq, const redisReply *w)
 /* MULTI, the upload's writes (and the key's, when key is not NULL), EXEC and
  * WAIT in one round trip. Returns 0, RQ_TX_ABORTED, or -1 with *unknown saying
  * whether the writes may have been applied. */
-static int enqueue_tx(rqueue_t *rq, const char *queue, const char *id, const void *payload,
-                      size_t len, const char *key, const rq_enqueue_t *opt, int *unknown)
+static int enqueue_tx(rqueue_t *rq, const char *queue, const char *id, const struct iovec *payload,
+                      int nparts, const char *key, const rq_enqueue_t *opt, int *unknown)
 {
     char msg[256], list[256], ttl[16];
     snprintf(msg, sizeof msg, "%smsg:%s:%s", rq->prefix, queue, id);
     snprintf(list, sizeof list, "%sq:%s", rq->prefix, queue);
     snprintf(ttl, sizeof ttl, "%d", opt != NULL ? opt->key_ttl_s : 0);
     /* The status and its event come from status.lua, so that every event is
-     * built by prelude.lua's status() with Redis's clock. EVAL with the text
-     * rather than EVALSHA: inside MULTI a NOSCRIPT (Redis restarted since the
-     * script was loaded) would fail the status alone, after the push. */
-    char *body;
-    size_t body_len;
+     * built by prelude.lua's status() with Redis's clock: an FCALL of the
+     * function library, which enqueue_ready() checked on this connection. */
     *unknown = 0;
-    if (rqueue_script_body(rq, RQ_SCRIPT_STATUS, &body, &body_len) < 0) return -1;
+    const char *fn = rqueue_function_name(rq, RQ_SCRIPT_STATUS);
+    if (fn == NULL) return -1;
 
     /* MULTI/EXEC rather than one script: the payload is not copied through
      * Lua, and the whole pipeline is one round trip and one AOF fsync. */
     const char *multi[] = {"MULTI"};
-    const char *set[] = {"SET", msg, payload};
-    size_t set_len[] = {3, strlen(msg), len};
     const char *push[] = {"LPUSH", list, id};
-    const char *status[] = {"EVAL", body, "0", rq->prefix, RQ_STATUS_TTL_S, id, RQ_STAGE_QUEUED};
-    size_t status_len[] = {4,
-                           body_len,
-                           1,
-                           strlen(rq->prefix),
-                           sizeof RQ_STATUS_TTL_S - 1,
-                           strlen(id),
-                           sizeof RQ_STAGE_QUEUED - 1};
+    const char *status[] = {"FCALL", fn, "0", rq->prefix, RQ_STATUS_TTL_S, id, RQ_STAGE_QUEUED};
     const char *setkey[] = {"SET", key, opt != NULL ? opt->key_value : "", "EX", ttl};
     const char *exec[] = {"EXEC"};
+    char replicas[16], tmo[16];
+    snprintf(replicas, sizeof replicas, "%d", rq_ha_wait_replicas());
+    snprintf(tmo, sizeof tmo, "%d", rq_ha_wait_timeout_ms());
+    const char *wait[] = {"WAIT", replicas, tmo};
     rqconn_t *c = &rq->conn;
-    int keyed = key != NULL;
-    /* With REDIS_WAIT_REPLICAS, WAIT follows EXEC in the same round trip: the
-     * 202 is sent only once the upload (and its key) is on that many replicas
+    int keyed = key != NULL, waited = rq_ha_wait_replicas() > 0;
+    size_t plen = 0;
+    for (int i = 0; i < nparts; i++) plen += payload[i].iov_len;
+    /* The SET of the payload is written out by hand around the payload's
+     * parts, which are sent from where they are (rqconn_sendv): the upload's
+     * bytes go from the request to the socket without a copy, where hiredis
+     * would format the command into one buffer and copy that into its own. */
+    char set_head[320];
+    int set_head_len = snprintf(set_head, sizeof set_head,
+                                "*3\r\n$3\r\nSET\r\n$%zu\r\n%s\r\n$%zu\r\n", strlen(msg), msg,
+                                plen);
+    /* The small commands, formatted by hiredis (each freed below). With
+     * REDIS_WAIT_REPLICAS, WAIT follows EXEC in the same round trip: the 202
+     * is sent only once the upload (and its key) is on that many replicas
      * too. */
-    int appended = rqconn_append(c, 1, multi, NULL) == 0 &&
-                   rqconn_append(c, 3, set, set_len) == 0 && rqconn_append(c, 3, push, NULL) == 0 &&
-                   rqconn_append(c, 7, status, status_len) == 0 &&
-                   (!keyed || rqconn_append(c, 5, setkey, NULL) == 0) &&
-                   rqconn_append(c, 1, exec, NULL) == 0;
-    free(body);
-    if (!appended) return -1; /* the connection was dropped before anything was sent */
-    int waited = append_wait(rq);
-    if (waited < 0) return -1;
+    char *cmd[6] = {NULL};
+    long long cmd_len[6] = {0};
+    cmd_len[0] = redisFormatCommandArgv(&cmd[0], 1, multi, NULL);
+    cmd_len[1] = redisFormatCommandArgv(&cmd[1], 3, push, NULL);
+    cmd_len[2] = redisFormatCommandArgv(&cmd[2], 7, status, NULL);
+    if (keyed) cmd_len[3] = redisFormatCommandArgv(&cmd[3], 5, setkey, NULL);
+    cmd_len[4] = redisFormatCommandArgv(&cmd[4], 1, exec, NULL);
+    if (waited) cmd_len[5] = redisFormatCommandArgv(&cmd[5], 3, wait, NULL);
+    int formatted = set_head_len > 0 && (size_t)set_head_len < sizeof set_head;
+    for (int i = 0; i < 6; i++)
+        if (cmd_len[i] < 0 || (cmd[i] == NULL && (i != 3 || keyed) && (i != 5 || waited)))
+            formatted = 0;
+    int rc = -1;
+    if (!formatted) {
+        rqconn_set_err(c, "Redis: out of memory building the enqueue");
+        goto free_cmds;
+    }
+    struct iovec iov[RQ_ENQUEUE_PARTS_MAX + 8];
+    int n = 0;
+    size_t exec_end = 0; /* bytes up to the end of EXEC: once sent, it may apply */
+    iov[n++] = (struct iovec){cmd[0], (size_t)cmd_len[0]};
+    iov[n++] = (struct iovec){set_head, (size_t)set_head_len};
+    for (int i = 0; i < nparts; i++) iov[n++] = payload[i];
+    iov[n++] = (struct iovec){(void *)"\r\n", 2};
+    for (int i = 1; i < 6; i++) {
+        if (cmd[i] != NULL) iov[n++] = (struct iovec){cmd[i], (size_t)cmd_len[i]};
+        if (i == 4)
+            for (int k = 0; k < n; k++) exec_end += iov[k].iov_len;
+    }
+    size_t sent;
+    if (rqconn_sendv(c, iov, n, &sent) < 0) {
+        /* An EXEC cut short is never run: the connection is closed and its
+         * MULTI discarded. Once all of it went out, Redis may have run it. */
+        *unknown = sent >= exec_end;
+        goto free_cmds;
+    }
     redisReply *r[8];
     int at_exec = 4 + keyed, nr = at_exec + 1 + waited;
     rqconn_read_replies(c, r, nr);
     note_error_replies(rq, r, nr);
     rq->oom = 0;
     redisReply *e = r[at_exec];
-    int rc = 0;
+    rc = 0;
     if (e == NULL) {
         /* Sent, and EXEC's reply never came: Redis may have applied it. */
         *unknown = 1;
@@ -191,6 +222,9 @@ static int enqueue_tx(rqueue_t *rq, const char *queue, const char *id, const voi
     } else {
         for (size_t i = 0; i < e->elements; i++)
             if (e->element[i]->type == REDIS_REPLY_ERROR) {
+                /* The library was deleted by hand (FUNCTION FLUSH) since this
+                 * connection checked: the next enqueue checks again. */
+                if (rqueue_reply_is_missing_function(e->element[i])) rq->lib_gen = 0;
                 /* The others were applied: the outcome is no longer clear. */
                 rqconn_set_err(c, "Redis enqueue command failed: %s", e->element[i]->str);
                 *unknown = 1;
@@ -204,7 +238,27 @@ static int enqueue_tx(rqueue_t *rq, const char *queue, const char *id, const voi
         }
     }
     rqconn_free_replies(r, nr);
+free_cmds:
+    for (int i = 0; i < 6; i++) redisFreeCommand(cmd[i]);
     return rc;
+}
+
+/* Checks that the function library is on this connection, before the
+ * enqueue's WATCH (the check is a command of its own, and may load the
+ * library; nothing may reconnect between WATCH and EXEC). Functions are part
+ * of the dataset, so unlike an EVALSHA (NOSCRIPT after a restart) the status
+ * FCALL cannot then fail inside the MULTI. Returns 0, or -1 (rq->oom set when
+ * Redis refused to load it at maxmemory, where it refuses the SET too). */
+static int enqueue_ready(rqueue_t *rq)
+{
+    rq->oom = 0;
+    int lib = rqueue_library_ensure(rq);
+    if (lib != RQ_LIB_UNSURE) return lib;
+    char why[sizeof rq->conn.err];
+    snprintf(why, sizeof why, "%s", rq->conn.err);
+    rq->oom = 1;
+    rqconn_set_err(&rq->conn, "Redis refused the enqueue: %s", why);
+    return -1;
 }
 
 /* WATCH key, GET key in one round trip. Returns 0 (absent, and watched),
@@ -266,14 +320,20 @@ static int confirm_found(rqueue_t *rq, int *unknown)
     return rc == 0 ? RQ_KEY_EXISTS : -1;
 }
 
-int rqueue_enqueue(rqueue_t *rq, const char *queue, const char *id, const void *payload, size_t len,
-                   rq_enqueue_t *opt)
+int rqueue_enqueue(rqueue_t *rq, const char *queue, const char *id, const struct iovec *payload,
+                   int nparts, rq_enqueue_t *opt)
 {
     int unknown = 0, rc = -1;
+    if (nparts < 1 || nparts > RQ_ENQUEUE_PARTS_MAX) {
+        rqconn_set_err(&rq->conn, "rqueue_enqueue: %d payload parts (1..%d)", nparts,
+                       RQ_ENQUEUE_PARTS_MAX);
+        if (opt != NULL) opt->unknown = 0;
+        return -1;
+    }
     if (opt != NULL) opt->found[0] = '\0';
-    if (rqconn_ensure(&rq->conn) < 0) goto out;
+    if (rqconn_ensure(&rq->conn) < 0 || enqueue_ready(rq) < 0) goto out;
     if (opt == NULL || opt->key == NULL) {
-        rc = enqueue_tx(rq, queue, id, payload, len, NULL, opt, &unknown);
+        rc = enqueue_tx(rq, queue, id, payload, nparts, NULL, opt, &unknown);
         goto out;
     }
     char key[512];
@@ -287,9 +347,10 @@ int rqueue_enqueue(rqueue_t *rq, const char *queue, const char *id, const void *
             goto out;
         }
         if (rc < 0) goto out;
-        rc = enqueue_tx(rq, queue, id, payload, len, key, opt, &unknown);
+        rc = enqueue_tx(rq, queue, id, payload, nparts, key, opt, &unknown);
         if (rc != RQ_TX_ABORTED) goto out;
-        if (rqconn_ensure(&rq->conn) < 0) { /* EXEC ended the WATCH: safe */
+        /* EXEC ended the WATCH: reconnecting is safe. */
+        if (rqconn_ensure(&rq->conn) < 0 || enqueue_ready(rq) < 0) {
             rc = -1;
             goto out;
         }
@@ -530,7 +591,7 @@ static int fail_ops(rq_op_t *ops, int n)
  * pipeline. Returns how many replies they will give, or -1 when an append
  * failed (connection dropped). */
 static int append_op(rqueue_t *rq, const char *queue, const char *next_queue, const rq_op_t *op,
-                     const char *sha)
+                     const char *fn)
 {
     if (op->kind == RQ_OP_FORWARD) {
         char staged[512];
@@ -539,12 +600,12 @@ static int append_op(rqueue_t *rq, const char *queue, const char *next_queue, co
         size_t set_len[] = {3, strlen(staged), op->len, 2, sizeof RQ_STAGED_TTL_S - 1};
         if (rqconn_append(&rq->conn, 5, set, set_len) < 0) return -1;
         const char *to = next_queue != NULL ? next_queue : "";
-        const char *ev[] = {"EVALSHA", sha,          "0",    rq->prefix, RQ_STATUS_TTL_S,
-                            queue,     rq->consumer, op->id, to,         op->text};
+        const char *ev[] = {"FCALL", fn,           "0",    rq->prefix, RQ_STATUS_TTL_S,
+                            queue,   rq->consumer, op->id, to,         op->text};
         return rqconn_append(&rq->conn, 10, ev, NULL) < 0 ? -1 : 2;
     }
-    const char *ev[] = {"EVALSHA", sha,          "0",    rq->prefix, RQ_STATUS_TTL_S,
-                        queue,     rq->consumer, op->id, op->text};
+    const char *ev[] = {"FCALL", fn,           "0",    rq->prefix, RQ_STATUS_TTL_S,
+                        queue,   rq->consumer, op->id, op->text};
     return rqconn_append(&rq->conn, 9, ev, NULL) < 0 ? -1 : 1;
 }
 
@@ -555,8 +616,9 @@ static int op_result(rqueue_t *rq, const redisReply *e)
     if (e != NULL && e->type == REDIS_REPLY_INTEGER && e->integer == 1) return 0;
     if (e != NULL && e->type == REDIS_REPLY_INTEGER && e->integer == 0) return RQ_NOT_OURS;
     if (e != NULL && e->type == REDIS_REPLY_ERROR) {
-        /* Redis restarted (scripts are not persisted): load again on retry. */
-        if (strncmp(e->str, "NOSCRIPT", 8) == 0) rqueue_scripts_forget();
+        /* The library was deleted since this connection checked: check
+         * (and load) again on retry. */
+        if (rqueue_reply_is_missing_function(e)) rq->lib_gen = 0;
         rqconn_set_err(&rq->conn, "Redis: %s", e->str);
     } else if (e != NULL && e->type == REDIS_REPLY_INTEGER) {
         rqconn_set_err(&rq->conn, "Redis: staged payload missing (SET failed); will retry");
@@ -566,15 +628,17 @@ static int op_result(rqueue_t *rq, const redisReply *e)
 
 int rqueue_apply(rqueue_t *rq, const char *queue, const char *next_queue, rq_op_t *ops, int n)
 {
-    char sha[3][41]; /* indexed by rq_op_kind_t */
-    if (rqconn_ensure(&rq->conn) < 0 ||
-        rqueue_script_sha(rq, RQ_SCRIPT_FORWARD, sha[RQ_OP_FORWARD]) < 0 ||
-        rqueue_script_sha(rq, RQ_SCRIPT_ACK, sha[RQ_OP_ACK]) < 0 ||
-        rqueue_script_sha(rq, RQ_SCRIPT_DEAD, sha[RQ_OP_DEAD]) < 0)
+    const char *fn[3]; /* indexed by rq_op_kind_t */
+    /* RQ_LIB_UNSURE (maxmemory): ack, dead and forward may run there. */
+    if (rqueue_library_ensure(rq) < 0 ||
+        (fn[RQ_OP_FORWARD] = rqueue_function_name(rq, RQ_SCRIPT_FORWARD)) == NULL ||
+        (fn[RQ_OP_ACK] = rqueue_function_name(rq, RQ_SCRIPT_ACK)) == NULL ||
+        (fn[RQ_OP_DEAD] = rqueue_function_name(rq, RQ_SCRIPT_DEAD)) == NULL ||
+        rqconn_ensure(&rq->conn) < 0)
         return fail_ops(ops, n);
     int nreplies = 0;
     for (int i = 0; i < n; i++) {
-        int k = append_op(rq, queue, next_queue, &ops[i], sha[ops[i].kind]);
+        int k = append_op(rq, queue, next_queue, &ops[i], fn[ops[i].kind]);
         if (k < 0) return fail_ops(ops, n); /* the connection was dropped */
         nreplies += k;
     }

@@ -13,6 +13,7 @@
 #define IMGCAP_RQUEUE_H
 
 #include <stddef.h>
+#include <sys/uio.h>
 
 #include "rqueue_url.h"
 #include "timeutil.h"
@@ -116,15 +117,20 @@ enum {
     RQ_KEY_BUSY = 3,
 };
 
-/* Producer: stores payload, pushes id on queue, sets status RQ_STAGE_QUEUED
+/* Most parts an enqueued payload may come in (rqueue_enqueue). */
+#define RQ_ENQUEUE_PARTS_MAX 4
+
+/* Producer: stores the payload (the bytes of payload[0..nparts), in order:
+ * e.g. wire_encode_head's head and the JPEG where it was received, sent from
+ * there without being copied into one buffer), pushes id on queue, sets status RQ_STAGE_QUEUED
  * (status.lua, which publishes the event) and opt->key, if any, in one
  * MULTI/EXEC, pipelined in one round trip; with a key, WATCH and GET of the key come first (one
  * more round trip), so that EXEC applies nothing when another request set the
  * key meanwhile. opt may be NULL. Returns 0 only after EXEC succeeded (and
  * WAIT, with REDIS_WAIT_REPLICAS), RQ_KEY_EXISTS, RQ_KEY_BUSY, or -1 with
  * rqueue_error() and opt->unknown set. */
-int rqueue_enqueue(rqueue_t *rq, const char *queue, const char *id, const void *payload, size_t len,
-                   rq_enqueue_t *opt);
+int rqueue_enqueue(rqueue_t *rq, const char *queue, const char *id, const struct iovec *payload,
+                   int nparts, rq_enqueue_t *opt);
 
 /* LLEN of the work list, or -1. */
 long long rqueue_waiting(rqueue_t *rq, const char *queue);

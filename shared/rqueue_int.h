@@ -1,5 +1,5 @@
 /* rqueue_int.h - what rqueue.c (the queue operations), rqueue_script.c (its
- * Lua scripts: table, loading, EVALSHA) and rqueue_info.c (Redis's memory)
+ * Lua scripts: the function library, its loading, FCALL) and rqueue_info.c (Redis's memory)
  * share. Internal to those files; everything else uses rqueue.h. */
 #ifndef IMGCAP_RQUEUE_INT_H
 #define IMGCAP_RQUEUE_INT_H
@@ -17,8 +17,9 @@ struct rqueue {
     int nbatch, batch_cap;
     char prefix[64];
     char consumer[RQ_CONSUMER_MAX];
-    int reclaim; /* a take's reply was lost: ids it took may be ours unknowingly */
-    int oom;     /* the last enqueue was refused because Redis is at maxmemory */
+    int reclaim;           /* a take's reply was lost: ids it took may be ours unknowingly */
+    int oom;               /* the last enqueue was refused because Redis is at maxmemory */
+    unsigned long lib_gen; /* conn.gen when the function library was last found there */
 };
 
 typedef enum {
@@ -36,20 +37,34 @@ typedef enum {
     RQ_SCRIPT_COUNT
 } rq_script_id_t;
 
-/* Forgets every SHA: Redis restarted (scripts are not persisted), so each is
- * loaded again on its next use. */
-void rqueue_scripts_forget(void);
+/* Longest name of the function library ("imgcap_" and 16 hex digits). */
+#define RQ_LIB_NAME_MAX 32
 
-/* The whole text of a script (the stage names, prelude.lua, deliver.lua for
- * the take scripts, its own file), for an EVAL that cannot be an EVALSHA: into
- * *body (caller frees) and *len. Returns 0, or -1 with rq->conn.err set. */
-int rqueue_script_body(rqueue_t *rq, rq_script_id_t which, char **body, size_t *len);
+/* The text of the function library (FUNCTION LOAD): every script of the enum
+ * as the function <name>_<script>, name = "imgcap_" + a hash of the text, so
+ * each version of the scripts is a library of its own and processes of two
+ * versions never replace each other's functions. Pure: the caller frees the
+ * text. NULL when out of memory or when a script lacks its table entry. */
+char *rqueue_library_text(size_t *len, char name[RQ_LIB_NAME_MAX]);
 
-/* Makes sure the script's SHA is known (loading it once per Redis start).
- * Returns 0, or -1 with rq->conn.err set. */
-int rqueue_script_sha(rqueue_t *rq, rq_script_id_t which, char sha[41]);
+/* The FCALL name of a script, or NULL (rq->conn.err set: out of memory). */
+const char *rqueue_function_name(rqueue_t *rq, rq_script_id_t which);
 
-/* EVALSHA script with 0 keys and the given ARGV (at most 11), after the
+/* rqueue_library_ensure's answer when FUNCTION LOAD was refused at maxmemory:
+ * the library may well be there already (persisted with the data), so calls
+ * go ahead and a missing function shows up as their error. */
+#define RQ_LIB_UNSURE 1
+
+/* Makes sure the function library is in Redis: checked once per connection
+ * (FUNCTION LIST), loaded when absent. Returns 0, RQ_LIB_UNSURE, or -1 with
+ * rq->conn.err set. */
+int rqueue_library_ensure(rqueue_t *rq);
+
+/* 1 when r is the error of an FCALL of a function Redis does not have (the
+ * library was deleted since it was checked): the connection checks again. */
+int rqueue_reply_is_missing_function(const redisReply *r);
+
+/* FCALL script with 0 keys and the given ARGV (at most 11), after the
  * prefix and the status TTL (prelude.lua). Returns the reply (caller frees)
  * or NULL with rq->conn.err set. */
 redisReply *rqueue_script_run(rqueue_t *rq, rq_script_id_t which, int argc, const char **args);

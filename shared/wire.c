@@ -22,7 +22,8 @@ int wire_camera_is_valid(const char *s, size_t len)
     return 1;
 }
 
-int wire_encode(const wire_msg_t *m, unsigned char **out, size_t *outlen, char *err, size_t errlen)
+int wire_encode_head(const wire_msg_t *m, unsigned char **out, size_t *outlen, char *err,
+                     size_t errlen)
 {
     size_t dlen = strlen(m->description);
     if (!uuid_is_valid(m->id)) {
@@ -61,7 +62,7 @@ int wire_encode(const wire_msg_t *m, unsigned char **out, size_t *outlen, char *
         return -1;
     }
     size_t hlen = strlen(header);
-    size_t total = MAGIC_LEN + hlen + 1 + m->jpeg_len + m->thumb_len;
+    size_t total = MAGIC_LEN + hlen + 1;
     unsigned char *buf = malloc(total);
     if (buf == NULL) {
         free(header);
@@ -71,9 +72,28 @@ int wire_encode(const wire_msg_t *m, unsigned char **out, size_t *outlen, char *
     memcpy(buf, WIRE_MAGIC, MAGIC_LEN);
     memcpy(buf + MAGIC_LEN, header, hlen);
     buf[MAGIC_LEN + hlen] = '\n';
-    if (m->jpeg_len) memcpy(buf + MAGIC_LEN + hlen + 1, m->jpeg, m->jpeg_len);
-    if (m->thumb_len) memcpy(buf + MAGIC_LEN + hlen + 1 + m->jpeg_len, m->thumb, m->thumb_len);
     free(header);
+    *out = buf;
+    *outlen = total;
+    return 0;
+}
+
+int wire_encode(const wire_msg_t *m, unsigned char **out, size_t *outlen, char *err, size_t errlen)
+{
+    unsigned char *head;
+    size_t hlen;
+    if (wire_encode_head(m, &head, &hlen, err, errlen) < 0) return -1;
+    size_t total = hlen + m->jpeg_len + m->thumb_len;
+    unsigned char *buf = malloc(total);
+    if (buf == NULL) {
+        free(head);
+        snprintf(err, errlen, "out of memory (%zu bytes)", total);
+        return -1;
+    }
+    memcpy(buf, head, hlen);
+    if (m->jpeg_len) memcpy(buf + hlen, m->jpeg, m->jpeg_len);
+    if (m->thumb_len) memcpy(buf + hlen + m->jpeg_len, m->thumb, m->thumb_len);
+    free(head);
     *out = buf;
     *outlen = total;
     return 0;

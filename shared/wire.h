@@ -38,6 +38,14 @@ int wire_camera_is_valid(const char *s, size_t len);
  * err set (description not UTF-8 or too long, bad id, bad camera). */
 int wire_encode(const wire_msg_t *m, unsigned char **out, size_t *outlen, char *err, size_t errlen);
 
+/* The head of m's encoding: every byte before the JPEG (the magic and the
+ * header line), into a new buffer the caller frees. The head, then m->jpeg,
+ * then the thumbnail (when thumb_len > 0) are wire_encode's bytes: a caller
+ * that can send the parts as they are (rqueue_enqueue) never copies the
+ * JPEG into one buffer first. Returns 0, or -1 with err set (as wire_encode). */
+int wire_encode_head(const wire_msg_t *m, unsigned char **out, size_t *outlen, char *err,
+                     size_t errlen);
+
 /* Decodes buf. m->jpeg (and m->thumb) point into buf, which must outlive m.
  * Checks the magic, the JSON, the required fields, UTF-8, the id, the camera
  * and that content_length (+ thumbnail_length) are the bytes that follow.

@@ -220,14 +220,18 @@ void api_handle_upload(api_call_t *c)
         opt.key_ttl_s = cfg->idempotency_ttl;
     }
 
-    unsigned char *payload = NULL;
-    size_t plen = 0;
-    if (wire_encode(&m, &payload, &plen, err, sizeof err) != 0) {
+    /* The payload goes to Redis as two parts, the wire head and the JPEG
+     * where the request body holds it: the upload's bytes are never copied
+     * in this process (rqueue_enqueue sends them from there). */
+    unsigned char *head = NULL;
+    size_t head_len = 0;
+    if (wire_encode_head(&m, &head, &head_len, err, sizeof err) != 0) {
         api_reply_internal(c, "%s", err);
         return;
     }
-    int rc = rqueue_enqueue(rq, RQ_QUEUE_RENDER, m.id, payload, plen, &opt);
-    free(payload);
+    struct iovec payload[2] = {{head, head_len}, {(void *)m.jpeg, m.jpeg_len}};
+    int rc = rqueue_enqueue(rq, RQ_QUEUE_RENDER, m.id, payload, 2, &opt);
+    free(head);
     if (rc == RQ_KEY_EXISTS) {
         reply_found(c, opt.found, val.fingerprint, &v);
         return;

@@ -126,11 +126,13 @@ static int qo_pass(qo_ctx_t *q, int batch, double us[QO_STEPS])
     int rc = -1;
     double t[QO_STEPS + 1];
     t[0] = qo_now_us();
-    for (long i = 0; i < q->n; i++)
-        if (rqueue_enqueue(rq, RQ_QUEUE_RENDER, q->ids[i], q->payload, q->len, NULL) != 0) {
+    for (long i = 0; i < q->n; i++) {
+        struct iovec part = {(void *)q->payload, q->len};
+        if (rqueue_enqueue(rq, RQ_QUEUE_RENDER, q->ids[i], &part, 1, NULL) != 0) {
             fprintf(stderr, "queueops: enqueue: %s\n", rqueue_error(rq));
             goto out;
         }
+    }
     t[1] = qo_now_us();
     if (qo_take(q, rq, RQ_QUEUE_RENDER, "rendering", batch) != 0) goto out;
     t[2] = qo_now_us();

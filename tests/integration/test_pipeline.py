@@ -116,6 +116,30 @@ class PipelineTest(StackTestCase):
         self.upload_and_fetch(src, "rest")
         wait_until(self.stack.queues_at_rest, 10, what="queues at rest")
 
+    def test_function_library_deleted_by_hand_comes_back(self):
+        """rqueue's scripts are a Redis function library, checked once per
+        connection: one deleted by hand (FUNCTION FLUSH) under running services
+        is loaded again by the first call that misses it, and the pipeline goes
+        on. An upload whose status FCALL missed it is answered 503 with outcome
+        unknown (its SET and LPUSH were applied), never a 202 without a status."""
+        from harness import wait_until
+        s = self.stack
+        src = read_data("synthetic_640x480.jpg")
+        self.upload_and_fetch(src, "before")
+        libs = s.redis("FUNCTION", "LIST")
+        self.assertEqual(len(libs), 1, libs)
+        s.redis("FUNCTION", "FLUSH")
+        self.assertEqual(s.redis("FUNCTION", "LIST"), [])
+        first = s.upload(src, "just after")
+        if first.status == 503:
+            self.assertEqual(first.json()["outcome"], "unknown", first.body)
+        else:
+            self.assertEqual(first.status, 202, first.body)
+            s.wait_stored([first.json()["id"]])
+        self.upload_and_fetch(src, "after")
+        self.assertEqual(len(s.redis("FUNCTION", "LIST")), 1)
+        wait_until(s.queues_at_rest, 20, what="queues at rest")
+
 
 if __name__ == "__main__":
     unittest.main()

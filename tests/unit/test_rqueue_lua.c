@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "rqueue.h"
+#include "rqueue_int.h"
 #include "unit_util.h"
 
 /* rqueue.h's stages and the Lua locals rqueue.c defines for them. */
@@ -119,12 +120,71 @@ START_TEST(scanner_catches_a_literal_and_an_unknown_local)
 }
 END_TEST
 
+/* How many times needle occurs in hay. */
+static int count_of(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr(hay, needle); p != NULL; p = strstr(p + 1, needle)) n++;
+    return n;
+}
+
+START_TEST(library_registers_every_script_once_under_its_hash)
+{
+    size_t len = 0;
+    char name[RQ_LIB_NAME_MAX];
+    char *text = rqueue_library_text(&len, name);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_uint_eq(len, strlen(text));
+    /* imgcap_ and 16 hex digits, named in the shebang line Redis requires. */
+    ck_assert_uint_eq(strlen(name), 7 + 16);
+    ck_assert_int_eq(strncmp(name, "imgcap_", 7), 0);
+    ck_assert_uint_eq(strspn(name + 7, "0123456789abcdef"), 16);
+    char shebang[64];
+    snprintf(shebang, sizeof shebang, "#!lua name=%s\n", name);
+    ck_assert_int_eq(strncmp(text, shebang, strlen(shebang)), 0);
+    ck_assert_int_eq(count_of(text, "redis.register_function{"), RQ_SCRIPT_COUNT);
+    ck_assert_int_eq(count_of(text, "@_"), 0); /* every placeholder named */
+    static const struct {
+        const char *script, *flags;
+    } want[] = {
+        {"take_many", "{}"},
+        {"take_one", "{}"},
+        {"forward", "{'allow-oom'}"},
+        {"ack", "{'allow-oom'}"},
+        {"dead", "{'allow-oom'}"},
+        {"heartbeat", "{'allow-oom'}"},
+        {"reap", "{'allow-oom'}"},
+        {"release", "{'allow-oom'}"},
+        {"stats", "{'no-writes'}"},
+        {"consumers", "{'no-writes'}"},
+        {"status", "{}"},
+    };
+    ck_assert_int_eq((int)(sizeof want / sizeof want[0]), RQ_SCRIPT_COUNT);
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        char decl[160];
+        snprintf(decl, sizeof decl, "function_name='%s_%s', flags=%s,", name, want[i].script,
+                 want[i].flags);
+        ck_assert_msg(count_of(text, decl) == 1, "%s: not registered once", decl);
+    }
+    /* The same text, the same name: every process of one version agrees. */
+    size_t len2 = 0;
+    char name2[RQ_LIB_NAME_MAX];
+    char *again = rqueue_library_text(&len2, name2);
+    ck_assert_ptr_nonnull(again);
+    ck_assert_str_eq(name, name2);
+    ck_assert_str_eq(text, again);
+    free(again);
+    free(text);
+}
+END_TEST
+
 Suite *rqueue_lua_suite(void)
 {
     Suite *s = suite_create("rqueue_lua");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, scripts_name_stages_only_through_locals);
     tcase_add_test(tc, scanner_catches_a_literal_and_an_unknown_local);
+    tcase_add_test(tc, library_registers_every_script_once_under_its_hash);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -173,11 +173,33 @@ START_TEST(encode_rejects_invalid_utf8)
 }
 END_TEST
 
+START_TEST(head_then_jpeg_is_the_encoding)
+{
+    wire_msg_t m = sample();
+    unsigned char *buf, *head;
+    size_t len, hlen;
+    char err[256];
+    ck_assert_int_eq(wire_encode(&m, &buf, &len, err, sizeof err), 0);
+    ck_assert_int_eq(wire_encode_head(&m, &head, &hlen, err, sizeof err), 0);
+    ck_assert_uint_eq(hlen + m.jpeg_len, len);
+    ck_assert(memcmp(buf, head, hlen) == 0);
+    ck_assert(memcmp(buf + hlen, m.jpeg, m.jpeg_len) == 0);
+    ck_assert_uint_eq(head[hlen - 1], '\n');
+    free(head);
+    free(buf);
+    /* The same refusals as wire_encode. */
+    m.id[0] = 'x';
+    ck_assert_int_eq(wire_encode_head(&m, &head, &hlen, err, sizeof err), -1);
+    ck_assert_str_eq(err, "invalid id");
+}
+END_TEST
+
 Suite *wire_suite(void)
 {
     Suite *s = suite_create("wire");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, round_trip);
+    tcase_add_test(tc, head_then_jpeg_is_the_encoding);
     tcase_add_test(tc, rejects_bad_payloads);
     tcase_add_test(tc, camera_and_thumbnail_round_trip);
     tcase_add_test(tc, camera_names);
