@@ -57,6 +57,8 @@ struct api_connguard {
     uint64_t next_log_ms; /* no cut line before this */
     int stop;
     pthread_t thread;
+    void (*tick)(void *arg); /* called after each look, mu not held; NULL = none */
+    void *tick_arg;
 };
 
 /* The connection whose request this thread handles: MHD runs one thread per
@@ -126,18 +128,25 @@ static void *watchdog_main(void *arg)
             g->cuts_unlogged = 0;
             g->next_log_ms = now + CUT_LOG_PERIOD_MS;
         }
+        if (g->tick != NULL && !g->stop) {
+            pthread_mutex_unlock(&g->mu);
+            g->tick(g->tick_arg);
+            pthread_mutex_lock(&g->mu);
+        }
     }
     pthread_mutex_unlock(&g->mu);
     return NULL;
 }
 
-api_connguard_t *api_connguard_start(void)
+api_connguard_t *api_connguard_start(void (*tick)(void *arg), void *arg)
 {
     api_connguard_t *g = calloc(1, sizeof *g);
     if (g == NULL) {
         log_error("connection guard: out of memory");
         return NULL;
     }
+    g->tick = tick;
+    g->tick_arg = arg;
     pthread_mutex_init(&g->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

@@ -417,6 +417,14 @@ static void raise_nofile(void)
                  (unsigned long long)cur, API_CONNECTION_LIMIT);
 }
 
+/* The guard's periodic call (connguard.h): deleted files must not stay
+ * held open by ready responses nobody asks for (images.h). */
+static void sweep_ready(void *arg)
+{
+    size_t n = api_images_sweep_ready(arg);
+    if (n > 0) log_debug("closed %zu ready response(s) of deleted or replaced files", n);
+}
+
 /* The events actor's call for a deleted image (events.h). */
 static void forget_deleted(void *arg, const char *id) { api_images_forget(arg, id); }
 
@@ -457,7 +465,8 @@ api_server_t *api_server_start(const config_t *cfg, api_events_t *ev, char *err,
     s->env.space = api_space_new(cfg);
     s->env.lists = api_listcache_new();
     s->alog = api_accesslog_open("api", cfg->log_dir, cfg->log_stderr);
-    s->guard = api_connguard_start();
+    /* After the images: the guard's thread sweeps their ready responses. */
+    s->guard = s->env.images != NULL ? api_connguard_start(sweep_ready, s->env.images) : NULL;
     s->env.guard = s->guard;
     s->docs_html = api_docs_html(cfg->swagger_ui_url, cfg->api_token[0] != '\0', &s->env.docs_len);
     s->env.docs_html = s->docs_html;
