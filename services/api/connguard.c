@@ -42,6 +42,7 @@ typedef struct conn {
     uint64_t checked_ms;    /* last look that saw no byte of that request */
     uint64_t start_ms;      /* about when the request's first byte arrived */
     uint64_t base_bytes;    /* bytes received before the request */
+    int base_known;         /* base_bytes is set; else the watchdog's next look sets it */
 } conn_t;
 
 /* Cuts are logged at most this often, as one line: an attack of thousands
@@ -57,6 +58,8 @@ struct api_connguard {
     uint64_t next_log_ms; /* no cut line before this */
     int stop;
     pthread_t thread;
+    void (*tick)(void *arg); /* called after each look, mu not held; NULL = none */
+    void *tick_arg;
 };
 
 /* The connection whose request this thread handles: MHD runs one thread per
@@ -88,6 +91,19 @@ static void check(api_connguard_t *g, conn_t *c, uint64_t now)
     if (c->phase != PH_WAITING && c->phase != PH_REQUEST) return;
     uint64_t bytes, silent;
     if (tcp_progress(c->fd, &bytes, &silent) != 0) return; /* closing: MHD sees it too */
+    if (!c->base_known) {
+        /* The first look after a response (see api_connguard_completed):
+         * what has arrived counts as before the next request. A request
+         * already under way (its request line parsed) so loses the credit of
+         * its bytes received before this look, at most a tick's worth: it is
+         * judged slightly more strictly, never more leniently. */
+        c->base_bytes = bytes != UINT64_MAX ? bytes : 0;
+        c->base_known = 1;
+        if (c->phase == PH_WAITING) {
+            c->checked_ms = now;
+            return;
+        }
+    }
     if (c->phase == PH_WAITING) {
         if (bytes == UINT64_MAX || bytes <= c->base_bytes) {
             c->checked_ms = now;
@@ -126,18 +142,25 @@ static void *watchdog_main(void *arg)
             g->cuts_unlogged = 0;
             g->next_log_ms = now + CUT_LOG_PERIOD_MS;
         }
+        if (g->tick != NULL && !g->stop) {
+            pthread_mutex_unlock(&g->mu);
+            g->tick(g->tick_arg);
+            pthread_mutex_lock(&g->mu);
+        }
     }
     pthread_mutex_unlock(&g->mu);
     return NULL;
 }
 
-api_connguard_t *api_connguard_start(void)
+api_connguard_t *api_connguard_start(void (*tick)(void *arg), void *arg)
 {
     api_connguard_t *g = calloc(1, sizeof *g);
     if (g == NULL) {
         log_error("connection guard: out of memory");
         return NULL;
     }
+    g->tick = tick;
+    g->tick_arg = arg;
     pthread_mutex_init(&g->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -197,6 +220,7 @@ void api_connguard_notify(void *cls, struct MHD_Connection *con, void **socket_c
             return;
         }
         c->fd = fd->connect_fd;
+        c->base_known = 1; /* nothing received before the first request */
         c->wait_ms = c->checked_ms = time_mono_ms();
         pthread_mutex_lock(&g->mu);
         c->next = g->head;
@@ -263,16 +287,22 @@ void api_connguard_completed(api_connguard_t *g, struct MHD_Connection *con,
     /* On the connection's own thread MHD's state is stable: whether it had
      * the whole header tells a slow header from a slow body. */
     int header_done = MHD_get_connection_info(con, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE) != NULL;
-    uint64_t bytes = UINT64_MAX, silent;
-    if (tcp_progress(c->fd, &bytes, &silent) != 0) bytes = UINT64_MAX;
+    uint64_t now = time_mono_ms();
     pthread_mutex_lock(&g->mu);
     int reason = take_cut_reason(c, header_done);
     if (reason < 0 && toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED) reason = API_CUT_IDLE;
     if (c->phase != PH_CUT) {
         c->phase = PH_WAITING;
-        c->wait_ms = c->checked_ms = time_mono_ms();
-        /* Bytes of a pipelined next request already read count as before it. */
-        c->base_bytes = bytes != UINT64_MAX ? bytes : 0;
+        c->wait_ms = c->checked_ms = now;
+        /* The received byte count the next request is measured from is read
+         * by the watchdog's next look, not here: a getsockopt(TCP_INFO) per
+         * request was one syscall in six of a cached read, and the watchdog
+         * reads it anyway. Bytes that arrive before that look (at most
+         * API_SLOW_TICK_MS) count as before the next request, as pipelined
+         * bytes already did; the request line's callback still starts
+         * policing it (api_connguard_request_line), and check() says what a
+         * request under way before that look is credited. */
+        c->base_known = 0;
     }
     pthread_mutex_unlock(&g->mu);
     if (reason >= 0) api_metrics_connection_cut((api_cut_reason_t)reason);

@@ -55,8 +55,12 @@ api_slow_verdict_t api_slow_verdict(uint64_t elapsed_ms, uint64_t bytes, uint64_
 
 typedef struct api_connguard api_connguard_t;
 
-/* Starts the watchdog thread. NULL (logged) when out of memory or threads. */
-api_connguard_t *api_connguard_start(void);
+/* Starts the watchdog thread. NULL (logged) when out of memory or threads.
+ * tick(arg), when tick is not NULL, is called on that thread after each look
+ * (about every API_SLOW_TICK_MS), without the guard's mutex held: a periodic
+ * chore that needs no thread of its own (server.c: closing the ready
+ * responses of deleted files). */
+api_connguard_t *api_connguard_start(void (*tick)(void *arg), void *arg);
 
 /* Stops the watchdog and frees the guard. Call after the MHD daemon stopped
  * (every connection closed). NULL is a no-op. */

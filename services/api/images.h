@@ -55,6 +55,15 @@ struct MHD_Response *api_ready_set_pick(const api_ready_set_t *set);
  * touches PostgreSQL or Redis. */
 api_resp_t *api_images_ready(api_images_t *im, const char *id, int thumb);
 
+/* Closes every ready response whose file was deleted or replaced since it
+ * was opened (ready_current in images.c). An open descriptor keeps a deleted
+ * file's disk space: without this an entry no read asks for again would hold
+ * a file the janitor (retention, STORAGE_RECYCLE) or a DELETE on another api
+ * removed until the entry is evicted. Called about every API_SLOW_TICK_MS
+ * from the connection guard's thread; a response still being sent keeps its
+ * file until that send ends. Returns how many were closed. */
+size_t api_images_sweep_ready(api_images_t *im);
+
 /* The MHD response of a ready entry this thread queues (one of its copies). */
 struct MHD_Response *api_images_ready_response(const api_resp_t *e);
 

@@ -127,6 +127,24 @@ void api_respcache_evict(api_respcache_t *c, const char *key)
     pthread_mutex_unlock(&c->mu);
 }
 
+size_t api_respcache_sweep(api_respcache_t *c, int (*keep)(const api_resp_t *e, void *arg),
+                           void *arg)
+{
+    size_t dropped = 0;
+    for (size_t set = 0; set < c->nsets; set++) {
+        pthread_mutex_lock(&c->mu);
+        for (int w = 0; w < WAYS; w++) {
+            slot_t *s = &c->slots[set * WAYS + w];
+            if (s->e != NULL && !keep(s->e, arg)) {
+                drop(c, s);
+                dropped++;
+            }
+        }
+        pthread_mutex_unlock(&c->mu);
+    }
+    return dropped;
+}
+
 size_t api_respcache_count(api_respcache_t *c)
 {
     pthread_mutex_lock(&c->mu);

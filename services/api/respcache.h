@@ -60,6 +60,13 @@ void api_respcache_put(api_respcache_t *c, api_resp_t *e);
 
 void api_respcache_evict(api_respcache_t *c, const char *key);
 
+/* Drops every entry for which keep(e, arg) returns 0 (e.g. its file was
+ * deleted: an entry holds the file open, so its disk space comes back only
+ * once the entry goes). The mutex is taken once per 4-way set, so a get or
+ * put waits for at most 4 keep() calls. Returns how many were dropped. */
+size_t api_respcache_sweep(api_respcache_t *c, int (*keep)(const api_resp_t *e, void *arg),
+                           void *arg);
+
 size_t api_respcache_count(api_respcache_t *c);
 
 #endif

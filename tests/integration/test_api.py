@@ -437,6 +437,34 @@ class Pipeline(StackTestCase):
                                headers={"If-None-Match": '"%s"' % image_id})
         self.assertEqual(r.status, 304)
 
+    def test_deleted_file_is_not_held_open_by_a_ready_response(self):
+        # A ready response (images.h) holds its file open, and an open file
+        # keeps its disk space after the janitor or another api deleted it.
+        # The guard's periodic sweep must close it although no read asks for
+        # the image again.
+        image_id, r = self.upload_and_wait(JPEG, "held then deleted")
+        self.assertEqual(r.status, 200)
+        rel = self.stack.psql("SELECT path FROM images WHERE id = '%s'" % image_id)
+        path = os.path.realpath(os.path.join(self.stack.storage_dir, rel))
+        fd_dir = "/proc/%d/fd" % self.stack.procs["api"].pid
+
+        def held():
+            n = 0
+            for fd in os.listdir(fd_dir):
+                try:
+                    target = os.readlink(os.path.join(fd_dir, fd))
+                except OSError:
+                    continue  # closed while listed
+                n += target in (path, path + " (deleted)")
+            return n
+
+        # The first read resolves the path; the next ones open the ready response.
+        for _ in range(3):
+            self.assertEqual(self.stack.request("GET", "/api/images/" + image_id).body, r.body)
+        self.assertGreater(held(), 0, "the ready response holds the file open")
+        os.unlink(path)  # as the janitor does: the file only, the api is not told
+        wait_until(lambda: held() == 0, 10, what="the api to close the deleted file")
+
     def test_replaced_file_is_not_served_from_memory(self):
         # The second GET is answered from the in-memory copy; a file replaced
         # under the same name (another inode) must be read again.

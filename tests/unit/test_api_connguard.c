@@ -2,6 +2,8 @@
  * (the watchdog and its MHD callbacks are exercised by
  * tests/integration/test_slow_clients.py). */
 #include <check.h>
+#include <stdatomic.h>
+#include <unistd.h>
 
 #include "api/connguard.h"
 
@@ -40,11 +42,25 @@ END_TEST
 
 START_TEST(starts_and_stops)
 {
-    api_connguard_t *g = api_connguard_start();
+    api_connguard_t *g = api_connguard_start(NULL, NULL);
     ck_assert_ptr_nonnull(g);
     ck_assert_int_eq(api_connguard_open(g), 0);
     api_connguard_free(g);
     api_connguard_free(NULL);
+}
+END_TEST
+
+static void count_tick(void *arg) { atomic_fetch_add((_Atomic int *)arg, 1); }
+
+START_TEST(the_tick_runs_on_the_watchdog_thread)
+{
+    static _Atomic int ticks;
+    api_connguard_t *g = api_connguard_start(count_tick, (void *)&ticks);
+    ck_assert_ptr_nonnull(g);
+    /* Waits for two ticks (about 2 * API_SLOW_TICK_MS), bounded generously. */
+    for (int i = 0; i < 1000 && atomic_load(&ticks) < 2; i++) usleep(10000);
+    ck_assert_int_ge(atomic_load(&ticks), 2);
+    api_connguard_free(g);
 }
 END_TEST
 
@@ -56,6 +72,7 @@ Suite *api_connguard_suite(void)
     tcase_add_test(tc, after_the_grace_a_request_must_keep_the_rate);
     tcase_add_test(tc, silence_within_a_request_is_bounded);
     tcase_add_test(tc, starts_and_stops);
+    tcase_add_test(tc, the_tick_runs_on_the_watchdog_thread);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -115,6 +115,39 @@ START_TEST(a_key_too_long_is_refused)
 }
 END_TEST
 
+static int keep_even(const api_resp_t *e, void *arg)
+{
+    (*(int *)arg)++;
+    return *(int *)e->obj % 2 == 0;
+}
+
+START_TEST(a_sweep_drops_what_keep_refuses_and_nothing_else)
+{
+    memset(freed, 0, sizeof freed);
+    api_respcache_t *c = api_respcache_new(256);
+    ck_assert_ptr_nonnull(c);
+    for (int i = 0; i < 8; i++) {
+        api_resp_t *e = entry(i);
+        api_respcache_put(c, e);
+        api_resp_release(e);
+    }
+    size_t before = api_respcache_count(c);
+    ck_assert_uint_eq(before, 8); /* 256 slots: no set filled up */
+    int calls = 0;
+    size_t dropped = api_respcache_sweep(c, keep_even, &calls);
+    ck_assert_int_eq(calls, (int)before); /* each entry asked once */
+    ck_assert_uint_eq(api_respcache_count(c), before - dropped);
+    for (int i = 0; i < 8; i++) {
+        ck_assert_int_eq(cached(c, i), i % 2 == 0);
+        ck_assert_int_eq(freed[i], i % 2);
+    }
+    ck_assert_uint_eq(dropped, 4);
+    calls = 0;
+    ck_assert_uint_eq(api_respcache_sweep(c, keep_even, &calls), 0);
+    api_respcache_free(c);
+}
+END_TEST
+
 Suite *api_respcache_suite(void)
 {
     Suite *s = suite_create("api_respcache");
@@ -123,6 +156,7 @@ Suite *api_respcache_suite(void)
     tcase_add_test(tc, a_put_replaces_the_same_key_and_free_releases_all);
     tcase_add_test(tc, a_full_cache_keeps_its_bound_and_the_recently_used);
     tcase_add_test(tc, a_key_too_long_is_refused);
+    tcase_add_test(tc, a_sweep_drops_what_keep_refuses_and_nothing_else);
     suite_add_tcase(s, tc);
     return s;
 }
