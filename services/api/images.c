@@ -583,22 +583,46 @@ void api_handle_thumbnail(api_call_t *c) { serve_target(c, 1); }
  * count each queue and each release, and one response shared by every
  * connection made that lock the most contended of the api (about a tenth of
  * a cached read's CPU in futex waits and wakes, 32 connections on 2 cores). */
+/* Extra copies alive (ready_copy), at most API_IMAGES_READY_COPIES_MAX. */
+static _Atomic int ready_copies;
+
 void api_ready_set_free(void *obj)
 {
     api_ready_set_t *set = obj;
     if (set == NULL) return;
-    for (int i = 0; i < API_IMAGES_READY_STRIPES; i++)
-        if (set->r[i] != NULL) MHD_destroy_response(set->r[i]);
+    for (int i = 0; i < API_IMAGES_READY_STRIPES; i++) {
+        if (set->r[i] == NULL) continue;
+        MHD_destroy_response(set->r[i]);
+        if (i > 0 && set->copy != NULL) atomic_fetch_sub(&ready_copies, 1);
+    }
     free(set);
 }
 
-struct MHD_Response *api_ready_set_pick(const api_ready_set_t *set)
+struct MHD_Response *api_ready_set_pick(api_ready_set_t *set)
 {
     /* A thread keeps its stripe: its connection's requests reuse one mutex. */
     static _Atomic unsigned next_stripe;
     static __thread int stripe = -1;
     if (stripe < 0) stripe = (int)(atomic_fetch_add(&next_stripe, 1) % API_IMAGES_READY_STRIPES);
-    return set->r[stripe];
+    struct MHD_Response *r = __atomic_load_n(&set->r[stripe], __ATOMIC_ACQUIRE);
+    if (r != NULL) return r;
+    if (set->copy == NULL) return set->r[0]; /* made whole: share the first */
+    if (atomic_fetch_add(&ready_copies, 1) >= API_IMAGES_READY_COPIES_MAX) {
+        atomic_fetch_sub(&ready_copies, 1);
+        return set->r[0]; /* the copies at their bound: share the first */
+    }
+    struct MHD_Response *mine = set->copy(set);
+    if (mine == NULL) {
+        atomic_fetch_sub(&ready_copies, 1);
+        return set->r[0];
+    }
+    struct MHD_Response *seen = NULL;
+    if (__atomic_compare_exchange_n(&set->r[stripe], &seen, mine, 0, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE))
+        return mine;
+    MHD_destroy_response(mine); /* another thread of the stripe was first */
+    atomic_fetch_sub(&ready_copies, 1);
+    return seen;
 }
 
 struct MHD_Response *api_images_ready_response(const api_resp_t *e)
@@ -609,7 +633,7 @@ struct MHD_Response *api_images_ready_response(const api_resp_t *e)
 /* One response of the open file fd (size bytes) with t's headers; fd is
  * the response's (closed with it, or here on failure: the caller never
  * closes it). NULL when out of memory. */
-static struct MHD_Response *ready_response(const target_t *t, int fd, uint64_t size)
+static struct MHD_Response *ready_response(const char *etag, int fd, uint64_t size)
 {
     /* The body is the descriptor: MHD sends it with sendfile(2) at explicit
      * offsets, so one response serves any number of connections at once, and
@@ -620,7 +644,7 @@ static struct MHD_Response *ready_response(const target_t *t, int fd, uint64_t s
         return NULL;
     }
     if (MHD_add_response_header(r, "Content-Type", "image/jpeg") != MHD_YES ||
-        MHD_add_response_header(r, "ETag", t->etag) != MHD_YES ||
+        MHD_add_response_header(r, "ETag", etag) != MHD_YES ||
         MHD_add_response_header(r, "Cache-Control", API_CACHE_IMMUTABLE) != MHD_YES) {
         MHD_destroy_response(r);
         return NULL;
@@ -652,6 +676,15 @@ size_t api_images_sweep_ready(api_images_t *im)
     return api_respcache_sweep(im->ready, ready_keep, NULL);
 }
 
+/* Another copy of a file's ready response (api_ready_set_t.copy): its own
+ * descriptor of the same open file, the same headers. NULL when out of
+ * descriptors or memory (the first copy then serves). */
+static struct MHD_Response *ready_copy(const api_ready_set_t *set)
+{
+    int own = fcntl(set->fd, F_DUPFD_CLOEXEC, 0);
+    return own < 0 ? NULL : ready_response(set->etag, own, set->size);
+}
+
 /* Opens the file at real (a resolved path from the row cache) as a ready
  * response of t, or NULL (gone, not a regular file, out of memory). */
 static api_resp_t *ready_open(const target_t *t, const char *real)
@@ -670,13 +703,14 @@ static api_resp_t *ready_open(const target_t *t, const char *real)
         close(fd);
         return NULL;
     }
-    for (int i = 0; i < API_IMAGES_READY_STRIPES; i++) {
-        int own = i == 0 ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 0);
-        if (own < 0 || (set->r[i] = ready_response(t, own, (uint64_t)st.st_size)) == NULL) {
-            api_resp_release(e);
-            return NULL;
-        }
+    if ((set->r[0] = ready_response(t->etag, fd, (uint64_t)st.st_size)) == NULL) {
+        api_resp_release(e); /* fd closed by ready_response */
+        return NULL;
     }
+    set->copy = ready_copy;
+    set->fd = fd;
+    set->size = (uint64_t)st.st_size;
+    snprintf(set->etag, sizeof set->etag, "%s", t->etag);
     e->fd = fd;
     e->size = (uint64_t)st.st_size;
     e->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;

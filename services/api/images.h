@@ -27,23 +27,35 @@ void api_images_forget(api_images_t *im, const char *id);
 
 /* Ready responses kept open (respcache.h): each holds a descriptor, which
  * the server's open-file limit must leave room for. */
-#define API_IMAGES_READY_SLOTS 1024
+#define API_IMAGES_READY_SLOTS 4096
 /* Copies of each ready response (images.c, ready_set_t says why); each
  * holds a descriptor. */
 #define API_IMAGES_READY_STRIPES 4
+/* Copies beyond each file's first, all files together: the descriptors a
+ * hot file's extra copies may hold (images.c, ready_copy). */
+#define API_IMAGES_READY_COPIES_MAX 1024
 
 /* A ready answer as MHD responses: API_IMAGES_READY_STRIPES copies, so that
  * the connections sending it do not all take one response's mutex
  * (images.c says why). */
 typedef struct api_ready_set {
+    /* r[0] always; a file's other copies are made the first time a thread
+     * of their stripe asks (api_ready_set_pick), so a file read by one
+     * connection at a time holds one descriptor, not four. */
     struct MHD_Response *r[API_IMAGES_READY_STRIPES];
+    /* Makes another copy of r[0], or NULL: then r[0] serves. NULL for a set
+     * made whole at once (the list's pages). */
+    struct MHD_Response *(*copy)(const struct api_ready_set *set);
+    int fd;                       /* r[0]'s file, which a copy dups (copy != NULL) */
+    uint64_t size;                /* its size */
+    char etag[UUID_STR_LEN + 10]; /* its ETag */
 } api_ready_set_t;
 
 /* Destroys the set's responses (NULL ones skipped) and frees it; NULL is fine. */
 void api_ready_set_free(void *set);
 
 /* The copy this thread queues (a thread keeps one). */
-struct MHD_Response *api_ready_set_pick(const api_ready_set_t *set);
+struct MHD_Response *api_ready_set_pick(api_ready_set_t *set);
 
 /* The response of GET/HEAD of image id (thumb 0) or of its thumbnail (thumb
  * 1) when it can be answered at once from what this api already knows: the

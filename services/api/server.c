@@ -34,7 +34,7 @@
 #define THREAD_STACK_BYTES (512 * 1024)
 /* Descriptors besides the connections: backend pool, logs, Redis subscriber,
  * and the files of the ready image responses (images.h). */
-#define SPARE_FDS (256 + API_IMAGES_READY_SLOTS * API_IMAGES_READY_STRIPES)
+#define SPARE_FDS (256 + API_IMAGES_READY_SLOTS + API_IMAGES_READY_COPIES_MAX)
 /* A request line that may be a stored image's (hot_candidate): "/api/images/"
  * and an id, or an id and "/thumbnail", with room to spare. */
 #define HOT_URI_MAX 128
