@@ -27,8 +27,8 @@ void config_defaults(config_t *cfg)
     snprintf(cfg->fonts_dir, sizeof cfg->fonts_dir, "fonts");
     cfg->font_size = 12;
     cfg->text_padding = 4;
-    cfg->band_mode = 0;    /* extend */
-    cfg->storage_sync = 0; /* filesystem */
+    cfg->band_mode = 0; /* extend */
+    cfg->storage_sync = CONFIG_STORAGE_SYNC_FILE;
     cfg->jpeg_quality = 90;
     snprintf(cfg->api_host, sizeof cfg->api_host, "0.0.0.0");
     cfg->api_port = 8000;

@@ -100,7 +100,8 @@ static void persist_worker_handle(persist_ctx_t *ctx, consumer_job_t *job)
         persist_dead(ctx, job, "cannot store: %s", err);
         return;
     }
-    /* The image and its thumbnail beside it, written to temp files left open:
+    /* With STORAGE_SYNC=filesystem, the image and its thumbnail beside it,
+     * written to temp files left open:
      * the committer makes the whole batch's files durable at once (one
      * syncfs, not an fsync per file), renames them and fsyncs their
      * directory, all before COMMIT (persist_store_settle()). With

@@ -197,12 +197,13 @@ class PersistStoresOnce(unittest.TestCase):
                 self.assertEqual(stage(s, id_), "stored")
             self.assertEqual(s.redis("LLEN", P + "q:persist:dead"), 0)
 
-    def test_storage_sync_file_kill_and_restart(self):
-        """STORAGE_SYNC=file: each file fsynced and renamed by its worker, the
-        committer fsyncs the directory only. Exactly one row and one whole file
-        per id across a SIGKILL, and no temp file left once all are stored."""
-        with Stack(services=("persist",), env={"STORAGE_SYNC": "file"}) as s:
-            s.wait_log("persist", "(an fsync per file)")
+    def test_storage_sync_filesystem_kill_and_restart(self):
+        """STORAGE_SYNC=filesystem: the workers leave their temp files open,
+        the committer makes a batch's files durable with one syncfs, renames
+        them and fsyncs the directory. Exactly one row and one whole file per
+        id across a SIGKILL, and no temp file left once all are stored."""
+        with Stack(services=("persist",), env={"STORAGE_SYNC": "filesystem"}) as s:
+            s.wait_log("persist", "(one syncfs per batch)")
             ids = [make_id() for _ in range(60)]
             now = rfc3339(datetime.datetime.utcnow())
             for i, id_ in enumerate(ids):

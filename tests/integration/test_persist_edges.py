@@ -17,7 +17,8 @@ from test_persist import JPEG, P, enqueue, make_id, payload, read_file, rfc3339,
 class PersistEdges(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.stack = Stack(services=("persist",), env={"SHUTDOWN_SECONDS": "1"}).__enter__()
+        cls.stack = Stack(services=("persist",), env={"SHUTDOWN_SECONDS": "1",
+                                                         "STORAGE_SYNC": "filesystem"}).__enter__()
 
     @classmethod
     def tearDownClass(cls):

@@ -116,7 +116,7 @@ START_TEST(frame_store_variables)
     ck_assert_int_eq(cfg.storage_min_free, 1000LL * 1000 * 1000);
     ck_assert_int_eq(cfg.storage_min_free_bp, 0);
     ck_assert_int_eq(cfg.storage_recycle, 0);
-    ck_assert_int_eq(cfg.storage_sync, CONFIG_STORAGE_SYNC_FILESYSTEM);
+    ck_assert_int_eq(cfg.storage_sync, CONFIG_STORAGE_SYNC_FILE);
     const char *sync_file[] = {"STORAGE_SYNC", "File", NULL};
     ck_assert_int_eq(fx_config_parse(&cfg, sync_file, err, sizeof err), 0);
     ck_assert_int_eq(cfg.storage_sync, CONFIG_STORAGE_SYNC_FILE);
