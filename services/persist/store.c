@@ -151,10 +151,14 @@ static int persist_write_one(const char *final, const char *dir, const void *dat
     return 0;
 }
 
-int persist_store_write_files(const char *storage_dir, const persist_file_t *files, size_t n,
-                              char *err, size_t errlen)
+/* What persist_store_write_files() and persist_store_write_pending() check
+ * and prepare before writing: at least one file, every path valid and all in
+ * one directory, that directory created (persist_mkdirs). final gets the
+ * first file's full path, dir the directory's (both PERSIST_STORE_PATH_MAX).
+ * Returns 0, or -1 with err set. */
+static int persist_files_dir(const char *storage_dir, const persist_file_t *files, size_t n,
+                             char *final, char *dir, char *err, size_t errlen)
 {
-    char final[PERSIST_STORE_PATH_MAX], dir[PERSIST_STORE_PATH_MAX];
     char other[PERSIST_STORE_PATH_MAX], other_dir[PERSIST_STORE_PATH_MAX];
     if (n == 0) {
         snprintf(err, errlen, "no file to write");
@@ -171,6 +175,14 @@ int persist_store_write_files(const char *storage_dir, const persist_file_t *fil
         }
     }
     if (persist_mkdirs(dir, err, errlen) < 0) return -1;
+    return 0;
+}
+
+int persist_store_write_files(const char *storage_dir, const persist_file_t *files, size_t n,
+                              char *err, size_t errlen)
+{
+    char final[PERSIST_STORE_PATH_MAX], dir[PERSIST_STORE_PATH_MAX];
+    if (persist_files_dir(storage_dir, files, n, final, dir, err, errlen) < 0) return -1;
     for (size_t i = 0; i < n; i++) {
         if (i > 0) snprintf(final, sizeof final, "%s/%s", storage_dir, files[i].relpath);
         if (persist_write_one(final, dir, files[i].data, files[i].len, err, errlen) < 0) return -1;
@@ -220,27 +232,12 @@ int persist_store_write_pending(const char *storage_dir, const persist_file_t *f
                                 persist_pending_t *out, char *err, size_t errlen)
 {
     char final[PERSIST_STORE_PATH_MAX], dir[PERSIST_STORE_PATH_MAX];
-    char other[PERSIST_STORE_PATH_MAX], other_dir[PERSIST_STORE_PATH_MAX];
     for (size_t i = 0; i < n; i++) {
         out[i].fd = -1;
         out[i].relpath = files[i].relpath;
         out[i].tmp_rel[0] = '\0';
     }
-    if (n == 0) {
-        snprintf(err, errlen, "no file to write");
-        return -1;
-    }
-    if (persist_split_path(storage_dir, files[0].relpath, final, dir, err, errlen) < 0) return -1;
-    for (size_t i = 1; i < n; i++) {
-        if (persist_split_path(storage_dir, files[i].relpath, other, other_dir, err, errlen) < 0)
-            return -1;
-        if (strcmp(other_dir, dir) != 0) {
-            snprintf(err, errlen, "%s and %s are not in one directory", files[0].relpath,
-                     files[i].relpath);
-            return -1;
-        }
-    }
-    if (persist_mkdirs(dir, err, errlen) < 0) return -1;
+    if (persist_files_dir(storage_dir, files, n, final, dir, err, errlen) < 0) return -1;
     for (size_t i = 0; i < n; i++) {
         if (i > 0) snprintf(final, sizeof final, "%s/%s", storage_dir, files[i].relpath);
         if (persist_write_open(storage_dir, final, dir, files[i].data, files[i].len, &out[i], err,
