@@ -84,6 +84,37 @@ def last_json(text):
     raise ValueError("no JSON line in %r" % text[-500:])
 
 
+def filesystem(path):
+    """The filesystem the stack's files go to: its type, and for ext4 whether
+    it has a journal. Without one (a root filesystem made without it), ext4
+    gives no new file an inode freed in the last one to six minutes (the
+    kernel's recently_deleted()): every file persist or Redis creates then
+    scans past every file deleted that recently in its block group, and their
+    CPU figures grow with whatever the machine deleted before the run (a
+    previous run's stack, a build, a test suite)."""
+    st = os.stat(path)
+    dev = "%d:%d" % (os.major(st.st_dev), os.minor(st.st_dev))
+    fstype = "unknown"
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            if left.split()[2] == dev:
+                fstype = right.split()[0]
+    name = None
+    try:
+        with open("/sys/dev/block/%s/uevent" % dev) as f:
+            for line in f:
+                if line.startswith("DEVNAME="):
+                    name = line.strip().split("=", 1)[1]
+    except OSError:
+        pass
+    res = {"type": fstype, "device": name}
+    if fstype == "ext4" and name:
+        # jbd2 lists every journal it runs as <device>-8
+        res["journal"] = os.path.exists("/proc/fs/jbd2/%s-8" % name)
+    return res
+
+
 def machine():
     model = "unknown"
     with open("/proc/cpuinfo") as f:
@@ -642,6 +673,16 @@ def print_table(r):
     m = r["machine"]
     print("imgcap benchmark, %s: %d cores, %s, %.1f GB, Linux %s, load %.2f at start" %
           (m["date"], m["nproc"], m["cpu"], m["mem_gb"], m["kernel"], m["load1_at_start"]))
+    fs = m.get("filesystem")
+    if fs:
+        print("stack's files on %s (%s%s)" % (
+            fs["device"] or "?", fs["type"],
+            "" if "journal" not in fs else ", journal" if fs["journal"] else ", no journal"))
+        if fs.get("journal") is False:
+            print("  note: ext4 without a journal skips the inodes freed in the last minutes on "
+                  "every new file;\n  persist's and Redis's CPU then depend on what was deleted "
+                  "before the run (TMPDIR on a journaled\n  filesystem avoids it: "
+                  "docs/performance.md)")
     rd = r.get("render")
     if rd:
         print("\n1. render  %s, %d-character Cyrillic caption, ms per image (best of %d "
@@ -746,6 +787,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="imgcap-bench-")
     os.chmod(tmp, 0o755)  # PostgreSQL runs as its own user under it
     results = {"machine": machine()}
+    results["machine"]["filesystem"] = filesystem(tmp)
     failed = False
     stack = psql = None
     started = time.monotonic()
