@@ -100,17 +100,22 @@ static int persist_split_path(const char *storage_dir, const char *relpath,
     return 0;
 }
 
-/* Temp file, write, fsync, rename onto final (in dir, which exists); no
- * directory fsync. Returns 0, or -1 with err set (the temp file removed). */
-static int persist_write_one(const char *final, const char *dir, const void *data, size_t len,
-                             char *err, size_t errlen)
+/* The temp-file half of both ways to write a file: a temp file beside final
+ * (in dir, which exists), mode 0644, all of data written; nothing synced,
+ * nothing renamed. tmp gets its path (PERSIST_STORE_PATH_MAX); tmp_max is the
+ * most characters, terminator included, that path may take: the caller's
+ * limit on what it keeps of it (at most PERSIST_STORE_PATH_MAX). Returns the
+ * open descriptor, or -1 with err set and nothing left behind (the temp file
+ * closed and removed). */
+static int persist_temp_write(const char *final, const char *dir, const void *data, size_t len,
+                              size_t tmp_max, char tmp[PERSIST_STORE_PATH_MAX], char *err,
+                              size_t errlen)
 {
-    char tmp[PERSIST_STORE_PATH_MAX];
     /* Dot-prefixed so a directory listing never mistakes it for an image; the
      * sweeper recognizes the shape ".<name>.jpg.XXXXXX". */
-    int n = snprintf(tmp, sizeof tmp, "%s/.%s.XXXXXX", dir, strrchr(final, '/') + 1);
-    if (n < 0 || (size_t)n >= sizeof tmp) {
-        snprintf(err, errlen, "path too long");
+    int n = snprintf(tmp, PERSIST_STORE_PATH_MAX, "%s/.%s.XXXXXX", dir, strrchr(final, '/') + 1);
+    if (n < 0 || (size_t)n >= tmp_max || (size_t)n >= PERSIST_STORE_PATH_MAX) {
+        snprintf(err, errlen, "path too long: the temp file beside %s", final);
         return -1;
     }
     int fd = mkostemp(tmp, O_CLOEXEC);
@@ -118,6 +123,28 @@ static int persist_write_one(const char *final, const char *dir, const void *dat
         snprintf(err, errlen, "create temp file in %s: %s", dir, strerror(errno));
         return -1;
     }
+    const char *step = NULL;
+    if (fchmod(fd, 0644) < 0)
+        step = "chmod";
+    else if (persist_write_all(fd, data, len) < 0)
+        step = "write";
+    if (step != NULL) {
+        snprintf(err, errlen, "%s %s: %s", step, tmp, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        return -1;
+    }
+    return fd;
+}
+
+/* Temp file, write, fsync, rename onto final (in dir, which exists); no
+ * directory fsync. Returns 0, or -1 with err set (the temp file removed). */
+static int persist_write_one(const char *final, const char *dir, const void *data, size_t len,
+                             char *err, size_t errlen)
+{
+    char tmp[PERSIST_STORE_PATH_MAX];
+    int fd = persist_temp_write(final, dir, data, len, sizeof tmp, tmp, err, errlen);
+    if (fd < 0) return -1;
     /* fsync, not fdatasync. fdatasync would be enough here: it flushes the
      * data and what reading it back needs (the size, the block mapping: a
      * fresh file changes both), and the rest of the inode (mode, times) and
@@ -128,12 +155,7 @@ static int persist_write_one(const char *final, const char *dir, const void *dat
      * measured on the persist path (2000 images, fdatasync for both files)
      * its CPU per image was within the run-to-run noise of fsync's. */
     const char *step = NULL;
-    if (fchmod(fd, 0644) < 0)
-        step = "chmod";
-    else if (persist_write_all(fd, data, len) < 0)
-        step = "write";
-    else if (fsync(fd) < 0)
-        step = "fsync";
+    if (fsync(fd) < 0) step = "fsync";
     int saved = errno;
     if (close(fd) < 0 && step == NULL) {
         step = "close";
@@ -200,43 +222,32 @@ static int persist_write_open(const char *storage_dir, const char *final, const 
                               size_t errlen)
 {
     char tmp[PERSIST_STORE_PATH_MAX];
+    /* Only the part below storage_dir/ is kept, in out->tmp_rel: the temp
+     * path may not be longer than that prefix and tmp_rel together. */
     size_t root = strlen(storage_dir) + 1;
-    int n = snprintf(tmp, sizeof tmp, "%s/.%s.XXXXXX", dir, strrchr(final, '/') + 1);
-    if (n < 0 || (size_t)n >= sizeof tmp || (size_t)n < root ||
-        (size_t)n - root >= sizeof out->tmp_rel) {
-        snprintf(err, errlen, "path too long");
-        return -1;
-    }
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, errlen, "create temp file in %s: %s", dir, strerror(errno));
-        return -1;
-    }
-    const char *step = NULL;
-    if (fchmod(fd, 0644) < 0)
-        step = "chmod";
-    else if (persist_write_all(fd, data, len) < 0)
-        step = "write";
-    if (step != NULL) {
-        snprintf(err, errlen, "%s %s: %s", step, tmp, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        return -1;
-    }
+    size_t tmp_max = root + sizeof out->tmp_rel;
+    int fd = persist_temp_write(final, dir, data, len, tmp_max, tmp, err, errlen);
+    if (fd < 0) return -1;
     out->fd = fd;
-    memcpy(out->tmp_rel, tmp + root, (size_t)n - root + 1);
+    /* tmp is dir's path plus more, and dir starts with storage_dir/. */
+    memcpy(out->tmp_rel, tmp + root, strlen(tmp + root) + 1);
     return 0;
+}
+
+void persist_store_pending_init(persist_pending_t *out, const persist_file_t *files, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        out[i].fd = -1;
+        out[i].relpath = files[i].relpath;
+        out[i].tmp_rel[0] = '\0';
+    }
 }
 
 int persist_store_write_pending(const char *storage_dir, const persist_file_t *files, size_t n,
                                 persist_pending_t *out, char *err, size_t errlen)
 {
     char final[PERSIST_STORE_PATH_MAX], dir[PERSIST_STORE_PATH_MAX];
-    for (size_t i = 0; i < n; i++) {
-        out[i].fd = -1;
-        out[i].relpath = files[i].relpath;
-        out[i].tmp_rel[0] = '\0';
-    }
+    persist_store_pending_init(out, files, n);
     if (persist_files_dir(storage_dir, files, n, final, dir, err, errlen) < 0) return -1;
     for (size_t i = 0; i < n; i++) {
         if (i > 0) snprintf(final, sizeof final, "%s/%s", storage_dir, files[i].relpath);

@@ -54,6 +54,13 @@ typedef struct persist_pending {
     char tmp_rel[PERSIST_STORE_REL_MAX]; /* the temp file's, under STORAGE_DIR */
 } persist_pending_t;
 
+/* Sets out[0..n) to files[0..n) with nothing pending: fd -1, no temp file,
+ * relpath borrowing files[i].relpath. For a caller that writes the files
+ * with persist_store_write_files() but keeps pending slots for them (a
+ * persist_store_discard() of such slots does nothing);
+ * persist_store_write_pending() starts with it too. */
+void persist_store_pending_init(persist_pending_t *out, const persist_file_t *files, size_t n);
+
 /* The first half of persist_store_write_files(), for a caller that makes
  * many files durable at once: creates the missing directories (as there),
  * then for each file a temp file ".<name>.XXXXXX" beside it, write; no fsync,

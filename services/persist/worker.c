@@ -64,11 +64,7 @@ static int store_files(const config_t *cfg, persist_item_t *item, char *err, siz
     if (cfg->storage_sync == CONFIG_STORAGE_SYNC_FILESYSTEM)
         return persist_store_write_pending(cfg->storage_dir, item->files, item->nfiles,
                                            item->pending, err, errlen);
-    for (size_t f = 0; f < item->nfiles; f++) {
-        item->pending[f].fd = -1;
-        item->pending[f].relpath = item->files[f].relpath;
-        item->pending[f].tmp_rel[0] = '\0';
-    }
+    persist_store_pending_init(item->pending, item->files, item->nfiles);
     return persist_store_write_files(cfg->storage_dir, item->files, item->nfiles, err, errlen);
 }
 

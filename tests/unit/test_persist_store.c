@@ -217,6 +217,33 @@ START_TEST(pending_files_settled_in_one_sync)
 }
 END_TEST
 
+/* The slots of files written the one-by-one way (STORAGE_SYNC=file): nothing
+ * pending whatever they held before, and discarding them touches nothing. */
+START_TEST(pending_init_leaves_nothing_to_discard)
+{
+    char err[256];
+    persist_file_t f[2] = {{"d/g.jpg", "g", 1}, {"d/g.thumb.jpg", "t", 1}};
+    persist_pending_t p[2];
+    for (int i = 0; i < 2; i++) {
+        p[i].fd = 0; /* stdin: a discard of this slot would close it */
+        p[i].relpath = NULL;
+        snprintf(p[i].tmp_rel, sizeof p[i].tmp_rel, "d/g.jpg"); /* would be unlinked */
+    }
+    ck_assert_int_eq(persist_store_write_files(root, f, 2, err, sizeof err), 0);
+    persist_store_pending_init(p, f, 2);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(p[i].fd, -1);
+        ck_assert_ptr_eq(p[i].relpath, f[i].relpath);
+        ck_assert_str_eq(p[i].tmp_rel, "");
+    }
+    persist_store_discard(root, p, 2);
+    ck_assert_int_eq(count_entries("d"), 2);
+    buf_t b = read_back("d/g.jpg");
+    ck_assert_uint_eq(b.n, 1);
+    free(b.p);
+}
+END_TEST
+
 /* A failure in the middle of a batch: the entries before it are renamed,
  * the rest stay pending (discard removes them), and err names the step. */
 START_TEST(settle_failure_leaves_the_rest_pending)
@@ -331,6 +358,7 @@ Suite *persist_store_suite(void)
     tcase_add_test(tc, sync_dirs_of_written_files);
     tcase_add_test(tc, pending_files_settled_in_one_sync);
     tcase_add_test(tc, settle_failure_leaves_the_rest_pending);
+    tcase_add_test(tc, pending_init_leaves_nothing_to_discard);
     tcase_add_test(tc, remove_is_idempotent);
     tcase_add_test(tc, sweep_removes_old_temp_files_only);
     suite_add_tcase(s, tc);
