@@ -32,7 +32,7 @@
 #include <string.h>
 
 #define API_CACHESETS_WAYS 4
-#define API_CACHESETS_KEY_MAX 40  /* a key: an image id, or the id and a short suffix */
+#define API_CACHESETS_KEY_MAX 40    /* a key: an image id, or the id and a short suffix */
 #define API_CACHESETS_NONE SIZE_MAX /* no slot */
 
 typedef struct api_cacheslot {
@@ -82,7 +82,9 @@ static inline size_t api_cachesets_find(const api_cachesets_t *cs, const char *k
     size_t first = api_cachesets_set_of(cs, hash);
     for (size_t i = first; i < first + API_CACHESETS_WAYS; i++) {
         const api_cacheslot_t *s = &cs->slots[i];
-        if (s->used != 0 && s->hash == hash && strcmp(s->key, key) == 0) return i;
+        /* The hash first: it tells almost every other key apart in one
+         * compare; an emptied slot keeps its old hash, hence used. */
+        if (s->hash == hash && s->used != 0 && strcmp(s->key, key) == 0) return i;
     }
     return API_CACHESETS_NONE;
 }
