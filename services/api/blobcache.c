@@ -6,21 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "idhash.h"
+#include "cachesets.h"
 
-#define WAYS 4
-
-typedef struct slot {
-    api_blob_t *b; /* NULL = empty */
-    uint64_t used; /* tick of the last get or put: least recently used goes */
-} slot_t;
+_Static_assert(API_BLOB_ID_MAX <= API_CACHESETS_KEY_MAX, "every blob id fits a slot's key");
 
 struct api_blobcache {
     pthread_mutex_t mu;
-    size_t nsets, max_bytes, bytes, count;
-    uint64_t tick;
-    uint64_t rng;  /* xorshift state for eviction over the byte bound */
-    slot_t *slots; /* nsets * WAYS */
+    api_cachesets_t sets; /* which slot holds which id */
+    api_blob_t **blobs;   /* sets.vals: the blob of each slot (a reference), NULL when empty */
+    size_t max_bytes, bytes;
+    uint64_t rng; /* xorshift state for eviction over the byte bound */
 };
 
 api_blob_t *api_blob_new(const char *id, const char *path, size_t len)
@@ -57,10 +52,8 @@ api_blobcache_t *api_blobcache_new(size_t slots, size_t max_bytes)
 {
     api_blobcache_t *c = calloc(1, sizeof *c);
     if (c == NULL) return NULL;
-    c->nsets = (slots + WAYS - 1) / WAYS;
-    if (c->nsets == 0) c->nsets = 1;
-    c->slots = calloc(c->nsets * WAYS, sizeof *c->slots);
-    if (c->slots == NULL) {
+    c->blobs = api_cachesets_init(&c->sets, slots, sizeof *c->blobs);
+    if (c->blobs == NULL) {
         free(c);
         return NULL;
     }
@@ -73,41 +66,33 @@ api_blobcache_t *api_blobcache_new(size_t slots, size_t max_bytes)
 void api_blobcache_free(api_blobcache_t *c)
 {
     if (c == NULL) return;
-    for (size_t i = 0; i < c->nsets * WAYS; i++) api_blob_release(c->slots[i].b);
+    for (size_t i = 0; i < api_cachesets_size(&c->sets); i++) api_blob_release(c->blobs[i]);
     pthread_mutex_destroy(&c->mu);
-    free(c->slots);
+    api_cachesets_fini(&c->sets);
     free(c);
 }
 
-static slot_t *set_of(api_blobcache_t *c, const char *id)
+/* Caller holds mu and has emptied slot i in sets (or is about to fill it).
+ * Releasing under mu only frees memory: a blob still being sent keeps its
+ * own reference. */
+static void drop(api_blobcache_t *c, size_t i)
 {
-    return &c->slots[(api_id_hash(id) % c->nsets) * WAYS];
-}
-
-/* Caller holds mu. Releasing under it only frees memory: a blob still being
- * sent keeps its own reference. */
-static void drop(api_blobcache_t *c, slot_t *s)
-{
-    api_blob_t *b = s->b;
+    api_blob_t *b = c->blobs[i];
     if (b == NULL) return;
     c->bytes -= b->len;
-    c->count--;
-    s->b = NULL;
+    c->blobs[i] = NULL;
     api_blob_release(b);
 }
 
 api_blob_t *api_blobcache_get(api_blobcache_t *c, const char *id)
 {
+    uint64_t h = api_cachesets_hash(id); /* before the mutex: most of a lookup's work */
     api_blob_t *found = NULL;
     pthread_mutex_lock(&c->mu);
-    slot_t *set = set_of(c, id);
-    for (int w = 0; w < WAYS; w++) {
-        if (set[w].b != NULL && strcmp(set[w].b->id, id) == 0) {
-            found = set[w].b;
-            atomic_fetch_add(&found->refs, 1);
-            set[w].used = ++c->tick;
-            break;
-        }
+    size_t i = api_cachesets_get(&c->sets, id, h);
+    if (i != API_CACHESETS_NONE) {
+        found = c->blobs[i];
+        atomic_fetch_add(&found->refs, 1);
     }
     pthread_mutex_unlock(&c->mu);
     return found;
@@ -116,50 +101,48 @@ api_blob_t *api_blobcache_get(api_blobcache_t *c, const char *id)
 void api_blobcache_put(api_blobcache_t *c, api_blob_t *b)
 {
     if (b->len > c->max_bytes) return;
+    uint64_t h = api_cachesets_hash(b->id);
     pthread_mutex_lock(&c->mu);
-    slot_t *set = set_of(c, b->id), *victim = &set[0];
-    for (int w = 0; w < WAYS; w++) {
-        if (set[w].b != NULL && strcmp(set[w].b->id, b->id) == 0) {
-            victim = &set[w];
-            break;
-        }
-        if (victim->b != NULL && (set[w].b == NULL || set[w].used < victim->used)) victim = &set[w];
+    size_t at = api_cachesets_put(&c->sets, b->id, h); /* b->id always fits (api_blob_new) */
+    if (at == API_CACHESETS_NONE) {
+        pthread_mutex_unlock(&c->mu);
+        return;
     }
-    drop(c, victim);
+    drop(c, at); /* the id's older blob, or the set's least recently used */
     atomic_fetch_add(&b->refs, 1);
-    victim->b = b;
-    victim->used = ++c->tick;
+    c->blobs[at] = b;
     c->bytes += b->len;
-    c->count++;
     /* Over the byte bound: random blobs elsewhere go. Not the least recently
      * used: a client walking through more images than fit (a crawler, a
      * backup) would then evict each one just before its next turn and never
      * hit; random eviction keeps about the fraction that fits. O(1) expected:
      * probe from a random slot to the next occupied one. */
-    while (c->bytes > c->max_bytes && c->count > 1) {
+    while (c->bytes > c->max_bytes && c->sets.count > 1) {
         c->rng ^= c->rng << 13;
         c->rng ^= c->rng >> 7;
         c->rng ^= c->rng << 17;
-        size_t n = c->nsets * WAYS, i = (size_t)(c->rng % n);
-        while (c->slots[i].b == NULL || c->slots[i].b == b) i = (i + 1) % n;
-        drop(c, &c->slots[i]);
+        size_t n = api_cachesets_size(&c->sets);
+        size_t i = api_cachesets_next(&c->sets, (size_t)(c->rng % n));
+        if (i == at) i = api_cachesets_next(&c->sets, (i + 1) % n); /* count > 1: another */
+        api_cachesets_clear(&c->sets, i);
+        drop(c, i);
     }
     pthread_mutex_unlock(&c->mu);
 }
 
 void api_blobcache_evict(api_blobcache_t *c, const char *id)
 {
+    uint64_t h = api_cachesets_hash(id);
     pthread_mutex_lock(&c->mu);
-    slot_t *set = set_of(c, id);
-    for (int w = 0; w < WAYS; w++)
-        if (set[w].b != NULL && strcmp(set[w].b->id, id) == 0) drop(c, &set[w]);
+    size_t i = api_cachesets_evict(&c->sets, id, h);
+    if (i != API_CACHESETS_NONE) drop(c, i);
     pthread_mutex_unlock(&c->mu);
 }
 
 void api_blobcache_usage(api_blobcache_t *c, size_t *count, size_t *bytes)
 {
     pthread_mutex_lock(&c->mu);
-    *count = c->count;
+    *count = c->sets.count;
     *bytes = c->bytes;
     pthread_mutex_unlock(&c->mu);
 }

@@ -6,20 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "idhash.h"
+#include "cachesets.h"
 
-#define WAYS 4
-
-typedef struct slot {
-    api_resp_t *e; /* NULL = empty */
-    uint64_t used; /* tick of the last get or put: least recently used goes */
-} slot_t;
+_Static_assert(API_RESP_KEY_MAX <= API_CACHESETS_KEY_MAX, "every entry's key fits a slot's key");
 
 struct api_respcache {
     pthread_mutex_t mu;
-    size_t nsets, count;
-    uint64_t tick;
-    slot_t *slots; /* nsets * WAYS */
+    api_cachesets_t sets; /* which slot holds which key */
+    api_resp_t **ents;    /* sets.vals: the entry of each slot (a reference), NULL when empty */
 };
 
 api_resp_t *api_resp_new(const char *key, void *obj, void (*obj_free)(void *))
@@ -47,10 +41,8 @@ api_respcache_t *api_respcache_new(size_t slots)
 {
     api_respcache_t *c = calloc(1, sizeof *c);
     if (c == NULL) return NULL;
-    c->nsets = (slots + WAYS - 1) / WAYS;
-    if (c->nsets == 0) c->nsets = 1;
-    c->slots = calloc(c->nsets * WAYS, sizeof *c->slots);
-    if (c->slots == NULL) {
+    c->ents = api_cachesets_init(&c->sets, slots, sizeof *c->ents);
+    if (c->ents == NULL) {
         free(c);
         return NULL;
     }
@@ -61,39 +53,30 @@ api_respcache_t *api_respcache_new(size_t slots)
 void api_respcache_free(api_respcache_t *c)
 {
     if (c == NULL) return;
-    for (size_t i = 0; i < c->nsets * WAYS; i++) api_resp_release(c->slots[i].e);
+    for (size_t i = 0; i < api_cachesets_size(&c->sets); i++) api_resp_release(c->ents[i]);
     pthread_mutex_destroy(&c->mu);
-    free(c->slots);
+    api_cachesets_fini(&c->sets);
     free(c);
 }
 
-static slot_t *set_of(api_respcache_t *c, const char *key)
+/* Caller holds mu and has emptied slot i in sets (or is about to fill it).
+ * The release under mu never blocks: a response still being sent holds
+ * MHD's own reference, so at most a descriptor is closed. */
+static void drop(api_respcache_t *c, size_t i)
 {
-    return &c->slots[(api_id_hash(key) % c->nsets) * WAYS];
-}
-
-/* Caller holds mu. The release under it never blocks: a response still
- * being sent holds MHD's own reference, so at most a descriptor is closed. */
-static void drop(api_respcache_t *c, slot_t *s)
-{
-    if (s->e == NULL) return;
-    api_resp_release(s->e);
-    s->e = NULL;
-    c->count--;
+    api_resp_release(c->ents[i]);
+    c->ents[i] = NULL;
 }
 
 api_resp_t *api_respcache_get(api_respcache_t *c, const char *key)
 {
+    uint64_t h = api_cachesets_hash(key); /* before the mutex: most of a lookup's work */
     api_resp_t *found = NULL;
     pthread_mutex_lock(&c->mu);
-    slot_t *set = set_of(c, key);
-    for (int w = 0; w < WAYS; w++) {
-        if (set[w].e != NULL && strcmp(set[w].e->key, key) == 0) {
-            found = set[w].e;
-            atomic_fetch_add(&found->refs, 1);
-            set[w].used = ++c->tick;
-            break;
-        }
+    size_t i = api_cachesets_get(&c->sets, key, h);
+    if (i != API_CACHESETS_NONE) {
+        found = c->ents[i];
+        atomic_fetch_add(&found->refs, 1);
     }
     pthread_mutex_unlock(&c->mu);
     return found;
@@ -101,29 +84,23 @@ api_resp_t *api_respcache_get(api_respcache_t *c, const char *key)
 
 void api_respcache_put(api_respcache_t *c, api_resp_t *e)
 {
+    uint64_t h = api_cachesets_hash(e->key);
     pthread_mutex_lock(&c->mu);
-    slot_t *set = set_of(c, e->key), *victim = &set[0];
-    for (int w = 0; w < WAYS; w++) {
-        if (set[w].e != NULL && strcmp(set[w].e->key, e->key) == 0) {
-            victim = &set[w];
-            break;
-        }
-        if (victim->e != NULL && (set[w].e == NULL || set[w].used < victim->used)) victim = &set[w];
+    size_t i = api_cachesets_put(&c->sets, e->key, h); /* e->key always fits (api_resp_new) */
+    if (i != API_CACHESETS_NONE) {
+        drop(c, i); /* the key's older entry, or the set's least recently used */
+        atomic_fetch_add(&e->refs, 1);
+        c->ents[i] = e;
     }
-    drop(c, victim);
-    atomic_fetch_add(&e->refs, 1);
-    victim->e = e;
-    victim->used = ++c->tick;
-    c->count++;
     pthread_mutex_unlock(&c->mu);
 }
 
 void api_respcache_evict(api_respcache_t *c, const char *key)
 {
+    uint64_t h = api_cachesets_hash(key);
     pthread_mutex_lock(&c->mu);
-    slot_t *set = set_of(c, key);
-    for (int w = 0; w < WAYS; w++)
-        if (set[w].e != NULL && strcmp(set[w].e->key, key) == 0) drop(c, &set[w]);
+    size_t i = api_cachesets_evict(&c->sets, key, h);
+    if (i != API_CACHESETS_NONE) drop(c, i);
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -131,12 +108,13 @@ size_t api_respcache_sweep(api_respcache_t *c, int (*keep)(const api_resp_t *e, 
                            void *arg)
 {
     size_t dropped = 0;
-    for (size_t set = 0; set < c->nsets; set++) {
+    for (size_t set = 0; set < c->sets.nsets; set++) {
         pthread_mutex_lock(&c->mu);
-        for (int w = 0; w < WAYS; w++) {
-            slot_t *s = &c->slots[set * WAYS + w];
-            if (s->e != NULL && !keep(s->e, arg)) {
-                drop(c, s);
+        size_t first = set * API_CACHESETS_WAYS;
+        for (size_t i = first; i < first + API_CACHESETS_WAYS; i++) {
+            if (api_cachesets_occupied(&c->sets, i) && !keep(c->ents[i], arg)) {
+                api_cachesets_clear(&c->sets, i);
+                drop(c, i);
                 dropped++;
             }
         }
@@ -148,7 +126,7 @@ size_t api_respcache_sweep(api_respcache_t *c, int (*keep)(const api_resp_t *e, 
 size_t api_respcache_count(api_respcache_t *c)
 {
     pthread_mutex_lock(&c->mu);
-    size_t n = c->count;
+    size_t n = c->sets.count;
     pthread_mutex_unlock(&c->mu);
     return n;
 }

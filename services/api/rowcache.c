@@ -2,35 +2,30 @@
 #include "rowcache.h"
 
 #include <pthread.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "idhash.h"
+#include "cachesets.h"
 
-#define WAYS 4
+_Static_assert(API_ROWCACHE_KEY_MAX <= API_CACHESETS_KEY_MAX, "every cached key fits a slot's key");
 
-typedef struct entry {
-    char id[API_ROWCACHE_KEY_MAX]; /* the key; "" = empty slot */
+typedef struct row {
     char path[API_ROWCACHE_PATH_MAX];
     long long bytes;
-    uint64_t used; /* tick of the last get or put: a full set replaces its oldest */
-} entry_t;
+} row_t;
 
 struct api_rowcache {
     pthread_mutex_t mu;
-    size_t nsets;
-    uint64_t tick;
-    entry_t *entries; /* nsets * WAYS */
+    api_cachesets_t sets; /* which slot holds which key */
+    row_t *rows;          /* sets.vals: the row of each slot */
 };
 
 api_rowcache_t *api_rowcache_new(size_t slots)
 {
     api_rowcache_t *rc = calloc(1, sizeof *rc);
     if (rc == NULL) return NULL;
-    rc->nsets = slots > WAYS ? (slots + WAYS - 1) / WAYS : 1;
-    rc->entries = calloc(rc->nsets * WAYS, sizeof *rc->entries);
-    if (rc->entries == NULL) {
+    rc->rows = api_cachesets_init(&rc->sets, slots, sizeof *rc->rows);
+    if (rc->rows == NULL) {
         free(rc);
         return NULL;
     }
@@ -42,60 +37,41 @@ void api_rowcache_free(api_rowcache_t *rc)
 {
     if (rc == NULL) return;
     pthread_mutex_destroy(&rc->mu);
-    free(rc->entries);
+    api_cachesets_fini(&rc->sets);
     free(rc);
 }
 
-static entry_t *set_of(api_rowcache_t *rc, const char *id)
+int api_rowcache_get(api_rowcache_t *rc, const char *key, char *path, long long *bytes)
 {
-    return &rc->entries[(api_id_hash(id) % rc->nsets) * WAYS];
-}
-
-/* Caller holds mu. */
-static entry_t *find(entry_t *set, const char *id)
-{
-    for (int w = 0; w < WAYS; w++)
-        if (set[w].id[0] != '\0' && strcmp(set[w].id, id) == 0) return &set[w];
-    return NULL;
-}
-
-int api_rowcache_get(api_rowcache_t *rc, const char *id, char *path, long long *bytes)
-{
+    uint64_t h = api_cachesets_hash(key); /* before the mutex: most of a lookup's work */
     pthread_mutex_lock(&rc->mu);
-    entry_t *e = find(set_of(rc, id), id);
-    if (e != NULL) {
-        memcpy(path, e->path, sizeof e->path);
-        *bytes = e->bytes;
-        e->used = ++rc->tick;
+    size_t i = api_cachesets_get(&rc->sets, key, h);
+    if (i != API_CACHESETS_NONE) {
+        memcpy(path, rc->rows[i].path, sizeof rc->rows[i].path);
+        *bytes = rc->rows[i].bytes;
     }
     pthread_mutex_unlock(&rc->mu);
-    return e != NULL;
+    return i != API_CACHESETS_NONE;
 }
 
-void api_rowcache_put(api_rowcache_t *rc, const char *id, const char *path, long long bytes)
+void api_rowcache_put(api_rowcache_t *rc, const char *key, const char *path, long long bytes)
 {
-    size_t plen = strlen(path), ilen = strlen(id);
-    if (plen >= API_ROWCACHE_PATH_MAX || ilen >= API_ROWCACHE_KEY_MAX) return;
+    size_t plen = strlen(path);
+    if (plen >= API_ROWCACHE_PATH_MAX || strlen(key) >= API_ROWCACHE_KEY_MAX) return;
+    uint64_t h = api_cachesets_hash(key);
     pthread_mutex_lock(&rc->mu);
-    entry_t *set = set_of(rc, id), *e = find(set, id);
-    for (int w = 0; e == NULL && w < WAYS; w++)
-        if (set[w].id[0] == '\0') e = &set[w];
-    if (e == NULL) {
-        e = &set[0];
-        for (int w = 1; w < WAYS; w++)
-            if (set[w].used < e->used) e = &set[w];
+    size_t i = api_cachesets_put(&rc->sets, key, h); /* a row is copied over: nothing to release */
+    if (i != API_CACHESETS_NONE) {
+        memcpy(rc->rows[i].path, path, plen + 1);
+        rc->rows[i].bytes = bytes;
     }
-    memcpy(e->id, id, ilen + 1);
-    memcpy(e->path, path, plen + 1);
-    e->bytes = bytes;
-    e->used = ++rc->tick;
     pthread_mutex_unlock(&rc->mu);
 }
 
-void api_rowcache_evict(api_rowcache_t *rc, const char *id)
+void api_rowcache_evict(api_rowcache_t *rc, const char *key)
 {
+    uint64_t h = api_cachesets_hash(key);
     pthread_mutex_lock(&rc->mu);
-    entry_t *e = find(set_of(rc, id), id);
-    if (e != NULL) e->id[0] = '\0';
+    api_cachesets_evict(&rc->sets, key, h);
     pthread_mutex_unlock(&rc->mu);
 }
