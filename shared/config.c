@@ -142,8 +142,7 @@ typedef enum {
     V_INT_OFF, /* int: 0 (off), or min..max */
     V_LL,
     V_LOG_LEVEL,
-    V_BAND,
-    V_STORAGE_SYNC,
+    V_CHOICE, /* int: the index of the value in choices (case-insensitive) */
     V_BOOL,
     V_WORKERS,
     V_DURATION, /* long long seconds, config_parse_duration */
@@ -151,9 +150,9 @@ typedef enum {
 } vkind_t;
 
 /* BAND_MODE's values; the index is render's band_mode_t (render.h). */
-static const char *const band_modes[] = {"extend", "overlay"};
+static const char *const band_modes[] = {"extend", "overlay", NULL};
 /* STORAGE_SYNC's values; the index is config_t.storage_sync. */
-static const char *const storage_syncs[] = {"filesystem", "file"};
+static const char *const storage_syncs[] = {"filesystem", "file", NULL};
 
 typedef struct {
     const char *name;
@@ -161,15 +160,20 @@ typedef struct {
     size_t offset;
     size_t size; /* string capacity */
     long long min, max;
+    const char *const *choices; /* V_CHOICE: the values, NULL-terminated */
 } var_t;
 
-#define STR(n, f)                                                         \
-    {                                                                     \
-        n, V_STR, offsetof(config_t, f), sizeof(((config_t *)0)->f), 0, 0 \
+#define STR(n, f)                                                               \
+    {                                                                           \
+        n, V_STR, offsetof(config_t, f), sizeof(((config_t *)0)->f), 0, 0, NULL \
     }
-#define NUM(n, k, f, lo, hi)                   \
-    {                                          \
-        n, k, offsetof(config_t, f), 0, lo, hi \
+#define NUM(n, k, f, lo, hi)                         \
+    {                                                \
+        n, k, offsetof(config_t, f), 0, lo, hi, NULL \
+    }
+#define CHOICE(n, f, values)                                \
+    {                                                       \
+        n, V_CHOICE, offsetof(config_t, f), 0, 0, 0, values \
     }
 
 static const var_t config_vars[] = {
@@ -187,7 +191,7 @@ static const var_t config_vars[] = {
     STR("FONTS_DIR", fonts_dir),
     NUM("FONT_SIZE", V_INT, font_size, 4, 256),
     NUM("TEXT_PADDING", V_INT, text_padding, 0, 256),
-    NUM("BAND_MODE", V_BAND, band_mode, 0, 0),
+    CHOICE("BAND_MODE", band_mode, band_modes),
     NUM("JPEG_QUALITY", V_INT, jpeg_quality, 1, 100),
     STR("API_HOST", api_host),
     NUM("API_PORT", V_INT, api_port, 1, 65535),
@@ -216,7 +220,7 @@ static const var_t config_vars[] = {
     NUM("RETENTION", V_DURATION, retention_s, 0, 0),
     NUM("STORAGE_MIN_FREE", V_SPACE, storage_min_free, 0, 0),
     NUM("STORAGE_RECYCLE", V_BOOL, storage_recycle, 0, 1),
-    NUM("STORAGE_SYNC", V_STORAGE_SYNC, storage_sync, 0, 0),
+    CHOICE("STORAGE_SYNC", storage_sync, storage_syncs),
 };
 
 static int parse_ll(const char *s, long long *out)
@@ -263,22 +267,19 @@ static int apply_var(config_t *cfg, const var_t *v, const char *value, char *err
         *(int *)base = lvl;
         return 0;
     }
-    case V_BAND:
-        for (int i = 0; i < (int)(sizeof band_modes / sizeof band_modes[0]); i++)
-            if (!strcasecmp(value, band_modes[i])) {
+    case V_CHOICE: {
+        char list[80] = "";
+        for (int i = 0; v->choices[i] != NULL; i++) {
+            if (!strcasecmp(value, v->choices[i])) {
                 *(int *)base = i;
                 return 0;
             }
-        snprintf(err, errlen, "%s: '%s' is not one of extend, overlay", v->name, value);
+            size_t at = strlen(list);
+            snprintf(list + at, sizeof list - at, "%s%s", i ? ", " : "", v->choices[i]);
+        }
+        snprintf(err, errlen, "%s: '%s' is not one of %s", v->name, value, list);
         return -1;
-    case V_STORAGE_SYNC:
-        for (int i = 0; i < (int)(sizeof storage_syncs / sizeof storage_syncs[0]); i++)
-            if (!strcasecmp(value, storage_syncs[i])) {
-                *(int *)base = i;
-                return 0;
-            }
-        snprintf(err, errlen, "%s: '%s' is not one of filesystem, file", v->name, value);
-        return -1;
+    }
     case V_BOOL:
         if (!strcmp(value, "1") || !strcasecmp(value, "true") || !strcasecmp(value, "yes"))
             *(int *)base = 1;
