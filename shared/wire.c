@@ -22,29 +22,32 @@ int wire_camera_is_valid(const char *s, size_t len)
     return 1;
 }
 
-int wire_encode_head(const wire_msg_t *m, unsigned char **out, size_t *outlen, char *err,
-                     size_t errlen)
+/* The head of m's encoding (the magic and the header line) at the start of a
+ * new buffer with room for `room` more bytes after it; *hlen_out gets the head's
+ * length. Returns the buffer (the caller's to free), or NULL with err set. */
+static unsigned char *encode_head(const wire_msg_t *m, size_t room, size_t *hlen_out, char *err,
+                                  size_t errlen)
 {
     size_t dlen = strlen(m->description);
     if (!uuid_is_valid(m->id)) {
         snprintf(err, errlen, "invalid id");
-        return -1;
+        return NULL;
     }
     if (utf8_count(m->description, dlen) < 0) {
         snprintf(err, errlen, "description is not valid UTF-8");
-        return -1;
+        return NULL;
     }
     size_t clen = strlen(m->camera);
     if (clen > 0 && !wire_camera_is_valid(m->camera, clen)) {
         snprintf(err, errlen, "invalid camera name");
-        return -1;
+        return NULL;
     }
     json_t *h = json_pack("{s:s, s:s, s:s%, s:I}", "id", m->id, "received_at", m->received_at,
                           "description", m->description, dlen, "content_length",
                           (json_int_t)m->jpeg_len);
     if (h == NULL) {
         snprintf(err, errlen, "cannot build header");
-        return -1;
+        return NULL;
     }
     if (m->width > 0 && m->height > 0) {
         json_object_set_new(h, "width", json_integer(m->width));
@@ -59,43 +62,40 @@ int wire_encode_head(const wire_msg_t *m, unsigned char **out, size_t *outlen, c
     json_decref(h);
     if (header == NULL) {
         snprintf(err, errlen, "cannot serialise header");
-        return -1;
+        return NULL;
     }
-    size_t hlen = strlen(header);
-    size_t total = MAGIC_LEN + hlen + 1;
-    unsigned char *buf = malloc(total);
+    size_t jlen = strlen(header);
+    size_t hlen = MAGIC_LEN + jlen + 1;
+    unsigned char *buf = malloc(hlen + room);
     if (buf == NULL) {
         free(header);
-        snprintf(err, errlen, "out of memory (%zu bytes)", total);
-        return -1;
+        snprintf(err, errlen, "out of memory (%zu bytes)", hlen + room);
+        return NULL;
     }
     memcpy(buf, WIRE_MAGIC, MAGIC_LEN);
-    memcpy(buf + MAGIC_LEN, header, hlen);
-    buf[MAGIC_LEN + hlen] = '\n';
+    memcpy(buf + MAGIC_LEN, header, jlen);
+    buf[MAGIC_LEN + jlen] = '\n';
     free(header);
-    *out = buf;
-    *outlen = total;
-    return 0;
+    *hlen_out = hlen;
+    return buf;
+}
+
+int wire_encode_head(const wire_msg_t *m, unsigned char **out, size_t *outlen, char *err,
+                     size_t errlen)
+{
+    *out = encode_head(m, 0, outlen, err, errlen);
+    return *out != NULL ? 0 : -1;
 }
 
 int wire_encode(const wire_msg_t *m, unsigned char **out, size_t *outlen, char *err, size_t errlen)
 {
-    unsigned char *head;
     size_t hlen;
-    if (wire_encode_head(m, &head, &hlen, err, errlen) < 0) return -1;
-    size_t total = hlen + m->jpeg_len + m->thumb_len;
-    unsigned char *buf = malloc(total);
-    if (buf == NULL) {
-        free(head);
-        snprintf(err, errlen, "out of memory (%zu bytes)", total);
-        return -1;
-    }
-    memcpy(buf, head, hlen);
+    unsigned char *buf = encode_head(m, m->jpeg_len + m->thumb_len, &hlen, err, errlen);
+    if (buf == NULL) return -1;
     if (m->jpeg_len) memcpy(buf + hlen, m->jpeg, m->jpeg_len);
     if (m->thumb_len) memcpy(buf + hlen + m->jpeg_len, m->thumb, m->thumb_len);
-    free(head);
     *out = buf;
-    *outlen = total;
+    *outlen = hlen + m->jpeg_len + m->thumb_len;
     return 0;
 }
 
